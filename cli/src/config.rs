@@ -1,0 +1,103 @@
+//! Command-line and environment configuration, parsed once with clap. A bad value fails at start,
+//! naming the flag or variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The order pipeline: the local stack and the operator commands.
+#[derive(Debug, Parser)]
+#[command(name = "orders", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format: human-readable text, or JSON lines (as in Lambda).
+    #[arg(long, global = true, env = "ORDERS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the REST API on the embedded default (one SQLite file, no AWS).
+    Serve(ServeArgs),
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per event.
+    Json,
+}
+
+/// Where the embedded data lives (shared by every command that reads it).
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Folder holding the SQLite file and the API key digest; created if missing.
+    #[arg(long, env = "ORDERS_DATA_DIR", default_value = ".orders")]
+    pub data_dir: PathBuf,
+}
+
+/// `orders serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, env = "ORDERS_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+    /// Where the data lives.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Replace the catalog with this JSON file at start:
+    /// {"products":[{"product_id":"PROD001","name":"Widget","unit_price":"25.50"}]}
+    #[arg(long, env = "ORDERS_CATALOG")]
+    pub catalog: Option<PathBuf>,
+    /// AWS region shown in execution ARNs.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// AWS account id shown in execution ARNs (12 digits).
+    #[arg(long, env = "ORDERS_ACCOUNT_ID", default_value = "000000000000", value_parser = parse_account_id)]
+    pub account_id: String,
+    /// Name of the order workflow's state machine.
+    #[arg(long, env = "ORDERS_STATE_MACHINE", default_value = "OrderProcessing", value_parser = parse_machine_name)]
+    pub state_machine: String,
+}
+
+fn parse_account_id(text: &str) -> Result<String, String> {
+    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(text.to_owned())
+    } else {
+        Err("an AWS account id is 12 digits".into())
+    }
+}
+
+fn parse_machine_name(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text.len() <= 80
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid { Ok(text.to_owned()) } else { Err("1 to 80 letters, digits, '-' or '_'".into()) }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bad_values_fail_naming_the_flag() {
+        let err = Cli::try_parse_from(["orders", "serve", "--account-id", "12"]).unwrap_err().to_string();
+        assert!(err.contains("--account-id"), "{err}");
+        let err = Cli::try_parse_from(["orders", "serve", "--addr", "nowhere"]).unwrap_err().to_string();
+        assert!(err.contains("--addr"), "{err}");
+    }
+}

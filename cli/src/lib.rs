@@ -1,0 +1,7 @@
+//! The `orders` binary's library: command-line configuration (parsed once, validated up front) and
+//! `orders serve`, the local stack on the embedded default.
+
+pub mod api_key;
+pub mod config;
+pub mod serve;
+pub mod telemetry;

@@ -1,0 +1,22 @@
+//! `orders`: the local stack and the operator commands.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use orders_cli::config::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    orders_cli::telemetry::init(cli.log_format);
+    let result = match cli.command {
+        Command::Serve(args) => orders_cli::serve::run(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("orders: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The SQLite database: a pool of connections in WAL mode (many readers, one writer at a time, safe
+//! across processes), the schema and its migrations, and the blocking-call bridge to async code.
+
+use std::path::Path;
+use std::time::Duration;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{ErrorCode, Transaction, TransactionBehavior};
+
+use crate::ports::StoreError;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+    -- seq orders the listing (newest first) and is never reused, so cursors stay valid.
+    CREATE TABLE orders (
+        seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+        order_id      TEXT NOT NULL UNIQUE,
+        customer_id   TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        total_cents   INTEGER NOT NULL,
+        version       INTEGER NOT NULL,
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL,
+        execution_arn TEXT,
+        items         TEXT NOT NULL
+    );
+    CREATE INDEX orders_by_status ON orders (status, seq);
+    CREATE INDEX orders_by_customer ON orders (customer_id, seq);
+    CREATE INDEX orders_by_customer_status ON orders (customer_id, status, seq);
+
+    -- How many orders of each listing scope fall in each block of 1024 seq numbers: totals without
+    -- counting rows, and any page found by skipping whole blocks.
+    CREATE TABLE order_counts (
+        scope  TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        n      INTEGER NOT NULL,
+        PRIMARY KEY (scope, bucket)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE idempotency_keys (
+        key           TEXT PRIMARY KEY,
+        fingerprint   TEXT NOT NULL,
+        order_id      TEXT NOT NULL,
+        execution_arn TEXT NOT NULL,
+        expires_at    INTEGER NOT NULL
+    );
+    CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);
+
+    CREATE TABLE catalog (
+        product_id       TEXT PRIMARY KEY,
+        name             TEXT NOT NULL,
+        unit_price_cents INTEGER NOT NULL
+    );
+
+    CREATE TABLE executions (
+        execution_arn     TEXT PRIMARY KEY,
+        name              TEXT NOT NULL,
+        state_machine_arn TEXT NOT NULL,
+        status            TEXT NOT NULL,
+        input             TEXT NOT NULL,
+        output            TEXT,
+        error             TEXT,
+        cause             TEXT,
+        start_date        TEXT NOT NULL,
+        stop_date         TEXT
+    );
+"#];
+
+/// The embedded database; cheap to clone (a pool handle).
+#[derive(Clone)]
+pub struct Database {
+    pool: r2d2::Pool<SqliteConnectionManager>,
+}
+
+impl Database {
+    /// Opens the file (creating it), sets it up for durable concurrent use, and migrates it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let manager = SqliteConnectionManager::file(path).with_init(|conn| {
+            conn.busy_timeout(Duration::from_secs(10))?;
+            // WAL: readers never block the writer; FULL: a commit survives a crash of the machine too.
+            conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+        });
+        let pool = r2d2::Pool::builder()
+            .max_size(8)
+            .connection_timeout(Duration::from_secs(10))
+            .build(manager)
+            .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
+        let database = Database { pool };
+        database.migrate()?;
+        Ok(database)
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().map_err(pool_error)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_error)?;
+        let applied: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(sql_error)?;
+        let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+        if applied > MIGRATIONS.len() {
+            return Err(StoreError::Internal(format!(
+                "the database was written by a newer version (schema {applied}, this build knows {})",
+                MIGRATIONS.len()
+            )));
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+            tx.execute_batch(migration).map_err(sql_error)?;
+            tx.pragma_update(None, "user_version", index as i64 + 1).map_err(sql_error)?;
+        }
+        tx.commit().map_err(sql_error)
+    }
+
+    /// Runs `work` in a read transaction (one consistent snapshot) on a blocking thread.
+    pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run(TransactionBehavior::Deferred, work).await
+    }
+
+    /// Runs `work` in a write transaction (taken at once, so checks and writes see the same data),
+    /// committed when `work` succeeds and rolled back when it fails.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run(TransactionBehavior::Immediate, work).await
+    }
+
+    async fn run<T, F>(&self, behavior: TransactionBehavior, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(pool_error)?;
+            let tx = conn.transaction_with_behavior(behavior).map_err(sql_error)?;
+            let result = work(&tx)?;
+            tx.commit().map_err(sql_error)?;
+            Ok(result)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("database task failed: {e}")))?
+    }
+}
+
+/// Maps SQLite errors: lock contention is passing trouble, the rest is internal.
+pub(crate) fn sql_error(error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Unavailable(error.to_string()),
+        _ => StoreError::Internal(error.to_string()),
+    }
+}
+
+fn pool_error(error: r2d2::Error) -> StoreError {
+    StoreError::Unavailable(format!("no database connection: {error}"))
+}

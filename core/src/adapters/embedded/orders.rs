@@ -1,0 +1,367 @@
+//! Orders, idempotency keys and listing counts in SQLite. Every change runs in one write
+//! transaction: the check (version, transition, key) and the write cannot be separated by another
+//! writer. Listings never count or skip rows one by one beyond one block of 1024 sequence numbers.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+use super::db::{Database, sql_error};
+use crate::domain::order::rfc3339;
+use crate::domain::{Money, Order, OrderId, OrderItem, OrderStatus, OrderSummary};
+use crate::ports::{
+    CreateOutcome, IdempotencyRecord, ListFilter, ListRequest, OrderPage, OrderStore, PagePosition, StatusUpdate,
+    StoreError,
+};
+
+/// Sequence numbers per counting block.
+const BUCKET: i64 = 1024;
+/// Separates the parts of a counting scope (a control character: never part of an id).
+const SEP: char = '\u{1f}';
+
+const ORDER_COLUMNS: &str =
+    "order_id, customer_id, status, total_cents, version, created_at, updated_at, execution_arn, items";
+const SUMMARY_COLUMNS: &str = "seq, order_id, customer_id, status, total_cents, created_at";
+
+#[async_trait]
+impl OrderStore for Database {
+    async fn find_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |tx| live_idempotency(tx, &key)).await
+    }
+
+    async fn create_order(
+        &self,
+        order: &Order,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<CreateOutcome, StoreError> {
+        let order = order.clone();
+        let idempotency = idempotency.cloned();
+        self.write(move |tx| {
+            if let Some(record) = &idempotency
+                && let Some(first) = live_idempotency(tx, &record.key)?
+            {
+                return if first.fingerprint == record.fingerprint {
+                    Ok(CreateOutcome::Replayed(first))
+                } else {
+                    Err(StoreError::IdempotencyKeyReused)
+                };
+            }
+            let items = serde_json::to_string(&order.items).map_err(|e| StoreError::Internal(e.to_string()))?;
+            let inserted = tx.execute(
+                "INSERT INTO orders (order_id, customer_id, status, total_cents, version, created_at, updated_at,
+                                     execution_arn, items)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    order.order_id.to_string(),
+                    order.customer_id,
+                    order.status.as_str(),
+                    order.total_amount.cents(),
+                    sql_version(order.version)?,
+                    rfc3339::format(&order.created_at),
+                    rfc3339::format(&order.updated_at),
+                    order.execution_arn,
+                    items,
+                ],
+            );
+            match inserted {
+                Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                    return Err(StoreError::AlreadyExists(order.order_id));
+                }
+                other => other.map_err(sql_error)?,
+            };
+            let seq = tx.last_insert_rowid();
+            count(tx, seq, &order.customer_id, order.status, 1, Scopes::All)?;
+            if let Some(record) = idempotency {
+                let now = Utc::now().timestamp();
+                tx.execute(
+                    "DELETE FROM idempotency_keys WHERE key IN
+                       (SELECT key FROM idempotency_keys WHERE expires_at <= ?1 LIMIT 100)",
+                    [now],
+                )
+                .map_err(sql_error)?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO idempotency_keys (key, fingerprint, order_id, execution_arn, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        record.key,
+                        record.fingerprint,
+                        record.order_id.to_string(),
+                        record.execution_arn,
+                        record.expires_at.timestamp()
+                    ],
+                )
+                .map_err(sql_error)?;
+            }
+            Ok(CreateOutcome::Created)
+        })
+        .await
+    }
+
+    async fn get_order(&self, order_id: OrderId) -> Result<Option<Order>, StoreError> {
+        self.read(move |tx| load_order(tx, order_id).map(|found| found.map(|(_, order)| order))).await
+    }
+
+    async fn list_orders(&self, request: &ListRequest) -> Result<OrderPage, StoreError> {
+        let request = request.clone();
+        self.read(move |tx| list(tx, &request)).await
+    }
+
+    async fn update_status(
+        &self,
+        order_id: OrderId,
+        to: OrderStatus,
+        expected_version: Option<u64>,
+    ) -> Result<StatusUpdate, StoreError> {
+        self.write(move |tx| {
+            let (seq, mut order) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
+            if order.status == to {
+                return Ok(StatusUpdate { order, changed: false });
+            }
+            check_version(&order, expected_version)?;
+            order.status.check_transition(to)?;
+            let from = order.status;
+            order.status = to;
+            order.version += 1;
+            order.updated_at = crate::domain::order::now_millis();
+            tx.execute(
+                "UPDATE orders SET status = ?1, version = ?2, updated_at = ?3 WHERE seq = ?4",
+                params![to.as_str(), sql_version(order.version)?, rfc3339::format(&order.updated_at), seq],
+            )
+            .map_err(sql_error)?;
+            count(tx, seq, &order.customer_id, from, -1, Scopes::WithStatus)?;
+            count(tx, seq, &order.customer_id, to, 1, Scopes::WithStatus)?;
+            Ok(StatusUpdate { order, changed: true })
+        })
+        .await
+    }
+
+    async fn delete_order(&self, order_id: OrderId, expected_version: Option<u64>) -> Result<Order, StoreError> {
+        self.write(move |tx| {
+            let (seq, order) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
+            check_version(&order, expected_version)?;
+            tx.execute("DELETE FROM orders WHERE seq = ?1", [seq]).map_err(sql_error)?;
+            count(tx, seq, &order.customer_id, order.status, -1, Scopes::All)?;
+            Ok(order)
+        })
+        .await
+    }
+}
+
+fn sql_version(version: u64) -> Result<i64, StoreError> {
+    i64::try_from(version).map_err(|_| StoreError::Internal(format!("version {version} does not fit SQLite")))
+}
+
+fn check_version(order: &Order, expected: Option<u64>) -> Result<(), StoreError> {
+    match expected {
+        Some(expected) if expected != order.version => {
+            Err(StoreError::VersionMismatch { expected, current: order.version })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn live_idempotency(tx: &Transaction<'_>, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+    let now = Utc::now().timestamp();
+    let row = tx
+        .query_row(
+            "SELECT fingerprint, order_id, execution_arn, expires_at FROM idempotency_keys
+             WHERE key = ?1 AND expires_at > ?2",
+            params![key, now],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(3)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(sql_error)?;
+    row.map(|(fingerprint, order_id, execution_arn, expires_at)| {
+        Ok(IdempotencyRecord {
+            key: key.to_owned(),
+            fingerprint,
+            order_id: parse_order_id(&order_id)?,
+            execution_arn,
+            expires_at: DateTime::from_timestamp(expires_at, 0).unwrap_or_default(),
+        })
+    })
+    .transpose()
+}
+
+fn load_order(tx: &Transaction<'_>, order_id: OrderId) -> Result<Option<(i64, Order)>, StoreError> {
+    let sql = format!("SELECT seq, {ORDER_COLUMNS} FROM orders WHERE order_id = ?1");
+    tx.query_row(&sql, [order_id.to_string()], |row| Ok((row.get::<_, i64>(0)?, read_order(row))))
+        .optional()
+        .map_err(sql_error)?
+        .map(|(seq, order)| order.map(|order| (seq, order)))
+        .transpose()
+}
+
+/// Reads the order columns starting at column 1 (column 0 is seq).
+fn read_order(row: &Row<'_>) -> Result<Order, StoreError> {
+    let text = |i: usize| row.get::<_, String>(i).map_err(sql_error);
+    let items: Vec<OrderItem> = serde_json::from_str(&text(9)?).map_err(|e| corrupt("items", e))?;
+    Ok(Order {
+        order_id: parse_order_id(&text(1)?)?,
+        customer_id: text(2)?,
+        status: text(3)?.parse().map_err(|e| corrupt("status", e))?,
+        total_amount: Money::from_cents(row.get(4).map_err(sql_error)?),
+        version: u64::try_from(row.get::<_, i64>(5).map_err(sql_error)?).map_err(|e| corrupt("version", e))?,
+        created_at: parse_time(&text(6)?)?,
+        updated_at: parse_time(&text(7)?)?,
+        execution_arn: row.get(8).map_err(sql_error)?,
+        items,
+    })
+}
+
+fn read_summary(row: &Row<'_>) -> Result<(i64, OrderSummary), StoreError> {
+    let text = |i: usize| row.get::<_, String>(i).map_err(sql_error);
+    Ok((
+        row.get(0).map_err(sql_error)?,
+        OrderSummary {
+            order_id: parse_order_id(&text(1)?)?,
+            customer_id: text(2)?,
+            status: text(3)?.parse().map_err(|e| corrupt("status", e))?,
+            total_amount: Money::from_cents(row.get(4).map_err(sql_error)?),
+            created_at: parse_time(&text(5)?)?,
+        },
+    ))
+}
+
+fn parse_order_id(text: &str) -> Result<OrderId, StoreError> {
+    text.parse().map_err(|e| corrupt("order_id", e))
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text).map(|at| at.with_timezone(&Utc)).map_err(|e| corrupt("timestamp", e))
+}
+
+fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(format!("stored {what} is unreadable: {error}"))
+}
+
+/// Which counting scopes an update touches.
+#[derive(Clone, Copy)]
+enum Scopes {
+    /// All four: the order arrives or leaves.
+    All,
+    /// Only the two that include the status: the status changes.
+    WithStatus,
+}
+
+fn scope(filter_status: Option<OrderStatus>, customer_id: Option<&str>) -> String {
+    match (filter_status, customer_id) {
+        (None, None) => "*".to_owned(),
+        (Some(status), None) => format!("s{SEP}{status}"),
+        (None, Some(customer)) => format!("c{SEP}{customer}"),
+        (Some(status), Some(customer)) => format!("cs{SEP}{customer}{SEP}{status}"),
+    }
+}
+
+fn count(
+    tx: &Transaction<'_>,
+    seq: i64,
+    customer_id: &str,
+    status: OrderStatus,
+    delta: i64,
+    scopes: Scopes,
+) -> Result<(), StoreError> {
+    let mut names = vec![scope(Some(status), None), scope(Some(status), Some(customer_id))];
+    if let Scopes::All = scopes {
+        names.push(scope(None, None));
+        names.push(scope(None, Some(customer_id)));
+    }
+    let bucket = seq / BUCKET;
+    let mut upsert = tx
+        .prepare_cached(
+            "INSERT INTO order_counts (scope, bucket, n) VALUES (?1, ?2, ?3)
+             ON CONFLICT (scope, bucket) DO UPDATE SET n = n + excluded.n",
+        )
+        .map_err(sql_error)?;
+    let mut prune =
+        tx.prepare_cached("DELETE FROM order_counts WHERE scope = ?1 AND bucket = ?2 AND n <= 0").map_err(sql_error)?;
+    for name in names {
+        upsert.execute(params![name, bucket, delta]).map_err(sql_error)?;
+        if delta < 0 {
+            prune.execute(params![name, bucket]).map_err(sql_error)?;
+        }
+    }
+    Ok(())
+}
+
+fn list(tx: &Transaction<'_>, request: &ListRequest) -> Result<OrderPage, StoreError> {
+    let ListFilter { status, customer_id } = &request.filter;
+    let limit = i64::from(request.limit);
+    let buckets: Vec<(i64, i64)> = {
+        let mut stmt = tx
+            .prepare_cached("SELECT bucket, n FROM order_counts WHERE scope = ?1 ORDER BY bucket DESC")
+            .map_err(sql_error)?;
+        let rows = stmt
+            .query_map([scope(*status, customer_id.as_deref())], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(sql_error)?;
+        rows.collect::<Result<_, _>>().map_err(sql_error)?
+    };
+    let total: i64 = buckets.iter().map(|(_, n)| n).sum();
+
+    // Filters as SQL; `?1` is the seq bound, `?2` the limit, `?3` the offset.
+    let mut conditions = vec!["seq < ?1".to_owned()];
+    let mut filter_values: Vec<String> = Vec::new();
+    if let Some(status) = status {
+        filter_values.push(status.as_str().to_owned());
+        conditions.push(format!("status = ?{}", 3 + filter_values.len()));
+    }
+    if let Some(customer) = customer_id {
+        filter_values.push(customer.clone());
+        conditions.push(format!("customer_id = ?{}", 3 + filter_values.len()));
+    }
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM orders WHERE {} ORDER BY seq DESC LIMIT ?2 OFFSET ?3",
+        conditions.join(" AND ")
+    );
+
+    let (upper_bound, offset) = match &request.position {
+        PagePosition::Number(page) => {
+            let skip = page.saturating_sub(1).saturating_mul(request.limit.into());
+            match locate(&buckets, i64::try_from(skip).unwrap_or(i64::MAX)) {
+                Some((bucket, inner)) => ((bucket + 1) * BUCKET, inner),
+                None => return Ok(OrderPage { orders: Vec::new(), total: total as u64, next_cursor: None }),
+            }
+        }
+        PagePosition::After(cursor) => {
+            let after: i64 = cursor
+                .parse()
+                .map_err(|_| StoreError::Internal(format!("cursor {cursor:?} is not a sequence number")))?;
+            (after, 0)
+        }
+    };
+
+    // One row more than the page: if it comes back, there is a next page.
+    let fetch = limit + 1;
+    let mut stmt = tx.prepare_cached(&sql).map_err(sql_error)?;
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&upper_bound, &fetch, &offset];
+    values.extend(filter_values.iter().map(|v| v as &dyn rusqlite::ToSql));
+    let mut rows = stmt.query(values.as_slice()).map_err(sql_error)?;
+    let mut page = Vec::with_capacity(request.limit as usize + 1);
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        page.push(read_summary(row)?);
+    }
+    let has_more = page.len() > request.limit as usize;
+    page.truncate(request.limit as usize);
+    let next_cursor = page.last().filter(|_| has_more).map(|(seq, _)| seq.to_string());
+    Ok(OrderPage { orders: page.into_iter().map(|(_, summary)| summary).collect(), total: total as u64, next_cursor })
+}
+
+/// The block holding the order at position `skip` (0-based, newest first), and its offset in it.
+fn locate(buckets: &[(i64, i64)], skip: i64) -> Option<(i64, i64)> {
+    let mut before = 0;
+    for &(bucket, n) in buckets {
+        if before + n > skip {
+            return Some((bucket, skip - before));
+        }
+        before += n;
+    }
+    None
+}

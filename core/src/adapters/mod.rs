@@ -1,0 +1,4 @@
+//! Adapters: the ports implemented on real infrastructure. `embedded` keeps everything in one SQLite
+//! file (the default, no AWS, no network).
+
+pub mod embedded;

@@ -1,0 +1,14 @@
+//! The order domain: orders, money, statuses and their legal transitions, the catalog, pricing and
+//! validation. Pure code: no I/O, no AWS, no storage types.
+
+pub mod catalog;
+pub mod money;
+pub mod order;
+pub mod status;
+pub mod validation;
+
+pub use catalog::{Product, ProductCatalog};
+pub use money::{Money, MoneyParseError};
+pub use order::{Order, OrderId, OrderItem, OrderSummary};
+pub use status::{IllegalTransition, OrderStatus, UnknownStatus};
+pub use validation::{NewOrder, NewOrderItem, ValidationError};

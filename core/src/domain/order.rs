@@ -1,0 +1,190 @@
+//! The order itself: identity, priced items, total, status, version and timestamps.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::money::Money;
+use super::status::OrderStatus;
+
+/// An order's identity: a UUID, shown in its canonical hyphenated lowercase form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OrderId(Uuid);
+
+/// Text that is not a UUID.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("order_id must be a UUID (got {0:?})")]
+pub struct InvalidOrderId(pub String);
+
+impl OrderId {
+    /// A fresh random (v4) id.
+    pub fn new_random() -> Self {
+        OrderId(Uuid::new_v4())
+    }
+
+    /// The UUID inside.
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl From<Uuid> for OrderId {
+    fn from(uuid: Uuid) -> Self {
+        OrderId(uuid)
+    }
+}
+
+impl fmt::Display for OrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for OrderId {
+    type Err = InvalidOrderId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // Only the canonical 36-character form: one order, one spelling in URLs and keys.
+        if s.len() != 36 {
+            return Err(InvalidOrderId(s.to_owned()));
+        }
+        Uuid::try_parse(s).map(OrderId).map_err(|_| InvalidOrderId(s.to_owned()))
+    }
+}
+
+/// One priced line of an order. The unit price is copied from the catalog when the order is made,
+/// so later price changes never alter an existing order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OrderItem {
+    /// Catalog product id.
+    #[schema(example = "PROD001")]
+    pub product_id: String,
+    /// How many units, at least 1.
+    #[schema(example = 2, minimum = 1)]
+    pub quantity: u32,
+    /// Price of one unit when the order was made.
+    #[schema(value_type = f64, example = 25.50)]
+    pub unit_price: Money,
+    /// `unit_price * quantity`.
+    #[schema(value_type = f64, example = 51.00)]
+    pub line_total: Money,
+}
+
+/// A whole order, as `GET /orders/{order_id}` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Order {
+    /// The order's id.
+    #[schema(value_type = String, format = Uuid, example = "550e8400-e29b-41d4-a716-446655440000")]
+    pub order_id: OrderId,
+    /// Who placed it.
+    #[schema(example = "CUST001")]
+    pub customer_id: String,
+    /// The priced items.
+    pub items: Vec<OrderItem>,
+    /// Sum of the line totals.
+    #[schema(value_type = f64, example = 150.75)]
+    pub total_amount: Money,
+    /// Current status.
+    pub status: OrderStatus,
+    /// Starts at 1 and grows by one with every change; send it back as `If-Match` to update safely.
+    #[schema(example = 1)]
+    pub version: u64,
+    /// When the order was created (RFC 3339, UTC).
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime, example = "2024-01-24T10:30:00.000Z")]
+    pub created_at: DateTime<Utc>,
+    /// When the order last changed (RFC 3339, UTC).
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime, example = "2024-01-24T10:30:00.000Z")]
+    pub updated_at: DateTime<Utc>,
+    /// The ARN of the order's workflow execution.
+    #[schema(
+        example = "arn:aws:states:us-east-1:123456789012:execution:OrderProcessingStateMachine:550e8400-e29b-41d4-a716-446655440000"
+    )]
+    pub execution_arn: Option<String>,
+}
+
+/// The short form of an order used in listings (the seed's list item).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OrderSummary {
+    /// The order's id.
+    #[schema(value_type = String, format = Uuid)]
+    pub order_id: OrderId,
+    /// Who placed it.
+    pub customer_id: String,
+    /// Sum of the line totals.
+    #[schema(value_type = f64, example = 150.75)]
+    pub total_amount: Money,
+    /// Current status.
+    pub status: OrderStatus,
+    /// When the order was created (RFC 3339, UTC).
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Order> for OrderSummary {
+    fn from(order: &Order) -> Self {
+        OrderSummary {
+            order_id: order.order_id,
+            customer_id: order.customer_id.clone(),
+            total_amount: order.total_amount,
+            status: order.status,
+            created_at: order.created_at,
+        }
+    }
+}
+
+/// Timestamps as RFC 3339 UTC with milliseconds (`2024-01-24T10:30:00.000Z`).
+pub mod rfc3339 {
+    use super::*;
+
+    /// Formats a timestamp the way the API shows it.
+    pub fn format(at: &DateTime<Utc>) -> String {
+        at.to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+
+    /// Serde `serialize_with`.
+    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format(at))
+    }
+
+    /// Serde `deserialize_with`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        DateTime::parse_from_rfc3339(&text).map(|at| at.with_timezone(&Utc)).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The current time, cut to the millisecond the API shows, so stored and shown values agree.
+pub fn now_millis() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn order_ids_accept_only_the_canonical_form() {
+        let id: OrderId = "550e8400-e29b-41d4-a716-446655440000".parse().unwrap();
+        assert_eq!(id.to_string(), "550e8400-e29b-41d4-a716-446655440000");
+        assert_eq!("550E8400-E29B-41D4-A716-446655440000".parse::<OrderId>().unwrap(), id);
+        for bad in ["", "123", "550e8400e29b41d4a716446655440000", "550e8400-e29b-41d4-a716-44665544000g"] {
+            assert!(bad.parse::<OrderId>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn timestamps_show_as_rfc3339_utc() {
+        let at = DateTime::parse_from_rfc3339("2024-01-24T10:30:00Z").unwrap().with_timezone(&Utc);
+        assert_eq!(rfc3339::format(&at), "2024-01-24T10:30:00.000Z");
+    }
+}

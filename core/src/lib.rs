@@ -1,0 +1,11 @@
+//! The order pipeline's core: the order domain (no AWS, no storage), the ports the use cases need,
+//! the use cases themselves, and the embedded adapters that implement the ports on one SQLite file.
+//!
+//! Data flows top-down: entry points (HTTP in `orders-ingest`, queues and streams in the workers) call
+//! [`service::OrderService`], which applies [`domain`] rules and talks to [`ports`]; [`adapters`]
+//! implement the ports (embedded today; AWS behind the same traits).
+
+pub mod adapters;
+pub mod domain;
+pub mod ports;
+pub mod service;

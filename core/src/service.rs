@@ -1,0 +1,342 @@
+//! The order use cases: create (priced, idempotent, workflow started), list, get, change status,
+//! delete, start the workflow, describe an execution. Every entry point (HTTP, the import queue, the
+//! operator CLI) goes through here, so the rules hold the same way everywhere.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tracing::{info, warn};
+
+use crate::domain::order::now_millis;
+use crate::domain::{IllegalTransition, NewOrder, Order, OrderId, OrderStatus, OrderSummary, ValidationError};
+use crate::ports::{
+    CatalogStore, CreateOutcome, ExecutionArn, ExecutionDescription, IdempotencyRecord, ListFilter, ListRequest,
+    OrderStore, PagePosition, StartedExecution, StatusUpdate, StoreError, WorkflowEngine, WorkflowError,
+};
+
+/// Default page size of a listing.
+pub const DEFAULT_LIMIT: u32 = 10;
+/// Largest page size; larger requests are capped to it.
+pub const MAX_LIMIT: u32 = 100;
+/// Longest accepted Idempotency-Key.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+/// Why a use case failed, in terms a client can act on. Mapped once to HTTP (in `orders-ingest`)
+/// and to Lambda diagnostics.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    /// The request breaks a rule.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    /// No such order.
+    #[error("Order not found")]
+    OrderNotFound,
+    /// No such execution.
+    #[error("Execution not found")]
+    ExecutionNotFound,
+    /// The transition table forbids the change.
+    #[error(transparent)]
+    IllegalTransition(#[from] IllegalTransition),
+    /// The order changed since the client read it.
+    #[error("Version mismatch: the order is at version {current}, not {expected}")]
+    VersionMismatch {
+        /// What the client sent.
+        expected: u64,
+        /// What is stored.
+        current: u64,
+    },
+    /// The Idempotency-Key was first used with a different request.
+    #[error("Idempotency-Key was already used with a different request")]
+    IdempotencyKeyReused,
+    /// Storage is busy or unreachable for a moment: retrying may succeed.
+    #[error("Storage is temporarily unavailable")]
+    Unavailable(#[source] StoreError),
+    /// Storage failed.
+    #[error("Storage failure")]
+    Storage(#[source] StoreError),
+    /// The workflow engine failed.
+    #[error("Workflow engine failure")]
+    Workflow(#[source] WorkflowError),
+}
+
+impl From<StoreError> for OrderError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(_) => OrderError::OrderNotFound,
+            StoreError::VersionMismatch { expected, current } => OrderError::VersionMismatch { expected, current },
+            StoreError::IllegalTransition(illegal) => OrderError::IllegalTransition(illegal),
+            StoreError::IdempotencyKeyReused => OrderError::IdempotencyKeyReused,
+            StoreError::Unavailable(_) => OrderError::Unavailable(error),
+            StoreError::AlreadyExists(_) | StoreError::Internal(_) => OrderError::Storage(error),
+        }
+    }
+}
+
+impl From<WorkflowError> for OrderError {
+    fn from(error: WorkflowError) -> Self {
+        OrderError::Workflow(error)
+    }
+}
+
+/// A request to create an order.
+#[derive(Debug, Clone)]
+pub struct CreateOrder {
+    /// The order as the client sent it.
+    pub order: NewOrder,
+    /// The client's Idempotency-Key, if any.
+    pub idempotency_key: Option<String>,
+}
+
+/// A created (or, for a repeated idempotent request, the first created) order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderCreated {
+    /// The order's id.
+    pub order_id: OrderId,
+    /// Its workflow execution.
+    pub execution_arn: String,
+    /// True when this repeats an earlier request with the same Idempotency-Key: nothing was created.
+    pub replayed: bool,
+}
+
+/// A listing request as clients phrase it.
+#[derive(Debug, Clone, Default)]
+pub struct ListOrders {
+    /// Which orders.
+    pub filter: ListFilter,
+    /// Page size, capped at [`MAX_LIMIT`]; [`DEFAULT_LIMIT`] when absent.
+    pub limit: Option<u32>,
+    /// 1-based page number; 1 when absent. Not allowed together with `next_token`.
+    pub page: Option<u64>,
+    /// The `next_token` of a previous page.
+    pub next_token: Option<String>,
+}
+
+/// One page of orders with the seed's pagination figures and a cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderListing {
+    /// The orders, newest first.
+    pub orders: Vec<OrderSummary>,
+    /// This page's number.
+    pub page: u64,
+    /// The page size used.
+    pub limit: u32,
+    /// Orders matching the filter.
+    pub total: u64,
+    /// Pages at this size.
+    pub pages: u64,
+    /// Pass back as `next_token` for the next page; `None` on the last page.
+    pub next_token: Option<String>,
+}
+
+/// What a `next_token` carries: the store's cursor, and what it was made for.
+#[derive(Debug, Serialize, Deserialize)]
+struct PageToken {
+    /// The store's cursor.
+    c: String,
+    /// The page number the token leads to.
+    p: u64,
+    /// The page size it was made for.
+    l: u32,
+    /// Fingerprint of the filter it was made for.
+    f: String,
+}
+
+/// The order use cases over their ports.
+#[derive(Clone)]
+pub struct OrderService {
+    orders: Arc<dyn OrderStore>,
+    catalog: Arc<dyn CatalogStore>,
+    workflow: Arc<dyn WorkflowEngine>,
+    idempotency_ttl: Duration,
+}
+
+impl OrderService {
+    /// Builds the service; Idempotency-Keys are honoured for 24 hours.
+    pub fn new(orders: Arc<dyn OrderStore>, catalog: Arc<dyn CatalogStore>, workflow: Arc<dyn WorkflowEngine>) -> Self {
+        OrderService { orders, catalog, workflow, idempotency_ttl: Duration::hours(24) }
+    }
+
+    /// Creates an order: validates and prices it, writes it (with its Idempotency-Key record, in one
+    /// atomic write), then starts its workflow execution named by the order id. A repeated request
+    /// with the same key and the same body returns the first result and creates nothing.
+    pub async fn create_order(&self, request: CreateOrder) -> Result<OrderCreated, OrderError> {
+        let fingerprint = request.order.fingerprint();
+        if let Some(key) = &request.idempotency_key {
+            check_idempotency_key(key)?;
+            if let Some(record) = self.orders.find_idempotency(key).await? {
+                return self.replay(record, &fingerprint).await;
+            }
+        }
+
+        let product_ids: Vec<&str> = request.order.items.iter().map(|item| item.product_id.as_str()).collect();
+        let catalog = self.catalog.products(&product_ids).await?;
+        let (items, total_amount) = request.order.price(&catalog)?;
+
+        let order_id = OrderId::new_random();
+        let execution_arn = self.workflow.execution_arn(&order_id.to_string()).to_string();
+        let now = now_millis();
+        let order = Order {
+            order_id,
+            customer_id: request.order.customer_id,
+            items,
+            total_amount,
+            status: OrderStatus::Pending,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            execution_arn: Some(execution_arn.clone()),
+        };
+        let record = request.idempotency_key.map(|key| IdempotencyRecord {
+            key,
+            fingerprint: fingerprint.clone(),
+            order_id,
+            execution_arn: execution_arn.clone(),
+            expires_at: now + self.idempotency_ttl,
+        });
+        match self.orders.create_order(&order, record.as_ref()).await? {
+            CreateOutcome::Replayed(first) => return self.replay(first, &fingerprint).await,
+            CreateOutcome::Created => {}
+        }
+        info!(order_id = %order_id, customer_id = %order.customer_id, total = %order.total_amount, "order created");
+
+        self.start_order_workflow(order_id).await?;
+        Ok(OrderCreated { order_id, execution_arn, replayed: false })
+    }
+
+    /// Answers a repeated request from its idempotency record, making sure the first request's
+    /// workflow did start (it may have failed after the order was written).
+    async fn replay(&self, record: IdempotencyRecord, fingerprint: &str) -> Result<OrderCreated, OrderError> {
+        if record.fingerprint != fingerprint {
+            return Err(OrderError::IdempotencyKeyReused);
+        }
+        if self.orders.get_order(record.order_id).await?.is_some() {
+            self.start_order_workflow(record.order_id).await?;
+        }
+        info!(order_id = %record.order_id, "idempotent repeat answered from the first request");
+        Ok(OrderCreated { order_id: record.order_id, execution_arn: record.execution_arn, replayed: true })
+    }
+
+    async fn start_order_workflow(&self, order_id: OrderId) -> Result<StartedExecution, OrderError> {
+        let input = serde_json::json!({ "order_id": order_id.to_string() });
+        let started = self.workflow.start_execution(&order_id.to_string(), &input).await.inspect_err(|error| {
+            warn!(order_id = %order_id, %error, "could not start the order's workflow; a retry will start it");
+        })?;
+        if started.newly_started {
+            info!(order_id = %order_id, execution_arn = %started.execution_arn, "workflow started");
+        }
+        Ok(started)
+    }
+
+    /// One order.
+    pub async fn get_order(&self, order_id: OrderId) -> Result<Order, OrderError> {
+        self.orders.get_order(order_id).await?.ok_or(OrderError::OrderNotFound)
+    }
+
+    /// One page of orders, newest first, by page number or by `next_token`.
+    pub async fn list_orders(&self, request: ListOrders) -> Result<OrderListing, OrderError> {
+        let limit = match request.limit {
+            None => DEFAULT_LIMIT,
+            Some(0) => return Err(ValidationError::invalid("limit", "must be a positive integer").into()),
+            Some(limit) => limit.min(MAX_LIMIT),
+        };
+        let filter_print = filter_fingerprint(&request.filter);
+        let (page, position) = match (request.page, request.next_token) {
+            (Some(_), Some(_)) => {
+                return Err(ValidationError::invalid("next_token", "cannot be combined with page").into());
+            }
+            (Some(0), None) => return Err(ValidationError::invalid("page", "must be a positive integer").into()),
+            (page, None) => {
+                let page = page.unwrap_or(1);
+                (page, PagePosition::Number(page))
+            }
+            (None, Some(token)) => {
+                let token = decode_token(&token)?;
+                if token.f != filter_print || token.l != limit {
+                    return Err(ValidationError::invalid(
+                        "next_token",
+                        "was issued for other filters or another limit; repeat the query it came from",
+                    )
+                    .into());
+                }
+                (token.p, PagePosition::After(token.c))
+            }
+        };
+        let page_of_orders = self.orders.list_orders(&ListRequest { filter: request.filter, limit, position }).await?;
+        let next_token = page_of_orders
+            .next_cursor
+            .map(|cursor| encode_token(&PageToken { c: cursor, p: page + 1, l: limit, f: filter_print }));
+        Ok(OrderListing {
+            orders: page_of_orders.orders,
+            page,
+            limit,
+            total: page_of_orders.total,
+            pages: page_of_orders.total.div_ceil(u64::from(limit)),
+            next_token,
+        })
+    }
+
+    /// Changes an order's status (only at `expected_version`, when given).
+    pub async fn update_status(
+        &self,
+        order_id: OrderId,
+        status: OrderStatus,
+        expected_version: Option<u64>,
+    ) -> Result<StatusUpdate, OrderError> {
+        let update = self.orders.update_status(order_id, status, expected_version).await?;
+        if update.changed {
+            info!(order_id = %order_id, status = %status, version = update.order.version, "order status changed");
+        }
+        Ok(update)
+    }
+
+    /// Deletes an order (only at `expected_version`, when given).
+    pub async fn delete_order(&self, order_id: OrderId, expected_version: Option<u64>) -> Result<Order, OrderError> {
+        let deleted = self.orders.delete_order(order_id, expected_version).await?;
+        info!(order_id = %order_id, "order deleted");
+        Ok(deleted)
+    }
+
+    /// Starts the order's workflow execution (named by the order id), or returns the one it has.
+    pub async fn start_workflow(&self, order_id: OrderId) -> Result<StartedExecution, OrderError> {
+        self.get_order(order_id).await?;
+        self.start_order_workflow(order_id).await
+    }
+
+    /// Describes a workflow execution.
+    pub async fn describe_execution(&self, arn: &ExecutionArn) -> Result<ExecutionDescription, OrderError> {
+        self.workflow.describe_execution(arn).await?.ok_or(OrderError::ExecutionNotFound)
+    }
+}
+
+fn check_idempotency_key(key: &str) -> Result<(), ValidationError> {
+    let printable = key.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_CHARS || !printable {
+        return Err(ValidationError::invalid(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn filter_fingerprint(filter: &ListFilter) -> String {
+    let mut hash = Sha256::new();
+    hash.update(filter.status.map(OrderStatus::as_str).unwrap_or("*"));
+    hash.update([0x1f]);
+    hash.update(filter.customer_id.as_deref().unwrap_or("*"));
+    hex::encode(&hash.finalize()[..8])
+}
+
+fn encode_token(token: &PageToken) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(token).unwrap_or_default())
+}
+
+fn decode_token(text: &str) -> Result<PageToken, ValidationError> {
+    let invalid = || ValidationError::invalid("next_token", "is not a token this API issued");
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
+    serde_json::from_slice(&bytes).map_err(|_| invalid())
+}

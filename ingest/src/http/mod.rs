@@ -1,0 +1,82 @@
+//! The REST API of `shared/spec/order-api-seed.md`: routes, API-key check, request reading, error
+//! bodies and the OpenAPI document. [`router`] builds the one axum Router every runner uses.
+
+mod auth;
+mod error;
+mod executions;
+mod extract;
+mod openapi;
+mod orders;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::{get, post, put};
+use orders_core::service::OrderService;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::info_span;
+
+pub use auth::{ApiKeys, InvalidApiKey};
+pub use error::{ApiError, ErrorBody};
+pub use openapi::openapi_document;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The header that carries each request's id (set if the client sent none, echoed in the response).
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    /// The order use cases.
+    pub service: OrderService,
+    /// The accepted API keys.
+    pub keys: Arc<ApiKeys>,
+}
+
+/// The whole API as one Router: every route behind the `x-api-key` check, JSON errors everywhere
+/// (unknown routes and methods included), bodies capped at [`MAX_BODY_BYTES`], a request id on every
+/// request and response, panics turned into the seed's 500 body.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let routes = Router::new()
+        .route("/orders", post(orders::create_order).get(orders::list_orders))
+        .route("/orders/{order_id}", get(orders::get_order).delete(orders::delete_order))
+        .route("/orders/{order_id}/status", put(orders::update_status))
+        .route("/orders/{order_id}/workflow", post(orders::start_workflow))
+        .route("/executions/{execution_arn}", get(executions::describe_execution))
+        .route("/openapi.json", get(openapi::serve_document))
+        .fallback(error::route_not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_api_key))
+        .with_state(state);
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|request: &Request<_>| {
+                        let request_id =
+                            request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+                        info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+                    })
+                    .on_response(|response: &axum::http::Response<_>, latency: Duration, _span: &tracing::Span| {
+                        tracing::info!(
+                            status = response.status().as_u16(),
+                            latency_ms = latency.as_millis() as u64,
+                            "response"
+                        );
+                    }),
+            )
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(CatchPanicLayer::custom(error::panic_response)),
+    )
+}

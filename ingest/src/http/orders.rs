@@ -1,0 +1,358 @@
+//! The order routes: create, list, get, change status, delete, start the workflow.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use orders_core::domain::validation::check_identifier;
+use orders_core::domain::{NewOrder, Order, OrderStatus, OrderSummary, ValidationError};
+use orders_core::ports::ListFilter;
+use orders_core::service::{CreateOrder, ListOrders};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{JsonBytes, etag, if_match_version, order_id};
+
+/// The header that makes `POST /orders` safe to retry.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+/// Set on a response that repeats the first answer to an Idempotency-Key.
+pub const IDEMPOTENT_REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// `201` body of `POST /orders`: exactly the seed's fields.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderCreatedBody {
+    /// Always "Order created successfully".
+    #[schema(example = "Order created successfully")]
+    pub message: String,
+    /// The new order's id.
+    #[schema(example = "550e8400-e29b-41d4-a716-446655440000")]
+    pub order_id: String,
+    /// The order's workflow execution.
+    #[schema(
+        example = "arn:aws:states:us-east-1:123456789012:execution:OrderProcessingStateMachine:550e8400-e29b-41d4-a716-446655440000"
+    )]
+    pub execution_arn: String,
+    /// Always "Save this execution_arn to check workflow status later".
+    #[schema(example = "Save this execution_arn to check workflow status later")]
+    pub note: String,
+}
+
+/// The seed's pagination figures.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Pagination {
+    /// This page's number (1-based).
+    pub page: u64,
+    /// Page size used (requests above 100 are capped to 100).
+    pub limit: u32,
+    /// Orders matching the filters.
+    pub total: u64,
+    /// Pages at this size.
+    pub pages: u64,
+}
+
+/// `200` body of `GET /orders`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderListBody {
+    /// The page's orders, newest first.
+    pub orders: Vec<OrderSummary>,
+    /// Where this page stands.
+    pub pagination: Pagination,
+    /// Pass as `next_token` (with the same filters and limit) for the next page; null on the last.
+    pub next_token: Option<String>,
+}
+
+/// Query of `GET /orders`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Read as a map (for field-naming errors); this type documents the parameters.
+pub struct ListQuery {
+    /// Page number, from 1 (default 1). Not with `next_token`.
+    #[param(minimum = 1, example = 1)]
+    page: Option<u64>,
+    /// Orders per page, from 1 (default 10; above 100 is capped to 100).
+    #[param(minimum = 1, example = 10)]
+    limit: Option<u64>,
+    /// Only orders in this status.
+    status: Option<OrderStatus>,
+    /// Only this customer's orders.
+    customer_id: Option<String>,
+    /// The `next_token` of the previous page: cheap paging however far.
+    next_token: Option<String>,
+}
+
+/// Body of `PUT /orders/{order_id}/status`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChangeBody {
+    /// The new status.
+    pub status: OrderStatus,
+}
+
+/// `200` body of `DELETE /orders/{order_id}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderDeletedBody {
+    /// Always "Order deleted successfully".
+    pub message: String,
+    /// The deleted order's id.
+    pub order_id: String,
+}
+
+/// Body of `POST /orders/{order_id}/workflow`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WorkflowStartedBody {
+    /// "Workflow started", or "Workflow already started" when the order's execution existed.
+    pub message: String,
+    /// The order's id.
+    pub order_id: String,
+    /// The execution's ARN.
+    pub execution_arn: String,
+}
+
+/// Create an order: prices the items from the catalog, stores the order and starts its workflow.
+#[utoipa::path(
+    post, path = "/orders", tag = "orders",
+    request_body(content = NewOrder, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Makes the request safe to retry for 24 hours: the same key with the same body returns the first response and creates nothing; with another body it is refused (422).")),
+    responses(
+        (status = 201, description = "Order created (or, with `Idempotent-Replayed: true`, the first response to this Idempotency-Key)", body = OrderCreatedBody),
+        (status = 400, description = "A broken rule, naming the field", body = ErrorBody),
+        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 415, description = "Body not declared as JSON", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
+        (status = 500, description = "Server failure", body = ErrorBody),
+        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody),
+    )
+)]
+pub async fn create_order(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, ApiError> {
+    let idempotency_key = match headers.get(IDEMPOTENCY_KEY_HEADER) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| ApiError::from(ValidationError::invalid("Idempotency-Key", "must be printable ASCII")))?
+                .to_owned(),
+        ),
+    };
+    let order = NewOrder::from_json_bytes(&body)?;
+    let created = state.service.create_order(CreateOrder { order, idempotency_key }).await?;
+    let order_id = created.order_id.to_string();
+    let body = OrderCreatedBody {
+        message: "Order created successfully".into(),
+        order_id: order_id.clone(),
+        execution_arn: created.execution_arn,
+        note: "Save this execution_arn to check workflow status later".into(),
+    };
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/orders/{order_id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if created.replayed {
+        response.headers_mut().insert(IDEMPOTENT_REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// List orders, newest first, by page number or by `next_token`.
+#[utoipa::path(
+    get, path = "/orders", tag = "orders",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page of orders", body = OrderListBody),
+        (status = 400, description = "A bad query parameter, naming it", body = ErrorBody),
+        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 500, description = "Server failure", body = ErrorBody),
+    )
+)]
+pub async fn list_orders(
+    State(state): State<AppState>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<OrderListBody>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(format!("Invalid query string: {}", e.body_text())))?;
+    let positive = |name: &str| -> Result<Option<u64>, ApiError> {
+        query
+            .get(name)
+            .map(|text| match text.parse::<u64>() {
+                Ok(n) if n >= 1 => Ok(n),
+                _ => Err(ValidationError::invalid(name, "must be a positive integer").into()),
+            })
+            .transpose()
+    };
+    let page = positive("page")?;
+    let limit = positive("limit")?.map(|limit| u32::try_from(limit).unwrap_or(u32::MAX));
+    let status = query
+        .get("status")
+        .map(|text| text.parse::<OrderStatus>())
+        .transpose()
+        .map_err(|e| ValidationError::invalid("status", e.to_string()))?;
+    let customer_id = query.get("customer_id").cloned();
+    if let Some(customer) = &customer_id {
+        check_identifier("customer_id", customer)?;
+    }
+    let listing = state
+        .service
+        .list_orders(ListOrders {
+            filter: ListFilter { status, customer_id },
+            limit,
+            page,
+            next_token: query.get("next_token").cloned(),
+        })
+        .await?;
+    Ok(Json(OrderListBody {
+        orders: listing.orders,
+        pagination: Pagination { page: listing.page, limit: listing.limit, total: listing.total, pages: listing.pages },
+        next_token: listing.next_token,
+    }))
+}
+
+/// Get one order with its items. The `ETag` header carries its version.
+#[utoipa::path(
+    get, path = "/orders/{order_id}", tag = "orders",
+    params(("order_id" = String, Path, description = "The order's id (a UUID)")),
+    responses(
+        (status = 200, description = "The order", body = Order,
+            headers(("ETag" = String, description = "The order's version, for If-Match"))),
+        (status = 400, description = "order_id is not a UUID", body = ErrorBody),
+        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 500, description = "Server failure", body = ErrorBody),
+    )
+)]
+pub async fn get_order(State(state): State<AppState>, Path(raw_id): Path<String>) -> Result<Response, ApiError> {
+    let order = state.service.get_order(order_id(&raw_id)?).await?;
+    Ok(order_response(StatusCode::OK, order))
+}
+
+/// Change an order's status. Send `If-Match` with the version you read to change it only if nobody
+/// changed it since; setting the status it already has changes nothing.
+#[utoipa::path(
+    put, path = "/orders/{order_id}/status", tag = "orders",
+    params(
+        ("order_id" = String, Path, description = "The order's id (a UUID)"),
+        ("If-Match" = Option<String>, Header, description = "The version the change is based on, e.g. \"3\""),
+    ),
+    request_body(content = StatusChangeBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The order after the change", body = Order,
+            headers(("ETag" = String, description = "The order's new version"))),
+        (status = 400, description = "A bad body, status or If-Match", body = ErrorBody),
+        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 409, description = "The transition table forbids this change", body = ErrorBody),
+        (status = 412, description = "The order is no longer at the If-Match version", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 415, description = "Body not declared as JSON", body = ErrorBody),
+        (status = 500, description = "Server failure", body = ErrorBody),
+    )
+)]
+pub async fn update_status(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, ApiError> {
+    let id = order_id(&raw_id)?;
+    let expected_version = if_match_version(&headers)?;
+    let status = read_status_change(&body)?;
+    let update = state.service.update_status(id, status, expected_version).await?;
+    Ok(order_response(StatusCode::OK, update.order))
+}
+
+fn read_status_change(body: &[u8]) -> Result<OrderStatus, ValidationError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| ValidationError::Body(format!("Invalid JSON: {e}")))?;
+    let Value::Object(mut fields) = value else {
+        return Err(ValidationError::Body("Request body must be a JSON object".into()));
+    };
+    let status = match fields.remove("status") {
+        None | Some(Value::Null) => return Err(ValidationError::Missing("status".into())),
+        Some(Value::String(text)) => text
+            .parse()
+            .map_err(|e: orders_core::domain::UnknownStatus| ValidationError::invalid("status", e.to_string()))?,
+        Some(_) => return Err(ValidationError::invalid("status", "must be a string")),
+    };
+    if let Some(unknown) = fields.keys().next() {
+        return Err(ValidationError::invalid(unknown.clone(), "is not a known field"));
+    }
+    Ok(status)
+}
+
+/// Delete an order (only at the `If-Match` version, when sent).
+#[utoipa::path(
+    delete, path = "/orders/{order_id}", tag = "orders",
+    params(
+        ("order_id" = String, Path, description = "The order's id (a UUID)"),
+        ("If-Match" = Option<String>, Header, description = "Delete only if the order is at this version"),
+    ),
+    responses(
+        (status = 200, description = "Deleted", body = OrderDeletedBody),
+        (status = 400, description = "order_id is not a UUID, or a bad If-Match", body = ErrorBody),
+        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 412, description = "The order is no longer at the If-Match version", body = ErrorBody),
+        (status = 500, description = "Server failure", body = ErrorBody),
+    )
+)]
+pub async fn delete_order(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<OrderDeletedBody>, ApiError> {
+    let id = order_id(&raw_id)?;
+    let deleted = state.service.delete_order(id, if_match_version(&headers)?).await?;
+    Ok(Json(OrderDeletedBody { message: "Order deleted successfully".into(), order_id: deleted.order_id.to_string() }))
+}
+
+/// Start the order's workflow execution (named by the order id); returns the existing one if it has
+/// started already.
+#[utoipa::path(
+    post, path = "/orders/{order_id}/workflow", tag = "workflow",
+    params(("order_id" = String, Path, description = "The order's id (a UUID)")),
+    responses(
+        (status = 202, description = "Execution started", body = WorkflowStartedBody),
+        (status = 200, description = "The order's execution had started already", body = WorkflowStartedBody),
+        (status = 400, description = "order_id is not a UUID", body = ErrorBody),
+        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 500, description = "Server failure", body = ErrorBody),
+    )
+)]
+pub async fn start_workflow(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+) -> Result<(StatusCode, Json<WorkflowStartedBody>), ApiError> {
+    let id = order_id(&raw_id)?;
+    let started = state.service.start_workflow(id).await?;
+    let (status, message) = if started.newly_started {
+        (StatusCode::ACCEPTED, "Workflow started")
+    } else {
+        (StatusCode::OK, "Workflow already started")
+    };
+    Ok((
+        status,
+        Json(WorkflowStartedBody {
+            message: message.into(),
+            order_id: id.to_string(),
+            execution_arn: started.execution_arn.to_string(),
+        }),
+    ))
+}
+
+fn order_response(status: StatusCode, order: Order) -> Response {
+    let tag = etag(order.version);
+    let mut response = (status, Json(order)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&tag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
