@@ -139,7 +139,8 @@ pub trait OrderStore: Send + Sync {
     async fn list_orders(&self, request: &ListRequest) -> Result<OrderPage, StoreError>;
 
     /// Moves an order to `to` if the transition table allows it and, when `expected_version` is
-    /// given, only if the order is still at that version. Setting the current status is a no-op.
+    /// given, only if the order is still at that version (checked first). Setting the current status
+    /// is a no-op.
     async fn update_status(
         &self,
         order_id: OrderId,

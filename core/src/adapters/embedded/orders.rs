@@ -115,10 +115,10 @@ impl OrderStore for Database {
     ) -> Result<StatusUpdate, StoreError> {
         self.write(move |tx| {
             let (seq, mut order) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
+            check_version(&order, expected_version)?;
             if order.status == to {
                 return Ok(StatusUpdate { order, changed: false });
             }
-            check_version(&order, expected_version)?;
             order.status.check_transition(to)?;
             let from = order.status;
             order.status = to;

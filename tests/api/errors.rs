@@ -1,0 +1,105 @@
+//! Bad input: every broken rule gets a clear JSON error, and nothing is stored.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::{Server, assert_error, body_json, seed_order};
+
+#[tokio::test]
+async fn each_broken_rule_is_a_400_naming_the_field_and_stores_nothing() {
+    let server = Server::start().await;
+    let cases = [
+        (json!({"items": [{"product_id": "PROD001", "quantity": 1}]}), "Missing required field: customer_id"),
+        (json!({"customer_id": "CUST001"}), "Missing required field: items"),
+        (json!({"customer_id": "CUST001", "items": []}), "Invalid field items: must hold 1 to 100 items"),
+        (
+            json!({"customer_id": "CUST001", "items": [{"product_id": "PROD001", "quantity": 0}]}),
+            "Invalid field items[0].quantity: must be an integer from 1 to 1000",
+        ),
+        (
+            json!({"customer_id": "CUST001", "items": [{"product_id": "PROD001", "quantity": "2"}]}),
+            "Invalid field items[0].quantity: must be an integer from 1 to 1000",
+        ),
+        (
+            json!({"customer_id": "CUST001", "items": [{"product_id": "PROD999", "quantity": 1}]}),
+            "Unknown product_id \"PROD999\" in items[0].product_id",
+        ),
+        (
+            json!({"customer_id": 42, "items": [{"product_id": "PROD001", "quantity": 1}]}),
+            "Invalid field customer_id: must be a string",
+        ),
+        (json!("just a string"), "Request body must be a JSON object"),
+    ];
+    for (body, message) in cases {
+        assert_error(server.create(&body).await, StatusCode::BAD_REQUEST, message).await;
+    }
+    let (_, list) = server.get_json("/orders").await;
+    assert_eq!(list["pagination"]["total"], 0, "a refused order must not be stored");
+}
+
+#[tokio::test]
+async fn malformed_json_wrong_type_and_oversized_bodies_are_refused() {
+    let server = Server::start().await;
+    // Broken JSON
+    let response = server
+        .request(Method::POST, "/orders")
+        .header("content-type", "application/json")
+        .body("{\"customer_id\": \"CUST001\", ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let message = body_json(response).await["message"].as_str().unwrap().to_owned();
+    assert!(message.starts_with("Invalid JSON: "), "{message}");
+    // Not declared as JSON
+    let response = server
+        .request(Method::POST, "/orders")
+        .header("content-type", "text/plain")
+        .body(seed_order().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json").await;
+    // Over 1 MiB
+    let huge = format!("{{\"customer_id\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
+    let response = server
+        .request(Method::POST, "/orders")
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large (limit 1048576 bytes)").await;
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_ids_routes_and_methods_get_json_errors() {
+    let server = Server::start().await;
+    let unknown = "550e8400-e29b-41d4-a716-446655440000";
+    let get = |path: String| server.request(Method::GET, &path).send();
+    assert_error(get(format!("/orders/{unknown}")).await.unwrap(), StatusCode::NOT_FOUND, "Order not found").await;
+    assert_error(
+        get("/orders/not-a-uuid".into()).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "Invalid order_id: must be a UUID",
+    )
+    .await;
+    assert_error(get("/no/such/route".into()).await.unwrap(), StatusCode::NOT_FOUND, "Not found").await;
+    let response = server.request(Method::PATCH, "/orders").send().await.unwrap();
+    assert_error(response, StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").await;
+    let response = server.set_status(unknown, "shipped", None).await;
+    assert_error(response, StatusCode::NOT_FOUND, "Order not found").await;
+    let response = server.request(Method::DELETE, &format!("/orders/{unknown}")).send().await.unwrap();
+    assert_error(response, StatusCode::NOT_FOUND, "Order not found").await;
+    let response = server.request(Method::POST, &format!("/orders/{unknown}/workflow")).send().await.unwrap();
+    assert_error(response, StatusCode::NOT_FOUND, "Order not found").await;
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let server = Server::start().await;
+    let response = server.request(Method::GET, "/orders").header("x-request-id", "trace-me-123").send().await.unwrap();
+    assert_eq!(response.headers().get("x-request-id").unwrap(), "trace-me-123");
+    let response = server.anonymous(Method::GET, "/orders").send().await.unwrap();
+    assert!(uuid::Uuid::parse_str(response.headers().get("x-request-id").unwrap().to_str().unwrap()).is_ok());
+}

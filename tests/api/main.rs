@@ -1,0 +1,15 @@
+//! Scenarios against the real `orders serve` binary over HTTP, one module per area of the API.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+mod auth;
+mod create_and_get;
+mod errors;
+mod idempotency;
+mod listing;
+mod openapi;
+mod server_process;
+mod status_and_delete;
+mod workflow;
