@@ -25,9 +25,10 @@ pub struct LoadedKeys {
     pub digest_file: Option<PathBuf>,
 }
 
-/// Loads the keys, as the module doc says.
+/// Loads the keys, as the module doc says. An empty `env_value` counts as unset.
 pub fn load(env_value: Option<String>, data_dir: &Path) -> anyhow::Result<LoadedKeys> {
-    if let Some(value) = env_value {
+    // An empty variable counts as unset (as shells and CI systems often leave them).
+    if let Some(value) = env_value.filter(|v| !v.trim().is_empty()) {
         let keys: Vec<&str> = value.split(',').map(str::trim).filter(|k| !k.is_empty()).collect();
         if keys.is_empty() {
             bail!("{API_KEY_ENV} is set but holds no key");
@@ -85,5 +86,6 @@ mod tests {
         assert!(loaded.keys.accepts(b"new-key-0123456789ab"));
         assert!(!dir.path().join(DIGEST_FILE).exists());
         assert!(load(Some("short".into()), dir.path()).is_err());
+        assert!(load(Some(" , ".into()), dir.path()).is_err());
     }
 }

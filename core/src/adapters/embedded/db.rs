@@ -10,7 +10,8 @@ use rusqlite::{ErrorCode, Transaction, TransactionBehavior};
 use crate::ports::StoreError;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     -- seq orders the listing (newest first) and is never reused, so cursors stay valid.
     CREATE TABLE orders (
         seq           INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -64,7 +65,38 @@ const MIGRATIONS: &[&str] = &[r#"
         start_date        TEXT NOT NULL,
         stop_date         TEXT
     );
-"#];
+"#,
+    r#"
+    -- The change feed (an outbox): one row per order change, written in the change's transaction,
+    -- read in order by the stream processor as DynamoDB stream records.
+    CREATE TABLE order_changes (
+        sequence  INTEGER PRIMARY KEY AUTOINCREMENT,
+        order_id  TEXT NOT NULL,
+        kind      TEXT NOT NULL CHECK (kind IN ('INSERT', 'MODIFY', 'REMOVE')),
+        old_image TEXT,
+        new_image TEXT,
+        at        TEXT NOT NULL
+    );
+    CREATE TABLE feed_positions (
+        consumer TEXT PRIMARY KEY,
+        position INTEGER NOT NULL
+    );
+
+    -- Queues with SQS semantics. visible_at is in milliseconds since the epoch.
+    CREATE TABLE queue_messages (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        queue          TEXT NOT NULL,
+        message_id     TEXT NOT NULL UNIQUE,
+        body           TEXT NOT NULL,
+        attributes     TEXT NOT NULL,
+        sent_at        INTEGER NOT NULL,
+        visible_at     INTEGER NOT NULL,
+        receive_count  INTEGER NOT NULL DEFAULT 0,
+        receipt_handle TEXT UNIQUE
+    );
+    CREATE INDEX queue_messages_visible ON queue_messages (queue, visible_at, id);
+"#,
+];
 
 /// The embedded database; cheap to clone (a pool handle).
 #[derive(Clone)]
@@ -75,13 +107,21 @@ pub struct Database {
 impl Database {
     /// Opens the file (creating it), sets it up for durable concurrent use, and migrates it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        // WAL is a property of the file: set it once, on one connection, before the pool opens more
+        // (connections racing to switch the journal mode would meet "database is locked").
+        let first = rusqlite::Connection::open(path)
+            .and_then(|conn| conn.busy_timeout(Duration::from_secs(10)).map(|()| conn))
+            .and_then(|conn| conn.pragma_update(None, "journal_mode", "WAL").map(|()| conn))
+            .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
+        drop(first);
         let manager = SqliteConnectionManager::file(path).with_init(|conn| {
             conn.busy_timeout(Duration::from_secs(10))?;
-            // WAL: readers never block the writer; FULL: a commit survives a crash of the machine too.
-            conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            // FULL: once a commit returns, it survives a crash of the machine, not only of the process.
+            conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
         });
         let pool = r2d2::Pool::builder()
             .max_size(8)
+            .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .build(manager)
             .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;

@@ -1,11 +1,16 @@
 //! The embedded default: every port on one SQLite file under the data directory.
 
+mod backups;
 mod catalog;
+mod changes;
 mod db;
 mod orders;
+mod queues;
 mod workflow;
 
+pub use backups::FolderBackupStore;
 pub use db::Database;
+pub use queues::{EmbeddedQueues, QueueSettings};
 pub use workflow::EmbeddedWorkflow;
 
 use std::path::Path;

@@ -6,12 +6,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
+use super::changes::record_change;
 use super::db::{Database, sql_error};
 use crate::domain::order::rfc3339;
 use crate::domain::{Money, Order, OrderId, OrderItem, OrderStatus, OrderSummary};
 use crate::ports::{
-    CreateOutcome, IdempotencyRecord, ListFilter, ListRequest, OrderPage, OrderStore, PagePosition, StatusUpdate,
-    StoreError,
+    ChangeKind, CreateOutcome, IdempotencyRecord, ListFilter, ListRequest, OrderPage, OrderStore, PagePosition,
+    StatusUpdate, StoreError,
 };
 
 /// Sequence numbers per counting block.
@@ -72,6 +73,7 @@ impl OrderStore for Database {
             };
             let seq = tx.last_insert_rowid();
             count(tx, seq, &order.customer_id, order.status, 1, Scopes::All)?;
+            record_change(tx, ChangeKind::Insert, None, Some(&order))?;
             if let Some(record) = idempotency {
                 let now = Utc::now().timestamp();
                 tx.execute(
@@ -120,6 +122,7 @@ impl OrderStore for Database {
                 return Ok(StatusUpdate { order, changed: false });
             }
             order.status.check_transition(to)?;
+            let before = order.clone();
             let from = order.status;
             order.status = to;
             order.version += 1;
@@ -131,6 +134,7 @@ impl OrderStore for Database {
             .map_err(sql_error)?;
             count(tx, seq, &order.customer_id, from, -1, Scopes::WithStatus)?;
             count(tx, seq, &order.customer_id, to, 1, Scopes::WithStatus)?;
+            record_change(tx, ChangeKind::Modify, Some(&before), Some(&order))?;
             Ok(StatusUpdate { order, changed: true })
         })
         .await
@@ -142,6 +146,7 @@ impl OrderStore for Database {
             check_version(&order, expected_version)?;
             tx.execute("DELETE FROM orders WHERE seq = ?1", [seq]).map_err(sql_error)?;
             count(tx, seq, &order.customer_id, order.status, -1, Scopes::All)?;
+            record_change(tx, ChangeKind::Remove, Some(&order), None)?;
             Ok(order)
         })
         .await

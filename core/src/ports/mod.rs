@@ -12,6 +12,14 @@ use utoipa::ToSchema;
 
 use crate::domain::{IllegalTransition, Order, OrderId, OrderStatus, OrderSummary, ProductCatalog};
 
+mod backups;
+mod changes;
+mod queues;
+
+pub use backups::{BackupError, BackupKey, BackupStore, BackupWrite};
+pub use changes::{ChangeFeed, ChangeKind, OrderChange};
+pub use queues::{MessageQueue, OutgoingMessage, QueueError, QueueName, ReceivedMessage};
+
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

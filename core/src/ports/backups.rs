@@ -1,0 +1,64 @@
+//! The backup port: every order version as one immutable object, `orders/{order_id}/v{version}.json`,
+//! and a tombstone when the order is deleted. Writes are idempotent: writing a key that exists
+//! changes nothing.
+
+use async_trait::async_trait;
+
+use crate::domain::OrderId;
+
+/// Where a backup object lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BackupKey {
+    /// One version of an order.
+    Version {
+        /// The order.
+        order_id: OrderId,
+        /// Its version.
+        version: u64,
+    },
+    /// The order was deleted (after its last version).
+    Tombstone {
+        /// The order.
+        order_id: OrderId,
+    },
+}
+
+impl BackupKey {
+    /// The object key: `orders/{id}/v{version}.json` or `orders/{id}/deleted.json`.
+    pub fn object_key(&self) -> String {
+        match self {
+            BackupKey::Version { order_id, version } => format!("orders/{order_id}/v{version}.json"),
+            BackupKey::Tombstone { order_id } => format!("orders/{order_id}/deleted.json"),
+        }
+    }
+}
+
+/// The result of a backup write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupWrite {
+    /// The object was written now.
+    Written,
+    /// It existed already (a repeated job): nothing changed.
+    AlreadyPresent,
+}
+
+/// Why a backup call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// Passing trouble: the same call may succeed later.
+    #[error("backup store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else.
+    #[error("backup store failure: {0}")]
+    Internal(String),
+}
+
+/// Immutable backup objects.
+#[async_trait]
+pub trait BackupStore: Send + Sync {
+    /// Writes `body` at `key` unless the key exists (then nothing changes).
+    async fn put_if_absent(&self, key: &BackupKey, body: &[u8]) -> Result<BackupWrite, BackupError>;
+
+    /// Reads the object at `key`.
+    async fn get(&self, key: &BackupKey) -> Result<Option<Vec<u8>>, BackupError>;
+}

@@ -1,0 +1,58 @@
+//! The change-feed port: every order change, in commit order, with the order before and after (as
+//! DynamoDB Streams delivers NEW_AND_OLD_IMAGES). Consumers keep their own position.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::StoreError;
+use crate::domain::Order;
+
+/// What kind of change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A new order.
+    Insert,
+    /// A changed order.
+    Modify,
+    /// A deleted order.
+    Remove,
+}
+
+impl ChangeKind {
+    /// DynamoDB Streams' event name.
+    pub const fn event_name(self) -> &'static str {
+        match self {
+            ChangeKind::Insert => "INSERT",
+            ChangeKind::Modify => "MODIFY",
+            ChangeKind::Remove => "REMOVE",
+        }
+    }
+}
+
+/// One committed change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderChange {
+    /// Position in the feed (strictly increasing).
+    pub sequence: u64,
+    /// Insert, modify or remove.
+    pub kind: ChangeKind,
+    /// The order before (absent on insert).
+    pub old: Option<Order>,
+    /// The order after (absent on remove).
+    pub new: Option<Order>,
+    /// When it was committed.
+    pub at: DateTime<Utc>,
+}
+
+/// The change feed of the orders.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync {
+    /// Up to `max` changes after `after`, oldest first.
+    async fn changes_after(&self, after: u64, max: usize) -> Result<Vec<OrderChange>, StoreError>;
+
+    /// The position consumer `consumer` has processed up to (0 when new).
+    async fn position(&self, consumer: &str) -> Result<u64, StoreError>;
+
+    /// Records that `consumer` has processed everything up to `position`.
+    async fn save_position(&self, consumer: &str, position: u64) -> Result<(), StoreError>;
+}

@@ -1,0 +1,120 @@
+//! The queue port: SQS semantics (at-least-once delivery, visibility timeout, receive count,
+//! dead-letter queue after `maxReceiveCount`, message attributes, batches of up to 10).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// The pipeline's queues. Each work queue has a dead-letter queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum QueueName {
+    /// Backup jobs: one per order change.
+    Backup,
+    /// Backup jobs that failed `maxReceiveCount` times.
+    BackupDlq,
+    /// Workflow callback tasks (fulfilment, waiting for a status), each carrying a task token.
+    Fulfilment,
+    /// Workflow tasks that failed `maxReceiveCount` times.
+    FulfilmentDlq,
+    /// Batch order imports.
+    Import,
+    /// Imports that failed or were refused.
+    ImportDlq,
+}
+
+impl QueueName {
+    /// Every queue.
+    pub const ALL: [QueueName; 6] = [
+        QueueName::Backup,
+        QueueName::BackupDlq,
+        QueueName::Fulfilment,
+        QueueName::FulfilmentDlq,
+        QueueName::Import,
+        QueueName::ImportDlq,
+    ];
+
+    /// The queue's name (also its SQS name suffix).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            QueueName::Backup => "backup",
+            QueueName::BackupDlq => "backup-dlq",
+            QueueName::Fulfilment => "fulfilment",
+            QueueName::FulfilmentDlq => "fulfilment-dlq",
+            QueueName::Import => "import",
+            QueueName::ImportDlq => "import-dlq",
+        }
+    }
+
+    /// Where messages go after failing too often; `None` for the dead-letter queues themselves.
+    pub const fn dead_letter_queue(self) -> Option<QueueName> {
+        match self {
+            QueueName::Backup => Some(QueueName::BackupDlq),
+            QueueName::Fulfilment => Some(QueueName::FulfilmentDlq),
+            QueueName::Import => Some(QueueName::ImportDlq),
+            QueueName::BackupDlq | QueueName::FulfilmentDlq | QueueName::ImportDlq => None,
+        }
+    }
+}
+
+impl fmt::Display for QueueName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OutgoingMessage {
+    /// The body (JSON for every queue of the pipeline).
+    pub body: String,
+    /// String message attributes.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A received message, invisible to other consumers until its visibility timeout ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    /// Stable id of the message.
+    pub message_id: String,
+    /// Handle for deleting this receipt (a later receive gets another one).
+    pub receipt_handle: String,
+    /// The body.
+    pub body: String,
+    /// String message attributes.
+    pub attributes: BTreeMap<String, String>,
+    /// How many times it has been received, this time included.
+    pub receive_count: u32,
+    /// When it was first sent.
+    pub sent_at: DateTime<Utc>,
+}
+
+/// Why a queue call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// Passing trouble: the same call may succeed later.
+    #[error("queue unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else.
+    #[error("queue failure: {0}")]
+    Internal(String),
+}
+
+/// A queue service with SQS semantics.
+#[async_trait]
+pub trait MessageQueue: Send + Sync {
+    /// Sends one message; returns its id.
+    async fn send(&self, queue: QueueName, message: OutgoingMessage) -> Result<String, QueueError>;
+
+    /// Receives up to `max_messages` (1 to 10) visible messages, hiding them for the queue's
+    /// visibility timeout. A message received more than the queue's `maxReceiveCount` times moves to
+    /// its dead-letter queue instead of being delivered again.
+    async fn receive(&self, queue: QueueName, max_messages: usize) -> Result<Vec<ReceivedMessage>, QueueError>;
+
+    /// Deletes a received message (done with it). A stale receipt handle deletes nothing.
+    async fn delete(&self, queue: QueueName, receipt_handle: &str) -> Result<(), QueueError>;
+
+    /// How many messages the queue holds (visible or in flight).
+    async fn depth(&self, queue: QueueName) -> Result<u64, QueueError>;
+}
