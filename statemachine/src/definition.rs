@@ -1,0 +1,909 @@
+//! Loading a state machine definition: parsing the ASL JSON (after optional
+//! `DefinitionSubstitutions`), validating it, and compiling it into the typed model the engine
+//! runs. Everything this executor does not implement is refused here, with an error naming the
+//! state and field, so that a definition that loads is one that runs as Step Functions would run it.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use chrono::{DateTime, FixedOffset};
+use serde_json::{Map, Value, json};
+
+use crate::choice::{self, Rule};
+use crate::error::{Failure, LoadError, LoadErrorKind, Refusal, error_names};
+use crate::intrinsics::Call;
+use crate::path::RefPath;
+use crate::payload::Template;
+use crate::substitution;
+use crate::timestamp;
+
+/// The largest value Step Functions accepts for second counts and attempt counts.
+const MAX_SECONDS: u64 = 99_999_999;
+/// The largest `MaxDelaySeconds` Step Functions accepts (one year).
+const MAX_DELAY_SECONDS: u64 = 31_622_400;
+
+/// A loaded, validated state machine definition. Cheap to share behind an `Arc`.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    comment: Option<String>,
+    start_at: String,
+    timeout_seconds: Option<u64>,
+    states: BTreeMap<String, State>,
+    source: Value,
+}
+
+impl Definition {
+    /// Loads a definition from its JSON text.
+    pub fn load(text: &str) -> Result<Definition, LoadError> {
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            LoadError::new(LoadErrorKind::Json, None, None, format!("the definition is not valid JSON: {e}"))
+        })?;
+        Definition::from_json(&value)
+    }
+
+    /// Loads a definition after replacing its `${Name}` placeholders as SAM
+    /// `DefinitionSubstitutions` do (see [`substitute`](crate::substitute)). A placeholder
+    /// without a value is an error.
+    pub fn load_with_substitutions(
+        text: &str,
+        substitutions: &BTreeMap<String, String>,
+    ) -> Result<Definition, LoadError> {
+        Definition::load(&substitution::substitute(text, substitutions)?)
+    }
+
+    /// Loads a definition from parsed JSON.
+    pub fn from_json(value: &Value) -> Result<Definition, LoadError> {
+        load(value)
+    }
+
+    /// The state the machine starts at.
+    pub fn start_at(&self) -> &str {
+        &self.start_at
+    }
+
+    /// The top-level `Comment`.
+    pub fn comment(&self) -> Option<&str> {
+        self.comment.as_deref()
+    }
+
+    /// The top-level `TimeoutSeconds`: how long an execution may run before it is TIMED_OUT.
+    pub fn timeout_seconds(&self) -> Option<u64> {
+        self.timeout_seconds
+    }
+
+    /// The names of the states, in name order.
+    pub fn state_names(&self) -> impl Iterator<Item = &str> {
+        self.states.keys().map(String::as_str)
+    }
+
+    /// The `Resource` of every Task state, so an application can check its
+    /// [`TaskInvoker`](crate::TaskInvoker) handles them all.
+    pub fn task_resources(&self) -> BTreeSet<&str> {
+        self.states
+            .values()
+            .filter_map(|s| match &s.kind {
+                StateKind::Task(task) => Some(task.resource.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The definition as it was loaded (after substitutions).
+    pub fn source(&self) -> &Value {
+        &self.source
+    }
+
+    pub(crate) fn state(&self, name: &str) -> Option<&State> {
+        self.states.get(name)
+    }
+}
+
+/// A compiled state.
+#[derive(Debug, Clone)]
+pub(crate) struct State {
+    pub kind: StateKind,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum StateKind {
+    Pass(PassState),
+    Task(Box<TaskState>),
+    Choice(ChoiceState),
+    Wait(WaitState),
+    Succeed(SucceedState),
+    Fail(FailState),
+}
+
+impl StateKind {
+    /// The `Type` name, which prefixes the state's history event types.
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            StateKind::Pass(_) => "Pass",
+            StateKind::Task(_) => "Task",
+            StateKind::Choice(_) => "Choice",
+            StateKind::Wait(_) => "Wait",
+            StateKind::Succeed(_) => "Succeed",
+            StateKind::Fail(_) => "Fail",
+        }
+    }
+}
+
+/// Where a state goes when it is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Transition {
+    Next(String),
+    End,
+}
+
+/// `InputPath` / `OutputPath`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum IoPath {
+    /// Absent: the whole value (`$`).
+    Whole,
+    /// `null`: an empty object.
+    Empty,
+    Path(RefPath),
+}
+
+impl IoPath {
+    pub(crate) fn apply(&self, value: &Value, context: &Value, field: &str) -> Result<Value, Failure> {
+        match self {
+            IoPath::Whole => Ok(value.clone()),
+            IoPath::Empty => Ok(json!({})),
+            IoPath::Path(path) => path.resolve(value, context).cloned().ok_or_else(|| {
+                Failure::runtime(format!(
+                    "Invalid path '{path}' : the {field} references a field not present in the value it is applied to"
+                ))
+            }),
+        }
+    }
+}
+
+/// `ResultPath` (of a state or a Catcher).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ResultPath {
+    /// `null`: the result is discarded; the output is the raw input.
+    Discard,
+    /// A reference path (`$` by default).
+    Path(RefPath),
+}
+
+impl ResultPath {
+    pub(crate) fn apply(&self, raw_input: &Value, result: Value) -> Result<Value, Failure> {
+        match self {
+            ResultPath::Discard => Ok(raw_input.clone()),
+            ResultPath::Path(path) if path.is_whole_data() => Ok(result),
+            ResultPath::Path(path) => path
+                .set(raw_input.clone(), result)
+                .map_err(|message| Failure::new(error_names::RESULT_PATH_MATCH_FAILURE, message)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PassState {
+    pub input_path: IoPath,
+    pub parameters: Option<Template>,
+    pub result: Option<Value>,
+    pub result_path: ResultPath,
+    pub output_path: IoPath,
+    pub transition: Transition,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TaskState {
+    pub resource: String,
+    pub wait_for_task_token: bool,
+    pub input_path: IoPath,
+    pub parameters: Option<Template>,
+    pub result_selector: Option<Template>,
+    pub result_path: ResultPath,
+    pub output_path: IoPath,
+    pub retry: Vec<Retrier>,
+    pub catch: Vec<Catcher>,
+    pub timeout_seconds: Option<u64>,
+    pub heartbeat_seconds: Option<u64>,
+    pub transition: Transition,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ChoiceState {
+    pub input_path: IoPath,
+    pub output_path: IoPath,
+    pub choices: Vec<(Rule, String)>,
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum WaitFor {
+    Seconds(u64),
+    SecondsPath(RefPath),
+    Timestamp(DateTime<FixedOffset>),
+    TimestampPath(RefPath),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct WaitState {
+    pub input_path: IoPath,
+    pub output_path: IoPath,
+    pub wait: WaitFor,
+    pub transition: Transition,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SucceedState {
+    pub input_path: IoPath,
+    pub output_path: IoPath,
+}
+
+/// A Fail state's `Error` or `Cause`: literal, path, or intrinsic function.
+#[derive(Debug, Clone)]
+pub(crate) enum Reason {
+    Literal(String),
+    Path(RefPath),
+    Intrinsic(Call),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FailState {
+    pub error: Option<Reason>,
+    pub cause: Option<Reason>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Retrier {
+    pub error_equals: Vec<String>,
+    pub interval_seconds: u64,
+    pub max_attempts: u64,
+    pub backoff_rate: f64,
+    pub max_delay_seconds: Option<u64>,
+    pub full_jitter: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Catcher {
+    pub error_equals: Vec<String>,
+    pub next: String,
+    pub result_path: ResultPath,
+}
+
+/// Whether an error named `error` is matched by an `ErrorEquals` list. `States.ALL` matches every
+/// error, `States.TaskFailed` every error but the timeouts, `States.Timeout` also matches
+/// `States.HeartbeatTimeout`; nothing matches `States.Runtime`.
+pub(crate) fn error_matches(error_equals: &[String], error: &str) -> bool {
+    if error == error_names::RUNTIME {
+        return false;
+    }
+    let is_timeout = error == error_names::TIMEOUT || error == error_names::HEARTBEAT_TIMEOUT;
+    error_equals.iter().any(|name| {
+        name == error
+            || name == error_names::ALL
+            || (name == error_names::TASK_FAILED && !is_timeout)
+            || (name == error_names::TIMEOUT && error == error_names::HEARTBEAT_TIMEOUT)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+const TOP_LEVEL_FIELDS: &[&str] = &["Comment", "StartAt", "States", "TimeoutSeconds", "Version", "QueryLanguage"];
+
+/// Every state-level field the States Language defines, to tell "not allowed here" from "unknown".
+const ASL_STATE_FIELDS: &[&str] = &[
+    "Type",
+    "Comment",
+    "QueryLanguage",
+    "Next",
+    "End",
+    "InputPath",
+    "OutputPath",
+    "Parameters",
+    "ResultSelector",
+    "ResultPath",
+    "Result",
+    "Resource",
+    "Retry",
+    "Catch",
+    "TimeoutSeconds",
+    "HeartbeatSeconds",
+    "Choices",
+    "Default",
+    "Seconds",
+    "SecondsPath",
+    "Timestamp",
+    "TimestampPath",
+    "Error",
+    "Cause",
+    "ErrorPath",
+    "CausePath",
+];
+
+fn allowed_fields(type_name: &str) -> &'static [&'static str] {
+    match type_name {
+        "Pass" => &["InputPath", "OutputPath", "Parameters", "ResultPath", "Result", "Next", "End"],
+        "Task" => &[
+            "InputPath",
+            "OutputPath",
+            "Parameters",
+            "ResultSelector",
+            "ResultPath",
+            "Resource",
+            "Next",
+            "End",
+            "Retry",
+            "Catch",
+            "TimeoutSeconds",
+            "HeartbeatSeconds",
+        ],
+        "Choice" => &["InputPath", "OutputPath", "Choices", "Default"],
+        "Wait" => &["InputPath", "OutputPath", "Seconds", "SecondsPath", "Timestamp", "TimestampPath", "Next", "End"],
+        "Succeed" => &["InputPath", "OutputPath"],
+        "Fail" => &["Error", "Cause", "ErrorPath", "CausePath"],
+        _ => &[],
+    }
+}
+
+fn invalid(state: Option<&str>, field: Option<&str>, message: impl Into<String>) -> LoadError {
+    LoadError::new(LoadErrorKind::Invalid, state, field, message)
+}
+
+fn unsupported(state: Option<&str>, field: Option<&str>, message: impl Into<String>) -> LoadError {
+    LoadError::new(LoadErrorKind::Unsupported, state, field, message)
+}
+
+/// The refusal for a field a state of this type may not have.
+fn refuse_field(state: &str, type_name: &str, field: &str) -> LoadError {
+    let at = Some(field);
+    match field {
+        "Assign" => unsupported(Some(state), at, "state machine variables (\"Assign\") are not supported"),
+        "Arguments" | "Output" => unsupported(
+            Some(state),
+            at,
+            "JSONata fields (\"Arguments\", \"Output\") are not supported; only JSONPath states are",
+        ),
+        "Credentials" => unsupported(Some(state), at, "cross-account \"Credentials\" are not supported"),
+        "TimeoutSecondsPath" | "HeartbeatSecondsPath" => unsupported(
+            Some(state),
+            at,
+            "timeouts taken from the input are not supported; use TimeoutSeconds / HeartbeatSeconds",
+        ),
+        "ItemProcessor"
+        | "Iterator"
+        | "ItemsPath"
+        | "Items"
+        | "ItemSelector"
+        | "ItemReader"
+        | "ItemBatcher"
+        | "ResultWriter"
+        | "MaxConcurrency"
+        | "MaxConcurrencyPath"
+        | "ToleratedFailureCount"
+        | "ToleratedFailurePercentage"
+        | "ToleratedFailureCountPath"
+        | "ToleratedFailurePercentagePath" => {
+            unsupported(Some(state), at, "Map state fields are not supported (Map states are not supported)")
+        }
+        "Branches" => {
+            unsupported(Some(state), at, "Parallel state fields are not supported (Parallel states are not supported)")
+        }
+        known if ASL_STATE_FIELDS.contains(&known) => {
+            invalid(Some(state), at, format!("a {type_name} state may not have the field \"{known}\""))
+        }
+        unknown => unsupported(Some(state), at, format!("unknown or unsupported field \"{unknown}\"")),
+    }
+}
+
+fn check_query_language(state: Option<&str>, value: &Value) -> Result<(), LoadError> {
+    match value.as_str() {
+        Some("JSONPath") => Ok(()),
+        Some("JSONata") => {
+            Err(unsupported(state, Some("QueryLanguage"), "JSONata is not supported; only JSONPath (the default) is"))
+        }
+        _ => Err(invalid(state, Some("QueryLanguage"), "must be \"JSONPath\" or \"JSONata\"")),
+    }
+}
+
+/// Field accessors for one state's (or one Retrier's/Catcher's) JSON object, with errors that name
+/// the state and field.
+struct Fields<'a> {
+    state: &'a str,
+    prefix: String,
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Fields<'a> {
+    fn field(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn invalid(&self, key: &str, message: impl Into<String>) -> LoadError {
+        invalid(Some(self.state), Some(&self.field(key)), message)
+    }
+
+    fn refusal(&self, key: &str, refusal: Refusal) -> LoadError {
+        refusal.at(Some(self.state), &self.field(key))
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key)
+    }
+
+    fn string(&self, key: &str) -> Result<Option<&'a str>, LoadError> {
+        match self.map.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(self.invalid(key, "must be a string")),
+        }
+    }
+
+    fn required_string(&self, key: &str) -> Result<&'a str, LoadError> {
+        self.string(key)?.ok_or_else(|| self.invalid(key, "is required"))
+    }
+
+    fn integer(&self, key: &str, min: u64, max: u64) -> Result<Option<u64>, LoadError> {
+        match self.map.get(key) {
+            None => Ok(None),
+            Some(value) => match value.as_u64() {
+                Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                _ => Err(self.invalid(key, format!("must be an integer from {min} to {max}"))),
+            },
+        }
+    }
+
+    fn io_path(&self, key: &str) -> Result<IoPath, LoadError> {
+        match self.map.get(key) {
+            None => Ok(IoPath::Whole),
+            Some(Value::Null) => Ok(IoPath::Empty),
+            Some(Value::String(text)) => {
+                let path = RefPath::parse(text).map_err(|r| self.refusal(key, r))?;
+                path.check_context(false).map_err(|r| self.refusal(key, r))?;
+                Ok(IoPath::Path(path))
+            }
+            Some(_) => Err(self.invalid(key, "must be a path (a string) or null")),
+        }
+    }
+
+    fn result_path(&self, key: &str) -> Result<ResultPath, LoadError> {
+        match self.map.get(key) {
+            None => Ok(ResultPath::Path(RefPath::parse_data("$").map_err(|r| self.refusal(key, r))?)),
+            Some(Value::Null) => Ok(ResultPath::Discard),
+            Some(Value::String(text)) => {
+                Ok(ResultPath::Path(RefPath::parse_data(text).map_err(|r| self.refusal(key, r))?))
+            }
+            Some(_) => Err(self.invalid(key, "must be a reference path (a string) or null")),
+        }
+    }
+
+    fn template(&self, key: &str, task_token: bool) -> Result<Option<Template>, LoadError> {
+        let Some(value) = self.map.get(key) else { return Ok(None) };
+        Template::compile(value, task_token).map(Some).map_err(|r| {
+            let field =
+                if r.location.is_empty() { self.field(key) } else { format!("{}.{}", self.field(key), r.location) };
+            r.refusal.at(Some(self.state), &field)
+        })
+    }
+
+    fn transition(&self) -> Result<Transition, LoadError> {
+        let next = self.string("Next")?;
+        let end = match self.map.get("End") {
+            None => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => return Err(self.invalid("End", "must be true or false")),
+        };
+        match (next, end) {
+            (Some(_), Some(true)) => Err(self.invalid("End", "a state with \"End\": true must not have \"Next\"")),
+            (Some(next), _) => Ok(Transition::Next(next.to_owned())),
+            (None, Some(true)) => Ok(Transition::End),
+            (None, _) => Err(self.invalid("Next", "a non-terminal state needs \"Next\" or \"End\": true")),
+        }
+    }
+
+    fn error_equals(&self, key: &str) -> Result<Vec<String>, LoadError> {
+        let Some(Value::Array(items)) = self.map.get(key) else {
+            return Err(self.invalid(key, "is required: a non-empty array of error names"));
+        };
+        let names: Vec<String> = items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| self.invalid(key, "must hold only strings")))
+            .collect::<Result<_, _>>()?;
+        if names.is_empty() {
+            return Err(self.invalid(key, "must not be empty"));
+        }
+        if names.len() > 1 && names.iter().any(|n| n == error_names::ALL) {
+            return Err(self.invalid(key, "\"States.ALL\" must appear alone"));
+        }
+        Ok(names)
+    }
+}
+
+fn load(value: &Value) -> Result<Definition, LoadError> {
+    let Value::Object(top) = value else {
+        return Err(invalid(None, None, "a definition must be a JSON object"));
+    };
+    for key in top.keys() {
+        if !TOP_LEVEL_FIELDS.contains(&key.as_str()) {
+            let message = match key.as_str() {
+                "Assign" => "state machine variables are not supported".to_owned(),
+                other => format!("unknown or unsupported top-level field \"{other}\""),
+            };
+            return Err(unsupported(None, Some(key), message));
+        }
+    }
+    if let Some(language) = top.get("QueryLanguage") {
+        check_query_language(None, language)?;
+    }
+    match top.get("Version") {
+        None => {}
+        Some(Value::String(v)) if v == "1.0" => {}
+        Some(_) => {
+            return Err(invalid(None, Some("Version"), "only version \"1.0\" of the States Language is supported"));
+        }
+    }
+    let comment = match top.get("Comment") {
+        None => None,
+        Some(Value::String(c)) => Some(c.clone()),
+        Some(_) => return Err(invalid(None, Some("Comment"), "must be a string")),
+    };
+    let start_at = match top.get("StartAt") {
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(invalid(None, Some("StartAt"), "must be a state name (a string)")),
+        None => return Err(invalid(None, Some("StartAt"), "is required")),
+    };
+    let timeout_seconds = match top.get("TimeoutSeconds") {
+        None => None,
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=MAX_SECONDS).contains(&n) => Some(n),
+            _ => {
+                return Err(invalid(
+                    None,
+                    Some("TimeoutSeconds"),
+                    format!("must be an integer from 1 to {MAX_SECONDS}"),
+                ));
+            }
+        },
+    };
+    let Some(Value::Object(state_values)) = top.get("States") else {
+        return Err(invalid(None, Some("States"), "is required: an object of states"));
+    };
+    if state_values.is_empty() {
+        return Err(invalid(None, Some("States"), "must hold at least one state"));
+    }
+    let mut states = BTreeMap::new();
+    for (name, state_value) in state_values {
+        states.insert(name.clone(), load_state(name, state_value)?);
+    }
+    let definition = Definition { comment, start_at, timeout_seconds, states, source: value.clone() };
+    check_graph(&definition)?;
+    Ok(definition)
+}
+
+fn load_state(name: &str, value: &Value) -> Result<State, LoadError> {
+    let state = Some(name);
+    if name.is_empty() || name.chars().count() > 80 {
+        return Err(invalid(state, None, "a state name must be 1 to 80 characters"));
+    }
+    let Value::Object(map) = value else {
+        return Err(invalid(state, None, "a state must be a JSON object"));
+    };
+    let type_name = match map.get("Type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(_) => return Err(invalid(state, Some("Type"), "must be a string")),
+        None => return Err(invalid(state, Some("Type"), "is required")),
+    };
+    match type_name {
+        "Pass" | "Task" | "Choice" | "Wait" | "Succeed" | "Fail" => {}
+        "Parallel" | "Map" => {
+            return Err(unsupported(
+                state,
+                Some("Type"),
+                format!("{type_name} states are not supported by this executor"),
+            ));
+        }
+        other => {
+            return Err(invalid(
+                state,
+                Some("Type"),
+                format!(
+                    "unknown state type \"{other}\" (expected Pass, Task, Choice, Wait, Succeed, Fail, Parallel or Map)"
+                ),
+            ));
+        }
+    }
+    let allowed = allowed_fields(type_name);
+    for key in map.keys() {
+        match key.as_str() {
+            "Type" => {}
+            "Comment" => {
+                if !map[key].is_string() {
+                    return Err(invalid(state, Some("Comment"), "must be a string"));
+                }
+            }
+            "QueryLanguage" => check_query_language(state, &map[key])?,
+            other if allowed.contains(&other) => {}
+            other => return Err(refuse_field(name, type_name, other)),
+        }
+    }
+    let fields = Fields { state: name, prefix: String::new(), map };
+    let kind = match type_name {
+        "Pass" => StateKind::Pass(PassState {
+            input_path: fields.io_path("InputPath")?,
+            parameters: fields.template("Parameters", false)?,
+            result: fields.get("Result").cloned(),
+            result_path: fields.result_path("ResultPath")?,
+            output_path: fields.io_path("OutputPath")?,
+            transition: fields.transition()?,
+        }),
+        "Task" => StateKind::Task(Box::new(load_task(&fields)?)),
+        "Choice" => StateKind::Choice(load_choice(&fields)?),
+        "Wait" => StateKind::Wait(load_wait(&fields)?),
+        "Succeed" => StateKind::Succeed(SucceedState {
+            input_path: fields.io_path("InputPath")?,
+            output_path: fields.io_path("OutputPath")?,
+        }),
+        _ => StateKind::Fail(FailState {
+            error: load_reason(&fields, "Error", "ErrorPath")?,
+            cause: load_reason(&fields, "Cause", "CausePath")?,
+        }),
+    };
+    Ok(State { kind })
+}
+
+fn load_task(fields: &Fields<'_>) -> Result<TaskState, LoadError> {
+    let resource = fields.required_string("Resource")?;
+    if resource.is_empty() {
+        return Err(fields.invalid("Resource", "must not be empty"));
+    }
+    let wait_for_task_token = resource.ends_with(".waitForTaskToken");
+    let timeout_seconds = fields.integer("TimeoutSeconds", 1, MAX_SECONDS)?;
+    let heartbeat_seconds = fields.integer("HeartbeatSeconds", 1, MAX_SECONDS)?;
+    if let (Some(timeout), Some(heartbeat)) = (timeout_seconds, heartbeat_seconds)
+        && heartbeat >= timeout
+    {
+        return Err(fields.invalid("HeartbeatSeconds", "must be smaller than TimeoutSeconds"));
+    }
+    let retry = match fields.get("Retry") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| load_retrier(fields.state, i, item, i + 1 == items.len()))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(fields.invalid("Retry", "must be an array of Retriers")),
+    };
+    let catch = match fields.get("Catch") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| load_catcher(fields.state, i, item, i + 1 == items.len()))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(fields.invalid("Catch", "must be an array of Catchers")),
+    };
+    Ok(TaskState {
+        resource: resource.to_owned(),
+        wait_for_task_token,
+        input_path: fields.io_path("InputPath")?,
+        parameters: fields.template("Parameters", wait_for_task_token)?,
+        result_selector: fields.template("ResultSelector", false)?,
+        result_path: fields.result_path("ResultPath")?,
+        output_path: fields.io_path("OutputPath")?,
+        retry,
+        catch,
+        timeout_seconds,
+        heartbeat_seconds,
+        transition: fields.transition()?,
+    })
+}
+
+fn sub_object<'a>(state: &'a str, prefix: String, value: &'a Value, allowed: &[&str]) -> Result<Fields<'a>, LoadError> {
+    let Value::Object(map) = value else {
+        return Err(invalid(Some(state), Some(prefix.trim_end_matches('.')), "must be an object"));
+    };
+    let fields = Fields { state, prefix, map };
+    for key in map.keys() {
+        if allowed.contains(&key.as_str()) || key == "Comment" {
+            continue;
+        }
+        return Err(match key.as_str() {
+            "Assign" => unsupported(
+                Some(state),
+                Some(&fields.field(key)),
+                "state machine variables (\"Assign\") are not supported",
+            ),
+            "Output" => unsupported(Some(state), Some(&fields.field(key)), "JSONata fields are not supported"),
+            other => {
+                unsupported(Some(state), Some(&fields.field(key)), format!("unknown or unsupported field \"{other}\""))
+            }
+        });
+    }
+    Ok(fields)
+}
+
+fn load_retrier(state: &str, index: usize, value: &Value, last: bool) -> Result<Retrier, LoadError> {
+    let fields = sub_object(
+        state,
+        format!("Retry[{index}]."),
+        value,
+        &["ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy"],
+    )?;
+    let error_equals = fields.error_equals("ErrorEquals")?;
+    if error_equals.iter().any(|e| e == error_names::ALL) && !last {
+        return Err(fields.invalid("ErrorEquals", "a Retrier with \"States.ALL\" must be the last one"));
+    }
+    let backoff_rate = match fields.get("BackoffRate") {
+        None => 2.0,
+        Some(v) => match v.as_f64() {
+            Some(rate) if (1.0..=f64::from(u32::MAX)).contains(&rate) => rate,
+            _ => return Err(fields.invalid("BackoffRate", "must be a number of at least 1.0")),
+        },
+    };
+    let full_jitter = match fields.string("JitterStrategy")? {
+        None | Some("NONE") => false,
+        Some("FULL") => true,
+        Some(other) => {
+            return Err(fields.invalid("JitterStrategy", format!("must be \"FULL\" or \"NONE\", not {other:?}")));
+        }
+    };
+    Ok(Retrier {
+        error_equals,
+        interval_seconds: fields.integer("IntervalSeconds", 1, MAX_SECONDS)?.unwrap_or(1),
+        max_attempts: fields.integer("MaxAttempts", 0, MAX_SECONDS)?.unwrap_or(3),
+        backoff_rate,
+        max_delay_seconds: fields.integer("MaxDelaySeconds", 1, MAX_DELAY_SECONDS)?,
+        full_jitter,
+    })
+}
+
+fn load_catcher(state: &str, index: usize, value: &Value, last: bool) -> Result<Catcher, LoadError> {
+    let fields = sub_object(state, format!("Catch[{index}]."), value, &["ErrorEquals", "Next", "ResultPath"])?;
+    let error_equals = fields.error_equals("ErrorEquals")?;
+    if error_equals.iter().any(|e| e == error_names::ALL) && !last {
+        return Err(fields.invalid("ErrorEquals", "a Catcher with \"States.ALL\" must be the last one"));
+    }
+    Ok(Catcher {
+        error_equals,
+        next: fields.required_string("Next")?.to_owned(),
+        result_path: fields.result_path("ResultPath")?,
+    })
+}
+
+fn load_choice(fields: &Fields<'_>) -> Result<ChoiceState, LoadError> {
+    let Some(Value::Array(items)) = fields.get("Choices") else {
+        return Err(fields.invalid("Choices", "is required: a non-empty array of Choice rules"));
+    };
+    if items.is_empty() {
+        return Err(fields.invalid("Choices", "must not be empty"));
+    }
+    let choices = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            choice::compile_top(item, &format!("Choices[{i}]"))
+                .map_err(|r| r.refusal.at(Some(fields.state), &r.location))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(ChoiceState {
+        input_path: fields.io_path("InputPath")?,
+        output_path: fields.io_path("OutputPath")?,
+        choices,
+        default: fields.string("Default")?.map(str::to_owned),
+    })
+}
+
+fn load_wait(fields: &Fields<'_>) -> Result<WaitState, LoadError> {
+    let given: Vec<&str> = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
+        .into_iter()
+        .filter(|k| fields.get(k).is_some())
+        .collect();
+    let wait = match given[..] {
+        ["Seconds"] => WaitFor::Seconds(fields.integer("Seconds", 0, MAX_SECONDS)?.unwrap_or(0)),
+        ["Timestamp"] => {
+            let text = fields.required_string("Timestamp")?;
+            WaitFor::Timestamp(timestamp::parse(text).ok_or_else(|| {
+                fields.invalid(
+                    "Timestamp",
+                    "must be an RFC 3339 timestamp with an uppercase T and Z, e.g. \"2016-03-14T01:59:00Z\"",
+                )
+            })?)
+        }
+        [key @ ("SecondsPath" | "TimestampPath")] => {
+            let text = fields.required_string(key)?;
+            let path = RefPath::parse(text).map_err(|r| fields.refusal(key, r))?;
+            path.check_context(false).map_err(|r| fields.refusal(key, r))?;
+            if key == "SecondsPath" { WaitFor::SecondsPath(path) } else { WaitFor::TimestampPath(path) }
+        }
+        _ => {
+            return Err(fields.invalid(
+                "Seconds",
+                "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp or TimestampPath",
+            ));
+        }
+    };
+    Ok(WaitState {
+        input_path: fields.io_path("InputPath")?,
+        output_path: fields.io_path("OutputPath")?,
+        wait,
+        transition: fields.transition()?,
+    })
+}
+
+fn load_reason(fields: &Fields<'_>, literal: &str, path_key: &str) -> Result<Option<Reason>, LoadError> {
+    match (fields.string(literal)?, fields.string(path_key)?) {
+        (Some(_), Some(_)) => {
+            Err(fields.invalid(path_key, format!("a Fail state must not have both {literal} and {path_key}")))
+        }
+        (Some(text), None) => Ok(Some(Reason::Literal(text.to_owned()))),
+        (None, Some(text)) if text.starts_with('$') => {
+            let path = RefPath::parse(text).map_err(|r| fields.refusal(path_key, r))?;
+            path.check_context(false).map_err(|r| fields.refusal(path_key, r))?;
+            Ok(Some(Reason::Path(path)))
+        }
+        (None, Some(text)) => {
+            Ok(Some(Reason::Intrinsic(Call::parse(text, false).map_err(|r| fields.refusal(path_key, r))?)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// The transitions out of a state: (field, target state).
+fn transitions_of(state: &State) -> Vec<(String, String)> {
+    let next_of = |t: &Transition| match t {
+        Transition::Next(next) => vec![("Next".to_owned(), next.clone())],
+        Transition::End => Vec::new(),
+    };
+    match &state.kind {
+        StateKind::Pass(s) => next_of(&s.transition),
+        StateKind::Wait(s) => next_of(&s.transition),
+        StateKind::Task(s) => {
+            let mut targets = next_of(&s.transition);
+            for (i, c) in s.catch.iter().enumerate() {
+                targets.push((format!("Catch[{i}].Next"), c.next.clone()));
+            }
+            targets
+        }
+        StateKind::Choice(s) => {
+            let mut targets: Vec<(String, String)> = s
+                .choices
+                .iter()
+                .enumerate()
+                .map(|(i, (_, next))| (format!("Choices[{i}].Next"), next.clone()))
+                .collect();
+            if let Some(default) = &s.default {
+                targets.push(("Default".to_owned(), default.clone()));
+            }
+            targets
+        }
+        StateKind::Succeed(_) | StateKind::Fail(_) => Vec::new(),
+    }
+}
+
+/// Every transition target exists, and every state is reachable from StartAt.
+fn check_graph(definition: &Definition) -> Result<(), LoadError> {
+    if !definition.states.contains_key(&definition.start_at) {
+        return Err(invalid(None, Some("StartAt"), format!("no state is named \"{}\"", definition.start_at)));
+    }
+    let mut edges: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (name, state) in &definition.states {
+        let targets = transitions_of(state);
+        for (field, target) in &targets {
+            if !definition.states.contains_key(target) {
+                return Err(invalid(Some(name), Some(field), format!("no state is named \"{target}\"")));
+            }
+        }
+        edges.insert(name.as_str(), targets.into_iter().map(|(_, t)| t).collect());
+    }
+    let mut reached: BTreeSet<&str> = BTreeSet::new();
+    let mut queue = VecDeque::from([definition.start_at.as_str()]);
+    while let Some(name) = queue.pop_front() {
+        if reached.insert(name) {
+            queue.extend(edges.get(name).into_iter().flatten().map(String::as_str));
+        }
+    }
+    if let Some(unreachable) = definition.states.keys().find(|n| !reached.contains(n.as_str())) {
+        return Err(invalid(
+            Some(unreachable),
+            None,
+            format!("the state is not reachable from StartAt \"{}\"", definition.start_at),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,737 @@
+//! The transition logic: given an execution's record, the definition and the current time, take
+//! the next step (run a state, end a wait, time out a task, apply a task result or a callback,
+//! retry, catch, finish), updating the record and emitting history events. It does no I/O: the
+//! executor loads the record, calls one step, persists the result, and performs the task
+//! invocations the step asks for.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Value, json};
+
+use crate::definition::{
+    Definition, Reason, State, StateKind, TaskState, Transition, WaitFor, WaitState, error_matches,
+};
+use crate::error::{Failure, error_names};
+use crate::history::{EventDetails, HistoryEvent, HistoryEventType};
+use crate::path::kind_of;
+use crate::store::{CurrentState, ExecutionRecord, ExecutionStatus, TaskWait, WaitingFor};
+use crate::task::{TaskFailure, TaskOutcome, TaskRequest};
+use crate::timestamp;
+
+/// The largest number of seconds a wait or retry interval may last.
+const MAX_WAIT_SECONDS: f64 = 99_999_999.0;
+
+const TOKEN_PREFIX: &str = "smtt1-";
+
+/// A new task token: unguessable, and recognisably one of ours.
+pub(crate) fn new_task_token() -> String {
+    format!("{TOKEN_PREFIX}{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+/// Whether `token` has the shape of a token [`new_task_token`] makes.
+pub(crate) fn is_well_formed_token(token: &str) -> bool {
+    token
+        .strip_prefix(TOKEN_PREFIX)
+        .is_some_and(|rest| rest.len() == 64 && rest.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)))
+}
+
+/// What the executor should do after a step.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// Persist, then step again: more can happen now.
+    Continue,
+    /// Persist; nothing more until a timer is due, a callback arrives or an invocation returns.
+    Idle,
+    /// Persist, then invoke this task (without holding the execution's lock) and apply the
+    /// outcome with [`Step::apply_invocation`].
+    Invoke { request: Box<TaskRequest>, invocation_id: u64 },
+}
+
+/// A task callback (`SendTaskSuccess` / `SendTaskFailure` / `SendTaskHeartbeat`).
+#[derive(Debug, Clone)]
+pub(crate) enum Callback {
+    Success(Value),
+    Failure { error: String, cause: String },
+    Heartbeat,
+}
+
+/// Builds the record and first history events of a new execution, entered into its StartAt state.
+pub(crate) fn new_execution(
+    definition: &Definition,
+    state_machine_arn: &str,
+    state_machine_name: &str,
+    execution_arn: String,
+    name: String,
+    input: Value,
+    now: DateTime<Utc>,
+) -> (ExecutionRecord, Vec<HistoryEvent>) {
+    let timeout_at = definition.timeout_seconds().and_then(|s| seconds_after(now, s as f64));
+    let mut record = ExecutionRecord {
+        execution_arn,
+        state_machine_arn: state_machine_arn.to_owned(),
+        name,
+        status: ExecutionStatus::Running,
+        input: input.clone(),
+        output: None,
+        error: None,
+        cause: None,
+        start_date: now,
+        stop_date: None,
+        timeout_at,
+        version: 1,
+        last_event_id: 0,
+        last_invocation_id: 0,
+        current: None,
+    };
+    let mut step = Step::new(definition, state_machine_name, &mut record, now);
+    step.event(
+        HistoryEventType::ExecutionStarted,
+        EventDetails { input: Some(input.clone()), ..EventDetails::default() },
+    );
+    step.enter_state(definition.start_at(), input);
+    let events = step.into_events();
+    (record, events)
+}
+
+fn seconds_after(at: DateTime<Utc>, seconds: f64) -> Option<DateTime<Utc>> {
+    let millis = (seconds.clamp(0.0, MAX_WAIT_SECONDS) * 1000.0).round() as i64;
+    at.checked_add_signed(TimeDelta::milliseconds(millis))
+}
+
+/// One step on one execution's record.
+pub(crate) struct Step<'a> {
+    definition: &'a Definition,
+    state_machine_name: &'a str,
+    record: &'a mut ExecutionRecord,
+    now: DateTime<Utc>,
+    events: Vec<HistoryEvent>,
+}
+
+impl<'a> Step<'a> {
+    pub(crate) fn new(
+        definition: &'a Definition,
+        state_machine_name: &'a str,
+        record: &'a mut ExecutionRecord,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Step { definition, state_machine_name, record, now, events: Vec::new() }
+    }
+
+    /// The history events the step produced.
+    pub(crate) fn into_events(self) -> Vec<HistoryEvent> {
+        self.events
+    }
+
+    fn event(&mut self, event_type: HistoryEventType, details: EventDetails) {
+        self.record.last_event_id += 1;
+        let id = self.record.last_event_id;
+        self.events.push(HistoryEvent { id, previous_event_id: id - 1, timestamp: self.now, event_type, details });
+    }
+
+    fn context(&self, task_token: Option<&str>) -> Value {
+        let record = &*self.record;
+        let (name, entered, retries) = match &record.current {
+            Some(c) => (c.name.as_str(), c.entered_time, c.retry_count),
+            None => ("", self.now, 0),
+        };
+        let mut context = json!({
+            "Execution": {
+                "Id": record.execution_arn,
+                "Input": record.input,
+                "Name": record.name,
+                "StartTime": timestamp::format(record.start_date),
+            },
+            "State": {"EnteredTime": timestamp::format(entered), "Name": name, "RetryCount": retries},
+            "StateMachine": {"Id": record.state_machine_arn, "Name": self.state_machine_name},
+        });
+        if let Some(token) = task_token {
+            context["Task"] = json!({ "Token": token });
+        }
+        context
+    }
+
+    /// The current state's record and definition, or `None` after failing the execution because
+    /// there is none (which only a definition changed under a running execution can cause).
+    fn current(&mut self) -> Option<(CurrentState, &'a State)> {
+        let Some(current) = self.record.current.clone() else {
+            self.fail(Failure::runtime("the execution is running but has no current state"));
+            return None;
+        };
+        let definition = self.definition;
+        match definition.state(&current.name) {
+            Some(state) => Some((current, state)),
+            None => {
+                self.fail(Failure::runtime(format!(
+                    "the execution is in state \"{}\", which the definition no longer has",
+                    current.name
+                )));
+                None
+            }
+        }
+    }
+
+    fn set_waiting(&mut self, waiting_for: WaitingFor) {
+        if let Some(current) = self.record.current.as_mut() {
+            current.waiting_for = waiting_for;
+        }
+    }
+
+    /// Takes the next step. `in_flight(id)` says whether invocation `id` is running in this process.
+    pub(crate) fn advance(&mut self, in_flight: &dyn Fn(u64) -> bool) -> Action {
+        if self.record.status != ExecutionStatus::Running {
+            return Action::Idle;
+        }
+        if self.record.timeout_at.is_some_and(|t| self.now >= t) {
+            self.time_out();
+            return Action::Idle;
+        }
+        let Some((current, state)) = self.current() else { return Action::Idle };
+        match &current.waiting_for {
+            WaitingFor::Nothing => self.run_state(&current, state),
+            WaitingFor::Timer { until } => {
+                if self.now < *until {
+                    return Action::Idle;
+                }
+                if let StateKind::Wait(wait) = &state.kind {
+                    self.finish_wait(&current, wait);
+                } else {
+                    self.fail(Failure::runtime(format!("state \"{}\" is not a Wait state", current.name)));
+                }
+                Action::Continue
+            }
+            WaitingFor::RetryInterval { until } => {
+                if self.now < *until {
+                    return Action::Idle;
+                }
+                self.set_waiting(WaitingFor::Nothing);
+                Action::Continue
+            }
+            WaitingFor::Task(wait) => {
+                let StateKind::Task(task) = &state.kind else {
+                    self.fail(Failure::runtime(format!("state \"{}\" is not a Task state", current.name)));
+                    return Action::Idle;
+                };
+                if wait.timeout_at.is_some_and(|t| self.now >= t) {
+                    let cause = format!(
+                        "The task ran longer than its TimeoutSeconds ({})",
+                        task.timeout_seconds.unwrap_or_default()
+                    );
+                    self.task_timed_out(task, Failure::new(error_names::TIMEOUT, cause));
+                    Action::Continue
+                } else if wait.heartbeat_at.is_some_and(|t| self.now >= t) {
+                    let cause = format!(
+                        "No heartbeat was received within HeartbeatSeconds ({})",
+                        task.heartbeat_seconds.unwrap_or_default()
+                    );
+                    self.task_timed_out(task, Failure::new(error_names::HEARTBEAT_TIMEOUT, cause));
+                    Action::Continue
+                } else if !wait.invoked && !in_flight(wait.invocation_id) {
+                    // Scheduled but not running here: the process stopped during the invocation.
+                    Action::Invoke {
+                        request: Box::new(self.request(task, &current, wait)),
+                        invocation_id: wait.invocation_id,
+                    }
+                } else {
+                    Action::Idle
+                }
+            }
+        }
+    }
+
+    fn run_state(&mut self, current: &CurrentState, state: &State) -> Action {
+        let raw = &current.raw_input;
+        match &state.kind {
+            StateKind::Pass(pass) => {
+                let context = self.context(None);
+                let output = (|| {
+                    let effective = pass.input_path.apply(raw, &context, "InputPath")?;
+                    let effective = match &pass.parameters {
+                        Some(template) => template.eval(&effective, &context)?,
+                        None => effective,
+                    };
+                    let result = pass.result.clone().unwrap_or(effective);
+                    let output = pass.result_path.apply(raw, result)?;
+                    pass.output_path.apply(&output, &context, "OutputPath")
+                })();
+                match output {
+                    Ok(output) => self.complete_state(state, output, &pass.transition),
+                    Err(failure) => self.fail(failure),
+                }
+            }
+            StateKind::Choice(choice) => {
+                let context = self.context(None);
+                let chosen = (|| {
+                    let effective = choice.input_path.apply(raw, &context, "InputPath")?;
+                    let mut target = None;
+                    for (rule, next) in &choice.choices {
+                        if rule.eval(&effective, &context)? {
+                            target = Some(next.clone());
+                            break;
+                        }
+                    }
+                    let Some(target) = target.or_else(|| choice.default.clone()) else {
+                        return Err(Failure::new(
+                            error_names::NO_CHOICE_MATCHED,
+                            "No Choice Rules matched and no Default is specified",
+                        ));
+                    };
+                    Ok((choice.output_path.apply(&effective, &context, "OutputPath")?, target))
+                })();
+                match chosen {
+                    Ok((output, target)) => self.complete_state(state, output, &Transition::Next(target)),
+                    Err(failure) => self.fail(failure),
+                }
+            }
+            StateKind::Wait(wait) => {
+                let context = self.context(None);
+                match self.wait_deadline(current, wait, &context) {
+                    Ok((effective, until)) => {
+                        if let Some(current) = self.record.current.as_mut() {
+                            current.effective_input = Some(effective);
+                            current.waiting_for = WaitingFor::Timer { until };
+                        }
+                    }
+                    Err(failure) => self.fail(failure),
+                }
+            }
+            StateKind::Succeed(succeed) => {
+                let context = self.context(None);
+                let output = succeed
+                    .input_path
+                    .apply(raw, &context, "InputPath")
+                    .and_then(|effective| succeed.output_path.apply(&effective, &context, "OutputPath"));
+                match output {
+                    Ok(output) => self.complete_state(state, output, &Transition::End),
+                    Err(failure) => self.fail(failure),
+                }
+            }
+            StateKind::Fail(fail) => {
+                let context = self.context(None);
+                let resolve = |reason: &Option<Reason>, field: &str| -> Result<Option<String>, Failure> {
+                    let value = match reason {
+                        None => return Ok(None),
+                        Some(Reason::Literal(text)) => return Ok(Some(text.clone())),
+                        Some(Reason::Path(path)) => path.resolve(raw, &context).cloned().ok_or_else(|| {
+                            Failure::runtime(format!(
+                                "Invalid path '{path}': the {field} references a field not present in the input"
+                            ))
+                        })?,
+                        Some(Reason::Intrinsic(call)) => call.eval(raw, &context)?,
+                    };
+                    match value {
+                        Value::String(text) => Ok(Some(text)),
+                        other => {
+                            Err(Failure::runtime(format!("the {field} must give a string, not {}", kind_of(&other))))
+                        }
+                    }
+                };
+                match (resolve(&fail.error, "ErrorPath"), resolve(&fail.cause, "CausePath")) {
+                    (Ok(error), Ok(cause)) => self.fail_with(error, cause),
+                    (Err(failure), _) | (_, Err(failure)) => self.fail(failure),
+                }
+            }
+            StateKind::Task(task) => return self.start_task(current, task),
+        }
+        Action::Continue
+    }
+
+    fn wait_deadline(
+        &self,
+        current: &CurrentState,
+        wait: &WaitState,
+        context: &Value,
+    ) -> Result<(Value, DateTime<Utc>), Failure> {
+        let effective = wait.input_path.apply(&current.raw_input, context, "InputPath")?;
+        let from = current.entered_time;
+        let until = match &wait.wait {
+            WaitFor::Seconds(seconds) => seconds_after(from, *seconds as f64),
+            WaitFor::Timestamp(at) => Some(at.with_timezone(&Utc)),
+            WaitFor::SecondsPath(path) => match path.resolve(&effective, context) {
+                Some(Value::Number(n)) if n.as_u64().is_some_and(|s| (s as f64) <= MAX_WAIT_SECONDS) => {
+                    seconds_after(from, n.as_u64().unwrap_or_default() as f64)
+                }
+                Some(other) => {
+                    return Err(Failure::runtime(format!(
+                        "The SecondsPath '{path}' gave {}, not a non-negative integer of at most {MAX_WAIT_SECONDS} seconds",
+                        other
+                    )));
+                }
+                None => {
+                    return Err(Failure::runtime(format!(
+                        "Invalid path '{path}': the SecondsPath references a field not present in the input"
+                    )));
+                }
+            },
+            WaitFor::TimestampPath(path) => match path.resolve(&effective, context) {
+                Some(Value::String(text)) => match timestamp::parse(text) {
+                    Some(at) => Some(at.with_timezone(&Utc)),
+                    None => {
+                        return Err(Failure::runtime(format!(
+                            "The TimestampPath '{path}' gave {text:?}, not an RFC 3339 timestamp"
+                        )));
+                    }
+                },
+                Some(other) => {
+                    return Err(Failure::runtime(format!(
+                        "The TimestampPath '{path}' gave {}, not a timestamp",
+                        kind_of(other)
+                    )));
+                }
+                None => {
+                    return Err(Failure::runtime(format!(
+                        "Invalid path '{path}': the TimestampPath references a field not present in the input"
+                    )));
+                }
+            },
+        };
+        let until = until.ok_or_else(|| Failure::runtime("the wait ends beyond the representable time"))?;
+        Ok((effective, until))
+    }
+
+    fn finish_wait(&mut self, current: &CurrentState, wait: &WaitState) {
+        let context = self.context(None);
+        let effective = current.effective_input.clone().unwrap_or_else(|| current.raw_input.clone());
+        let definition = self.definition;
+        match wait.output_path.apply(&effective, &context, "OutputPath") {
+            Ok(output) => {
+                if let Some(state) = definition.state(&current.name) {
+                    self.complete_state(state, output, &wait.transition);
+                }
+            }
+            Err(failure) => self.fail(failure),
+        }
+    }
+
+    fn start_task(&mut self, current: &CurrentState, task: &TaskState) -> Action {
+        let token = task.wait_for_task_token.then(new_task_token);
+        let context = self.context(token.as_deref());
+        let effective = match task.input_path.apply(&current.raw_input, &context, "InputPath") {
+            Ok(effective) => effective,
+            Err(failure) => {
+                self.fail(failure);
+                return Action::Continue;
+            }
+        };
+        let parameters = match &task.parameters {
+            None => effective,
+            Some(template) => match template.eval(&effective, &context) {
+                Ok(parameters) => parameters,
+                Err(failure) => {
+                    self.handle_task_error(task, failure);
+                    return Action::Continue;
+                }
+            },
+        };
+        self.record.last_invocation_id += 1;
+        let invocation_id = self.record.last_invocation_id;
+        let wait = TaskWait {
+            invocation_id,
+            task_token: token,
+            invoked: false,
+            timeout_at: task.timeout_seconds.and_then(|s| seconds_after(self.now, s as f64)),
+            heartbeat_at: task.heartbeat_seconds.and_then(|s| seconds_after(self.now, s as f64)),
+        };
+        if let Some(current) = self.record.current.as_mut() {
+            current.effective_input = Some(parameters.clone());
+            current.waiting_for = WaitingFor::Task(wait.clone());
+        }
+        self.event(
+            HistoryEventType::TaskScheduled,
+            EventDetails {
+                resource: Some(task.resource.clone()),
+                parameters: Some(parameters.clone()),
+                timeout_in_seconds: task.timeout_seconds,
+                heartbeat_in_seconds: task.heartbeat_seconds,
+                ..EventDetails::default()
+            },
+        );
+        self.event(
+            HistoryEventType::TaskStarted,
+            EventDetails { resource: Some(task.resource.clone()), ..EventDetails::default() },
+        );
+        let mut current = current.clone();
+        current.effective_input = Some(parameters);
+        Action::Invoke { request: Box::new(self.request(task, &current, &wait)), invocation_id }
+    }
+
+    fn request(&self, task: &TaskState, current: &CurrentState, wait: &TaskWait) -> TaskRequest {
+        TaskRequest {
+            resource: task.resource.clone(),
+            parameters: current.effective_input.clone().unwrap_or(Value::Null),
+            execution_arn: self.record.execution_arn.clone(),
+            execution_name: self.record.name.clone(),
+            state_machine_arn: self.record.state_machine_arn.clone(),
+            state_name: current.name.clone(),
+            task_token: wait.task_token.clone(),
+            retry_count: current.retry_count,
+            timeout_seconds: task.timeout_seconds,
+            heartbeat_seconds: task.heartbeat_seconds,
+        }
+    }
+
+    /// The current Task state and its outstanding task, if the execution is waiting on one.
+    fn waiting_task(&self) -> Option<(&'a TaskState, TaskWait)> {
+        let current = self.record.current.as_ref()?;
+        let WaitingFor::Task(wait) = &current.waiting_for else { return None };
+        let definition = self.definition;
+        match &definition.state(&current.name)?.kind {
+            StateKind::Task(task) => Some((task, wait.clone())),
+            _ => None,
+        }
+    }
+
+    /// Whether a deadline of the execution or of its outstanding task has passed: a result or
+    /// callback arriving now is too late, even if the timeout has not been processed yet.
+    fn deadline_passed(&self, wait: &TaskWait) -> bool {
+        let due = |at: Option<DateTime<Utc>>| at.is_some_and(|t| self.now >= t);
+        due(self.record.timeout_at) || due(wait.timeout_at) || due(wait.heartbeat_at)
+    }
+
+    /// Applies the outcome of invocation `invocation_id`; returns false (and changes nothing) if
+    /// that invocation is no longer the one awaited (timed out, called back, stopped, …).
+    pub(crate) fn apply_invocation(&mut self, invocation_id: u64, outcome: Result<TaskOutcome, TaskFailure>) -> bool {
+        if self.record.status != ExecutionStatus::Running {
+            return false;
+        }
+        let Some((task, wait)) = self.waiting_task() else { return false };
+        if wait.invocation_id != invocation_id || wait.invoked || self.deadline_passed(&wait) {
+            return false;
+        }
+        match outcome {
+            Ok(TaskOutcome::Completed(result)) => self.task_succeeded(task, result),
+            Ok(TaskOutcome::AwaitingCallback) if wait.task_token.is_some() => {
+                self.set_waiting(WaitingFor::Task(TaskWait { invoked: true, ..wait }));
+                self.event(
+                    HistoryEventType::TaskSubmitted,
+                    EventDetails { resource: Some(task.resource.clone()), ..EventDetails::default() },
+                );
+            }
+            Ok(TaskOutcome::AwaitingCallback) => self.fail(Failure::runtime(format!(
+                "the task invoker returned AwaitingCallback for resource \"{}\", which does not end with \
+                 .waitForTaskToken; only .waitForTaskToken tasks can wait for a callback",
+                task.resource
+            ))),
+            Err(failure) => self.task_failed(task, failure.error, failure.cause),
+        }
+        true
+    }
+
+    /// Applies a callback for `token`; returns false if no task of this execution is waiting on it
+    /// (or its deadline has passed).
+    pub(crate) fn apply_callback(&mut self, token: &str, callback: Callback) -> bool {
+        if self.record.status != ExecutionStatus::Running {
+            return false;
+        }
+        let Some((task, wait)) = self.waiting_task() else { return false };
+        if wait.task_token.as_deref() != Some(token) || self.deadline_passed(&wait) {
+            return false;
+        }
+        match callback {
+            Callback::Success(output) => self.task_succeeded(task, output),
+            Callback::Failure { error, cause } => self.task_failed(task, error, cause),
+            Callback::Heartbeat => {
+                if let Some(seconds) = task.heartbeat_seconds {
+                    let heartbeat_at = seconds_after(self.now, seconds as f64);
+                    self.set_waiting(WaitingFor::Task(TaskWait { heartbeat_at, ..wait }));
+                }
+            }
+        }
+        true
+    }
+
+    /// Stops a running execution (ABORTED); returns false if it was not running.
+    pub(crate) fn abort(&mut self, error: Option<String>, cause: Option<String>) -> bool {
+        if self.record.status != ExecutionStatus::Running {
+            return false;
+        }
+        self.finish(ExecutionStatus::Aborted, error.clone(), cause.clone());
+        self.event(HistoryEventType::ExecutionAborted, EventDetails { error, cause, ..EventDetails::default() });
+        true
+    }
+
+    fn task_succeeded(&mut self, task: &TaskState, result: Value) {
+        self.event(
+            HistoryEventType::TaskSucceeded,
+            EventDetails {
+                resource: Some(task.resource.clone()),
+                output: Some(result.clone()),
+                ..EventDetails::default()
+            },
+        );
+        let Some((current, state)) = self.current() else { return };
+        let context = self.context(None);
+        let result = match &task.result_selector {
+            None => result,
+            Some(template) => match template.eval(&result, &context) {
+                Ok(selected) => selected,
+                Err(failure) => return self.handle_task_error(task, failure),
+            },
+        };
+        let output = match task.result_path.apply(&current.raw_input, result) {
+            Ok(output) => output,
+            Err(failure) => return self.handle_task_error(task, failure),
+        };
+        match task.output_path.apply(&output, &context, "OutputPath") {
+            Ok(output) => self.complete_state(state, output, &task.transition),
+            Err(failure) => self.fail(failure),
+        }
+    }
+
+    fn task_failed(&mut self, task: &TaskState, error: String, cause: String) {
+        self.event(
+            HistoryEventType::TaskFailed,
+            EventDetails {
+                resource: Some(task.resource.clone()),
+                error: Some(error.clone()),
+                cause: Some(cause.clone()),
+                ..EventDetails::default()
+            },
+        );
+        self.handle_task_error(task, Failure { error, cause });
+    }
+
+    fn task_timed_out(&mut self, task: &TaskState, failure: Failure) {
+        self.event(
+            HistoryEventType::TaskTimedOut,
+            EventDetails {
+                resource: Some(task.resource.clone()),
+                error: Some(failure.error.clone()),
+                cause: Some(failure.cause.clone()),
+                ..EventDetails::default()
+            },
+        );
+        self.handle_task_error(task, failure);
+    }
+
+    /// A Task state reported `failure`: retry it, catch it, or fail the execution.
+    fn handle_task_error(&mut self, task: &TaskState, failure: Failure) {
+        if failure.error == error_names::RUNTIME {
+            return self.fail(failure);
+        }
+        let Some((current, state)) = self.current() else { return };
+        if let Some((index, retrier)) =
+            task.retry.iter().enumerate().find(|(_, r)| error_matches(&r.error_equals, &failure.error))
+        {
+            let used = current.retrier_attempts.get(index).copied().unwrap_or(0);
+            if used < retrier.max_attempts {
+                let mut delay = retrier.interval_seconds as f64 * retrier.backoff_rate.powf(used as f64);
+                if let Some(max) = retrier.max_delay_seconds {
+                    delay = delay.min(max as f64);
+                }
+                delay = delay.min(MAX_WAIT_SECONDS);
+                if retrier.full_jitter {
+                    delay = rand::random_range(0.0..=delay);
+                }
+                let until = seconds_after(self.now, delay).unwrap_or(self.now);
+                if let Some(current) = self.record.current.as_mut() {
+                    if current.retrier_attempts.len() < task.retry.len() {
+                        current.retrier_attempts.resize(task.retry.len(), 0);
+                    }
+                    current.retrier_attempts[index] = used + 1;
+                    current.retry_count = current.retry_count.saturating_add(1);
+                    current.effective_input = None;
+                    current.waiting_for = WaitingFor::RetryInterval { until };
+                }
+                return;
+            }
+        }
+        if let Some(catcher) = task.catch.iter().find(|c| error_matches(&c.error_equals, &failure.error)) {
+            let error_output = json!({ "Error": failure.error, "Cause": failure.cause });
+            match catcher.result_path.apply(&current.raw_input, error_output) {
+                Ok(output) => self.complete_state(state, output, &Transition::Next(catcher.next.clone())),
+                Err(result_path_failure) => self.fail(Failure::runtime(format!(
+                    "the Catcher for {} could not apply its ResultPath: {}",
+                    failure.error, result_path_failure.cause
+                ))),
+            }
+            return;
+        }
+        self.fail(failure);
+    }
+
+    /// Emits the exit event of the current state and follows `transition`.
+    fn complete_state(&mut self, state: &State, output: Value, transition: &Transition) {
+        let name = self.record.current.as_ref().map(|c| c.name.clone()).unwrap_or_default();
+        if let Some(exited) = HistoryEventType::exited(state.kind.type_name()) {
+            self.event(
+                exited,
+                EventDetails { name: Some(name), output: Some(output.clone()), ..EventDetails::default() },
+            );
+        }
+        match transition {
+            Transition::End => {
+                self.finish(ExecutionStatus::Succeeded, None, None);
+                self.record.output = Some(output.clone());
+                self.event(
+                    HistoryEventType::ExecutionSucceeded,
+                    EventDetails { output: Some(output), ..EventDetails::default() },
+                );
+            }
+            Transition::Next(next) => self.enter_state(next, output),
+        }
+    }
+
+    fn enter_state(&mut self, name: &str, input: Value) {
+        let definition = self.definition;
+        let Some(state) = definition.state(name) else {
+            return self.fail(Failure::runtime(format!("the definition has no state \"{name}\"")));
+        };
+        let retriers = match &state.kind {
+            StateKind::Task(task) => task.retry.len(),
+            _ => 0,
+        };
+        self.record.current = Some(CurrentState {
+            name: name.to_owned(),
+            entered_time: self.now,
+            raw_input: input.clone(),
+            effective_input: None,
+            retry_count: 0,
+            retrier_attempts: vec![0; retriers],
+            waiting_for: WaitingFor::Nothing,
+        });
+        self.event(
+            HistoryEventType::entered(state.kind.type_name()),
+            EventDetails { name: Some(name.to_owned()), input: Some(input), ..EventDetails::default() },
+        );
+    }
+
+    fn finish(&mut self, status: ExecutionStatus, error: Option<String>, cause: Option<String>) {
+        self.record.status = status;
+        self.record.error = error;
+        self.record.cause = cause;
+        self.record.stop_date = Some(self.now);
+        self.record.current = None;
+    }
+
+    fn fail(&mut self, failure: Failure) {
+        self.fail_with(Some(failure.error), Some(failure.cause));
+    }
+
+    fn fail_with(&mut self, error: Option<String>, cause: Option<String>) {
+        self.finish(ExecutionStatus::Failed, error.clone(), cause.clone());
+        self.event(HistoryEventType::ExecutionFailed, EventDetails { error, cause, ..EventDetails::default() });
+    }
+
+    fn time_out(&mut self) {
+        let error = Some(error_names::TIMEOUT.to_owned());
+        let cause = Some(format!(
+            "The execution ran longer than the state machine's TimeoutSeconds ({})",
+            self.definition.timeout_seconds().unwrap_or_default()
+        ));
+        self.finish(ExecutionStatus::TimedOut, error.clone(), cause.clone());
+        self.event(HistoryEventType::ExecutionTimedOut, EventDetails { error, cause, ..EventDetails::default() });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_new_tokens_when_checked_then_they_are_well_formed_and_distinct() {
+        let (a, b) = (new_task_token(), new_task_token());
+        assert!(is_well_formed_token(&a) && is_well_formed_token(&b));
+        assert_ne!(a, b);
+        assert!(!is_well_formed_token("made-up"));
+        assert!(!is_well_formed_token(&a[..a.len() - 1]));
+    }
+}

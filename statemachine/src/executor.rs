@@ -1,0 +1,690 @@
+//! The [`Executor`]: the Step Functions-like API (start, describe, history, list, stop, task
+//! callbacks), durable progress (every transition is saved through the [`ExecutionStore`] before
+//! the next one; [`Executor::resume_running`] continues after a restart), concurrency (each
+//! execution advances in its own Tokio task; calls on the same execution are serialised by a
+//! per-execution lock), and time (a background driver, or [`Executor::run_until_idle`] in tests,
+//! fires due waits, retries and timeouts).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::Value;
+use tokio::sync::{Notify, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::arn::{StateMachineArn, validate_name};
+use crate::clock::{Clock, SystemClock};
+use crate::definition::Definition;
+use crate::engine::{Action, Callback, Step, is_well_formed_token, new_execution};
+use crate::error::{ExecutorError, error_names};
+use crate::history::HistoryEvent;
+use crate::store::{CreateOutcome, ExecutionRecord, ExecutionStatus, ExecutionStore};
+use crate::task::{TaskFailure, TaskInvoker, TaskOutcome, TaskRequest};
+
+/// Tuning knobs of an [`Executor`].
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// The longest the background driver sleeps between looks at due timers (it also wakes when
+    /// a new timer is set). Default: 1 s.
+    pub max_driver_sleep: Duration,
+    /// When advancing an execution fails (e.g. the store is unavailable), how long until the
+    /// driver tries again. Default: 1 s.
+    pub retry_after_error: Duration,
+}
+
+impl Default for ExecutorOptions {
+    fn default() -> Self {
+        ExecutorOptions { max_driver_sleep: Duration::from_secs(1), retry_after_error: Duration::from_secs(1) }
+    }
+}
+
+/// What [`Executor::start_execution`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedExecution {
+    /// The execution's ARN.
+    pub execution_arn: String,
+    /// When it started.
+    pub start_date: DateTime<Utc>,
+}
+
+/// What [`Executor::describe_execution`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionDescription {
+    /// The execution's ARN.
+    pub execution_arn: String,
+    /// Its state machine's ARN.
+    pub state_machine_arn: String,
+    /// Its name.
+    pub name: String,
+    /// Its status.
+    pub status: ExecutionStatus,
+    /// Its input.
+    pub input: Value,
+    /// Its output, once SUCCEEDED.
+    pub output: Option<Value>,
+    /// The error, once FAILED / TIMED_OUT / ABORTED.
+    pub error: Option<String>,
+    /// The cause, once FAILED / TIMED_OUT / ABORTED.
+    pub cause: Option<String>,
+    /// When it started.
+    pub start_date: DateTime<Utc>,
+    /// When it stopped.
+    pub stop_date: Option<DateTime<Utc>>,
+    /// The state it is in, while RUNNING.
+    pub current_state: Option<String>,
+    /// The task token it is waiting on, if any (not part of Step Functions' DescribeExecution;
+    /// handy for local tooling).
+    pub task_token: Option<String>,
+}
+
+impl From<&ExecutionRecord> for ExecutionDescription {
+    fn from(record: &ExecutionRecord) -> Self {
+        ExecutionDescription {
+            execution_arn: record.execution_arn.clone(),
+            state_machine_arn: record.state_machine_arn.clone(),
+            name: record.name.clone(),
+            status: record.status,
+            input: record.input.clone(),
+            output: record.output.clone(),
+            error: record.error.clone(),
+            cause: record.cause.clone(),
+            start_date: record.start_date,
+            stop_date: record.stop_date,
+            current_state: record.current.as_ref().map(|c| c.name.clone()),
+            task_token: record.task_token().map(str::to_owned),
+        }
+    }
+}
+
+/// Builds an [`Executor`]; see [`Executor::builder`].
+pub struct ExecutorBuilder {
+    definition: Arc<Definition>,
+    state_machine_arn: StateMachineArn,
+    invoker: Arc<dyn TaskInvoker>,
+    store: Arc<dyn ExecutionStore>,
+    clock: Arc<dyn Clock>,
+    options: ExecutorOptions,
+}
+
+impl ExecutorBuilder {
+    /// Reads time from `clock` instead of the system clock (e.g. a
+    /// [`ManualClock`](crate::ManualClock) in tests).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the tuning options.
+    pub fn options(mut self, options: ExecutorOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The executor.
+    pub fn build(self) -> Executor {
+        let (jobs, _) = watch::channel(0usize);
+        Executor {
+            inner: Arc::new(Inner {
+                machine_arn: self.state_machine_arn.to_string(),
+                machine: self.state_machine_arn,
+                definition: self.definition,
+                invoker: self.invoker,
+                store: self.store,
+                clock: self.clock,
+                options: self.options,
+                locks: Mutex::default(),
+                wakeups: Mutex::default(),
+                in_flight: Mutex::default(),
+                jobs,
+                driver_wake: Notify::new(),
+                changed: Notify::new(),
+                job_errors: Mutex::default(),
+            }),
+        }
+    }
+}
+
+/// Runs executions of one state machine definition. Cheap to clone (clones share everything);
+/// `Send + Sync`. Must be used inside a Tokio runtime: executions advance in spawned tasks.
+#[derive(Clone)]
+pub struct Executor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    definition: Arc<Definition>,
+    machine: StateMachineArn,
+    machine_arn: String,
+    invoker: Arc<dyn TaskInvoker>,
+    store: Arc<dyn ExecutionStore>,
+    clock: Arc<dyn Clock>,
+    options: ExecutorOptions,
+    /// One lock per execution, serialising everything that changes it.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// When each running execution next has something due.
+    wakeups: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Task invocations running in this process: (execution ARN, invocation id).
+    in_flight: Mutex<HashSet<(String, u64)>>,
+    /// How many spawned jobs are running.
+    jobs: watch::Sender<usize>,
+    driver_wake: Notify,
+    changed: Notify,
+    job_errors: Mutex<Vec<ExecutorError>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl fmt::Debug for Executor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executor").field("state_machine_arn", &self.inner.machine_arn).finish_non_exhaustive()
+    }
+}
+
+/// Counts a spawned job for [`Executor::run_until_idle`] while it lives.
+struct JobGuard(Arc<Inner>);
+
+impl Drop for JobGuard {
+    fn drop(&mut self) {
+        self.0.jobs.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// Marks a task invocation as running in this process while it lives.
+struct InFlightGuard {
+    inner: Arc<Inner>,
+    key: (String, u64),
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        lock(&self.inner.in_flight).remove(&self.key);
+    }
+}
+
+/// The background driver started by [`Executor::spawn_driver`]; dropping it stops the driver too.
+pub struct DriverHandle {
+    shutdown: Option<oneshot::Sender<()>>,
+    join: Option<JoinHandle<()>>,
+}
+
+impl DriverHandle {
+    /// Stops the driver and waits for it to finish. Executions keep their state; a new driver (or
+    /// a new executor after [`Executor::resume_running`]) carries on with them.
+    pub async fn shutdown(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(join) = self.join.take() {
+            let _ = join.await;
+        }
+    }
+}
+
+impl Drop for DriverHandle {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+impl fmt::Debug for DriverHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DriverHandle").field("running", &self.shutdown.is_some()).finish()
+    }
+}
+
+impl Executor {
+    /// A builder for an executor of `definition`, known as `state_machine_arn`, running tasks
+    /// with `invoker` and keeping executions in `store`.
+    pub fn builder(
+        definition: impl Into<Arc<Definition>>,
+        state_machine_arn: StateMachineArn,
+        invoker: Arc<dyn TaskInvoker>,
+        store: Arc<dyn ExecutionStore>,
+    ) -> ExecutorBuilder {
+        ExecutorBuilder {
+            definition: definition.into(),
+            state_machine_arn,
+            invoker,
+            store,
+            clock: Arc::new(SystemClock),
+            options: ExecutorOptions::default(),
+        }
+    }
+
+    /// An executor with the system clock and default options.
+    pub fn new(
+        definition: impl Into<Arc<Definition>>,
+        state_machine_arn: StateMachineArn,
+        invoker: Arc<dyn TaskInvoker>,
+        store: Arc<dyn ExecutionStore>,
+    ) -> Executor {
+        Executor::builder(definition, state_machine_arn, invoker, store).build()
+    }
+
+    /// The definition it runs.
+    pub fn definition(&self) -> &Definition {
+        &self.inner.definition
+    }
+
+    /// The state machine's ARN.
+    pub fn state_machine_arn(&self) -> &str {
+        &self.inner.machine_arn
+    }
+
+    /// The ARN an execution named `name` has (or would have).
+    pub fn execution_arn(&self, name: &str) -> String {
+        self.inner.machine.execution_arn(name)
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// Starts an execution named `name` with `input`; it runs in the background. As in Step
+    /// Functions, names are unique per state machine: repeating a start with the same name and an
+    /// equal input while that execution is RUNNING returns it again; otherwise (different input,
+    /// or the execution has ended) the start fails with
+    /// [`ExecutorError::ExecutionAlreadyExists`], which tells the existing status and whether the
+    /// input was the same.
+    pub async fn start_execution(&self, name: &str, input: Value) -> Result<StartedExecution, ExecutorError> {
+        validate_name(name)?;
+        let execution_arn = self.inner.machine.execution_arn(name);
+        let (record, events) = new_execution(
+            &self.inner.definition,
+            &self.inner.machine_arn,
+            self.inner.machine.name(),
+            execution_arn.clone(),
+            name.to_owned(),
+            input.clone(),
+            self.now(),
+        );
+        match self.inner.store.create_execution(&record, &events).await? {
+            CreateOutcome::Created => {
+                tracing::debug!(execution_arn = %execution_arn, "execution started");
+                self.after_save(&record);
+                self.spawn_drive(execution_arn.clone());
+                Ok(StartedExecution { execution_arn, start_date: record.start_date })
+            }
+            CreateOutcome::AlreadyExists(existing) => {
+                let same_input = existing.input == input;
+                if same_input && existing.status == ExecutionStatus::Running {
+                    Ok(StartedExecution { execution_arn, start_date: existing.start_date })
+                } else {
+                    Err(ExecutorError::ExecutionAlreadyExists { execution_arn, status: existing.status, same_input })
+                }
+            }
+        }
+    }
+
+    async fn load_own(&self, execution_arn: &str) -> Result<ExecutionRecord, ExecutorError> {
+        StateMachineArn::parse_execution_arn(execution_arn)?;
+        self.inner
+            .store
+            .load_execution(execution_arn)
+            .await?
+            .ok_or_else(|| ExecutorError::ExecutionDoesNotExist(execution_arn.to_owned()))
+    }
+
+    fn check_own(&self, record: &ExecutionRecord) -> Result<(), ExecutorError> {
+        if record.state_machine_arn == self.inner.machine_arn {
+            Ok(())
+        } else {
+            Err(ExecutorError::WrongStateMachine {
+                execution_arn: record.execution_arn.clone(),
+                state_machine_arn: record.state_machine_arn.clone(),
+            })
+        }
+    }
+
+    /// The execution's status, input, output, error and dates.
+    pub async fn describe_execution(&self, execution_arn: &str) -> Result<ExecutionDescription, ExecutorError> {
+        Ok(ExecutionDescription::from(&self.load_own(execution_arn).await?))
+    }
+
+    /// The execution's history events, oldest first.
+    pub async fn get_execution_history(&self, execution_arn: &str) -> Result<Vec<HistoryEvent>, ExecutorError> {
+        self.load_own(execution_arn).await?;
+        Ok(self.inner.store.load_history(execution_arn).await?)
+    }
+
+    /// This state machine's executions, optionally only those with `status`.
+    pub async fn list_executions(
+        &self,
+        status: Option<ExecutionStatus>,
+    ) -> Result<Vec<ExecutionDescription>, ExecutorError> {
+        let records = self.inner.store.list_executions(&self.inner.machine_arn, status).await?;
+        Ok(records.iter().map(ExecutionDescription::from).collect())
+    }
+
+    /// Waits until the execution is no longer RUNNING and describes it. (With a
+    /// [`ManualClock`](crate::ManualClock), something must move the clock for waits to end.)
+    pub async fn wait_for_execution(&self, execution_arn: &str) -> Result<ExecutionDescription, ExecutorError> {
+        loop {
+            let changed = self.inner.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let description = self.describe_execution(execution_arn).await?;
+            if description.status != ExecutionStatus::Running {
+                return Ok(description);
+            }
+            changed.await;
+        }
+    }
+
+    /// Stops a running execution: it becomes ABORTED with `error` and `cause`, its outstanding
+    /// task token stops being valid, and late task results are ignored. Stopping an execution that
+    /// has already ended changes nothing. Returns the stop date.
+    pub async fn stop_execution(
+        &self,
+        execution_arn: &str,
+        error: Option<&str>,
+        cause: Option<&str>,
+    ) -> Result<DateTime<Utc>, ExecutorError> {
+        let record = self.load_own(execution_arn).await?;
+        self.check_own(&record)?;
+        let execution_lock = self.lock_for(execution_arn);
+        let _guard = execution_lock.lock().await;
+        let mut record = self.load_own(execution_arn).await?;
+        let before = record.clone();
+        let mut step = Step::new(&self.inner.definition, self.inner.machine.name(), &mut record, self.now());
+        step.abort(error.map(str::to_owned), cause.map(str::to_owned));
+        let events = step.into_events();
+        self.persist(&before, &mut record, &events).await?;
+        Ok(record.stop_date.unwrap_or_else(|| self.now()))
+    }
+
+    /// Completes the `.waitForTaskToken` task waiting on `task_token` with `output` (as
+    /// Step Functions' SendTaskSuccess). Fails with [`ExecutorError::InvalidToken`] for a token
+    /// this executor cannot have issued and [`ExecutorError::TaskTimedOut`] for a token whose task
+    /// is no longer waiting (so a repeated call is recognisable).
+    pub async fn send_task_success(&self, task_token: &str, output: Value) -> Result<(), ExecutorError> {
+        self.callback(task_token, Callback::Success(output)).await
+    }
+
+    /// Fails the task waiting on `task_token` with `error` and `cause` (as SendTaskFailure); the
+    /// state's Retry and Catch apply.
+    pub async fn send_task_failure(&self, task_token: &str, error: &str, cause: &str) -> Result<(), ExecutorError> {
+        self.callback(task_token, Callback::Failure { error: error.to_owned(), cause: cause.to_owned() }).await
+    }
+
+    /// Records a heartbeat for the task waiting on `task_token` (as SendTaskHeartbeat), restarting
+    /// its `HeartbeatSeconds` countdown.
+    pub async fn send_task_heartbeat(&self, task_token: &str) -> Result<(), ExecutorError> {
+        self.callback(task_token, Callback::Heartbeat).await
+    }
+
+    async fn callback(&self, token: &str, callback: Callback) -> Result<(), ExecutorError> {
+        if !is_well_formed_token(token) {
+            return Err(ExecutorError::InvalidToken);
+        }
+        let Some(execution_arn) = self.inner.store.find_by_task_token(token).await? else {
+            return Err(ExecutorError::TaskTimedOut);
+        };
+        let Some(record) = self.inner.store.load_execution(&execution_arn).await? else {
+            return Err(ExecutorError::TaskTimedOut);
+        };
+        self.check_own(&record)?;
+        let heartbeat = matches!(callback, Callback::Heartbeat);
+        let execution_lock = self.lock_for(&execution_arn);
+        let guard = execution_lock.lock().await;
+        let Some(mut record) = self.inner.store.load_execution(&execution_arn).await? else {
+            return Err(ExecutorError::TaskTimedOut);
+        };
+        let before = record.clone();
+        let mut step = Step::new(&self.inner.definition, self.inner.machine.name(), &mut record, self.now());
+        if !step.apply_callback(token, callback) {
+            drop(guard);
+            // If a deadline passed unnoticed, process the timeout now.
+            self.spawn_drive(execution_arn);
+            return Err(ExecutorError::TaskTimedOut);
+        }
+        let events = step.into_events();
+        self.persist(&before, &mut record, &events).await?;
+        drop(guard);
+        if !heartbeat && record.status == ExecutionStatus::Running {
+            self.spawn_drive(execution_arn);
+        }
+        Ok(())
+    }
+
+    /// Picks up this state machine's RUNNING executions from the store and continues them: call
+    /// it at start-up. Waits and timeouts continue against their saved deadlines; a task whose
+    /// invocation was under way when the process stopped is invoked again. Returns how many
+    /// executions were resumed.
+    pub async fn resume_running(&self) -> Result<usize, ExecutorError> {
+        let running = self.inner.store.list_executions(&self.inner.machine_arn, Some(ExecutionStatus::Running)).await?;
+        for record in &running {
+            self.note_wakeup(record);
+            self.spawn_drive(record.execution_arn.clone());
+        }
+        tracing::info!(state_machine_arn = %self.inner.machine_arn, count = running.len(), "resumed running executions");
+        Ok(running.len())
+    }
+
+    /// Starts a background task that advances executions whose waits, retry intervals or
+    /// timeouts are due, reading time from the executor's clock.
+    pub fn spawn_driver(&self) -> DriverHandle {
+        let (shutdown, mut stop) = oneshot::channel::<()>();
+        let this = self.clone();
+        let join = tokio::spawn(async move {
+            loop {
+                let sleep_for = this.until_next_wakeup().min(this.inner.options.max_driver_sleep);
+                tokio::select! {
+                    _ = &mut stop => break,
+                    () = tokio::time::sleep(sleep_for) => {}
+                    () = this.inner.driver_wake.notified() => {}
+                }
+                this.tick();
+            }
+        });
+        DriverHandle { shutdown: Some(shutdown), join: Some(join) }
+    }
+
+    /// Runs everything that can run now, for deterministic tests: waits until no execution is
+    /// being advanced, fires every wait, retry and timeout that is due by the clock, and repeats
+    /// until nothing is due. Task invocations are awaited, so an invoker that never returns makes
+    /// this never return. Returns the first error a background step hit since the last call.
+    pub async fn run_until_idle(&self) -> Result<(), ExecutorError> {
+        loop {
+            let mut jobs = self.inner.jobs.subscribe();
+            let _ = jobs.wait_for(|n| *n == 0).await;
+            let due = self.take_due();
+            if due.is_empty() {
+                break;
+            }
+            for execution_arn in due {
+                self.spawn_drive(execution_arn);
+            }
+        }
+        match lock(&self.inner.job_errors).drain(..).next() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// Fires, in the background, every wait, retry and timeout that is due by the clock, without
+    /// waiting for anything; returns how many executions were woken. (What the driver does on each
+    /// wake-up; useful in tests where an invocation is deliberately left hanging.)
+    pub fn tick(&self) -> usize {
+        let due = self.take_due();
+        let count = due.len();
+        for execution_arn in due {
+            self.spawn_drive(execution_arn);
+        }
+        count
+    }
+
+    fn until_next_wakeup(&self) -> Duration {
+        let now = self.now();
+        lock(&self.inner.wakeups)
+            .values()
+            .min()
+            .map(|at| (*at - now).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(Duration::MAX)
+    }
+
+    fn take_due(&self) -> Vec<String> {
+        let now = self.now();
+        let mut due = Vec::new();
+        lock(&self.inner.wakeups).retain(|arn, at| {
+            if *at <= now {
+                due.push(arn.clone());
+                false
+            } else {
+                true
+            }
+        });
+        due
+    }
+
+    fn note_wakeup(&self, record: &ExecutionRecord) {
+        let mut wakeups = lock(&self.inner.wakeups);
+        match record.next_wakeup() {
+            Some(at) => {
+                if wakeups.insert(record.execution_arn.clone(), at) != Some(at) {
+                    self.inner.driver_wake.notify_one();
+                }
+            }
+            None => {
+                wakeups.remove(&record.execution_arn);
+            }
+        }
+    }
+
+    fn lock_for(&self, execution_arn: &str) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.inner.locks).entry(execution_arn.to_owned()).or_default().clone()
+    }
+
+    /// Drops the timer and lock of an execution that has ended.
+    fn forget_if_done(&self, record: &ExecutionRecord) {
+        self.note_wakeup(record);
+        if record.status != ExecutionStatus::Running {
+            lock(&self.inner.locks).remove(&record.execution_arn);
+        }
+    }
+
+    /// Bookkeeping after a record was saved.
+    fn after_save(&self, record: &ExecutionRecord) {
+        self.forget_if_done(record);
+        self.inner.changed.notify_waiters();
+    }
+
+    /// Saves `record` (a changed copy of `before`) with `events`.
+    async fn persist(
+        &self,
+        before: &ExecutionRecord,
+        record: &mut ExecutionRecord,
+        events: &[HistoryEvent],
+    ) -> Result<(), ExecutorError> {
+        if events.is_empty() && record == before {
+            self.forget_if_done(record);
+            return Ok(());
+        }
+        record.version = before.version + 1;
+        self.inner.store.save_execution(record, before.version, events).await?;
+        for event in events {
+            tracing::debug!(execution_arn = %record.execution_arn, id = event.id, event = %event.event_type, "history event");
+        }
+        self.after_save(record);
+        Ok(())
+    }
+
+    fn spawn_drive(&self, execution_arn: String) {
+        self.inner.jobs.send_modify(|n| *n += 1);
+        let job = JobGuard(self.inner.clone());
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _job = job;
+            if let Err(error) = this.drive(&execution_arn).await {
+                tracing::warn!(execution_arn = %execution_arn, %error, "advancing the execution failed; will retry");
+                let retry_at = this
+                    .now()
+                    .checked_add_signed(
+                        TimeDelta::from_std(this.inner.options.retry_after_error).unwrap_or(TimeDelta::MAX),
+                    )
+                    .unwrap_or_else(|| this.now());
+                lock(&this.inner.wakeups).insert(execution_arn, retry_at);
+                let mut errors = lock(&this.inner.job_errors);
+                if errors.len() < 64 {
+                    errors.push(error);
+                }
+            }
+        });
+    }
+
+    /// Advances one execution as far as it can go now.
+    async fn drive(&self, execution_arn: &str) -> Result<(), ExecutorError> {
+        let execution_lock = self.lock_for(execution_arn);
+        loop {
+            let guard = execution_lock.lock().await;
+            let Some(mut record) = self.inner.store.load_execution(execution_arn).await? else {
+                return Ok(());
+            };
+            if record.state_machine_arn != self.inner.machine_arn || record.status != ExecutionStatus::Running {
+                self.forget_if_done(&record);
+                return Ok(());
+            }
+            let before = record.clone();
+            let in_flight = |id: u64| lock(&self.inner.in_flight).contains(&(execution_arn.to_owned(), id));
+            let mut step = Step::new(&self.inner.definition, self.inner.machine.name(), &mut record, self.now());
+            let action = step.advance(&in_flight);
+            let events = step.into_events();
+            self.persist(&before, &mut record, &events).await?;
+            match action {
+                Action::Continue => continue,
+                Action::Idle => return Ok(()),
+                Action::Invoke { request, invocation_id } => {
+                    let key = (execution_arn.to_owned(), invocation_id);
+                    lock(&self.inner.in_flight).insert(key.clone());
+                    let in_flight_guard = InFlightGuard { inner: self.inner.clone(), key };
+                    drop(guard);
+                    let outcome = self.invoke(*request).await;
+                    let _guard = execution_lock.lock().await;
+                    let applied = self.apply_invocation(execution_arn, invocation_id, outcome).await;
+                    drop(in_flight_guard);
+                    // If the result was stale (a callback, timeout or stop came first), the next
+                    // step finds out what, if anything, is left to do.
+                    applied?;
+                }
+            }
+        }
+    }
+
+    async fn apply_invocation(
+        &self,
+        execution_arn: &str,
+        invocation_id: u64,
+        outcome: Result<TaskOutcome, TaskFailure>,
+    ) -> Result<(), ExecutorError> {
+        let Some(mut record) = self.inner.store.load_execution(execution_arn).await? else {
+            return Ok(());
+        };
+        let before = record.clone();
+        let mut step = Step::new(&self.inner.definition, self.inner.machine.name(), &mut record, self.now());
+        if step.apply_invocation(invocation_id, outcome) {
+            let events = step.into_events();
+            self.persist(&before, &mut record, &events).await?;
+        }
+        Ok(())
+    }
+
+    async fn invoke(&self, request: TaskRequest) -> Result<TaskOutcome, TaskFailure> {
+        let invoker = self.inner.invoker.clone();
+        let resource = request.resource.clone();
+        // A separate task, so that a panicking invoker fails the task instead of the executor.
+        match tokio::spawn(async move { invoker.invoke(request).await }).await {
+            Ok(outcome) => outcome,
+            Err(error) => Err(TaskFailure::new(
+                error_names::TASK_FAILED,
+                format!("the task invoker for {resource} did not complete: {error}"),
+            )),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Execution history events, shaped like Step Functions' `GetExecutionHistory` events: an id, the
+//! previous event's id, a timestamp, a type (`ExecutionStarted`, `TaskStateEntered`,
+//! `TaskScheduled`, …) and the details that type carries.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The type of a history event (the Step Functions `HistoryEventType` names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub enum HistoryEventType {
+    ExecutionStarted,
+    ExecutionSucceeded,
+    ExecutionFailed,
+    ExecutionTimedOut,
+    ExecutionAborted,
+    PassStateEntered,
+    PassStateExited,
+    TaskStateEntered,
+    TaskStateExited,
+    ChoiceStateEntered,
+    ChoiceStateExited,
+    WaitStateEntered,
+    WaitStateExited,
+    SucceedStateEntered,
+    SucceedStateExited,
+    FailStateEntered,
+    TaskScheduled,
+    TaskStarted,
+    TaskSubmitted,
+    TaskSucceeded,
+    TaskFailed,
+    TaskTimedOut,
+}
+
+impl HistoryEventType {
+    /// The name, e.g. `TaskStateEntered`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryEventType::ExecutionStarted => "ExecutionStarted",
+            HistoryEventType::ExecutionSucceeded => "ExecutionSucceeded",
+            HistoryEventType::ExecutionFailed => "ExecutionFailed",
+            HistoryEventType::ExecutionTimedOut => "ExecutionTimedOut",
+            HistoryEventType::ExecutionAborted => "ExecutionAborted",
+            HistoryEventType::PassStateEntered => "PassStateEntered",
+            HistoryEventType::PassStateExited => "PassStateExited",
+            HistoryEventType::TaskStateEntered => "TaskStateEntered",
+            HistoryEventType::TaskStateExited => "TaskStateExited",
+            HistoryEventType::ChoiceStateEntered => "ChoiceStateEntered",
+            HistoryEventType::ChoiceStateExited => "ChoiceStateExited",
+            HistoryEventType::WaitStateEntered => "WaitStateEntered",
+            HistoryEventType::WaitStateExited => "WaitStateExited",
+            HistoryEventType::SucceedStateEntered => "SucceedStateEntered",
+            HistoryEventType::SucceedStateExited => "SucceedStateExited",
+            HistoryEventType::FailStateEntered => "FailStateEntered",
+            HistoryEventType::TaskScheduled => "TaskScheduled",
+            HistoryEventType::TaskStarted => "TaskStarted",
+            HistoryEventType::TaskSubmitted => "TaskSubmitted",
+            HistoryEventType::TaskSucceeded => "TaskSucceeded",
+            HistoryEventType::TaskFailed => "TaskFailed",
+            HistoryEventType::TaskTimedOut => "TaskTimedOut",
+        }
+    }
+
+    /// `{Type}StateEntered` for a state of type `type_name`.
+    pub(crate) fn entered(type_name: &str) -> HistoryEventType {
+        match type_name {
+            "Pass" => HistoryEventType::PassStateEntered,
+            "Task" => HistoryEventType::TaskStateEntered,
+            "Choice" => HistoryEventType::ChoiceStateEntered,
+            "Wait" => HistoryEventType::WaitStateEntered,
+            "Succeed" => HistoryEventType::SucceedStateEntered,
+            _ => HistoryEventType::FailStateEntered,
+        }
+    }
+
+    /// `{Type}StateExited` for a state of type `type_name` (Fail states never exit).
+    pub(crate) fn exited(type_name: &str) -> Option<HistoryEventType> {
+        Some(match type_name {
+            "Pass" => HistoryEventType::PassStateExited,
+            "Task" => HistoryEventType::TaskStateExited,
+            "Choice" => HistoryEventType::ChoiceStateExited,
+            "Wait" => HistoryEventType::WaitStateExited,
+            "Succeed" => HistoryEventType::SucceedStateExited,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for HistoryEventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The details of an event; which fields are set depends on the type (as in Step Functions'
+/// `…EventDetails` objects, with inputs and outputs as JSON values rather than strings).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventDetails {
+    /// The state's name (state entered/exited events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The input (execution started, state entered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+    /// The output (state exited, task succeeded, execution succeeded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// The error name (failures, timeouts, aborts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The error cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// The Task resource (task events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// The effective parameters the task was scheduled with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+    /// The task's `TimeoutSeconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_in_seconds: Option<u64>,
+    /// The task's `HeartbeatSeconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_in_seconds: Option<u64>,
+}
+
+/// One event of an execution's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEvent {
+    /// 1, 2, 3, … within the execution.
+    pub id: u64,
+    /// The id of the event before this one (0 for the first).
+    pub previous_event_id: u64,
+    /// When it happened.
+    pub timestamp: DateTime<Utc>,
+    /// What happened.
+    #[serde(rename = "type")]
+    pub event_type: HistoryEventType,
+    /// The details.
+    pub details: EventDetails,
+}

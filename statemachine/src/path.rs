@@ -1,0 +1,450 @@
+//! Reference paths (`$`, `$.a.b`, `$.a[0]`, `$['a b']`, `$.a\.b`) and context paths (`$$.…`):
+//! parsing, which refuses every JSONPath feature a Reference Path excludes (wildcards, recursive
+//! descent, slices, unions, filters, scripts, negative indexes), reading a value, writing one for
+//! `ResultPath`, and checking context paths against the context object this executor provides.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::error::Refusal;
+
+/// What a path is applied to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Root {
+    /// The data (state input, task result, …): a path starting with one `$`.
+    Data,
+    /// The context object: a path starting with `$$`.
+    Context,
+}
+
+/// One step of a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Segment {
+    Field(String),
+    Index(usize),
+}
+
+/// A parsed reference path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RefPath {
+    root: Root,
+    segments: Vec<Segment>,
+    text: String,
+}
+
+impl fmt::Display for RefPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl RefPath {
+    /// Parses a path; `$$…` paths address the context object.
+    pub(crate) fn parse(text: &str) -> Result<RefPath, Refusal> {
+        let (root, body) = if let Some(rest) = text.strip_prefix("$$") {
+            (Root::Context, rest)
+        } else if let Some(rest) = text.strip_prefix('$') {
+            (Root::Data, rest)
+        } else {
+            return Err(Refusal::invalid(format!("path {text:?} must begin with \"$\"")));
+        };
+        let segments = parse_segments(text, body)?;
+        Ok(RefPath { root, segments, text: text.to_owned() })
+    }
+
+    /// Parses a path that must address the data, not the context object (`ResultPath`).
+    pub(crate) fn parse_data(text: &str) -> Result<RefPath, Refusal> {
+        let path = RefPath::parse(text)?;
+        if path.root == Root::Context {
+            return Err(Refusal::invalid(format!("path {text:?} must not address the context object (\"$$\")")));
+        }
+        Ok(path)
+    }
+
+    pub(crate) fn root(&self) -> Root {
+        self.root
+    }
+
+    /// Whether this is `$` (the whole data).
+    pub(crate) fn is_whole_data(&self) -> bool {
+        self.root == Root::Data && self.segments.is_empty()
+    }
+
+    /// The value the path selects in `data` (or in `context`, for `$$` paths), if any.
+    pub(crate) fn resolve<'a>(&self, data: &'a Value, context: &'a Value) -> Option<&'a Value> {
+        let mut current = match self.root {
+            Root::Data => data,
+            Root::Context => context,
+        };
+        for segment in &self.segments {
+            current = match segment {
+                Segment::Field(name) => current.as_object()?.get(name)?,
+                Segment::Index(index) => current.as_array()?.get(*index)?,
+            };
+        }
+        Some(current)
+    }
+
+    /// `target` with `value` placed where this (data) path points, creating intervening objects as
+    /// needed (`ResultPath` semantics). Fails if an existing value on the way is not an object (or
+    /// not an array long enough, for an index).
+    pub(crate) fn set(&self, mut target: Value, value: Value) -> Result<Value, String> {
+        if self.segments.is_empty() {
+            return Ok(value);
+        }
+        set_in(&mut target, &self.segments, value, &self.text)?;
+        Ok(target)
+    }
+
+    /// Checks a context path against the context object the executor provides. `$$.Task.Token`
+    /// exists only in the Parameters of a `.waitForTaskToken` Task state.
+    pub(crate) fn check_context(&self, task_token_available: bool) -> Result<(), Refusal> {
+        if self.root != Root::Context {
+            return Ok(());
+        }
+        let fields: Vec<Option<&str>> = self
+            .segments
+            .iter()
+            .map(|s| match s {
+                Segment::Field(name) => Some(name.as_str()),
+                Segment::Index(_) => None,
+            })
+            .collect();
+        let unknown = || {
+            Refusal::unsupported(format!(
+                "context path {:?} addresses a field this executor does not provide \
+                 (available: $$.Execution.Id/Input/Name/StartTime, $$.State.EnteredTime/Name/RetryCount, \
+                 $$.StateMachine.Id/Name, and $$.Task.Token in a .waitForTaskToken Task's Parameters)",
+                self.text
+            ))
+        };
+        match fields.as_slice() {
+            [] => Ok(()),
+            [Some("Execution")] | [Some("State")] | [Some("StateMachine")] => Ok(()),
+            [Some("Execution"), Some("Input"), ..] => Ok(()),
+            [Some("Execution"), Some("Id" | "Name" | "StartTime")] => Ok(()),
+            [Some("State"), Some("EnteredTime" | "Name" | "RetryCount")] => Ok(()),
+            [Some("StateMachine"), Some("Id" | "Name")] => Ok(()),
+            [Some("Task")] | [Some("Task"), Some("Token")] => {
+                if task_token_available {
+                    Ok(())
+                } else {
+                    Err(Refusal::invalid(format!(
+                        "context path {:?}: $$.Task.Token exists only in the Parameters of a Task state whose \
+                         Resource ends with .waitForTaskToken",
+                        self.text
+                    )))
+                }
+            }
+            [Some("Map"), ..] => {
+                Err(Refusal::unsupported(format!("context path {:?}: Map states are not supported", self.text)))
+            }
+            _ => Err(unknown()),
+        }
+    }
+}
+
+fn set_in(current: &mut Value, segments: &[Segment], value: Value, text: &str) -> Result<(), String> {
+    let Some((first, rest)) = segments.split_first() else {
+        *current = value;
+        return Ok(());
+    };
+    match first {
+        Segment::Field(name) => {
+            let Value::Object(object) = current else {
+                return Err(format!(
+                    "unable to apply ResultPath {text:?}: the value holding field {name:?} is {}, not an object",
+                    kind_of(current)
+                ));
+            };
+            if rest.is_empty() {
+                object.insert(name.clone(), value);
+                return Ok(());
+            }
+            let child = object.entry(name.clone()).or_insert_with(|| Value::Object(Map::new()));
+            set_in(child, rest, value, text)
+        }
+        Segment::Index(index) => {
+            let Value::Array(array) = current else {
+                return Err(format!(
+                    "unable to apply ResultPath {text:?}: the value indexed by [{index}] is {}, not an array",
+                    kind_of(current)
+                ));
+            };
+            let length = array.len();
+            let Some(child) = array.get_mut(*index) else {
+                return Err(format!(
+                    "unable to apply ResultPath {text:?}: index [{index}] is beyond the array's {length} element(s)"
+                ));
+            };
+            set_in(child, rest, value, text)
+        }
+    }
+}
+
+/// A short name for the JSON type of `value`, for messages.
+pub(crate) fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn parse_segments(text: &str, body: &str) -> Result<Vec<Segment>, Refusal> {
+    let chars: Vec<char> = body.chars().collect();
+    let mut segments = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '.' => {
+                if chars.get(i + 1) == Some(&'.') {
+                    return Err(Refusal::unsupported(format!(
+                        "path {text:?}: recursive descent (\"..\") is not supported; only reference paths are"
+                    )));
+                }
+                i += 1;
+                let mut name = String::new();
+                while i < chars.len() && chars[i] != '.' && chars[i] != '[' {
+                    let c = chars[i];
+                    if c == '\\' {
+                        let Some(&escaped) = chars.get(i + 1) else {
+                            return Err(Refusal::invalid(format!("path {text:?} ends with an open escape \"\\\"")));
+                        };
+                        name.push(escaped);
+                        i += 2;
+                        continue;
+                    }
+                    if let Some(refusal) = operator_refusal(text, c) {
+                        return Err(refusal);
+                    }
+                    name.push(c);
+                    i += 1;
+                }
+                if name.is_empty() {
+                    return Err(Refusal::invalid(format!("path {text:?} has an empty field name")));
+                }
+                segments.push(Segment::Field(name));
+            }
+            '[' => {
+                i += 1;
+                match chars.get(i) {
+                    Some(&quote @ ('\'' | '"')) => {
+                        i += 1;
+                        let mut name = String::new();
+                        loop {
+                            match chars.get(i) {
+                                None => {
+                                    return Err(Refusal::invalid(format!(
+                                        "path {text:?} has an unterminated quoted name"
+                                    )));
+                                }
+                                Some('\\') => {
+                                    let Some(&escaped) = chars.get(i + 1) else {
+                                        return Err(Refusal::invalid(format!(
+                                            "path {text:?} ends with an open escape \"\\\""
+                                        )));
+                                    };
+                                    name.push(escaped);
+                                    i += 2;
+                                }
+                                Some(&c) if c == quote => {
+                                    i += 1;
+                                    break;
+                                }
+                                Some(&c) => {
+                                    name.push(c);
+                                    i += 1;
+                                }
+                            }
+                        }
+                        match chars.get(i) {
+                            Some(']') => {}
+                            Some(',') => {
+                                return Err(Refusal::unsupported(format!(
+                                    "path {text:?}: unions (\"[a,b]\") are not supported; only reference paths are"
+                                )));
+                            }
+                            _ => {
+                                return Err(Refusal::invalid(format!(
+                                    "path {text:?}: expected \"]\" after the quoted name"
+                                )));
+                            }
+                        }
+                        i += 1;
+                        segments.push(Segment::Field(name));
+                    }
+                    _ => {
+                        let start = i;
+                        while i < chars.len() && chars[i] != ']' {
+                            i += 1;
+                        }
+                        if i == chars.len() {
+                            return Err(Refusal::invalid(format!("path {text:?} has an unclosed \"[\"")));
+                        }
+                        let inside: String = chars[start..i].iter().collect();
+                        i += 1;
+                        segments.push(Segment::Index(parse_index(text, inside.trim())?));
+                    }
+                }
+            }
+            c => {
+                return Err(Refusal::invalid(format!(
+                    "path {text:?}: unexpected {c:?} (expected \".field\" or \"[…]\")"
+                )));
+            }
+        }
+    }
+    Ok(segments)
+}
+
+fn parse_index(text: &str, inside: &str) -> Result<usize, Refusal> {
+    if inside.is_empty() {
+        return Err(Refusal::invalid(format!("path {text:?} has an empty \"[]\"")));
+    }
+    if inside.chars().all(|c| c.is_ascii_digit()) {
+        return inside.parse().map_err(|_| Refusal::invalid(format!("path {text:?}: index {inside} is too large")));
+    }
+    let feature = if inside == "*" {
+        "wildcards (\"[*]\")"
+    } else if inside.starts_with('?') {
+        "filters (\"[?(…)]\")"
+    } else if inside.starts_with('(') {
+        "script expressions (\"[(…)]\")"
+    } else if inside.contains(':') {
+        "slices (\"[a:b]\")"
+    } else if inside.contains(',') {
+        "unions (\"[a,b]\")"
+    } else if inside.starts_with('-') {
+        "negative indexes"
+    } else {
+        return Err(Refusal::invalid(format!("path {text:?}: \"[{inside}]\" is not an index")));
+    };
+    Err(Refusal::unsupported(format!("path {text:?}: {feature} are not supported; only reference paths are")))
+}
+
+fn operator_refusal(text: &str, c: char) -> Option<Refusal> {
+    let feature = match c {
+        '*' => "wildcards (\"*\")",
+        '@' => "the current-node operator (\"@\")",
+        '?' => "filters (\"?\")",
+        ',' => "unions (\",\")",
+        ':' => "slices (\":\")",
+        '(' | ')' => "functions and scripts (\"(…)\")",
+        ']' => return Some(Refusal::invalid(format!("path {text:?} has an unmatched \"]\""))),
+        _ => return None,
+    };
+    Some(Refusal::unsupported(format!(
+        "path {text:?}: {feature} are not supported; only reference paths are (escape the character with \"\\\" if it is part of a field name)"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn fields(text: &str) -> Vec<Segment> {
+        RefPath::parse(text).unwrap().segments
+    }
+
+    fn f(name: &str) -> Segment {
+        Segment::Field(name.to_owned())
+    }
+
+    #[test]
+    fn given_the_spec_reference_path_examples_when_resolved_then_they_select_single_nodes() {
+        // Given the input of the spec's "Reference Paths" section
+        let input = json!({"foo": 123, "bar": ["a", "b", "c"], "car": {"cdr": true}});
+        let context = json!({});
+        // Then
+        for (path, expected) in [("$.foo", json!(123)), ("$.bar", json!(["a", "b", "c"])), ("$.car.cdr", json!(true))] {
+            assert_eq!(RefPath::parse(path).unwrap().resolve(&input, &context), Some(&expected), "{path}");
+        }
+    }
+
+    #[test]
+    fn given_the_spec_acceptable_syntax_examples_when_parsed_then_escapes_and_brackets_work() {
+        assert_eq!(fields("$.store.book"), [f("store"), f("book")]);
+        assert_eq!(fields("$.store\\.book"), [f("store.book")]);
+        assert_eq!(fields("$.\\stor\\e.boo\\k"), [f("store"), f("book")]);
+        assert_eq!(fields("$.store.book.title"), [f("store"), f("book"), f("title")]);
+        assert_eq!(fields("$.foo.\\.bar"), [f("foo"), f(".bar")]);
+        assert_eq!(fields("$.foo\\@bar.baz\\[\\[.\\?pretty"), [f("foo@bar"), f("baz[["), f("?pretty")]);
+        assert_eq!(fields("$.&Ж中.\u{10346}"), [f("&Ж中"), f("\u{10346}")]);
+        assert_eq!(
+            fields("$.ledgers.branch[0].pending.count"),
+            [f("ledgers"), f("branch"), Segment::Index(0), f("pending"), f("count")]
+        );
+        assert_eq!(fields("$.ledgers.branch[0]"), [f("ledgers"), f("branch"), Segment::Index(0)]);
+        assert_eq!(
+            fields("$.ledgers[0][22][315].foo"),
+            [f("ledgers"), Segment::Index(0), Segment::Index(22), Segment::Index(315), f("foo")]
+        );
+        assert_eq!(fields("$['store']['book']"), [f("store"), f("book")]);
+        assert_eq!(fields("$['store'][0]['book']"), [f("store"), Segment::Index(0), f("book")]);
+        assert_eq!(fields("$['a b']"), [f("a b")]);
+        assert_eq!(fields("$"), []);
+    }
+
+    #[test]
+    fn given_non_reference_jsonpath_when_parsed_then_refused_as_unsupported_with_the_feature_named() {
+        for (path, feature) in [
+            ("$..a", "recursive descent"),
+            ("$.a[*]", "wildcards"),
+            ("$.*", "wildcards"),
+            ("$.a[1:3]", "slices"),
+            ("$.vals[-3:]", "slices"),
+            ("$.a[0,1]", "unions"),
+            ("$.a[?(@.x > 1)]", "filters"),
+            ("$.a[-1]", "negative indexes"),
+            ("$.a.length()", "functions"),
+        ] {
+            let refusal = RefPath::parse(path).unwrap_err();
+            assert!(refusal.unsupported, "{path}");
+            assert!(refusal.message.contains(feature), "{path}: {}", refusal.message);
+        }
+        for invalid in ["a.b", "$.", "$.a.", "$a", "$[", "$['a'", "$.a\\"] {
+            assert!(!RefPath::parse(invalid).unwrap_err().unsupported, "{invalid}");
+        }
+    }
+
+    #[test]
+    fn given_result_paths_when_set_then_intervening_objects_are_created() {
+        let set = |path: &str, target: Value, value: Value| RefPath::parse(path).unwrap().set(target, value);
+        // Spec: "$.master.detail" overwrites, "$.master.result.sum" creates a chain of fields.
+        let input = json!({"master": {"detail": [1, 2, 3]}});
+        assert_eq!(set("$.master.detail", input.clone(), json!(6)).unwrap(), json!({"master": {"detail": 6}}));
+        assert_eq!(
+            set("$.master.result.sum", input, json!(6)).unwrap(),
+            json!({"master": {"detail": [1, 2, 3], "result": {"sum": 6}}})
+        );
+        assert_eq!(set("$", json!({"a": 1}), json!("x")).unwrap(), json!("x"));
+        assert_eq!(set("$.a[1]", json!({"a": [0, 0]}), json!(9)).unwrap(), json!({"a": [0, 9]}));
+        // Spec "JSONPath Runtime Errors": input "foo" with ResultPath "$.x" cannot apply.
+        assert!(set("$.x", json!("foo"), json!(1)).is_err());
+        assert!(set("$.a[5]", json!({"a": []}), json!(1)).is_err());
+    }
+
+    #[test]
+    fn given_context_paths_when_checked_then_only_provided_fields_pass() {
+        let check = |p: &str, token: bool| RefPath::parse(p).unwrap().check_context(token);
+        for ok in
+            ["$$", "$$.Execution.Id", "$$.Execution.Input.order.id", "$$.State.RetryCount", "$$.StateMachine.Name"]
+        {
+            assert!(check(ok, false).is_ok(), "{ok}");
+        }
+        assert!(check("$$.Task.Token", true).is_ok());
+        assert!(check("$$.Task.Token", false).is_err());
+        assert!(check("$$.DayOfWeek", false).unwrap_err().unsupported);
+        assert!(check("$$.Map.Item.Value", false).unwrap_err().message.contains("Map"));
+        assert!(check("$$.Execution.RoleArn", false).is_err());
+    }
+}
