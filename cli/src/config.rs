@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -64,6 +65,21 @@ pub struct ServeArgs {
     /// Name of the order workflow's state machine.
     #[arg(long, env = "ORDERS_STATE_MACHINE", default_value = "OrderProcessing", value_parser = parse_machine_name)]
     pub state_machine: String,
+    /// Seconds a received queue message stays hidden before it is delivered again (fractions allowed).
+    #[arg(long, env = "ORDERS_VISIBILITY_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
+    pub visibility_timeout: Duration,
+    /// Deliveries of a queue message before it moves to the queue's dead-letter queue.
+    #[arg(long, env = "ORDERS_MAX_RECEIVE_COUNT", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_receive_count: u32,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text.parse().map_err(|_| "a number of seconds, like 30 or 0.5".to_owned())?;
+    if seconds.is_finite() && (0.05..=43_200.0).contains(&seconds) {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err("between 0.05 and 43200 seconds (12 hours, the SQS maximum)".into())
+    }
 }
 
 fn parse_account_id(text: &str) -> Result<String, String> {

@@ -3,5 +3,6 @@
 
 pub mod api_key;
 pub mod config;
+pub mod pipeline;
 pub mod serve;
 pub mod telemetry;

@@ -1,16 +1,20 @@
-//! `orders serve`: opens the embedded stack, loads the keys (and a catalog file, if given), serves
-//! the API until Ctrl-C or SIGTERM, then finishes the requests in flight and exits.
+//! `orders serve`: opens the embedded stack, loads the keys (and a catalog file, if given), starts the
+//! pipeline (workflow driver and workers), serves the API until Ctrl-C or SIGTERM, then finishes the
+//! requests in flight, stops the pipeline and exits.
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use orders_core::adapters::embedded::{EmbeddedStack, WorkflowLocation};
+use orders_core::adapters::embedded::{EmbeddedConfig, EmbeddedStack, QueueSettings, WorkflowLocation};
 use orders_core::domain::ProductCatalog;
 use orders_ingest::http::{AppState, router};
 use tokio::net::TcpListener;
 
+use orders_workers::events::EventSource;
+
 use crate::api_key;
 use crate::config::ServeArgs;
+use crate::pipeline::Pipeline;
 
 /// Runs the local stack until a shutdown signal.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -20,7 +24,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         account_id: args.account_id.clone(),
         state_machine: args.state_machine.clone(),
     };
-    let stack = EmbeddedStack::open(data_dir, location)
+    let config = EmbeddedConfig {
+        data_dir: data_dir.clone(),
+        location,
+        queue_settings: QueueSettings {
+            visibility_timeout: args.visibility_timeout,
+            max_receive_count: args.max_receive_count,
+        },
+    };
+    let stack = EmbeddedStack::open(&config)
         .await
         .with_context(|| format!("cannot open the data in {}", data_dir.display()))?;
     if let Some(path) = &args.catalog {
@@ -36,12 +48,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("  x-api-key: {key}");
     }
 
+    let pipeline =
+        Pipeline::start(&stack, EventSource { region: args.region.clone(), account_id: args.account_id.clone() })
+            .await
+            .context("cannot start the pipeline")?;
     let app = router(AppState { service: stack.service.clone(), keys: Arc::new(keys.keys) });
     let listener = TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
     let local = listener.local_addr()?;
     println!("orders: listening on http://{local} (data in {})", data_dir.display());
     tracing::info!(addr = %local, data_dir = %data_dir.display(), "serving");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server failed")?;
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    pipeline.stop().await;
+    served.context("server failed")?;
     tracing::info!("stopped cleanly");
     Ok(())
 }

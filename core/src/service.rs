@@ -71,7 +71,10 @@ impl From<StoreError> for OrderError {
             StoreError::IllegalTransition(illegal) => OrderError::IllegalTransition(illegal),
             StoreError::IdempotencyKeyReused => OrderError::IdempotencyKeyReused,
             StoreError::Unavailable(_) => OrderError::Unavailable(error),
-            StoreError::AlreadyExists(_) | StoreError::Internal(_) => OrderError::Storage(error),
+            // ConditionFailed comes only from the workflow's own conditional transitions.
+            StoreError::AlreadyExists(_) | StoreError::ConditionFailed { .. } | StoreError::Internal(_) => {
+                OrderError::Storage(error)
+            }
         }
     }
 }

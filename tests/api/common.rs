@@ -143,6 +143,32 @@ impl Server {
         body_json(response).await["order_id"].as_str().unwrap().to_owned()
     }
 
+    /// Creates an order for `customer` and waits until its workflow has marked it `processing`
+    /// (version 2); returns its id.
+    pub async fn create_processing(&self, customer: &str) -> String {
+        let order_id = self.create_for(customer).await;
+        self.wait_for_order(&order_id, |order| order["status"] == "processing").await;
+        order_id
+    }
+
+    /// Polls the order until `done` holds (10 s at most); returns it.
+    pub async fn wait_for_order(&self, order_id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        self.wait_for(&format!("/orders/{order_id}"), done).await
+    }
+
+    /// Polls `GET path` until `done` holds for the JSON body (10 s at most); returns it.
+    pub async fn wait_for(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, body) = self.get_json(path).await;
+            if done(&body) {
+                return body;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "gave up waiting on {path}; last: {body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// `GET path` with the key, as JSON.
     pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
         let response = self.request(Method::GET, path).send().await.unwrap();

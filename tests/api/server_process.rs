@@ -9,9 +9,9 @@ async fn data_survives_a_restart() {
     // Given orders written by one server, one of them changed
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_in(dir.path()).await;
-    let kept = server.create_for("CUST001").await;
-    let changed = server.create_for("CUST002").await;
-    assert_eq!(server.set_status(&changed, "processing", None).await.status(), StatusCode::OK);
+    let kept = server.create_processing("CUST001").await;
+    let changed = server.create_processing("CUST002").await;
+    assert_eq!(server.set_status(&changed, "shipped", None).await.status(), StatusCode::OK);
     // When it is killed outright and started again
     server.stop_with("KILL").await;
     let server = Server::start_in(dir.path()).await;
@@ -20,9 +20,9 @@ async fn data_survives_a_restart() {
     assert_eq!(list["pagination"]["total"], 2);
     let (status, order) = server.get_json(&format!("/orders/{kept}")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(order["status"], "pending");
-    let (_, order) = server.get_json(&format!("/orders/{changed}")).await;
     assert_eq!((order["status"].as_str(), order["version"].as_u64()), (Some("processing"), Some(2)));
+    let (_, order) = server.get_json(&format!("/orders/{changed}")).await;
+    assert_eq!((order["status"].as_str(), order["version"].as_u64()), (Some("shipped"), Some(3)));
 }
 
 #[tokio::test]

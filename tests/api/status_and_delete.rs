@@ -7,14 +7,14 @@ use crate::common::{Server, assert_error, body_json};
 
 #[tokio::test]
 async fn an_order_moves_along_the_transition_table() {
-    // Given a pending order
+    // Given an order its workflow has marked processing (version 2)
     let server = Server::start().await;
-    let order_id = server.create_for("CUST001").await;
-    // When it moves through processing, shipped and delivered
-    for (step, status) in ["processing", "shipped", "delivered"].into_iter().enumerate() {
+    let order_id = server.create_processing("CUST001").await;
+    // When it is shipped and delivered
+    for (step, status) in ["shipped", "delivered"].into_iter().enumerate() {
         let response = server.set_status(&order_id, status, None).await;
         assert_eq!(response.status(), StatusCode::OK);
-        let version = step as u64 + 2;
+        let version = step as u64 + 3;
         assert_eq!(response.headers().get("etag").unwrap().to_str().unwrap(), format!("\"{version}\""));
         let order = body_json(response).await;
         // Then each change is saved with a new version
@@ -60,23 +60,23 @@ async fn bad_status_bodies_are_400s() {
 #[tokio::test]
 async fn if_match_refuses_a_stale_version() {
     let server = Server::start().await;
-    let order_id = server.create_for("CUST001").await;
-    assert_eq!(server.set_status(&order_id, "processing", Some("\"1\"")).await.status(), StatusCode::OK);
-    let response = server.set_status(&order_id, "cancelled", Some("\"1\"")).await;
-    assert_error(response, StatusCode::PRECONDITION_FAILED, "Version mismatch: the order is at version 2, not 1").await;
+    let order_id = server.create_processing("CUST001").await;
+    assert_eq!(server.set_status(&order_id, "shipped", Some("\"2\"")).await.status(), StatusCode::OK);
+    let response = server.set_status(&order_id, "cancelled", Some("\"2\"")).await;
+    assert_error(response, StatusCode::PRECONDITION_FAILED, "Version mismatch: the order is at version 3, not 2").await;
     let (_, order) = server.get_json(&format!("/orders/{order_id}")).await;
-    assert_eq!(order["status"], "processing");
+    assert_eq!(order["status"], "shipped");
 }
 
 #[tokio::test]
 async fn concurrent_updates_from_the_same_version_exactly_one_wins() {
-    // Given a pending order at version 1
+    // Given an order in processing, at version 2
     let server = Server::start().await;
-    let order_id = server.create_for("CUST001").await;
-    // When 16 clients change it at once, each from version 1, to different legal statuses
+    let order_id = server.create_processing("CUST001").await;
+    // When 16 clients change it at once, each from version 2, to different legal statuses
     let attempts = (0..16).map(|i| {
-        let target = ["processing", "cancelled", "failed"][i % 3];
-        server.set_status(&order_id, target, Some("\"1\""))
+        let target = ["shipped", "cancelled", "failed"][i % 3];
+        server.set_status(&order_id, target, Some("\"2\""))
     });
     let statuses: Vec<StatusCode> = join_all(attempts).await.iter().map(|r| r.status()).collect();
     // Then exactly one wins; the others learn the version moved on
@@ -84,7 +84,7 @@ async fn concurrent_updates_from_the_same_version_exactly_one_wins() {
     let refused = statuses.iter().filter(|s| **s == StatusCode::PRECONDITION_FAILED).count();
     assert_eq!((winners, refused), (1, 15), "{statuses:?}");
     let (_, order) = server.get_json(&format!("/orders/{order_id}")).await;
-    assert_eq!(order["version"], 2, "exactly one change was written");
+    assert_eq!(order["version"], 3, "exactly one change was written");
 }
 
 #[tokio::test]

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::de::Error as _;
 use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -83,12 +82,49 @@ impl Serialize for Money {
 }
 
 impl<'de> Deserialize<'de> for Money {
-    /// Reads a JSON number or a decimal string from its exact text: `25.5`, `"25.50"`, `3`.
+    /// Reads a decimal string (`"25.50"`, exact) or a JSON number (`25.5`, `3`). A number arrives as
+    /// an f64; within [`Money::MAX`] its value times 100 lies within 1e-3 of the intended whole
+    /// number of cents, so rounding recovers it exactly, and anything further off has more than two
+    /// decimals and is refused.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = Box::<RawValue>::deserialize(deserializer)?;
-        let text = raw.get();
-        let text = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
-        text.parse().map_err(D::Error::custom)
+        deserializer.deserialize_any(MoneyVisitor)
+    }
+}
+
+struct MoneyVisitor;
+
+impl serde::de::Visitor<'_> for MoneyVisitor {
+    type Value = Money;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an amount with at most two decimals, as a number or a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Money, E> {
+        text.parse().map_err(E::custom)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, units: u64) -> Result<Money, E> {
+        i64::try_from(units)
+            .ok()
+            .and_then(|u| u.checked_mul(100))
+            .map(Money)
+            .filter(|m| *m <= Money::MAX)
+            .ok_or_else(|| E::custom(format!("amount {units} is too large")))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, units: i64) -> Result<Money, E> {
+        u64::try_from(units).map_err(|_| E::custom("amounts cannot be negative")).and_then(|u| self.visit_u64(u))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Money, E> {
+        let scaled = value * 100.0;
+        let cents = scaled.round();
+        let in_range = value.is_finite() && value >= 0.0 && cents <= Money::MAX.0 as f64;
+        if !in_range || (scaled - cents).abs() > 1e-3 {
+            return Err(E::custom(format!("invalid amount {value}: expected at most two decimals, like 25.50")));
+        }
+        Ok(Money(cents as i64))
     }
 }
 
@@ -122,5 +158,27 @@ mod tests {
         assert_eq!(m.cents(), 29);
         let m: Money = serde_json::from_str("\"19.99\"").unwrap();
         assert_eq!(m.cents(), 1999);
+        for bad in ["1.005", "0.001", "-1", "\"1.234\"", "1e300"] {
+            assert!(serde_json::from_str::<Money>(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn every_two_decimal_amount_survives_a_json_round_trip_even_through_buffering() {
+        #[derive(Serialize, Deserialize)]
+        struct Inner {
+            amount: Money,
+        }
+        #[derive(Serialize, Deserialize)]
+        struct Outer {
+            #[serde(flatten)]
+            inner: Inner,
+        }
+        let samples = (0..100_000).chain([99_999_999_999, 1_000_000_000_000]).chain((0..1000).map(|i| i * 7_919_993));
+        for cents in samples {
+            let text = serde_json::to_string(&Outer { inner: Inner { amount: Money(cents) } }).unwrap();
+            let back: Outer = serde_json::from_str(&text).unwrap();
+            assert_eq!(back.inner.amount, Money(cents), "{text}");
+        }
     }
 }

@@ -90,6 +90,22 @@ impl OrderStatus {
         self.next_statuses().is_empty()
     }
 
+    /// Whether an order in `self` has got as far as `target` along the happy path
+    /// pending → processing → shipped → delivered (cancelled and failed reach nothing).
+    pub fn has_reached(self, target: OrderStatus) -> bool {
+        let rank = |status: OrderStatus| match status {
+            OrderStatus::Pending => Some(0),
+            OrderStatus::Processing => Some(1),
+            OrderStatus::Shipped => Some(2),
+            OrderStatus::Delivered => Some(3),
+            OrderStatus::Cancelled | OrderStatus::Failed => None,
+        };
+        match (rank(self), rank(target)) {
+            (Some(current), Some(wanted)) => current >= wanted,
+            _ => self == target,
+        }
+    }
+
     /// Checks a move to `to`. `Ok(false)` means `to` is the current status: nothing to change.
     pub fn check_transition(self, to: OrderStatus) -> Result<bool, IllegalTransition> {
         if self == to {
@@ -142,6 +158,15 @@ mod tests {
                 assert!(status.check_transition(other).is_err());
             }
         }
+    }
+
+    #[test]
+    fn reaching_follows_the_happy_path() {
+        assert!(Delivered.has_reached(Shipped));
+        assert!(Shipped.has_reached(Shipped));
+        assert!(!Processing.has_reached(Shipped));
+        assert!(!Cancelled.has_reached(Shipped));
+        assert!(Cancelled.has_reached(Cancelled));
     }
 
     #[test]

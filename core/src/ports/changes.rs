@@ -4,8 +4,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use serde::{Deserialize, Serialize};
+
 use super::StoreError;
-use crate::domain::Order;
+use crate::domain::{Order, OrderStatus};
 
 /// What kind of change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +31,26 @@ impl ChangeKind {
     }
 }
 
+/// A workflow waiting for an order to reach a status: its task token, kept on the order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusWait {
+    /// The status awaited.
+    pub status: OrderStatus,
+    /// The token that resumes the workflow.
+    pub task_token: String,
+}
+
+/// An order as stored: the order and what the workflow keeps on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderImage {
+    /// The order.
+    #[serde(flatten)]
+    pub order: Order,
+    /// A workflow waiting on it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting: Option<StatusWait>,
+}
+
 /// One committed change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderChange {
@@ -37,9 +59,9 @@ pub struct OrderChange {
     /// Insert, modify or remove.
     pub kind: ChangeKind,
     /// The order before (absent on insert).
-    pub old: Option<Order>,
+    pub old: Option<OrderImage>,
     /// The order after (absent on remove).
-    pub new: Option<Order>,
+    pub new: Option<OrderImage>,
     /// When it was committed.
     pub at: DateTime<Utc>,
 }

@@ -17,7 +17,7 @@ mod changes;
 mod queues;
 
 pub use backups::{BackupError, BackupKey, BackupStore, BackupWrite};
-pub use changes::{ChangeFeed, ChangeKind, OrderChange};
+pub use changes::{ChangeFeed, ChangeKind, OrderChange, OrderImage, StatusWait};
 pub use queues::{MessageQueue, OutgoingMessage, QueueError, QueueName, ReceivedMessage};
 
 /// Why a storage call failed.
@@ -40,6 +40,12 @@ pub enum StoreError {
     /// The transition table forbids the change.
     #[error(transparent)]
     IllegalTransition(#[from] IllegalTransition),
+    /// A conditional change found the order in another status than the condition names.
+    #[error("order is {current}, not one of the statuses the change requires")]
+    ConditionFailed {
+        /// The order's status.
+        current: OrderStatus,
+    },
     /// The idempotency key was first used with a different request.
     #[error("idempotency key reused with a different request")]
     IdempotencyKeyReused,
@@ -158,6 +164,45 @@ pub trait OrderStore: Send + Sync {
 
     /// Deletes an order (only at `expected_version`, when given) and returns what was deleted.
     async fn delete_order(&self, order_id: OrderId, expected_version: Option<u64>) -> Result<Order, StoreError>;
+
+    /// The workflow's own status change: moves the order to `to` only if its status is one of `from`
+    /// ([`StoreError::ConditionFailed`] otherwise, even when it is already `to`, as DynamoDB's
+    /// conditional update behaves).
+    async fn transition(
+        &self,
+        order_id: OrderId,
+        from: &[OrderStatus],
+        to: OrderStatus,
+    ) -> Result<StatusUpdate, StoreError>;
+
+    /// Keeps on the order the task token of a workflow waiting for it to reach `wait.status`
+    /// (replacing any earlier one). The change feed carries it to the stream processor, which wakes
+    /// the workflow when the order reaches that status, or already has.
+    async fn await_status(&self, order_id: OrderId, wait: StatusWait) -> Result<(), StoreError>;
+}
+
+/// Why a task callback failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    /// The task was answered already, timed out, or never existed: there is nothing left to do.
+    #[error("task is no longer waiting: {0}")]
+    TaskGone(String),
+    /// Passing trouble: the same call may succeed later.
+    #[error("workflow engine unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else.
+    #[error("workflow engine failure: {0}")]
+    Internal(String),
+}
+
+/// Answers to workflow tasks that wait for a callback (Step Functions' SendTaskSuccess/Failure).
+#[async_trait]
+pub trait TaskCallbacks: Send + Sync {
+    /// The task succeeded with `output`.
+    async fn send_task_success(&self, task_token: &str, output: &serde_json::Value) -> Result<(), CallbackError>;
+
+    /// The task failed with `error` (a name Catch can match) and a `cause`.
+    async fn send_task_failure(&self, task_token: &str, error: &str, cause: &str) -> Result<(), CallbackError>;
 }
 
 /// The catalog: prices for pricing, and replacing the whole catalog from a file.

@@ -6,21 +6,20 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::db::{Database, sql_error};
-use crate::domain::Order;
 use crate::domain::order::{now_millis, rfc3339};
-use crate::ports::{ChangeFeed, ChangeKind, OrderChange, StoreError};
+use crate::ports::{ChangeFeed, ChangeKind, OrderChange, OrderImage, StoreError};
 
 /// Appends the record of one change; called inside the change's own transaction.
 pub(crate) fn record_change(
     tx: &Transaction<'_>,
     kind: ChangeKind,
-    old: Option<&Order>,
-    new: Option<&Order>,
+    old: Option<&OrderImage>,
+    new: Option<&OrderImage>,
 ) -> Result<(), StoreError> {
-    let image = |order: Option<&Order>| {
+    let image = |order: Option<&OrderImage>| {
         order.map(serde_json::to_string).transpose().map_err(|e| StoreError::Internal(format!("order image: {e}")))
     };
-    let order_id = new.or(old).map(|o| o.order_id.to_string()).unwrap_or_default();
+    let order_id = new.or(old).map(|o| o.order.order_id.to_string()).unwrap_or_default();
     let mut insert = tx
         .prepare_cached(
             "INSERT INTO order_changes (order_id, kind, old_image, new_image, at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -59,7 +58,7 @@ impl ChangeFeed for Database {
             for row in rows {
                 let (sequence, kind, old, new, at) = row.map_err(sql_error)?;
                 let image = |text: Option<String>| {
-                    text.map(|t| serde_json::from_str::<Order>(&t))
+                    text.map(|t| serde_json::from_str::<OrderImage>(&t))
                         .transpose()
                         .map_err(|e| StoreError::Internal(format!("stored order image: {e}")))
                 };

@@ -11,8 +11,8 @@ use super::db::{Database, sql_error};
 use crate::domain::order::rfc3339;
 use crate::domain::{Money, Order, OrderId, OrderItem, OrderStatus, OrderSummary};
 use crate::ports::{
-    ChangeKind, CreateOutcome, IdempotencyRecord, ListFilter, ListRequest, OrderPage, OrderStore, PagePosition,
-    StatusUpdate, StoreError,
+    ChangeKind, CreateOutcome, IdempotencyRecord, ListFilter, ListRequest, OrderImage, OrderPage, OrderStore,
+    PagePosition, StatusUpdate, StatusWait, StoreError,
 };
 
 /// Sequence numbers per counting block.
@@ -20,8 +20,8 @@ const BUCKET: i64 = 1024;
 /// Separates the parts of a counting scope (a control character: never part of an id).
 const SEP: char = '\u{1f}';
 
-const ORDER_COLUMNS: &str =
-    "order_id, customer_id, status, total_cents, version, created_at, updated_at, execution_arn, items";
+const ORDER_COLUMNS: &str = "order_id, customer_id, status, total_cents, version, created_at, updated_at, \
+                             execution_arn, items, awaiting_status, task_token";
 const SUMMARY_COLUMNS: &str = "seq, order_id, customer_id, status, total_cents, created_at";
 
 #[async_trait]
@@ -73,7 +73,7 @@ impl OrderStore for Database {
             };
             let seq = tx.last_insert_rowid();
             count(tx, seq, &order.customer_id, order.status, 1, Scopes::All)?;
-            record_change(tx, ChangeKind::Insert, None, Some(&order))?;
+            record_change(tx, ChangeKind::Insert, None, Some(&OrderImage { order: order.clone(), awaiting: None }))?;
             if let Some(record) = idempotency {
                 let now = Utc::now().timestamp();
                 tx.execute(
@@ -101,7 +101,7 @@ impl OrderStore for Database {
     }
 
     async fn get_order(&self, order_id: OrderId) -> Result<Option<Order>, StoreError> {
-        self.read(move |tx| load_order(tx, order_id).map(|found| found.map(|(_, order)| order))).await
+        self.read(move |tx| load_order(tx, order_id).map(|found| found.map(|(_, image)| image.order))).await
     }
 
     async fn list_orders(&self, request: &ListRequest) -> Result<OrderPage, StoreError> {
@@ -116,25 +116,13 @@ impl OrderStore for Database {
         expected_version: Option<u64>,
     ) -> Result<StatusUpdate, StoreError> {
         self.write(move |tx| {
-            let (seq, mut order) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
-            check_version(&order, expected_version)?;
-            if order.status == to {
-                return Ok(StatusUpdate { order, changed: false });
+            let (seq, image) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
+            check_version(&image.order, expected_version)?;
+            if image.order.status == to {
+                return Ok(StatusUpdate { order: image.order, changed: false });
             }
-            order.status.check_transition(to)?;
-            let before = order.clone();
-            let from = order.status;
-            order.status = to;
-            order.version += 1;
-            order.updated_at = crate::domain::order::now_millis();
-            tx.execute(
-                "UPDATE orders SET status = ?1, version = ?2, updated_at = ?3 WHERE seq = ?4",
-                params![to.as_str(), sql_version(order.version)?, rfc3339::format(&order.updated_at), seq],
-            )
-            .map_err(sql_error)?;
-            count(tx, seq, &order.customer_id, from, -1, Scopes::WithStatus)?;
-            count(tx, seq, &order.customer_id, to, 1, Scopes::WithStatus)?;
-            record_change(tx, ChangeKind::Modify, Some(&before), Some(&order))?;
+            image.order.status.check_transition(to)?;
+            let order = change_status(tx, seq, image, to)?;
             Ok(StatusUpdate { order, changed: true })
         })
         .await
@@ -142,15 +130,65 @@ impl OrderStore for Database {
 
     async fn delete_order(&self, order_id: OrderId, expected_version: Option<u64>) -> Result<Order, StoreError> {
         self.write(move |tx| {
-            let (seq, order) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
-            check_version(&order, expected_version)?;
+            let (seq, image) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
+            check_version(&image.order, expected_version)?;
             tx.execute("DELETE FROM orders WHERE seq = ?1", [seq]).map_err(sql_error)?;
-            count(tx, seq, &order.customer_id, order.status, -1, Scopes::All)?;
-            record_change(tx, ChangeKind::Remove, Some(&order), None)?;
-            Ok(order)
+            count(tx, seq, &image.order.customer_id, image.order.status, -1, Scopes::All)?;
+            record_change(tx, ChangeKind::Remove, Some(&image), None)?;
+            Ok(image.order)
         })
         .await
     }
+
+    async fn transition(
+        &self,
+        order_id: OrderId,
+        from: &[OrderStatus],
+        to: OrderStatus,
+    ) -> Result<StatusUpdate, StoreError> {
+        let from = from.to_vec();
+        self.write(move |tx| {
+            let (seq, image) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
+            if !from.contains(&image.order.status) {
+                return Err(StoreError::ConditionFailed { current: image.order.status });
+            }
+            let order = change_status(tx, seq, image, to)?;
+            Ok(StatusUpdate { order, changed: true })
+        })
+        .await
+    }
+
+    async fn await_status(&self, order_id: OrderId, wait: StatusWait) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            let (seq, before) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
+            tx.execute(
+                "UPDATE orders SET awaiting_status = ?1, task_token = ?2 WHERE seq = ?3",
+                params![wait.status.as_str(), wait.task_token, seq],
+            )
+            .map_err(sql_error)?;
+            let after = OrderImage { order: before.order.clone(), awaiting: Some(wait) };
+            record_change(tx, ChangeKind::Modify, Some(&before), Some(&after))
+        })
+        .await
+    }
+}
+
+/// Writes a status change (version + 1), keeps the counts right and records the change.
+fn change_status(tx: &Transaction<'_>, seq: i64, before: OrderImage, to: OrderStatus) -> Result<Order, StoreError> {
+    let mut after = before.clone();
+    let order = &mut after.order;
+    order.status = to;
+    order.version += 1;
+    order.updated_at = crate::domain::order::now_millis();
+    tx.execute(
+        "UPDATE orders SET status = ?1, version = ?2, updated_at = ?3 WHERE seq = ?4",
+        params![to.as_str(), sql_version(order.version)?, rfc3339::format(&order.updated_at), seq],
+    )
+    .map_err(sql_error)?;
+    count(tx, seq, &order.customer_id, before.order.status, -1, Scopes::WithStatus)?;
+    count(tx, seq, &order.customer_id, to, 1, Scopes::WithStatus)?;
+    record_change(tx, ChangeKind::Modify, Some(&before), Some(&after))?;
+    Ok(after.order)
 }
 
 fn sql_version(version: u64) -> Result<i64, StoreError> {
@@ -196,7 +234,7 @@ fn live_idempotency(tx: &Transaction<'_>, key: &str) -> Result<Option<Idempotenc
     .transpose()
 }
 
-fn load_order(tx: &Transaction<'_>, order_id: OrderId) -> Result<Option<(i64, Order)>, StoreError> {
+fn load_order(tx: &Transaction<'_>, order_id: OrderId) -> Result<Option<(i64, OrderImage)>, StoreError> {
     let sql = format!("SELECT seq, {ORDER_COLUMNS} FROM orders WHERE order_id = ?1");
     tx.query_row(&sql, [order_id.to_string()], |row| Ok((row.get::<_, i64>(0)?, read_order(row))))
         .optional()
@@ -206,10 +244,18 @@ fn load_order(tx: &Transaction<'_>, order_id: OrderId) -> Result<Option<(i64, Or
 }
 
 /// Reads the order columns starting at column 1 (column 0 is seq).
-fn read_order(row: &Row<'_>) -> Result<Order, StoreError> {
+fn read_order(row: &Row<'_>) -> Result<OrderImage, StoreError> {
     let text = |i: usize| row.get::<_, String>(i).map_err(sql_error);
     let items: Vec<OrderItem> = serde_json::from_str(&text(9)?).map_err(|e| corrupt("items", e))?;
-    Ok(Order {
+    let awaiting_status: Option<String> = row.get(10).map_err(sql_error)?;
+    let task_token: Option<String> = row.get(11).map_err(sql_error)?;
+    let awaiting = match (awaiting_status, task_token) {
+        (Some(status), Some(task_token)) => {
+            Some(StatusWait { status: status.parse().map_err(|e| corrupt("awaiting_status", e))?, task_token })
+        }
+        _ => None,
+    };
+    let order = Order {
         order_id: parse_order_id(&text(1)?)?,
         customer_id: text(2)?,
         status: text(3)?.parse().map_err(|e| corrupt("status", e))?,
@@ -219,7 +265,8 @@ fn read_order(row: &Row<'_>) -> Result<Order, StoreError> {
         updated_at: parse_time(&text(7)?)?,
         execution_arn: row.get(8).map_err(sql_error)?,
         items,
-    })
+    };
+    Ok(OrderImage { order, awaiting })
 }
 
 fn read_summary(row: &Row<'_>) -> Result<(i64, OrderSummary), StoreError> {

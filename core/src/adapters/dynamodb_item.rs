@@ -1,0 +1,152 @@
+//! The order as a DynamoDB item: the attribute layout of the orders table, used to read stream
+//! images (DynamoDB Streams, or the embedded change feed dressed as one) and by the DynamoDB adapter.
+//! Amounts are integer cents (`N`), timestamps RFC 3339 strings (`S`).
+
+use serde::{Deserialize, Serialize};
+use serde_dynamo::Item;
+
+use crate::domain::order::rfc3339;
+use crate::domain::{Money, Order, OrderItem};
+use crate::ports::{OrderImage, StatusWait};
+
+/// Why an item is not an order.
+#[derive(Debug, thiserror::Error)]
+#[error("not an order item: {0}")]
+pub struct ItemError(String);
+
+impl ItemError {
+    /// An error with this description.
+    pub fn from_message(message: String) -> Self {
+        ItemError(message)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct OrderRecord {
+    order_id: String,
+    customer_id: String,
+    status: String,
+    total_cents: i64,
+    version: u64,
+    created_at: String,
+    updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    execution_arn: Option<String>,
+    items: Vec<ItemRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    awaiting_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    task_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct ItemRecord {
+    product_id: String,
+    quantity: u32,
+    unit_price_cents: i64,
+    line_total_cents: i64,
+}
+
+/// The item for an order image.
+pub fn to_item(image: &OrderImage) -> Result<Item, ItemError> {
+    let order = &image.order;
+    let record = OrderRecord {
+        order_id: order.order_id.to_string(),
+        customer_id: order.customer_id.clone(),
+        status: order.status.as_str().to_owned(),
+        total_cents: order.total_amount.cents(),
+        version: order.version,
+        created_at: rfc3339::format(&order.created_at),
+        updated_at: rfc3339::format(&order.updated_at),
+        execution_arn: order.execution_arn.clone(),
+        items: order
+            .items
+            .iter()
+            .map(|item| ItemRecord {
+                product_id: item.product_id.clone(),
+                quantity: item.quantity,
+                unit_price_cents: item.unit_price.cents(),
+                line_total_cents: item.line_total.cents(),
+            })
+            .collect(),
+        awaiting_status: image.awaiting.as_ref().map(|w| w.status.as_str().to_owned()),
+        task_token: image.awaiting.as_ref().map(|w| w.task_token.clone()),
+    };
+    serde_dynamo::to_item(record).map_err(|e| ItemError(e.to_string()))
+}
+
+/// The order image in an item.
+pub fn from_item(item: Item) -> Result<OrderImage, ItemError> {
+    let record: OrderRecord = serde_dynamo::from_item(item).map_err(|e| ItemError(e.to_string()))?;
+    let bad = |what: &str, e: &dyn std::fmt::Display| ItemError(format!("{what}: {e}"));
+    let time = |text: &str| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|at| at.with_timezone(&chrono::Utc))
+            .map_err(|e| bad("timestamp", &e))
+    };
+    let awaiting = match (record.awaiting_status, record.task_token) {
+        (Some(status), Some(task_token)) => {
+            Some(StatusWait { status: status.parse().map_err(|e| bad("awaiting_status", &e))?, task_token })
+        }
+        _ => None,
+    };
+    Ok(OrderImage {
+        order: Order {
+            order_id: record.order_id.parse().map_err(|e| bad("order_id", &e))?,
+            customer_id: record.customer_id,
+            items: record
+                .items
+                .into_iter()
+                .map(|item| OrderItem {
+                    product_id: item.product_id,
+                    quantity: item.quantity,
+                    unit_price: Money::from_cents(item.unit_price_cents),
+                    line_total: Money::from_cents(item.line_total_cents),
+                })
+                .collect(),
+            total_amount: Money::from_cents(record.total_cents),
+            status: record.status.parse().map_err(|e| bad("status", &e))?,
+            version: record.version,
+            created_at: time(&record.created_at)?,
+            updated_at: time(&record.updated_at)?,
+            execution_arn: record.execution_arn,
+        },
+        awaiting,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::domain::{OrderId, OrderStatus};
+
+    #[test]
+    fn an_order_image_survives_the_round_trip_with_cents_as_numbers() {
+        let now = crate::domain::order::now_millis();
+        let image = OrderImage {
+            order: Order {
+                order_id: OrderId::new_random(),
+                customer_id: "CUST001".into(),
+                items: vec![OrderItem {
+                    product_id: "PROD001".into(),
+                    quantity: 2,
+                    unit_price: Money::from_cents(2550),
+                    line_total: Money::from_cents(5100),
+                }],
+                total_amount: Money::from_cents(5100),
+                status: OrderStatus::Processing,
+                version: 2,
+                created_at: now,
+                updated_at: now,
+                execution_arn: None,
+            },
+            awaiting: Some(StatusWait { status: OrderStatus::Shipped, task_token: "tok".into() }),
+        };
+        let item = to_item(&image).unwrap();
+        let json = serde_json::to_value(&item).unwrap();
+        assert_eq!(json["total_cents"], serde_json::json!({"N": "5100"}));
+        assert_eq!(json["status"], serde_json::json!({"S": "processing"}));
+        assert_eq!(from_item(item).unwrap(), image);
+    }
+}

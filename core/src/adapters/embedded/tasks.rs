@@ -1,0 +1,193 @@
+//! The order workflow's task resources, run on the embedded adapters: what Step Functions' service
+//! integrations do on AWS. Only the shapes the definition uses are supported, and [`EmbeddedTasks::check`]
+//! refuses a definition with any other at load, so nothing is ever run approximately:
+//!
+//! - `arn:aws:states:::dynamodb:updateItem` on the orders table with
+//!   `SET #status = :to, #version = #version + :one, updated_at = :now` and
+//!   `ConditionExpression: #status IN (:a, :b, …)` → [`OrderStore::transition`] (a failed
+//!   condition, or a missing order, is `DynamoDB.ConditionalCheckFailedException`, as on AWS);
+//! - `arn:aws:states:::sqs:sendMessage` and `…sendMessage.waitForTaskToken` to a known queue URL with
+//!   a JSON `MessageBody` → [`MessageQueue::send`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use statemachine::{Definition, TaskFailure, TaskInvoker, TaskOutcome, TaskRequest};
+
+use crate::domain::{OrderId, OrderStatus};
+use crate::ports::{MessageQueue, OrderStore, OutgoingMessage, QueueError, QueueName, StoreError};
+
+const UPDATE_ITEM: &str = "arn:aws:states:::dynamodb:updateItem";
+const SEND_MESSAGE: &str = "arn:aws:states:::sqs:sendMessage";
+const SEND_MESSAGE_AND_WAIT: &str = "arn:aws:states:::sqs:sendMessage.waitForTaskToken";
+const STATUS_UPDATE: &str = "SET #status = :to, #version = #version + :one, updated_at = :now";
+
+/// A task resource or shape the embedded engine does not run.
+#[derive(Debug, thiserror::Error)]
+#[error("state {state:?}: {reason}")]
+pub struct UnsupportedTask {
+    /// The Task state.
+    pub state: String,
+    /// What is not supported.
+    pub reason: String,
+}
+
+/// Runs the workflow's tasks on the order store and the queues.
+pub struct EmbeddedTasks {
+    orders: Arc<dyn OrderStore>,
+    queues: Arc<dyn MessageQueue>,
+    orders_table: String,
+    queue_urls: BTreeMap<String, QueueName>,
+}
+
+impl EmbeddedTasks {
+    /// Tasks on `orders` (known to the definition as `orders_table`) and `queues` (known by the URLs
+    /// in `queue_urls`).
+    pub fn new(
+        orders: Arc<dyn OrderStore>,
+        queues: Arc<dyn MessageQueue>,
+        orders_table: impl Into<String>,
+        queue_urls: BTreeMap<String, QueueName>,
+    ) -> Self {
+        EmbeddedTasks { orders, queues, orders_table: orders_table.into(), queue_urls }
+    }
+
+    /// Refuses a definition with a Task this engine would not run exactly as AWS does.
+    pub fn check(&self, definition: &Definition) -> Result<(), UnsupportedTask> {
+        let states = definition.source()["States"].as_object().cloned().unwrap_or_default();
+        for (name, state) in states {
+            if state["Type"] != "Task" {
+                continue;
+            }
+            let unsupported = |reason: String| UnsupportedTask { state: name.clone(), reason };
+            let parameters = &state["Parameters"];
+            match state["Resource"].as_str().unwrap_or_default() {
+                UPDATE_ITEM => self.check_update_item(parameters).map_err(unsupported)?,
+                SEND_MESSAGE | SEND_MESSAGE_AND_WAIT => {
+                    let url = parameters["QueueUrl"].as_str().unwrap_or_default();
+                    if !self.queue_urls.contains_key(url) {
+                        return Err(unsupported(format!("QueueUrl {url:?} is not a queue of this stack")));
+                    }
+                    if !parameters["MessageBody"].is_object() {
+                        return Err(unsupported("MessageBody must be a JSON object".into()));
+                    }
+                }
+                other => {
+                    return Err(unsupported(format!("resource {other:?} is not available in the embedded engine")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_update_item(&self, parameters: &Value) -> Result<(), String> {
+        if parameters["TableName"] != self.orders_table.as_str() {
+            return Err(format!("TableName must be {:?}", self.orders_table));
+        }
+        if !parameters["Key"]["order_id"]["S.$"].is_string() && !parameters["Key"]["order_id"]["S"].is_string() {
+            return Err("Key must be {\"order_id\": {\"S\": …}}".into());
+        }
+        if parameters["UpdateExpression"] != STATUS_UPDATE {
+            return Err(format!("UpdateExpression must be {STATUS_UPDATE:?}"));
+        }
+        if parameters["ExpressionAttributeNames"] != json!({"#status": "status", "#version": "version"}) {
+            return Err("ExpressionAttributeNames must be {\"#status\": \"status\", \"#version\": \"version\"}".into());
+        }
+        let values = &parameters["ExpressionAttributeValues"];
+        if values[":one"] != json!({"N": "1"}) {
+            return Err("ExpressionAttributeValues :one must be {\"N\": \"1\"}".into());
+        }
+        status_value(values, ":to")?;
+        for placeholder in condition_placeholders(parameters)? {
+            status_value(values, &placeholder)?;
+        }
+        Ok(())
+    }
+
+    async fn update_item(&self, parameters: &Value) -> Result<TaskOutcome, TaskFailure> {
+        let invalid = |reason: String| TaskFailure { error: "States.Runtime".into(), cause: reason };
+        let order_id: OrderId = parameters["Key"]["order_id"]["S"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| invalid("Key.order_id.S is not an order id".into()))?;
+        let values = &parameters["ExpressionAttributeValues"];
+        let to = status_value(values, ":to").map_err(invalid)?;
+        let from = condition_placeholders(parameters)
+            .and_then(|names| names.iter().map(|name| status_value(values, name)).collect::<Result<Vec<_>, _>>())
+            .map_err(invalid)?;
+        match self.orders.transition(order_id, &from, to).await {
+            Ok(_) => Ok(TaskOutcome::Completed(json!({}))),
+            Err(StoreError::ConditionFailed { .. } | StoreError::NotFound(_)) => Err(TaskFailure {
+                error: "DynamoDB.ConditionalCheckFailedException".into(),
+                cause: "The conditional request failed".into(),
+            }),
+            Err(StoreError::Unavailable(detail)) => {
+                Err(TaskFailure { error: "DynamoDB.InternalServerErrorException".into(), cause: detail })
+            }
+            Err(other) => Err(TaskFailure { error: "States.TaskFailed".into(), cause: other.to_string() }),
+        }
+    }
+
+    async fn send_message(&self, parameters: &Value) -> Result<String, TaskFailure> {
+        let url = parameters["QueueUrl"].as_str().unwrap_or_default();
+        let queue = *self.queue_urls.get(url).ok_or_else(|| TaskFailure {
+            error: "SQS.QueueDoesNotExistException".into(),
+            cause: format!("no queue at {url}"),
+        })?;
+        let body = match &parameters["MessageBody"] {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        self.queues.send(queue, OutgoingMessage { body, attributes: BTreeMap::new() }).await.map_err(|error| {
+            let name = match error {
+                QueueError::Unavailable(_) => "SQS.InternalError",
+                QueueError::Internal(_) => "States.TaskFailed",
+            };
+            TaskFailure { error: name.into(), cause: error.to_string() }
+        })
+    }
+}
+
+/// The `#status IN (:a, :b)` placeholders of a condition.
+fn condition_placeholders(parameters: &Value) -> Result<Vec<String>, String> {
+    let condition = parameters["ConditionExpression"].as_str().unwrap_or_default();
+    let inner = condition
+        .strip_prefix("#status IN (")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .ok_or_else(|| "ConditionExpression must be \"#status IN (:a, :b, …)\"".to_owned())?;
+    let names: Vec<String> = inner.split(',').map(|name| name.trim().to_owned()).collect();
+    if names.iter().any(|name| !name.starts_with(':') || name.len() < 2) {
+        return Err("ConditionExpression must name :placeholders".into());
+    }
+    Ok(names)
+}
+
+fn status_value(values: &Value, name: &str) -> Result<OrderStatus, String> {
+    values[name]["S"]
+        .as_str()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| format!("ExpressionAttributeValues {name} must be {{\"S\": <an order status>}}"))
+}
+
+#[async_trait]
+impl TaskInvoker for EmbeddedTasks {
+    async fn invoke(&self, request: TaskRequest) -> Result<TaskOutcome, TaskFailure> {
+        match request.resource.as_str() {
+            UPDATE_ITEM => self.update_item(&request.parameters).await,
+            SEND_MESSAGE_AND_WAIT => {
+                self.send_message(&request.parameters).await?;
+                Ok(TaskOutcome::AwaitingCallback)
+            }
+            SEND_MESSAGE => {
+                let message_id = self.send_message(&request.parameters).await?;
+                Ok(TaskOutcome::Completed(json!({ "MessageId": message_id })))
+            }
+            other => Err(TaskFailure {
+                error: "States.Runtime".into(),
+                cause: format!("resource {other} is not available in the embedded engine"),
+            }),
+        }
+    }
+}

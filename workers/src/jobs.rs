@@ -1,0 +1,57 @@
+//! The message bodies of the pipeline's queues (JSON), shared by producers and workers.
+
+use orders_core::domain::{Order, OrderId, OrderStatus};
+use serde::{Deserialize, Serialize};
+
+/// A backup job: one order version to keep, or the mark that an order was deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BackupJob {
+    /// Keep this version of the order (the snapshot from the change itself).
+    Version {
+        /// The order at that version.
+        order: Order,
+    },
+    /// The order was deleted after `last_version`.
+    Tombstone {
+        /// The deleted order.
+        order_id: OrderId,
+        /// Its last version.
+        last_version: u64,
+        /// When it was deleted (RFC 3339).
+        deleted_at: String,
+    },
+}
+
+/// A workflow task that waits for a callback (sent by the state machine with
+/// `sqs:sendMessage.waitForTaskToken`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "task", rename_all = "snake_case")]
+pub enum WorkflowTask {
+    /// Fulfil the order, then answer with the token.
+    Fulfil {
+        /// The order.
+        order_id: OrderId,
+        /// The workflow's task token.
+        task_token: String,
+    },
+    /// Answer with the token once the order reaches `status`.
+    AwaitStatus {
+        /// The order.
+        order_id: OrderId,
+        /// The status awaited.
+        status: OrderStatus,
+        /// The workflow's task token.
+        task_token: String,
+    },
+}
+
+/// Error names the workers report to the workflow (its Catch rules match them).
+pub mod errors {
+    /// The order was cancelled.
+    pub const ORDER_CANCELLED: &str = "OrderCancelled";
+    /// The order was marked failed.
+    pub const ORDER_FAILED: &str = "OrderFailed";
+    /// The order no longer exists.
+    pub const ORDER_DELETED: &str = "OrderDeleted";
+}

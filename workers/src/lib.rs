@@ -1,0 +1,21 @@
+//! The asynchronous workers, each a handler of one event kind, called the same way by its Lambda
+//! `main`, by the local runner of `orders serve`, and by tests:
+//!
+//! - [`stream::StreamProcessor`]: order change records (DynamoDB Streams) → backup jobs, and wake-ups
+//!   of workflows waiting for a status;
+//! - [`backup::BackupWorker`]: backup jobs (SQS) → `orders/{id}/v{version}.json`;
+//! - [`fulfilment::FulfilmentWorker`]: the workflow's callback tasks (SQS) → SendTaskSuccess/Failure.
+//!
+//! [`batch`] is the partial-batch runner every SQS handler shares; [`runner`] plays Lambda's event
+//! source mappings locally; [`events`] builds the Lambda event shapes from embedded records.
+
+pub mod backup;
+pub mod batch;
+pub mod events;
+pub mod fulfilment;
+pub mod jobs;
+pub mod runner;
+pub mod stream;
+
+pub use batch::{SqsHandler, WorkerError};
+pub use stream::StreamHandler;

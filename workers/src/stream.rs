@@ -1,0 +1,138 @@
+//! The stream processor: order change records, in order. Every change of an order's version
+//! becomes a backup job (a deletion, a tombstone job); every change that can wake a workflow waiting
+//! on the order (its status moved, or a new wait was stored) answers that workflow's task token.
+//! Records are handled one by one in order; the first failure stops the batch and is reported, so
+//! the records after it are delivered again too (stream order is kept).
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use futures::FutureExt;
+use orders_core::adapters::dynamodb_item;
+use orders_core::domain::OrderStatus;
+use orders_core::domain::order::rfc3339;
+use orders_core::ports::{MessageQueue, OrderImage, OutgoingMessage, QueueName, TaskCallbacks};
+use serde_json::json;
+
+use crate::batch::WorkerError;
+use crate::fulfilment::answer;
+use crate::jobs::{BackupJob, errors};
+
+/// A handler of order change records.
+#[async_trait]
+pub trait StreamHandler: Send + Sync {
+    /// Processes records in order; the response names the first record to deliver again.
+    async fn handle(&self, event: Event) -> DynamoDbEventResponse;
+}
+
+/// Turns order changes into backup jobs and workflow wake-ups.
+#[derive(Clone)]
+pub struct StreamProcessor {
+    queues: Arc<dyn MessageQueue>,
+    callbacks: Arc<dyn TaskCallbacks>,
+}
+
+impl StreamProcessor {
+    /// A processor sending backup jobs to `queues` and answers through `callbacks`.
+    pub fn new(queues: Arc<dyn MessageQueue>, callbacks: Arc<dyn TaskCallbacks>) -> Self {
+        StreamProcessor { queues, callbacks }
+    }
+
+    async fn process(&self, record: &EventRecord) -> Result<(), WorkerError> {
+        let image = |item: &serde_dynamo::Item| -> Result<Option<OrderImage>, WorkerError> {
+            if item.is_empty() {
+                Ok(None)
+            } else {
+                dynamodb_item::from_item(item.clone()).map(Some).map_err(|e| WorkerError::Malformed(e.to_string()))
+            }
+        };
+        let old = image(&record.change.old_image)?;
+        let new = image(&record.change.new_image)?;
+        if let Some(job) = backup_job(old.as_ref(), new.as_ref(), record) {
+            let (order_id, version) = match &job {
+                BackupJob::Version { order } => (order.order_id, order.version),
+                BackupJob::Tombstone { order_id, last_version, .. } => (*order_id, *last_version),
+            };
+            let body = serde_json::to_string(&job).map_err(|e| WorkerError::Malformed(e.to_string()))?;
+            let attributes =
+                [("order_id".to_owned(), order_id.to_string()), ("version".to_owned(), version.to_string())].into();
+            self.queues.send(QueueName::Backup, OutgoingMessage { body, attributes }).await?;
+        }
+        self.wake_workflow(old.as_ref(), new.as_ref()).await
+    }
+
+    async fn wake_workflow(&self, old: Option<&OrderImage>, new: Option<&OrderImage>) -> Result<(), WorkerError> {
+        match (old, new) {
+            (_, Some(new)) => {
+                let Some(wait) = &new.awaiting else { return Ok(()) };
+                let moved = old.is_none_or(|old| old.order.status != new.order.status || old.awaiting != new.awaiting);
+                if !moved {
+                    return Ok(());
+                }
+                let order = &new.order;
+                let token = &wait.task_token;
+                let result = if order.status.has_reached(wait.status) {
+                    tracing::info!(order_id = %order.order_id, status = %order.status, "waking the workflow");
+                    let output = json!({"order_id": order.order_id.to_string(), "status": order.status});
+                    self.callbacks.send_task_success(token, &output).await
+                } else if order.status == OrderStatus::Cancelled {
+                    let cause = format!("order {} was cancelled", order.order_id);
+                    self.callbacks.send_task_failure(token, errors::ORDER_CANCELLED, &cause).await
+                } else if order.status == OrderStatus::Failed {
+                    let cause = format!("order {} was marked failed", order.order_id);
+                    self.callbacks.send_task_failure(token, errors::ORDER_FAILED, &cause).await
+                } else {
+                    return Ok(());
+                };
+                answer(result)
+            }
+            (Some(old), None) => {
+                let Some(wait) = &old.awaiting else { return Ok(()) };
+                let cause = format!("order {} was deleted", old.order.order_id);
+                answer(self.callbacks.send_task_failure(&wait.task_token, errors::ORDER_DELETED, &cause).await)
+            }
+            (None, None) => Err(WorkerError::Malformed("a change record without images".into())),
+        }
+    }
+}
+
+/// The backup a change calls for: a new version of the order, or a tombstone for a deletion. A
+/// change that keeps the version (a stored task token) is backed up already.
+fn backup_job(old: Option<&OrderImage>, new: Option<&OrderImage>, record: &EventRecord) -> Option<BackupJob> {
+    match (old, new) {
+        (old, Some(new)) if old.map(|o| o.order.version) != Some(new.order.version) => {
+            Some(BackupJob::Version { order: new.order.clone() })
+        }
+        (Some(old), None) => Some(BackupJob::Tombstone {
+            order_id: old.order.order_id,
+            last_version: old.order.version,
+            deleted_at: rfc3339::format(&record.change.approximate_creation_date_time),
+        }),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl StreamHandler for StreamProcessor {
+    async fn handle(&self, event: Event) -> DynamoDbEventResponse {
+        let mut response = DynamoDbEventResponse::default();
+        for record in &event.records {
+            let outcome = AssertUnwindSafe(self.process(record)).catch_unwind().await;
+            let failure = match outcome {
+                Ok(Ok(())) => continue,
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => "panicked".to_owned(),
+            };
+            let sequence = record.change.sequence_number.clone();
+            tracing::warn!(sequence = ?sequence, error = %failure, "change record failed; it and the rest will come again");
+            let mut item = DynamoDbBatchItemFailure::default();
+            item.item_identifier = sequence;
+            response.batch_item_failures.push(item);
+            break;
+        }
+        response
+    }
+}

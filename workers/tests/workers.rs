@@ -1,0 +1,250 @@
+//! The workers on the real embedded stack: queues with SQS semantics, the local runner, the backup
+//! folder, and the workflow engine. Faults are injected around the real backup store.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::sqs::SqsEvent;
+use orders_core::adapters::embedded::{
+    EmbeddedConfig, EmbeddedStack, FolderBackupStore, QueueSettings, WorkflowLocation,
+};
+use orders_core::domain::OrderId;
+use orders_core::ports::{BackupError, BackupKey, BackupStore, BackupWrite, MessageQueue, OutgoingMessage, QueueName};
+use orders_workers::backup::BackupWorker;
+use orders_workers::events::EventSource;
+use orders_workers::fulfilment::FulfilmentWorker;
+use orders_workers::jobs::BackupJob;
+use orders_workers::runner::QueuePoller;
+use orders_workers::stream::{StreamHandler, StreamProcessor};
+use orders_workers::{SqsHandler, WorkerError};
+
+/// How the injected fault behaves.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// The first n writes fail for good (the delivery fails; the queue redelivers).
+    FailFirst(u32),
+    /// The first n writes fail passingly (retried at once, inside one delivery).
+    BriefOutages(u32),
+    /// Every write fails.
+    Always,
+}
+
+/// The real folder store behind an injected fault.
+struct FaultyBackups {
+    inner: FolderBackupStore,
+    fault: Fault,
+    calls: AtomicU32,
+}
+
+#[async_trait]
+impl BackupStore for FaultyBackups {
+    async fn put_if_absent(&self, key: &BackupKey, body: &[u8]) -> Result<BackupWrite, BackupError> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        match self.fault {
+            Fault::FailFirst(n) if call <= n => Err(BackupError::Internal(format!("injected failure {call}"))),
+            Fault::BriefOutages(n) if call <= n => Err(BackupError::Unavailable(format!("injected outage {call}"))),
+            Fault::Always => Err(BackupError::Internal("injected: the store is broken".into())),
+            _ => self.inner.put_if_absent(key, body).await,
+        }
+    }
+
+    async fn get(&self, key: &BackupKey) -> Result<Option<Vec<u8>>, BackupError> {
+        self.inner.get(key).await
+    }
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    stack: EmbeddedStack,
+}
+
+impl Harness {
+    async fn new(visibility_ms: u64, max_receive_count: u32) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let config = EmbeddedConfig {
+            data_dir: dir.path().to_owned(),
+            location: WorkflowLocation {
+                region: "us-east-1".into(),
+                account_id: "000000000000".into(),
+                state_machine: "OrderProcessing".into(),
+            },
+            queue_settings: QueueSettings {
+                visibility_timeout: Duration::from_millis(visibility_ms),
+                max_receive_count,
+            },
+        };
+        let stack = EmbeddedStack::open(&config).await.unwrap();
+        Harness { _dir: dir, stack }
+    }
+
+    fn source() -> EventSource {
+        EventSource { region: "us-east-1".into(), account_id: "000000000000".into() }
+    }
+
+    fn backup_poller(&self, fault: Fault) -> (QueuePoller, Arc<FaultyBackups>) {
+        let store = Arc::new(FaultyBackups {
+            inner: FolderBackupStore::new(self.stack.backup_root()),
+            fault,
+            calls: AtomicU32::new(0),
+        });
+        let poller = QueuePoller {
+            queue: QueueName::Backup,
+            queues: self.stack.queues.clone(),
+            handler: Arc::new(BackupWorker::new(store.clone())),
+            source: Self::source(),
+        };
+        (poller, store)
+    }
+
+    async fn send_backup_job(&self, order_id: OrderId, version: u64) {
+        let job =
+            BackupJob::Tombstone { order_id, last_version: version, deleted_at: "2026-01-01T00:00:00.000Z".into() };
+        let message = OutgoingMessage { body: serde_json::to_string(&job).unwrap(), attributes: Default::default() };
+        self.stack.queues.send(QueueName::Backup, message).await.unwrap();
+    }
+
+    /// Polls until the backup queue is empty (a few seconds at most); returns the rounds that
+    /// handed messages over.
+    async fn drain(&self, poller: &QueuePoller) -> u32 {
+        let mut deliveries = 0;
+        for _ in 0..200 {
+            if poller.poll_once().await.unwrap() > 0 {
+                deliveries += 1;
+            }
+            if self.stack.queues.depth(QueueName::Backup).await.unwrap() == 0 {
+                return deliveries;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the backup queue did not drain");
+    }
+}
+
+#[tokio::test]
+async fn a_backup_that_fails_twice_is_delivered_again_and_then_succeeds() {
+    // Given a backup store that fails the first two attempts for good
+    let harness = Harness::new(100, 5).await;
+    let (poller, store) = harness.backup_poller(Fault::FailFirst(2));
+    let order_id = OrderId::new_random();
+    harness.send_backup_job(order_id, 4).await;
+    // When the runner polls until the queue is empty
+    let deliveries = harness.drain(&poller).await;
+    // Then the job was delivered three times, and the third wrote the backup
+    assert_eq!(deliveries, 3);
+    assert_eq!(store.calls.load(Ordering::SeqCst), 3);
+    assert!(store.get(&BackupKey::Tombstone { order_id }).await.unwrap().is_some());
+    assert_eq!(harness.stack.queues.depth(QueueName::BackupDlq).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn brief_outages_are_retried_with_backoff_inside_one_delivery() {
+    let harness = Harness::new(100, 5).await;
+    let (poller, store) = harness.backup_poller(Fault::BriefOutages(2));
+    let order_id = OrderId::new_random();
+    harness.send_backup_job(order_id, 1).await;
+    assert_eq!(harness.drain(&poller).await, 1, "one delivery was enough");
+    assert_eq!(store.calls.load(Ordering::SeqCst), 3);
+    assert!(store.get(&BackupKey::Tombstone { order_id }).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_job_that_always_fails_lands_in_the_dead_letter_queue_after_max_receive_count() {
+    // Given a broken backup store and maxReceiveCount 3
+    let harness = Harness::new(50, 3).await;
+    let (poller, store) = harness.backup_poller(Fault::Always);
+    harness.send_backup_job(OrderId::new_random(), 1).await;
+    // When the runner polls until the queue is empty
+    let deliveries = harness.drain(&poller).await;
+    // Then it was tried three times and now waits in the DLQ, intact
+    assert_eq!(deliveries, 3);
+    assert_eq!(store.calls.load(Ordering::SeqCst), 3);
+    let dead = harness.stack.queues.receive(QueueName::BackupDlq, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    let job: BackupJob = serde_json::from_str(&dead[0].body).unwrap();
+    assert!(matches!(job, BackupJob::Tombstone { last_version: 1, .. }));
+}
+
+#[tokio::test]
+async fn a_poison_message_goes_to_the_dead_letter_queue_while_the_rest_are_processed() {
+    let harness = Harness::new(50, 2).await;
+    let (poller, store) = harness.backup_poller(Fault::FailFirst(0));
+    let good = OrderId::new_random();
+    harness.send_backup_job(good, 7).await;
+    let garbage = OutgoingMessage { body: "{not json".into(), attributes: Default::default() };
+    harness.stack.queues.send(QueueName::Backup, garbage).await.unwrap();
+    harness.drain(&poller).await;
+    assert!(store.get(&BackupKey::Tombstone { order_id: good }).await.unwrap().is_some());
+    let dead = harness.stack.queues.receive(QueueName::BackupDlq, 10).await.unwrap();
+    assert_eq!(dead.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["{not json"]);
+}
+
+#[tokio::test]
+async fn the_stream_processor_turns_a_lambda_stream_event_into_backup_jobs() {
+    // Given the stream event Lambda would deliver: a status change and a deletion
+    let harness = Harness::new(30_000, 5).await;
+    let event: Event = serde_json::from_str(include_str!("fixtures/dynamodb-stream-modify.json")).unwrap();
+    let processor = StreamProcessor::new(harness.stack.queues.clone(), Arc::new(harness.stack.workflow.clone()));
+    // When it is handled
+    let response = processor.handle(event).await;
+    // Then nothing failed (the fixture's task token is not live: answering it is a no-op)
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    // And there is a backup job for version 3 and a tombstone for the deleted order
+    let jobs: Vec<BackupJob> = harness
+        .stack
+        .queues
+        .receive(QueueName::Backup, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect();
+    assert_eq!(jobs.len(), 2);
+    match &jobs[0] {
+        BackupJob::Version { order } => {
+            assert_eq!((order.version, order.status.as_str()), (3, "shipped"));
+            assert_eq!(order.total_amount.to_string(), "150.75");
+        }
+        other => panic!("expected a version job, got {other:?}"),
+    }
+    assert!(
+        matches!(&jobs[1], BackupJob::Tombstone { last_version: 4, deleted_at, .. } if deleted_at.starts_with("2024-11-25"))
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_stream_record_stops_the_batch_at_that_record() {
+    let harness = Harness::new(30_000, 5).await;
+    let mut event: Event = serde_json::from_str(include_str!("fixtures/dynamodb-stream-modify.json")).unwrap();
+    event.records[0].change.new_image.insert("version".into(), serde_dynamo::AttributeValue::S("three".into()));
+    let processor = StreamProcessor::new(harness.stack.queues.clone(), Arc::new(harness.stack.workflow.clone()));
+    let response = processor.handle(event).await;
+    let failed: Vec<Option<String>> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(failed, [Some("111100000000000000000001".to_owned())]);
+    assert_eq!(harness.stack.queues.depth(QueueName::Backup).await.unwrap(), 0, "nothing after it ran");
+}
+
+#[tokio::test]
+async fn the_fulfilment_worker_reports_only_the_malformed_record_of_a_lambda_batch() {
+    let harness = Harness::new(30_000, 5).await;
+    let event: SqsEvent = serde_json::from_str(include_str!("fixtures/sqs-fulfilment-batch.json")).unwrap();
+    let worker =
+        FulfilmentWorker::new(Arc::new(harness.stack.database.clone()), Arc::new(harness.stack.workflow.clone()));
+    let response = worker.handle(event).await;
+    // The unknown order's task is answered (a dead token is a no-op); the unknown task kind fails
+    let json = serde_json::to_value(&response).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"}]})
+    );
+}
+
+#[test]
+fn worker_errors_say_what_failed() {
+    let error = WorkerError::Malformed("expected value at line 1".into());
+    assert_eq!(error.to_string(), "malformed message: expected value at line 1");
+}
