@@ -4,25 +4,11 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use chrono::Utc;
-use orders_core::adapters::embedded::Database;
-use orders_core::domain::{Money, Order, OrderId, OrderStatus};
-use orders_core::ports::{ListFilter, ListRequest, OrderStore, PagePosition};
+mod common;
 
-fn order(customer: &str) -> Order {
-    let now = Utc::now();
-    Order {
-        order_id: OrderId::new_random(),
-        customer_id: customer.to_owned(),
-        items: Vec::new(),
-        total_amount: Money::from_cents(100),
-        status: OrderStatus::Pending,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-        execution_arn: None,
-    }
-}
+use orders_core::adapters::embedded::Database;
+use orders_core::domain::{OrderId, OrderStatus};
+use orders_core::ports::{ListFilter, ListRequest, OrderStore, PagePosition};
 
 async fn page_ids(
     db: &Database,
@@ -42,7 +28,7 @@ async fn every_page_matches_a_naive_listing_across_blocks() {
     let mut model: Vec<(OrderId, String, OrderStatus)> = Vec::new();
     for i in 0..2300 {
         let customer = ["ANN", "BEN", "CAT"][i % 3];
-        let order = order(customer);
+        let order = common::new_order(customer);
         db.create_order(&order, None).await.unwrap();
         model.push((order.order_id, customer.to_owned(), OrderStatus::Pending));
     }

@@ -5,11 +5,13 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use orders_core::adapters::embedded::{Database, EmbeddedQueues, FolderBackupStore, QueueSettings};
-use orders_core::domain::{Money, Order, OrderId, OrderStatus};
+use orders_core::domain::{OrderId, OrderStatus};
 use orders_core::ports::{
     BackupKey, BackupStore, BackupWrite, ChangeFeed, ChangeKind, MessageQueue, OrderStore, OutgoingMessage, QueueName,
     StatusWait, StoreError,
@@ -88,25 +90,10 @@ async fn batches_hold_at_most_ten_messages_oldest_first() {
     assert_eq!(queues.receive(QueueName::Backup, 10).await.unwrap()[0].body, "m10");
 }
 
-fn new_order() -> Order {
-    let now = orders_core::domain::order::now_millis();
-    Order {
-        order_id: OrderId::new_random(),
-        customer_id: "CUST001".into(),
-        items: Vec::new(),
-        total_amount: Money::from_cents(100),
-        status: OrderStatus::Pending,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-        execution_arn: None,
-    }
-}
-
 #[tokio::test]
 async fn every_committed_change_is_in_the_feed_in_order_with_both_images() {
     let (_dir, db) = database();
-    let order = new_order();
+    let order = common::new_order("CUST001");
     let id = order.order_id;
     db.create_order(&order, None).await.unwrap();
     db.transition(id, &[OrderStatus::Pending], OrderStatus::Processing).await.unwrap();

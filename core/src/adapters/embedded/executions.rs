@@ -39,8 +39,34 @@ fn append_events(tx: &Transaction<'_>, arn: &str, events: &[(u64, String)]) -> R
     Ok(())
 }
 
-fn encode_events(events: &[HistoryEvent]) -> Result<Vec<(u64, String)>, ports::StoreError> {
-    events.iter().map(|event| Ok((event.id, to_json(event)?))).collect()
+/// An execution as its row holds it, with the history events to append, ready to move to the
+/// database thread.
+struct ExecutionRow {
+    arn: String,
+    machine: String,
+    status: &'static str,
+    version: i64,
+    token: Option<String>,
+    json: String,
+    events: Vec<(u64, String)>,
+}
+
+impl ExecutionRow {
+    fn new(record: &ExecutionRecord, events: &[HistoryEvent]) -> Result<Self, StoreError> {
+        Ok(ExecutionRow {
+            arn: record.execution_arn.clone(),
+            machine: record.state_machine_arn.clone(),
+            status: record.status.as_str(),
+            version: record.version as i64,
+            token: record.task_token().map(str::to_owned),
+            json: to_json(record).map_err(from_port)?,
+            events: events
+                .iter()
+                .map(|event| Ok((event.id, to_json(event)?)))
+                .collect::<Result<_, _>>()
+                .map_err(from_port)?,
+        })
+    }
 }
 
 #[async_trait]
@@ -50,13 +76,7 @@ impl ExecutionStore for Database {
         record: &ExecutionRecord,
         events: &[HistoryEvent],
     ) -> Result<CreateOutcome, StoreError> {
-        let arn = record.execution_arn.clone();
-        let machine = record.state_machine_arn.clone();
-        let status = record.status.as_str();
-        let version = record.version as i64;
-        let token = record.task_token().map(str::to_owned);
-        let json = to_json(record).map_err(from_port)?;
-        let events = encode_events(events).map_err(from_port)?;
+        let ExecutionRow { arn, machine, status, version, token, json, events } = ExecutionRow::new(record, events)?;
         self.write(move |tx| {
             let existing: Option<String> = tx
                 .query_row("SELECT record FROM executions WHERE execution_arn = ?1", [&arn], |row| row.get(0))
@@ -97,12 +117,7 @@ impl ExecutionStore for Database {
         expected_version: u64,
         events: &[HistoryEvent],
     ) -> Result<(), StoreError> {
-        let arn = record.execution_arn.clone();
-        let status = record.status.as_str();
-        let version = record.version as i64;
-        let token = record.task_token().map(str::to_owned);
-        let json = to_json(record).map_err(from_port)?;
-        let events = encode_events(events).map_err(from_port)?;
+        let ExecutionRow { arn, status, version, token, json, events, .. } = ExecutionRow::new(record, events)?;
         self.write(move |tx| {
                 let stored: Option<i64> = tx
                     .query_row("SELECT version FROM executions WHERE execution_arn = ?1", [&arn], |row| row.get(0))
