@@ -34,7 +34,11 @@ impl Pipeline {
         let callbacks = Arc::new(stack.workflow.clone());
         let stream = StreamPoller {
             feed: Arc::new(stack.database.clone()),
-            handler: Arc::new(StreamProcessor::new(stack.queues.clone(), callbacks.clone())),
+            handler: Arc::new(StreamProcessor::new(
+                Arc::new(stack.database.clone()),
+                stack.queues.clone(),
+                callbacks.clone(),
+            )),
             consumer: "stream-processor".into(),
             table: ORDERS_TABLE.into(),
             source: source.clone(),

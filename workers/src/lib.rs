@@ -9,6 +9,8 @@
 //! [`batch`] is the partial-batch runner every SQS handler shares; [`runner`] plays Lambda's event
 //! source mappings locally; [`events`] builds the Lambda event shapes from embedded records.
 
+#[cfg(feature = "aws")]
+pub mod aws_stream;
 pub mod backup;
 pub mod batch;
 pub mod events;

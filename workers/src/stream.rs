@@ -1,6 +1,8 @@
 //! The stream processor: order change records, in order. Every change of an order's version
-//! becomes a backup job (a deletion, a tombstone job); every change that can wake a workflow waiting
-//! on the order (its status moved, or a new wait was stored) answers that workflow's task token.
+//! becomes a backup job (a deletion, a tombstone job); every status change brings the order's
+//! listing up to date (on AWS the workflow writes statuses directly); every change that can wake a
+//! workflow waiting on the order (its status moved, or a new wait was stored) answers that
+//! workflow's task token.
 //! Records are handled one by one in order; the first failure stops the batch and is reported, so
 //! the records after it are delivered again too (stream order is kept).
 
@@ -14,7 +16,7 @@ use futures::FutureExt;
 use orders_core::adapters::dynamodb_item;
 use orders_core::domain::OrderStatus;
 use orders_core::domain::order::rfc3339;
-use orders_core::ports::{MessageQueue, OrderImage, OutgoingMessage, QueueName, TaskCallbacks};
+use orders_core::ports::{MessageQueue, OrderImage, OrderStore, OutgoingMessage, QueueName, TaskCallbacks};
 use serde_json::json;
 
 use crate::batch::WorkerError;
@@ -31,14 +33,16 @@ pub trait StreamHandler: Send + Sync {
 /// Turns order changes into backup jobs and workflow wake-ups.
 #[derive(Clone)]
 pub struct StreamProcessor {
+    orders: Arc<dyn OrderStore>,
     queues: Arc<dyn MessageQueue>,
     callbacks: Arc<dyn TaskCallbacks>,
 }
 
 impl StreamProcessor {
-    /// A processor sending backup jobs to `queues` and answers through `callbacks`.
-    pub fn new(queues: Arc<dyn MessageQueue>, callbacks: Arc<dyn TaskCallbacks>) -> Self {
-        StreamProcessor { queues, callbacks }
+    /// A processor reconciling listings in `orders`, sending backup jobs to `queues` and answers
+    /// through `callbacks`.
+    pub fn new(orders: Arc<dyn OrderStore>, queues: Arc<dyn MessageQueue>, callbacks: Arc<dyn TaskCallbacks>) -> Self {
+        StreamProcessor { orders, queues, callbacks }
     }
 
     async fn process(&self, record: &EventRecord) -> Result<(), WorkerError> {
@@ -60,6 +64,11 @@ impl StreamProcessor {
             let attributes =
                 [("order_id".to_owned(), order_id.to_string()), ("version".to_owned(), version.to_string())].into();
             self.queues.send(QueueName::Backup, OutgoingMessage { body, attributes }).await?;
+        }
+        if let (Some(old), Some(new)) = (&old, &new)
+            && old.order.status != new.order.status
+        {
+            self.orders.reconcile(new.order.order_id).await?;
         }
         self.wake_workflow(old.as_ref(), new.as_ref()).await
     }

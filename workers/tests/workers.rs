@@ -188,7 +188,11 @@ async fn the_stream_processor_turns_a_lambda_stream_event_into_backup_jobs() {
     // Given the stream event Lambda would deliver: a status change and a deletion
     let harness = Harness::new(30_000, 5).await;
     let event: Event = serde_json::from_str(include_str!("fixtures/dynamodb-stream-modify.json")).unwrap();
-    let processor = StreamProcessor::new(harness.stack.queues.clone(), Arc::new(harness.stack.workflow.clone()));
+    let processor = StreamProcessor::new(
+        Arc::new(harness.stack.database.clone()),
+        harness.stack.queues.clone(),
+        Arc::new(harness.stack.workflow.clone()),
+    );
     // When it is handled
     let response = processor.handle(event).await;
     // Then nothing failed (the fixture's task token is not live: answering it is a no-op)
@@ -221,7 +225,11 @@ async fn a_malformed_stream_record_stops_the_batch_at_that_record() {
     let harness = Harness::new(30_000, 5).await;
     let mut event: Event = serde_json::from_str(include_str!("fixtures/dynamodb-stream-modify.json")).unwrap();
     event.records[0].change.new_image.insert("version".into(), serde_dynamo::AttributeValue::S("three".into()));
-    let processor = StreamProcessor::new(harness.stack.queues.clone(), Arc::new(harness.stack.workflow.clone()));
+    let processor = StreamProcessor::new(
+        Arc::new(harness.stack.database.clone()),
+        harness.stack.queues.clone(),
+        Arc::new(harness.stack.workflow.clone()),
+    );
     let response = processor.handle(event).await;
     let failed: Vec<Option<String>> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
     assert_eq!(failed, [Some("111100000000000000000001".to_owned())]);

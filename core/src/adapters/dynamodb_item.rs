@@ -49,8 +49,12 @@ struct ItemRecord {
 
 /// The item for an order image.
 pub fn to_item(image: &OrderImage) -> Result<Item, ItemError> {
+    serde_dynamo::to_item(record_of(image)).map_err(|e| ItemError(e.to_string()))
+}
+
+fn record_of(image: &OrderImage) -> OrderRecord {
     let order = &image.order;
-    let record = OrderRecord {
+    OrderRecord {
         order_id: order.order_id.to_string(),
         customer_id: order.customer_id.clone(),
         status: order.status.as_str().to_owned(),
@@ -71,8 +75,7 @@ pub fn to_item(image: &OrderImage) -> Result<Item, ItemError> {
             .collect(),
         awaiting_status: image.awaiting.as_ref().map(|w| w.status.as_str().to_owned()),
         task_token: image.awaiting.as_ref().map(|w| w.task_token.clone()),
-    };
-    serde_dynamo::to_item(record).map_err(|e| ItemError(e.to_string()))
+    }
 }
 
 /// The order image in an item.

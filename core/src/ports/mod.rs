@@ -179,6 +179,11 @@ pub trait OrderStore: Send + Sync {
     /// (replacing any earlier one). The change feed carries it to the stream processor, which wakes
     /// the workflow when the order reaches that status, or already has.
     async fn await_status(&self, order_id: OrderId, wait: StatusWait) -> Result<(), StoreError>;
+
+    /// Brings the order's listing (indexes, totals) up to date after a change made outside this
+    /// store: on AWS the workflow writes statuses to DynamoDB directly, and the stream processor
+    /// calls this for every status change. Idempotent.
+    async fn reconcile(&self, order_id: OrderId) -> Result<(), StoreError>;
 }
 
 /// Why a task callback failed.

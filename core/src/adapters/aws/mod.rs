@@ -1,0 +1,133 @@
+//! The AWS adapters: every port on the real AWS APIs (DynamoDB, SQS, S3, Step Functions), with the
+//! SDK clients built once from one configuration. The same adapters serve Lambda and
+//! `orders serve --aws-endpoint URL` (moto in the tests, or any AWS-compatible endpoint).
+//!
+//! Transient failures (throttling, 5xx, timeouts, connection errors) are retried by the SDK's standard
+//! retry mode: exponential backoff with full jitter, [`MAX_ATTEMPTS`] attempts in all. What still
+//! fails surfaces as the ports' `Unavailable` errors, which callers and queues retry later.
+
+mod dynamodb;
+mod errors;
+mod s3;
+mod sfn;
+mod sqs;
+
+pub mod setup;
+
+pub use dynamodb::DynamoDbStore;
+pub use s3::S3BackupStore;
+pub use sfn::StepFunctions;
+pub use sqs::SqsQueues;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+
+use crate::ports::QueueName;
+use crate::service::OrderService;
+
+/// Attempts per SDK call, the first included.
+pub const MAX_ATTEMPTS: u32 = 4;
+
+/// The AWS resources of one deployment.
+#[derive(Debug, Clone)]
+pub struct AwsResources {
+    /// The orders table (stream NEW_AND_OLD_IMAGES, listing indexes).
+    pub orders_table: String,
+    /// The catalog table.
+    pub catalog_table: String,
+    /// The idempotency-key table (TTL on `expires_at`).
+    pub idempotency_table: String,
+    /// The listing counters table.
+    pub counters_table: String,
+    /// Queue URLs by queue.
+    pub queue_urls: BTreeMap<QueueName, String>,
+    /// The backup bucket.
+    pub backup_bucket: String,
+    /// The order workflow's state machine ARN.
+    pub state_machine_arn: String,
+}
+
+impl AwsResources {
+    /// The conventional names for a deployment called `prefix` (`orders` → `orders-orders`, …), with
+    /// queue URLs as the endpoint will report them (filled in by [`setup`]).
+    pub fn named(prefix: &str, account_id: &str, region: &str) -> Self {
+        AwsResources {
+            orders_table: format!("{prefix}-orders"),
+            catalog_table: format!("{prefix}-catalog"),
+            idempotency_table: format!("{prefix}-idempotency"),
+            counters_table: format!("{prefix}-counters"),
+            queue_urls: BTreeMap::new(),
+            backup_bucket: format!("{prefix}-backups-{account_id}-{region}"),
+            state_machine_arn: format!("arn:aws:states:{region}:{account_id}:stateMachine:{prefix}-OrderProcessing"),
+        }
+    }
+}
+
+/// The SDK clients, built once.
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    /// DynamoDB.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// DynamoDB Streams.
+    pub streams: aws_sdk_dynamodbstreams::Client,
+    /// SQS.
+    pub sqs: aws_sdk_sqs::Client,
+    /// S3 (path-style addressing when an endpoint is given, as emulators need).
+    pub s3: aws_sdk_s3::Client,
+    /// Step Functions.
+    pub sfn: aws_sdk_sfn::Client,
+}
+
+impl AwsClients {
+    /// Clients from the usual AWS environment (region, credentials), talking to `endpoint` when given.
+    pub async fn from_env(endpoint: Option<&str>) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+        if let Some(endpoint) = endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let shared = loader.load().await;
+        let s3_config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(endpoint.is_some()).build();
+        AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::new(&shared),
+            streams: aws_sdk_dynamodbstreams::Client::new(&shared),
+            sqs: aws_sdk_sqs::Client::new(&shared),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            sfn: aws_sdk_sfn::Client::new(&shared),
+        }
+    }
+}
+
+/// The AWS stack: the adapters over one set of clients, and the use cases over them.
+#[derive(Clone)]
+pub struct AwsStack {
+    /// The SDK clients.
+    pub clients: AwsClients,
+    /// The deployment's resources.
+    pub resources: AwsResources,
+    /// Orders, keys, counters, catalog.
+    pub store: Arc<DynamoDbStore>,
+    /// The queues.
+    pub queues: Arc<SqsQueues>,
+    /// The backup bucket.
+    pub backups: Arc<S3BackupStore>,
+    /// The state machine (also the workers' task callbacks).
+    pub workflow: Arc<StepFunctions>,
+    /// The order use cases over the AWS adapters.
+    pub service: OrderService,
+}
+
+impl AwsStack {
+    /// The adapters for `resources`, over `clients`.
+    pub fn new(clients: AwsClients, resources: AwsResources) -> Self {
+        let store = Arc::new(DynamoDbStore::new(clients.dynamodb.clone(), &resources));
+        let queues = Arc::new(SqsQueues::new(clients.sqs.clone(), resources.queue_urls.clone()));
+        let backups = Arc::new(S3BackupStore::new(clients.s3.clone(), resources.backup_bucket.clone()));
+        let workflow = Arc::new(StepFunctions::new(clients.sfn.clone(), resources.state_machine_arn.clone()));
+        let service = OrderService::new(store.clone(), store.clone(), workflow.clone());
+        AwsStack { clients, resources, store, queues, backups, workflow, service }
+    }
+}

@@ -1,0 +1,71 @@
+//! Backups in S3: `PutObject` with `If-None-Match: *`, so an object is written once and a repeated
+//! job changes nothing (S3 answers 412 when the key exists).
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+
+use super::errors::{code, describe, is_transient};
+use crate::ports::{BackupError, BackupKey, BackupStore, BackupWrite};
+
+/// The backup bucket.
+#[derive(Clone, Debug)]
+pub struct S3BackupStore {
+    client: Client,
+    bucket: String,
+}
+
+impl S3BackupStore {
+    /// Backups in `bucket`.
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        S3BackupStore { client, bucket: bucket.into() }
+    }
+}
+
+fn sdk_error<E, R>(error: aws_sdk_s3::error::SdkError<E, R>) -> BackupError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    if is_transient(&error) {
+        BackupError::Unavailable(describe(&error))
+    } else {
+        BackupError::Internal(describe(&error))
+    }
+}
+
+#[async_trait]
+impl BackupStore for S3BackupStore {
+    async fn put_if_absent(&self, key: &BackupKey, body: &[u8]) -> Result<BackupWrite, BackupError> {
+        let result = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key.object_key())
+            .content_type("application/json")
+            .if_none_match("*")
+            .body(ByteStream::from(body.to_vec()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(BackupWrite::Written),
+            Err(error)
+                if matches!(code(&error).as_deref(), Some("PreconditionFailed" | "ConditionalRequestConflict")) =>
+            {
+                Ok(BackupWrite::AlreadyPresent)
+            }
+            Err(error) => Err(sdk_error(error)),
+        }
+    }
+
+    async fn get(&self, key: &BackupKey) -> Result<Option<Vec<u8>>, BackupError> {
+        match self.client.get_object().bucket(&self.bucket).key(key.object_key()).send().await {
+            Ok(output) => {
+                let bytes = output.body.collect().await.map_err(|e| BackupError::Unavailable(e.to_string()))?;
+                Ok(Some(bytes.into_bytes().to_vec()))
+            }
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+            Err(error) => Err(sdk_error(error)),
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The order workflow on Step Functions: StartExecution named by the order id (idempotent for the
+//! same input), DescribeExecution, and the task callbacks SendTaskSuccess/SendTaskFailure.
+
+use async_trait::async_trait;
+use aws_sdk_sfn::Client;
+use aws_sdk_sfn::types::ExecutionStatus as SfnStatus;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::errors::{describe, is_transient};
+use crate::ports::{
+    CallbackError, ExecutionArn, ExecutionDescription, ExecutionStatus, StartedExecution, TaskCallbacks,
+    WorkflowEngine, WorkflowError,
+};
+
+/// One state machine on Step Functions.
+#[derive(Clone, Debug)]
+pub struct StepFunctions {
+    client: Client,
+    state_machine_arn: String,
+}
+
+impl StepFunctions {
+    /// The state machine `state_machine_arn`.
+    pub fn new(client: Client, state_machine_arn: impl Into<String>) -> Self {
+        StepFunctions { client, state_machine_arn: state_machine_arn.into() }
+    }
+}
+
+fn workflow_error<E, R>(error: aws_sdk_sfn::error::SdkError<E, R>) -> WorkflowError
+where
+    E: aws_sdk_sfn::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    if is_transient(&error) {
+        WorkflowError::Unavailable(describe(&error))
+    } else {
+        WorkflowError::Internal(describe(&error))
+    }
+}
+
+fn callback_error<E, R>(error: aws_sdk_sfn::error::SdkError<E, R>) -> CallbackError
+where
+    E: aws_sdk_sfn::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    let code = super::errors::code(&error);
+    if matches!(code.as_deref(), Some("TaskTimedOut" | "TaskDoesNotExist" | "InvalidToken")) {
+        CallbackError::TaskGone(describe(&error))
+    } else if is_transient(&error) {
+        CallbackError::Unavailable(describe(&error))
+    } else {
+        CallbackError::Internal(describe(&error))
+    }
+}
+
+fn date(value: &aws_sdk_sfn::primitives::DateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(value.to_millis().unwrap_or_default()).unwrap_or_default()
+}
+
+fn json(text: Option<&str>) -> Option<Value> {
+    text.map(|t| serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.to_owned())))
+}
+
+#[async_trait]
+impl WorkflowEngine for StepFunctions {
+    fn execution_arn(&self, name: &str) -> ExecutionArn {
+        ExecutionArn::for_execution(&self.state_machine_arn, name)
+            .unwrap_or_else(|_| panic!("execution name {name:?} does not make an ARN"))
+    }
+
+    async fn start_execution(&self, name: &str, input: &Value) -> Result<StartedExecution, WorkflowError> {
+        let arn = self.execution_arn(name);
+        // Look first: StartExecution answers a repeat of a running execution as if it had started it.
+        if let Some(existing) = self.describe_execution(&arn).await? {
+            return if &existing.input == input {
+                Ok(StartedExecution { execution_arn: arn, newly_started: false })
+            } else {
+                Err(WorkflowError::AlreadyExists(name.to_owned()))
+            };
+        }
+        let result = self
+            .client
+            .start_execution()
+            .state_machine_arn(&self.state_machine_arn)
+            .name(name)
+            .input(input.to_string())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(StartedExecution { execution_arn: arn, newly_started: true }),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_execution_already_exists()) => {
+                Ok(StartedExecution { execution_arn: arn, newly_started: false })
+            }
+            Err(error) => Err(workflow_error(error)),
+        }
+    }
+
+    async fn describe_execution(&self, arn: &ExecutionArn) -> Result<Option<ExecutionDescription>, WorkflowError> {
+        match self.client.describe_execution().execution_arn(arn.as_str()).send().await {
+            Ok(output) => Ok(Some(ExecutionDescription {
+                execution_arn: arn.clone(),
+                state_machine_arn: output.state_machine_arn.clone(),
+                name: output.name.clone().unwrap_or_default(),
+                status: match output.status {
+                    SfnStatus::Running | SfnStatus::PendingRedrive => ExecutionStatus::Running,
+                    SfnStatus::Succeeded => ExecutionStatus::Succeeded,
+                    SfnStatus::TimedOut => ExecutionStatus::TimedOut,
+                    SfnStatus::Aborted => ExecutionStatus::Aborted,
+                    _ => ExecutionStatus::Failed,
+                },
+                start_date: date(&output.start_date),
+                stop_date: output.stop_date.as_ref().map(date),
+                input: json(output.input.as_deref()).unwrap_or(Value::Null),
+                output: json(output.output.as_deref()),
+                error: output.error.clone(),
+                cause: output.cause.clone(),
+            })),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_execution_does_not_exist()) => Ok(None),
+            Err(error) => Err(workflow_error(error)),
+        }
+    }
+}
+
+#[async_trait]
+impl TaskCallbacks for StepFunctions {
+    async fn send_task_success(&self, task_token: &str, output: &Value) -> Result<(), CallbackError> {
+        self.client
+            .send_task_success()
+            .task_token(task_token)
+            .output(output.to_string())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(callback_error)
+    }
+
+    async fn send_task_failure(&self, task_token: &str, error: &str, cause: &str) -> Result<(), CallbackError> {
+        self.client
+            .send_task_failure()
+            .task_token(task_token)
+            .error(error)
+            .cause(cause)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(callback_error)
+    }
+}

@@ -1,0 +1,133 @@
+//! The queues on SQS. Visibility timeouts and dead-letter redrive are the queues' own settings
+//! (set up by infra or `orders setup`); this adapter only sends, receives, deletes and counts.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
+use chrono::DateTime;
+
+use super::errors::{describe, is_transient};
+use crate::ports::{MessageQueue, OutgoingMessage, QueueError, QueueName, ReceivedMessage};
+
+/// The pipeline's queues on SQS.
+#[derive(Clone, Debug)]
+pub struct SqsQueues {
+    client: Client,
+    urls: BTreeMap<QueueName, String>,
+}
+
+fn sdk_error<E, R>(error: aws_sdk_sqs::error::SdkError<E, R>) -> QueueError
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    if is_transient(&error) {
+        QueueError::Unavailable(describe(&error))
+    } else {
+        QueueError::Internal(describe(&error))
+    }
+}
+
+impl SqsQueues {
+    /// Queues at `urls`.
+    pub fn new(client: Client, urls: BTreeMap<QueueName, String>) -> Self {
+        SqsQueues { client, urls }
+    }
+
+    fn url(&self, queue: QueueName) -> Result<&str, QueueError> {
+        self.urls
+            .get(&queue)
+            .map(String::as_str)
+            .ok_or_else(|| QueueError::Internal(format!("no URL for queue {queue}")))
+    }
+}
+
+#[async_trait]
+impl MessageQueue for SqsQueues {
+    async fn send(&self, queue: QueueName, message: OutgoingMessage) -> Result<String, QueueError> {
+        let mut attributes = HashMap::new();
+        for (name, value) in message.attributes {
+            let value = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| QueueError::Internal(e.to_string()))?;
+            attributes.insert(name, value);
+        }
+        let output = self
+            .client
+            .send_message()
+            .queue_url(self.url(queue)?)
+            .message_body(message.body)
+            .set_message_attributes(Some(attributes).filter(|a| !a.is_empty()))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(output.message_id.unwrap_or_default())
+    }
+
+    async fn receive(&self, queue: QueueName, max_messages: usize) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let output = self
+            .client
+            .receive_message()
+            .queue_url(self.url(queue)?)
+            .max_number_of_messages(max_messages.clamp(1, 10) as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(output
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|message| {
+                let system = message.attributes.unwrap_or_default();
+                let number = |name: MessageSystemAttributeName| {
+                    system.get(&name).and_then(|v| v.parse::<i64>().ok()).unwrap_or_default()
+                };
+                ReceivedMessage {
+                    message_id: message.message_id.unwrap_or_default(),
+                    receipt_handle: message.receipt_handle.unwrap_or_default(),
+                    body: message.body.unwrap_or_default(),
+                    attributes: message
+                        .message_attributes
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|(name, value)| value.string_value.map(|v| (name, v)))
+                        .collect(),
+                    receive_count: number(MessageSystemAttributeName::ApproximateReceiveCount) as u32,
+                    sent_at: DateTime::from_timestamp_millis(number(MessageSystemAttributeName::SentTimestamp))
+                        .unwrap_or_default(),
+                }
+            })
+            .collect())
+    }
+
+    async fn delete(&self, queue: QueueName, receipt_handle: &str) -> Result<(), QueueError> {
+        let result =
+            self.client.delete_message().queue_url(self.url(queue)?).receipt_handle(receipt_handle).send().await;
+        match result {
+            Ok(_) => Ok(()),
+            // A stale receipt handle deletes nothing, as in the embedded queues.
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_receipt_handle_is_invalid()) => Ok(()),
+            Err(error) => Err(sdk_error(error)),
+        }
+    }
+
+    async fn depth(&self, queue: QueueName) -> Result<u64, QueueError> {
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(self.url(queue)?)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(output.attributes.unwrap_or_default().values().filter_map(|v| v.parse::<u64>().ok()).sum())
+    }
+}

@@ -1,0 +1,249 @@
+//! The local runner's reader of the orders table's DynamoDB stream (AWS mode, what Lambda's event
+//! source mapping does on AWS): it finds the shards, keeps an iterator and the last processed
+//! sequence number per shard, and hands records to the stream handler as Lambda's stream events.
+//! A failed record is read again from its own sequence number. Positions live in memory: after a
+//! restart the stream is read from its oldest record again, which the idempotent handlers absorb.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord, StreamViewType};
+use aws_sdk_dynamodbstreams::types::{OperationType, Record, ShardIteratorType};
+use chrono::{DateTime, Utc};
+use orders_core::ports::StoreError;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::runner::StreamRound;
+use crate::stream::StreamHandler;
+
+#[derive(Default)]
+struct Shard {
+    iterator: Option<String>,
+    last_sequence: Option<String>,
+    closed: bool,
+}
+
+/// Reads one table's stream and feeds the handler.
+pub struct DynamoDbStreamPoller {
+    streams: aws_sdk_dynamodbstreams::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: String,
+    region: String,
+    handler: Arc<dyn StreamHandler>,
+    stream_arn: Option<String>,
+    shards: BTreeMap<String, Shard>,
+}
+
+fn unavailable(error: impl std::fmt::Debug) -> StoreError {
+    StoreError::Unavailable(format!("{error:?}"))
+}
+
+impl DynamoDbStreamPoller {
+    /// A poller of `table`'s stream.
+    pub fn new(
+        streams: aws_sdk_dynamodbstreams::Client,
+        dynamodb: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        region: impl Into<String>,
+        handler: Arc<dyn StreamHandler>,
+    ) -> Self {
+        DynamoDbStreamPoller {
+            streams,
+            dynamodb,
+            table: table.into(),
+            region: region.into(),
+            handler,
+            stream_arn: None,
+            shards: BTreeMap::new(),
+        }
+    }
+
+    async fn iterator(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        kind: ShardIteratorType,
+        sequence: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        let output = self
+            .streams
+            .get_shard_iterator()
+            .stream_arn(stream_arn)
+            .shard_id(shard_id)
+            .shard_iterator_type(kind)
+            .set_sequence_number(sequence.map(str::to_owned))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.shard_iterator)
+    }
+
+    async fn discover(&mut self) -> Result<String, StoreError> {
+        let stream_arn = match &self.stream_arn {
+            Some(arn) => arn.clone(),
+            None => {
+                let table = self.dynamodb.describe_table().table_name(&self.table).send().await.map_err(unavailable)?;
+                let arn = table
+                    .table()
+                    .and_then(|t| t.latest_stream_arn())
+                    .ok_or_else(|| StoreError::Internal(format!("table {} has no stream", self.table)))?
+                    .to_owned();
+                self.stream_arn = Some(arn.clone());
+                arn
+            }
+        };
+        let mut start = None;
+        loop {
+            let output = self
+                .streams
+                .describe_stream()
+                .stream_arn(&stream_arn)
+                .set_exclusive_start_shard_id(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let Some(description) = output.stream_description else { break };
+            for shard in description.shards() {
+                let Some(id) = shard.shard_id() else { continue };
+                if !self.shards.contains_key(id) {
+                    let iterator = self.iterator(&stream_arn, id, ShardIteratorType::TrimHorizon, None).await?;
+                    self.shards.insert(id.to_owned(), Shard { iterator, ..Shard::default() });
+                }
+            }
+            start = description.last_evaluated_shard_id;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(stream_arn)
+    }
+
+    /// One round over every shard.
+    pub async fn poll_once(&mut self) -> Result<StreamRound, StoreError> {
+        let stream_arn = self.discover().await?;
+        let shard_ids: Vec<String> = self.shards.keys().cloned().collect();
+        let mut processed = 0;
+        for shard_id in shard_ids {
+            let Some(shard) = self.shards.get(&shard_id) else { continue };
+            if shard.closed {
+                continue;
+            }
+            let Some(iterator) = shard.iterator.clone() else { continue };
+            let output = self.streams.get_records().shard_iterator(iterator).send().await;
+            let output = match output {
+                Ok(output) => output,
+                Err(error) if error.as_service_error().is_some_and(|e| e.is_expired_iterator_exception()) => {
+                    self.reacquire(&stream_arn, &shard_id).await?;
+                    continue;
+                }
+                Err(error) => return Err(unavailable(error)),
+            };
+            let records = output.records.unwrap_or_default();
+            if records.is_empty() {
+                // Emulators may leave an iterator stale; continuing after the last record is always right.
+                let shard = self.shards.entry(shard_id.clone()).or_default();
+                match output.next_shard_iterator {
+                    None => shard.closed = true,
+                    Some(_) if shard.last_sequence.is_some() => self.reacquire(&stream_arn, &shard_id).await?,
+                    Some(next) => shard.iterator = Some(next),
+                }
+                continue;
+            }
+            let event = stream_event(&stream_arn, &self.region, &records);
+            let response = self.handler.handle(event).await;
+            let failed = response.batch_item_failures.first().and_then(|f| f.item_identifier.clone());
+            let shard = self.shards.entry(shard_id.clone()).or_default();
+            match failed {
+                None => {
+                    shard.last_sequence =
+                        records.last().and_then(|r| r.dynamodb()).and_then(|d| d.sequence_number()).map(str::to_owned);
+                    shard.iterator = output.next_shard_iterator;
+                    shard.closed = shard.iterator.is_none();
+                    processed += records.len();
+                }
+                Some(sequence) => {
+                    let iterator = self
+                        .iterator(&stream_arn, &shard_id, ShardIteratorType::AtSequenceNumber, Some(&sequence))
+                        .await?;
+                    self.shards.entry(shard_id).or_default().iterator = iterator;
+                    return Ok(StreamRound::Failed);
+                }
+            }
+        }
+        Ok(if processed > 0 { StreamRound::Processed(processed) } else { StreamRound::Idle })
+    }
+
+    async fn reacquire(&mut self, stream_arn: &str, shard_id: &str) -> Result<(), StoreError> {
+        let last = self.shards.get(shard_id).and_then(|s| s.last_sequence.clone());
+        let iterator = match &last {
+            Some(sequence) => {
+                self.iterator(stream_arn, shard_id, ShardIteratorType::AfterSequenceNumber, Some(sequence)).await?
+            }
+            None => self.iterator(stream_arn, shard_id, ShardIteratorType::TrimHorizon, None).await?,
+        };
+        self.shards.entry(shard_id.to_owned()).or_default().iterator = iterator;
+        Ok(())
+    }
+
+    /// Polls until `shutdown` turns true, pausing when idle and longer after failures.
+    pub fn spawn(mut self, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut failures: u32 = 0;
+            while !*shutdown.borrow() {
+                let pause = match self.poll_once().await {
+                    Ok(StreamRound::Processed(_)) => {
+                        failures = 0;
+                        Duration::ZERO
+                    }
+                    Ok(StreamRound::Idle) => Duration::from_millis(200),
+                    Ok(StreamRound::Failed) | Err(_) => {
+                        failures = failures.saturating_add(1);
+                        Duration::from_millis(100u64.saturating_mul(1 << failures.min(7))).min(Duration::from_secs(10))
+                    }
+                };
+                if !pause.is_zero() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Lambda's stream event for SDK stream records.
+pub fn stream_event(stream_arn: &str, region: &str, records: &[Record]) -> Event {
+    let mut event = Event::default();
+    for record in records {
+        let mut converted = EventRecord::default();
+        converted.aws_region = region.to_owned();
+        converted.event_id = record.event_id().unwrap_or_default().to_owned();
+        converted.event_name = match record.event_name() {
+            Some(OperationType::Insert) => "INSERT",
+            Some(OperationType::Modify) => "MODIFY",
+            Some(OperationType::Remove) => "REMOVE",
+            _ => "UNKNOWN",
+        }
+        .to_owned();
+        converted.event_source = Some("aws:dynamodb".to_owned());
+        converted.event_version = record.event_version().map(str::to_owned);
+        converted.event_source_arn = Some(stream_arn.to_owned());
+        if let Some(change) = record.dynamodb() {
+            converted.change.approximate_creation_date_time = change
+                .approximate_creation_date_time()
+                .and_then(|at| DateTime::<Utc>::from_timestamp(at.secs(), at.subsec_nanos()))
+                .unwrap_or_default();
+            converted.change.keys = serde_dynamo::Item::from(change.keys().cloned().unwrap_or_default());
+            converted.change.new_image = serde_dynamo::Item::from(change.new_image().cloned().unwrap_or_default());
+            converted.change.old_image = serde_dynamo::Item::from(change.old_image().cloned().unwrap_or_default());
+            converted.change.sequence_number = change.sequence_number().map(str::to_owned);
+            converted.change.size_bytes = change.size_bytes().unwrap_or_default();
+            converted.change.stream_view_type = Some(StreamViewType::NewAndOldImages);
+        }
+        event.records.push(converted);
+    }
+    event
+}
