@@ -22,8 +22,52 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the REST API on the embedded default (one SQLite file, no AWS).
+    /// Serve the REST API and run the pipeline: on the embedded default (one SQLite file, no AWS),
+    /// or against AWS / an AWS-compatible endpoint with --aws / --aws-endpoint.
     Serve(ServeArgs),
+    /// Create the AWS resources (tables, queues with DLQs, bucket, state machine) that are absent.
+    Setup(SetupArgs),
+}
+
+/// Which backend: the embedded default, or AWS.
+#[derive(Debug, Clone, Args)]
+pub struct BackendArgs {
+    /// Use this AWS-compatible endpoint (moto, LocalStack, …) instead of the embedded default.
+    #[arg(long, env = "ORDERS_AWS_ENDPOINT", value_name = "URL")]
+    pub aws_endpoint: Option<String>,
+    /// Use AWS itself (region and credentials from the usual AWS_* environment).
+    #[arg(long, conflicts_with = "aws_endpoint")]
+    pub aws: bool,
+    /// Name prefix of the deployment's AWS resources (`PREFIX-orders`, `PREFIX-backup`, …).
+    #[arg(long, env = "ORDERS_PREFIX", default_value = "orders", value_parser = parse_machine_name)]
+    pub prefix: String,
+}
+
+impl BackendArgs {
+    /// Whether AWS (or an AWS-compatible endpoint) is the backend.
+    pub fn uses_aws(&self) -> bool {
+        self.aws || self.aws_endpoint.is_some()
+    }
+}
+
+/// `orders setup`.
+#[derive(Debug, Clone, Args)]
+pub struct SetupArgs {
+    /// Which AWS.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// AWS account id (names the backup bucket and the state machine role).
+    #[arg(long, env = "ORDERS_ACCOUNT_ID", default_value = "123456789012", value_parser = parse_account_id)]
+    pub account_id: String,
+    /// AWS region.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// Seconds a received queue message stays hidden.
+    #[arg(long, default_value_t = 30)]
+    pub visibility_timeout: u32,
+    /// Deliveries of a queue message before it moves to the queue's dead-letter queue.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_receive_count: u32,
 }
 
 /// How logs are written.
@@ -46,6 +90,9 @@ pub struct StoreArgs {
 /// `orders serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
+    /// Which backend.
+    #[command(flatten)]
+    pub backend: BackendArgs,
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
     #[arg(long, env = "ORDERS_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
@@ -60,7 +107,7 @@ pub struct ServeArgs {
     #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
     pub region: String,
     /// AWS account id shown in execution ARNs (12 digits).
-    #[arg(long, env = "ORDERS_ACCOUNT_ID", default_value = "000000000000", value_parser = parse_account_id)]
+    #[arg(long, env = "ORDERS_ACCOUNT_ID", default_value = "123456789012", value_parser = parse_account_id)]
     pub account_id: String,
     /// Name of the order workflow's state machine.
     #[arg(long, env = "ORDERS_STATE_MACHINE", default_value = "OrderProcessing", value_parser = parse_machine_name)]

@@ -5,4 +5,5 @@ pub mod api_key;
 pub mod config;
 pub mod pipeline;
 pub mod serve;
+pub mod setup;
 pub mod telemetry;

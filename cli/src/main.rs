@@ -11,6 +11,7 @@ async fn main() -> ExitCode {
     orders_cli::telemetry::init(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => orders_cli::serve::run(args).await,
+        Command::Setup(args) => orders_cli::setup::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,11 +1,15 @@
 //! The local runner inside `orders serve`: Lambda's event source mappings played in-process. It
-//! resumes the executions a restart interrupted, drives the workflow's timers, and feeds the stream
-//! processor (change feed) and the backup and fulfilment workers (queues) with Lambda-shaped events.
+//! feeds the stream processor (the embedded change feed, or the orders table's DynamoDB stream) and
+//! the backup and fulfilment workers (embedded queues, or SQS) with Lambda-shaped events. On the
+//! embedded default it also resumes the executions a restart interrupted and drives the workflow's
+//! timers; on AWS, Step Functions does that.
 
 use std::sync::Arc;
 
+use orders_core::adapters::aws::AwsStack;
 use orders_core::adapters::embedded::{EmbeddedStack, ORDERS_TABLE};
-use orders_core::ports::QueueName;
+use orders_core::ports::{BackupStore, MessageQueue, OrderStore, QueueName, TaskCallbacks};
+use orders_workers::aws_stream::DynamoDbStreamPoller;
 use orders_workers::backup::BackupWorker;
 use orders_workers::events::EventSource;
 use orders_workers::fulfilment::FulfilmentWorker;
@@ -19,44 +23,79 @@ use tokio::task::JoinHandle;
 pub struct Pipeline {
     shutdown: watch::Sender<bool>,
     pollers: Vec<JoinHandle<()>>,
-    driver: DriverHandle,
+    driver: Option<DriverHandle>,
+}
+
+/// What the workers run on, whichever the backend.
+struct Ports {
+    orders: Arc<dyn OrderStore>,
+    queues: Arc<dyn MessageQueue>,
+    backups: Arc<dyn BackupStore>,
+    callbacks: Arc<dyn TaskCallbacks>,
+}
+
+impl Ports {
+    fn stream_processor(&self) -> Arc<StreamProcessor> {
+        Arc::new(StreamProcessor::new(self.orders.clone(), self.queues.clone(), self.callbacks.clone()))
+    }
+
+    fn queue_pollers(&self, source: &EventSource) -> [QueuePoller; 2] {
+        let poller =
+            |queue, handler| QueuePoller { queue, queues: self.queues.clone(), handler, source: source.clone() };
+        [
+            poller(QueueName::Backup, Arc::new(BackupWorker::new(self.backups.clone()))),
+            poller(QueueName::Fulfilment, Arc::new(FulfilmentWorker::new(self.orders.clone(), self.callbacks.clone()))),
+        ]
+    }
 }
 
 impl Pipeline {
-    /// Resumes interrupted executions and starts the driver and the pollers.
-    pub async fn start(stack: &EmbeddedStack, source: EventSource) -> anyhow::Result<Pipeline> {
+    /// The embedded pipeline: resumes interrupted executions, starts the workflow driver, and polls
+    /// the change feed and the queues.
+    pub async fn start_embedded(stack: &EmbeddedStack, source: EventSource) -> anyhow::Result<Pipeline> {
         let resumed = stack.workflow.resume().await?;
         if resumed > 0 {
             tracing::info!(resumed, "resumed running executions");
         }
         let driver = stack.workflow.spawn_driver();
+        let ports = Ports {
+            orders: Arc::new(stack.database.clone()),
+            queues: stack.queues.clone(),
+            backups: stack.backups.clone(),
+            callbacks: Arc::new(stack.workflow.clone()),
+        };
         let (shutdown, stopped) = watch::channel(false);
-        let callbacks = Arc::new(stack.workflow.clone());
         let stream = StreamPoller {
             feed: Arc::new(stack.database.clone()),
-            handler: Arc::new(StreamProcessor::new(
-                Arc::new(stack.database.clone()),
-                stack.queues.clone(),
-                callbacks.clone(),
-            )),
+            handler: ports.stream_processor(),
             consumer: "stream-processor".into(),
             table: ORDERS_TABLE.into(),
             source: source.clone(),
         };
-        let backup = QueuePoller {
-            queue: QueueName::Backup,
+        let mut pollers = vec![stream.spawn(stopped.clone())];
+        pollers.extend(ports.queue_pollers(&source).map(|p| p.spawn(stopped.clone())));
+        Ok(Pipeline { shutdown, pollers, driver: Some(driver) })
+    }
+
+    /// The AWS pipeline: polls the orders table's stream and the SQS queues.
+    pub fn start_aws(stack: &AwsStack, source: EventSource) -> Pipeline {
+        let ports = Ports {
+            orders: stack.store.clone(),
             queues: stack.queues.clone(),
-            handler: Arc::new(BackupWorker::new(stack.backups.clone())),
-            source: source.clone(),
+            backups: stack.backups.clone(),
+            callbacks: stack.workflow.clone(),
         };
-        let fulfilment = QueuePoller {
-            queue: QueueName::Fulfilment,
-            queues: stack.queues.clone(),
-            handler: Arc::new(FulfilmentWorker::new(Arc::new(stack.database.clone()), callbacks)),
-            source,
-        };
-        let pollers = vec![stream.spawn(stopped.clone()), backup.spawn(stopped.clone()), fulfilment.spawn(stopped)];
-        Ok(Pipeline { shutdown, pollers, driver })
+        let (shutdown, stopped) = watch::channel(false);
+        let stream = DynamoDbStreamPoller::new(
+            stack.clients.streams.clone(),
+            stack.clients.dynamodb.clone(),
+            stack.resources.orders_table.clone(),
+            source.region.clone(),
+            ports.stream_processor(),
+        );
+        let mut pollers = vec![stream.spawn(stopped.clone())];
+        pollers.extend(ports.queue_pollers(&source).map(|p| p.spawn(stopped.clone())));
+        Pipeline { shutdown, pollers, driver: None }
     }
 
     /// Stops the pollers (each finishes the batch in hand) and the driver.
@@ -65,6 +104,8 @@ impl Pipeline {
         for poller in self.pollers {
             let _ = poller.await;
         }
-        self.driver.shutdown().await;
+        if let Some(driver) = self.driver {
+            driver.shutdown().await;
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use orders_core::adapters::embedded::{EmbeddedConfig, EmbeddedStack, QueueSettings, WorkflowLocation};
 use orders_core::domain::ProductCatalog;
+use orders_core::ports::CatalogStore;
 use orders_ingest::http::{AppState, router};
 use tokio::net::TcpListener;
 
@@ -19,75 +20,92 @@ use crate::pipeline::Pipeline;
 /// Runs the local stack until a shutdown signal.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let data_dir = &args.store.data_dir;
-    let location = WorkflowLocation {
-        region: args.region.clone(),
-        account_id: args.account_id.clone(),
-        state_machine: args.state_machine.clone(),
-    };
-    let config = EmbeddedConfig {
-        data_dir: data_dir.clone(),
-        location,
-        queue_settings: QueueSettings {
-            visibility_timeout: args.visibility_timeout,
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let source = EventSource { region: args.region.clone(), account_id: args.account_id.clone() };
+    let (service, pipeline, backend) = if args.backend.uses_aws() {
+        let queues = crate::setup::QueueOptions {
+            visibility_timeout: u32::try_from(args.visibility_timeout.as_secs().max(1)).unwrap_or(43_200),
             max_receive_count: args.max_receive_count,
-        },
+        };
+        let stack = crate::setup::aws_stack(&args.backend, &args.account_id, &args.region, &queues).await?;
+        if let Some(catalog) = read_catalog(&args)? {
+            stack.store.replace_catalog(&catalog).await.context("cannot store the catalog")?;
+        } else if stack.store.products(&["PROD001"]).await?.get("PROD001").is_none() {
+            stack.store.replace_catalog(&ProductCatalog::demo()).await.context("cannot store the demo catalog")?;
+        }
+        let pipeline = Pipeline::start_aws(&stack, source);
+        (stack.service.clone(), pipeline, format!("AWS ({})", args.backend.aws_endpoint.as_deref().unwrap_or("aws")))
+    } else {
+        let config = EmbeddedConfig {
+            data_dir: data_dir.clone(),
+            location: WorkflowLocation {
+                region: args.region.clone(),
+                account_id: args.account_id.clone(),
+                state_machine: args.state_machine.clone(),
+            },
+            queue_settings: QueueSettings {
+                visibility_timeout: args.visibility_timeout,
+                max_receive_count: args.max_receive_count,
+            },
+        };
+        let stack = EmbeddedStack::open(&config)
+            .await
+            .with_context(|| format!("cannot open the data in {}", data_dir.display()))?;
+        if let Some(catalog) = read_catalog(&args)? {
+            stack.load_catalog(&catalog).await.context("cannot store the catalog")?;
+        }
+        let pipeline = Pipeline::start_embedded(&stack, source).await.context("cannot start the pipeline")?;
+        (stack.service.clone(), pipeline, format!("data in {}", data_dir.display()))
     };
-    let stack = EmbeddedStack::open(&config)
-        .await
-        .with_context(|| format!("cannot open the data in {}", data_dir.display()))?;
-    if let Some(path) = &args.catalog {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let catalog = ProductCatalog::from_json(&text).with_context(|| format!("catalog {}", path.display()))?;
-        stack.load_catalog(&catalog).await.context("cannot store the catalog")?;
-        tracing::info!(products = catalog.products().len(), file = %path.display(), "catalog loaded");
-    }
+
     let keys = api_key::load(std::env::var(api_key::API_KEY_ENV).ok(), data_dir)?;
     if let Some(key) = &keys.generated {
         let file = keys.digest_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
         println!("Generated an API key (shown only now; only its SHA-256 digest is kept, in {file}):");
         println!("  x-api-key: {key}");
     }
-
-    let pipeline =
-        Pipeline::start(&stack, EventSource { region: args.region.clone(), account_id: args.account_id.clone() })
-            .await
-            .context("cannot start the pipeline")?;
-    let app = router(AppState { service: stack.service.clone(), keys: Arc::new(keys.keys) });
+    let app = router(AppState { service, keys: Arc::new(keys.keys) });
+    let shutdown = shutdown_signal()?;
     let listener = TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
     let local = listener.local_addr()?;
-    println!("orders: listening on http://{local} (data in {})", data_dir.display());
-    tracing::info!(addr = %local, data_dir = %data_dir.display(), "serving");
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    println!("orders: listening on http://{local} ({backend})");
+    tracing::info!(addr = %local, %backend, "serving");
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     pipeline.stop().await;
     served.context("server failed")?;
     tracing::info!("stopped cleanly");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
+fn read_catalog(args: &ServeArgs) -> anyhow::Result<Option<ProductCatalog>> {
+    let Some(path) = &args.catalog else { return Ok(None) };
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let catalog = ProductCatalog::from_json(&text).with_context(|| format!("catalog {}", path.display()))?;
+    tracing::info!(products = catalog.products().len(), file = %path.display(), "catalog loaded");
+    Ok(Some(catalog))
+}
+
+/// Listens for Ctrl-C and SIGTERM from the moment it is made (so a signal sent as soon as the server
+/// says it listens is never missed) and resolves when either arrives.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+        let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+            tracing::info!("shutting down: finishing requests in flight");
+        })
     }
-    tracing::info!("shutting down: finishing requests in flight");
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down: finishing requests in flight");
+        })
+    }
 }

@@ -2,3 +2,4 @@
 //! `orders serve` locally and by the `api` Lambda through `lambda_http`).
 
 pub mod http;
+pub mod lambda;

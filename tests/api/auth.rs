@@ -11,7 +11,7 @@ const ROUTES: [(&str, &str); 10] = [
     ("PUT", "/orders/550e8400-e29b-41d4-a716-446655440000/status"),
     ("DELETE", "/orders/550e8400-e29b-41d4-a716-446655440000"),
     ("POST", "/orders/550e8400-e29b-41d4-a716-446655440000/workflow"),
-    ("GET", "/executions/arn%3Aaws%3Astates%3Aus-east-1%3A000000000000%3Aexecution%3AOrderProcessing%3Ax"),
+    ("GET", "/executions/arn%3Aaws%3Astates%3Aus-east-1%3A123456789012%3Aexecution%3AOrderProcessing%3Ax"),
     ("GET", "/openapi.json"),
     ("GET", "/no/such/route"),
     ("PATCH", "/orders"),
@@ -48,7 +48,8 @@ async fn every_route_refuses_a_missing_or_wrong_key() {
 async fn a_generated_key_is_printed_once_and_works_after_a_restart() {
     // Given a server started without ORDERS_API_KEY
     let dir = tempfile::tempdir().unwrap();
-    let launch = || crate::common::Launch { data_dir: Some(dir.path().to_owned()), api_key: None, args: vec![] };
+    let launch =
+        || crate::common::Launch { data_dir: Some(dir.path().to_owned()), api_key: None, ..Default::default() };
     let server = Server::launch(launch()).await;
     let key_line = server.banner.iter().find(|l| l.contains("x-api-key: ")).expect("the generated key is printed");
     let key = key_line.split("x-api-key: ").nth(1).unwrap().trim().to_owned();

@@ -46,11 +46,30 @@ pub struct Launch {
     pub api_key: Option<String>,
     /// Extra arguments after `serve`.
     pub args: Vec<String>,
+    /// Run against this AWS-compatible endpoint (with resources named by `prefix`) instead of the
+    /// embedded default.
+    pub aws: Option<AwsTarget>,
+}
+
+/// An AWS-compatible endpoint and the resource prefix a test uses there.
+#[derive(Clone)]
+pub struct AwsTarget {
+    /// e.g. `http://127.0.0.1:5000`.
+    pub endpoint: String,
+    /// Resource name prefix (unique per test).
+    pub prefix: String,
+}
+
+impl AwsTarget {
+    /// The backup bucket `orders serve` uses there.
+    pub fn bucket(&self) -> String {
+        format!("{}-backups-123456789012-us-east-1", self.prefix)
+    }
 }
 
 impl Default for Launch {
     fn default() -> Self {
-        Launch { data_dir: None, api_key: Some(API_KEY.into()), args: Vec::new() }
+        Launch { data_dir: None, api_key: Some(API_KEY.into()), args: Vec::new(), aws: None }
     }
 }
 
@@ -91,6 +110,14 @@ impl Server {
             .kill_on_drop(true);
         if let Some(key) = &launch.api_key {
             command.env("ORDERS_API_KEY", key);
+        }
+        if let Some(aws) = &launch.aws {
+            command
+                .args(["--aws-endpoint", &aws.endpoint, "--prefix", &aws.prefix])
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_REGION", "us-east-1")
+                .env_remove("AWS_PROFILE");
         }
         let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();

@@ -24,7 +24,7 @@ async fn the_seed_create_example_returns_exactly_the_seed_fields() {
     assert_eq!(location, format!("/orders/{order_id}"));
     assert_eq!(
         body["execution_arn"],
-        format!("arn:aws:states:us-east-1:000000000000:execution:OrderProcessing:{order_id}")
+        format!("arn:aws:states:us-east-1:123456789012:execution:OrderProcessing:{order_id}")
     );
 }
 

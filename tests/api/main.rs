@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
+#[path = "../support/moto.rs"]
+mod moto;
 
 mod auth;
 mod create_and_get;

@@ -24,7 +24,7 @@ async fn creating_an_order_starts_a_real_execution_that_can_be_described() {
     assert_eq!(execution["name"], order_id);
     assert_eq!(execution["status"], "RUNNING");
     assert_eq!(execution["input"], json!({"order_id": order_id}));
-    assert_eq!(execution["state_machine_arn"], "arn:aws:states:us-east-1:000000000000:stateMachine:OrderProcessing");
+    assert_eq!(execution["state_machine_arn"], "arn:aws:states:us-east-1:123456789012:stateMachine:OrderProcessing");
     assert!(chrono::DateTime::parse_from_rfc3339(execution["start_date"].as_str().unwrap()).is_ok());
     assert_eq!(execution["stop_date"], json!(null));
 }
@@ -46,7 +46,7 @@ async fn triggering_the_workflow_again_returns_the_same_execution() {
 async fn unknown_and_malformed_execution_arns() {
     let server = Server::start().await;
     let unknown =
-        "arn:aws:states:us-east-1:000000000000:execution:OrderProcessing:550e8400-e29b-41d4-a716-446655440000";
+        "arn:aws:states:us-east-1:123456789012:execution:OrderProcessing:550e8400-e29b-41d4-a716-446655440000";
     let response = server.request(Method::GET, &format!("/executions/{}", encoded(unknown))).send().await.unwrap();
     assert_error(response, StatusCode::NOT_FOUND, "Execution not found").await;
     let response = server.request(Method::GET, "/executions/not-an-arn").send().await.unwrap();

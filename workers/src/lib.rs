@@ -16,6 +16,7 @@ pub mod batch;
 pub mod events;
 pub mod fulfilment;
 pub mod jobs;
+pub mod lambda;
 pub mod runner;
 pub mod stream;
 

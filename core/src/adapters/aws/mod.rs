@@ -89,8 +89,25 @@ impl AwsClients {
         if let Some(endpoint) = endpoint {
             loader = loader.endpoint_url(endpoint);
         }
-        let shared = loader.load().await;
-        let s3_config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(endpoint.is_some()).build();
+        Self::from_shared(loader.load().await, endpoint.is_some())
+    }
+
+    /// Clients for an AWS-compatible emulator at `endpoint` (moto, LocalStack), which accepts any
+    /// credentials: these are given here instead of read from the environment.
+    pub async fn for_emulator(endpoint: &str, region: &str) -> Self {
+        let credentials = aws_sdk_dynamodb::config::Credentials::new("emulator", "emulator", None, None, "emulator");
+        let shared = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new(region.to_owned()))
+            .credentials_provider(credentials)
+            .load()
+            .await;
+        Self::from_shared(shared, true)
+    }
+
+    fn from_shared(shared: aws_config::SdkConfig, path_style: bool) -> Self {
+        let s3_config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(path_style).build();
         AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::new(&shared),
             streams: aws_sdk_dynamodbstreams::Client::new(&shared),
@@ -129,5 +146,68 @@ impl AwsStack {
         let workflow = Arc::new(StepFunctions::new(clients.sfn.clone(), resources.state_machine_arn.clone()));
         let service = OrderService::new(store.clone(), store.clone(), workflow.clone());
         AwsStack { clients, resources, store, queues, backups, workflow, service }
+    }
+}
+
+/// A required environment variable is missing or empty.
+#[derive(thiserror::Error)]
+#[error("environment variable {0} is required")]
+pub struct MissingEnv(pub &'static str);
+
+impl std::fmt::Debug for MissingEnv {
+    /// As the message: a Lambda `main` returning this error prints it with `Debug`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// A required environment variable.
+pub fn required_env(name: &'static str) -> Result<String, MissingEnv> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty()).ok_or(MissingEnv(name))
+}
+
+/// The environment variables a Lambda function reads its resources from (set by infra/template.yaml).
+pub mod env {
+    /// The orders table.
+    pub const ORDERS_TABLE: &str = "ORDERS_TABLE";
+    /// The catalog table.
+    pub const CATALOG_TABLE: &str = "CATALOG_TABLE";
+    /// The idempotency-key table.
+    pub const IDEMPOTENCY_TABLE: &str = "IDEMPOTENCY_TABLE";
+    /// The listing counters table.
+    pub const COUNTERS_TABLE: &str = "COUNTERS_TABLE";
+    /// The backup bucket.
+    pub const BACKUP_BUCKET: &str = "BACKUP_BUCKET";
+    /// The order workflow's state machine ARN.
+    pub const STATE_MACHINE_ARN: &str = "STATE_MACHINE_ARN";
+    /// The backup queue's URL.
+    pub const BACKUP_QUEUE_URL: &str = "BACKUP_QUEUE_URL";
+    /// The API keys' SHA-256 digests (hex, comma-separated).
+    pub const API_KEY_SHA256: &str = "API_KEY_SHA256";
+    /// An AWS-compatible endpoint to use instead of AWS (the SDK's own variable).
+    pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+}
+
+impl AwsResources {
+    /// The tables, from the environment (each one required).
+    pub fn tables_from_env() -> Result<Self, MissingEnv> {
+        Ok(AwsResources {
+            orders_table: required_env(env::ORDERS_TABLE)?,
+            catalog_table: required_env(env::CATALOG_TABLE)?,
+            idempotency_table: required_env(env::IDEMPOTENCY_TABLE)?,
+            counters_table: required_env(env::COUNTERS_TABLE)?,
+            queue_urls: BTreeMap::new(),
+            backup_bucket: String::new(),
+            state_machine_arn: String::new(),
+        })
+    }
+}
+
+impl AwsClients {
+    /// Clients for a Lambda function: the function's own credentials and region, and
+    /// `AWS_ENDPOINT_URL` when set (tests point it at an emulator).
+    pub async fn for_lambda() -> Self {
+        let endpoint = std::env::var(env::AWS_ENDPOINT_URL).ok().filter(|v| !v.is_empty());
+        Self::from_env(endpoint.as_deref()).await
     }
 }

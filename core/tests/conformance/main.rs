@@ -1,0 +1,118 @@
+//! One conformance suite for the ports, run against the embedded adapters (SQLite, a folder, the
+//! in-process executor) and against the AWS adapters on moto (DynamoDB, SQS, S3, Step Functions).
+//! Every scenario in `suite.rs` runs once per backend; each AWS run starts its own moto.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../../../tests/support/moto.rs"]
+mod moto;
+mod suite;
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orders_core::adapters::aws::setup::{self, SetupOptions};
+use orders_core::adapters::aws::{AwsClients, AwsResources, AwsStack};
+use orders_core::adapters::embedded::{
+    EmbeddedConfig, EmbeddedStack, ORDER_PROCESSING_DEFINITION, QueueSettings, WorkflowLocation,
+};
+use orders_core::ports::{BackupStore, CatalogStore, MessageQueue, OrderStore, TaskCallbacks, WorkflowEngine};
+
+/// Visibility timeout and maxReceiveCount every backend is set up with.
+pub const VISIBILITY: Duration = Duration::from_secs(1);
+pub const MAX_RECEIVE_COUNT: u32 = 2;
+
+/// The ports of one backend, and whatever must stay alive with them.
+pub struct Ports {
+    pub orders: Arc<dyn OrderStore>,
+    pub catalog: Arc<dyn CatalogStore>,
+    pub queues: Arc<dyn MessageQueue>,
+    pub backups: Arc<dyn BackupStore>,
+    pub workflow: Arc<dyn WorkflowEngine>,
+    pub callbacks: Arc<dyn TaskCallbacks>,
+    _alive: Box<dyn Any + Send>,
+}
+
+async fn embedded() -> Ports {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmbeddedConfig {
+        data_dir: dir.path().to_owned(),
+        location: WorkflowLocation {
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
+            state_machine: "OrderProcessing".into(),
+        },
+        queue_settings: QueueSettings { visibility_timeout: VISIBILITY, max_receive_count: MAX_RECEIVE_COUNT },
+    };
+    let stack = EmbeddedStack::open(&config).await.unwrap();
+    let driver = stack.workflow.spawn_driver();
+    Ports {
+        orders: Arc::new(stack.database.clone()),
+        catalog: Arc::new(stack.database.clone()),
+        queues: stack.queues.clone(),
+        backups: stack.backups.clone(),
+        workflow: Arc::new(stack.workflow.clone()),
+        callbacks: Arc::new(stack.workflow.clone()),
+        _alive: Box::new((dir, driver)),
+    }
+}
+
+async fn aws(moto: moto::Moto) -> Ports {
+    let clients = AwsClients::for_emulator(&moto.endpoint(), "us-east-1").await;
+    let mut resources = AwsResources::named("conformance", "123456789012", "us-east-1");
+    let options = SetupOptions {
+        visibility_timeout_seconds: VISIBILITY.as_secs() as u32,
+        max_receive_count: MAX_RECEIVE_COUNT,
+        definition: ORDER_PROCESSING_DEFINITION.to_owned(),
+        role_arn: "arn:aws:iam::123456789012:role/conformance".into(),
+    };
+    setup::ensure(&clients, &mut resources, &options).await.unwrap();
+    let stack = AwsStack::new(clients, resources);
+    Ports {
+        orders: stack.store.clone(),
+        catalog: stack.store.clone(),
+        queues: stack.queues.clone(),
+        backups: stack.backups.clone(),
+        workflow: stack.workflow.clone(),
+        callbacks: stack.workflow.clone(),
+        _alive: Box::new(moto),
+    }
+}
+
+macro_rules! conformance {
+    ($($scenario:ident),* $(,)?) => {
+        mod embedded_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $scenario() {
+                    crate::suite::$scenario(&crate::embedded().await).await;
+                }
+            )*
+        }
+        mod aws_backend_on_moto {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $scenario() {
+                    let moto = crate::moto::Moto::start().await;
+                    crate::suite::$scenario(&crate::aws(moto).await).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    orders_are_created_read_and_deleted,
+    idempotency_records_replay_and_refuse,
+    status_changes_follow_the_table_and_versions,
+    listing_pages_cursors_filters_and_totals,
+    status_waits_are_kept_on_existing_orders_only,
+    the_catalog_is_replaced_whole_and_prices_known_products,
+    queues_hide_received_messages_and_delete_them,
+    messages_received_too_often_move_to_the_dead_letter_queue,
+    backups_are_written_once,
+    workflow_executions_start_once_per_name,
+);

@@ -1,0 +1,244 @@
+//! The scenarios, each written once against the ports.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::Duration as Span;
+use orders_core::domain::order::now_millis;
+use orders_core::domain::{Money, OrderId, OrderStatus, Product, ProductCatalog};
+use orders_core::ports::{
+    BackupKey, BackupWrite, CallbackError, CreateOutcome, IdempotencyRecord, ListFilter, ListRequest, OutgoingMessage,
+    PagePosition, QueueName, StatusWait, StoreError, WorkflowError,
+};
+use serde_json::json;
+
+use crate::common::new_order;
+use crate::{MAX_RECEIVE_COUNT, Ports, VISIBILITY};
+
+pub async fn orders_are_created_read_and_deleted(ports: &Ports) {
+    let order = new_order("CUST001");
+    assert_eq!(ports.orders.create_order(&order, None).await.unwrap(), CreateOutcome::Created);
+    assert_eq!(ports.orders.get_order(order.order_id).await.unwrap(), Some(order.clone()));
+    assert!(matches!(ports.orders.create_order(&order, None).await, Err(StoreError::AlreadyExists(_))));
+    let deleted = ports.orders.delete_order(order.order_id, Some(1)).await.unwrap();
+    assert_eq!(deleted, order);
+    assert_eq!(ports.orders.get_order(order.order_id).await.unwrap(), None);
+    assert!(matches!(ports.orders.delete_order(order.order_id, None).await, Err(StoreError::NotFound(_))));
+}
+
+pub async fn idempotency_records_replay_and_refuse(ports: &Ports) {
+    let first = new_order("CUST001");
+    let record = IdempotencyRecord {
+        key: "key-1".into(),
+        fingerprint: "print-a".into(),
+        order_id: first.order_id,
+        execution_arn: "arn:aws:states:us-east-1:123456789012:execution:M:x".into(),
+        expires_at: now_millis() + Span::hours(1),
+    };
+    assert_eq!(ports.orders.create_order(&first, Some(&record)).await.unwrap(), CreateOutcome::Created);
+    let found = ports.orders.find_idempotency("key-1").await.unwrap().unwrap();
+    assert_eq!((found.order_id, found.fingerprint.as_str()), (first.order_id, "print-a"));
+    // The same key and fingerprint with a new order: nothing written, the first answer back
+    let second = new_order("CUST001");
+    let repeat = IdempotencyRecord { order_id: second.order_id, ..record.clone() };
+    match ports.orders.create_order(&second, Some(&repeat)).await.unwrap() {
+        CreateOutcome::Replayed(first_record) => assert_eq!(first_record.order_id, first.order_id),
+        other => panic!("expected a replay, got {other:?}"),
+    }
+    assert_eq!(ports.orders.get_order(second.order_id).await.unwrap(), None);
+    // Another fingerprint: refused
+    let other = IdempotencyRecord { fingerprint: "print-b".into(), order_id: second.order_id, ..record.clone() };
+    assert!(matches!(ports.orders.create_order(&second, Some(&other)).await, Err(StoreError::IdempotencyKeyReused)));
+    // An expired record protects nothing
+    let expired = IdempotencyRecord { key: "key-2".into(), expires_at: now_millis() - Span::hours(1), ..record };
+    let third = new_order("CUST001");
+    ports.orders.create_order(&third, Some(&expired)).await.unwrap();
+    assert_eq!(ports.orders.find_idempotency("key-2").await.unwrap(), None);
+    assert_eq!(ports.orders.find_idempotency("never-used").await.unwrap(), None);
+}
+
+pub async fn status_changes_follow_the_table_and_versions(ports: &Ports) {
+    let order = new_order("CUST001");
+    let id = order.order_id;
+    ports.orders.create_order(&order, None).await.unwrap();
+    let update = ports.orders.update_status(id, OrderStatus::Processing, Some(1)).await.unwrap();
+    assert!(update.changed);
+    assert_eq!((update.order.status, update.order.version), (OrderStatus::Processing, 2));
+    let same = ports.orders.update_status(id, OrderStatus::Processing, None).await.unwrap();
+    assert!(!same.changed);
+    assert_eq!(same.order.version, 2);
+    assert!(matches!(
+        ports.orders.update_status(id, OrderStatus::Pending, None).await,
+        Err(StoreError::IllegalTransition(_))
+    ));
+    assert!(matches!(
+        ports.orders.update_status(id, OrderStatus::Shipped, Some(1)).await,
+        Err(StoreError::VersionMismatch { expected: 1, current: 2 })
+    ));
+    // The workflow's conditional transition
+    assert!(matches!(
+        ports.orders.transition(id, &[OrderStatus::Pending], OrderStatus::Processing).await,
+        Err(StoreError::ConditionFailed { current: OrderStatus::Processing })
+    ));
+    let shipped = ports.orders.transition(id, &[OrderStatus::Processing], OrderStatus::Shipped).await.unwrap();
+    assert_eq!((shipped.order.status, shipped.order.version), (OrderStatus::Shipped, 3));
+    let stored = ports.orders.get_order(id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.version), (OrderStatus::Shipped, 3));
+    assert!(stored.updated_at >= stored.created_at);
+    let missing = OrderId::new_random();
+    assert!(matches!(
+        ports.orders.update_status(missing, OrderStatus::Shipped, None).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        ports.orders.transition(missing, &[OrderStatus::Pending], OrderStatus::Failed).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn page(
+    ports: &Ports,
+    filter: &ListFilter,
+    limit: u32,
+    position: PagePosition,
+) -> (Vec<OrderId>, u64, Option<String>) {
+    let page = ports.orders.list_orders(&ListRequest { filter: filter.clone(), limit, position }).await.unwrap();
+    (page.orders.iter().map(|o| o.order_id).collect(), page.total, page.next_cursor)
+}
+
+pub async fn listing_pages_cursors_filters_and_totals(ports: &Ports) {
+    // Given 23 orders of two customers, newest last, some cancelled and one deleted
+    let mut created = Vec::new();
+    for i in 0..23 {
+        let order = new_order(if i % 2 == 0 { "ANN" } else { "BEN" });
+        ports.orders.create_order(&order, None).await.unwrap();
+        created.push(order.order_id);
+    }
+    for id in created.iter().step_by(4) {
+        ports.orders.update_status(*id, OrderStatus::Cancelled, None).await.unwrap();
+    }
+    ports.orders.delete_order(created[1], None).await.unwrap();
+    let alive: Vec<OrderId> = created.iter().rev().copied().filter(|id| *id != created[1]).collect();
+    let everything = ListFilter::default();
+    // Then page by number, newest first, with the total
+    let (first, total, next) = page(ports, &everything, 5, PagePosition::Number(1)).await;
+    assert_eq!(total, 22);
+    assert_eq!(first, alive[..5]);
+    let (fifth, _, last_next) = page(ports, &everything, 5, PagePosition::Number(5)).await;
+    assert_eq!(fifth, alive[20..]);
+    assert_eq!(last_next, None);
+    assert!(page(ports, &everything, 5, PagePosition::Number(6)).await.0.is_empty());
+    // And the cursor walks the same orders once each
+    let mut walked = first.clone();
+    let mut cursor = next;
+    while let Some(after) = cursor {
+        let (ids, _, next) = page(ports, &everything, 5, PagePosition::After(after)).await;
+        walked.extend(ids);
+        cursor = next;
+    }
+    assert_eq!(walked, alive);
+    // And filters narrow both the page and the total
+    let cancelled = ListFilter { status: Some(OrderStatus::Cancelled), customer_id: None };
+    let (ids, total, _) = page(ports, &cancelled, 100, PagePosition::Number(1)).await;
+    let expected: HashSet<OrderId> = created.iter().step_by(4).copied().collect();
+    assert_eq!(total, 6);
+    assert_eq!(ids.iter().copied().collect::<HashSet<_>>(), expected);
+    let ann_pending = ListFilter { status: Some(OrderStatus::Pending), customer_id: Some("ANN".into()) };
+    let (ids, total, _) = page(ports, &ann_pending, 100, PagePosition::Number(1)).await;
+    assert_eq!(total, 6);
+    assert_eq!(ids.len(), 6);
+    let ben = ListFilter { status: None, customer_id: Some("BEN".into()) };
+    assert_eq!(page(ports, &ben, 100, PagePosition::Number(1)).await.1, 10);
+}
+
+pub async fn status_waits_are_kept_on_existing_orders_only(ports: &Ports) {
+    let order = new_order("CUST001");
+    ports.orders.create_order(&order, None).await.unwrap();
+    let wait = StatusWait { status: OrderStatus::Shipped, task_token: "token-1".into() };
+    ports.orders.await_status(order.order_id, wait.clone()).await.unwrap();
+    // Keeping a wait changes nothing a client sees
+    assert_eq!(ports.orders.get_order(order.order_id).await.unwrap(), Some(order));
+    assert!(matches!(ports.orders.await_status(OrderId::new_random(), wait).await, Err(StoreError::NotFound(_))));
+}
+
+pub async fn the_catalog_is_replaced_whole_and_prices_known_products(ports: &Ports) {
+    ports.catalog.replace_catalog(&ProductCatalog::demo()).await.unwrap();
+    let found = ports.catalog.products(&["PROD001", "NOPE"]).await.unwrap();
+    assert_eq!(found.get("PROD001").unwrap().unit_price, Money::from_cents(2550));
+    assert!(found.get("NOPE").is_none());
+    let apple = Product { product_id: "APPLE".into(), name: "Apple".into(), unit_price: Money::from_cents(29) };
+    ports.catalog.replace_catalog(&ProductCatalog::new(vec![apple.clone()]).unwrap()).await.unwrap();
+    let found = ports.catalog.products(&["PROD001", "APPLE"]).await.unwrap();
+    assert_eq!(found.products(), vec![apple]);
+}
+
+pub async fn queues_hide_received_messages_and_delete_them(ports: &Ports) {
+    let message = OutgoingMessage {
+        body: json!({"job": 1}).to_string(),
+        attributes: [("order_id".to_owned(), "o-1".to_owned())].into(),
+    };
+    ports.queues.send(QueueName::Backup, message.clone()).await.unwrap();
+    let received = ports.queues.receive(QueueName::Backup, 10).await.unwrap();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].body, message.body);
+    assert_eq!(received[0].attributes, message.attributes);
+    assert_eq!(received[0].receive_count, 1);
+    assert!(ports.queues.receive(QueueName::Backup, 10).await.unwrap().is_empty(), "in flight: hidden");
+    assert_eq!(ports.queues.depth(QueueName::Backup).await.unwrap(), 1);
+    ports.queues.delete(QueueName::Backup, &received[0].receipt_handle).await.unwrap();
+    assert_eq!(ports.queues.depth(QueueName::Backup).await.unwrap(), 0);
+    tokio::time::sleep(VISIBILITY + Duration::from_millis(300)).await;
+    assert!(ports.queues.receive(QueueName::Backup, 10).await.unwrap().is_empty(), "deleted: gone for good");
+}
+
+pub async fn messages_received_too_often_move_to_the_dead_letter_queue(ports: &Ports) {
+    let message = OutgoingMessage { body: "poison".into(), attributes: Default::default() };
+    ports.queues.send(QueueName::Fulfilment, message).await.unwrap();
+    let mut receives = 0;
+    for _ in 0..20 {
+        if ports.queues.depth(QueueName::FulfilmentDlq).await.unwrap() == 1 {
+            break;
+        }
+        receives += ports.queues.receive(QueueName::Fulfilment, 10).await.unwrap().len() as u32;
+        tokio::time::sleep(VISIBILITY + Duration::from_millis(200)).await;
+    }
+    assert_eq!(receives, MAX_RECEIVE_COUNT, "delivered maxReceiveCount times");
+    assert_eq!(ports.queues.depth(QueueName::FulfilmentDlq).await.unwrap(), 1);
+    assert_eq!(ports.queues.depth(QueueName::Fulfilment).await.unwrap(), 0);
+    let dead = ports.queues.receive(QueueName::FulfilmentDlq, 10).await.unwrap();
+    assert_eq!(dead[0].body, "poison");
+}
+
+pub async fn backups_are_written_once(ports: &Ports) {
+    let key = BackupKey::Version { order_id: OrderId::new_random(), version: 2 };
+    assert_eq!(ports.backups.put_if_absent(&key, b"{\"v\":2}").await.unwrap(), BackupWrite::Written);
+    assert_eq!(ports.backups.put_if_absent(&key, b"{\"v\":\"other\"}").await.unwrap(), BackupWrite::AlreadyPresent);
+    assert_eq!(ports.backups.get(&key).await.unwrap().unwrap(), b"{\"v\":2}");
+    let missing = BackupKey::Tombstone { order_id: OrderId::new_random() };
+    assert_eq!(ports.backups.get(&missing).await.unwrap(), None);
+}
+
+pub async fn workflow_executions_start_once_per_name(ports: &Ports) {
+    let name = OrderId::new_random().to_string();
+    let input = json!({ "order_id": name });
+    let started = ports.workflow.start_execution(&name, &input).await.unwrap();
+    assert!(started.newly_started);
+    assert_eq!(started.execution_arn, ports.workflow.execution_arn(&name));
+    assert!(started.execution_arn.as_str().starts_with("arn:aws:states:us-east-1:123456789012:execution:"));
+    assert_eq!(started.execution_arn.name(), name);
+    let again = ports.workflow.start_execution(&name, &input).await.unwrap();
+    assert!(!again.newly_started);
+    assert!(matches!(
+        ports.workflow.start_execution(&name, &json!({"order_id": "other"})).await,
+        Err(WorkflowError::AlreadyExists(_))
+    ));
+    let described = ports.workflow.describe_execution(&started.execution_arn).await.unwrap().unwrap();
+    assert_eq!((described.name.as_str(), &described.input), (name.as_str(), &input));
+    let unknown = ports.workflow.execution_arn(&OrderId::new_random().to_string());
+    assert_eq!(ports.workflow.describe_execution(&unknown).await.unwrap(), None);
+    // (this order does not exist: the workflow's first step finds no pending order and ends)
+    assert!(matches!(
+        ports.callbacks.send_task_success("no-such-token", &json!({})).await,
+        Err(CallbackError::TaskGone(_))
+    ));
+}
