@@ -1,0 +1,51 @@
+//! A deployment on moto for tests of the Lambda binaries: the resources `orders setup` creates,
+//! the stack over them, and the environment a function of that deployment is configured with.
+
+#![allow(dead_code)]
+
+use orders_core::adapters::aws::setup::{self, SetupOptions};
+use orders_core::adapters::aws::{AwsClients, AwsResources, AwsStack, env};
+use orders_core::adapters::embedded::ORDER_PROCESSING_DEFINITION;
+use orders_core::ports::QueueName;
+
+use super::moto::Moto;
+
+/// Resources on moto, and the stack over them.
+pub struct Deployment {
+    /// The emulator (alive as long as the deployment).
+    pub moto: Moto,
+    /// The stack.
+    pub stack: AwsStack,
+}
+
+impl Deployment {
+    /// Starts moto and creates a deployment in it.
+    pub async fn start() -> Deployment {
+        let moto = Moto::start().await;
+        let clients = AwsClients::for_emulator(&moto.endpoint(), "us-east-1").await;
+        let mut resources = AwsResources::named("lambda", "123456789012", "us-east-1");
+        let options = SetupOptions {
+            visibility_timeout_seconds: 30,
+            max_receive_count: 3,
+            definition: ORDER_PROCESSING_DEFINITION.to_owned(),
+            role_arn: "arn:aws:iam::123456789012:role/lambda".into(),
+        };
+        setup::ensure(&clients, &mut resources, &options).await.expect("the deployment is set up");
+        Deployment { moto, stack: AwsStack::new(clients, resources) }
+    }
+
+    /// The environment every function of the deployment gets (as infra/template.yaml sets it).
+    pub fn function_env(&self) -> Vec<(&'static str, String)> {
+        let resources = &self.stack.resources;
+        vec![
+            (env::AWS_ENDPOINT_URL, self.moto.endpoint()),
+            (env::ORDERS_TABLE, resources.orders_table.clone()),
+            (env::CATALOG_TABLE, resources.catalog_table.clone()),
+            (env::IDEMPOTENCY_TABLE, resources.idempotency_table.clone()),
+            (env::COUNTERS_TABLE, resources.counters_table.clone()),
+            (env::BACKUP_BUCKET, resources.backup_bucket.clone()),
+            (env::STATE_MACHINE_ARN, resources.state_machine_arn.clone()),
+            (env::BACKUP_QUEUE_URL, resources.queue_urls[&QueueName::Backup].clone()),
+        ]
+    }
+}

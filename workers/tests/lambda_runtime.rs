@@ -1,0 +1,130 @@
+//! The workers' Lambda binaries run as Lambda runs them: started with `AWS_LAMBDA_RUNTIME_API`
+//! pointing at a local Runtime API, handed real event shapes, answering with (partial) batch
+//! responses, and doing their work on a deployment in moto.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+#[path = "../../tests/support/deployment.rs"]
+mod deployment;
+#[path = "../../tests/support/moto.rs"]
+mod moto;
+#[path = "../../tests/support/runtime_api.rs"]
+mod runtime_api;
+
+use std::time::Duration;
+
+use deployment::Deployment;
+use orders_core::domain::{Money, Order, OrderId, OrderStatus};
+use orders_core::ports::{BackupKey, BackupStore, MessageQueue, QueueName};
+use orders_workers::jobs::BackupJob;
+use runtime_api::{Invocation, RuntimeApi, spawn_function};
+use serde_json::{Value, json};
+
+async fn start(binary: &str, deployment: &Deployment) -> (RuntimeApi, runtime_api::FunctionProcess) {
+    let api = RuntimeApi::start().await;
+    let env = deployment.function_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let function = spawn_function(binary, &api, &env).await;
+    (api, function)
+}
+
+fn sqs_event(bodies: &[(&str, String)]) -> Value {
+    let records: Vec<Value> = bodies
+        .iter()
+        .map(|(id, body)| {
+            json!({
+                "messageId": id, "receiptHandle": format!("handle-{id}"), "body": body,
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1732520000000"},
+                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:lambda-backup", "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+fn order(version: u64) -> Order {
+    let now = orders_core::domain::order::now_millis();
+    Order {
+        order_id: OrderId::new_random(),
+        customer_id: "CUST001".into(),
+        items: Vec::new(),
+        total_amount: Money::from_cents(15075),
+        status: OrderStatus::Shipped,
+        version,
+        created_at: now,
+        updated_at: now,
+        execution_arn: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_backup_function_writes_to_s3_and_reports_only_the_bad_record() {
+    let deployment = Deployment::start().await;
+    let (api, function) = start(env!("CARGO_BIN_EXE_backup"), &deployment).await;
+    let order = order(3);
+    let job = serde_json::to_string(&BackupJob::Version { order: order.clone() }).unwrap();
+    let answer = api.invoke(sqs_event(&[("good", job), ("bad", "{not json".into())])).await;
+    assert_eq!(
+        answer,
+        Invocation::Response(json!({"batchItemFailures": [{"itemIdentifier": "bad"}]})),
+        "{}",
+        function.output()
+    );
+    let stored =
+        deployment.stack.backups.get(&BackupKey::Version { order_id: order.order_id, version: 3 }).await.unwrap();
+    let stored: Order = serde_json::from_slice(&stored.unwrap()).unwrap();
+    assert_eq!(stored, order);
+    // The logs are JSON lines
+    let output = function.output();
+    let line = output.lines().find(|l| l.contains("backup written")).unwrap();
+    let log: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(log["level"], "INFO");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stream_function_turns_a_stream_event_into_backup_jobs_on_sqs() {
+    let deployment = Deployment::start().await;
+    let (api, function) = start(env!("CARGO_BIN_EXE_stream"), &deployment).await;
+    let event: Value = serde_json::from_str(include_str!("fixtures/dynamodb-stream-modify.json")).unwrap();
+    let answer = api.invoke(event).await;
+    assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
+    let mut jobs = Vec::new();
+    for _ in 0..10 {
+        for message in deployment.stack.queues.receive(QueueName::Backup, 10).await.unwrap() {
+            jobs.push(serde_json::from_str::<BackupJob>(&message.body).unwrap());
+        }
+        if jobs.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(jobs.len(), 2);
+    assert!(matches!(&jobs[0], BackupJob::Version { order } if order.version == 3));
+    assert!(matches!(&jobs[1], BackupJob::Tombstone { last_version: 4, .. }));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fulfilment_function_answers_tasks_and_reports_only_the_malformed_record() {
+    let deployment = Deployment::start().await;
+    let (api, function) = start(env!("CARGO_BIN_EXE_fulfilment"), &deployment).await;
+    let event: Value = serde_json::from_str(include_str!("fixtures/sqs-fulfilment-batch.json")).unwrap();
+    let answer = api.invoke(event).await;
+    assert_eq!(
+        answer,
+        Invocation::Response(
+            json!({"batchItemFailures": [{"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"}]})
+        ),
+        "{}",
+        function.output()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_function_missing_its_configuration_stops_at_start_naming_it() {
+    let api = RuntimeApi::start().await;
+    let mut function = spawn_function(env!("CARGO_BIN_EXE_backup"), &api, &[]).await;
+    let status = function.wait_exit(Duration::from_secs(10)).await.expect("it stops by itself");
+    assert!(!status.success());
+    assert!(function.output().contains("environment variable BACKUP_BUCKET is required"), "{}", function.output());
+}
