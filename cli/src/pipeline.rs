@@ -1,6 +1,6 @@
 //! The local runner inside `orders serve`: Lambda's event source mappings played in-process. It
 //! feeds the stream processor (the embedded change feed, or the orders table's DynamoDB stream) and
-//! the backup and fulfilment workers (embedded queues, or SQS) with Lambda-shaped events. On the
+//! the backup, fulfilment and import workers (embedded queues, or SQS) with Lambda-shaped events. On the
 //! embedded default it also resumes the executions a restart interrupted and drives the workflow's
 //! timers; on AWS, Step Functions does that.
 
@@ -9,6 +9,8 @@ use std::sync::Arc;
 use orders_core::adapters::aws::AwsStack;
 use orders_core::adapters::embedded::{EmbeddedStack, ORDERS_TABLE};
 use orders_core::ports::{BackupStore, MessageQueue, OrderStore, QueueName, TaskCallbacks};
+use orders_core::service::OrderService;
+use orders_ingest::import::ImportWorker;
 use orders_workers::aws_stream::DynamoDbStreamPoller;
 use orders_workers::backup::BackupWorker;
 use orders_workers::events::EventSource;
@@ -28,6 +30,7 @@ pub struct Pipeline {
 
 /// What the workers run on, whichever the backend.
 struct Ports {
+    service: OrderService,
     orders: Arc<dyn OrderStore>,
     queues: Arc<dyn MessageQueue>,
     backups: Arc<dyn BackupStore>,
@@ -39,12 +42,13 @@ impl Ports {
         Arc::new(StreamProcessor::new(self.orders.clone(), self.queues.clone(), self.callbacks.clone()))
     }
 
-    fn queue_pollers(&self, source: &EventSource) -> [QueuePoller; 2] {
+    fn queue_pollers(&self, source: &EventSource) -> [QueuePoller; 3] {
         let poller =
             |queue, handler| QueuePoller { queue, queues: self.queues.clone(), handler, source: source.clone() };
         [
             poller(QueueName::Backup, Arc::new(BackupWorker::new(self.backups.clone()))),
             poller(QueueName::Fulfilment, Arc::new(FulfilmentWorker::new(self.orders.clone(), self.callbacks.clone()))),
+            poller(QueueName::Import, Arc::new(ImportWorker::new(self.service.clone(), self.queues.clone()))),
         ]
     }
 }
@@ -59,6 +63,7 @@ impl Pipeline {
         }
         let driver = stack.workflow.spawn_driver();
         let ports = Ports {
+            service: stack.service.clone(),
             orders: Arc::new(stack.database.clone()),
             queues: stack.queues.clone(),
             backups: stack.backups.clone(),
@@ -80,6 +85,7 @@ impl Pipeline {
     /// The AWS pipeline: polls the orders table's stream and the SQS queues.
     pub fn start_aws(stack: &AwsStack, source: EventSource) -> Pipeline {
         let ports = Ports {
+            service: stack.service.clone(),
             orders: stack.store.clone(),
             queues: stack.queues.clone(),
             backups: stack.backups.clone(),

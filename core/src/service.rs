@@ -92,6 +92,8 @@ pub struct CreateOrder {
     pub order: NewOrder,
     /// The client's Idempotency-Key, if any.
     pub idempotency_key: Option<String>,
+    /// How long the key protects against repeats; 24 hours when `None`.
+    pub key_lifetime: Option<Duration>,
 }
 
 /// A created (or, for a repeated idempotent request, the first created) order.
@@ -193,12 +195,12 @@ impl OrderService {
             updated_at: now,
             execution_arn: Some(execution_arn.clone()),
         };
-        let record = request.idempotency_key.map(|key| IdempotencyRecord {
+        let record = request.idempotency_key.clone().map(|key| IdempotencyRecord {
             key,
             fingerprint: fingerprint.clone(),
             order_id,
             execution_arn: execution_arn.clone(),
-            expires_at: now + self.idempotency_ttl,
+            expires_at: now + request.key_lifetime.unwrap_or(self.idempotency_ttl),
         });
         match self.orders.create_order(&order, record.as_ref()).await? {
             CreateOutcome::Replayed(first) => return self.replay(first, &fingerprint).await,

@@ -46,6 +46,7 @@ impl Deployment {
             (env::BACKUP_BUCKET, resources.backup_bucket.clone()),
             (env::STATE_MACHINE_ARN, resources.state_machine_arn.clone()),
             (env::BACKUP_QUEUE_URL, resources.queue_urls[&QueueName::Backup].clone()),
+            (env::IMPORT_DLQ_URL, resources.queue_urls[&QueueName::ImportDlq].clone()),
         ]
     }
 }

@@ -30,6 +30,9 @@ pub enum WorkerError {
     /// A workflow callback failed.
     #[error(transparent)]
     Callback(#[from] CallbackError),
+    /// A use case failed for a passing reason (storage, workflow engine).
+    #[error(transparent)]
+    Order(#[from] orders_core::service::OrderError),
 }
 
 /// A handler of SQS batches (one per queue).

@@ -146,7 +146,7 @@ pub async fn create_order(
         ),
     };
     let order = NewOrder::from_json_bytes(&body)?;
-    let created = state.service.create_order(CreateOrder { order, idempotency_key }).await?;
+    let created = state.service.create_order(CreateOrder { order, idempotency_key, key_lifetime: None }).await?;
     let order_id = created.order_id.to_string();
     let body = OrderCreatedBody {
         message: "Order created successfully".into(),

@@ -182,6 +182,8 @@ pub mod env {
     pub const STATE_MACHINE_ARN: &str = "STATE_MACHINE_ARN";
     /// The backup queue's URL.
     pub const BACKUP_QUEUE_URL: &str = "BACKUP_QUEUE_URL";
+    /// The import dead-letter queue's URL (where refused imports go, with their reason).
+    pub const IMPORT_DLQ_URL: &str = "IMPORT_DLQ_URL";
     /// The API keys' SHA-256 digests (hex, comma-separated).
     pub const API_KEY_SHA256: &str = "API_KEY_SHA256";
     /// An AWS-compatible endpoint to use instead of AWS (the SDK's own variable).
