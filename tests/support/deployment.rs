@@ -19,14 +19,19 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// Starts moto and creates a deployment in it.
+    /// Starts moto and creates a deployment in it (visibility timeout 30 s, maxReceiveCount 3).
     pub async fn start() -> Deployment {
+        Self::start_with(30, 3).await
+    }
+
+    /// Starts moto and creates a deployment whose queues have these settings.
+    pub async fn start_with(visibility_timeout_seconds: u32, max_receive_count: u32) -> Deployment {
         let moto = Moto::start().await;
         let clients = AwsClients::for_emulator(&moto.endpoint(), "us-east-1").await;
         let mut resources = AwsResources::named("lambda", "123456789012", "us-east-1");
         let options = SetupOptions {
-            visibility_timeout_seconds: 30,
-            max_receive_count: 3,
+            visibility_timeout_seconds,
+            max_receive_count,
             definition: ORDER_PROCESSING_DEFINITION.to_owned(),
             role_arn: "arn:aws:iam::123456789012:role/lambda".into(),
         };

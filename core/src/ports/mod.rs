@@ -208,6 +208,9 @@ pub trait TaskCallbacks: Send + Sync {
 
     /// The task failed with `error` (a name Catch can match) and a `cause`.
     async fn send_task_failure(&self, task_token: &str, error: &str, cause: &str) -> Result<(), CallbackError>;
+
+    /// The task is still being worked on (resets its `HeartbeatSeconds` clock).
+    async fn send_task_heartbeat(&self, task_token: &str) -> Result<(), CallbackError>;
 }
 
 /// The catalog: prices for pricing, and replacing the whole catalog from a file.
@@ -390,6 +393,10 @@ pub trait WorkflowEngine: Send + Sync {
 
     /// Describes an execution, or `None` if there is no such execution.
     async fn describe_execution(&self, arn: &ExecutionArn) -> Result<Option<ExecutionDescription>, WorkflowError>;
+
+    /// Stops a running execution (it ends ABORTED with `error` and `cause`); `Ok(false)` when there
+    /// is no such execution or it had ended already.
+    async fn stop_execution(&self, arn: &ExecutionArn, error: &str, cause: &str) -> Result<bool, WorkflowError>;
 }
 
 #[cfg(test)]

@@ -33,6 +33,9 @@ pub struct Ports {
     pub backups: Arc<dyn BackupStore>,
     pub workflow: Arc<dyn WorkflowEngine>,
     pub callbacks: Arc<dyn TaskCallbacks>,
+    /// Whether StopExecution aborts an execution that waits on a task token (moto 5.2.5 accepts
+    /// the call but leaves the execution running; Step Functions and the embedded engine abort it).
+    pub stop_aborts_waiting_executions: bool,
     _alive: Box<dyn Any + Send>,
 }
 
@@ -56,6 +59,7 @@ async fn embedded() -> Ports {
         backups: stack.backups.clone(),
         workflow: Arc::new(stack.workflow.clone()),
         callbacks: Arc::new(stack.workflow.clone()),
+        stop_aborts_waiting_executions: true,
         _alive: Box::new((dir, driver)),
     }
 }
@@ -78,6 +82,7 @@ async fn aws(moto: moto::Moto) -> Ports {
         backups: stack.backups.clone(),
         workflow: stack.workflow.clone(),
         callbacks: stack.workflow.clone(),
+        stop_aborts_waiting_executions: false,
         _alive: Box::new(moto),
     }
 }
@@ -115,4 +120,5 @@ conformance!(
     messages_received_too_often_move_to_the_dead_letter_queue,
     backups_are_written_once,
     workflow_executions_start_once_per_name,
+    a_waiting_execution_can_be_stopped_and_its_task_kept_alive,
 );

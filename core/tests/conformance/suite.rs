@@ -7,8 +7,8 @@ use chrono::Duration as Span;
 use orders_core::domain::order::now_millis;
 use orders_core::domain::{Money, OrderId, OrderStatus, Product, ProductCatalog};
 use orders_core::ports::{
-    BackupKey, BackupWrite, CallbackError, CreateOutcome, IdempotencyRecord, ListFilter, ListRequest, OutgoingMessage,
-    PagePosition, QueueName, StatusWait, StoreError, WorkflowError,
+    BackupKey, BackupWrite, CallbackError, CreateOutcome, ExecutionStatus, IdempotencyRecord, ListFilter, ListRequest,
+    OutgoingMessage, PagePosition, QueueName, StatusWait, StoreError, WorkflowError,
 };
 use serde_json::json;
 
@@ -241,4 +241,40 @@ pub async fn workflow_executions_start_once_per_name(ports: &Ports) {
         ports.callbacks.send_task_success("no-such-token", &json!({})).await,
         Err(CallbackError::TaskGone(_))
     ));
+    assert!(matches!(ports.callbacks.send_task_heartbeat("no-such-token").await, Err(CallbackError::TaskGone(_))));
+    assert!(!ports.workflow.stop_execution(&unknown, "Stopped", "by the test").await.unwrap());
+}
+
+pub async fn a_waiting_execution_can_be_stopped_and_its_task_kept_alive(ports: &Ports) {
+    // Given a pending order whose execution waits on its fulfilment task
+    let order = new_order("CUST001");
+    ports.orders.create_order(&order, None).await.unwrap();
+    let name = order.order_id.to_string();
+    let started = ports.workflow.start_execution(&name, &json!({ "order_id": name })).await.unwrap();
+    let mut task = None;
+    for _ in 0..100 {
+        if let Some(message) = ports.queues.receive(QueueName::Fulfilment, 1).await.unwrap().pop() {
+            task = Some(serde_json::from_str::<serde_json::Value>(&message.body).unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let task = task.expect("the fulfilment task was sent");
+    assert_eq!(task["task"], "fulfil");
+    let token = task["task_token"].as_str().unwrap();
+    // Then a heartbeat is accepted while it waits
+    ports.callbacks.send_task_heartbeat(token).await.unwrap();
+    // And stopping it is accepted
+    assert!(
+        ports.workflow.stop_execution(&started.execution_arn, "Operator.Stop", "stopped by the test").await.unwrap()
+    );
+    if !ports.stop_aborts_waiting_executions {
+        return;
+    }
+    // Then it ends ABORTED, stopping again changes nothing, and its token no longer answers
+    let stopped = ports.workflow.describe_execution(&started.execution_arn).await.unwrap().unwrap();
+    assert_eq!(stopped.status, ExecutionStatus::Aborted);
+    assert_eq!(stopped.error.as_deref(), Some("Operator.Stop"));
+    assert!(!ports.workflow.stop_execution(&started.execution_arn, "Operator.Stop", "again").await.unwrap());
+    assert!(matches!(ports.callbacks.send_task_success(token, &json!({})).await, Err(CallbackError::TaskGone(_))));
 }

@@ -120,6 +120,18 @@ impl WorkflowEngine for StepFunctions {
             Err(error) => Err(workflow_error(error)),
         }
     }
+
+    async fn stop_execution(&self, arn: &ExecutionArn, error: &str, cause: &str) -> Result<bool, WorkflowError> {
+        match self.describe_execution(arn).await? {
+            Some(found) if found.status == ExecutionStatus::Running => {}
+            _ => return Ok(false),
+        }
+        match self.client.stop_execution().execution_arn(arn.as_str()).error(error).cause(cause).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_execution_does_not_exist()) => Ok(false),
+            Err(e) => Err(workflow_error(e)),
+        }
+    }
 }
 
 #[async_trait]
@@ -133,6 +145,10 @@ impl TaskCallbacks for StepFunctions {
             .await
             .map(|_| ())
             .map_err(callback_error)
+    }
+
+    async fn send_task_heartbeat(&self, task_token: &str) -> Result<(), CallbackError> {
+        self.client.send_task_heartbeat().task_token(task_token).send().await.map(|_| ()).map_err(callback_error)
     }
 
     async fn send_task_failure(&self, task_token: &str, error: &str, cause: &str) -> Result<(), CallbackError> {

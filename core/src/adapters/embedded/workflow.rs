@@ -109,6 +109,18 @@ impl WorkflowEngine for EmbeddedWorkflow {
             Err(other) => Err(engine_error(other)),
         }
     }
+
+    async fn stop_execution(&self, arn: &ExecutionArn, error: &str, cause: &str) -> Result<bool, WorkflowError> {
+        match self.describe_execution(arn).await? {
+            Some(found) if found.status == ExecutionStatus::Running => {}
+            _ => return Ok(false),
+        }
+        match self.executor.stop_execution(arn.as_str(), Some(error), Some(cause)).await {
+            Ok(_) => Ok(true),
+            Err(ExecutorError::ExecutionDoesNotExist(_)) => Ok(false),
+            Err(other) => Err(engine_error(other)),
+        }
+    }
 }
 
 fn callback_error(error: ExecutorError) -> CallbackError {
@@ -127,5 +139,9 @@ impl TaskCallbacks for EmbeddedWorkflow {
 
     async fn send_task_failure(&self, task_token: &str, error: &str, cause: &str) -> Result<(), CallbackError> {
         self.executor.send_task_failure(task_token, error, cause).await.map_err(callback_error)
+    }
+
+    async fn send_task_heartbeat(&self, task_token: &str) -> Result<(), CallbackError> {
+        self.executor.send_task_heartbeat(task_token).await.map_err(callback_error)
     }
 }
