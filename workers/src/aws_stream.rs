@@ -15,7 +15,7 @@ use orders_core::ports::StoreError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::runner::StreamRound;
+use crate::runner::{StreamRound, StreamRounds, drive_stream};
 use crate::stream::StreamHandler;
 
 #[derive(Default)]
@@ -188,29 +188,8 @@ impl DynamoDbStreamPoller {
     }
 
     /// Polls until `shutdown` turns true, pausing when idle and longer after failures.
-    pub fn spawn(mut self, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut failures: u32 = 0;
-            while !*shutdown.borrow() {
-                let pause = match self.poll_once().await {
-                    Ok(StreamRound::Processed(_)) => {
-                        failures = 0;
-                        Duration::ZERO
-                    }
-                    Ok(StreamRound::Idle) => Duration::from_millis(200),
-                    Ok(StreamRound::Failed) | Err(_) => {
-                        failures = failures.saturating_add(1);
-                        Duration::from_millis(100u64.saturating_mul(1 << failures.min(7))).min(Duration::from_secs(10))
-                    }
-                };
-                if !pause.is_zero() {
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                }
-            }
-        })
+    pub fn spawn(self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(drive_stream(self, Duration::from_millis(200), shutdown))
     }
 }
 
@@ -246,4 +225,11 @@ pub fn stream_event(stream_arn: &str, region: &str, records: &[Record]) -> Event
         event.records.push(converted);
     }
     event
+}
+
+#[async_trait::async_trait]
+impl StreamRounds for DynamoDbStreamPoller {
+    async fn round(&mut self) -> Result<StreamRound, StoreError> {
+        self.poll_once().await
+    }
 }

@@ -125,28 +125,55 @@ impl StreamPoller {
     }
 
     /// Polls until `shutdown` turns true; after failures it pauses longer each time (up to 10 s).
-    pub fn spawn(self, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut failures: u32 = 0;
-            while !*shutdown.borrow() {
-                let pause = match self.poll_once().await {
-                    Ok(StreamRound::Processed(_)) => {
-                        failures = 0;
-                        Duration::ZERO
-                    }
-                    Ok(StreamRound::Idle) => IDLE,
-                    Ok(StreamRound::Failed) | Err(_) => {
-                        failures = failures.saturating_add(1);
-                        Duration::from_millis(100u64.saturating_mul(1 << failures.min(7))).min(Duration::from_secs(10))
-                    }
-                };
-                if !pause.is_zero() {
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                }
-            }
-        })
+    pub fn spawn(self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(drive_stream(self, IDLE, shutdown))
     }
+}
+
+/// A stream reader the runner drives round by round.
+#[async_trait::async_trait]
+pub trait StreamRounds: Send {
+    /// Reads and hands over what is new.
+    async fn round(&mut self) -> Result<StreamRound, orders_core::ports::StoreError>;
+}
+
+#[async_trait::async_trait]
+impl StreamRounds for StreamPoller {
+    async fn round(&mut self) -> Result<StreamRound, orders_core::ports::StoreError> {
+        self.poll_once().await
+    }
+}
+
+/// Runs stream rounds until `shutdown` turns true: at once after a productive round, after `idle`
+/// when there was nothing, and after growing pauses (up to 10 s) while rounds keep failing.
+pub async fn drive_stream(mut source: impl StreamRounds, idle: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut failures: u32 = 0;
+    while !*shutdown.borrow() {
+        let pause = match source.round().await {
+            Ok(StreamRound::Processed(_)) => {
+                failures = 0;
+                Duration::ZERO
+            }
+            Ok(StreamRound::Idle) => idle,
+            Ok(StreamRound::Failed) => {
+                failures = failures.saturating_add(1);
+                backoff(failures)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "reading the stream failed");
+                failures = failures.saturating_add(1);
+                backoff(failures)
+            }
+        };
+        if !pause.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << failures.min(7))).min(Duration::from_secs(10))
 }

@@ -5,3 +5,4 @@
 pub mod aws;
 pub mod dynamodb_item;
 pub mod embedded;
+pub mod listing;

@@ -12,7 +12,7 @@ use orders_ingest::http::{ApiKeys, AppState, router};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    orders_ingest::lambda::init_logging();
+    orders_workers::lambda::init_logging();
     let mut resources = AwsResources::tables_from_env()?;
     resources.state_machine_arn = required_env(env::STATE_MACHINE_ARN)?;
     let digests = required_env(env::API_KEY_SHA256)?;

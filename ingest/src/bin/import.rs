@@ -11,7 +11,7 @@ use orders_ingest::import::ImportWorker;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    orders_ingest::lambda::init_logging();
+    orders_workers::lambda::init_logging();
     let mut resources = AwsResources::tables_from_env()?;
     resources.state_machine_arn = required_env(env::STATE_MACHINE_ARN)?;
     resources.queue_urls.insert(QueueName::ImportDlq, required_env(env::IMPORT_DLQ_URL)?);

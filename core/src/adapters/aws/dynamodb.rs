@@ -28,6 +28,7 @@ use chrono::{DateTime, Utc};
 use super::AwsResources;
 use super::errors::{describe, is_transient};
 use crate::adapters::dynamodb_item;
+use crate::adapters::listing::{BUCKET, SEP, scope};
 use crate::domain::order::{now_millis, rfc3339};
 use crate::domain::{Money, Order, OrderId, OrderStatus, OrderSummary, Product, ProductCatalog};
 use crate::ports::{
@@ -37,10 +38,6 @@ use crate::ports::{
 
 type Attrs = HashMap<String, AttributeValue>;
 
-/// Sequence numbers per counting block.
-const BUCKET: u64 = 1024;
-/// Separates customer and status in `lk_customer_status` (a control character: never in an id).
-const SEP: char = '\u{1f}';
 /// The counter item that hands out `seq` numbers.
 const SEQ_SCOPE: &str = "__seq__";
 /// Conditional writes lost to a concurrent writer are tried again this many times.
@@ -105,15 +102,6 @@ fn cancelled_conditions(error: &SdkError<TransactWriteItemsError>) -> Option<Vec
             _ => None,
         },
         _ => None,
-    }
-}
-
-fn scope(status: Option<OrderStatus>, customer_id: Option<&str>) -> String {
-    match (status, customer_id) {
-        (None, None) => "*".to_owned(),
-        (Some(status), None) => format!("s{SEP}{status}"),
-        (None, Some(customer)) => format!("c{SEP}{customer}"),
-        (Some(status), Some(customer)) => format!("cs{SEP}{customer}{SEP}{status}"),
     }
 }
 

@@ -8,6 +8,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::changes::record_change;
 use super::db::{Database, sql_error};
+use crate::adapters::listing::{self, scope};
 use crate::domain::order::rfc3339;
 use crate::domain::{Money, Order, OrderId, OrderItem, OrderStatus, OrderSummary};
 use crate::ports::{
@@ -15,10 +16,8 @@ use crate::ports::{
     PagePosition, StatusUpdate, StatusWait, StoreError,
 };
 
-/// Sequence numbers per counting block.
-const BUCKET: i64 = 1024;
-/// Separates the parts of a counting scope (a control character: never part of an id).
-const SEP: char = '\u{1f}';
+/// Sequence numbers per counting block, as SQLite integers.
+const BUCKET: i64 = listing::BUCKET as i64;
 
 const ORDER_COLUMNS: &str = "order_id, customer_id, status, total_cents, version, created_at, updated_at, \
                              execution_arn, items, awaiting_status, task_token";
@@ -307,15 +306,6 @@ enum Scopes {
     All,
     /// Only the two that include the status: the status changes.
     WithStatus,
-}
-
-fn scope(filter_status: Option<OrderStatus>, customer_id: Option<&str>) -> String {
-    match (filter_status, customer_id) {
-        (None, None) => "*".to_owned(),
-        (Some(status), None) => format!("s{SEP}{status}"),
-        (None, Some(customer)) => format!("c{SEP}{customer}"),
-        (Some(status), Some(customer)) => format!("cs{SEP}{customer}{SEP}{status}"),
-    }
 }
 
 fn count(
