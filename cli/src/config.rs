@@ -27,6 +27,50 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create the AWS resources (tables, queues with DLQs, bucket, state machine) that are absent.
     Setup(SetupArgs),
+    /// Send the orders of a JSON Lines or CSV file to the import queue (see docs/IMPORT.md).
+    Import(ImportArgs),
+}
+
+/// Where an operator command finds the data: the embedded data dir, or AWS.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Which backend.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// Where the embedded data lives.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// AWS region.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// AWS account id.
+    #[arg(long, env = "ORDERS_ACCOUNT_ID", default_value = "123456789012", value_parser = parse_account_id)]
+    pub account_id: String,
+}
+
+/// The formats `orders import` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormat {
+    /// One `{"client_reference": …, "order": {…}}` per line.
+    Jsonl,
+    /// Columns client_reference,customer_id,product_id,quantity; one row per item.
+    Csv,
+}
+
+/// `orders import`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// The file to import.
+    pub file: PathBuf,
+    /// Its format (by default from the extension: .csv is CSV, anything else JSON Lines).
+    #[arg(long, value_enum)]
+    pub format: Option<ImportFormat>,
+    /// Orders per queue message (1 to 100).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub batch_size: u16,
+    /// Where the data is.
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 /// Which backend: the embedded default, or AWS.

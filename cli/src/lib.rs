@@ -2,7 +2,9 @@
 //! `orders serve`, the local stack on the embedded default.
 
 pub mod api_key;
+pub mod backend;
 pub mod config;
+pub mod import;
 pub mod pipeline;
 pub mod serve;
 pub mod setup;

@@ -12,6 +12,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => orders_cli::serve::run(args).await,
         Command::Setup(args) => orders_cli::setup::run(args).await,
+        Command::Import(args) => orders_cli::import::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -196,6 +196,21 @@ impl Server {
         }
     }
 
+    /// Waits until `GET /orders` counts `total` orders.
+    pub async fn wait_for_total(&self, total: u64, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let (_, list) = self.get_json("/orders?limit=1").await;
+            let now = list["pagination"]["total"].as_u64().unwrap_or_default();
+            if now == total {
+                return;
+            }
+            assert!(now < total, "more orders than expected: {now} > {total}");
+            assert!(tokio::time::Instant::now() < deadline, "only {now} of {total} orders after {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// `GET path` with the key, as JSON.
     pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
         let response = self.request(Method::GET, path).send().await.unwrap();

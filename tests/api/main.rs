@@ -12,6 +12,7 @@ mod errors;
 mod idempotency;
 mod listing;
 mod openapi;
+mod operators;
 mod pipeline;
 mod server_process;
 mod status_and_delete;

@@ -1,0 +1,85 @@
+//! Operators and batch producers against a running `orders serve`: `orders import` of a file.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::Server;
+
+fn line(reference: &str, product: &str, quantity: Value) -> String {
+    json!({"client_reference": reference, "order": {"customer_id": "ERP", "items": [{"product_id": product, "quantity": quantity}]}})
+        .to_string()
+}
+
+fn import(server: &Server, file: &std::path::Path) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
+        .arg("import")
+        .arg(file)
+        .arg("--data-dir")
+        .arg(server.data_dir())
+        .env_remove("ORDERS_API_KEY")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn importing_a_thousand_orders_with_ten_bad_rows_creates_990_once() {
+    // Given a running server and a file of 1,000 orders, 10 of them invalid in different ways
+    let server = Server::start().await;
+    let mut lines: Vec<String> = (0..990)
+        .map(|i| line(&format!("ERP-{i:04}"), ["PROD001", "PROD002", "PROD003"][i % 3], json!(1 + i % 5)))
+        .collect();
+    let bad = [
+        line("BAD-1", "NOPE", json!(1)),
+        line("BAD-2", "GONE", json!(1)),
+        line("BAD-3", "PROD001", json!(0)),
+        line("BAD-4", "PROD001", json!("two")),
+        line("ERP-0001", "PROD001", json!(1)),
+        "{broken json".to_owned(),
+        json!({"order": {"customer_id": "ERP", "items": [{"product_id": "PROD001", "quantity": 1}]}}).to_string(),
+        json!({"client_reference": "BAD-8", "order": {"items": [{"product_id": "PROD001", "quantity": 1}]}}).to_string(),
+        json!({"client_reference": "BAD-9", "order": {"customer_id": "ERP", "items": []}}).to_string(),
+        json!({"client_reference": "BAD-10", "order": {"customer_id": "ERP", "items": [{"product_id": "PROD001", "quantity": 1, "gift": true}]}}).to_string(),
+    ];
+    for (i, bad_line) in bad.into_iter().enumerate() {
+        lines.insert(i * 97 + 5, bad_line);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("orders.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+
+    // When it is imported
+    let (ok, stdout, stderr) = import(&server, &file);
+    // Then the command fails, saying 10 were rejected, with their lines and reasons in the rejects file
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(stdout.contains("read 1000 orders"), "{stdout}");
+    assert!(stdout.contains("sent 990 in 10 messages"), "{stdout}");
+    assert!(stderr.contains("10 of 1000 orders were rejected"), "{stderr}");
+    let rejects: Vec<Value> = std::fs::read_to_string(dir.path().join("orders.jsonl.rejects.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rejects.len(), 10);
+    let reasons: Vec<&str> = rejects.iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    assert!(reasons.contains(&"order: Unknown product_id \"NOPE\" in items[0].product_id"), "{reasons:?}");
+    assert!(reasons.contains(&"order: Missing required field: customer_id"), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.starts_with("client_reference appears more than once")), "{reasons:?}");
+    assert!(rejects.iter().all(|r| r["line"].as_u64().unwrap() >= 1));
+    // And the 990 valid orders are created by the running server
+    server.wait_for_total(990, Duration::from_secs(240)).await;
+
+    // When the same file is imported again
+    let (ok, stdout, _) = import(&server, &file);
+    assert!(!ok);
+    assert!(stdout.contains("sent 990"), "{stdout}");
+    // Then nothing new is created
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, list) = server.get_json("/orders?limit=1").await;
+    assert_eq!(list["pagination"]["total"], 990);
+}
