@@ -29,6 +29,54 @@ pub enum Command {
     Setup(SetupArgs),
     /// Send the orders of a JSON Lines or CSV file to the import queue (see docs/IMPORT.md).
     Import(ImportArgs),
+    /// Look at and replay the dead-letter queues.
+    Dlq {
+        /// What to do.
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+/// `orders dlq …`.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Every dead-letter queue with its message count and the age of its oldest message.
+    List {
+        /// Where the data is.
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Show messages of a dead-letter queue with their failure reason and receive count (they stay).
+    Peek {
+        /// The queue: a dead-letter queue (`backup-dlq`) or the queue it serves (`backup`).
+        queue: String,
+        /// At most this many messages.
+        #[arg(long, default_value_t = 10)]
+        max: usize,
+        /// Where the data is.
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Send a dead-letter queue's messages back to the queue they came from.
+    Replay {
+        /// The queue: a dead-letter queue (`backup-dlq`) or the queue it serves (`backup`).
+        queue: String,
+        /// Only messages whose body or attributes contain this text.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Messages per second at most.
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        /// At most this many messages.
+        #[arg(long)]
+        max: Option<usize>,
+        /// Show what would be replayed, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Where the data is.
+        #[command(flatten)]
+        target: TargetArgs,
+    },
 }
 
 /// Where an operator command finds the data: the embedded data dir, or AWS.

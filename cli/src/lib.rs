@@ -4,6 +4,7 @@
 pub mod api_key;
 pub mod backend;
 pub mod config;
+pub mod dlq;
 pub mod import;
 pub mod pipeline;
 pub mod serve;

@@ -13,6 +13,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => orders_cli::serve::run(args).await,
         Command::Setup(args) => orders_cli::setup::run(args).await,
         Command::Import(args) => orders_cli::import::run(args).await,
+        Command::Dlq { command } => orders_cli::dlq::run(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

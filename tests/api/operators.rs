@@ -83,3 +83,83 @@ async fn importing_a_thousand_orders_with_ten_bad_rows_creates_990_once() {
     let (_, list) = server.get_json("/orders?limit=1").await;
     assert_eq!(list["pagination"]["total"], 990);
 }
+
+fn orders_command(server: &Server, args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(server.data_dir())
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn dlq_depth(listing: &str, queue: &str) -> u64 {
+    listing
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(queue))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {queue} in:\n{listing}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_backup_worker_fills_its_dlq_and_a_replay_after_the_fix_backs_everything_up() {
+    // Given a server whose backup folder is broken (a file stands where the folder should be)
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("backups"), "not a folder").unwrap();
+    let server = Server::launch(crate::common::Launch {
+        data_dir: Some(dir.path().to_owned()),
+        args: vec!["--visibility-timeout".into(), "0.3".into(), "--max-receive-count".into(), "2".into()],
+        ..Default::default()
+    })
+    .await;
+    // When orders are created (each change is a backup job that now fails)
+    let mut orders = Vec::new();
+    for customer in ["A", "B", "C"] {
+        orders.push(server.create_processing(customer).await);
+    }
+    // Then every job ends in the backup DLQ after two deliveries
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (ok, listing, stderr) = orders_command(&server, &["dlq", "list"]);
+        assert!(ok, "{stderr}");
+        if dlq_depth(&listing, "backup-dlq") == 6 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{listing}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let (ok, peek, _) = orders_command(&server, &["dlq", "peek", "backup", "--max", "2"]);
+    assert!(ok);
+    assert!(peek.contains("backup-dlq: 6 messages in all, showing 2"), "{peek}");
+    // (every look is a receive, so the count includes the polling above)
+    assert!(peek.contains("reason:        failed "), "{peek}");
+    assert!(peek.contains("\"kind\":\"version\""), "{peek}");
+    // And a dry run changes nothing
+    let (ok, dry, _) = orders_command(&server, &["dlq", "replay", "backup-dlq", "--dry-run"]);
+    assert!(ok);
+    assert!(dry.contains("would replay 6 messages from backup-dlq to backup"), "{dry}");
+    // When the fault is fixed and the DLQ replayed
+    std::fs::remove_file(dir.path().join("backups")).unwrap();
+    let (ok, replay, stderr) = orders_command(&server, &["dlq", "replay", "backup-dlq", "--rate", "100"]);
+    assert!(ok, "{stderr}");
+    assert!(replay.contains("replayed 6 messages from backup-dlq to backup; 0 left"), "{replay}");
+    // Then the DLQ is empty and every version of every order is backed up
+    let (_, listing, _) = orders_command(&server, &["dlq", "list"]);
+    assert_eq!(dlq_depth(&listing, "backup-dlq"), 0);
+    for order_id in &orders {
+        for version in [1, 2] {
+            let path = dir.path().join("backups/orders").join(order_id).join(format!("v{version}.json"));
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while !path.exists() {
+                assert!(tokio::time::Instant::now() < deadline, "{} missing", path.display());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

@@ -24,6 +24,17 @@ pub enum QueueName {
     ImportDlq,
 }
 
+impl std::str::FromStr for QueueName {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        QueueName::ALL.into_iter().find(|q| q.as_str() == text).ok_or_else(|| {
+            let names: Vec<&str> = QueueName::ALL.iter().map(|q| q.as_str()).collect();
+            format!("unknown queue {text:?}: one of {}", names.join(", "))
+        })
+    }
+}
+
 impl QueueName {
     /// Every queue.
     pub const ALL: [QueueName; 6] = [
@@ -45,6 +56,11 @@ impl QueueName {
             QueueName::Import => "import",
             QueueName::ImportDlq => "import-dlq",
         }
+    }
+
+    /// The queue whose dead letters this queue holds, for a dead-letter queue.
+    pub fn source_queue(self) -> Option<QueueName> {
+        QueueName::ALL.into_iter().find(|q| q.dead_letter_queue() == Some(self))
     }
 
     /// Where messages go after failing too often; `None` for the dead-letter queues themselves.
@@ -117,4 +133,8 @@ pub trait MessageQueue: Send + Sync {
 
     /// How many messages the queue holds (visible or in flight).
     async fn depth(&self, queue: QueueName) -> Result<u64, QueueError>;
+
+    /// Makes a received message visible again at once (SQS: visibility timeout 0), for looking at
+    /// messages without taking them.
+    async fn release(&self, queue: QueueName, receipt_handle: &str) -> Result<(), QueueError>;
 }

@@ -184,6 +184,10 @@ pub async fn queues_hide_received_messages_and_delete_them(ports: &Ports) {
     assert_eq!(received[0].attributes, message.attributes);
     assert_eq!(received[0].receive_count, 1);
     assert!(ports.queues.receive(QueueName::Backup, 10).await.unwrap().is_empty(), "in flight: hidden");
+    // A released message is visible again at once
+    ports.queues.release(QueueName::Backup, &received[0].receipt_handle).await.unwrap();
+    let received = ports.queues.receive(QueueName::Backup, 10).await.unwrap();
+    assert_eq!((received.len(), received[0].receive_count), (1, 2));
     assert_eq!(ports.queues.depth(QueueName::Backup).await.unwrap(), 1);
     ports.queues.delete(QueueName::Backup, &received[0].receipt_handle).await.unwrap();
     assert_eq!(ports.queues.depth(QueueName::Backup).await.unwrap(), 0);

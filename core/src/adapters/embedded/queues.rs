@@ -155,6 +155,21 @@ impl MessageQueue for EmbeddedQueues {
             .map_err(queue_error)
     }
 
+    async fn release(&self, queue: QueueName, receipt_handle: &str) -> Result<(), QueueError> {
+        let receipt_handle = receipt_handle.to_owned();
+        self.database
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE queue_messages SET visible_at = ?1, receipt_handle = NULL WHERE queue = ?2 AND receipt_handle = ?3",
+                    params![now_ms(), queue.as_str(), receipt_handle],
+                )
+                .map_err(sql_error)?;
+                Ok(())
+            })
+            .await
+            .map_err(queue_error)
+    }
+
     async fn depth(&self, queue: QueueName) -> Result<u64, QueueError> {
         self.database
             .read(move |tx| {
