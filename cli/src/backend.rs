@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use orders_core::adapters::embedded::{EmbeddedConfig, EmbeddedStack, QueueSettings, WorkflowLocation};
-use orders_core::ports::{CatalogStore, MessageQueue};
+use orders_core::ports::{BackupStore, CatalogStore, MessageQueue, OrderStore};
 
 use crate::config::TargetArgs;
 
@@ -15,6 +15,10 @@ pub struct Backend {
     pub queues: Arc<dyn MessageQueue>,
     /// The catalog.
     pub catalog: Arc<dyn CatalogStore>,
+    /// The orders.
+    pub orders: Arc<dyn OrderStore>,
+    /// The backups.
+    pub backups: Arc<dyn BackupStore>,
 }
 
 impl Backend {
@@ -24,7 +28,12 @@ impl Backend {
             let stack =
                 crate::setup::aws_stack(&target.backend, &target.account_id, &target.region, &Default::default())
                     .await?;
-            Ok(Backend { queues: stack.queues.clone(), catalog: stack.store.clone() })
+            Ok(Backend {
+                queues: stack.queues.clone(),
+                catalog: stack.store.clone(),
+                orders: stack.store.clone(),
+                backups: stack.backups.clone(),
+            })
         } else {
             let data_dir = &target.store.data_dir;
             let config = EmbeddedConfig {
@@ -39,7 +48,12 @@ impl Backend {
             let stack = EmbeddedStack::open(&config)
                 .await
                 .with_context(|| format!("cannot open the data in {}", data_dir.display()))?;
-            Ok(Backend { queues: stack.queues.clone(), catalog: Arc::new(stack.database.clone()) })
+            Ok(Backend {
+                queues: stack.queues.clone(),
+                catalog: Arc::new(stack.database.clone()),
+                orders: Arc::new(stack.database.clone()),
+                backups: stack.backups.clone(),
+            })
         }
     }
 }

@@ -29,11 +29,40 @@ pub enum Command {
     Setup(SetupArgs),
     /// Send the orders of a JSON Lines or CSV file to the import queue (see docs/IMPORT.md).
     Import(ImportArgs),
+    /// Check and restore the order backups.
+    Backup {
+        /// What to do.
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
     /// Look at and replay the dead-letter queues.
     Dlq {
         /// What to do.
         #[command(subcommand)]
         command: DlqCommand,
+    },
+}
+
+/// `orders backup …`.
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Check that every order has its latest version in the backup store (non-zero exit if not).
+    Verify {
+        /// Where the data is.
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Rebuild orders from their latest backups; deleted orders stay deleted. Safe to run twice.
+    Restore {
+        /// Only this order.
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        order: Option<String>,
+        /// Every order in the backup store.
+        #[arg(long)]
+        all: bool,
+        /// Where the data is.
+        #[command(flatten)]
+        target: TargetArgs,
     },
 }
 

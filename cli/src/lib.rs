@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod backend;
+pub mod backup;
 pub mod config;
 pub mod dlq;
 pub mod import;

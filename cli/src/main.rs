@@ -14,6 +14,7 @@ async fn main() -> ExitCode {
         Command::Setup(args) => orders_cli::setup::run(args).await,
         Command::Import(args) => orders_cli::import::run(args).await,
         Command::Dlq { command } => orders_cli::dlq::run(command).await,
+        Command::Backup { command } => orders_cli::backup::run(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

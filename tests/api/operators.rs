@@ -163,3 +163,64 @@ async fn a_failing_backup_worker_fills_its_dlq_and_a_replay_after_the_fix_backs_
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_the_store_is_lost_a_restore_brings_every_order_back_with_its_last_status() {
+    // Given orders in several states, one of them deleted, all backed up
+    let dir = tempfile::tempdir().unwrap();
+    let launch = || crate::common::Launch { data_dir: Some(dir.path().to_owned()), ..Default::default() };
+    let server = Server::launch(launch()).await;
+    let delivered = server.create_processing("A").await;
+    let cancelled = server.create_processing("B").await;
+    let processing = server.create_processing("C").await;
+    let deleted = server.create_processing("D").await;
+    for (id, status) in [(&delivered, "shipped"), (&delivered, "delivered"), (&cancelled, "cancelled")] {
+        assert_eq!(server.set_status(id, status, None).await.status(), reqwest::StatusCode::OK);
+    }
+    let response = server.request(reqwest::Method::DELETE, &format!("/orders/{deleted}")).send().await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let mut before = Vec::new();
+    for id in [&delivered, &cancelled, &processing] {
+        before.push(server.get_json(&format!("/orders/{id}")).await.1);
+    }
+    let tombstone = dir.path().join("backups/orders").join(&deleted).join("deleted.json");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (verified, _, _) = orders_command(&server, &["backup", "verify"]);
+        if verified && tombstone.exists() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "backups did not catch up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // When the store is lost
+    assert_eq!(server.stop_with("TERM").await, Some(0));
+    for file in ["orders.sqlite3", "orders.sqlite3-wal", "orders.sqlite3-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(file));
+    }
+    let restore = |dir: &std::path::Path| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
+            .args(["backup", "restore", "--all", "--data-dir"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    // Then a restore brings back the three live orders and leaves the deleted one deleted
+    assert!(restore(dir.path()).contains("restored 3, updated 0, already current 0, deleted (left deleted) 1"));
+    // And running it again changes nothing
+    assert!(restore(dir.path()).contains("restored 0, updated 0, already current 3, deleted (left deleted) 1"));
+    let server = Server::launch(launch()).await;
+    for (id, expected) in [&delivered, &cancelled, &processing].into_iter().zip(before) {
+        let (status, order) = server.get_json(&format!("/orders/{id}")).await;
+        assert_eq!(status, reqwest::StatusCode::OK);
+        assert_eq!(order, expected, "order {id} is back exactly as it was");
+    }
+    let (status, _) = server.get_json(&format!("/orders/{deleted}")).await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+    let (_, list) = server.get_json("/orders").await;
+    assert_eq!(list["pagination"]["total"], 3);
+    let (_, cancelled_only) = server.get_json("/orders?status=cancelled").await;
+    assert_eq!(cancelled_only["pagination"]["total"], 1);
+}

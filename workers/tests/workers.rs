@@ -56,6 +56,14 @@ impl BackupStore for FaultyBackups {
     async fn get(&self, key: &BackupKey) -> Result<Option<Vec<u8>>, BackupError> {
         self.inner.get(key).await
     }
+
+    async fn order_ids(&self) -> Result<Vec<OrderId>, BackupError> {
+        self.inner.order_ids().await
+    }
+
+    async fn keys(&self, order_id: OrderId) -> Result<Vec<BackupKey>, BackupError> {
+        self.inner.keys(order_id).await
+    }
 }
 
 struct Harness {

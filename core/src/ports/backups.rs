@@ -61,4 +61,24 @@ pub trait BackupStore: Send + Sync {
 
     /// Reads the object at `key`.
     async fn get(&self, key: &BackupKey) -> Result<Option<Vec<u8>>, BackupError>;
+
+    /// Every order that has at least one backup object.
+    async fn order_ids(&self) -> Result<Vec<OrderId>, BackupError>;
+
+    /// The backup objects of one order.
+    async fn keys(&self, order_id: OrderId) -> Result<Vec<BackupKey>, BackupError>;
+}
+
+impl BackupKey {
+    /// The key an object key names, if it is one of ours.
+    pub fn parse(object_key: &str) -> Option<BackupKey> {
+        let rest = object_key.strip_prefix("orders/")?;
+        let (id, file) = rest.split_once('/')?;
+        let order_id: OrderId = id.parse().ok()?;
+        if file == "deleted.json" {
+            return Some(BackupKey::Tombstone { order_id });
+        }
+        let version = file.strip_prefix('v')?.strip_suffix(".json")?.parse().ok()?;
+        Some(BackupKey::Version { order_id, version })
+    }
 }

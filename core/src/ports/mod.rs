@@ -121,6 +121,17 @@ pub struct OrderPage {
     pub next_cursor: Option<String>,
 }
 
+/// The result of [`OrderStore::restore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreOutcome {
+    /// The order was absent and is back.
+    Restored,
+    /// An older copy was replaced.
+    Updated,
+    /// The stored copy is as new or newer: nothing changed.
+    AlreadyCurrent,
+}
+
 /// The result of a status update.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusUpdate {
@@ -179,6 +190,10 @@ pub trait OrderStore: Send + Sync {
     /// (replacing any earlier one). The change feed carries it to the stream processor, which wakes
     /// the workflow when the order reaches that status, or already has.
     async fn await_status(&self, order_id: OrderId, wait: StatusWait) -> Result<(), StoreError>;
+
+    /// Puts `order` back as it was backed up: written when absent, or when the stored copy is older
+    /// (lower version); otherwise nothing changes.
+    async fn restore(&self, order: &Order) -> Result<RestoreOutcome, StoreError>;
 
     /// Brings the order's listing (indexes, totals) up to date after a change made outside this
     /// store: on AWS the workflow writes statuses to DynamoDB directly, and the stream processor

@@ -121,4 +121,5 @@ conformance!(
     backups_are_written_once,
     workflow_executions_start_once_per_name,
     a_waiting_execution_can_be_stopped_and_its_task_kept_alive,
+    orders_are_restored_once_and_backups_are_listed,
 );

@@ -282,3 +282,36 @@ pub async fn a_waiting_execution_can_be_stopped_and_its_task_kept_alive(ports: &
     assert!(!ports.workflow.stop_execution(&started.execution_arn, "Operator.Stop", "again").await.unwrap());
     assert!(matches!(ports.callbacks.send_task_success(token, &json!({})).await, Err(CallbackError::TaskGone(_))));
 }
+
+pub async fn orders_are_restored_once_and_backups_are_listed(ports: &Ports) {
+    use orders_core::ports::RestoreOutcome;
+    // An absent order comes back; the same version again changes nothing; a newer one replaces it
+    let mut order = new_order("CUST009");
+    assert_eq!(ports.orders.restore(&order).await.unwrap(), RestoreOutcome::Restored);
+    assert_eq!(ports.orders.restore(&order).await.unwrap(), RestoreOutcome::AlreadyCurrent);
+    order.version = 3;
+    order.status = OrderStatus::Shipped;
+    assert_eq!(ports.orders.restore(&order).await.unwrap(), RestoreOutcome::Updated);
+    assert_eq!(ports.orders.get_order(order.order_id).await.unwrap(), Some(order.clone()));
+    let shipped = ListFilter { status: Some(OrderStatus::Shipped), customer_id: Some("CUST009".into()) };
+    assert_eq!(page(ports, &shipped, 10, PagePosition::Number(1)).await.1, 1);
+    let older = orders_core::domain::Order { version: 2, ..order.clone() };
+    assert_eq!(ports.orders.restore(&older).await.unwrap(), RestoreOutcome::AlreadyCurrent);
+    // Backup objects are listed by order
+    let id = OrderId::new_random();
+    for key in [
+        BackupKey::Version { order_id: id, version: 1 },
+        BackupKey::Version { order_id: id, version: 2 },
+        BackupKey::Tombstone { order_id: id },
+    ] {
+        ports.backups.put_if_absent(&key, b"{}").await.unwrap();
+    }
+    assert!(ports.backups.order_ids().await.unwrap().contains(&id));
+    let mut keys: Vec<String> = ports.backups.keys(id).await.unwrap().iter().map(BackupKey::object_key).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [format!("orders/{id}/deleted.json"), format!("orders/{id}/v1.json"), format!("orders/{id}/v2.json")]
+    );
+    assert!(ports.backups.keys(OrderId::new_random()).await.unwrap().is_empty());
+}

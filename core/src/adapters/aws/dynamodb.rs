@@ -33,7 +33,7 @@ use crate::domain::order::{now_millis, rfc3339};
 use crate::domain::{Money, Order, OrderId, OrderStatus, OrderSummary, Product, ProductCatalog};
 use crate::ports::{
     CatalogStore, CreateOutcome, IdempotencyRecord, ListFilter, ListRequest, OrderImage, OrderPage, OrderStore,
-    PagePosition, StatusUpdate, StatusWait, StoreError,
+    PagePosition, RestoreOutcome, StatusUpdate, StatusWait, StoreError,
 };
 
 type Attrs = HashMap<String, AttributeValue>;
@@ -103,6 +103,11 @@ fn cancelled_conditions(error: &SdkError<TransactWriteItemsError>) -> Option<Vec
         },
         _ => None,
     }
+}
+
+/// The four listing scopes an order of `customer` in `status` counts in.
+fn scopes_of(customer: &str, status: OrderStatus) -> [String; 4] {
+    [scope(None, None), scope(None, Some(customer)), scope(Some(status), None), scope(Some(status), Some(customer))]
 }
 
 fn customer_status(customer: &str, status: OrderStatus) -> String {
@@ -182,10 +187,7 @@ impl DynamoDbStore {
         seq: u64,
         delta: i64,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        [scope(None, None), scope(None, Some(customer)), scope(Some(status), None), scope(Some(status), Some(customer))]
-            .into_iter()
-            .map(|name| self.counter_update(name, seq, delta))
-            .collect()
+        scopes_of(customer, status).into_iter().map(|name| self.counter_update(name, seq, delta)).collect()
     }
 
     /// Counter updates for an order moving from one status to another.
@@ -619,6 +621,88 @@ impl OrderStore for DynamoDbStore {
             }
             Err(error) => Err(sdk_error(error)),
         }
+    }
+
+    async fn restore(&self, order: &Order) -> Result<RestoreOutcome, StoreError> {
+        let image = OrderImage { order: order.clone(), awaiting: None };
+        for _ in 0..WRITE_ATTEMPTS {
+            let current = self.load(order.order_id).await?;
+            let (seq, condition, outcome, counters) = match &current {
+                Some(stored) if stored.image.order.version >= order.version => {
+                    return Ok(RestoreOutcome::AlreadyCurrent);
+                }
+                Some(stored) => {
+                    // Leave the old scopes, enter the new ones; a scope in both nets to nothing (and a
+                    // transaction may not touch one item twice).
+                    let mut deltas: HashMap<String, i64> = HashMap::new();
+                    for name in scopes_of(&stored.image.order.customer_id, stored.counted_status) {
+                        *deltas.entry(name).or_default() -= 1;
+                    }
+                    for name in scopes_of(&order.customer_id, order.status) {
+                        *deltas.entry(name).or_default() += 1;
+                    }
+                    let counters = deltas
+                        .into_iter()
+                        .filter(|(_, delta)| *delta != 0)
+                        .map(|(name, delta)| self.counter_update(name, stored.seq, delta))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    (stored.seq, "#version = :current".to_owned(), RestoreOutcome::Updated, counters)
+                }
+                None => {
+                    let seq = self.next_seq().await?;
+                    (
+                        seq,
+                        "attribute_not_exists(order_id)".to_owned(),
+                        RestoreOutcome::Restored,
+                        self.all_scopes(&order.customer_id, order.status, seq, 1)?,
+                    )
+                }
+            };
+            let item = order_item(&image, seq)?;
+            let write = match &current {
+                // Absent: put the whole item.
+                None => TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.orders)
+                            .set_item(Some(item))
+                            .condition_expression(condition)
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build(),
+                // Older: set every attribute (and drop a stale workflow wait), only at the version read.
+                Some(stored) => {
+                    let mut update = Update::builder()
+                        .table_name(&self.orders)
+                        .key("order_id", s(order.order_id.to_string()))
+                        .condition_expression(condition)
+                        .expression_attribute_names("#version", "version")
+                        .expression_attribute_values(":current", n(stored.image.order.version));
+                    let mut sets = vec!["#version = :next".to_owned()];
+                    update = update.expression_attribute_values(":next", n(order.version));
+                    let rest = item.into_iter().filter(|(name, _)| name != "order_id" && name != "version");
+                    for (index, (name, value)) in rest.enumerate() {
+                        sets.push(format!("#a{index} = :v{index}"));
+                        update = update
+                            .expression_attribute_names(format!("#a{index}"), name)
+                            .expression_attribute_values(format!(":v{index}"), value);
+                    }
+                    let expression = format!("SET {} REMOVE awaiting_status, task_token", sets.join(", "));
+                    TransactWriteItem::builder()
+                        .update(update.update_expression(expression).build().map_err(build_error)?)
+                        .build()
+                }
+            };
+            let mut items = vec![write];
+            items.extend(counters);
+            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => return Ok(outcome),
+                Err(error) if cancelled_conditions(&error).is_some_and(|f| f.first() == Some(&true)) => continue,
+                Err(error) => return Err(sdk_error(error)),
+            }
+        }
+        Err(StoreError::Unavailable(format!("order {} kept changing during the restore; retry", order.order_id)))
     }
 
     async fn reconcile(&self, order_id: OrderId) -> Result<(), StoreError> {

@@ -6,6 +6,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::errors::{code, describe, is_transient};
+use crate::domain::OrderId;
 use crate::ports::{BackupError, BackupKey, BackupStore, BackupWrite};
 
 /// The backup bucket.
@@ -55,6 +56,52 @@ impl BackupStore for S3BackupStore {
                 Ok(BackupWrite::AlreadyPresent)
             }
             Err(error) => Err(sdk_error(error)),
+        }
+    }
+
+    async fn order_ids(&self) -> Result<Vec<OrderId>, BackupError> {
+        let mut ids = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix("orders/")
+                .delimiter("/")
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            ids.extend(page.common_prefixes().iter().filter_map(|p| {
+                p.prefix().and_then(|p| p.trim_start_matches("orders/").trim_end_matches('/').parse::<OrderId>().ok())
+            }));
+            token = page.next_continuation_token.filter(|_| page.is_truncated == Some(true));
+            if token.is_none() {
+                ids.sort();
+                return Ok(ids);
+            }
+        }
+    }
+
+    async fn keys(&self, order_id: OrderId) -> Result<Vec<BackupKey>, BackupError> {
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(format!("orders/{order_id}/"))
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key().and_then(BackupKey::parse)));
+            token = page.next_continuation_token.filter(|_| page.is_truncated == Some(true));
+            if token.is_none() {
+                return Ok(keys);
+            }
         }
     }
 

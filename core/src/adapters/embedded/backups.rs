@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
+use crate::domain::OrderId;
 use crate::ports::{BackupError, BackupKey, BackupStore, BackupWrite};
 
 /// A backup store in a folder.
@@ -70,6 +71,34 @@ impl BackupStore for FolderBackupStore {
         tokio::task::spawn_blocking(move || put_blocking(&path, &body))
             .await
             .map_err(|e| BackupError::Internal(format!("backup task failed: {e}")))?
+    }
+
+    async fn order_ids(&self) -> Result<Vec<OrderId>, BackupError> {
+        let folder = self.root.join("orders");
+        let entries = match std::fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(io_error("cannot list", &folder, error)),
+        };
+        let mut ids: Vec<OrderId> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn keys(&self, order_id: OrderId) -> Result<Vec<BackupKey>, BackupError> {
+        let folder = self.root.join("orders").join(order_id.to_string());
+        let entries = match std::fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(io_error("cannot list", &folder, error)),
+        };
+        Ok(entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().and_then(|n| BackupKey::parse(&format!("orders/{order_id}/{n}"))))
+            .collect())
     }
 
     async fn get(&self, key: &BackupKey) -> Result<Option<Vec<u8>>, BackupError> {

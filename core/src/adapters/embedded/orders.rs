@@ -13,7 +13,7 @@ use crate::domain::order::rfc3339;
 use crate::domain::{Money, Order, OrderId, OrderItem, OrderStatus, OrderSummary};
 use crate::ports::{
     ChangeKind, CreateOutcome, IdempotencyRecord, ListFilter, ListRequest, OrderImage, OrderPage, OrderStore,
-    PagePosition, StatusUpdate, StatusWait, StoreError,
+    PagePosition, RestoreOutcome, StatusUpdate, StatusWait, StoreError,
 };
 
 /// Sequence numbers per counting block, as SQLite integers.
@@ -153,6 +153,63 @@ impl OrderStore for Database {
             }
             let order = change_status(tx, seq, image, to)?;
             Ok(StatusUpdate { order, changed: true })
+        })
+        .await
+    }
+
+    async fn restore(&self, order: &Order) -> Result<RestoreOutcome, StoreError> {
+        let order = order.clone();
+        self.write(move |tx| {
+            let items = serde_json::to_string(&order.items).map_err(|e| StoreError::Internal(e.to_string()))?;
+            let after = OrderImage { order: order.clone(), awaiting: None };
+            match load_order(tx, order.order_id)? {
+                Some((_, stored)) if stored.order.version >= order.version => Ok(RestoreOutcome::AlreadyCurrent),
+                Some((seq, stored)) => {
+                    tx.execute(
+                        "UPDATE orders SET customer_id = ?1, status = ?2, total_cents = ?3, version = ?4, created_at = ?5,
+                                updated_at = ?6, execution_arn = ?7, items = ?8 WHERE seq = ?9",
+                        params![
+                            order.customer_id,
+                            order.status.as_str(),
+                            order.total_amount.cents(),
+                            sql_version(order.version)?,
+                            rfc3339::format(&order.created_at),
+                            rfc3339::format(&order.updated_at),
+                            order.execution_arn,
+                            items,
+                            seq
+                        ],
+                    )
+                    .map_err(sql_error)?;
+                    count(tx, seq, &stored.order.customer_id, stored.order.status, -1, Scopes::All)?;
+                    count(tx, seq, &order.customer_id, order.status, 1, Scopes::All)?;
+                    record_change(tx, ChangeKind::Modify, Some(&stored), Some(&after))?;
+                    Ok(RestoreOutcome::Updated)
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO orders (order_id, customer_id, status, total_cents, version, created_at, updated_at,
+                                             execution_arn, items)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        params![
+                            order.order_id.to_string(),
+                            order.customer_id,
+                            order.status.as_str(),
+                            order.total_amount.cents(),
+                            sql_version(order.version)?,
+                            rfc3339::format(&order.created_at),
+                            rfc3339::format(&order.updated_at),
+                            order.execution_arn,
+                            items
+                        ],
+                    )
+                    .map_err(sql_error)?;
+                    let seq = tx.last_insert_rowid();
+                    count(tx, seq, &order.customer_id, order.status, 1, Scopes::All)?;
+                    record_change(tx, ChangeKind::Insert, None, Some(&after))?;
+                    Ok(RestoreOutcome::Restored)
+                }
+            }
         })
         .await
     }
