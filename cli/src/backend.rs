@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use orders_core::adapters::embedded::{EmbeddedConfig, EmbeddedStack, QueueSettings, WorkflowLocation};
-use orders_core::ports::{BackupStore, CatalogStore, MessageQueue, OrderStore};
+use orders_core::ports::{BackupStore, CatalogStore, MessageQueue, OrderStore, WorkflowEngine};
 
 use crate::config::TargetArgs;
 
@@ -19,6 +19,8 @@ pub struct Backend {
     pub orders: Arc<dyn OrderStore>,
     /// The backups.
     pub backups: Arc<dyn BackupStore>,
+    /// The workflow engine.
+    pub workflow: Arc<dyn WorkflowEngine>,
 }
 
 impl Backend {
@@ -33,6 +35,7 @@ impl Backend {
                 catalog: stack.store.clone(),
                 orders: stack.store.clone(),
                 backups: stack.backups.clone(),
+                workflow: stack.workflow.clone(),
             })
         } else {
             let data_dir = &target.store.data_dir;
@@ -53,6 +56,7 @@ impl Backend {
                 catalog: Arc::new(stack.database.clone()),
                 orders: Arc::new(stack.database.clone()),
                 backups: stack.backups.clone(),
+                workflow: Arc::new(stack.workflow.clone()),
             })
         }
     }

@@ -29,6 +29,14 @@ pub enum Command {
     Setup(SetupArgs),
     /// Send the orders of a JSON Lines or CSV file to the import queue (see docs/IMPORT.md).
     Import(ImportArgs),
+    /// Show an order's workflow execution: its status, current state and history.
+    Executions {
+        /// An order id, or an execution ARN.
+        order_or_arn: String,
+        /// Where the data is.
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// Check and restore the order backups.
     Backup {
         /// What to do.

@@ -6,6 +6,7 @@ pub mod backend;
 pub mod backup;
 pub mod config;
 pub mod dlq;
+pub mod executions;
 pub mod import;
 pub mod pipeline;
 pub mod serve;

@@ -15,6 +15,7 @@ async fn main() -> ExitCode {
         Command::Import(args) => orders_cli::import::run(args).await,
         Command::Dlq { command } => orders_cli::dlq::run(command).await,
         Command::Backup { command } => orders_cli::backup::run(command).await,
+        Command::Executions { order_or_arn, target } => orders_cli::executions::run(order_or_arn, target).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

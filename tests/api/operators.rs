@@ -224,3 +224,32 @@ async fn after_the_store_is_lost_a_restore_brings_every_order_back_with_its_last
     let (_, cancelled_only) = server.get_json("/orders?status=cancelled").await;
     assert_eq!(cancelled_only["pagination"]["total"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_sees_where_an_execution_waits_and_its_history() {
+    let server = Server::start().await;
+    let order_id = server.create_processing("CUST001").await;
+    // Wait until the workflow is past fulfilment and waits for the shipment
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let shown = loop {
+        let (ok, stdout, stderr) = orders_command(&server, &["executions", &order_id]);
+        assert!(ok, "{stderr}");
+        if stdout.contains("current state: AwaitShipped") {
+            break stdout;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{stdout}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(shown.contains(&format!(":execution:OrderProcessing:{order_id}")), "{shown}");
+    assert!(shown.contains("status:        RUNNING"), "{shown}");
+    assert!(shown.contains("ExecutionStarted"), "{shown}");
+    assert!(shown.contains("MarkProcessing"), "{shown}");
+    assert!(shown.contains("Fulfil"), "{shown}");
+    // An ARN works as well as an order id; nonsense is refused clearly
+    let arn = format!("arn:aws:states:us-east-1:123456789012:execution:OrderProcessing:{order_id}");
+    let (ok, by_arn, _) = orders_command(&server, &["executions", &arn]);
+    assert!(ok && by_arn.contains("current state: AwaitShipped"), "{by_arn}");
+    let (ok, _, stderr) = orders_command(&server, &["executions", "nonsense"]);
+    assert!(!ok);
+    assert!(stderr.contains("is neither an order id nor an execution ARN"), "{stderr}");
+}

@@ -373,6 +373,21 @@ mod optional_rfc3339 {
     }
 }
 
+/// One event of an execution's history, as Step Functions' GetExecutionHistory reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// 1, 2, 3, … within the execution.
+    pub id: u64,
+    /// When it happened.
+    pub timestamp: DateTime<Utc>,
+    /// The event type, e.g. `TaskStateEntered`.
+    pub event_type: String,
+    /// The state it concerns, for state events.
+    pub state: Option<String>,
+    /// The error, for failures.
+    pub error: Option<String>,
+}
+
 /// The result of starting an execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartedExecution {
@@ -408,6 +423,9 @@ pub trait WorkflowEngine: Send + Sync {
 
     /// Describes an execution, or `None` if there is no such execution.
     async fn describe_execution(&self, arn: &ExecutionArn) -> Result<Option<ExecutionDescription>, WorkflowError>;
+
+    /// The execution's history, oldest first (empty when there is no such execution).
+    async fn history(&self, arn: &ExecutionArn) -> Result<Vec<HistoryEntry>, WorkflowError>;
 
     /// Stops a running execution (it ends ABORTED with `error` and `cause`); `Ok(false)` when there
     /// is no such execution or it had ended already.

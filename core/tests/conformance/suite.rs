@@ -266,8 +266,20 @@ pub async fn a_waiting_execution_can_be_stopped_and_its_task_kept_alive(ports: &
     let task = task.expect("the fulfilment task was sent");
     assert_eq!(task["task"], "fulfil");
     let token = task["task_token"].as_str().unwrap();
-    // Then a heartbeat is accepted while it waits
+    // Then a heartbeat is accepted while it waits, and the history shows where it is
     ports.callbacks.send_task_heartbeat(token).await.unwrap();
+    let history = ports.workflow.history(&started.execution_arn).await.unwrap();
+    assert_eq!(history.first().map(|e| e.event_type.as_str()), Some("ExecutionStarted"));
+    assert!(history.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(history.iter().any(|e| e.state.as_deref() == Some("Fulfil")), "{history:?}");
+    assert!(
+        ports
+            .workflow
+            .history(&ports.workflow.execution_arn(&OrderId::new_random().to_string()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // And stopping it is accepted
     assert!(
         ports.workflow.stop_execution(&started.execution_arn, "Operator.Stop", "stopped by the test").await.unwrap()

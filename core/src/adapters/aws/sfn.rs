@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::errors::{describe, is_transient};
 use crate::ports::{
-    CallbackError, ExecutionArn, ExecutionDescription, ExecutionStatus, StartedExecution, TaskCallbacks,
+    CallbackError, ExecutionArn, ExecutionDescription, ExecutionStatus, HistoryEntry, StartedExecution, TaskCallbacks,
     WorkflowEngine, WorkflowError,
 };
 
@@ -118,6 +118,48 @@ impl WorkflowEngine for StepFunctions {
             })),
             Err(error) if error.as_service_error().is_some_and(|e| e.is_execution_does_not_exist()) => Ok(None),
             Err(error) => Err(workflow_error(error)),
+        }
+    }
+
+    async fn history(&self, arn: &ExecutionArn) -> Result<Vec<HistoryEntry>, WorkflowError> {
+        let mut entries = Vec::new();
+        let mut token = None;
+        loop {
+            let page = match self
+                .client
+                .get_execution_history()
+                .execution_arn(arn.as_str())
+                .set_next_token(token)
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_execution_does_not_exist()) => {
+                    return Ok(Vec::new());
+                }
+                Err(e) => return Err(workflow_error(e)),
+            };
+            for event in page.events() {
+                let state = event
+                    .state_entered_event_details()
+                    .map(|d| d.name().to_owned())
+                    .or_else(|| event.state_exited_event_details().map(|d| d.name().to_owned()));
+                let error = event
+                    .execution_failed_event_details()
+                    .and_then(|d| d.error().map(str::to_owned))
+                    .or_else(|| event.task_failed_event_details().and_then(|d| d.error().map(str::to_owned)));
+                entries.push(HistoryEntry {
+                    id: event.id() as u64,
+                    timestamp: date(event.timestamp()),
+                    event_type: event.r#type().as_str().to_owned(),
+                    state,
+                    error,
+                });
+            }
+            token = page.next_token;
+            if token.is_none() {
+                return Ok(entries);
+            }
         }
     }
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 use statemachine::{DriverHandle, Executor, ExecutorError};
 
 use crate::ports::{
-    CallbackError, ExecutionArn, ExecutionDescription, ExecutionStatus, StartedExecution, TaskCallbacks,
+    CallbackError, ExecutionArn, ExecutionDescription, ExecutionStatus, HistoryEntry, StartedExecution, TaskCallbacks,
     WorkflowEngine, WorkflowError,
 };
 
@@ -106,6 +106,26 @@ impl WorkflowEngine for EmbeddedWorkflow {
                 cause: found.cause,
             })),
             Err(ExecutorError::ExecutionDoesNotExist(_) | ExecutorError::WrongStateMachine { .. }) => Ok(None),
+            Err(other) => Err(engine_error(other)),
+        }
+    }
+
+    async fn history(&self, arn: &ExecutionArn) -> Result<Vec<HistoryEntry>, WorkflowError> {
+        match self.executor.get_execution_history(arn.as_str()).await {
+            Ok(events) => Ok(events
+                .into_iter()
+                .map(|event| HistoryEntry {
+                    id: event.id,
+                    timestamp: event.timestamp,
+                    event_type: serde_json::to_value(event.event_type)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    state: event.details.name,
+                    error: event.details.error,
+                })
+                .collect()),
+            Err(ExecutorError::ExecutionDoesNotExist(_) | ExecutorError::WrongStateMachine { .. }) => Ok(Vec::new()),
             Err(other) => Err(engine_error(other)),
         }
     }

@@ -1,0 +1,53 @@
+//! `orders executions ORDER_ID|ARN`: an order's workflow execution as an operator needs it at
+//! 3 a.m.: status, dates, the state it is in (what it waits for), input, output or error, and the
+//! whole history.
+
+use anyhow::bail;
+use orders_core::domain::OrderId;
+use orders_core::domain::order::rfc3339;
+use orders_core::ports::ExecutionArn;
+
+use crate::backend::Backend;
+use crate::config::TargetArgs;
+
+/// Runs `orders executions`.
+pub async fn run(order_or_arn: String, target: TargetArgs) -> anyhow::Result<()> {
+    let backend = Backend::open(&target).await?;
+    let arn: ExecutionArn = match order_or_arn.parse::<OrderId>() {
+        Ok(order_id) => backend.workflow.execution_arn(&order_id.to_string()),
+        Err(_) => order_or_arn
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{order_or_arn:?} is neither an order id nor an execution ARN ({e})"))?,
+    };
+    let Some(execution) = backend.workflow.describe_execution(&arn).await? else {
+        bail!("no execution {arn}");
+    };
+    let history = backend.workflow.history(&arn).await?;
+    let mut entered: Option<&str> = None;
+    for entry in &history {
+        if entry.event_type.ends_with("StateEntered") {
+            entered = entry.state.as_deref();
+        } else if entry.event_type.ends_with("StateExited") {
+            entered = None;
+        }
+    }
+    println!("execution {arn}");
+    println!("  status:        {}", serde_json::to_value(execution.status)?.as_str().unwrap_or_default());
+    println!("  started:       {}", rfc3339::format(&execution.start_date));
+    println!("  stopped:       {}", execution.stop_date.as_ref().map(rfc3339::format).unwrap_or_else(|| "-".into()));
+    println!("  current state: {}", entered.unwrap_or("-"));
+    println!("  input:         {}", execution.input);
+    if let Some(output) = &execution.output {
+        println!("  output:        {output}");
+    }
+    if let Some(error) = &execution.error {
+        println!("  error:         {error}: {}", execution.cause.as_deref().unwrap_or(""));
+    }
+    println!("history:");
+    for entry in &history {
+        let detail =
+            [entry.state.as_deref(), entry.error.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+        println!("  {:>3}  {}  {:<28} {detail}", entry.id, rfc3339::format(&entry.timestamp), entry.event_type);
+    }
+    Ok(())
+}
