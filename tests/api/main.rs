@@ -14,6 +14,7 @@ mod listing;
 mod openapi;
 mod operators;
 mod pipeline;
+mod runbooks;
 mod server_process;
 mod status_and_delete;
 mod workflow;

@@ -98,7 +98,8 @@ fn orders_command(server: &Server, args: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn dlq_depth(listing: &str, queue: &str) -> u64 {
+/// A DLQ's message count in `orders dlq list` output.
+pub(crate) fn dlq_depth(listing: &str, queue: &str) -> u64 {
     listing
         .lines()
         .find(|l| l.split_whitespace().next() == Some(queue))
