@@ -254,3 +254,66 @@ async fn an_operator_sees_where_an_execution_waits_and_its_history() {
     assert!(!ok);
     assert!(stderr.contains("is neither an order id nor an execution ARN"), "{stderr}");
 }
+
+fn aws_command(aws: &crate::common::AwsTarget, data_dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
+        .args(args)
+        .args(["--aws-endpoint", &aws.endpoint, "--prefix", &aws.prefix, "--data-dir"])
+        .arg(data_dir)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operator_commands_work_against_an_aws_endpoint() {
+    // Given orders serve on moto
+    let moto = crate::moto::Moto::start().await;
+    let aws = crate::common::AwsTarget { endpoint: moto.endpoint(), prefix: "ops".into() };
+    let server = Server::launch(crate::common::Launch {
+        aws: Some(aws.clone()),
+        args: vec!["--visibility-timeout".into(), "1".into()],
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    // When a file is imported through SQS
+    let file = dir.path().join("orders.jsonl");
+    std::fs::write(
+        &file,
+        [line("AWS-1", "PROD001", json!(1)), line("AWS-2", "PROD002", json!(2)), line("AWS-3", "NOPE", json!(1))]
+            .join("\n"),
+    )
+    .unwrap();
+    let (ok, output) = aws_command(&aws, dir.path(), &["import", file.to_str().unwrap()]);
+    assert!(!ok && output.contains("1 of 3 orders were rejected"), "{output}");
+    // Then the orders are created, their executions run on Step Functions and are shown
+    server.wait_for_total(2, Duration::from_secs(60)).await;
+    let (_, list) = server.get_json("/orders").await;
+    let order_id = list["orders"][0]["order_id"].as_str().unwrap().to_owned();
+    server.wait_for_order(&order_id, |o| o["status"] == "processing").await;
+    let (ok, shown) = aws_command(&aws, dir.path(), &["executions", &order_id]);
+    assert!(ok && shown.contains("status:        RUNNING") && shown.contains("MarkProcessing"), "{shown}");
+    // And the backups verify, the DLQs are listed, and a restore finds everything current
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (ok, output) = aws_command(&aws, dir.path(), &["backup", "verify"]);
+        if ok {
+            assert!(output.contains("checked 2 orders"), "{output}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{output}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let (ok, listing) = aws_command(&aws, dir.path(), &["dlq", "list"]);
+    assert!(ok, "{listing}");
+    assert_eq!(dlq_depth(&listing, "backup-dlq"), 0);
+    let (ok, restored) = aws_command(&aws, dir.path(), &["backup", "restore", "--all"]);
+    assert!(ok && restored.contains("restored 0, updated 0, already current 2"), "{restored}");
+}
