@@ -47,31 +47,7 @@ impl OrderStore for Database {
                     Err(StoreError::IdempotencyKeyReused)
                 };
             }
-            let items = serde_json::to_string(&order.items).map_err(|e| StoreError::Internal(e.to_string()))?;
-            let inserted = tx.execute(
-                "INSERT INTO orders (order_id, customer_id, status, total_cents, version, created_at, updated_at,
-                                     execution_arn, items)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    order.order_id.to_string(),
-                    order.customer_id,
-                    order.status.as_str(),
-                    order.total_amount.cents(),
-                    sql_version(order.version)?,
-                    rfc3339::format(&order.created_at),
-                    rfc3339::format(&order.updated_at),
-                    order.execution_arn,
-                    items,
-                ],
-            );
-            match inserted {
-                Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
-                    return Err(StoreError::AlreadyExists(order.order_id));
-                }
-                other => other.map_err(sql_error)?,
-            };
-            let seq = tx.last_insert_rowid();
-            count(tx, seq, &order.customer_id, order.status, 1, Scopes::All)?;
+            insert_order(tx, &order)?;
             record_change(tx, ChangeKind::Insert, None, Some(&OrderImage { order: order.clone(), awaiting: None }))?;
             if let Some(record) = idempotency {
                 let now = Utc::now().timestamp();
@@ -187,25 +163,7 @@ impl OrderStore for Database {
                     Ok(RestoreOutcome::Updated)
                 }
                 None => {
-                    tx.execute(
-                        "INSERT INTO orders (order_id, customer_id, status, total_cents, version, created_at, updated_at,
-                                             execution_arn, items)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                        params![
-                            order.order_id.to_string(),
-                            order.customer_id,
-                            order.status.as_str(),
-                            order.total_amount.cents(),
-                            sql_version(order.version)?,
-                            rfc3339::format(&order.created_at),
-                            rfc3339::format(&order.updated_at),
-                            order.execution_arn,
-                            items
-                        ],
-                    )
-                    .map_err(sql_error)?;
-                    let seq = tx.last_insert_rowid();
-                    count(tx, seq, &order.customer_id, order.status, 1, Scopes::All)?;
+                    insert_order(tx, &order)?;
                     record_change(tx, ChangeKind::Insert, None, Some(&after))?;
                     Ok(RestoreOutcome::Restored)
                 }
@@ -250,6 +208,36 @@ fn change_status(tx: &Transaction<'_>, seq: i64, before: OrderImage, to: OrderSt
     count(tx, seq, &order.customer_id, to, 1, Scopes::WithStatus)?;
     record_change(tx, ChangeKind::Modify, Some(&before), Some(&after))?;
     Ok(after.order)
+}
+
+/// Inserts a new order row, counts it in every listing scope, and returns its `seq`.
+fn insert_order(tx: &Transaction<'_>, order: &Order) -> Result<i64, StoreError> {
+    let items = serde_json::to_string(&order.items).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let inserted = tx.execute(
+        "INSERT INTO orders (order_id, customer_id, status, total_cents, version, created_at, updated_at,
+                             execution_arn, items)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            order.order_id.to_string(),
+            order.customer_id,
+            order.status.as_str(),
+            order.total_amount.cents(),
+            sql_version(order.version)?,
+            rfc3339::format(&order.created_at),
+            rfc3339::format(&order.updated_at),
+            order.execution_arn,
+            items,
+        ],
+    );
+    match inserted {
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+            return Err(StoreError::AlreadyExists(order.order_id));
+        }
+        other => other.map_err(sql_error)?,
+    };
+    let seq = tx.last_insert_rowid();
+    count(tx, seq, &order.customer_id, order.status, 1, Scopes::All)?;
+    Ok(seq)
 }
 
 fn sql_version(version: u64) -> Result<i64, StoreError> {
