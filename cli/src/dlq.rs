@@ -129,7 +129,7 @@ async fn replay(
     };
     let (mut replayed, mut skipped) = (0usize, 0usize);
     let mut seen = HashSet::new();
-    'receiving: loop {
+    loop {
         let batch = backend.queues.receive(dlq, 10).await?;
         if batch.is_empty() || batch.iter().all(|m| seen.contains(&m.message_id)) {
             for message in &batch {
@@ -138,18 +138,16 @@ async fn replay(
             break;
         }
         for message in batch {
-            let limit_reached = max.is_some_and(|max| replayed >= max);
-            if limit_reached || !matches(&message) || dry_run || !seen.insert(message.message_id.clone()) {
-                if dry_run && !limit_reached && matches(&message) && seen.insert(message.message_id.clone()) {
+            let first_time = seen.insert(message.message_id.clone());
+            let wanted = first_time && matches(&message) && max.is_none_or(|max| replayed < max);
+            if !wanted || dry_run {
+                if wanted {
                     print!("would replay to {source}:\n{}", describe(&message));
                     replayed += 1;
-                } else if !limit_reached {
+                } else if first_time {
                     skipped += 1;
                 }
                 backend.queues.release(dlq, &message.receipt_handle).await?;
-                if limit_reached {
-                    break 'receiving;
-                }
                 continue;
             }
             pace.tick().await;

@@ -141,10 +141,16 @@ async fn a_failing_backup_worker_fills_its_dlq_and_a_replay_after_the_fix_backs_
     // (every look is a receive, so the count includes the polling above)
     assert!(peek.contains("reason:        failed "), "{peek}");
     assert!(peek.contains("\"kind\":\"version\""), "{peek}");
-    // And a dry run changes nothing
+    // And a dry run changes nothing; a filter narrows it (and ends, though nothing matches)
     let (ok, dry, _) = orders_command(&server, &["dlq", "replay", "backup-dlq", "--dry-run"]);
     assert!(ok);
     assert!(dry.contains("would replay 6 messages from backup-dlq to backup"), "{dry}");
+    let (ok, dry, _) = orders_command(&server, &["dlq", "replay", "backup-dlq", "--dry-run", "--filter", &orders[0]]);
+    assert!(ok);
+    assert!(dry.contains("would replay 2 messages from backup-dlq to backup; 4 left"), "{dry}");
+    let (ok, none, _) = orders_command(&server, &["dlq", "replay", "backup-dlq", "--filter", "matches-nothing"]);
+    assert!(ok);
+    assert!(none.contains("replayed 0 messages from backup-dlq to backup; 6 left"), "{none}");
     // When the fault is fixed and the DLQ replayed
     std::fs::remove_file(dir.path().join("backups")).unwrap();
     let (ok, replay, stderr) = orders_command(&server, &["dlq", "replay", "backup-dlq", "--rate", "100"]);
