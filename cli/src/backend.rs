@@ -27,9 +27,8 @@ impl Backend {
     /// Opens the backend `target` names.
     pub async fn open(target: &TargetArgs) -> anyhow::Result<Backend> {
         if target.backend.uses_aws() {
-            let stack =
-                crate::setup::aws_stack(&target.backend, &target.account_id, &target.region, &Default::default())
-                    .await?;
+            // Operator commands only look the deployment up: they never change its settings.
+            let stack = crate::setup::existing_aws_stack(&target.backend, &target.account_id, &target.region).await?;
             Ok(Backend {
                 queues: stack.queues.clone(),
                 catalog: stack.store.clone(),

@@ -43,6 +43,14 @@ pub async fn aws_stack(
     Ok(AwsStack::new(clients, resources))
 }
 
+/// The stack over an existing deployment, found without creating or changing anything.
+pub async fn existing_aws_stack(backend: &BackendArgs, account_id: &str, region: &str) -> anyhow::Result<AwsStack> {
+    let clients = AwsClients::from_env(backend.aws_endpoint.as_deref()).await;
+    let mut resources = AwsResources::named(&backend.prefix, account_id, region);
+    setup::discover(&clients, &mut resources).await.context("cannot find the deployment's resources")?;
+    Ok(AwsStack::new(clients, resources))
+}
+
 /// `orders setup`: creates what is absent and prints what there is.
 pub async fn run(args: SetupArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.backend.uses_aws(), "orders setup needs --aws or --aws-endpoint URL");

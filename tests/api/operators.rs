@@ -322,4 +322,18 @@ async fn the_operator_commands_work_against_an_aws_endpoint() {
     assert_eq!(dlq_depth(&listing, "backup-dlq"), 0);
     let (ok, restored) = aws_command(&aws, dir.path(), &["backup", "restore", "--all"]);
     assert!(ok && restored.contains("restored 0, updated 0, already current 2"), "{restored}");
+    // And none of them changed the deployment: the queue keeps the visibility timeout serve set
+    let clients = orders_core::adapters::aws::AwsClients::for_emulator(&aws.endpoint, "us-east-1").await;
+    let url = clients.sqs.get_queue_url().queue_name("ops-backup").send().await.unwrap().queue_url.unwrap();
+    let attributes = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names("VisibilityTimeout".into())
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    assert_eq!(attributes.get(&"VisibilityTimeout".into()).map(String::as_str), Some("1"));
 }

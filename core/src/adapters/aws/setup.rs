@@ -65,6 +65,38 @@ pub async fn ensure(
     ensure_state_machine(clients, resources, options).await
 }
 
+/// Finds an existing deployment's queue URLs and state machine ARN without creating or changing
+/// anything (what operator commands use: they must never alter a deployment's settings).
+pub async fn discover(clients: &AwsClients, resources: &mut AwsResources) -> Result<(), SetupError> {
+    let mut urls = BTreeMap::new();
+    for queue in QueueName::ALL {
+        let name = queue_name(resources, queue);
+        let found =
+            clients.sqs.get_queue_url().queue_name(&name).send().await.map_err(|e| failed(&name, describe(&e)))?;
+        urls.insert(queue, found.queue_url.unwrap_or_default());
+    }
+    resources.queue_urls = urls;
+    let name = resources.state_machine_arn.rsplit(':').next().unwrap_or("OrderProcessing").to_owned();
+    let mut token = None;
+    loop {
+        let page = clients
+            .sfn
+            .list_state_machines()
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| failed("state machines", describe(&e)))?;
+        if let Some(machine) = page.state_machines().iter().find(|m| m.name() == name) {
+            resources.state_machine_arn = machine.state_machine_arn().to_owned();
+            return Ok(());
+        }
+        token = page.next_token;
+        if token.is_none() {
+            return Err(failed(&name, "no such state machine (run orders setup, or deploy infra/)"));
+        }
+    }
+}
+
 async fn table_exists(clients: &AwsClients, name: &str) -> Result<bool, SetupError> {
     match clients.dynamodb.describe_table().table_name(name).send().await {
         Ok(_) => Ok(true),
