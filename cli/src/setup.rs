@@ -18,12 +18,6 @@ pub struct QueueOptions {
     pub max_receive_count: u32,
 }
 
-impl Default for QueueOptions {
-    fn default() -> Self {
-        QueueOptions { visibility_timeout: 30, max_receive_count: 5 }
-    }
-}
-
 /// Creates what is absent and returns the stack over it.
 pub async fn aws_stack(
     backend: &BackendArgs,
