@@ -77,6 +77,14 @@ pub async fn discover(clients: &AwsClients, resources: &mut AwsResources) -> Res
     }
     resources.queue_urls = urls;
     let name = resources.state_machine_arn.rsplit(':').next().unwrap_or("OrderProcessing").to_owned();
+    resources.state_machine_arn = find_state_machine(clients, &name)
+        .await?
+        .ok_or_else(|| failed(&name, "no such state machine (run orders setup, or deploy infra/)"))?;
+    Ok(())
+}
+
+/// The ARN of the state machine called `name`, if there is one.
+async fn find_state_machine(clients: &AwsClients, name: &str) -> Result<Option<String>, SetupError> {
     let mut token = None;
     loop {
         let page = clients
@@ -87,12 +95,11 @@ pub async fn discover(clients: &AwsClients, resources: &mut AwsResources) -> Res
             .await
             .map_err(|e| failed("state machines", describe(&e)))?;
         if let Some(machine) = page.state_machines().iter().find(|m| m.name() == name) {
-            resources.state_machine_arn = machine.state_machine_arn().to_owned();
-            return Ok(());
+            return Ok(Some(machine.state_machine_arn().to_owned()));
         }
         token = page.next_token;
         if token.is_none() {
-            return Err(failed(&name, "no such state machine (run orders setup, or deploy infra/)"));
+            return Ok(None);
         }
     }
 }
@@ -277,24 +284,7 @@ async fn ensure_state_machine(
     let definition = statemachine::substitute(&options.definition, &definition_substitutions(resources))
         .map_err(|e| failed("the state machine definition", e.to_string()))?;
     let name = resources.state_machine_arn.rsplit(':').next().unwrap_or("OrderProcessing").to_owned();
-    let mut found = None;
-    let mut token = None;
-    loop {
-        let page = clients
-            .sfn
-            .list_state_machines()
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| failed("state machines", describe(&e)))?;
-        found = found.or_else(|| {
-            page.state_machines().iter().find(|m| m.name() == name).map(|m| m.state_machine_arn().to_owned())
-        });
-        token = page.next_token;
-        if token.is_none() || found.is_some() {
-            break;
-        }
-    }
+    let found = find_state_machine(clients, &name).await?;
     let arn = match found {
         Some(arn) => {
             clients
