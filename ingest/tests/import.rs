@@ -24,11 +24,7 @@ async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let config = EmbeddedConfig {
         data_dir: dir.path().to_owned(),
-        location: WorkflowLocation {
-            region: "us-east-1".into(),
-            account_id: "123456789012".into(),
-            state_machine: "OrderProcessing".into(),
-        },
+        location: WorkflowLocation::default(),
         queue_settings: QueueSettings { visibility_timeout: Duration::from_secs(30), max_receive_count: 3 },
     };
     let stack = EmbeddedStack::open(&config).await.unwrap();

@@ -6,6 +6,9 @@ use std::sync::Arc;
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use crate::batch::SqsHandler;
 use crate::stream::StreamHandler;
@@ -26,26 +29,34 @@ pub fn init_logging() {
 
 /// Serves SQS events with `handler`; the response carries the partial batch failures.
 pub async fn run_sqs(handler: Arc<dyn SqsHandler>) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+    run(move |event: SqsEvent| {
         let handler = handler.clone();
-        async move {
-            let span = tracing::info_span!("invocation", request_id = %event.context.request_id);
-            let _entered = span.enter();
-            Ok::<_, lambda_runtime::Error>(handler.handle(event.payload).await)
-        }
-    }))
+        async move { handler.handle(event).await }
+    })
     .await
 }
 
 /// Serves DynamoDB stream events with `handler`; the response names the first failed record.
 pub async fn run_stream(handler: Arc<dyn StreamHandler>) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
+    run(move |event: Event| {
         let handler = handler.clone();
-        async move {
-            let span = tracing::info_span!("invocation", request_id = %event.context.request_id);
-            let _entered = span.enter();
-            Ok::<_, lambda_runtime::Error>(handler.handle(event.payload).await)
-        }
+        async move { handler.handle(event).await }
+    })
+    .await
+}
+
+/// Runs `handle` under the Lambda runtime, each invocation in a span carrying its request id.
+async fn run<E, R, F, Fut>(handle: F) -> Result<(), lambda_runtime::Error>
+where
+    E: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+    F: Fn(E) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send,
+{
+    let handle = &handle;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| async move {
+        let span = tracing::info_span!("invocation", request_id = %event.context.request_id);
+        Ok::<_, lambda_runtime::Error>(handle(event.payload).instrument(span).await)
     }))
     .await
 }

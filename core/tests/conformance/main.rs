@@ -43,11 +43,7 @@ async fn embedded() -> Ports {
     let dir = tempfile::tempdir().unwrap();
     let config = EmbeddedConfig {
         data_dir: dir.path().to_owned(),
-        location: WorkflowLocation {
-            region: "us-east-1".into(),
-            account_id: "123456789012".into(),
-            state_machine: "OrderProcessing".into(),
-        },
+        location: WorkflowLocation::default(),
         queue_settings: QueueSettings { visibility_timeout: VISIBILITY, max_receive_count: MAX_RECEIVE_COUNT },
     };
     let stack = EmbeddedStack::open(&config).await.unwrap();

@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use super::AwsResources;
 use super::errors::{describe, is_transient};
 use crate::adapters::dynamodb_item;
-use crate::adapters::listing::{BUCKET, SEP, scope};
+use crate::adapters::listing::{BUCKET, SEP, page_start, scope};
 use crate::domain::order::{now_millis, rfc3339};
 use crate::domain::{Money, Order, OrderId, OrderStatus, OrderSummary, Product, ProductCatalog};
 use crate::ports::{
@@ -506,17 +506,9 @@ impl OrderStore for DynamoDbStore {
         let limit = request.limit as usize;
         let (upper, skip) = match &request.position {
             PagePosition::Number(page) => {
-                let mut offset = page.saturating_sub(1).saturating_mul(u64::from(request.limit));
-                let mut located = None;
-                for (bucket, count) in &buckets {
-                    if offset < *count {
-                        located = Some(((bucket + 1) * BUCKET, offset as usize));
-                        break;
-                    }
-                    offset -= count;
-                }
-                match located {
-                    Some(found) => found,
+                let skip = page.saturating_sub(1).saturating_mul(u64::from(request.limit));
+                match page_start(&buckets, skip) {
+                    Some((upper, inner)) => (upper, inner as usize),
                     None => return Ok(OrderPage { orders: Vec::new(), total, next_cursor: None }),
                 }
             }

@@ -59,6 +59,18 @@ pub struct WorkflowLocation {
     pub state_machine: String,
 }
 
+impl Default for WorkflowLocation {
+    /// `us-east-1`, account `123456789012`, state machine `OrderProcessing`: the defaults of
+    /// `orders serve`.
+    fn default() -> Self {
+        WorkflowLocation {
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
+            state_machine: "OrderProcessing".into(),
+        }
+    }
+}
+
 /// How to open the embedded stack.
 #[derive(Debug, Clone)]
 pub struct EmbeddedConfig {

@@ -387,16 +387,18 @@ fn count(
 fn list(tx: &Transaction<'_>, request: &ListRequest) -> Result<OrderPage, StoreError> {
     let ListFilter { status, customer_id } = &request.filter;
     let limit = i64::from(request.limit);
-    let buckets: Vec<(i64, i64)> = {
+    let buckets: Vec<(u64, u64)> = {
         let mut stmt = tx
             .prepare_cached("SELECT bucket, n FROM order_counts WHERE scope = ?1 ORDER BY bucket DESC")
             .map_err(sql_error)?;
         let rows = stmt
-            .query_map([scope(*status, customer_id.as_deref())], |row| Ok((row.get(0)?, row.get(1)?)))
+            .query_map([scope(*status, customer_id.as_deref())], |row| {
+                Ok((row.get::<_, i64>(0)?.max(0) as u64, row.get::<_, i64>(1)?.max(0) as u64))
+            })
             .map_err(sql_error)?;
         rows.collect::<Result<_, _>>().map_err(sql_error)?
     };
-    let total: i64 = buckets.iter().map(|(_, n)| n).sum();
+    let total: u64 = buckets.iter().map(|(_, n)| n).sum();
 
     // Filters as SQL; `?1` is the seq bound, `?2` the limit, `?3` the offset.
     let mut conditions = vec!["seq < ?1".to_owned()];
@@ -417,9 +419,9 @@ fn list(tx: &Transaction<'_>, request: &ListRequest) -> Result<OrderPage, StoreE
     let (upper_bound, offset) = match &request.position {
         PagePosition::Number(page) => {
             let skip = page.saturating_sub(1).saturating_mul(request.limit.into());
-            match locate(&buckets, i64::try_from(skip).unwrap_or(i64::MAX)) {
-                Some((bucket, inner)) => ((bucket + 1) * BUCKET, inner),
-                None => return Ok(OrderPage { orders: Vec::new(), total: total as u64, next_cursor: None }),
+            match listing::page_start(&buckets, skip) {
+                Some((upper, inner)) => (upper as i64, inner as i64),
+                None => return Ok(OrderPage { orders: Vec::new(), total, next_cursor: None }),
             }
         }
         PagePosition::After(cursor) => {
@@ -443,17 +445,5 @@ fn list(tx: &Transaction<'_>, request: &ListRequest) -> Result<OrderPage, StoreE
     let has_more = page.len() > request.limit as usize;
     page.truncate(request.limit as usize);
     let next_cursor = page.last().filter(|_| has_more).map(|(seq, _)| seq.to_string());
-    Ok(OrderPage { orders: page.into_iter().map(|(_, summary)| summary).collect(), total: total as u64, next_cursor })
-}
-
-/// The block holding the order at position `skip` (0-based, newest first), and its offset in it.
-fn locate(buckets: &[(i64, i64)], skip: i64) -> Option<(i64, i64)> {
-    let mut before = 0;
-    for &(bucket, n) in buckets {
-        if before + n > skip {
-            return Some((bucket, skip - before));
-        }
-        before += n;
-    }
-    None
+    Ok(OrderPage { orders: page.into_iter().map(|(_, summary)| summary).collect(), total, next_cursor })
 }
