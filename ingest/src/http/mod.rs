@@ -22,7 +22,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tracing::info_span;
 
-pub use auth::{ApiKeys, InvalidApiKey};
+pub use auth::{ApiKeys, InvalidApiKey, MIN_KEY_CHARS};
 pub use error::{ApiError, ErrorBody};
 pub use openapi::openapi_document;
 

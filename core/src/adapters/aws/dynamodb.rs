@@ -49,10 +49,14 @@ const INDEX_STATUS: (&str, &str) = ("by_status", "lk_status");
 const INDEX_CUSTOMER: (&str, &str) = ("by_customer", "lk_customer");
 const INDEX_CUSTOMER_STATUS: (&str, &str) = ("by_customer_status", "lk_customer_status");
 
-/// The listing indexes of the orders table, for setting it up.
-pub(crate) const LISTING_INDEXES: [(&str, &str); 4] = [INDEX_ALL, INDEX_STATUS, INDEX_CUSTOMER, INDEX_CUSTOMER_STATUS];
+/// The idempotency table's TTL attribute: when a key expires (epoch seconds).
+pub const EXPIRES_AT: &str = "expires_at";
+
+/// The listing indexes of the orders table (name, partition key; `seq` is the sort key), for setting
+/// it up and for checking infra/template.yaml.
+pub const LISTING_INDEXES: [(&str, &str); 4] = [INDEX_ALL, INDEX_STATUS, INDEX_CUSTOMER, INDEX_CUSTOMER_STATUS];
 /// The attributes the listing indexes carry (what a listing shows).
-pub(crate) const SUMMARY_ATTRIBUTES: [&str; 4] = ["customer_id", "status", "total_cents", "created_at"];
+pub const SUMMARY_ATTRIBUTES: [&str; 4] = ["customer_id", "status", "total_cents", "created_at"];
 
 /// Orders, keys, counters and the catalog in DynamoDB.
 #[derive(Clone, Debug)]
@@ -289,7 +293,7 @@ impl DynamoDbStore {
         let Some(item) = output.item else { return Ok(None) };
         let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
         let expires_at: i64 =
-            item.get("expires_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+            item.get(EXPIRES_AT).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
         if expires_at <= Utc::now().timestamp() {
             return Ok(None);
         }
@@ -468,7 +472,7 @@ impl OrderStore for DynamoDbStore {
                 .item("fingerprint", s(record.fingerprint.clone()))
                 .item("order_id", s(record.order_id.to_string()))
                 .item("execution_arn", s(record.execution_arn.clone()))
-                .item("expires_at", n(record.expires_at.timestamp()))
+                .item(EXPIRES_AT, n(record.expires_at.timestamp()))
                 .condition_expression("attribute_not_exists(#key) OR expires_at <= :now")
                 .expression_attribute_names("#key", "key")
                 .expression_attribute_values(":now", n(Utc::now().timestamp()))

@@ -12,9 +12,11 @@ mod s3;
 mod sfn;
 mod sqs;
 
+pub mod functions;
 pub mod setup;
 
-pub use dynamodb::DynamoDbStore;
+pub use dynamodb::{DynamoDbStore, EXPIRES_AT, LISTING_INDEXES, SUMMARY_ATTRIBUTES};
+pub use functions::{FunctionConfig, MissingEnv};
 pub use s3::S3BackupStore;
 pub use sfn::StepFunctions;
 pub use sqs::SqsQueues;
@@ -149,23 +151,6 @@ impl AwsStack {
     }
 }
 
-/// A required environment variable is missing or empty.
-#[derive(thiserror::Error)]
-#[error("environment variable {0} is required")]
-pub struct MissingEnv(pub &'static str);
-
-impl std::fmt::Debug for MissingEnv {
-    /// As the message: a Lambda `main` returning this error prints it with `Debug`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(self, f)
-    }
-}
-
-/// A required environment variable.
-pub fn required_env(name: &'static str) -> Result<String, MissingEnv> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty()).ok_or(MissingEnv(name))
-}
-
 /// The environment variables a Lambda function reads its resources from (set by infra/template.yaml).
 pub mod env {
     /// The orders table.
@@ -186,23 +171,10 @@ pub mod env {
     pub const IMPORT_DLQ_URL: &str = "IMPORT_DLQ_URL";
     /// The API keys' SHA-256 digests (hex, comma-separated).
     pub const API_KEY_SHA256: &str = "API_KEY_SHA256";
+    /// `true` behind an API Gateway REST API stage (read by `lambda_http`: the stage is not in routes).
+    pub const AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH: &str = "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH";
     /// An AWS-compatible endpoint to use instead of AWS (the SDK's own variable).
     pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
-}
-
-impl AwsResources {
-    /// The tables, from the environment (each one required).
-    pub fn tables_from_env() -> Result<Self, MissingEnv> {
-        Ok(AwsResources {
-            orders_table: required_env(env::ORDERS_TABLE)?,
-            catalog_table: required_env(env::CATALOG_TABLE)?,
-            idempotency_table: required_env(env::IDEMPOTENCY_TABLE)?,
-            counters_table: required_env(env::COUNTERS_TABLE)?,
-            queue_urls: BTreeMap::new(),
-            backup_bucket: String::new(),
-            state_machine_arn: String::new(),
-        })
-    }
 }
 
 impl AwsClients {

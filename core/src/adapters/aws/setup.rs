@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use super::dynamodb::{LISTING_INDEXES, SUMMARY_ATTRIBUTES};
+use super::dynamodb::{EXPIRES_AT, LISTING_INDEXES, SUMMARY_ATTRIBUTES};
 use super::errors::describe;
 use super::{AwsClients, AwsResources};
 use crate::ports::QueueName;
@@ -166,7 +166,7 @@ async fn ensure_tables(clients: &AwsClients, resources: &AwsResources) -> Result
     }
     let ttl = TimeToLiveSpecification::builder()
         .enabled(true)
-        .attribute_name("expires_at")
+        .attribute_name(EXPIRES_AT)
         .build()
         .map_err(|e| failed("ttl", e.to_string()))?;
     // Enabling TTL twice is refused by some endpoints; the table works either way.
