@@ -43,11 +43,31 @@ pub enum Command {
         #[command(subcommand)]
         command: BackupCommand,
     },
+    /// Manage the product catalog.
+    Catalog {
+        /// What to do.
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
     /// Look at and replay the dead-letter queues.
     Dlq {
         /// What to do.
         #[command(subcommand)]
         command: DlqCommand,
+    },
+}
+
+/// `orders catalog …`.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Replace the catalog with a JSON file (orders already made keep their prices):
+    /// {"products":[{"product_id":"PROD001","name":"Widget","unit_price":"25.50"}]}
+    Load {
+        /// The catalog file.
+        file: PathBuf,
+        /// Where the data is.
+        #[command(flatten)]
+        target: TargetArgs,
     },
 }
 

@@ -4,6 +4,7 @@
 pub mod api_key;
 pub mod backend;
 pub mod backup;
+pub mod catalog;
 pub mod config;
 pub mod dlq;
 pub mod executions;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use orders_cli::config::{Cli, Command};
+use orders_cli::config::{CatalogCommand, Cli, Command};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -13,6 +13,9 @@ async fn main() -> ExitCode {
         Command::Serve(args) => orders_cli::serve::run(args).await,
         Command::Setup(args) => orders_cli::setup::run(args).await,
         Command::Import(args) => orders_cli::import::run(args).await,
+        Command::Catalog { command: CatalogCommand::Load { file, target } } => {
+            orders_cli::catalog::load(&file, target).await
+        }
         Command::Dlq { command } => orders_cli::dlq::run(command).await,
         Command::Backup { command } => orders_cli::backup::run(command).await,
         Command::Executions { order_or_arn, target } => orders_cli::executions::run(order_or_arn, target).await,

@@ -79,8 +79,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 fn read_catalog(args: &ServeArgs) -> anyhow::Result<Option<ProductCatalog>> {
     let Some(path) = &args.catalog else { return Ok(None) };
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let catalog = ProductCatalog::from_json(&text).with_context(|| format!("catalog {}", path.display()))?;
+    let catalog = crate::catalog::read(path)?;
     tracing::info!(products = catalog.products().len(), file = %path.display(), "catalog loaded");
     Ok(Some(catalog))
 }

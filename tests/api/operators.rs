@@ -1,4 +1,5 @@
-//! Operators and batch producers against a running `orders serve`: `orders import` of a file.
+//! Operators and batch producers against a running `orders serve`: `orders import` of a file, and
+//! `orders catalog load`.
 
 use std::time::Duration;
 
@@ -336,4 +337,57 @@ async fn the_operator_commands_work_against_an_aws_endpoint() {
         .attributes
         .unwrap();
     assert_eq!(attributes.get(&"VisibilityTimeout".into()).map(String::as_str), Some("1"));
+}
+
+fn load_catalog(server: &Server, file: &std::path::Path) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
+        .args(["catalog", "load"])
+        .arg(file)
+        .arg("--data-dir")
+        .arg(server.data_dir())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_loaded_catalog_prices_new_orders_and_old_orders_keep_their_prices() {
+    // Given a running server and an order of 2 x PROD001 at the demo price (25.50)
+    let server = Server::start().await;
+    let body = json!({"customer_id": "C-1", "items": [{"product_id": "PROD001", "quantity": 2}]});
+    let old = crate::common::body_json(server.create(&body).await).await["order_id"].as_str().unwrap().to_owned();
+
+    // When an operator loads a catalog where PROD001 costs 30.00 and NEW-1 exists
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("catalog.json");
+    let products = json!({"products": [
+        {"product_id": "PROD001", "name": "Widget", "unit_price": "30.00"},
+        {"product_id": "NEW-1", "name": "Gadget", "unit_price": "4.99"}
+    ]});
+    std::fs::write(&file, products.to_string()).unwrap();
+    let (ok, output) = load_catalog(&server, &file);
+    assert!(ok, "{output}");
+    assert!(output.contains("catalog replaced: 2 products"), "{output}");
+
+    // Then new orders use the new prices, products no longer listed are refused, and the old order
+    // keeps the price it was made with
+    let created = server
+        .create(&json!({"customer_id": "C-1", "items": [{"product_id": "PROD001", "quantity": 1}, {"product_id": "NEW-1", "quantity": 2}]}))
+        .await;
+    assert_eq!(created.status(), 201);
+    let new = crate::common::body_json(created).await["order_id"].as_str().unwrap().to_owned();
+    let (_, new_order) = server.get_json(&format!("/orders/{new}")).await;
+    assert_eq!(new_order["total_amount"], json!(39.98));
+    let gone = server.create(&json!({"customer_id": "C-1", "items": [{"product_id": "PROD002", "quantity": 1}]})).await;
+    assert_eq!(gone.status(), 400);
+    let (_, old_order) = server.get_json(&format!("/orders/{old}")).await;
+    assert_eq!(old_order["total_amount"], json!(51.0));
+
+    // And a broken catalog file changes nothing and says what is wrong
+    std::fs::write(&file, r#"{"products": [{"product_id": "X", "name": "X", "unit_price": "-1"}]}"#).unwrap();
+    let (ok, output) = load_catalog(&server, &file);
+    assert!(!ok && output.contains("catalog"), "{output}");
+    let again = server.create(&json!({"customer_id": "C-1", "items": [{"product_id": "NEW-1", "quantity": 1}]})).await;
+    assert_eq!(again.status(), 201);
 }
