@@ -199,6 +199,8 @@ fn each_variable_points_at_the_resource_the_binary_expects() {
             v if v == env::BACKUP_BUCKET => expected.backup_bucket.clone(),
             v if v == env::BACKUP_QUEUE_URL => queue_name(&expected, QueueName::Backup),
             v if v == env::IMPORT_DLQ_URL => queue_name(&expected, QueueName::ImportDlq),
+            v if v == env::BACKUP_DLQ_URL => queue_name(&expected, QueueName::BackupDlq),
+            v if v == env::FULFILMENT_DLQ_URL => queue_name(&expected, QueueName::FulfilmentDlq),
             v if v == env::STATE_MACHINE_ARN => expected.state_machine_arn.rsplit(':').next().unwrap().to_owned(),
             _ => return None,
         })

@@ -13,6 +13,7 @@ use orders_core::service::OrderService;
 use orders_ingest::import::ImportWorker;
 use orders_workers::aws_stream::DynamoDbStreamPoller;
 use orders_workers::backup::BackupWorker;
+use orders_workers::batch::DeadLetters;
 use orders_workers::events::EventSource;
 use orders_workers::fulfilment::FulfilmentWorker;
 use orders_workers::runner::{QueuePoller, StreamPoller};
@@ -45,9 +46,15 @@ impl Ports {
     fn queue_pollers(&self, source: &EventSource) -> [QueuePoller; 3] {
         let poller =
             |queue, handler| QueuePoller { queue, queues: self.queues.clone(), handler, source: source.clone() };
+        let dead_letters = |queue| DeadLetters::new(self.queues.clone(), queue);
+        let fulfilment =
+            FulfilmentWorker::new(self.orders.clone(), self.callbacks.clone(), dead_letters(QueueName::FulfilmentDlq));
         [
-            poller(QueueName::Backup, Arc::new(BackupWorker::new(self.backups.clone()))),
-            poller(QueueName::Fulfilment, Arc::new(FulfilmentWorker::new(self.orders.clone(), self.callbacks.clone()))),
+            poller(
+                QueueName::Backup,
+                Arc::new(BackupWorker::new(self.backups.clone(), dead_letters(QueueName::BackupDlq))),
+            ),
+            poller(QueueName::Fulfilment, Arc::new(fulfilment)),
             poller(QueueName::Import, Arc::new(ImportWorker::new(self.service.clone(), self.queues.clone()))),
         ]
     }

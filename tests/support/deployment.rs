@@ -52,6 +52,8 @@ impl Deployment {
             (env::STATE_MACHINE_ARN, resources.state_machine_arn.clone()),
             (env::BACKUP_QUEUE_URL, resources.queue_urls[&QueueName::Backup].clone()),
             (env::IMPORT_DLQ_URL, resources.queue_urls[&QueueName::ImportDlq].clone()),
+            (env::BACKUP_DLQ_URL, resources.queue_urls[&QueueName::BackupDlq].clone()),
+            (env::FULFILMENT_DLQ_URL, resources.queue_urls[&QueueName::FulfilmentDlq].clone()),
         ]
     }
 }

@@ -11,19 +11,20 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use backon::{ExponentialBuilder, Retryable};
 use orders_core::ports::{BackupError, BackupKey, BackupStore, BackupWrite};
 
-use crate::batch::{SqsHandler, WorkerError, process_batch};
+use crate::batch::{DeadLetters, SqsHandler, WorkerError, process_batch_parking};
 use crate::jobs::BackupJob;
 
 /// Writes backup jobs to the backup store.
 #[derive(Clone)]
 pub struct BackupWorker {
     store: Arc<dyn BackupStore>,
+    dead_letters: DeadLetters,
 }
 
 impl BackupWorker {
-    /// A worker writing to `store`.
-    pub fn new(store: Arc<dyn BackupStore>) -> Self {
-        BackupWorker { store }
+    /// A worker writing to `store`; messages it can never process go to `dead_letters`.
+    pub fn new(store: Arc<dyn BackupStore>, dead_letters: DeadLetters) -> Self {
+        BackupWorker { store, dead_letters }
     }
 
     async fn process(&self, message: SqsMessage) -> Result<(), WorkerError> {
@@ -61,6 +62,6 @@ impl BackupWorker {
 #[async_trait]
 impl SqsHandler for BackupWorker {
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        process_batch(event, |message| self.process(message)).await
+        process_batch_parking(event, Some(&self.dead_letters), |message| self.process(message)).await
     }
 }

@@ -1,16 +1,25 @@
 //! The partial-batch runner shared by every SQS handler: each record is processed on its own; an
 //! error or a panic in one record fails only that record (reported in `batchItemFailures`, so SQS
 //! delivers it again and, after `maxReceiveCount`, moves it to the dead-letter queue), never the
-//! batch, and never silently.
+//! batch, and never silently. A record that can never succeed (malformed, wrong types, oversized) is
+//! not retried: with [`DeadLetters`] it goes straight to the dead-letter queue, intact, with its
+//! reason, and the rest of the batch goes on.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::FutureExt;
 use futures::future::join_all;
-use orders_core::ports::{BackupError, CallbackError, QueueError, StoreError};
+use orders_core::ports::{
+    BackupError, CallbackError, MessageQueue, OutgoingMessage, QueueError, QueueName, StoreError,
+};
+
+/// The largest message body a worker reads: SQS's classic limit. A larger body is refused unread.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 /// Why one record failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +51,34 @@ pub trait SqsHandler: Send + Sync {
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse;
 }
 
+/// Where a worker puts the messages it can never process: its queue's dead-letter queue.
+#[derive(Clone)]
+pub struct DeadLetters {
+    queues: Arc<dyn MessageQueue>,
+    queue: QueueName,
+}
+
+impl DeadLetters {
+    /// Malformed messages go to `queue` (a dead-letter queue) of `queues`.
+    pub fn new(queues: Arc<dyn MessageQueue>, queue: QueueName) -> Self {
+        DeadLetters { queues, queue }
+    }
+
+    /// Sends `message` to the dead-letter queue as it came, with `reason` and its source message id,
+    /// and its own attributes (a replay sends it back as it was).
+    async fn park(&self, message: &SqsMessage, reason: &str) -> Result<(), QueueError> {
+        let mut attributes: BTreeMap<String, String> = message
+            .message_attributes
+            .iter()
+            .filter_map(|(name, value)| value.string_value.clone().map(|text| (name.clone(), text)))
+            .collect();
+        attributes.insert("reason".into(), reason.to_owned());
+        attributes.insert("source_message_id".into(), message.message_id.clone().unwrap_or_default());
+        let body = message.body.clone().unwrap_or_default();
+        self.queues.send(self.queue, OutgoingMessage { body, attributes }).await.map(|_| ())
+    }
+}
+
 /// Runs `process` on every record of `event` concurrently and reports the records that failed or
 /// panicked, by message id.
 pub async fn process_batch<F, Fut>(event: SqsEvent, process: F) -> SqsBatchResponse
@@ -49,13 +86,51 @@ where
     F: Fn(SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), WorkerError>>,
 {
+    process_batch_parking(event, None, process).await
+}
+
+/// As [`process_batch`], and a record that is too large or fails as [`WorkerError::Malformed`] is
+/// moved to `dead_letters` with its reason (and counts as done) instead of being delivered again.
+pub async fn process_batch_parking<F, Fut>(
+    event: SqsEvent,
+    dead_letters: Option<&DeadLetters>,
+    process: F,
+) -> SqsBatchResponse
+where
+    F: Fn(SqsMessage) -> Fut,
+    Fut: Future<Output = Result<(), WorkerError>>,
+{
+    let process = &process;
     let attempts = event.records.into_iter().map(|record| {
         let message_id = record.message_id.clone().unwrap_or_default();
         let receive_count = record.attributes.get("ApproximateReceiveCount").cloned().unwrap_or_default();
-        let work = AssertUnwindSafe(process(record)).catch_unwind();
+        let size = record.body.as_ref().map_or(0, String::len);
+        let original = dead_letters.map(|_| record.clone());
+        let work = AssertUnwindSafe(async move {
+            if size > MAX_MESSAGE_BYTES {
+                return Err(WorkerError::Malformed(format!(
+                    "message of {size} bytes is over the {MAX_MESSAGE_BYTES}-byte limit"
+                )));
+            }
+            process(record).await
+        })
+        .catch_unwind();
         async move {
             let failure = match work.await {
                 Ok(Ok(())) => return None,
+                Ok(Err(WorkerError::Malformed(reason))) if dead_letters.is_some() => {
+                    let (Some(dead_letters), Some(original)) = (dead_letters, original.as_ref()) else {
+                        return Some(message_id);
+                    };
+                    let reason = format!("malformed message: {reason}");
+                    match dead_letters.park(original, &reason).await {
+                        Ok(()) => {
+                            tracing::warn!(%message_id, %reason, dead_letter_queue = %dead_letters.queue, "message can never be processed; moved to the dead-letter queue");
+                            return None;
+                        }
+                        Err(error) => format!("{reason}; moving it to the dead-letter queue failed: {error}"),
+                    }
+                }
                 Ok(Err(error)) => error.to_string(),
                 Err(panic) => {
                     let detail = panic

@@ -11,7 +11,7 @@ use orders_core::domain::{OrderId, OrderStatus};
 use orders_core::ports::{CallbackError, OrderStore, StatusWait, StoreError, TaskCallbacks};
 use serde_json::json;
 
-use crate::batch::{SqsHandler, WorkerError, process_batch};
+use crate::batch::{DeadLetters, SqsHandler, WorkerError, process_batch_parking};
 use crate::jobs::{WorkflowTask, errors};
 
 /// Handles the fulfilment queue.
@@ -19,12 +19,14 @@ use crate::jobs::{WorkflowTask, errors};
 pub struct FulfilmentWorker {
     orders: Arc<dyn OrderStore>,
     callbacks: Arc<dyn TaskCallbacks>,
+    dead_letters: DeadLetters,
 }
 
 impl FulfilmentWorker {
-    /// A worker over the order store and the workflow's callbacks.
-    pub fn new(orders: Arc<dyn OrderStore>, callbacks: Arc<dyn TaskCallbacks>) -> Self {
-        FulfilmentWorker { orders, callbacks }
+    /// A worker over the order store and the workflow's callbacks; messages it can never process
+    /// go to `dead_letters`.
+    pub fn new(orders: Arc<dyn OrderStore>, callbacks: Arc<dyn TaskCallbacks>, dead_letters: DeadLetters) -> Self {
+        FulfilmentWorker { orders, callbacks, dead_letters }
     }
 
     async fn process(&self, message: SqsMessage) -> Result<(), WorkerError> {
@@ -99,6 +101,6 @@ pub(crate) fn answer(result: Result<(), CallbackError>) -> Result<(), WorkerErro
 #[async_trait]
 impl SqsHandler for FulfilmentWorker {
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        process_batch(event, |message| self.process(message)).await
+        process_batch_parking(event, Some(&self.dead_letters), |message| self.process(message)).await
     }
 }

@@ -59,18 +59,18 @@ fn order(version: u64) -> Order {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_backup_function_writes_to_s3_and_reports_only_the_bad_record() {
+async fn the_backup_function_writes_to_s3_and_parks_the_bad_record_in_its_dlq_with_the_reason() {
     let deployment = Deployment::start().await;
     let (api, function) = start(env!("CARGO_BIN_EXE_backup"), &deployment).await;
     let order = order(3);
     let job = serde_json::to_string(&BackupJob::Version { order: order.clone() }).unwrap();
     let answer = api.invoke(sqs_event(&[("good", job), ("bad", "{not json".into())])).await;
-    assert_eq!(
-        answer,
-        Invocation::Response(json!({"batchItemFailures": [{"itemIdentifier": "bad"}]})),
-        "{}",
-        function.output()
-    );
+    assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
+    let dead = deployment.stack.queues.receive(QueueName::BackupDlq, 10).await.unwrap();
+    assert_eq!(dead.len(), 1, "{}", function.output());
+    assert_eq!(dead[0].body, "{not json");
+    assert_eq!(dead[0].attributes["source_message_id"], "bad");
+    assert!(dead[0].attributes["reason"].starts_with("malformed message:"), "{:?}", dead[0].attributes);
     let stored =
         deployment.stack.backups.get(&BackupKey::Version { order_id: order.order_id, version: 3 }).await.unwrap();
     let stored: Order = serde_json::from_slice(&stored.unwrap()).unwrap();
@@ -105,19 +105,16 @@ async fn the_stream_function_turns_a_stream_event_into_backup_jobs_on_sqs() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_fulfilment_function_answers_tasks_and_reports_only_the_malformed_record() {
+async fn the_fulfilment_function_answers_tasks_and_parks_the_malformed_record_in_its_dlq() {
     let deployment = Deployment::start().await;
     let (api, function) = start(env!("CARGO_BIN_EXE_fulfilment"), &deployment).await;
     let event: Value = serde_json::from_str(include_str!("fixtures/sqs-fulfilment-batch.json")).unwrap();
     let answer = api.invoke(event).await;
-    assert_eq!(
-        answer,
-        Invocation::Response(
-            json!({"batchItemFailures": [{"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"}]})
-        ),
-        "{}",
-        function.output()
-    );
+    assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
+    let dead = deployment.stack.queues.receive(QueueName::FulfilmentDlq, 10).await.unwrap();
+    assert_eq!(dead.len(), 1, "{}", function.output());
+    assert_eq!(dead[0].attributes["source_message_id"], "2e1424d4-f796-459a-8184-9c92662be6da");
+    assert!(dead[0].attributes["reason"].contains("launch_rockets"), "{:?}", dead[0].attributes);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -126,5 +123,6 @@ async fn a_function_missing_its_configuration_stops_at_start_naming_it() {
     let mut function = spawn_function(env!("CARGO_BIN_EXE_backup"), &api, &[]).await;
     let status = function.wait_exit(Duration::from_secs(10)).await.expect("it stops by itself");
     assert!(!status.success());
-    assert!(function.output().contains("environment variable BACKUP_BUCKET is required"), "{}", function.output());
+    let output = function.output();
+    assert!(output.contains("environment variables BACKUP_BUCKET, BACKUP_DLQ_URL are required"), "{output}");
 }

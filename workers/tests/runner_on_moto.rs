@@ -17,6 +17,7 @@ use orders_core::adapters::aws::S3BackupStore;
 use orders_core::domain::OrderId;
 use orders_core::ports::{BackupKey, BackupStore, MessageQueue, OutgoingMessage, QueueName};
 use orders_workers::backup::BackupWorker;
+use orders_workers::batch::DeadLetters;
 use orders_workers::events::EventSource;
 use orders_workers::jobs::BackupJob;
 use orders_workers::runner::QueuePoller;
@@ -31,7 +32,7 @@ async fn a_job_that_always_fails_reaches_the_dlq_after_max_receive_count_and_rep
     let poller = |store: Arc<S3BackupStore>| QueuePoller {
         queue: QueueName::Backup,
         queues: stack.queues.clone(),
-        handler: Arc::new(BackupWorker::new(store)),
+        handler: Arc::new(BackupWorker::new(store, DeadLetters::new(stack.queues.clone(), QueueName::BackupDlq))),
         source: source.clone(),
     };
     let order_id = OrderId::new_random();

@@ -16,6 +16,7 @@ use orders_core::adapters::embedded::{
 use orders_core::domain::OrderId;
 use orders_core::ports::{BackupError, BackupKey, BackupStore, BackupWrite, MessageQueue, OutgoingMessage, QueueName};
 use orders_workers::backup::BackupWorker;
+use orders_workers::batch::DeadLetters;
 use orders_workers::events::EventSource;
 use orders_workers::fulfilment::FulfilmentWorker;
 use orders_workers::jobs::BackupJob;
@@ -103,7 +104,10 @@ impl Harness {
         let poller = QueuePoller {
             queue: QueueName::Backup,
             queues: self.stack.queues.clone(),
-            handler: Arc::new(BackupWorker::new(store.clone())),
+            handler: Arc::new(BackupWorker::new(
+                store.clone(),
+                DeadLetters::new(self.stack.queues.clone(), QueueName::BackupDlq),
+            )),
             source: Self::source(),
         };
         (poller, store)
@@ -178,17 +182,23 @@ async fn a_job_that_always_fails_lands_in_the_dead_letter_queue_after_max_receiv
 }
 
 #[tokio::test]
-async fn a_poison_message_goes_to_the_dead_letter_queue_while_the_rest_are_processed() {
-    let harness = Harness::new(50, 2).await;
+async fn a_poison_message_goes_to_the_dead_letter_queue_at_once_with_its_reason_while_the_rest_are_processed() {
+    // Given a good backup job and garbage in the same queue (maxReceiveCount 5)
+    let harness = Harness::new(50, 5).await;
     let (poller, store) = harness.backup_poller(Fault::FailFirst(0));
     let good = OrderId::new_random();
     harness.send_backup_job(good, 7).await;
     let garbage = OutgoingMessage { body: "{not json".into(), attributes: Default::default() };
     harness.stack.queues.send(QueueName::Backup, garbage).await.unwrap();
-    harness.drain(&poller).await;
+    // When the worker polls until the queue is empty
+    let deliveries = harness.drain(&poller).await;
+    // Then the good job is written, and the garbage is in the DLQ after one delivery, intact, with why
+    assert_eq!(deliveries, 1, "garbage is not delivered again");
     assert!(store.get(&BackupKey::Tombstone { order_id: good }).await.unwrap().is_some());
     let dead = harness.stack.queues.receive(QueueName::BackupDlq, 10).await.unwrap();
     assert_eq!(dead.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["{not json"]);
+    let reason = &dead[0].attributes["reason"];
+    assert!(reason.starts_with("malformed message: key must be a string"), "{reason}");
 }
 
 #[tokio::test]
@@ -245,18 +255,25 @@ async fn a_malformed_stream_record_stops_the_batch_at_that_record() {
 }
 
 #[tokio::test]
-async fn the_fulfilment_worker_reports_only_the_malformed_record_of_a_lambda_batch() {
+async fn the_fulfilment_worker_parks_the_malformed_record_of_a_lambda_batch_with_its_reason() {
     let harness = Harness::new(30_000, 5).await;
     let event: SqsEvent = serde_json::from_str(include_str!("fixtures/sqs-fulfilment-batch.json")).unwrap();
-    let worker =
-        FulfilmentWorker::new(Arc::new(harness.stack.database.clone()), Arc::new(harness.stack.workflow.clone()));
-    let response = worker.handle(event).await;
-    // The unknown order's task is answered (a dead token is a no-op); the unknown task kind fails
-    let json = serde_json::to_value(&response).unwrap();
-    assert_eq!(
-        json,
-        serde_json::json!({"batchItemFailures": [{"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"}]})
+    let dead_letters = DeadLetters::new(harness.stack.queues.clone(), QueueName::FulfilmentDlq);
+    let worker = FulfilmentWorker::new(
+        Arc::new(harness.stack.database.clone()),
+        Arc::new(harness.stack.workflow.clone()),
+        dead_letters,
     );
+    let response = worker.handle(event).await;
+    // The unknown order's task is answered (a dead token is a no-op); the unknown task kind can never
+    // be done: it is in the DLQ with its reason, and the batch reports nothing to deliver again
+    let json = serde_json::to_value(&response).unwrap();
+    assert_eq!(json, serde_json::json!({"batchItemFailures": []}));
+    let dead = harness.stack.queues.receive(QueueName::FulfilmentDlq, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, r#"{"task":"launch_rockets"}"#);
+    assert_eq!(dead[0].attributes["source_message_id"], "2e1424d4-f796-459a-8184-9c92662be6da");
+    assert!(dead[0].attributes["reason"].contains("unknown variant `launch_rockets`"), "{:?}", dead[0].attributes);
 }
 
 #[test]

@@ -1,19 +1,23 @@
 //! The `fulfilment` Lambda: the workflow's callback tasks from the fulfilment queue (SQS, partial
-//! batch responses), answered with SendTaskSuccess/SendTaskFailure. Configuration:
-//! `functions::FULFILMENT` (the tables).
+//! batch responses), answered with SendTaskSuccess/SendTaskFailure; malformed tasks go to the
+//! fulfilment DLQ with their reason. Configuration: `functions::FULFILMENT` (the tables, the DLQ).
 
 use std::sync::Arc;
 
-use orders_core::adapters::aws::{AwsClients, DynamoDbStore, FunctionConfig, StepFunctions, functions};
+use orders_core::adapters::aws::{AwsClients, DynamoDbStore, FunctionConfig, SqsQueues, StepFunctions, functions};
+use orders_core::ports::QueueName;
+use orders_workers::batch::DeadLetters;
 use orders_workers::fulfilment::FulfilmentWorker;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     orders_workers::lambda::init_logging();
-    let config = FunctionConfig::from_env(&functions::FULFILMENT)?;
+    let resources = FunctionConfig::from_env(&functions::FULFILMENT)?.resources();
     let clients = AwsClients::for_lambda().await;
-    let orders = Arc::new(DynamoDbStore::new(clients.dynamodb.clone(), &config.resources()));
+    let orders = Arc::new(DynamoDbStore::new(clients.dynamodb.clone(), &resources));
+    let queues = Arc::new(SqsQueues::new(clients.sqs.clone(), resources.queue_urls.clone()));
     // Callbacks name their execution through the token; no state machine ARN is needed.
     let callbacks = Arc::new(StepFunctions::new(clients.sfn.clone(), String::new()));
-    orders_workers::lambda::run_sqs(Arc::new(FulfilmentWorker::new(orders, callbacks))).await
+    let dead_letters = DeadLetters::new(queues, QueueName::FulfilmentDlq);
+    orders_workers::lambda::run_sqs(Arc::new(FulfilmentWorker::new(orders, callbacks, dead_letters))).await
 }

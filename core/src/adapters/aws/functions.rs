@@ -54,15 +54,20 @@ pub const IMPORT: LambdaFunction = LambdaFunction {
     required_env: &[ORDERS_TABLE, CATALOG_TABLE, IDEMPOTENCY_TABLE, COUNTERS_TABLE, STATE_MACHINE_ARN, IMPORT_DLQ_URL],
 };
 
-/// Backup jobs from the backup queue, written to the backup bucket.
-pub const BACKUP: LambdaFunction =
-    LambdaFunction { binary: "backup", trigger: Trigger::Sqs(QueueName::Backup), required_env: &[BACKUP_BUCKET] };
+/// Backup jobs from the backup queue, written to the backup bucket; malformed jobs go to the backup
+/// DLQ with their reason.
+pub const BACKUP: LambdaFunction = LambdaFunction {
+    binary: "backup",
+    trigger: Trigger::Sqs(QueueName::Backup),
+    required_env: &[BACKUP_BUCKET, BACKUP_DLQ_URL],
+};
 
-/// The workflow's fulfilment callback tasks (task tokens answered through Step Functions).
+/// The workflow's fulfilment callback tasks (task tokens answered through Step Functions); malformed
+/// tasks go to the fulfilment DLQ with their reason.
 pub const FULFILMENT: LambdaFunction = LambdaFunction {
     binary: "fulfilment",
     trigger: Trigger::Sqs(QueueName::Fulfilment),
-    required_env: &[ORDERS_TABLE, CATALOG_TABLE, IDEMPOTENCY_TABLE, COUNTERS_TABLE],
+    required_env: &[ORDERS_TABLE, CATALOG_TABLE, IDEMPOTENCY_TABLE, COUNTERS_TABLE, FULFILMENT_DLQ_URL],
 };
 
 /// The orders table's stream: backup jobs, listing reconciliation, waiting workflows answered.
@@ -143,7 +148,13 @@ impl FunctionConfig {
     pub fn resources(&self) -> AwsResources {
         let value = |name: &str| self.values.get(name).cloned().unwrap_or_default();
         let mut queue_urls = BTreeMap::new();
-        for (name, queue) in [(BACKUP_QUEUE_URL, QueueName::Backup), (IMPORT_DLQ_URL, QueueName::ImportDlq)] {
+        let queues = [
+            (BACKUP_QUEUE_URL, QueueName::Backup),
+            (BACKUP_DLQ_URL, QueueName::BackupDlq),
+            (FULFILMENT_DLQ_URL, QueueName::FulfilmentDlq),
+            (IMPORT_DLQ_URL, QueueName::ImportDlq),
+        ];
+        for (name, queue) in queues {
             if let Some(url) = self.values.get(name) {
                 queue_urls.insert(queue, url.clone());
             }
@@ -173,8 +184,12 @@ mod tests {
             "environment variables CATALOG_TABLE, IDEMPOTENCY_TABLE, COUNTERS_TABLE, STATE_MACHINE_ARN, \
              IMPORT_DLQ_URL are required"
         );
-        let error = FunctionConfig::from_lookup(&BACKUP, |_| Some("  ".into())).expect_err("blank is missing");
-        assert_eq!(error.to_string(), "environment variable BACKUP_BUCKET is required");
+        let error = FunctionConfig::from_lookup(&BACKUP, |name| (name == BACKUP_BUCKET).then(|| "  ".into()))
+            .expect_err("blank is missing");
+        assert_eq!(error.to_string(), "environment variables BACKUP_BUCKET, BACKUP_DLQ_URL are required");
+        let error = FunctionConfig::from_lookup(&BACKUP, |name| (name == BACKUP_BUCKET).then(|| "b".into()))
+            .expect_err("the DLQ is missing");
+        assert_eq!(error.to_string(), "environment variable BACKUP_DLQ_URL is required");
     }
 
     #[test]

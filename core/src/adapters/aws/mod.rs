@@ -167,6 +167,10 @@ pub mod env {
     pub const STATE_MACHINE_ARN: &str = "STATE_MACHINE_ARN";
     /// The backup queue's URL.
     pub const BACKUP_QUEUE_URL: &str = "BACKUP_QUEUE_URL";
+    /// The backup dead-letter queue's URL (where malformed backup jobs go, with their reason).
+    pub const BACKUP_DLQ_URL: &str = "BACKUP_DLQ_URL";
+    /// The fulfilment dead-letter queue's URL (where malformed workflow tasks go, with their reason).
+    pub const FULFILMENT_DLQ_URL: &str = "FULFILMENT_DLQ_URL";
     /// The import dead-letter queue's URL (where refused imports go, with their reason).
     pub const IMPORT_DLQ_URL: &str = "IMPORT_DLQ_URL";
     /// The API keys' SHA-256 digests (hex, comma-separated).
