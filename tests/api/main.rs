@@ -7,6 +7,7 @@ mod common;
 mod moto;
 
 mod auth;
+mod concurrency;
 mod crash_safety;
 mod create_and_get;
 mod errors;
