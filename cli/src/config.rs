@@ -267,6 +267,10 @@ pub struct ServeArgs {
     /// Deliveries of a queue message before it moves to the queue's dead-letter queue.
     #[arg(long, env = "ORDERS_MAX_RECEIVE_COUNT", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_receive_count: u32,
+    /// Requests per second each client address may make (bursts of twice that); above it, 429.
+    /// 0 turns the limit off.
+    #[arg(long, env = "ORDERS_RATE_LIMIT", default_value_t = 500)]
+    pub rate_limit: u32,
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {

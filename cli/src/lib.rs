@@ -10,6 +10,7 @@ pub mod dlq;
 pub mod executions;
 pub mod import;
 pub mod pipeline;
+pub mod rate_limit;
 pub mod serve;
 pub mod setup;
 pub mod telemetry;

@@ -16,6 +16,7 @@ use orders_workers::events::EventSource;
 use crate::api_key;
 use crate::config::ServeArgs;
 use crate::pipeline::Pipeline;
+use crate::rate_limit::{self, ClientRateLimit};
 
 /// Runs the local stack until a shutdown signal.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -64,12 +65,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("Generated an API key (shown only now; only its SHA-256 digest is kept, in {file}):");
         println!("  x-api-key: {key}");
     }
-    let app = router(AppState { service, keys: Arc::new(keys.keys) });
+    let mut app = router(AppState { service, keys: Arc::new(keys.keys) });
+    if let Some(per_second) = std::num::NonZeroU32::new(args.rate_limit) {
+        let limit = ClientRateLimit::per_second(per_second);
+        limit.spawn_cleanup(std::time::Duration::from_secs(60));
+        app = app.layer(axum::middleware::from_fn_with_state(limit, rate_limit::limit));
+    }
     let shutdown = shutdown_signal()?;
     let listener = TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
     let local = listener.local_addr()?;
     println!("orders: listening on http://{local} ({backend})");
     tracing::info!(addr = %local, %backend, "serving");
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     pipeline.stop().await;
     served.context("server failed")?;

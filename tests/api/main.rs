@@ -17,6 +17,7 @@ mod openapi;
 mod operators;
 mod pipeline;
 mod runbooks;
+mod security;
 mod server_process;
 mod status_and_delete;
 mod workflow;
