@@ -103,3 +103,89 @@ async fn every_response_carries_a_request_id() {
     let response = server.anonymous(Method::GET, "/orders").send().await.unwrap();
     assert!(uuid::Uuid::parse_str(response.headers().get("x-request-id").unwrap().to_str().unwrap()).is_ok());
 }
+
+#[tokio::test]
+async fn path_segments_that_are_not_utf8_get_the_json_400() {
+    // axum's own rejection is plain text; every route answers the seed's JSON body instead.
+    let server = Server::start().await;
+    let order_message = "Invalid order_id: must be a UUID";
+    for (method, path) in
+        [(Method::GET, "/orders/%FF"), (Method::DELETE, "/orders/%FF"), (Method::POST, "/orders/%C3%28/workflow")]
+    {
+        let response = server.request(method, path).send().await.unwrap();
+        assert_error(response, StatusCode::BAD_REQUEST, order_message).await;
+    }
+    let response = server
+        .request(Method::PUT, "/orders/%FF/status")
+        .header("content-type", "application/json")
+        .body(r#"{"status":"shipped"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, StatusCode::BAD_REQUEST, order_message).await;
+    let response = server.request(Method::GET, "/executions/arn%3Aaws%3Astates%3A%FF").send().await.unwrap();
+    let arn_message = "Invalid execution_arn must look like arn:aws:states:REGION:ACCOUNT:execution:STATE_MACHINE:NAME";
+    assert_error(response, StatusCode::BAD_REQUEST, arn_message).await;
+}
+
+#[tokio::test]
+async fn an_execution_arn_with_odd_characters_in_its_region_is_a_400_not_a_500() {
+    // Found by schemathesis: the ARN passed the API's check, then the workflow engine refused it
+    // with an error of its own, which was a 500 "Workflow engine failure".
+    let server = Server::start().await;
+    for region in ["%C2%83", "us%20east", "us_east", "%0E"] {
+        let path = format!("/executions/arn%3Aaws%3Astates%3A{region}%3A123456789012%3Aexecution%3AM%3Aname");
+        let response = server.request(Method::GET, &path).send().await.unwrap();
+        assert_error(
+            response,
+            StatusCode::BAD_REQUEST,
+            "Invalid execution_arn must look like arn:aws:states:REGION:ACCOUNT:execution:STATE_MACHINE:NAME",
+        )
+        .await;
+    }
+    let path = "/executions/arn%3Aaws%0E%3Astates%3Aus-east-1%3A123456789012%3Aexecution%3AM%3Aname";
+    let response = server.request(Method::GET, path).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "partition with a control character");
+}
+
+#[tokio::test]
+async fn page_and_limit_beyond_the_documented_int64_are_refused() {
+    // Found by schemathesis: the document gives them as int64, the server took any u64 and echoed
+    // a page number beyond int64 in `pagination.page`.
+    let server = Server::start().await;
+    let (status, list) = server.get_json("/orders?page=9223372036854775807&limit=9223372036854775807").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["pagination"]["limit"], 100, "a large limit is capped, not refused");
+    for name in ["page", "limit"] {
+        for value in ["9223372036854775808", "18446744073709551615", "18446744073709551616"] {
+            let response = server.request(Method::GET, &format!("/orders?{name}={value}")).send().await.unwrap();
+            let message = format!("Invalid field {name}: must be at most 9223372036854775807");
+            assert_error(response, StatusCode::BAD_REQUEST, &message).await;
+        }
+        let response = server.request(Method::GET, &format!("/orders?{name}=0")).send().await.unwrap();
+        assert_error(response, StatusCode::BAD_REQUEST, &format!("Invalid field {name}: must be a positive integer"))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn if_match_takes_only_a_version() {
+    // Found by schemathesis: `If-Match: null` was refused although the document allowed any string;
+    // the document now gives the header's pattern, and the server reads exactly that (`""1""` and
+    // `W/1`, read as version 1 before, are refused now).
+    let server = Server::start().await;
+    let unknown = "550e8400-e29b-41d4-a716-446655440000";
+    for refused in ["null", "W/1", "\"\"1\"\"", "\"1", "99999999999999999999"] {
+        let response = server.set_status(unknown, "cancelled", Some(refused)).await;
+        assert_error(
+            response,
+            StatusCode::BAD_REQUEST,
+            "Invalid If-Match header: expected the order's version, like \"3\"",
+        )
+        .await;
+    }
+    for accepted in ["\"1\"", "W/\"1\"", "1", "*"] {
+        let response = server.set_status(unknown, "cancelled", Some(accepted)).await;
+        assert_error(response, StatusCode::NOT_FOUND, "Order not found").await;
+    }
+}

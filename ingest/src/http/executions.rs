@@ -1,28 +1,32 @@
 //! `GET /executions/{execution_arn}`: a workflow execution's status, dates, output or error.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use orders_core::ports::{ExecutionArn, ExecutionDescription};
+use axum::extract::State;
+use orders_core::ports::ExecutionDescription;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
+use super::extract::ExecutionArnPath;
 
 /// Describe a workflow execution. Pass the ARN URL-encoded (`arn%3Aaws%3Astates%3A…`).
 #[utoipa::path(
     get, path = "/executions/{execution_arn}", tag = "workflow",
-    params(("execution_arn" = String, Path, description = "The execution's ARN, URL-encoded")),
+    params(("execution_arn" = String, Path,
+        pattern = "^arn:aws[A-Za-z0-9-]*:states:[A-Za-z0-9-]+:[0-9]{12}:execution:[A-Za-z0-9_-]{1,80}:[A-Za-z0-9_-]{1,80}$",
+        description = "The execution's ARN (`arn:aws:states:REGION:ACCOUNT:execution:STATE_MACHINE:NAME`), URL-encoded")),
     responses(
         (status = 200, description = "The execution", body = ExecutionDescription),
         (status = 400, description = "Not an execution ARN", body = ErrorBody),
         (status = 403, description = "Missing or wrong API key", body = ErrorBody),
         (status = 404, description = "No such execution", body = ErrorBody),
         (status = 500, description = "Server failure", body = ErrorBody),
+        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
     )
 )]
 pub async fn describe_execution(
     State(state): State<AppState>,
-    Path(raw_arn): Path<String>,
+    ExecutionArnPath(arn): ExecutionArnPath,
 ) -> Result<Json<ExecutionDescription>, ApiError> {
-    let arn: ExecutionArn = raw_arn.parse().map_err(|e| ApiError::BadRequest(format!("Invalid {e}")))?;
     Ok(Json(state.service.describe_execution(&arn).await?))
 }

@@ -1,11 +1,13 @@
-//! Reading requests: JSON bodies (declared type, size limit), path ids, and the `If-Match`
+//! Reading requests: JSON bodies (declared type, size limit), path parameters, and the `If-Match`
 //! version. Each failure becomes the seed's 400 (or 413/415) JSON body.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use orders_core::domain::OrderId;
+use orders_core::ports::{ExecutionArn, InvalidExecutionArn};
 
 use super::MAX_BODY_BYTES;
 use super::error::ApiError;
@@ -39,12 +41,68 @@ fn is_json(headers: &HeaderMap) -> bool {
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// The order id of a path, or a 400 naming it.
-pub fn order_id(raw: &str) -> Result<OrderId, ApiError> {
-    raw.parse().map_err(|_| ApiError::BadRequest("Invalid order_id: must be a UUID".into()))
+/// The `{order_id}` of the path, parsed. Anything else, a segment that is not UTF-8 included, is the
+/// seed's 400 JSON body (axum's own `Path` rejection would answer that one in plain text).
+pub struct OrderIdPath(pub OrderId);
+
+impl<S: Send + Sync> FromRequestParts<S> for OrderIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = path_parameter(parts, state, "order_id").await.ok_or_else(invalid_order_id)?;
+        raw.parse().map(OrderIdPath).map_err(|_| invalid_order_id())
+    }
 }
 
-/// The version in an `If-Match` header (`"3"`, `3` or `W/"3"`); `None` when absent or `*`.
+fn invalid_order_id() -> ApiError {
+    ApiError::BadRequest("Invalid order_id: must be a UUID".into())
+}
+
+/// The `{execution_arn}` of the path (URL-decoded), parsed; else the seed's 400 JSON body. Exactly
+/// what the document's pattern for it admits:
+/// `^arn:aws[A-Za-z0-9-]*:states:[A-Za-z0-9-]+:[0-9]{12}:execution:[A-Za-z0-9_-]{1,80}:[A-Za-z0-9_-]{1,80}$`.
+pub struct ExecutionArnPath(pub ExecutionArn);
+
+impl<S: Send + Sync> FromRequestParts<S> for ExecutionArnPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let invalid = || ApiError::BadRequest(format!("Invalid {InvalidExecutionArn}"));
+        let raw = path_parameter(parts, state, "execution_arn").await.ok_or_else(invalid)?;
+        if !plain_partition_and_region(&raw) {
+            return Err(invalid());
+        }
+        raw.parse().map(ExecutionArnPath).map_err(|_| invalid())
+    }
+}
+
+/// Whether the ARN's partition and region are ASCII letters, digits and `-`, as every real one is.
+/// [`ExecutionArn`] takes any characters there, but the workflow engines refuse such an ARN with an
+/// error of their own (the embedded one with "invalid ARN"), which would be a 500, not a 400.
+fn plain_partition_and_region(arn: &str) -> bool {
+    let plain = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let mut parts = arn.split(':').skip(1);
+    let (partition, region) = (parts.next(), parts.nth(1));
+    partition.is_some_and(plain) && region.is_some_and(plain)
+}
+
+/// The route's one path parameter, percent-decoded; `None` when it is not UTF-8.
+async fn path_parameter<S: Send + Sync>(parts: &mut Parts, state: &S, name: &str) -> Option<String> {
+    match Path::<String>::from_request_parts(parts, state).await {
+        Ok(Path(raw)) => Some(raw),
+        Err(rejection) => {
+            tracing::debug!(parameter = name, rejection = %rejection.body_text(), "unreadable path parameter");
+            None
+        }
+    }
+}
+
+/// Most digits of a version in `If-Match` (19 digits always fit a `u64`).
+pub const MAX_VERSION_DIGITS: usize = 19;
+
+/// The version in an `If-Match` header: `"3"`, `W/"3"`, or bare `3`, of 1 to [`MAX_VERSION_DIGITS`]
+/// digits; `None` when absent or `*`. Exactly what the document's pattern for the header admits
+/// (`^(\*|(W/)?"[0-9]{1,19}"|[0-9]{1,19})$`); anything else is a 400.
 pub fn if_match_version(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
     let bad = || ApiError::BadRequest("Invalid If-Match header: expected the order's version, like \"3\"".into());
@@ -52,8 +110,18 @@ pub fn if_match_version(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     if text == "*" {
         return Ok(None);
     }
-    let unquoted = text.trim_start_matches("W/").trim_matches('"');
-    unquoted.parse::<u64>().map(Some).map_err(|_| bad())
+    let digits = match text.strip_prefix("W/") {
+        Some(weak) => unquote(weak).ok_or_else(bad)?,
+        None => unquote(text).unwrap_or(text),
+    };
+    if digits.is_empty() || digits.len() > MAX_VERSION_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    digits.parse::<u64>().map(Some).map_err(|_| bad())
+}
+
+fn unquote(tag: &str) -> Option<&str> {
+    tag.strip_prefix('"').and_then(|t| t.strip_suffix('"'))
 }
 
 /// The `ETag` value for an order version.
@@ -79,8 +147,23 @@ mod tests {
         assert_eq!(version("3").unwrap(), Some(3));
         assert_eq!(version("W/\"3\"").unwrap(), Some(3));
         assert_eq!(version("*").unwrap(), None);
-        assert!(version("abc").is_err());
+        assert_eq!(version("9999999999999999999").unwrap(), Some(9_999_999_999_999_999_999));
+        for refused in
+            ["abc", "W/3", "\"\"3\"\"", "\"3", "3\"", "\"\"", "-1", "+3", "\"1\", \"2\"", "18446744073709551615"]
+        {
+            assert!(version(refused).is_err(), "{refused}");
+        }
         assert_eq!(if_match_version(&HeaderMap::new()).unwrap(), None);
+    }
+
+    #[test]
+    fn execution_arns_need_a_plain_partition_and_region() {
+        assert!(plain_partition_and_region("arn:aws:states:us-east-1:123456789012:execution:OrderProcessing:x"));
+        assert!(plain_partition_and_region("arn:aws-cn:states:cn-north-1:123456789012:execution:M:x"));
+        assert!(!plain_partition_and_region("arn:aws:states:\u{83}:123456789012:execution:M:x"));
+        assert!(!plain_partition_and_region("arn:aws\u{e}:states:us-east-1:123456789012:execution:M:x"));
+        assert!(!plain_partition_and_region("arn:aws:states::123456789012:execution:M:x"));
+        assert!(!plain_partition_and_region("arn:aws"));
     }
 
     #[test]

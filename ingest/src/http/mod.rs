@@ -24,7 +24,7 @@ use tracing::info_span;
 
 pub use auth::{ApiKeys, InvalidApiKey, MIN_KEY_CHARS};
 pub use error::{ApiError, ErrorBody};
-pub use openapi::openapi_document;
+pub use openapi::{openapi_document, openapi_json};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -1,10 +1,16 @@
 //! The OpenAPI 3 document of every route, body and error, served at `GET /openapi.json`.
 
+use std::sync::OnceLock;
+
 use axum::Json;
 use orders_core::domain::{NewOrder, NewOrderItem, Order, OrderItem, OrderStatus, OrderSummary};
 use orders_core::ports::{ExecutionDescription, ExecutionStatus};
+use serde_json::Value;
 use utoipa::OpenApi;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
 use super::error::ErrorBody;
 use super::{executions, orders};
@@ -31,7 +37,7 @@ use super::{executions, orders};
         ErrorBody, orders::OrderCreatedBody, orders::OrderListBody, orders::Pagination, orders::StatusChangeBody,
         orders::OrderDeletedBody, orders::WorkflowStartedBody,
     )),
-    modifiers(&ApiKeySecurity),
+    modifiers(&ApiKeySecurity, &Throttling),
     security(("api_key" = [])),
     tags((name = "orders", description = "Orders"), (name = "workflow", description = "Step Functions executions"))
 )]
@@ -47,9 +53,80 @@ impl utoipa::Modify for ApiKeySecurity {
     }
 }
 
+/// Adds the 429 that every operation can answer: `orders serve` limits the requests of each client
+/// before anything else (`--rate-limit`), and API Gateway throttles per stage and per key. Both
+/// answer with a JSON `message` and `Retry-After`.
+struct Throttling;
+
+impl utoipa::Modify for Throttling {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let too_many = ResponseBuilder::new()
+            .description("Too many requests from this client: retry after `Retry-After` seconds")
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::String))
+                    .description(Some("Seconds to wait before retrying"))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                operation.responses.responses.entry("429".to_owned()).or_insert_with(|| too_many.clone().into());
+            }
+        }
+    }
+}
+
 /// The OpenAPI document.
+///
+/// Serialize it with [`openapi_json`]: utoipa 5 writes the fields of response links in snake case
+/// (`operation_id`), which OpenAPI tools do not read as links.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+/// The OpenAPI document as served: [`openapi_document`] with its links spelled as OpenAPI spells them
+/// (`operationId`, `operationRef`, `requestBody`).
+pub fn openapi_json() -> Value {
+    let mut document = serde_json::to_value(openapi_document()).unwrap_or_else(|error| {
+        // Serializing plain data into a Value cannot fail; should it ever, say so in the document.
+        tracing::error!(%error, "cannot serialize the OpenAPI document");
+        Value::Null
+    });
+    let links = document
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|operations| operations.values_mut())
+        .filter_map(|operation| operation.get_mut("responses").and_then(Value::as_object_mut))
+        .flat_map(|responses| responses.values_mut())
+        .filter_map(|response| response.get_mut("links").and_then(Value::as_object_mut))
+        .flat_map(|links| links.values_mut())
+        .filter_map(Value::as_object_mut);
+    for link in links {
+        for (snake, camel) in
+            [("operation_id", "operationId"), ("operation_ref", "operationRef"), ("request_body", "requestBody")]
+        {
+            if let Some(value) = link.remove(snake) {
+                link.insert(camel.to_owned(), value);
+            }
+        }
+    }
+    document
 }
 
 /// This document.
@@ -60,6 +137,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
         (status = 403, description = "Missing or wrong API key", body = ErrorBody),
     )
 )]
-pub async fn serve_document() -> Json<utoipa::openapi::OpenApi> {
-    Json(openapi_document())
+pub async fn serve_document() -> Json<Value> {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    Json(DOCUMENT.get_or_init(openapi_json).clone())
 }

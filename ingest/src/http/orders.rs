@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orders_core::domain::validation::check_identifier;
@@ -17,12 +17,16 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{JsonBytes, etag, if_match_version, order_id};
+use super::extract::{JsonBytes, OrderIdPath, etag, if_match_version};
 
 /// The header that makes `POST /orders` safe to retry.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// Set on a response that repeats the first answer to an Idempotency-Key.
 pub const IDEMPOTENT_REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// Largest `page` and `limit` accepted: the int64 range the document gives them (and the response's
+/// `pagination` figures).
+pub const MAX_PAGE_PARAMETER: u64 = i64::MAX as u64;
 
 /// `201` body of `POST /orders`: exactly the seed's fields.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -73,14 +77,20 @@ pub struct OrderListBody {
 #[allow(dead_code)] // Read as a map (for field-naming errors); this type documents the parameters.
 pub struct ListQuery {
     /// Page number, from 1 (default 1). Not with `next_token`.
-    #[param(minimum = 1, example = 1)]
-    page: Option<u64>,
+    #[param(minimum = 1, maximum = 9_223_372_036_854_775_807_i64, example = 1)]
+    page: Option<i64>,
     /// Orders per page, from 1 (default 10; above 100 is capped to 100).
-    #[param(minimum = 1, example = 10)]
-    limit: Option<u64>,
+    #[param(minimum = 1, maximum = 9_223_372_036_854_775_807_i64, example = 10)]
+    limit: Option<i64>,
     /// Only orders in this status.
     status: Option<OrderStatus>,
-    /// Only this customer's orders.
+    /// Only this customer's orders: 1 to 64 characters, no control characters, no surrounding white
+    /// space (the rules of `customer_id` in orders).
+    #[param(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f]*[^\u0000-\u001f\u007f-\u009f \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$"
+    )]
     customer_id: Option<String>,
     /// The `next_token` of the previous page: cheap paging however far.
     next_token: Option<String>,
@@ -118,17 +128,30 @@ pub struct WorkflowStartedBody {
 #[utoipa::path(
     post, path = "/orders", tag = "orders",
     request_body(content = NewOrder, content_type = "application/json"),
-    params(("Idempotency-Key" = Option<String>, Header,
-        description = "Makes the request safe to retry for 24 hours: the same key with the same body returns the first response and creates nothing; with another body it is refused (422).")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255,
+        pattern = r"^[ -~]{1,255}$",
+        description = "1 to 255 printable ASCII characters. Makes the request safe to retry for 24 hours: the same key with the same body returns the first response and creates nothing; with another body it is refused (422).")),
     responses(
-        (status = 201, description = "Order created (or, with `Idempotent-Replayed: true`, the first response to this Idempotency-Key)", body = OrderCreatedBody),
+        (status = 201, description = "Order created (or, with `Idempotent-Replayed: true`, the first response to this Idempotency-Key)", body = OrderCreatedBody,
+            headers(
+                ("Location" = String, description = "The new order: `/orders/{order_id}`"),
+                ("Idempotent-Replayed" = String, description = "`true` when this repeats the first response to the Idempotency-Key (absent otherwise)"),
+            ),
+            links(
+                ("GetOrder" = (operation_id = "get_order", parameters(("order_id" = "$response.body#/order_id")))),
+                ("ChangeStatus" = (operation_id = "update_status", parameters(("order_id" = "$response.body#/order_id")))),
+                ("DeleteOrder" = (operation_id = "delete_order", parameters(("order_id" = "$response.body#/order_id")))),
+                ("StartWorkflow" = (operation_id = "start_workflow", parameters(("order_id" = "$response.body#/order_id")))),
+                ("DescribeExecution" = (operation_id = "describe_execution", parameters(("execution_arn" = "$response.body#/execution_arn")))),
+            )),
         (status = 400, description = "A broken rule, naming the field", body = ErrorBody),
         (status = 403, description = "Missing or wrong API key", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "Body not declared as JSON", body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
         (status = 500, description = "Server failure", body = ErrorBody),
-        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody),
+        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
     )
 )]
 pub async fn create_order(
@@ -173,6 +196,8 @@ pub async fn create_order(
         (status = 400, description = "A bad query parameter, naming it", body = ErrorBody),
         (status = 403, description = "Missing or wrong API key", body = ErrorBody),
         (status = 500, description = "Server failure", body = ErrorBody),
+        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
     )
 )]
 pub async fn list_orders(
@@ -181,13 +206,7 @@ pub async fn list_orders(
 ) -> Result<Json<OrderListBody>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(format!("Invalid query string: {}", e.body_text())))?;
     let positive = |name: &str| -> Result<Option<u64>, ApiError> {
-        query
-            .get(name)
-            .map(|text| match text.parse::<u64>() {
-                Ok(n) if n >= 1 => Ok(n),
-                _ => Err(ValidationError::invalid(name, "must be a positive integer").into()),
-            })
-            .transpose()
+        query.get(name).map(|text| page_parameter(name, text)).transpose().map_err(ApiError::from)
     };
     let page = positive("page")?;
     let limit = positive("limit")?.map(|limit| u32::try_from(limit).unwrap_or(u32::MAX));
@@ -216,21 +235,41 @@ pub async fn list_orders(
     }))
 }
 
+/// A `page` or `limit` value: an integer from 1 to [`MAX_PAGE_PARAMETER`].
+fn page_parameter(name: &str, text: &str) -> Result<u64, ValidationError> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    match text.parse::<u64>() {
+        Ok(n) if (1..=MAX_PAGE_PARAMETER).contains(&n) => Ok(n),
+        // Digits but not zero: too large (even for a u64).
+        _ if digits && text.bytes().any(|b| b != b'0') => {
+            Err(ValidationError::invalid(name, format!("must be at most {MAX_PAGE_PARAMETER}")))
+        }
+        _ => Err(ValidationError::invalid(name, "must be a positive integer")),
+    }
+}
+
 /// Get one order with its items. The `ETag` header carries its version.
 #[utoipa::path(
     get, path = "/orders/{order_id}", tag = "orders",
-    params(("order_id" = String, Path, description = "The order's id (a UUID)")),
+    params(("order_id" = uuid::Uuid, Path, description = "The order's id (a UUID)")),
     responses(
         (status = 200, description = "The order", body = Order,
-            headers(("ETag" = String, description = "The order's version, for If-Match"))),
+            headers(("ETag" = String, description = "The order's version, for If-Match (always sent)")),
+            links(
+                ("ChangeStatus" = (operation_id = "update_status", parameters(("order_id" = "$response.body#/order_id")))),
+                ("DeleteOrder" = (operation_id = "delete_order", parameters(("order_id" = "$response.body#/order_id")))),
+                ("StartWorkflow" = (operation_id = "start_workflow", parameters(("order_id" = "$response.body#/order_id")))),
+            )),
         (status = 400, description = "order_id is not a UUID", body = ErrorBody),
         (status = 403, description = "Missing or wrong API key", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody),
         (status = 500, description = "Server failure", body = ErrorBody),
+        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
     )
 )]
-pub async fn get_order(State(state): State<AppState>, Path(raw_id): Path<String>) -> Result<Response, ApiError> {
-    let order = state.service.get_order(order_id(&raw_id)?).await?;
+pub async fn get_order(State(state): State<AppState>, OrderIdPath(id): OrderIdPath) -> Result<Response, ApiError> {
+    let order = state.service.get_order(id).await?;
     Ok(order_response(StatusCode::OK, order))
 }
 
@@ -239,13 +278,18 @@ pub async fn get_order(State(state): State<AppState>, Path(raw_id): Path<String>
 #[utoipa::path(
     put, path = "/orders/{order_id}/status", tag = "orders",
     params(
-        ("order_id" = String, Path, description = "The order's id (a UUID)"),
-        ("If-Match" = Option<String>, Header, description = "The version the change is based on, e.g. \"3\""),
+        ("order_id" = uuid::Uuid, Path, description = "The order's id (a UUID)"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"[0-9]{1,19}"|[0-9]{1,19})$"#,
+            description = "The version the change is based on: `\"3\"`, `W/\"3\"` or `3` (`*`: any version)"),
     ),
     request_body(content = StatusChangeBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The order after the change", body = Order,
-            headers(("ETag" = String, description = "The order's new version"))),
+            headers(("ETag" = String, description = "The order's new version (always sent)")),
+            links(
+                ("GetOrder" = (operation_id = "get_order", parameters(("order_id" = "$response.body#/order_id")))),
+                ("DeleteOrder" = (operation_id = "delete_order", parameters(("order_id" = "$response.body#/order_id")))),
+            )),
         (status = 400, description = "A bad body, status or If-Match", body = ErrorBody),
         (status = 403, description = "Missing or wrong API key", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody),
@@ -254,15 +298,16 @@ pub async fn get_order(State(state): State<AppState>, Path(raw_id): Path<String>
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "Body not declared as JSON", body = ErrorBody),
         (status = 500, description = "Server failure", body = ErrorBody),
+        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
     )
 )]
 pub async fn update_status(
     State(state): State<AppState>,
-    Path(raw_id): Path<String>,
+    OrderIdPath(id): OrderIdPath,
     headers: HeaderMap,
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
-    let id = order_id(&raw_id)?;
     let expected_version = if_match_version(&headers)?;
     let status = read_status_change(&body)?;
     let update = state.service.update_status(id, status, expected_version).await?;
@@ -291,24 +336,28 @@ fn read_status_change(body: &[u8]) -> Result<OrderStatus, ValidationError> {
 #[utoipa::path(
     delete, path = "/orders/{order_id}", tag = "orders",
     params(
-        ("order_id" = String, Path, description = "The order's id (a UUID)"),
-        ("If-Match" = Option<String>, Header, description = "Delete only if the order is at this version"),
+        ("order_id" = uuid::Uuid, Path, description = "The order's id (a UUID)"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"[0-9]{1,19}"|[0-9]{1,19})$"#,
+            description = "Delete only if the order is at this version: `\"3\"`, `W/\"3\"` or `3` (`*`: any version)"),
     ),
     responses(
-        (status = 200, description = "Deleted", body = OrderDeletedBody),
+        (status = 200, description = "Deleted", body = OrderDeletedBody,
+            links(("GetOrder" = (operation_id = "get_order", parameters(("order_id" = "$response.body#/order_id")),
+                description = "Reads of a deleted order are 404")))),
         (status = 400, description = "order_id is not a UUID, or a bad If-Match", body = ErrorBody),
         (status = 403, description = "Missing or wrong API key", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody),
         (status = 412, description = "The order is no longer at the If-Match version", body = ErrorBody),
         (status = 500, description = "Server failure", body = ErrorBody),
+        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
     )
 )]
 pub async fn delete_order(
     State(state): State<AppState>,
-    Path(raw_id): Path<String>,
+    OrderIdPath(id): OrderIdPath,
     headers: HeaderMap,
 ) -> Result<Json<OrderDeletedBody>, ApiError> {
-    let id = order_id(&raw_id)?;
     let deleted = state.service.delete_order(id, if_match_version(&headers)?).await?;
     Ok(Json(OrderDeletedBody { message: "Order deleted successfully".into(), order_id: deleted.order_id.to_string() }))
 }
@@ -317,7 +366,7 @@ pub async fn delete_order(
 /// started already.
 #[utoipa::path(
     post, path = "/orders/{order_id}/workflow", tag = "workflow",
-    params(("order_id" = String, Path, description = "The order's id (a UUID)")),
+    params(("order_id" = uuid::Uuid, Path, description = "The order's id (a UUID)")),
     responses(
         (status = 202, description = "Execution started", body = WorkflowStartedBody),
         (status = 200, description = "The order's execution had started already", body = WorkflowStartedBody),
@@ -325,13 +374,14 @@ pub async fn delete_order(
         (status = 403, description = "Missing or wrong API key", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody),
         (status = 500, description = "Server failure", body = ErrorBody),
+        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
     )
 )]
 pub async fn start_workflow(
     State(state): State<AppState>,
-    Path(raw_id): Path<String>,
+    OrderIdPath(id): OrderIdPath,
 ) -> Result<(StatusCode, Json<WorkflowStartedBody>), ApiError> {
-    let id = order_id(&raw_id)?;
     let started = state.service.start_workflow(id).await?;
     let (status, message) = if started.newly_started {
         (StatusCode::ACCEPTED, "Workflow started")
