@@ -1,5 +1,7 @@
 //! The import worker: orders sent in bulk through the import queue (schema in `docs/IMPORT.md`),
 //! created through the same use case as `POST /orders` (validation, pricing, workflow start).
+//! Reading a message into entries is pure domain code
+//! ([`orders_core::domain::import::parse_import_message`]); this module does the queue side.
 //!
 //! - Each order carries a `client_reference`; it becomes the order's idempotency key (kept for
 //!   [`REFERENCE_LIFETIME_DAYS`]), so the same reference never creates a second order, however often
@@ -19,24 +21,17 @@ use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Duration;
 use orders_core::domain::NewOrder;
+use orders_core::domain::import::{ImportEntry, parse_import_message};
 use orders_core::ports::{MessageQueue, OutgoingMessage, QueueName};
 use orders_core::service::{CreateOrder, OrderError, OrderService};
-use orders_workers::batch::{SqsHandler, WorkerError, process_batch};
+use orders_workers::batch::{DeadLetters, SqsHandler, WorkerError, process_batch_parking};
 use serde_json::Value;
+
+/// The message limits, defined with the message parser in `orders-core`.
+pub use orders_core::domain::import::{MAX_ORDERS_PER_MESSAGE, MAX_REFERENCE_CHARS};
 
 /// How long a client reference keeps protecting against a second order (ten years: "never").
 pub const REFERENCE_LIFETIME_DAYS: i64 = 3650;
-/// Longest client reference.
-pub const MAX_REFERENCE_CHARS: usize = 200;
-/// Most orders in one message.
-pub const MAX_ORDERS_PER_MESSAGE: usize = 100;
-
-/// One order of an import message, as far as it could be read.
-struct Entry {
-    /// The reference, or why it is not usable.
-    client_reference: Result<String, String>,
-    raw: Value,
-}
 
 /// Creates imported orders; rejects what can never be created.
 #[derive(Clone)]
@@ -59,11 +54,11 @@ impl ImportWorker {
     async fn process(&self, message: SqsMessage) -> Result<(), WorkerError> {
         let message_id = message.message_id.clone().unwrap_or_default();
         let body = message.body.unwrap_or_default();
-        let entries = match read_message(&body) {
+        let entries = match parse_import_message(&body) {
             Ok(entries) => entries,
             Err(reason) => {
                 let raw = Value::String(body);
-                let entry = Entry { client_reference: Err("no entry could be read".into()), raw };
+                let entry = ImportEntry { client_reference: Err("no entry could be read".into()), raw };
                 return self.reject(&message_id, &entry, reason).await;
             }
         };
@@ -78,7 +73,7 @@ impl ImportWorker {
     }
 
     /// Creates one entry's order: `Err(Ok)` refuses it for good, `Err(Err)` is passing trouble.
-    async fn create(&self, entry: &Entry) -> Result<(), Result<Rejection, WorkerError>> {
+    async fn create(&self, entry: &ImportEntry) -> Result<(), Result<Rejection, WorkerError>> {
         let reject = |reason: String| Err(Ok(Rejection { reason }));
         let reference = match &entry.client_reference {
             Ok(reference) => reference,
@@ -109,7 +104,7 @@ impl ImportWorker {
         }
     }
 
-    async fn reject(&self, message_id: &str, entry: &Entry, reason: String) -> Result<(), WorkerError> {
+    async fn reject(&self, message_id: &str, entry: &ImportEntry, reason: String) -> Result<(), WorkerError> {
         tracing::warn!(client_reference = ?entry.client_reference.as_ref().ok(), %reason, "import refused; sent to the import DLQ");
         let mut attributes =
             BTreeMap::from([("reason".to_owned(), reason), ("source_message_id".to_owned(), message_id.to_owned())]);
@@ -125,43 +120,12 @@ impl ImportWorker {
     }
 }
 
-/// The entries of a message: one order (`{"client_reference", "order"}`) or a batch (`{"orders": […]}`).
-fn read_message(body: &str) -> Result<Vec<Entry>, String> {
-    let value: Value = serde_json::from_str(body).map_err(|e| format!("Invalid JSON: {e}"))?;
-    let Value::Object(object) = &value else { return Err("The message must be a JSON object".into()) };
-    let raw_entries = match object.get("orders") {
-        Some(Value::Array(orders)) if orders.is_empty() || orders.len() > MAX_ORDERS_PER_MESSAGE => {
-            return Err(format!("Invalid field orders: must hold 1 to {MAX_ORDERS_PER_MESSAGE} orders"));
-        }
-        Some(Value::Array(orders)) if object.len() == 1 => orders.clone(),
-        Some(Value::Array(_)) => return Err("A batch message holds only the field orders".into()),
-        Some(_) => return Err("Invalid field orders: must be an array".into()),
-        None => vec![value.clone()],
-    };
-    Ok(raw_entries
-        .into_iter()
-        .map(|raw| {
-            let client_reference = match raw.get("client_reference") {
-                None | Some(Value::Null) => Err("Missing required field: client_reference".to_owned()),
-                Some(Value::String(reference))
-                    if !reference.trim().is_empty()
-                        && reference.chars().count() <= MAX_REFERENCE_CHARS
-                        && !reference.chars().any(char::is_control) =>
-                {
-                    Ok(reference.clone())
-                }
-                Some(_) => Err(format!(
-                    "Invalid field client_reference: must be a string of 1 to {MAX_REFERENCE_CHARS} characters without control characters"
-                )),
-            };
-            Entry { client_reference, raw }
-        })
-        .collect())
-}
-
 #[async_trait]
 impl SqsHandler for ImportWorker {
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        process_batch(event, |message| self.process(message)).await
+        // Entries are refused with their reasons by `process`; what is left for the runner to park is
+        // a message too large to read.
+        let dead_letters = DeadLetters::new(self.queues.clone(), QueueName::ImportDlq);
+        process_batch_parking(event, Some(&dead_letters), |message| self.process(message)).await
     }
 }

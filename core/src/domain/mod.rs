@@ -2,6 +2,7 @@
 //! validation. Pure code: no I/O, no AWS, no storage types.
 
 pub mod catalog;
+pub mod import;
 pub mod money;
 pub mod order;
 pub mod status;
