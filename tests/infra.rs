@@ -149,6 +149,30 @@ fn every_lambda_binary_has_one_function_built_from_it_and_nothing_else_is_deploy
         let package = resource["Properties"]["CodeUri"].as_str().unwrap();
         let source = repo().join("infra").join(package).join("src/bin").join(format!("{}.rs", function.binary));
         assert!(source.is_file(), "{id} is built from {package}, which has no {} binary", function.binary);
+        // And `cargo lambda build --bin NAME` in that folder turns on the features the binary requires
+        let manifest = std::fs::read_to_string(repo().join("infra").join(package).join("Cargo.toml")).unwrap();
+        let required = regex_lite::Regex::new(&format!(
+            r#"(?s)\[\[bin\]\]\s*name = "{}"\s*required-features = \[([^\]]*)\]"#,
+            function.binary
+        ))
+        .unwrap()
+        .captures(&manifest)
+        .map(|c| c[1].to_owned());
+        if let Some(required) = required {
+            let lambda_features =
+                regex_lite::Regex::new(r#"(?s)\[package\.metadata\.lambda\.build\]\s*features = \[([^\]]*)\]"#)
+                    .unwrap()
+                    .captures(&manifest)
+                    .map(|c| c[1].to_owned())
+                    .unwrap_or_default();
+            for feature in required.split(',').map(|f| f.trim().trim_matches('"')).filter(|f| !f.is_empty()) {
+                assert!(
+                    lambda_features.contains(&format!("\"{feature}\"")),
+                    "{id}: cargo lambda would build {} without {feature}",
+                    function.binary
+                );
+            }
+        }
     }
     // And the template deploys no function the code does not know
     assert_eq!(template.of_type("AWS::Serverless::Function").count(), functions::ALL.len());
