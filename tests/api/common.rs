@@ -238,6 +238,23 @@ impl Server {
     }
 }
 
+/// Runs an `orders` operator command on the embedded data in `data_dir` (also while a server runs
+/// on it): whether it succeeded, its stdout and its stderr.
+pub fn orders_cli(data_dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("ORDERS_API_KEY")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// A response body as JSON (panics, showing the text, if it is not JSON).
 pub async fn body_json(response: Response) -> Value {
     let text = response.text().await.unwrap();

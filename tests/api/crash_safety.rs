@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::{Launch, Server};
+use crate::common::{Launch, Server, orders_cli};
 
 const ORDERS: usize = 10_000;
 
@@ -61,15 +61,8 @@ async fn every_order(server: &Server) -> (Vec<String>, Vec<String>) {
 }
 
 fn orders_command(data_dir: &Path, args: &[&str]) -> (bool, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env_remove("ORDERS_API_KEY")
-        .output()
-        .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), text)
+    let (ok, stdout, stderr) = orders_cli(data_dir, args);
+    (ok, stdout + &stderr)
 }
 
 #[tokio::test(flavor = "multi_thread")]

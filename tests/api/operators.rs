@@ -5,27 +5,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::Server;
+use crate::common::{Server, orders_cli};
 
 fn line(reference: &str, product: &str, quantity: Value) -> String {
     json!({"client_reference": reference, "order": {"customer_id": "ERP", "items": [{"product_id": product, "quantity": quantity}]}})
         .to_string()
-}
-
-fn import(server: &Server, file: &std::path::Path) -> (bool, String, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
-        .arg("import")
-        .arg(file)
-        .arg("--data-dir")
-        .arg(server.data_dir())
-        .env_remove("ORDERS_API_KEY")
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -55,7 +39,7 @@ async fn importing_a_thousand_orders_with_ten_bad_rows_creates_990_once() {
     std::fs::write(&file, lines.join("\n")).unwrap();
 
     // When it is imported
-    let (ok, stdout, stderr) = import(&server, &file);
+    let (ok, stdout, stderr) = orders_cli(server.data_dir(), &["import", file.to_str().unwrap()]);
     // Then the command fails, saying 10 were rejected, with their lines and reasons in the rejects file
     assert!(!ok, "{stdout}{stderr}");
     assert!(stdout.contains("read 1000 orders"), "{stdout}");
@@ -76,27 +60,13 @@ async fn importing_a_thousand_orders_with_ten_bad_rows_creates_990_once() {
     server.wait_for_total(990, Duration::from_secs(240)).await;
 
     // When the same file is imported again
-    let (ok, stdout, _) = import(&server, &file);
+    let (ok, stdout, _) = orders_cli(server.data_dir(), &["import", file.to_str().unwrap()]);
     assert!(!ok);
     assert!(stdout.contains("sent 990"), "{stdout}");
     // Then nothing new is created
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (_, list) = server.get_json("/orders?limit=1").await;
     assert_eq!(list["pagination"]["total"], 990);
-}
-
-fn orders_command(server: &Server, args: &[&str]) -> (bool, String, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(server.data_dir())
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 /// A DLQ's message count in `orders dlq list` output.
@@ -128,7 +98,7 @@ async fn a_failing_backup_worker_fills_its_dlq_and_a_replay_after_the_fix_backs_
     // Then every job ends in the backup DLQ after two deliveries
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let (ok, listing, stderr) = orders_command(&server, &["dlq", "list"]);
+        let (ok, listing, stderr) = orders_cli(server.data_dir(), &["dlq", "list"]);
         assert!(ok, "{stderr}");
         if dlq_depth(&listing, "backup-dlq") == 6 {
             break;
@@ -136,29 +106,30 @@ async fn a_failing_backup_worker_fills_its_dlq_and_a_replay_after_the_fix_backs_
         assert!(tokio::time::Instant::now() < deadline, "{listing}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let (ok, peek, _) = orders_command(&server, &["dlq", "peek", "backup", "--max", "2"]);
+    let (ok, peek, _) = orders_cli(server.data_dir(), &["dlq", "peek", "backup", "--max", "2"]);
     assert!(ok);
     assert!(peek.contains("backup-dlq: 6 messages in all, showing 2"), "{peek}");
     // (every look is a receive, so the count includes the polling above)
     assert!(peek.contains("reason:        failed "), "{peek}");
     assert!(peek.contains("\"kind\":\"version\""), "{peek}");
     // And a dry run changes nothing; a filter narrows it (and ends, though nothing matches)
-    let (ok, dry, _) = orders_command(&server, &["dlq", "replay", "backup-dlq", "--dry-run"]);
+    let (ok, dry, _) = orders_cli(server.data_dir(), &["dlq", "replay", "backup-dlq", "--dry-run"]);
     assert!(ok);
     assert!(dry.contains("would replay 6 messages from backup-dlq to backup"), "{dry}");
-    let (ok, dry, _) = orders_command(&server, &["dlq", "replay", "backup-dlq", "--dry-run", "--filter", &orders[0]]);
+    let (ok, dry, _) =
+        orders_cli(server.data_dir(), &["dlq", "replay", "backup-dlq", "--dry-run", "--filter", &orders[0]]);
     assert!(ok);
     assert!(dry.contains("would replay 2 messages from backup-dlq to backup; 4 left"), "{dry}");
-    let (ok, none, _) = orders_command(&server, &["dlq", "replay", "backup-dlq", "--filter", "matches-nothing"]);
+    let (ok, none, _) = orders_cli(server.data_dir(), &["dlq", "replay", "backup-dlq", "--filter", "matches-nothing"]);
     assert!(ok);
     assert!(none.contains("replayed 0 messages from backup-dlq to backup; 6 left"), "{none}");
     // When the fault is fixed and the DLQ replayed
     std::fs::remove_file(dir.path().join("backups")).unwrap();
-    let (ok, replay, stderr) = orders_command(&server, &["dlq", "replay", "backup-dlq", "--rate", "100"]);
+    let (ok, replay, stderr) = orders_cli(server.data_dir(), &["dlq", "replay", "backup-dlq", "--rate", "100"]);
     assert!(ok, "{stderr}");
     assert!(replay.contains("replayed 6 messages from backup-dlq to backup; 0 left"), "{replay}");
     // Then the DLQ is empty and every version of every order is backed up
-    let (_, listing, _) = orders_command(&server, &["dlq", "list"]);
+    let (_, listing, _) = orders_cli(server.data_dir(), &["dlq", "list"]);
     assert_eq!(dlq_depth(&listing, "backup-dlq"), 0);
     for order_id in &orders {
         for version in [1, 2] {
@@ -194,7 +165,7 @@ async fn after_the_store_is_lost_a_restore_brings_every_order_back_with_its_last
     let tombstone = dir.path().join("backups/orders").join(&deleted).join("deleted.json");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let (verified, _, _) = orders_command(&server, &["backup", "verify"]);
+        let (verified, _, _) = orders_cli(server.data_dir(), &["backup", "verify"]);
         if verified && tombstone.exists() {
             break;
         }
@@ -240,7 +211,7 @@ async fn an_operator_sees_where_an_execution_waits_and_its_history() {
     // Wait until the workflow is past fulfilment and waits for the shipment
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let shown = loop {
-        let (ok, stdout, stderr) = orders_command(&server, &["executions", &order_id]);
+        let (ok, stdout, stderr) = orders_cli(server.data_dir(), &["executions", &order_id]);
         assert!(ok, "{stderr}");
         if stdout.contains("current state: AwaitShipped") {
             break stdout;
@@ -255,9 +226,9 @@ async fn an_operator_sees_where_an_execution_waits_and_its_history() {
     assert!(shown.contains("Fulfil"), "{shown}");
     // An ARN works as well as an order id; nonsense is refused clearly
     let arn = format!("arn:aws:states:us-east-1:123456789012:execution:OrderProcessing:{order_id}");
-    let (ok, by_arn, _) = orders_command(&server, &["executions", &arn]);
+    let (ok, by_arn, _) = orders_cli(server.data_dir(), &["executions", &arn]);
     assert!(ok && by_arn.contains("current state: AwaitShipped"), "{by_arn}");
-    let (ok, _, stderr) = orders_command(&server, &["executions", "nonsense"]);
+    let (ok, _, stderr) = orders_cli(server.data_dir(), &["executions", "nonsense"]);
     assert!(!ok);
     assert!(stderr.contains("is neither an order id nor an execution ARN"), "{stderr}");
 }
@@ -340,15 +311,8 @@ async fn the_operator_commands_work_against_an_aws_endpoint() {
 }
 
 fn load_catalog(server: &Server, file: &std::path::Path) -> (bool, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
-        .args(["catalog", "load"])
-        .arg(file)
-        .arg("--data-dir")
-        .arg(server.data_dir())
-        .output()
-        .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), text)
+    let (ok, stdout, stderr) = orders_cli(server.data_dir(), &["catalog", "load", file.to_str().unwrap()]);
+    (ok, stdout + &stderr)
 }
 
 #[tokio::test(flavor = "multi_thread")]

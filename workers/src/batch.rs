@@ -105,7 +105,8 @@ where
         let message_id = record.message_id.clone().unwrap_or_default();
         let receive_count = record.attributes.get("ApproximateReceiveCount").cloned().unwrap_or_default();
         let size = record.body.as_ref().map_or(0, String::len);
-        let original = dead_letters.map(|_| record.clone());
+        // Only a worker that parks malformed messages keeps a copy of each (the handler takes it).
+        let parking = dead_letters.map(|dead_letters| (dead_letters, record.clone()));
         let work = AssertUnwindSafe(async move {
             if size > MAX_MESSAGE_BYTES {
                 return Err(WorkerError::Malformed(format!(
@@ -116,14 +117,11 @@ where
         })
         .catch_unwind();
         async move {
-            let failure = match work.await {
-                Ok(Ok(())) => return None,
-                Ok(Err(WorkerError::Malformed(reason))) if dead_letters.is_some() => {
-                    let (Some(dead_letters), Some(original)) = (dead_letters, original.as_ref()) else {
-                        return Some(message_id);
-                    };
+            let failure = match (work.await, parking) {
+                (Ok(Ok(())), _) => return None,
+                (Ok(Err(WorkerError::Malformed(reason))), Some((dead_letters, original))) => {
                     let reason = format!("malformed message: {reason}");
-                    match dead_letters.park(original, &reason).await {
+                    match dead_letters.park(&original, &reason).await {
                         Ok(()) => {
                             tracing::warn!(%message_id, %reason, dead_letter_queue = %dead_letters.queue, "message can never be processed; moved to the dead-letter queue");
                             return None;
@@ -131,8 +129,8 @@ where
                         Err(error) => format!("{reason}; moving it to the dead-letter queue failed: {error}"),
                     }
                 }
-                Ok(Err(error)) => error.to_string(),
-                Err(panic) => {
+                (Ok(Err(error)), _) => error.to_string(),
+                (Err(panic), _) => {
                     let detail = panic
                         .downcast_ref::<String>()
                         .map(String::as_str)
