@@ -15,6 +15,9 @@ use orders_workers::aws_stream::DynamoDbStreamPoller;
 use orders_workers::backup::BackupWorker;
 use orders_workers::batch::DeadLetters;
 use orders_workers::events::EventSource;
+
+/// The name the embedded stream processor keeps its change-feed position under.
+pub const STREAM_CONSUMER: &str = "stream-processor";
 use orders_workers::fulfilment::FulfilmentWorker;
 use orders_workers::runner::{QueuePoller, StreamPoller};
 use orders_workers::stream::StreamProcessor;
@@ -80,7 +83,7 @@ impl Pipeline {
         let stream = StreamPoller {
             feed: Arc::new(stack.database.clone()),
             handler: ports.stream_processor(),
-            consumer: "stream-processor".into(),
+            consumer: STREAM_CONSUMER.into(),
             table: ORDERS_TABLE.into(),
             source: source.clone(),
         };

@@ -50,9 +50,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(document) = document {
         let body = document.to_string();
         // Compare with the document as read back (a float may come back one unit in the last place
-        // off): what matters is that the body is JSON and the verdict is the one it deserves.
-        let sent: Value = serde_json::from_str(&body).expect("serde_json writes JSON it can read");
-        check(&body, Some(&sent));
+        // off): what matters is that the verdict is the one the body deserves. serde_json does not
+        // always read its own output: an object key equal to its private raw-value token
+        // (`$serde_json::private::RawValue`, found by this target) is read as a raw value, so the
+        // body is then refused as invalid JSON, which `check` expects of any text serde_json refuses.
+        check(&body, serde_json::from_str::<Value>(&body).ok().as_ref());
     }
 });
 

@@ -1,7 +1,10 @@
-//! The SQLite database: a pool of connections in WAL mode (many readers, one writer at a time, safe
-//! across processes), the schema and its migrations, and the blocking-call bridge to async code.
+//! The SQLite database: a pool of reading connections in WAL mode (safe across processes), one
+//! writer thread that group-commits the writes arriving together, the schema and its migrations,
+//! and the blocking-call bridge to async code.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
@@ -122,11 +125,29 @@ const MIGRATIONS: &[&str] = &[
 "#,
 ];
 
-/// The embedded database; cheap to clone (a pool handle).
+/// Most writes one group commit takes: bounds how long the first of them waits for the commit.
+const MAX_GROUP: usize = 256;
+
+/// The embedded database; cheap to clone (a pool handle and the writer's queue).
 #[derive(Clone)]
 pub struct Database {
     pool: r2d2::Pool<SqliteConnectionManager>,
+    writer: Arc<mpsc::Sender<WriteJob>>,
 }
+
+/// A write waiting for the writer thread. Given the group's transaction, it runs and returns
+/// whether it failed (its changes are then rolled back alone) and how to answer once the group
+/// commits; given the error that keeps the group from running, it answers with it at once.
+type WriteJob = Box<dyn FnOnce(Result<&Transaction<'_>, &rusqlite::Error>) -> Option<JobDone> + Send>;
+
+/// A write that ran: whether it failed, and its answer, given the group's commit result.
+struct JobDone {
+    failed: bool,
+    answer: Answer,
+}
+
+/// Sends a write's result to its caller once the group's commit has succeeded or failed.
+type Answer = Box<dyn FnOnce(Result<(), &rusqlite::Error>) + Send>;
 
 impl Database {
     /// Opens the file (creating it), sets it up for durable concurrent use, and migrates it.
@@ -149,49 +170,17 @@ impl Database {
             .connection_timeout(Duration::from_secs(10))
             .build(manager)
             .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
-        let database = Database { pool };
-        database.migrate()?;
-        Ok(database)
+        migrate(&mut *pool.get().map_err(pool_error)?)?;
+        let connection = pool.get().map_err(pool_error)?;
+        let (writer, jobs) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlite-writer".to_owned())
+            .spawn(move || write_groups(connection, &jobs))
+            .map_err(|e| StoreError::Internal(format!("cannot start the database writer: {e}")))?;
+        Ok(Database { pool, writer: Arc::new(writer) })
     }
-
-    fn migrate(&self) -> Result<(), StoreError> {
-        let mut conn = self.pool.get().map_err(pool_error)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_error)?;
-        let applied: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(sql_error)?;
-        let applied = usize::try_from(applied).unwrap_or(usize::MAX);
-        if applied > MIGRATIONS.len() {
-            return Err(StoreError::Internal(format!(
-                "the database was written by a newer version (schema {applied}, this build knows {})",
-                MIGRATIONS.len()
-            )));
-        }
-        for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
-            tx.execute_batch(migration).map_err(sql_error)?;
-            tx.pragma_update(None, "user_version", index as i64 + 1).map_err(sql_error)?;
-        }
-        tx.commit().map_err(sql_error)
-    }
-
     /// Runs `work` in a read transaction (one consistent snapshot) on a blocking thread.
     pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.run(TransactionBehavior::Deferred, work).await
-    }
-
-    /// Runs `work` in a write transaction (taken at once, so checks and writes see the same data),
-    /// committed when `work` succeeds and rolled back when it fails.
-    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.run(TransactionBehavior::Immediate, work).await
-    }
-
-    async fn run<T, F>(&self, behavior: TransactionBehavior, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
@@ -199,7 +188,7 @@ impl Database {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(pool_error)?;
-            let tx = conn.transaction_with_behavior(behavior).map_err(sql_error)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(sql_error)?;
             let result = work(&tx)?;
             tx.commit().map_err(sql_error)?;
             Ok(result)
@@ -207,10 +196,131 @@ impl Database {
         .await
         .map_err(|e| StoreError::Internal(format!("database task failed: {e}")))?
     }
+
+    /// Runs `work` as one atomic write: its checks and changes see the same data, its changes are
+    /// kept when it succeeds and undone when it fails, and it returns only once they are on disk.
+    ///
+    /// Writes go to one writer thread, which runs the writes waiting together (up to
+    /// [`MAX_GROUP`]) in one transaction, each inside its own savepoint, and commits them with one
+    /// fsync: concurrent writers share the disk's flush instead of queueing for one each.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: WriteJob = Box::new(move |tx| {
+            let tx = match tx {
+                Ok(tx) => tx,
+                Err(error) => {
+                    let _ = reply.send(Err(commit_error(error)));
+                    return None;
+                }
+            };
+            let outcome = catch_unwind(AssertUnwindSafe(|| work(tx)))
+                .unwrap_or_else(|_| Err(StoreError::Internal("a database write panicked".to_owned())));
+            Some(JobDone {
+                failed: outcome.is_err(),
+                answer: Box::new(move |committed| {
+                    let result = match committed {
+                        Ok(()) => outcome,
+                        Err(error) => outcome.and(Err(commit_error(error))),
+                    };
+                    // The caller may have gone (a dropped request): nothing to answer then.
+                    let _ = reply.send(result);
+                }),
+            })
+        });
+        self.writer.send(job).map_err(|_| StoreError::Internal("the database writer has stopped".to_owned()))?;
+        answer.await.map_err(|_| StoreError::Internal("the database writer dropped a write".to_owned()))?
+    }
+}
+
+/// Applies the migrations this database has not had yet, in one transaction.
+fn migrate(conn: &mut rusqlite::Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_error)?;
+    let applied: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(sql_error)?;
+    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Internal(format!(
+            "the database was written by a newer version (schema {applied}, this build knows {})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+        tx.execute_batch(migration).map_err(sql_error)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1).map_err(sql_error)?;
+    }
+    tx.commit().map_err(sql_error)
+}
+
+/// The writer thread: takes the writes waiting, runs them in one transaction and commits them
+/// together, until every [`Database`] handle is gone.
+fn write_groups(mut connection: r2d2::PooledConnection<SqliteConnectionManager>, jobs: &mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        write_group(&mut connection, group);
+    }
+}
+
+/// One group commit. A write that fails is rolled back to its savepoint and the others go on; if
+/// the transaction itself cannot begin or commit, every write of the group gets that error.
+fn write_group(connection: &mut rusqlite::Connection, group: Vec<WriteJob>) {
+    let tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(error) => {
+            for job in group {
+                job(Err(&error));
+            }
+            return;
+        }
+    };
+    let mut answers = Vec::with_capacity(group.len());
+    let mut broken: Option<rusqlite::Error> = None;
+    for job in group {
+        if let Some(error) = &broken {
+            job(Err(error));
+            continue;
+        }
+        if let Err(error) = tx.execute_batch("SAVEPOINT write") {
+            job(Err(&error));
+            broken = Some(error);
+            continue;
+        }
+        let Some(done) = job(Ok(&tx)) else { continue };
+        let closed = if done.failed {
+            tx.execute_batch("ROLLBACK TO write; RELEASE write")
+        } else {
+            tx.execute_batch("RELEASE write")
+        };
+        answers.push(done.answer);
+        if let Err(error) = closed {
+            broken = Some(error);
+        }
+    }
+    let committed = match broken {
+        // Dropping the transaction rolls the whole group back.
+        Some(error) => Err(error),
+        None => tx.commit(),
+    };
+    for answer in answers {
+        answer(committed.as_ref().map(|_| ()));
+    }
 }
 
 /// Maps SQLite errors: lock contention is passing trouble, the rest is internal.
 pub(crate) fn sql_error(error: rusqlite::Error) -> StoreError {
+    commit_error(&error)
+}
+
+/// The error a group's failed begin or commit gives each of its writes.
+fn commit_error(error: &rusqlite::Error) -> StoreError {
     match error.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Unavailable(error.to_string()),
         _ => StoreError::Internal(error.to_string()),
@@ -219,4 +329,95 @@ pub(crate) fn sql_error(error: rusqlite::Error) -> StoreError {
 
 fn pool_error(error: r2d2::Error) -> StoreError {
     StoreError::Unavailable(format!("no database connection: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog_rows(database: &Database) -> i64 {
+        let conn = database.pool.get().expect("a connection");
+        conn.query_row("SELECT COUNT(*) FROM catalog", [], |row| row.get(0)).expect("a count")
+    }
+
+    async fn insert_product(database: &Database, n: usize, fail: bool) -> Result<usize, StoreError> {
+        database
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO catalog (product_id, name, unit_price_cents) VALUES (?1, 'p', 1)",
+                    [format!("p-{n}")],
+                )
+                .map_err(sql_error)?;
+                if fail {
+                    return Err(StoreError::Internal(format!("write {n} refused after its insert")));
+                }
+                Ok(n)
+            })
+            .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn given_concurrent_writes_when_some_fail_then_only_their_changes_are_undone() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let database = Database::open(&dir.path().join("orders.db")).expect("the database opens");
+
+        // When 300 writes arrive together and every seventh fails after its insert.
+        let writes: Vec<_> = (0..300)
+            .map(|n| {
+                let database = database.clone();
+                tokio::spawn(async move { insert_product(&database, n, n % 7 == 0).await })
+            })
+            .collect();
+        let mut succeeded = 0;
+        for (n, write) in writes.into_iter().enumerate() {
+            match write.await.expect("the task ends") {
+                Ok(value) => {
+                    assert_eq!(value, n, "each write gets its own answer");
+                    assert_ne!(n % 7, 0);
+                    succeeded += 1;
+                }
+                Err(error) => {
+                    assert_eq!(n % 7, 0, "write {n} failed: {error}");
+                    assert!(error.to_string().contains(&format!("write {n} refused")), "{error}");
+                }
+            }
+        }
+
+        // Then exactly the successful writes are stored, and stored for good.
+        assert_eq!(succeeded, 300 - 43);
+        assert_eq!(catalog_rows(&database), 300 - 43);
+        drop(database);
+        let reopened = Database::open(&dir.path().join("orders.db")).expect("the database reopens");
+        assert_eq!(catalog_rows(&reopened), 300 - 43);
+    }
+
+    #[tokio::test]
+    async fn given_a_write_that_panics_then_it_fails_alone_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let database = Database::open(&dir.path().join("orders.db")).expect("the database opens");
+
+        let panicked = database
+            .write(|tx| -> Result<(), StoreError> {
+                tx.execute("INSERT INTO catalog (product_id, name, unit_price_cents) VALUES ('x', 'x', 1)", [])
+                    .map_err(sql_error)?;
+                panic!("a bug in a write");
+            })
+            .await;
+
+        assert!(matches!(panicked, Err(StoreError::Internal(ref m)) if m.contains("panicked")), "{panicked:?}");
+        assert_eq!(insert_product(&database, 1, false).await.expect("the next write works"), 1);
+        assert_eq!(catalog_rows(&database), 1, "the panicking write's insert was undone");
+    }
+
+    #[tokio::test]
+    async fn given_a_write_that_breaks_a_constraint_then_the_error_is_its_own() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let database = Database::open(&dir.path().join("orders.db")).expect("the database opens");
+        insert_product(&database, 1, false).await.expect("the first insert");
+
+        let duplicate = insert_product(&database, 1, false).await;
+
+        assert!(matches!(duplicate, Err(StoreError::Internal(ref m)) if m.contains("UNIQUE")), "{duplicate:?}");
+        assert_eq!(catalog_rows(&database), 1);
+    }
 }
