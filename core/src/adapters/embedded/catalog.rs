@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
-use super::db::{Database, sql_error};
+use super::db::{Database, execute_cached, query_row_cached, sql_error};
 use crate::domain::{Money, Product, ProductCatalog};
 use crate::ports::{CatalogStore, StoreError};
 
@@ -37,7 +37,7 @@ impl CatalogStore for Database {
     async fn replace_catalog(&self, catalog: &ProductCatalog) -> Result<(), StoreError> {
         let products = catalog.products();
         self.write(move |tx| {
-            tx.execute("DELETE FROM catalog", []).map_err(sql_error)?;
+            execute_cached(tx, "DELETE FROM catalog", []).map_err(sql_error)?;
             insert_products(tx, &products)
         })
         .await
@@ -49,8 +49,8 @@ impl Database {
     pub async fn seed_catalog_if_empty(&self, catalog: &ProductCatalog) -> Result<(), StoreError> {
         let products = catalog.products();
         self.write(move |tx| {
-            let empty: bool =
-                tx.query_row("SELECT NOT EXISTS (SELECT 1 FROM catalog)", [], |row| row.get(0)).map_err(sql_error)?;
+            let empty: bool = query_row_cached(tx, "SELECT NOT EXISTS (SELECT 1 FROM catalog)", [], |row| row.get(0))
+                .map_err(sql_error)?;
             if empty { insert_products(tx, &products) } else { Ok(()) }
         })
         .await

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::db::{Database, sql_error};
+use super::db::{Database, execute_cached, query_row_cached, sql_error};
 use crate::domain::order::{now_millis, rfc3339};
 use crate::ports::{ChangeFeed, ChangeKind, OrderChange, OrderImage, StoreError};
 
@@ -84,8 +84,10 @@ impl ChangeFeed for Database {
     async fn position(&self, consumer: &str) -> Result<u64, StoreError> {
         let consumer = consumer.to_owned();
         self.read(move |tx| {
-            let position: Option<i64> = tx
-                .query_row("SELECT position FROM feed_positions WHERE consumer = ?1", [consumer], |row| row.get(0))
+            let position: Option<i64> =
+                query_row_cached(tx, "SELECT position FROM feed_positions WHERE consumer = ?1", [consumer], |row| {
+                    row.get(0)
+                })
                 .optional()
                 .map_err(sql_error)?;
             Ok(position.unwrap_or(0).max(0) as u64)
@@ -98,7 +100,8 @@ impl ChangeFeed for Database {
         let position = i64::try_from(position).unwrap_or(i64::MAX);
         self.write(move |tx| {
             // Positions only move forward: a slow, repeated save cannot rewind the consumer.
-            tx.execute(
+            execute_cached(
+                tx,
                 "INSERT INTO feed_positions (consumer, position) VALUES (?1, ?2)
                  ON CONFLICT (consumer) DO UPDATE SET position = max(position, excluded.position)",
                 params![consumer, position],

@@ -125,6 +125,9 @@ const MIGRATIONS: &[&str] = &[
 "#,
 ];
 
+/// Prepared statements kept per connection (the adapters use about 50 distinct ones).
+const STATEMENT_CACHE: usize = 128;
+
 /// Most writes one group commit takes: bounds how long the first of them waits for the commit.
 const MAX_GROUP: usize = 256;
 
@@ -161,6 +164,8 @@ impl Database {
         drop(first);
         let manager = SqliteConnectionManager::file(path).with_init(|conn| {
             conn.busy_timeout(Duration::from_secs(10))?;
+            // Room for every statement the adapters run, so none is parsed twice.
+            conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             // FULL: once a commit returns, it survives a crash of the machine, not only of the process.
             conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
         });
@@ -312,6 +317,26 @@ fn write_group(connection: &mut rusqlite::Connection, group: Vec<WriteJob>) {
     for answer in answers {
         answer(committed.as_ref().map(|_| ()));
     }
+}
+
+/// Runs one statement through the connection's prepared-statement cache (parsing and planning the
+/// SQL once per connection rather than at every call).
+pub(crate) fn execute_cached(
+    tx: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(params)
+}
+
+/// Reads one row through the connection's prepared-statement cache.
+pub(crate) fn query_row_cached<T>(
+    tx: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    read: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    tx.prepare_cached(sql)?.query_row(params, read)
 }
 
 /// Maps SQLite errors: lock contention is passing trouble, the rest is internal.

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
 use statemachine::{CreateOutcome, ExecutionRecord, ExecutionStatus, ExecutionStore, HistoryEvent, StoreError};
 
-use super::db::Database;
+use super::db::{Database, execute_cached, query_row_cached};
 use crate::ports;
 
 fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -78,14 +78,17 @@ impl ExecutionStore for Database {
     ) -> Result<CreateOutcome, StoreError> {
         let ExecutionRow { arn, machine, status, version, token, json, events } = ExecutionRow::new(record, events)?;
         self.write(move |tx| {
-            let existing: Option<String> = tx
-                .query_row("SELECT record FROM executions WHERE execution_arn = ?1", [&arn], |row| row.get(0))
+            let existing: Option<String> =
+                query_row_cached(tx, "SELECT record FROM executions WHERE execution_arn = ?1", [&arn], |row| {
+                    row.get(0)
+                })
                 .optional()
                 .map_err(sql)?;
             if let Some(existing) = existing {
                 return Ok(CreateOutcome::AlreadyExists(Box::new(from_json(&existing)?)));
             }
-            tx.execute(
+            execute_cached(
+                tx,
                 "INSERT INTO executions (execution_arn, state_machine_arn, status, version, task_token, record)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![arn, machine, status, version, token, json],
@@ -101,8 +104,10 @@ impl ExecutionStore for Database {
     async fn load_execution(&self, execution_arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
         let arn = execution_arn.to_owned();
         self.read(move |tx| {
-            let text: Option<String> = tx
-                .query_row("SELECT record FROM executions WHERE execution_arn = ?1", [&arn], |row| row.get(0))
+            let text: Option<String> =
+                query_row_cached(tx, "SELECT record FROM executions WHERE execution_arn = ?1", [&arn], |row| {
+                    row.get(0)
+                })
                 .optional()
                 .map_err(sql)?;
             text.as_deref().map(from_json).transpose()
@@ -119,8 +124,7 @@ impl ExecutionStore for Database {
     ) -> Result<(), StoreError> {
         let ExecutionRow { arn, status, version, token, json, events, .. } = ExecutionRow::new(record, events)?;
         self.write(move |tx| {
-                let stored: Option<i64> = tx
-                    .query_row("SELECT version FROM executions WHERE execution_arn = ?1", [&arn], |row| row.get(0))
+                let stored: Option<i64> = query_row_cached(tx, "SELECT version FROM executions WHERE execution_arn = ?1", [&arn], |row| row.get(0))
                     .optional()
                     .map_err(sql)?;
                 match stored {
@@ -130,7 +134,7 @@ impl ExecutionStore for Database {
                     }
                     Some(_) => {}
                 }
-                tx.execute(
+                execute_cached(tx,
                     "UPDATE executions SET status = ?1, version = ?2, task_token = ?3, record = ?4 WHERE execution_arn = ?5",
                     params![status, version, token, json, arn],
                 )
@@ -187,9 +191,11 @@ impl ExecutionStore for Database {
     async fn find_by_task_token(&self, task_token: &str) -> Result<Option<String>, StoreError> {
         let token = task_token.to_owned();
         self.read(move |tx| {
-            tx.query_row("SELECT execution_arn FROM executions WHERE task_token = ?1", [&token], |row| row.get(0))
-                .optional()
-                .map_err(sql)
+            query_row_cached(tx, "SELECT execution_arn FROM executions WHERE task_token = ?1", [&token], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(sql)
         })
         .await
         .map_err(from_port)

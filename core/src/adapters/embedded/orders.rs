@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::changes::record_change;
-use super::db::{Database, sql_error};
+use super::db::{Database, execute_cached, query_row_cached, sql_error};
 use crate::adapters::listing::{self, scope};
 use crate::domain::order::rfc3339;
 use crate::domain::{Money, Order, OrderId, OrderItem, OrderStatus, OrderSummary};
@@ -51,13 +51,15 @@ impl OrderStore for Database {
             record_change(tx, ChangeKind::Insert, None, Some(&OrderImage { order: order.clone(), awaiting: None }))?;
             if let Some(record) = idempotency {
                 let now = Utc::now().timestamp();
-                tx.execute(
+                execute_cached(
+                    tx,
                     "DELETE FROM idempotency_keys WHERE key IN
                        (SELECT key FROM idempotency_keys WHERE expires_at <= ?1 LIMIT 100)",
                     [now],
                 )
                 .map_err(sql_error)?;
-                tx.execute(
+                execute_cached(
+                    tx,
                     "INSERT OR REPLACE INTO idempotency_keys (key, fingerprint, order_id, execution_arn, expires_at)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![
@@ -107,7 +109,7 @@ impl OrderStore for Database {
         self.write(move |tx| {
             let (seq, image) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
             check_version(&image.order, expected_version)?;
-            tx.execute("DELETE FROM orders WHERE seq = ?1", [seq]).map_err(sql_error)?;
+            execute_cached(tx, "DELETE FROM orders WHERE seq = ?1", [seq]).map_err(sql_error)?;
             count(tx, seq, &image.order.customer_id, image.order.status, -1, Scopes::All)?;
             record_change(tx, ChangeKind::Remove, Some(&image), None)?;
             Ok(image.order)
@@ -141,7 +143,7 @@ impl OrderStore for Database {
             match load_order(tx, order.order_id)? {
                 Some((_, stored)) if stored.order.version >= order.version => Ok(RestoreOutcome::AlreadyCurrent),
                 Some((seq, stored)) => {
-                    tx.execute(
+                    execute_cached(tx,
                         "UPDATE orders SET customer_id = ?1, status = ?2, total_cents = ?3, version = ?4, created_at = ?5,
                                 updated_at = ?6, execution_arn = ?7, items = ?8 WHERE seq = ?9",
                         params![
@@ -180,7 +182,8 @@ impl OrderStore for Database {
     async fn await_status(&self, order_id: OrderId, wait: StatusWait) -> Result<(), StoreError> {
         self.write(move |tx| {
             let (seq, before) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
-            tx.execute(
+            execute_cached(
+                tx,
                 "UPDATE orders SET awaiting_status = ?1, task_token = ?2 WHERE seq = ?3",
                 params![wait.status.as_str(), wait.task_token, seq],
             )
@@ -199,7 +202,8 @@ fn change_status(tx: &Transaction<'_>, seq: i64, before: OrderImage, to: OrderSt
     order.status = to;
     order.version += 1;
     order.updated_at = crate::domain::order::now_millis();
-    tx.execute(
+    execute_cached(
+        tx,
         "UPDATE orders SET status = ?1, version = ?2, updated_at = ?3 WHERE seq = ?4",
         params![to.as_str(), sql_version(order.version)?, rfc3339::format(&order.updated_at), seq],
     )
@@ -213,7 +217,8 @@ fn change_status(tx: &Transaction<'_>, seq: i64, before: OrderImage, to: OrderSt
 /// Inserts a new order row, counts it in every listing scope, and returns its `seq`.
 fn insert_order(tx: &Transaction<'_>, order: &Order) -> Result<i64, StoreError> {
     let items = serde_json::to_string(&order.items).map_err(|e| StoreError::Internal(e.to_string()))?;
-    let inserted = tx.execute(
+    let inserted = execute_cached(
+        tx,
         "INSERT INTO orders (order_id, customer_id, status, total_cents, version, created_at, updated_at,
                              execution_arn, items)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -255,22 +260,15 @@ fn check_version(order: &Order, expected: Option<u64>) -> Result<(), StoreError>
 
 fn live_idempotency(tx: &Transaction<'_>, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
     let now = Utc::now().timestamp();
-    let row = tx
-        .query_row(
-            "SELECT fingerprint, order_id, execution_arn, expires_at FROM idempotency_keys
+    let row = query_row_cached(
+        tx,
+        "SELECT fingerprint, order_id, execution_arn, expires_at FROM idempotency_keys
              WHERE key = ?1 AND expires_at > ?2",
-            params![key, now],
-            |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, i64>(3)?,
-                ))
-            },
-        )
-        .optional()
-        .map_err(sql_error)?;
+        params![key, now],
+        |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get::<_, i64>(3)?)),
+    )
+    .optional()
+    .map_err(sql_error)?;
     row.map(|(fingerprint, order_id, execution_arn, expires_at)| {
         Ok(IdempotencyRecord {
             key: key.to_owned(),
@@ -285,7 +283,7 @@ fn live_idempotency(tx: &Transaction<'_>, key: &str) -> Result<Option<Idempotenc
 
 fn load_order(tx: &Transaction<'_>, order_id: OrderId) -> Result<Option<(i64, OrderImage)>, StoreError> {
     let sql = format!("SELECT seq, {ORDER_COLUMNS} FROM orders WHERE order_id = ?1");
-    tx.query_row(&sql, [order_id.to_string()], |row| Ok((row.get::<_, i64>(0)?, read_order(row))))
+    query_row_cached(tx, &sql, [order_id.to_string()], |row| Ok((row.get::<_, i64>(0)?, read_order(row))))
         .optional()
         .map_err(sql_error)?
         .map(|(seq, order)| order.map(|order| (seq, order)))

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-use super::db::{Database, sql_error};
+use super::db::{Database, execute_cached, query_row_cached, sql_error};
 use crate::ports::{MessageQueue, OutgoingMessage, QueueError, QueueName, ReceivedMessage, StoreError};
 
 /// Largest batch one receive returns (as SQS).
@@ -68,7 +68,8 @@ impl MessageQueue for EmbeddedQueues {
         self.database
             .write(move |tx| {
                 let now = now_ms();
-                tx.execute(
+                execute_cached(
+                    tx,
                     "INSERT INTO queue_messages (queue, message_id, body, attributes, sent_at, visible_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
                     params![queue.as_str(), id, message.body, attributes, now],
@@ -107,7 +108,7 @@ impl MessageQueue for EmbeddedQueues {
                     if let Some(dead_letter) = dead_letter
                         && receive_count >= settings.max_receive_count
                     {
-                        tx.execute(
+                        execute_cached(tx,
                             "UPDATE queue_messages SET queue = ?1, visible_at = ?2, receipt_handle = NULL WHERE id = ?3",
                             params![dead_letter.as_str(), now, id],
                         )
@@ -117,7 +118,7 @@ impl MessageQueue for EmbeddedQueues {
                     }
                     let receipt_handle = uuid::Uuid::new_v4().to_string();
                     let visible_at = now + settings.visibility_timeout.as_millis() as i64;
-                    tx.execute(
+                    execute_cached(tx,
                         "UPDATE queue_messages SET receive_count = receive_count + 1, visible_at = ?1,
                                 receipt_handle = ?2 WHERE id = ?3",
                         params![visible_at, receipt_handle, id],
@@ -144,7 +145,8 @@ impl MessageQueue for EmbeddedQueues {
         let receipt_handle = receipt_handle.to_owned();
         self.database
             .write(move |tx| {
-                tx.execute(
+                execute_cached(
+                    tx,
                     "DELETE FROM queue_messages WHERE queue = ?1 AND receipt_handle = ?2",
                     params![queue.as_str(), receipt_handle],
                 )
@@ -159,7 +161,7 @@ impl MessageQueue for EmbeddedQueues {
         let receipt_handle = receipt_handle.to_owned();
         self.database
             .write(move |tx| {
-                tx.execute(
+                execute_cached(tx,
                     "UPDATE queue_messages SET visible_at = ?1, receipt_handle = NULL WHERE queue = ?2 AND receipt_handle = ?3",
                     params![now_ms(), queue.as_str(), receipt_handle],
                 )
@@ -173,7 +175,7 @@ impl MessageQueue for EmbeddedQueues {
     async fn depth(&self, queue: QueueName) -> Result<u64, QueueError> {
         self.database
             .read(move |tx| {
-                tx.query_row("SELECT COUNT(*) FROM queue_messages WHERE queue = ?1", [queue.as_str()], |row| {
+                query_row_cached(tx, "SELECT COUNT(*) FROM queue_messages WHERE queue = ?1", [queue.as_str()], |row| {
                     row.get::<_, i64>(0)
                 })
                 .map(|n| n.max(0) as u64)
