@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use futures::future::join_all;
 use indicatif::{ProgressBar, ProgressStyle};
 use orders_core::domain::{NewOrder, ProductCatalog};
 use orders_core::ports::{OutgoingMessage, QueueName};
@@ -16,6 +17,9 @@ use serde_json::{Value, json};
 
 use crate::backend::Backend;
 use crate::config::{ImportArgs, ImportFormat};
+
+/// Messages sent at once.
+const SENDS_AT_ONCE: usize = 16;
 
 /// An order read from the file.
 #[derive(Debug, Clone)]
@@ -198,16 +202,24 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     );
     let source = args.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut messages = 0;
-    for batch in read.entries.chunks(usize::from(args.batch_size)) {
-        let orders: Vec<Value> =
-            batch.iter().map(|e| json!({"client_reference": e.client_reference, "order": e.order})).collect();
-        let message = OutgoingMessage {
-            body: json!({ "orders": orders }).to_string(),
-            attributes: [("source".to_owned(), source.clone())].into(),
-        };
-        backend.queues.send(QueueName::Import, message).await.context("cannot send to the import queue")?;
-        messages += 1;
-        progress.inc(batch.len() as u64);
+    let batches: Vec<_> = read.entries.chunks(usize::from(args.batch_size)).collect();
+    // SENDS_AT_ONCE messages in flight: the embedded store commits them together, SQS takes them
+    // in parallel.
+    for group in batches.chunks(SENDS_AT_ONCE) {
+        let sends = group.iter().map(|batch| {
+            let orders: Vec<Value> =
+                batch.iter().map(|e| json!({"client_reference": e.client_reference, "order": e.order})).collect();
+            let message = OutgoingMessage {
+                body: json!({ "orders": orders }).to_string(),
+                attributes: [("source".to_owned(), source.clone())].into(),
+            };
+            backend.queues.send(QueueName::Import, message)
+        });
+        for sent in join_all(sends).await {
+            sent.context("cannot send to the import queue")?;
+        }
+        messages += group.len();
+        progress.inc(group.iter().map(|batch| batch.len() as u64).sum());
     }
     progress.finish_and_clear();
 

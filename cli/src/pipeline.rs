@@ -46,19 +46,24 @@ impl Ports {
         Arc::new(StreamProcessor::new(self.orders.clone(), self.queues.clone(), self.callbacks.clone()))
     }
 
-    fn queue_pollers(&self, source: &EventSource) -> [QueuePoller; 3] {
+    /// Each queue's poller and how many run at once: the `MaximumConcurrency` of its event source
+    /// mapping in infra/template.yaml, so the local runner takes work in parallel as Lambda does.
+    fn queue_pollers(&self, source: &EventSource) -> [(QueuePoller, usize); 3] {
         let poller =
             |queue, handler| QueuePoller { queue, queues: self.queues.clone(), handler, source: source.clone() };
         let dead_letters = |queue| DeadLetters::new(self.queues.clone(), queue);
         let fulfilment =
             FulfilmentWorker::new(self.orders.clone(), self.callbacks.clone(), dead_letters(QueueName::FulfilmentDlq));
         [
-            poller(
-                QueueName::Backup,
-                Arc::new(BackupWorker::new(self.backups.clone(), dead_letters(QueueName::BackupDlq))),
+            (
+                poller(
+                    QueueName::Backup,
+                    Arc::new(BackupWorker::new(self.backups.clone(), dead_letters(QueueName::BackupDlq))),
+                ),
+                10,
             ),
-            poller(QueueName::Fulfilment, Arc::new(fulfilment)),
-            poller(QueueName::Import, Arc::new(ImportWorker::new(self.service.clone(), self.queues.clone()))),
+            (poller(QueueName::Fulfilment, Arc::new(fulfilment)), 10),
+            (poller(QueueName::Import, Arc::new(ImportWorker::new(self.service.clone(), self.queues.clone()))), 5),
         ]
     }
 }
@@ -88,7 +93,7 @@ impl Pipeline {
             source: source.clone(),
         };
         let mut pollers = vec![stream.spawn(stopped.clone())];
-        pollers.extend(ports.queue_pollers(&source).map(|p| p.spawn(stopped.clone())));
+        pollers.extend(ports.queue_pollers(&source).into_iter().flat_map(|(p, n)| p.spawn_many(n, &stopped)));
         Ok(Pipeline { shutdown, pollers, driver: Some(driver) })
     }
 
@@ -110,7 +115,7 @@ impl Pipeline {
             ports.stream_processor(),
         );
         let mut pollers = vec![stream.spawn(stopped.clone())];
-        pollers.extend(ports.queue_pollers(&source).map(|p| p.spawn(stopped.clone())));
+        pollers.extend(ports.queue_pollers(&source).into_iter().flat_map(|(p, n)| p.spawn_many(n, &stopped)));
         Pipeline { shutdown, pollers, driver: None }
     }
 

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Duration;
+use futures::future::join_all;
 use orders_core::domain::NewOrder;
 use orders_core::domain::import::{ImportEntry, parse_import_message};
 use orders_core::ports::{MessageQueue, OutgoingMessage, QueueName};
@@ -39,6 +40,9 @@ pub struct ImportWorker {
     service: OrderService,
     queues: Arc<dyn MessageQueue>,
 }
+
+/// How many entries of one message are created at once.
+const ENTRY_CONCURRENCY: usize = 10;
 
 /// Why an import entry is refused for good.
 struct Rejection {
@@ -62,14 +66,25 @@ impl ImportWorker {
                 return self.reject(&message_id, &entry, reason).await;
             }
         };
-        for entry in entries {
-            match self.create(&entry).await {
-                Ok(()) => {}
-                Err(Ok(rejection)) => self.reject(&message_id, &entry, rejection.reason).await?,
-                Err(Err(transient)) => return Err(transient),
+        // The entries are independent orders: ENTRY_CONCURRENCY of them are created at once. Every
+        // entry is tried; if one meets passing trouble the message comes again, and the entries
+        // already created are answered from their client_reference then.
+        let mut outcome = Ok(());
+        for chunk in entries.chunks(ENTRY_CONCURRENCY) {
+            for settled in join_all(chunk.iter().map(|entry| self.settle(&message_id, entry))).await {
+                outcome = outcome.and(settled);
             }
         }
-        Ok(())
+        outcome
+    }
+
+    /// Creates one entry's order, or sends the entry to the import DLQ if it can never succeed.
+    async fn settle(&self, message_id: &str, entry: &ImportEntry) -> Result<(), WorkerError> {
+        match self.create(entry).await {
+            Ok(()) => Ok(()),
+            Err(Ok(rejection)) => self.reject(message_id, entry, rejection.reason).await,
+            Err(Err(transient)) => Err(transient),
+        }
     }
 
     /// Creates one entry's order: `Err(Ok)` refuses it for good, `Err(Err)` is passing trouble.

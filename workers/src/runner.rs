@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::join_all;
 use orders_core::ports::{ChangeFeed, MessageQueue, QueueName};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -40,13 +41,20 @@ impl QueuePoller {
         }
         let event = sqs_event(&self.source, self.queue.as_str(), &messages);
         let response = self.handler.handle(event).await;
-        for message in &messages {
-            let failed = response.batch_item_failures.iter().any(|f| f.item_identifier == message.message_id);
-            if !failed {
-                self.queues.delete(self.queue, &message.receipt_handle).await?;
-            }
-        }
+        // Delete what succeeded all at once (the embedded store commits the deletes together); a
+        // delete that fails leaves its message to come back, which the handlers are ready for.
+        let deletes = messages
+            .iter()
+            .filter(|message| !response.batch_item_failures.iter().any(|f| f.item_identifier == message.message_id))
+            .map(|message| self.queues.delete(self.queue, &message.receipt_handle));
+        join_all(deletes).await.into_iter().collect::<Result<Vec<()>, _>>()?;
         Ok(messages.len())
+    }
+
+    /// `concurrency` pollers of this queue, each polling until `shutdown` turns true: Lambda's
+    /// event source mapping runs up to its maximum concurrency of batches at once in the same way.
+    pub fn spawn_many(self, concurrency: usize, shutdown: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+        (0..concurrency.max(1)).map(|_| self.clone().spawn(shutdown.clone())).collect()
     }
 
     /// Polls until `shutdown` turns true.

@@ -3,9 +3,11 @@
 //! listing up to date (on AWS the workflow writes statuses directly); every change that can wake a
 //! workflow waiting on the order (its status moved, or a new wait was stored) answers that
 //! workflow's task token.
-//! Records are handled one by one in order; the first failure stops the batch and is reported, so
-//! the records after it are delivered again too (stream order is kept).
+//! One order's records are handled one by one in stream order, different orders' concurrently; the
+//! earliest failure is reported, so it and the records after it are delivered again (each order's
+//! order is kept).
 
+use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use futures::FutureExt;
+use futures::future::join_all;
 use orders_core::adapters::dynamodb_item;
 use orders_core::domain::OrderStatus;
 use orders_core::domain::order::rfc3339;
@@ -67,6 +70,7 @@ impl StreamProcessor {
         }
         if let (Some(old), Some(new)) = (&old, &new)
             && old.order.status != new.order.status
+            && !listing_counted(&record.change.new_image, new.order.status)
         {
             self.orders.reconcile(new.order.order_id).await?;
         }
@@ -108,6 +112,28 @@ impl StreamProcessor {
     }
 }
 
+/// The order a record is about (its `order_id` key), if the record names one; records that do not
+/// are processed in one run of their own.
+fn order_key(record: &EventRecord) -> Option<&str> {
+    match record.change.keys.get("order_id") {
+        Some(serde_dynamo::AttributeValue::S(order_id)) => Some(order_id),
+        _ => None,
+    }
+}
+
+/// The attribute in which the DynamoDB store keeps the status an order's listing counters count it
+/// under (see `DynamoDbStore::reconcile_listing`).
+const COUNTED_STATUS: &str = "counted_status";
+
+/// Whether the changed item says its listing already counts it under `status`: the API changes the
+/// status and the listing in one transaction, so only the workflow's own status writes need
+/// reconciling, and asking the store would cost a read to learn that nothing is to be done. Items
+/// without the attribute (the embedded store's) are left to the store to decide. A later change
+/// brings its own record, so skipping on a record that is stale by now is safe.
+fn listing_counted(new_image: &serde_dynamo::Item, status: OrderStatus) -> bool {
+    matches!(new_image.get(COUNTED_STATUS), Some(serde_dynamo::AttributeValue::S(counted)) if counted == status.as_str())
+}
+
 /// The backup a change calls for: a new version of the order, or a tombstone for a deletion. A
 /// change that keeps the version (a stored task token) is backed up already.
 fn backup_job(old: Option<&OrderImage>, new: Option<&OrderImage>, record: &EventRecord) -> Option<BackupJob> {
@@ -127,21 +153,58 @@ fn backup_job(old: Option<&OrderImage>, new: Option<&OrderImage>, record: &Event
 #[async_trait]
 impl StreamHandler for StreamProcessor {
     async fn handle(&self, event: Event) -> DynamoDbEventResponse {
+        // One order's records in stream order, each order's run concurrently with the others (as
+        // DynamoDB Streams orders records per item, not across items). Each run stops at its first
+        // failure; the earliest failure of all is reported, so it and every record after it come
+        // again, and what comes again twice is handled idempotently.
+        let mut by_order: BTreeMap<Option<&str>, Vec<(usize, &EventRecord)>> = BTreeMap::new();
+        for (position, record) in event.records.iter().enumerate() {
+            by_order.entry(order_key(record)).or_default().push((position, record));
+        }
+        let runs = by_order.into_values().map(|records| async move {
+            for (position, record) in records {
+                let outcome = AssertUnwindSafe(self.process(record)).catch_unwind().await;
+                let failure = match outcome {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(error)) => error.to_string(),
+                    Err(_) => "panicked".to_owned(),
+                };
+                return Some((position, record, failure));
+            }
+            None
+        });
         let mut response = DynamoDbEventResponse::default();
-        for record in &event.records {
-            let outcome = AssertUnwindSafe(self.process(record)).catch_unwind().await;
-            let failure = match outcome {
-                Ok(Ok(())) => continue,
-                Ok(Err(error)) => error.to_string(),
-                Err(_) => "panicked".to_owned(),
-            };
+        let failures = join_all(runs).await.into_iter().flatten();
+        if let Some((_, record, failure)) = failures.min_by_key(|(position, _, _)| *position) {
             let sequence = record.change.sequence_number.clone();
             tracing::warn!(sequence = ?sequence, error = %failure, "change record failed; it and the rest will come again");
             let mut item = DynamoDbBatchItemFailure::default();
             item.item_identifier = sequence;
             response.batch_item_failures.push(item);
-            break;
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(attributes: &[(&str, &str)]) -> serde_dynamo::Item {
+        let map = attributes
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), serde_dynamo::AttributeValue::S((*value).to_owned())))
+            .collect::<std::collections::HashMap<_, _>>();
+        serde_dynamo::Item::from(map)
+    }
+
+    #[test]
+    fn only_an_item_counted_under_its_new_status_skips_the_reconciliation() {
+        let shipped = OrderStatus::Shipped;
+        assert!(listing_counted(&image(&[("status", "shipped"), (COUNTED_STATUS, "shipped")]), shipped));
+        // The workflow wrote the status: the counters still count the old one.
+        assert!(!listing_counted(&image(&[("status", "shipped"), (COUNTED_STATUS, "processing")]), shipped));
+        // The embedded store's images say nothing: the store decides.
+        assert!(!listing_counted(&image(&[("status", "shipped")]), shipped));
     }
 }
