@@ -5,7 +5,11 @@
 //! Transient failures (throttling, 5xx, timeouts, connection errors) are retried by the SDK's standard
 //! retry mode: exponential backoff with full jitter, [`MAX_ATTEMPTS`] attempts in all. What still
 //! fails surfaces as the ports' `Unavailable` errors, which callers and queues retry later.
+//!
+//! [`AwsClients::counted`] gives copies of the clients that count their requests ([`RequestCounter`]),
+//! for the AWS cost benchmark; the clients built for Lambda and `orders serve` count nothing.
 
+mod counting;
 mod dynamodb;
 mod errors;
 mod s3;
@@ -15,6 +19,7 @@ mod sqs;
 pub mod functions;
 pub mod setup;
 
+pub use counting::{RequestCounter, item_size};
 pub use dynamodb::{DynamoDbStore, EXPIRES_AT, LISTING_INDEXES, SUMMARY_ATTRIBUTES};
 pub use functions::{FunctionConfig, MissingEnv};
 pub use s3::S3BackupStore;
@@ -116,6 +121,28 @@ impl AwsClients {
             sqs: aws_sdk_sqs::Client::new(&shared),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             sfn: aws_sdk_sfn::Client::new(&shared),
+        }
+    }
+
+    /// Copies of these clients that also count every request they send (each attempt, by service
+    /// and operation) in `counter`. Off unless asked for: for benchmarks and tests.
+    pub fn counted(&self, counter: &RequestCounter) -> Self {
+        AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                self.dynamodb.config().to_builder().interceptor(counter.interceptor("DynamoDB")).build(),
+            ),
+            streams: aws_sdk_dynamodbstreams::Client::from_conf(
+                self.streams.config().to_builder().interceptor(counter.interceptor("DynamoDB Streams")).build(),
+            ),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                self.sqs.config().to_builder().interceptor(counter.interceptor("SQS")).build(),
+            ),
+            s3: aws_sdk_s3::Client::from_conf(
+                self.s3.config().to_builder().interceptor(counter.interceptor("S3")).build(),
+            ),
+            sfn: aws_sdk_sfn::Client::from_conf(
+                self.sfn.config().to_builder().interceptor(counter.interceptor("Step Functions")).build(),
+            ),
         }
     }
 }

@@ -1,0 +1,65 @@
+//! What one order costs on AWS, guarded: the AWS requests our code makes, the requests the workflow
+//! makes itself, and the state transitions, from `POST /orders` to `delivered`, counted on moto
+//! (`docs/benchmarks/aws-cost.md`; the benchmark `ingest/benches/aws_cost.rs` prints them). Counts,
+//! not timings: a change that adds a request to an order's path fails here, and so does one that
+//! removes one (update the table and the doc).
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+#[path = "../../tests/support/moto.rs"]
+mod moto;
+
+#[path = "../../tests/support/deployment.rs"]
+mod deployment;
+
+#[path = "../../tests/support/aws_cost.rs"]
+mod aws_cost;
+
+use std::collections::BTreeMap;
+
+use aws_cost::Pipeline;
+
+fn table(rows: &[(&str, &str, u64)]) -> BTreeMap<(String, String), u64> {
+    rows.iter().map(|(service, operation, n)| (((*service).to_owned(), (*operation).to_owned()), *n)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_order_from_created_to_delivered_makes_these_aws_requests_and_transitions() {
+    let measurement = Pipeline::start().await.run(1).await;
+    let functions = &measurement.by_function;
+
+    assert_eq!(
+        functions["api"],
+        table(&[
+            ("DynamoDB", "BatchGetItem", 1),
+            ("DynamoDB", "GetItem", 2),
+            ("DynamoDB", "TransactWriteItems", 3),
+            ("DynamoDB", "UpdateItem", 1),
+            ("Step Functions", "DescribeExecution", 1),
+            ("Step Functions", "StartExecution", 1),
+        ]),
+        "the api function"
+    );
+    assert_eq!(
+        functions["stream"],
+        table(&[
+            ("DynamoDB", "GetItem", 1),
+            ("DynamoDB", "TransactWriteItems", 1),
+            ("SQS", "SendMessage", 4),
+            ("Step Functions", "SendTaskSuccess", 2),
+        ]),
+        "the stream function"
+    );
+    assert_eq!(
+        functions["fulfilment"],
+        table(&[("DynamoDB", "GetItem", 1), ("DynamoDB", "UpdateItem", 2), ("Step Functions", "SendTaskSuccess", 1)]),
+        "the fulfilment function"
+    );
+    assert_eq!(functions["backup"], table(&[("S3", "PutObject", 4)]), "the backup function");
+    assert_eq!(measurement.code_requests(), 25);
+
+    let workflow: BTreeMap<&str, u64> = measurement.workflow.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(workflow, BTreeMap::from([("dynamodb:updateItem", 1), ("sqs:sendMessage.waitForTaskToken", 3)]));
+    assert_eq!(measurement.transitions, 5, "{:?}", measurement.states);
+    assert_eq!(measurement.failed_batches, 0);
+}
