@@ -2,7 +2,9 @@
 //! built with `lambda_runtime`. It serves the runtime side of the API (version 2018-06-01) on a free
 //! loopback port, hands queued events to the function (`GET …/invocation/next`, with the headers
 //! Lambda sends), collects each invocation's response or error and any init error, and spawns the
-//! binary with the environment Lambda gives it (`AWS_LAMBDA_RUNTIME_API` pointing here).
+//! binary with the environment Lambda gives it (`AWS_LAMBDA_RUNTIME_API` pointing here). It also
+//! notes when the function first asked for an event and when an outcome last arrived, and when the
+//! process was spawned, for the cold-start benchmark (`ingest/examples/cold_start.rs`).
 //!
 //! Include it with `#[path = "…/tests/support/runtime_api.rs"] mod runtime_api;`. It needs tokio,
 //! serde_json and axum 0.8 (`http1`, `json`, `tokio`). One invocation at a time per function process,
@@ -15,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -61,6 +63,10 @@ struct Shared {
     init_error: Mutex<Option<Value>>,
     function_name: Mutex<String>,
     port: u16,
+    /// When the first `GET …/invocation/next` arrived (the function's init was done).
+    first_next_at: Mutex<Option<Instant>>,
+    /// When the last response or error arrived.
+    last_outcome_at: Mutex<Option<Instant>>,
 }
 
 /// A Lambda Runtime API server on `127.0.0.1`; it stops when dropped.
@@ -82,6 +88,8 @@ impl RuntimeApi {
             init_error: Mutex::new(None),
             function_name: Mutex::new("function".to_owned()),
             port,
+            first_next_at: Mutex::new(None),
+            last_outcome_at: Mutex::new(None),
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
@@ -142,6 +150,16 @@ impl RuntimeApi {
     pub async fn init_error(&self) -> Option<Value> {
         lock(&self.shared.init_error).clone()
     }
+
+    /// When a function first asked for an event (`GET …/invocation/next`), if one did.
+    pub fn first_next_at(&self) -> Option<Instant> {
+        *lock(&self.shared.first_next_at)
+    }
+
+    /// When the last response or error of an invocation arrived, if one did.
+    pub fn last_outcome_at(&self) -> Option<Instant> {
+        *lock(&self.shared.last_outcome_at)
+    }
 }
 
 impl Drop for RuntimeApi {
@@ -154,12 +172,28 @@ impl Drop for RuntimeApi {
 pub struct FunctionProcess {
     child: Child,
     output: PathBuf,
+    spawned_at: Instant,
 }
 
 impl FunctionProcess {
     /// Everything the function printed so far, stdout and stderr interleaved.
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.output).unwrap_or_default()
+    }
+
+    /// The process id, while the process has not been reaped.
+    pub fn id(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// When the process was spawned (taken just before the spawn).
+    pub fn spawned_at(&self) -> Instant {
+        self.spawned_at
+    }
+
+    /// Kills the process and waits for it to be gone.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
     }
 
     /// Waits up to `timeout` for the process to exit; `None` if it is still running.
@@ -206,7 +240,7 @@ pub async fn spawn_function(binary: &str, api: &RuntimeApi, env: &[(&str, &str)]
             command.env(inherited, value);
         }
     }
-    let child = command
+    command
         .env("AWS_LAMBDA_RUNTIME_API", api.address())
         .env("AWS_LAMBDA_FUNCTION_NAME", &name)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
@@ -222,15 +256,16 @@ pub async fn spawn_function(binary: &str, api: &RuntimeApi, env: &[(&str, &str)]
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot spawn the function binary {binary}: {error}"));
-    FunctionProcess { child, output }
+        .kill_on_drop(true);
+    let spawned_at = Instant::now();
+    let child = command.spawn().unwrap_or_else(|error| panic!("cannot spawn the function binary {binary}: {error}"));
+    FunctionProcess { child, output, spawned_at }
 }
 
 /// `GET /2018-06-01/runtime/invocation/next`: waits for a queued event and hands it out with the
 /// invocation's headers.
 async fn next_invocation(State(shared): State<Arc<Shared>>) -> Response {
+    lock(&shared.first_next_at).get_or_insert_with(Instant::now);
     let queued = loop {
         let notified = shared.queued.notified();
         let next = lock(&shared.queue).pop_front();
@@ -292,6 +327,7 @@ async fn unknown_route() -> Response {
 
 /// Hands an outcome to the waiting [`RuntimeApi::invoke`]; 400 for an unknown or settled request.
 fn settle(shared: &Shared, request_id: &str, invocation: Invocation) -> Response {
+    *lock(&shared.last_outcome_at) = Some(Instant::now());
     let waiting = lock(&shared.waiting).remove(request_id);
     match waiting {
         Some(sender) => {
