@@ -325,26 +325,10 @@ impl Pipeline {
         match stage {
             Stage::Awaiting(status) => {
                 let mut awaiting = BTreeMap::new();
-                let mut start = None;
-                loop {
-                    let page = stack
-                        .clients
-                        .dynamodb
-                        .scan()
-                        .table_name(&stack.resources.orders_table)
-                        .set_exclusive_start_key(start)
-                        .send()
-                        .await
-                        .unwrap();
-                    for item in page.items() {
-                        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-                        if let Some(id) = text("order_id") {
-                            awaiting.insert(id, text("awaiting_status"));
-                        }
-                    }
-                    start = page.last_evaluated_key.filter(|k| !k.is_empty());
-                    if start.is_none() {
-                        break;
+                for item in self.deployment.scan_all(&stack.resources.orders_table).await {
+                    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+                    if let Some(id) = text("order_id") {
+                        awaiting.insert(id, text("awaiting_status"));
                     }
                 }
                 ids.iter().all(|id| awaiting.get(&id.to_string()).is_some_and(|a| a.as_deref() == Some(status)))

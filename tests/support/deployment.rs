@@ -39,6 +39,33 @@ impl Deployment {
         Deployment { moto, stack: AwsStack::new(clients, resources) }
     }
 
+    /// Every item of `table`, read page by page with a Scan (test inspection only: the code under
+    /// test never scans).
+    pub async fn scan_all(
+        &self,
+        table: &str,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .stack
+                .clients
+                .dynamodb
+                .scan()
+                .table_name(table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            items.extend(page.items().iter().cloned());
+            start = page.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+
     /// The environment every function of the deployment gets (as infra/template.yaml sets it).
     pub fn function_env(&self) -> Vec<(&'static str, String)> {
         let resources = &self.stack.resources;

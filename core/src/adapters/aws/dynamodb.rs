@@ -109,6 +109,26 @@ fn cancelled_conditions(error: &SdkError<TransactWriteItemsError>) -> Option<Vec
     }
 }
 
+/// A transaction's failure when no condition of ours refused it. Cancelled because another
+/// transaction was writing one of its items at the same moment (`TransactionConflict`: the listing
+/// counters every create updates make that common under concurrent creates) or because an item was
+/// throttled, it is passing trouble (a 503, a redelivery), not an internal error; the rest is
+/// classified like any SDK error.
+fn transaction_error(error: SdkError<TransactWriteItemsError>) -> StoreError {
+    const PASSING: &[&str] = &["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"];
+    let passing = match &error {
+        SdkError::ServiceError(service) => match service.err() {
+            TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                let codes: Vec<&str> = cancelled.cancellation_reasons().iter().filter_map(|r| r.code()).collect();
+                codes.iter().any(|code| PASSING.contains(code)) && !codes.contains(&"ConditionalCheckFailed")
+            }
+            _ => false,
+        },
+        _ => false,
+    };
+    if passing { StoreError::Unavailable(describe(&error)) } else { sdk_error(error) }
+}
+
 /// The four listing scopes an order of `customer` in `status` counts in.
 fn scopes_of(customer: &str, status: OrderStatus) -> [String; 4] {
     [scope(None, None), scope(None, Some(customer)), scope(Some(status), None), scope(Some(status), Some(customer))]
@@ -242,7 +262,7 @@ impl DynamoDbStore {
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(Some(order)),
             Err(error) if cancelled_conditions(&error).is_some_and(|failed| failed.first() == Some(&true)) => Ok(None),
-            Err(error) => Err(sdk_error(error)),
+            Err(error) => Err(transaction_error(error)),
         }
     }
 
@@ -274,7 +294,7 @@ impl DynamoDbStore {
                 Err(error) if cancelled_conditions(&error).is_some_and(|failed| failed.first() == Some(&true)) => {
                     continue;
                 }
-                Err(error) => return Err(sdk_error(error)),
+                Err(error) => return Err(transaction_error(error)),
             }
         }
         Err(StoreError::Unavailable(format!("order {order_id} kept changing while its listing was reconciled")))
@@ -494,7 +514,7 @@ impl OrderStore for DynamoDbStore {
                     }
                 }
                 (Some(failed), _) if failed.first() == Some(&true) => Err(StoreError::AlreadyExists(order.order_id)),
-                _ => Err(sdk_error(error)),
+                _ => Err(transaction_error(error)),
             },
         }
     }
@@ -574,7 +594,7 @@ impl OrderStore for DynamoDbStore {
             match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
                 Ok(_) => return Ok(order),
                 Err(error) if cancelled_conditions(&error).is_some_and(|f| f.first() == Some(&true)) => continue,
-                Err(error) => return Err(sdk_error(error)),
+                Err(error) => return Err(transaction_error(error)),
             }
         }
         Err(StoreError::Unavailable(format!("order {order_id} kept changing; retry")))
@@ -695,7 +715,7 @@ impl OrderStore for DynamoDbStore {
             match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
                 Ok(_) => return Ok(outcome),
                 Err(error) if cancelled_conditions(&error).is_some_and(|f| f.first() == Some(&true)) => continue,
-                Err(error) => return Err(sdk_error(error)),
+                Err(error) => return Err(transaction_error(error)),
             }
         }
         Err(StoreError::Unavailable(format!("order {} kept changing during the restore; retry", order.order_id)))
@@ -777,5 +797,42 @@ impl CatalogStore for DynamoDbStore {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use aws_sdk_dynamodb::config::http::HttpResponse;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+
+    use super::*;
+
+    /// The error DynamoDB gives a cancelled transaction, with one reason per item.
+    fn cancelled(codes: &[&str]) -> SdkError<TransactWriteItemsError> {
+        let reasons = codes.iter().map(|code| CancellationReason::builder().code(*code).build()).collect();
+        let error = TransactionCanceledException::builder()
+            .message("Transaction cancelled")
+            .set_cancellation_reasons(Some(reasons))
+            .build();
+        let response = HttpResponse::new(400.try_into().unwrap(), "".into());
+        SdkError::service_error(TransactWriteItemsError::TransactionCanceledException(error), response)
+    }
+
+    #[test]
+    fn a_transaction_cancelled_by_a_concurrent_writer_is_passing_trouble() {
+        // Given two creates racing for the same listing counter item, the loser is cancelled
+        let conflict = cancelled(&["None", "None", "TransactionConflict"]);
+        // Then it is a 503 to the client (or a redelivery), not an internal error
+        assert!(matches!(transaction_error(conflict), StoreError::Unavailable(_)));
+        assert!(matches!(transaction_error(cancelled(&["ThrottlingError"])), StoreError::Unavailable(_)));
+    }
+
+    #[test]
+    fn a_transaction_cancelled_by_a_condition_or_a_validation_error_is_not_passing() {
+        let condition = cancelled(&["ConditionalCheckFailed", "TransactionConflict"]);
+        assert!(matches!(transaction_error(condition), StoreError::Internal(_)));
+        assert!(matches!(transaction_error(cancelled(&["ValidationError"])), StoreError::Internal(_)));
     }
 }
