@@ -20,7 +20,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Duration;
-use futures::future::join_all;
 use orders_core::domain::NewOrder;
 use orders_core::domain::import::{ImportEntry, parse_import_message};
 use orders_core::ports::{MessageQueue, OutgoingMessage, QueueName};
@@ -40,9 +39,6 @@ pub struct ImportWorker {
     service: OrderService,
     queues: Arc<dyn MessageQueue>,
 }
-
-/// How many entries of one message are created at once.
-const ENTRY_CONCURRENCY: usize = 10;
 
 /// Why an import entry is refused for good.
 struct Rejection {
@@ -66,16 +62,14 @@ impl ImportWorker {
                 return self.reject(&message_id, &entry, reason).await;
             }
         };
-        // The entries are independent orders: ENTRY_CONCURRENCY of them are created at once. Every
-        // entry is tried; if one meets passing trouble the message comes again, and the entries
-        // already created are answered from their client_reference then.
-        let mut outcome = Ok(());
-        for chunk in entries.chunks(ENTRY_CONCURRENCY) {
-            for settled in join_all(chunk.iter().map(|entry| self.settle(&message_id, entry))).await {
-                outcome = outcome.and(settled);
-            }
+        // One entry after the other: concurrent creates all update the same listing counter items,
+        // which DynamoDB answers with TransactionConflict (a redelivery) and moto, our test
+        // emulator, with lost updates; the queue's own concurrency (several messages at once) is
+        // where imports get their parallelism.
+        for entry in &entries {
+            self.settle(&message_id, entry).await?;
         }
-        outcome
+        Ok(())
     }
 
     /// Creates one entry's order, or sends the entry to the import DLQ if it can never succeed.
