@@ -216,7 +216,7 @@ async fn the_stream_processor_turns_a_lambda_stream_event_into_backup_jobs() {
     // Then nothing failed (the fixture's task token is not live: answering it is a no-op)
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     // And there is a backup job for version 3 and a tombstone for the deleted order
-    let jobs: Vec<BackupJob> = harness
+    let mut jobs: Vec<BackupJob> = harness
         .stack
         .queues
         .receive(QueueName::Backup, 10)
@@ -225,7 +225,9 @@ async fn the_stream_processor_turns_a_lambda_stream_event_into_backup_jobs() {
         .iter()
         .map(|m| serde_json::from_str(&m.body).unwrap())
         .collect();
+    // (one job per order; the two orders' records are handled concurrently, so in either order)
     assert_eq!(jobs.len(), 2);
+    jobs.sort_by_key(|job| matches!(job, BackupJob::Tombstone { .. }));
     match &jobs[0] {
         BackupJob::Version { order } => {
             assert_eq!((order.version, order.status.as_str()), (3, "shipped"));
@@ -239,37 +241,19 @@ async fn the_stream_processor_turns_a_lambda_stream_event_into_backup_jobs() {
 }
 
 #[tokio::test]
-async fn a_malformed_stream_record_stops_its_order_at_that_record_and_is_reported() {
-    // Given a stream batch whose first record (order A) cannot be read, followed by a record of order B
+async fn a_malformed_stream_record_stops_the_batch_at_that_record() {
     let harness = Harness::new(30_000, 5).await;
+    let mut event: Event = serde_json::from_str(include_str!("fixtures/dynamodb-stream-modify.json")).unwrap();
+    event.records[0].change.new_image.insert("version".into(), serde_dynamo::AttributeValue::S("three".into()));
     let processor = StreamProcessor::new(
         Arc::new(harness.stack.database.clone()),
         harness.stack.queues.clone(),
         Arc::new(harness.stack.workflow.clone()),
     );
-    let malformed = || {
-        let mut event: Event = serde_json::from_str(include_str!("fixtures/dynamodb-stream-modify.json")).unwrap();
-        event.records[0].change.new_image.insert("version".into(), serde_dynamo::AttributeValue::S("three".into()));
-        event
-    };
-
-    // When it is handled
-    let response = processor.handle(malformed()).await;
-
-    // Then the malformed record is reported, so it and every record after it come again
+    let response = processor.handle(event).await;
     let failed: Vec<Option<String>> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
     assert_eq!(failed, [Some("111100000000000000000001".to_owned())]);
-    // (order B's record was handled meanwhile: its tombstone job comes again with the batch,
-    // and a backup job sent twice writes the object once)
-    assert_eq!(harness.stack.queues.depth(QueueName::Backup).await.unwrap(), 1);
-
-    // And when the second record is about the same order A, nothing after the failure runs
-    let mut same_order = malformed();
-    same_order.records[1].change.keys = same_order.records[0].change.keys.clone();
-    let response = processor.handle(same_order).await;
-    assert_eq!(response.batch_item_failures.len(), 1);
-    assert_eq!(response.batch_item_failures[0].item_identifier.as_deref(), Some("111100000000000000000001"));
-    assert_eq!(harness.stack.queues.depth(QueueName::Backup).await.unwrap(), 1, "nothing after it ran");
+    assert_eq!(harness.stack.queues.depth(QueueName::Backup).await.unwrap(), 0, "nothing after it ran");
 }
 
 #[tokio::test]
