@@ -115,7 +115,10 @@ impl Pipeline {
             ports.stream_processor(),
         );
         let mut pollers = vec![stream.spawn(stopped.clone())];
-        pollers.extend(ports.queue_pollers(&source).into_iter().flat_map(|(p, n)| p.spawn_many(n, &stopped)));
+        // One poller per queue here: on AWS, Lambda's event source mappings carry the load, and
+        // this runner (`serve --aws-endpoint`) drives emulators, where a 1 s visibility timeout
+        // and ten pollers redeliver slow messages into the DLQ.
+        pollers.extend(ports.queue_pollers(&source).into_iter().map(|(p, _)| p.spawn(stopped.clone())));
         Pipeline { shutdown, pollers, driver: None }
     }
 
