@@ -15,12 +15,12 @@ use orders_workers::aws_stream::DynamoDbStreamPoller;
 use orders_workers::backup::BackupWorker;
 use orders_workers::batch::DeadLetters;
 use orders_workers::events::EventSource;
-
-/// The name the embedded stream processor keeps its change-feed position under.
-pub const STREAM_CONSUMER: &str = "stream-processor";
 use orders_workers::fulfilment::FulfilmentWorker;
 use orders_workers::runner::{QueuePoller, StreamPoller};
 use orders_workers::stream::StreamProcessor;
+
+/// The name the embedded stream processor keeps its change-feed position under.
+pub const STREAM_CONSUMER: &str = "stream-processor";
 use statemachine::DriverHandle;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -46,8 +46,8 @@ impl Ports {
         Arc::new(StreamProcessor::new(self.orders.clone(), self.queues.clone(), self.callbacks.clone()))
     }
 
-    /// Each queue's poller and how many run at once: the `MaximumConcurrency` of its event source
-    /// mapping in infra/template.yaml, so the local runner takes work in parallel as Lambda does.
+    /// Each queue's poller and the `MaximumConcurrency` of its event source mapping in
+    /// infra/template.yaml: how many the embedded pipeline runs at once, as Lambda would.
     fn queue_pollers(&self, source: &EventSource) -> [(QueuePoller, usize); 3] {
         let poller =
             |queue, handler| QueuePoller { queue, queues: self.queues.clone(), handler, source: source.clone() };

@@ -109,17 +109,13 @@ impl StreamProcessor {
     }
 }
 
-/// The attribute in which the DynamoDB store keeps the status an order's listing counters count it
-/// under (see `DynamoDbStore::reconcile_listing`).
-const COUNTED_STATUS: &str = "counted_status";
-
 /// Whether the changed item says its listing already counts it under `status`: the API changes the
 /// status and the listing in one transaction, so only the workflow's own status writes need
 /// reconciling, and asking the store would cost a read to learn that nothing is to be done. Items
 /// without the attribute (the embedded store's) are left to the store to decide. A later change
 /// brings its own record, so skipping on a record that is stale by now is safe.
 fn listing_counted(new_image: &serde_dynamo::Item, status: OrderStatus) -> bool {
-    matches!(new_image.get(COUNTED_STATUS), Some(serde_dynamo::AttributeValue::S(counted)) if counted == status.as_str())
+    matches!(new_image.get(dynamodb_item::COUNTED_STATUS), Some(serde_dynamo::AttributeValue::S(counted)) if counted == status.as_str())
 }
 
 /// The backup a change calls for: a new version of the order, or a tombstone for a deletion. A
@@ -179,9 +175,12 @@ mod tests {
     #[test]
     fn only_an_item_counted_under_its_new_status_skips_the_reconciliation() {
         let shipped = OrderStatus::Shipped;
-        assert!(listing_counted(&image(&[("status", "shipped"), (COUNTED_STATUS, "shipped")]), shipped));
+        assert!(listing_counted(&image(&[("status", "shipped"), (dynamodb_item::COUNTED_STATUS, "shipped")]), shipped));
         // The workflow wrote the status: the counters still count the old one.
-        assert!(!listing_counted(&image(&[("status", "shipped"), (COUNTED_STATUS, "processing")]), shipped));
+        assert!(!listing_counted(
+            &image(&[("status", "shipped"), (dynamodb_item::COUNTED_STATUS, "processing")]),
+            shipped
+        ));
         // The embedded store's images say nothing: the store decides.
         assert!(!listing_counted(&image(&[("status", "shipped")]), shipped));
     }

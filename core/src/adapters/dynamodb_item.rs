@@ -9,6 +9,11 @@ use crate::domain::order::rfc3339;
 use crate::domain::{Money, Order, OrderItem};
 use crate::ports::{OrderImage, StatusWait};
 
+/// The attribute beside an order's item in which the DynamoDB store keeps the status its listing
+/// counters count it under (the workflow's own status writes do not move the counters; the stream
+/// processor reconciles them).
+pub const COUNTED_STATUS: &str = "counted_status";
+
 /// Why an item is not an order.
 #[derive(Debug, thiserror::Error)]
 #[error("not an order item: {0}")]

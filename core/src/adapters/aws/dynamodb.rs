@@ -415,7 +415,7 @@ fn stored(item: Attrs) -> Result<Stored, StoreError> {
     let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<u64>().ok());
     let seq = number("seq").ok_or_else(|| StoreError::Internal("order item without seq".into()))?;
     let counted_status = item
-        .get("counted_status")
+        .get(dynamodb_item::COUNTED_STATUS)
         .and_then(|v| v.as_s().ok())
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| StoreError::Internal("order item without counted_status".into()))?;
@@ -461,7 +461,7 @@ fn order_item(image: &OrderImage, seq: u64) -> Result<Attrs, StoreError> {
     item.insert("lk_status".into(), s(order.status.as_str()));
     item.insert("lk_customer".into(), s(order.customer_id.clone()));
     item.insert("lk_customer_status".into(), s(customer_status(&order.customer_id, order.status)));
-    item.insert("counted_status".into(), s(order.status.as_str()));
+    item.insert(dynamodb_item::COUNTED_STATUS.into(), s(order.status.as_str()));
     Ok(item)
 }
 
