@@ -12,6 +12,11 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// How long a test waits for something asynchronous (a backup, a workflow step, an import) before
+/// calling it lost. Generous: CI runs these tests two at a time on 2 cores, beside the
+/// 10,000-order crash test; a passing run stops waiting as soon as the thing is there.
+pub const EVENTUALLY: Duration = Duration::from_secs(60);
+
 /// The key every test server accepts.
 pub const API_KEY: &str = "test-key-0123456789abcdef";
 
@@ -178,14 +183,14 @@ impl Server {
         order_id
     }
 
-    /// Polls the order until `done` holds (10 s at most); returns it.
+    /// Polls the order until `done` holds ([`EVENTUALLY`] at most); returns it.
     pub async fn wait_for_order(&self, order_id: &str, done: impl Fn(&Value) -> bool) -> Value {
         self.wait_for(&format!("/orders/{order_id}"), done).await
     }
 
-    /// Polls `GET path` until `done` holds for the JSON body (10 s at most); returns it.
+    /// Polls `GET path` until `done` holds for the JSON body ([`EVENTUALLY`] at most); returns it.
     pub async fn wait_for(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let deadline = tokio::time::Instant::now() + EVENTUALLY;
         loop {
             let (_, body) = self.get_json(path).await;
             if done(&body) {

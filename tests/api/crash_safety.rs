@@ -116,7 +116,7 @@ async fn sigkill_mid_import_and_mid_workflow_loses_and_duplicates_nothing() {
 
     eprintln!("[{:?}] all processing", started.elapsed());
     // And every order is backed up at its last version
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
     loop {
         let (ok, output) = orders_command(data.path(), &["backup", "verify"]);
         if ok {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{Server, orders_cli};
+use crate::common::{EVENTUALLY, Server, orders_cli};
 
 fn line(reference: &str, product: &str, quantity: Value) -> String {
     json!({"client_reference": reference, "order": {"customer_id": "ERP", "items": [{"product_id": product, "quantity": quantity}]}})
@@ -96,7 +96,7 @@ async fn a_failing_backup_worker_fills_its_dlq_and_a_replay_after_the_fix_backs_
         orders.push(server.create_processing(customer).await);
     }
     // Then every job ends in the backup DLQ after two deliveries
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
     loop {
         let (ok, listing, stderr) = orders_cli(server.data_dir(), &["dlq", "list"]);
         assert!(ok, "{stderr}");
@@ -134,7 +134,7 @@ async fn a_failing_backup_worker_fills_its_dlq_and_a_replay_after_the_fix_backs_
     for order_id in &orders {
         for version in [1, 2] {
             let path = dir.path().join("backups/orders").join(order_id).join(format!("v{version}.json"));
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            let deadline = tokio::time::Instant::now() + EVENTUALLY;
             while !path.exists() {
                 assert!(tokio::time::Instant::now() < deadline, "{} missing", path.display());
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -163,7 +163,7 @@ async fn after_the_store_is_lost_a_restore_brings_every_order_back_with_its_last
         before.push(server.get_json(&format!("/orders/{id}")).await.1);
     }
     let tombstone = dir.path().join("backups/orders").join(&deleted).join("deleted.json");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
     loop {
         let (verified, _, _) = orders_cli(server.data_dir(), &["backup", "verify"]);
         if verified && tombstone.exists() {
@@ -209,7 +209,7 @@ async fn an_operator_sees_where_an_execution_waits_and_its_history() {
     let server = Server::start().await;
     let order_id = server.create_processing("CUST001").await;
     // Wait until the workflow is past fulfilment and waits for the shipment
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
     let shown = loop {
         let (ok, stdout, stderr) = orders_cli(server.data_dir(), &["executions", &order_id]);
         assert!(ok, "{stderr}");
@@ -279,7 +279,7 @@ async fn the_operator_commands_work_against_an_aws_endpoint() {
     let (ok, shown) = aws_command(&aws, dir.path(), &["executions", &order_id]);
     assert!(ok && shown.contains("status:        RUNNING") && shown.contains("MarkProcessing"), "{shown}");
     // And the backups verify, the DLQs are listed, and a restore finds everything current
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
     loop {
         let (ok, output) = aws_command(&aws, dir.path(), &["backup", "verify"]);
         if ok {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use orders_core::adapters::aws::{AwsClients, S3BackupStore};
 use orders_core::ports::{BackupKey, BackupStore};
 
-use crate::common::{AwsTarget, Launch, Server, body_json, seed_order};
+use crate::common::{AwsTarget, EVENTUALLY, Launch, Server, body_json, seed_order};
 use crate::moto::Moto;
 
 fn encoded(arn: &str) -> String {
@@ -43,7 +43,7 @@ impl Backups {
 
     /// Waits until exactly versions 1..=`versions` are backed up and returns them.
     async fn wait_for(&self, order_id: &str, versions: u64) -> Vec<Value> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let deadline = tokio::time::Instant::now() + EVENTUALLY;
         loop {
             let mut found = Vec::new();
             for version in 1..=versions + 1 {

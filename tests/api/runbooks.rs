@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::common::{API_KEY, Launch, Server};
+use crate::common::{API_KEY, EVENTUALLY, Launch, Server};
 
 /// The commands of a runbook's `bash` blocks (continuation lines joined, comments dropped).
 fn commands(runbook: &str) -> Vec<String> {
@@ -68,7 +68,7 @@ fn run_on(base: Option<&str>, data_dir: &Path, cwd: &Path, command: &str, order_
 }
 
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
     while !check() {
         assert!(tokio::time::Instant::now() < deadline, "gave up waiting: {what}");
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -196,7 +196,7 @@ async fn bulk_import() {
     std::fs::write(dir.path().join("orders.jsonl"), format!("{good}\n{}\n", bad.replace("NOPE", "PROD002"))).unwrap();
     let (ok, output) = run(&server, dir.path(), &import, None);
     assert!(ok, "{output}");
-    server.wait_for_total(2, Duration::from_secs(30)).await;
+    server.wait_for_total(2, EVENTUALLY).await;
 }
 
 #[test]

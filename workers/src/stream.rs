@@ -3,16 +3,19 @@
 //! listing up to date (on AWS the workflow writes statuses directly); every change that can wake a
 //! workflow waiting on the order (its status moved, or a new wait was stored) answers that
 //! workflow's task token.
-//! Records are handled one by one in order; the first failure stops the batch and is reported, so
-//! the records after it are delivered again too (stream order is kept).
+//! One order's records are handled one by one in stream order (the order DynamoDB Streams keeps
+//! per item); up to [`StreamProcessor::orders_at_once`] orders are handled concurrently (one by
+//! default). The earliest failure is reported, so it and the records after it come again.
 
+use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use orders_core::adapters::dynamodb_item;
 use orders_core::domain::OrderStatus;
 use orders_core::domain::order::rfc3339;
@@ -36,13 +39,48 @@ pub struct StreamProcessor {
     orders: Arc<dyn OrderStore>,
     queues: Arc<dyn MessageQueue>,
     callbacks: Arc<dyn TaskCallbacks>,
+    orders_at_once: usize,
 }
 
 impl StreamProcessor {
     /// A processor reconciling listings in `orders`, sending backup jobs to `queues` and answers
-    /// through `callbacks`.
+    /// through `callbacks`, one order at a time.
     pub fn new(orders: Arc<dyn OrderStore>, queues: Arc<dyn MessageQueue>, callbacks: Arc<dyn TaskCallbacks>) -> Self {
-        StreamProcessor { orders, queues, callbacks }
+        StreamProcessor { orders, queues, callbacks, orders_at_once: 1 }
+    }
+
+    /// Handles up to `orders` different orders' records concurrently (each order's still in
+    /// stream order). Only for a store whose reconciles do not contend: on DynamoDB, concurrent
+    /// reconciles meet on the same listing counter items (`TransactionConflict`, and lost updates
+    /// on moto), so the Lambda function keeps one; the embedded store reconciles nothing (each
+    /// write keeps its counts), and there concurrency lets group commit share its syncs.
+    pub fn orders_at_once(mut self, orders: usize) -> Self {
+        self.orders_at_once = orders.max(1);
+        self
+    }
+
+    /// Handles one order's records in order; the first failure ends the run: (its position in
+    /// the batch, the record, what went wrong). A run also stops before a record that comes after
+    /// the earliest failure so far: it will come again anyway.
+    async fn run<'a>(
+        &self,
+        records: Vec<(usize, &'a EventRecord)>,
+        earliest_failure: &AtomicUsize,
+    ) -> Option<(usize, &'a EventRecord, String)> {
+        for (position, record) in records {
+            if position > earliest_failure.load(Ordering::Acquire) {
+                return None;
+            }
+            let outcome = AssertUnwindSafe(self.process(record)).catch_unwind().await;
+            let failure = match outcome {
+                Ok(Ok(())) => continue,
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => "panicked".to_owned(),
+            };
+            earliest_failure.fetch_min(position, Ordering::AcqRel);
+            return Some((position, record, failure));
+        }
+        None
     }
 
     async fn process(&self, record: &EventRecord) -> Result<(), WorkerError> {
@@ -109,6 +147,15 @@ impl StreamProcessor {
     }
 }
 
+/// The order a record is about (its `order_id` key), if the record names one; records that do not
+/// are handled in one run of their own.
+fn order_key(record: &EventRecord) -> Option<&str> {
+    match record.change.keys.get("order_id") {
+        Some(serde_dynamo::AttributeValue::S(order_id)) => Some(order_id),
+        _ => None,
+    }
+}
+
 /// Whether the changed item says its listing already counts it under `status`: the API changes the
 /// status and the listing in one transaction, so only the workflow's own status writes need
 /// reconciling, and asking the store would cost a read to learn that nothing is to be done. Items
@@ -137,24 +184,32 @@ fn backup_job(old: Option<&OrderImage>, new: Option<&OrderImage>, record: &Event
 #[async_trait]
 impl StreamHandler for StreamProcessor {
     async fn handle(&self, event: Event) -> DynamoDbEventResponse {
-        // One record after the other, in stream order. (Handling different orders' records
-        // concurrently was tried: on AWS their reconciles meet on the same listing counter items,
-        // which DynamoDB answers with TransactionConflict and moto, the test emulator, with lost
-        // updates; see docs/ARCHITECTURE.md.)
+        // Each order's records in stream order, runs of different orders up to `orders_at_once`
+        // at a time. Each run stops at its first failure; the earliest failure of all is reported,
+        // so it and every record after it come again, and what comes twice is handled idempotently.
+        let mut by_order: BTreeMap<Option<&str>, Vec<(usize, &EventRecord)>> = BTreeMap::new();
+        for (position, record) in event.records.iter().enumerate() {
+            by_order.entry(order_key(record)).or_default().push((position, record));
+        }
+        let mut runs: Vec<_> = by_order.into_values().collect();
+        runs.sort_by_key(|records| records[0].0);
+        let earliest_failure = AtomicUsize::new(usize::MAX);
+        let mut pending = Vec::with_capacity(runs.len());
+        for records in runs {
+            pending.push(self.run(records, &earliest_failure));
+        }
+        let failures: Vec<_> = futures::stream::iter(pending)
+            .buffer_unordered(self.orders_at_once)
+            .filter_map(std::future::ready)
+            .collect()
+            .await;
         let mut response = DynamoDbEventResponse::default();
-        for record in &event.records {
-            let outcome = AssertUnwindSafe(self.process(record)).catch_unwind().await;
-            let failure = match outcome {
-                Ok(Ok(())) => continue,
-                Ok(Err(error)) => error.to_string(),
-                Err(_) => "panicked".to_owned(),
-            };
+        if let Some((_, record, failure)) = failures.into_iter().min_by_key(|(position, _, _)| *position) {
             let sequence = record.change.sequence_number.clone();
             tracing::warn!(sequence = ?sequence, error = %failure, "change record failed; it and the rest will come again");
             let mut item = DynamoDbBatchItemFailure::default();
             item.item_identifier = sequence;
             response.batch_item_failures.push(item);
-            break;
         }
         response
     }

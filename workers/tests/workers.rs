@@ -225,7 +225,7 @@ async fn the_stream_processor_turns_a_lambda_stream_event_into_backup_jobs() {
         .iter()
         .map(|m| serde_json::from_str(&m.body).unwrap())
         .collect();
-    // (one job per order; the two orders' records are handled concurrently, so in either order)
+    // (one job per order; the order between two orders' records is not promised)
     assert_eq!(jobs.len(), 2);
     jobs.sort_by_key(|job| matches!(job, BackupJob::Tombstone { .. }));
     match &jobs[0] {
@@ -254,6 +254,31 @@ async fn a_malformed_stream_record_stops_the_batch_at_that_record() {
     let failed: Vec<Option<String>> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
     assert_eq!(failed, [Some("111100000000000000000001".to_owned())]);
     assert_eq!(harness.stack.queues.depth(QueueName::Backup).await.unwrap(), 0, "nothing after it ran");
+}
+
+#[tokio::test]
+async fn orders_handled_at_once_report_the_earliest_failure_and_do_the_rest() {
+    // Given a processor that handles several orders at once, and a batch whose second record (the
+    // other order's deletion) is malformed
+    let harness = Harness::new(30_000, 5).await;
+    let mut event: Event = serde_json::from_str(include_str!("fixtures/dynamodb-stream-modify.json")).unwrap();
+    event.records[1].change.old_image.insert("version".into(), serde_dynamo::AttributeValue::S("four".into()));
+    let processor = StreamProcessor::new(
+        Arc::new(harness.stack.database.clone()),
+        harness.stack.queues.clone(),
+        Arc::new(harness.stack.workflow.clone()),
+    )
+    .orders_at_once(16);
+    // When the batch is handled
+    let response = processor.handle(event).await;
+    // Then the malformed record is the one to deliver again
+    let failed: Vec<Option<String>> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(failed, [Some("111100000000000000000002".to_owned())]);
+    // And the first order's record, before it, was handled: its version 3 is queued for backup
+    let jobs = harness.stack.queues.receive(QueueName::Backup, 10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    let job: BackupJob = serde_json::from_str(&jobs[0].body).unwrap();
+    assert!(matches!(job, BackupJob::Version { order } if order.version == 3));
 }
 
 #[tokio::test]
