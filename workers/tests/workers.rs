@@ -13,8 +13,11 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use orders_core::adapters::embedded::{
     EmbeddedConfig, EmbeddedStack, FolderBackupStore, QueueSettings, WorkflowLocation,
 };
-use orders_core::domain::OrderId;
-use orders_core::ports::{BackupError, BackupKey, BackupStore, BackupWrite, MessageQueue, OutgoingMessage, QueueName};
+use orders_core::domain::{Money, Order, OrderId, OrderStatus};
+use orders_core::ports::{
+    BackupError, BackupKey, BackupStore, BackupWrite, ExecutionStatus, MessageQueue, OrderStore, OutgoingMessage,
+    QueueName, WorkflowEngine,
+};
 use orders_workers::backup::BackupWorker;
 use orders_workers::batch::DeadLetters;
 use orders_workers::events::EventSource;
@@ -301,6 +304,47 @@ async fn the_fulfilment_worker_parks_the_malformed_record_of_a_lambda_batch_with
     assert_eq!(dead[0].body, r#"{"task":"launch_rockets"}"#);
     assert_eq!(dead[0].attributes["source_message_id"], "2e1424d4-f796-459a-8184-9c92662be6da");
     assert!(dead[0].attributes["reason"].contains("unknown variant `launch_rockets`"), "{:?}", dead[0].attributes);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_workflow_fulfils_an_order_that_is_already_processing() {
+    // Given a pending order that a client moved to processing before its workflow began (what a
+    // re-run of the marking step also finds, after a crash between the mark and its record)
+    let harness = Harness::new(30_000, 5).await;
+    let now = orders_core::domain::order::now_millis();
+    let order = Order {
+        order_id: OrderId::new_random(),
+        customer_id: "CUST001".into(),
+        items: Vec::new(),
+        total_amount: Money::from_cents(100),
+        status: OrderStatus::Pending,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        execution_arn: None,
+    };
+    let orders = &harness.stack.database;
+    orders.create_order(&order, None).await.unwrap();
+    orders.update_status(order.order_id, OrderStatus::Processing, None).await.unwrap();
+    // When its workflow starts
+    let name = order.order_id.to_string();
+    let workflow = &harness.stack.workflow;
+    let started = workflow.start_execution(&name, &serde_json::json!({ "order_id": name })).await.unwrap();
+    // Then it goes on to fulfil the order: the fulfilment task is queued and the execution waits
+    let mut queued = 0;
+    for _ in 0..200 {
+        queued = harness.stack.queues.depth(QueueName::Fulfilment).await.unwrap();
+        if queued > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(queued, 1, "the fulfilment task is queued");
+    let execution = workflow.describe_execution(&started.execution_arn).await.unwrap().unwrap();
+    assert_eq!(execution.status, ExecutionStatus::Running, "{execution:?}");
+    // And the order is still processing, one version on: the workflow's own mark
+    let stored = orders.get_order(order.order_id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.version), (OrderStatus::Processing, 3));
 }
 
 #[test]

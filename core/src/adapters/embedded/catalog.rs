@@ -10,13 +10,12 @@ use crate::ports::{CatalogStore, StoreError};
 #[async_trait]
 impl CatalogStore for Database {
     async fn products(&self, product_ids: &[&str]) -> Result<ProductCatalog, StoreError> {
-        let ids: Vec<String> = product_ids.iter().map(|id| (*id).to_owned()).collect();
-        self.read(move |tx| {
+        self.read_by_key(|tx| {
             let mut stmt = tx
                 .prepare_cached("SELECT product_id, name, unit_price_cents FROM catalog WHERE product_id = ?1")
                 .map_err(sql_error)?;
-            let mut found = Vec::with_capacity(ids.len());
-            for id in &ids {
+            let mut found = Vec::with_capacity(product_ids.len());
+            for id in product_ids {
                 let product = stmt
                     .query_row([id], |row| {
                         Ok(Product {
@@ -31,7 +30,6 @@ impl CatalogStore for Database {
             }
             Ok(found.into_iter().collect())
         })
-        .await
     }
 
     async fn replace_catalog(&self, catalog: &ProductCatalog) -> Result<(), StoreError> {

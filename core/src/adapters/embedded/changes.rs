@@ -82,8 +82,7 @@ impl ChangeFeed for Database {
     }
 
     async fn position(&self, consumer: &str) -> Result<u64, StoreError> {
-        let consumer = consumer.to_owned();
-        self.read(move |tx| {
+        self.read_by_key(|tx| {
             let position: Option<i64> =
                 query_row_cached(tx, "SELECT position FROM feed_positions WHERE consumer = ?1", [consumer], |row| {
                     row.get(0)
@@ -92,7 +91,6 @@ impl ChangeFeed for Database {
                 .map_err(sql_error)?;
             Ok(position.unwrap_or(0).max(0) as u64)
         })
-        .await
     }
 
     async fn save_position(&self, consumer: &str, position: u64) -> Result<(), StoreError> {

@@ -192,22 +192,33 @@ impl Database {
             .map_err(|e| StoreError::Internal(format!("cannot start the database writer: {e}")))?;
         Ok(Database { pool, writer: Arc::new(writer) })
     }
-    /// Runs `work` in a read transaction (one consistent snapshot) on a blocking thread.
+    /// Runs `work` in a read transaction (one consistent snapshot) on a blocking thread: for reads
+    /// that may walk many rows (listings, the change feed, queues).
     pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(pool_error)?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(sql_error)?;
-            let result = work(&tx)?;
-            tx.commit().map_err(sql_error)?;
-            Ok(result)
-        })
-        .await
-        .map_err(|e| StoreError::Internal(format!("database task failed: {e}")))?
+        let database = self.clone();
+        tokio::task::spawn_blocking(move || database.read_by_key(work))
+            .await
+            .map_err(|e| StoreError::Internal(format!("database task failed: {e}")))?
+    }
+
+    /// Runs `work` in a read transaction on the calling thread: for reads of a few rows by key.
+    /// Through the memory map they take microseconds, less than handing them to a blocking thread
+    /// and back, which was a third of `GET /orders/{id}`'s CPU time (docs/BENCHMARKS.md). Readers
+    /// never wait for the writer in WAL mode; a caller waits only when every pooled connection is
+    /// in use, for one to come back.
+    pub(crate) fn read_by_key<T>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.pool.get().map_err(pool_error)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(sql_error)?;
+        let result = work(&tx)?;
+        tx.commit().map_err(sql_error)?;
+        Ok(result)
     }
 
     /// Runs `work` as one atomic write: its checks and changes see the same data, its changes are
@@ -422,6 +433,50 @@ mod tests {
         drop(database);
         let reopened = Database::open(&dir.path().join("orders.db")).expect("the database reopens");
         assert_eq!(catalog_rows(&reopened), 300 - 43);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn given_slow_reads_holding_the_pool_then_point_reads_wait_their_turn_and_see_every_commit() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let database = Database::open(&dir.path().join("orders.db")).expect("the database opens");
+        let everything = async {
+            // Given twenty slow reads on the blocking pool: more than the pool has connections
+            let slow: Vec<_> = (0..20)
+                .map(|_| {
+                    let database = database.clone();
+                    tokio::spawn(async move {
+                        database
+                            .read(|tx| {
+                                std::thread::sleep(Duration::from_millis(20));
+                                tx.query_row("SELECT COUNT(*) FROM catalog", [], |row| row.get::<_, i64>(0))
+                                    .map_err(sql_error)
+                            })
+                            .await
+                    })
+                })
+                .collect();
+            // When 100 tasks each write a product and read it back by key on their async thread
+            let point_reads: Vec<_> = (0..100)
+                .map(|n| {
+                    let database = database.clone();
+                    tokio::spawn(async move {
+                        insert_product(&database, n, false).await?;
+                        database.read_by_key(|tx| {
+                            let sql = "SELECT name FROM catalog WHERE product_id = ?1";
+                            tx.query_row(sql, [format!("p-{n}")], |row| row.get::<_, String>(0)).map_err(sql_error)
+                        })
+                    })
+                })
+                .collect();
+            // Then every point read finds the write before it, and every read ends
+            for read in point_reads {
+                assert_eq!(read.await.expect("the task ends").expect("the read succeeds"), "p");
+            }
+            for read in slow {
+                read.await.expect("the task ends").expect("the slow read succeeds");
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), everything).await.expect("no read is stuck");
     }
 
     #[tokio::test]

@@ -102,17 +102,17 @@ impl ExecutionStore for Database {
     }
 
     async fn load_execution(&self, execution_arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
-        let arn = execution_arn.to_owned();
-        self.read(move |tx| {
-            let text: Option<String> =
-                query_row_cached(tx, "SELECT record FROM executions WHERE execution_arn = ?1", [&arn], |row| {
-                    row.get(0)
-                })
-                .optional()
-                .map_err(sql)?;
+        self.read_by_key(|tx| {
+            let text: Option<String> = query_row_cached(
+                tx,
+                "SELECT record FROM executions WHERE execution_arn = ?1",
+                [execution_arn],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(sql)?;
             text.as_deref().map(from_json).transpose()
         })
-        .await
         .map_err(from_port)
     }
 
@@ -189,15 +189,13 @@ impl ExecutionStore for Database {
     }
 
     async fn find_by_task_token(&self, task_token: &str) -> Result<Option<String>, StoreError> {
-        let token = task_token.to_owned();
-        self.read(move |tx| {
-            query_row_cached(tx, "SELECT execution_arn FROM executions WHERE task_token = ?1", [&token], |row| {
+        self.read_by_key(|tx| {
+            query_row_cached(tx, "SELECT execution_arn FROM executions WHERE task_token = ?1", [task_token], |row| {
                 row.get(0)
             })
             .optional()
             .map_err(sql)
         })
-        .await
         .map_err(from_port)
     }
 }

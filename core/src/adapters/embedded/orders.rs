@@ -26,8 +26,7 @@ const SUMMARY_COLUMNS: &str = "seq, order_id, customer_id, status, total_cents, 
 #[async_trait]
 impl OrderStore for Database {
     async fn find_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let key = key.to_owned();
-        self.read(move |tx| live_idempotency(tx, &key)).await
+        self.read_by_key(|tx| live_idempotency(tx, key))
     }
 
     async fn create_order(
@@ -78,7 +77,7 @@ impl OrderStore for Database {
     }
 
     async fn get_order(&self, order_id: OrderId) -> Result<Option<Order>, StoreError> {
-        self.read(move |tx| load_order(tx, order_id).map(|found| found.map(|(_, image)| image.order))).await
+        self.read_by_key(|tx| load_order(tx, order_id).map(|found| found.map(|(_, image)| image.order)))
     }
 
     async fn list_orders(&self, request: &ListRequest) -> Result<OrderPage, StoreError> {
