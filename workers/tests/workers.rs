@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+#[path = "../../core/tests/common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -13,7 +16,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use orders_core::adapters::embedded::{
     EmbeddedConfig, EmbeddedStack, FolderBackupStore, QueueSettings, WorkflowLocation,
 };
-use orders_core::domain::{Money, Order, OrderId, OrderStatus};
+use orders_core::domain::{OrderId, OrderStatus};
 use orders_core::ports::{
     BackupError, BackupKey, BackupStore, BackupWrite, ExecutionStatus, MessageQueue, OrderStore, OutgoingMessage,
     QueueName, WorkflowEngine,
@@ -92,6 +95,15 @@ impl Harness {
         };
         let stack = EmbeddedStack::open(&config).await.unwrap();
         Harness { _dir: dir, stack }
+    }
+
+    /// The stream processor on the stack's store, queues and workflow.
+    fn stream_processor(&self) -> StreamProcessor {
+        StreamProcessor::new(
+            Arc::new(self.stack.database.clone()),
+            self.stack.queues.clone(),
+            Arc::new(self.stack.workflow.clone()),
+        )
     }
 
     fn source() -> EventSource {
@@ -209,11 +221,7 @@ async fn the_stream_processor_turns_a_lambda_stream_event_into_backup_jobs() {
     // Given the stream event Lambda would deliver: a status change and a deletion
     let harness = Harness::new(30_000, 5).await;
     let event: Event = serde_json::from_str(include_str!("fixtures/dynamodb-stream-modify.json")).unwrap();
-    let processor = StreamProcessor::new(
-        Arc::new(harness.stack.database.clone()),
-        harness.stack.queues.clone(),
-        Arc::new(harness.stack.workflow.clone()),
-    );
+    let processor = harness.stream_processor();
     // When it is handled
     let response = processor.handle(event).await;
     // Then nothing failed (the fixture's task token is not live: answering it is a no-op)
@@ -248,11 +256,7 @@ async fn a_malformed_stream_record_stops_the_batch_at_that_record() {
     let harness = Harness::new(30_000, 5).await;
     let mut event: Event = serde_json::from_str(include_str!("fixtures/dynamodb-stream-modify.json")).unwrap();
     event.records[0].change.new_image.insert("version".into(), serde_dynamo::AttributeValue::S("three".into()));
-    let processor = StreamProcessor::new(
-        Arc::new(harness.stack.database.clone()),
-        harness.stack.queues.clone(),
-        Arc::new(harness.stack.workflow.clone()),
-    );
+    let processor = harness.stream_processor();
     let response = processor.handle(event).await;
     let failed: Vec<Option<String>> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
     assert_eq!(failed, [Some("111100000000000000000001".to_owned())]);
@@ -266,12 +270,7 @@ async fn orders_handled_at_once_report_the_earliest_failure_and_do_the_rest() {
     let harness = Harness::new(30_000, 5).await;
     let mut event: Event = serde_json::from_str(include_str!("fixtures/dynamodb-stream-modify.json")).unwrap();
     event.records[1].change.old_image.insert("version".into(), serde_dynamo::AttributeValue::S("four".into()));
-    let processor = StreamProcessor::new(
-        Arc::new(harness.stack.database.clone()),
-        harness.stack.queues.clone(),
-        Arc::new(harness.stack.workflow.clone()),
-    )
-    .orders_at_once(16);
+    let processor = harness.stream_processor().orders_at_once(16);
     // When the batch is handled
     let response = processor.handle(event).await;
     // Then the malformed record is the one to deliver again
@@ -311,18 +310,7 @@ async fn the_workflow_fulfils_an_order_that_is_already_processing() {
     // Given a pending order that a client moved to processing before its workflow began (what a
     // re-run of the marking step also finds, after a crash between the mark and its record)
     let harness = Harness::new(30_000, 5).await;
-    let now = orders_core::domain::order::now_millis();
-    let order = Order {
-        order_id: OrderId::new_random(),
-        customer_id: "CUST001".into(),
-        items: Vec::new(),
-        total_amount: Money::from_cents(100),
-        status: OrderStatus::Pending,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-        execution_arn: None,
-    };
+    let order = common::new_order("CUST001");
     let orders = &harness.stack.database;
     orders.create_order(&order, None).await.unwrap();
     orders.update_status(order.order_id, OrderStatus::Processing, None).await.unwrap();

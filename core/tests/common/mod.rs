@@ -1,4 +1,4 @@
-//! Shared test builders.
+//! Shared test builders (the workers' tests include this file too).
 
 #![allow(dead_code)]
 
