@@ -129,6 +129,35 @@ async fn path_segments_that_are_not_utf8_get_the_json_400() {
 }
 
 #[tokio::test]
+async fn query_parameters_that_are_not_utf8_get_a_400_naming_them() {
+    // Given an order of customer "\u{FFFD}": what a lossy decoding of %FF would filter by.
+    let server = Server::start().await;
+    let response =
+        server.create(&json!({"customer_id": "\u{FFFD}", "items": [{"product_id": "PROD001", "quantity": 1}]})).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    // When the listing's filter is not UTF-8 once percent-decoded, then it is a 400 naming it,
+    // not a 200 listing that customer's orders.
+    let response = server.request(Method::GET, "/orders?page=1&customer_id=%FF").send().await.unwrap();
+    assert_error(
+        response,
+        StatusCode::BAD_REQUEST,
+        "Invalid query string: customer_id is not UTF-8 once percent-decoded",
+    )
+    .await;
+    let response = server.request(Method::GET, "/orders?%C3%28=1").send().await.unwrap();
+    assert_error(
+        response,
+        StatusCode::BAD_REQUEST,
+        "Invalid query string: a parameter name is not UTF-8 once percent-decoded",
+    )
+    .await;
+    // And the same customer spelt in UTF-8 (%EF%BF%BD) still finds the order.
+    let (status, listing) = server.get_json("/orders?customer_id=%EF%BF%BD").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listing["pagination"]["total"], 1);
+}
+
+#[tokio::test]
 async fn an_execution_arn_with_odd_characters_in_its_region_is_a_400_not_a_500() {
     // Found by schemathesis: the ARN passed the API's check, then the workflow engine refused it
     // with an error of its own, which was a 500 "Workflow engine failure".

@@ -5,6 +5,7 @@
 //! not retried: with [`DeadLetters`] it goes straight to the dead-letter queue, intact, with its
 //! reason, and the rest of the batch goes on.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -17,6 +18,15 @@ use futures::future::join_all;
 use orders_core::ports::{
     BackupError, CallbackError, MessageQueue, OutgoingMessage, QueueError, QueueName, StoreError,
 };
+
+/// What a caught panic said (`panic!`'s formatted message or literal), for the log and the report.
+pub fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)")
+}
 
 /// The largest message body a worker reads: SQS's classic limit. A larger body is refused unread.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
@@ -130,14 +140,7 @@ where
                     }
                 }
                 (Ok(Err(error)), _) => error.to_string(),
-                (Err(panic), _) => {
-                    let detail = panic
-                        .downcast_ref::<String>()
-                        .map(String::as_str)
-                        .or_else(|| panic.downcast_ref::<&str>().copied())
-                        .unwrap_or("(no message)");
-                    format!("panicked: {detail}")
-                }
+                (Err(panic), _) => format!("panicked: {}", panic_message(panic.as_ref())),
             };
             tracing::warn!(%message_id, receive_count, error = %failure, "record failed; it will be delivered again");
             Some(message_id)
@@ -156,6 +159,16 @@ where
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_caught_panic_says_what_it_said() {
+        let formatted = std::panic::catch_unwind(|| panic!("order {} broke", 7)).unwrap_err();
+        assert_eq!(panic_message(formatted.as_ref()), "order 7 broke");
+        let literal = std::panic::catch_unwind(|| panic!("broke")).unwrap_err();
+        assert_eq!(panic_message(literal.as_ref()), "broke");
+        let other = std::panic::catch_unwind(|| std::panic::panic_any(42_u8)).unwrap_err();
+        assert_eq!(panic_message(other.as_ref()), "(no message)");
+    }
 
     fn event(bodies: &[&str]) -> SqsEvent {
         let mut event = SqsEvent::default();

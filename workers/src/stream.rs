@@ -22,7 +22,7 @@ use orders_core::domain::order::rfc3339;
 use orders_core::ports::{MessageQueue, OrderImage, OrderStore, OutgoingMessage, QueueName, TaskCallbacks};
 use serde_json::json;
 
-use crate::batch::WorkerError;
+use crate::batch::{WorkerError, panic_message};
 use crate::fulfilment::answer;
 use crate::jobs::{BackupJob, errors};
 
@@ -75,7 +75,7 @@ impl StreamProcessor {
             let failure = match outcome {
                 Ok(Ok(())) => continue,
                 Ok(Err(error)) => error.to_string(),
-                Err(_) => "panicked".to_owned(),
+                Err(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
             };
             earliest_failure.fetch_min(position, Ordering::AcqRel);
             return Some((position, record, failure));

@@ -9,6 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orders_core::domain::ValidationError;
 use orders_core::service::OrderError;
+use orders_workers::batch::panic_message;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -115,11 +116,6 @@ pub async fn method_not_allowed() -> ApiError {
 
 /// Turns a panic in a handler into the seed's 500 body; the panic message goes to the log only.
 pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
-    let detail = panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("(no message)");
-    tracing::error!(panic = detail, "handler panicked");
+    tracing::error!(panic = panic_message(panic.as_ref()), "handler panicked");
     (StatusCode::INTERNAL_SERVER_ERROR, Json(internal_error_body("Unexpected failure".into()))).into_response()
 }
