@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orders_core::adapters::aws::setup::{self, SetupOptions};
-use orders_core::adapters::aws::{AwsClients, AwsResources, AwsStack};
+use orders_core::adapters::aws::{AwsClients, AwsResources, AwsStack, S3BackupStore};
 use orders_core::adapters::embedded::{
     EmbeddedConfig, EmbeddedStack, ORDER_PROCESSING_DEFINITION, QueueSettings, WorkflowLocation,
 };
@@ -70,12 +70,15 @@ async fn aws(moto: moto::Moto) -> Ports {
         role_arn: "arn:aws:iam::123456789012:role/conformance".into(),
     };
     setup::ensure(&clients, &mut resources, &options).await.unwrap();
+    // One key per listing page, so that listing backups crosses pages with a few objects.
+    let backups =
+        Arc::new(S3BackupStore::new(clients.s3.clone(), resources.backup_bucket.clone()).listing_page_size(1));
     let stack = AwsStack::new(clients, resources);
     Ports {
         orders: stack.store.clone(),
         catalog: stack.store.clone(),
         queues: stack.queues.clone(),
-        backups: stack.backups.clone(),
+        backups,
         workflow: stack.workflow.clone(),
         callbacks: stack.workflow.clone(),
         stop_aborts_waiting_executions: false,

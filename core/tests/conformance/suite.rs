@@ -309,16 +309,19 @@ pub async fn orders_are_restored_once_and_backups_are_listed(ports: &Ports) {
     assert_eq!(page(ports, &shipped, 10, PagePosition::Number(1)).await.1, 1);
     let older = orders_core::domain::Order { version: 2, ..order.clone() };
     assert_eq!(ports.orders.restore(&older).await.unwrap(), RestoreOutcome::AlreadyCurrent);
-    // Backup objects are listed by order
+    // Backup objects are listed by order (on S3 one key per page: listings cross pages)
     let id = OrderId::new_random();
+    let other = OrderId::new_random();
     for key in [
         BackupKey::Version { order_id: id, version: 1 },
         BackupKey::Version { order_id: id, version: 2 },
         BackupKey::Tombstone { order_id: id },
+        BackupKey::Version { order_id: other, version: 1 },
     ] {
         ports.backups.put_if_absent(&key, b"{}").await.unwrap();
     }
-    assert!(ports.backups.order_ids().await.unwrap().contains(&id));
+    let order_ids = ports.backups.order_ids().await.unwrap();
+    assert!(order_ids.contains(&id) && order_ids.contains(&other), "{order_ids:?}");
     let mut keys: Vec<String> = ports.backups.keys(id).await.unwrap().iter().map(BackupKey::object_key).collect();
     keys.sort();
     assert_eq!(

@@ -14,12 +14,20 @@ use crate::ports::{BackupError, BackupKey, BackupStore, BackupWrite};
 pub struct S3BackupStore {
     client: Client,
     bucket: String,
+    /// Keys per `ListObjectsV2` page; `None` is S3's own (1,000).
+    listing_page_size: Option<i32>,
 }
 
 impl S3BackupStore {
     /// Backups in `bucket`.
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
-        S3BackupStore { client, bucket: bucket.into() }
+        S3BackupStore { client, bucket: bucket.into(), listing_page_size: None }
+    }
+
+    /// Lists at most `keys` keys per request (tests use it to cross pages with a few objects).
+    pub fn listing_page_size(mut self, keys: i32) -> Self {
+        self.listing_page_size = Some(keys);
+        self
     }
 }
 
@@ -60,49 +68,39 @@ impl BackupStore for S3BackupStore {
     }
 
     async fn order_ids(&self) -> Result<Vec<OrderId>, BackupError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix("orders/")
+            .delimiter("/")
+            .set_max_keys(self.listing_page_size)
+            .into_paginator()
+            .send();
         let mut ids = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix("orders/")
-                .delimiter("/")
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            ids.extend(page.common_prefixes().iter().filter_map(|p| {
+        while let Some(page) = pages.next().await {
+            ids.extend(page.map_err(sdk_error)?.common_prefixes().iter().filter_map(|p| {
                 p.prefix().and_then(|p| p.trim_start_matches("orders/").trim_end_matches('/').parse::<OrderId>().ok())
             }));
-            token = page.next_continuation_token.filter(|_| page.is_truncated == Some(true));
-            if token.is_none() {
-                ids.sort();
-                return Ok(ids);
-            }
         }
+        ids.sort();
+        Ok(ids)
     }
 
     async fn keys(&self, order_id: OrderId) -> Result<Vec<BackupKey>, BackupError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(format!("orders/{order_id}/"))
+            .set_max_keys(self.listing_page_size)
+            .into_paginator()
+            .send();
         let mut keys = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(format!("orders/{order_id}/"))
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            keys.extend(page.contents().iter().filter_map(|o| o.key().and_then(BackupKey::parse)));
-            token = page.next_continuation_token.filter(|_| page.is_truncated == Some(true));
-            if token.is_none() {
-                return Ok(keys);
-            }
+        while let Some(page) = pages.next().await {
+            keys.extend(page.map_err(sdk_error)?.contents().iter().filter_map(|o| o.key().and_then(BackupKey::parse)));
         }
+        Ok(keys)
     }
 
     async fn get(&self, key: &BackupKey) -> Result<Option<Vec<u8>>, BackupError> {
