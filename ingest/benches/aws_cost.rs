@@ -17,6 +17,9 @@ mod deployment;
 #[path = "../../tests/support/aws_cost.rs"]
 mod aws_cost;
 
+#[path = "support/args.rs"]
+mod args;
+
 use std::time::Instant;
 
 use aws_cost::{FUNCTIONS, Measurement, Pipeline};
@@ -28,14 +31,7 @@ const TARGET_TRANSITIONS: f64 = 10.0;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    // `cargo bench` passes `--bench`; only `--orders N` is ours.
-    let batch = args
-        .iter()
-        .position(|a| a == "--orders")
-        .and_then(|i| args.get(i + 1))
-        .map(|n| n.parse::<usize>().expect("--orders takes a number"))
-        .unwrap_or(100);
+    let batch = args::orders_argument(100);
     for orders in [1, batch] {
         if orders == 0 {
             continue;

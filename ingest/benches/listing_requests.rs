@@ -22,6 +22,9 @@ mod moto;
 #[path = "../../tests/support/deployment.rs"]
 mod deployment;
 
+#[path = "support/args.rs"]
+mod args;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -58,14 +61,7 @@ const DERIVED_ORDERS: u64 = 1_000_000;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    // `cargo bench` passes `--bench`; only `--orders N` is ours.
-    let orders = args
-        .iter()
-        .position(|a| a == "--orders")
-        .and_then(|i| args.get(i + 1))
-        .map(|n| n.parse::<usize>().expect("--orders takes a number"))
-        .unwrap_or(1_100);
+    let orders = args::orders_argument(1_100);
     assert!(orders as u64 > 2 * LIMIT, "--orders must be above {} for the scenarios to mean something", 2 * LIMIT);
 
     let started = Instant::now();
