@@ -194,6 +194,8 @@ impl StreamHandler for StreamProcessor {
         let mut runs: Vec<_> = by_order.into_values().collect();
         runs.sort_by_key(|records| records[0].0);
         let earliest_failure = AtomicUsize::new(usize::MAX);
+        // Built eagerly: a lazy `map` over `runs` makes this future fail async_trait's `Send`
+        // bound ("FnOnce is not general enough").
         let mut pending = Vec::with_capacity(runs.len());
         for records in runs {
             pending.push(self.run(records, &earliest_failure));

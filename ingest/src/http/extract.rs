@@ -1,13 +1,16 @@
-//! Reading requests: JSON bodies (declared type, size limit), path parameters, and the `If-Match`
-//! version. Each failure becomes the seed's 400 (or 413/415) JSON body.
+//! Reading requests: JSON bodies (declared type, size limit), path and query parameters, and the
+//! `If-Match` version. Each failure becomes the seed's 400 (or 413/415) JSON body.
+
+use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use orders_core::domain::OrderId;
 use orders_core::ports::{ExecutionArn, InvalidExecutionArn};
+use percent_encoding::percent_decode_str;
 
 use super::MAX_BODY_BYTES;
 use super::error::ApiError;
@@ -95,6 +98,40 @@ async fn path_parameter<S: Send + Sync>(parts: &mut Parts, state: &S, name: &str
             None
         }
     }
+}
+
+/// The query string's parameters, percent-decoded (a repeated name keeps its last value). A
+/// parameter that is not UTF-8 once decoded (`customer_id=%FF`) is the seed's 400 naming it: axum's
+/// own `Query` decodes such bytes lossily to U+FFFD, and the route would act on a value never sent.
+pub struct QueryParameters(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParameters {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        check_query_is_utf8(parts.uri.query())?;
+        Query::from_request_parts(parts, state)
+            .await
+            .map(|Query(parameters)| QueryParameters(parameters))
+            .map_err(|e| ApiError::BadRequest(format!("Invalid query string: {}", e.body_text())))
+    }
+}
+
+/// Refuses a query string with a parameter that is not UTF-8 once percent-decoded, naming it.
+fn check_query_is_utf8(raw_query: Option<&str>) -> Result<(), ApiError> {
+    let Some(bad_pair) = raw_query
+        .into_iter()
+        .flat_map(|raw| raw.split('&'))
+        .find(|pair| percent_decode_str(pair).decode_utf8().is_err())
+    else {
+        return Ok(());
+    };
+    let raw_name = bad_pair.split_once('=').map_or(bad_pair, |(name, _)| name);
+    let message = match percent_decode_str(raw_name).decode_utf8() {
+        Ok(name) => format!("Invalid query string: {name} is not UTF-8 once percent-decoded"),
+        Err(_) => "Invalid query string: a parameter name is not UTF-8 once percent-decoded".to_owned(),
+    };
+    Err(ApiError::BadRequest(message))
 }
 
 /// Most digits of a version in `If-Match` (19 digits always fit a `u64`).

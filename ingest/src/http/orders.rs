@@ -1,24 +1,20 @@
 //! The order routes: create, list, get, change status, delete, start the workflow.
 
-use std::collections::HashMap;
-
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orders_core::domain::validation::check_identifier;
 use orders_core::domain::{NewOrder, Order, OrderStatus, OrderSummary, ValidationError};
 use orders_core::ports::ListFilter;
 use orders_core::service::{CreateOrder, ListOrders};
-use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{JsonBytes, OrderIdPath, etag, if_match_version};
+use super::extract::{JsonBytes, OrderIdPath, QueryParameters, etag, if_match_version};
 
 /// The header that makes `POST /orders` safe to retry.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
@@ -203,11 +199,8 @@ pub async fn create_order(
 )]
 pub async fn list_orders(
     State(state): State<AppState>,
-    RawQuery(raw_query): RawQuery,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    QueryParameters(query): QueryParameters,
 ) -> Result<Json<OrderListBody>, ApiError> {
-    check_query_is_utf8(raw_query.as_deref())?;
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(format!("Invalid query string: {}", e.body_text())))?;
     let positive = |name: &str| -> Result<Option<u64>, ApiError> {
         query.get(name).map(|text| page_parameter(name, text)).transpose().map_err(ApiError::from)
     };
@@ -236,25 +229,6 @@ pub async fn list_orders(
         pagination: Pagination { page: listing.page, limit: listing.limit, total: listing.total, pages: listing.pages },
         next_token: listing.next_token,
     }))
-}
-
-/// Refuse a query string whose parameters are not UTF-8 once percent-decoded (`customer_id=%FF`).
-/// axum's `Query` decodes such bytes lossily to U+FFFD, which would filter by a customer that was
-/// never asked for.
-fn check_query_is_utf8(raw_query: Option<&str>) -> Result<(), ApiError> {
-    let Some(bad_pair) = raw_query
-        .into_iter()
-        .flat_map(|raw| raw.split('&'))
-        .find(|pair| percent_decode_str(pair).decode_utf8().is_err())
-    else {
-        return Ok(());
-    };
-    let raw_name = bad_pair.split_once('=').map_or(bad_pair, |(name, _)| name);
-    let message = match percent_decode_str(raw_name).decode_utf8() {
-        Ok(name) => format!("Invalid query string: {name} is not UTF-8 once percent-decoded"),
-        Err(_) => "Invalid query string: a parameter name is not UTF-8 once percent-decoded".to_owned(),
-    };
-    Err(ApiError::BadRequest(message))
 }
 
 /// A `page` or `limit` value: an integer from 1 to [`MAX_PAGE_PARAMETER`].
