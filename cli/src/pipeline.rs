@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use orders_core::adapters::aws::AwsStack;
 use orders_core::adapters::embedded::{EmbeddedStack, ORDERS_TABLE};
-use orders_core::ports::{BackupStore, MessageQueue, OrderStore, QueueName, TaskCallbacks};
+use orders_core::ports::{BackupStore, MessageQueue, OrderStore, QueueName, TaskCallbacks, WorkflowEngine};
 use orders_core::service::OrderService;
 use orders_ingest::import::ImportWorker;
 use orders_workers::aws_stream::DynamoDbStreamPoller;
@@ -46,11 +46,17 @@ struct Ports {
     queues: Arc<dyn MessageQueue>,
     backups: Arc<dyn BackupStore>,
     callbacks: Arc<dyn TaskCallbacks>,
+    workflow: Arc<dyn WorkflowEngine>,
 }
 
 impl Ports {
     fn stream_processor(&self, orders_at_once: usize) -> Arc<StreamProcessor> {
-        let processor = StreamProcessor::new(self.orders.clone(), self.queues.clone(), self.callbacks.clone());
+        let processor = StreamProcessor::new(
+            self.orders.clone(),
+            self.queues.clone(),
+            self.callbacks.clone(),
+            self.workflow.clone(),
+        );
         Arc::new(processor.orders_at_once(orders_at_once))
     }
 
@@ -91,6 +97,7 @@ impl Pipeline {
             queues: stack.queues.clone(),
             backups: stack.backups.clone(),
             callbacks: Arc::new(stack.workflow.clone()),
+            workflow: Arc::new(stack.workflow.clone()),
         };
         let (shutdown, stopped) = watch::channel(false);
         let stream = StreamPoller {
@@ -113,6 +120,7 @@ impl Pipeline {
             queues: stack.queues.clone(),
             backups: stack.backups.clone(),
             callbacks: stack.workflow.clone(),
+            workflow: stack.workflow.clone(),
         };
         let (shutdown, stopped) = watch::channel(false);
         let stream = DynamoDbStreamPoller::new(

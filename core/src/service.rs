@@ -208,32 +208,38 @@ impl OrderService {
         }
         info!(order_id = %order_id, customer_id = %order.customer_id, total = %order.total_amount, "order created");
 
-        self.start_order_workflow(order_id).await?;
+        // The order exists from here on, so the answer is a 201 whatever the engine says: the
+        // order's insert record makes the stream processor start the same execution (named by the
+        // order id) until it runs. Starting here only spares the client the stream's delay.
+        self.try_start_order_workflow(order_id).await;
         Ok(OrderCreated { order_id, execution_arn, replayed: false })
     }
 
-    /// Answers a repeated request from its idempotency record, making sure the first request's
-    /// workflow did start (it may have failed after the order was written).
+    /// Answers a repeated request from its idempotency record (its workflow is started as for a
+    /// first request: the first attempt may have stored the order and failed to start it).
     async fn replay(&self, record: IdempotencyRecord, fingerprint: &str) -> Result<OrderCreated, OrderError> {
         if record.fingerprint != fingerprint {
             return Err(OrderError::IdempotencyKeyReused);
         }
-        if self.orders.get_order(record.order_id).await?.is_some() {
-            self.start_order_workflow(record.order_id).await?;
+        // Only a pending order may still lack its execution; an order restored from backups after
+        // data loss is not pending and must not run its workflow a second time.
+        if let Some(order) = self.orders.get_order(record.order_id).await?
+            && order.status == OrderStatus::Pending
+        {
+            self.try_start_order_workflow(record.order_id).await;
         }
         info!(order_id = %record.order_id, "idempotent repeat answered from the first request");
         Ok(OrderCreated { order_id: record.order_id, execution_arn: record.execution_arn, replayed: true })
     }
 
-    async fn start_order_workflow(&self, order_id: OrderId) -> Result<StartedExecution, OrderError> {
-        let input = serde_json::json!({ "order_id": order_id.to_string() });
-        let started = self.workflow.start_execution(&order_id.to_string(), &input).await.inspect_err(|error| {
-            warn!(order_id = %order_id, %error, "could not start the order's workflow; a retry will start it");
-        })?;
-        if started.newly_started {
-            info!(order_id = %order_id, execution_arn = %started.execution_arn, "workflow started");
+    /// Starts a stored order's workflow, leaving a failure to the stream processor's retries.
+    async fn try_start_order_workflow(&self, order_id: OrderId) {
+        if let Err(error) = start_order_workflow(self.workflow.as_ref(), order_id).await {
+            warn!(
+                order_id = %order_id, %error,
+                "could not start the order's workflow yet; its change record starts it once the engine answers"
+            );
         }
-        Ok(started)
     }
 
     /// One order.
@@ -308,13 +314,28 @@ impl OrderService {
     /// Starts the order's workflow execution (named by the order id), or returns the one it has.
     pub async fn start_workflow(&self, order_id: OrderId) -> Result<StartedExecution, OrderError> {
         self.get_order(order_id).await?;
-        self.start_order_workflow(order_id).await
+        Ok(start_order_workflow(self.workflow.as_ref(), order_id).await?)
     }
 
     /// Describes a workflow execution.
     pub async fn describe_execution(&self, arn: &ExecutionArn) -> Result<ExecutionDescription, OrderError> {
         self.workflow.describe_execution(arn).await?.ok_or(OrderError::ExecutionNotFound)
     }
+}
+
+/// Starts an order's workflow execution: named by the order id, with the order id as its input, so
+/// that every caller (the create request, its retries, the stream processor reacting to the order's
+/// insert, an operator) asks for the same execution and a repeat starts nothing new.
+pub async fn start_order_workflow(
+    workflow: &dyn WorkflowEngine,
+    order_id: OrderId,
+) -> Result<StartedExecution, WorkflowError> {
+    let input = serde_json::json!({ "order_id": order_id.to_string() });
+    let started = workflow.start_execution(&order_id.to_string(), &input).await?;
+    if started.newly_started {
+        info!(order_id = %order_id, execution_arn = %started.execution_arn, "workflow started");
+    }
+    Ok(started)
 }
 
 fn check_idempotency_key(key: &str) -> Result<(), ValidationError> {

@@ -17,6 +17,23 @@ use tokio::process::{Child, Command};
 /// 10,000-order crash test; a passing run stops waiting as soon as the thing is there.
 pub const EVENTUALLY: Duration = Duration::from_secs(60);
 
+/// Checks `check` until it gives a value ([`EVENTUALLY`] at most) and returns it; panics naming
+/// `what` when it never does. The one wait of the scenarios that is not an HTTP read.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "gave up waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The key every test server accepts.
 pub const API_KEY: &str = "test-key-0123456789abcdef";
 
@@ -257,6 +274,24 @@ pub fn orders_cli(data_dir: &Path, args: &[&str]) -> (bool, String, String) {
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Runs an `orders` operator command against the AWS-compatible endpoint of `aws` (the data dir
+/// holds only the key digest): whether it succeeded, and its stdout and stderr together.
+pub fn orders_aws_cli(aws: &AwsTarget, data_dir: &Path, args: &[&str]) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
+        .args(args)
+        .args(["--aws-endpoint", &aws.endpoint, "--prefix", &aws.prefix, "--data-dir"])
+        .arg(data_dir)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
     )
 }
 

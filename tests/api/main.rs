@@ -16,6 +16,7 @@ mod listing;
 mod openapi;
 mod operators;
 mod pipeline;
+mod reliability;
 mod runbooks;
 mod security;
 mod server_process;

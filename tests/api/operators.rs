@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{EVENTUALLY, Server, orders_cli};
+use crate::common::{EVENTUALLY, Server, orders_aws_cli, orders_cli};
 
 fn line(reference: &str, product: &str, quantity: Value) -> String {
     json!({"client_reference": reference, "order": {"customer_id": "ERP", "items": [{"product_id": product, "quantity": quantity}]}})
@@ -233,22 +233,6 @@ async fn an_operator_sees_where_an_execution_waits_and_its_history() {
     assert!(stderr.contains("is neither an order id nor an execution ARN"), "{stderr}");
 }
 
-fn aws_command(aws: &crate::common::AwsTarget, data_dir: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
-        .args(args)
-        .args(["--aws-endpoint", &aws.endpoint, "--prefix", &aws.prefix, "--data-dir"])
-        .arg(data_dir)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_operator_commands_work_against_an_aws_endpoint() {
     // Given orders serve on moto
@@ -269,19 +253,19 @@ async fn the_operator_commands_work_against_an_aws_endpoint() {
             .join("\n"),
     )
     .unwrap();
-    let (ok, output) = aws_command(&aws, dir.path(), &["import", file.to_str().unwrap()]);
+    let (ok, output) = orders_aws_cli(&aws, dir.path(), &["import", file.to_str().unwrap()]);
     assert!(!ok && output.contains("1 of 3 orders were rejected"), "{output}");
     // Then the orders are created, their executions run on Step Functions and are shown
     server.wait_for_total(2, Duration::from_secs(60)).await;
     let (_, list) = server.get_json("/orders").await;
     let order_id = list["orders"][0]["order_id"].as_str().unwrap().to_owned();
     server.wait_for_order(&order_id, |o| o["status"] == "processing").await;
-    let (ok, shown) = aws_command(&aws, dir.path(), &["executions", &order_id]);
+    let (ok, shown) = orders_aws_cli(&aws, dir.path(), &["executions", &order_id]);
     assert!(ok && shown.contains("status:        RUNNING") && shown.contains("MarkProcessing"), "{shown}");
     // And the backups verify, the DLQs are listed, and a restore finds everything current
     let deadline = tokio::time::Instant::now() + EVENTUALLY;
     loop {
-        let (ok, output) = aws_command(&aws, dir.path(), &["backup", "verify"]);
+        let (ok, output) = orders_aws_cli(&aws, dir.path(), &["backup", "verify"]);
         if ok {
             assert!(output.contains("checked 2 orders"), "{output}");
             break;
@@ -289,10 +273,10 @@ async fn the_operator_commands_work_against_an_aws_endpoint() {
         assert!(tokio::time::Instant::now() < deadline, "{output}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let (ok, listing) = aws_command(&aws, dir.path(), &["dlq", "list"]);
+    let (ok, listing) = orders_aws_cli(&aws, dir.path(), &["dlq", "list"]);
     assert!(ok, "{listing}");
     assert_eq!(dlq_depth(&listing, "backup-dlq"), 0);
-    let (ok, restored) = aws_command(&aws, dir.path(), &["backup", "restore", "--all"]);
+    let (ok, restored) = orders_aws_cli(&aws, dir.path(), &["backup", "restore", "--all"]);
     assert!(ok && restored.contains("restored 0, updated 0, already current 2"), "{restored}");
     // And none of them changed the deployment: the queue keeps the visibility timeout serve set
     let clients = orders_core::adapters::aws::AwsClients::for_emulator(&aws.endpoint, "us-east-1").await;

@@ -154,7 +154,12 @@ impl Pipeline {
         let esm_stack = AwsStack::new(esm.clone(), resources.clone());
 
         let stream = stack("stream");
-        let processor = StreamProcessor::new(stream.store.clone(), stream.queues.clone(), stream.workflow.clone());
+        let processor = StreamProcessor::new(
+            stream.store.clone(),
+            stream.queues.clone(),
+            stream.workflow.clone(),
+            stream.workflow.clone(),
+        );
         let stream = DynamoDbStreamPoller::new(
             esm.streams.clone(),
             esm.dynamodb.clone(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use backon::{ExponentialBuilder, Retryable};
-use orders_core::ports::{BackupError, BackupKey, BackupStore, BackupWrite};
+use orders_core::ports::{BackupError, BackupKey, BackupStore, BackupWrite, OrderBackup};
 
 use crate::batch::{DeadLetters, SqsHandler, WorkerError, process_batch_parking};
 use crate::jobs::BackupJob;
@@ -31,9 +31,9 @@ impl BackupWorker {
         let body = message.body.ok_or_else(|| WorkerError::Malformed("empty body".into()))?;
         let job: BackupJob = serde_json::from_str(&body).map_err(|e| WorkerError::Malformed(e.to_string()))?;
         let (key, object) = match &job {
-            BackupJob::Version { order } => (
+            BackupJob::Version { order, idempotency } => (
                 BackupKey::Version { order_id: order.order_id, version: order.version },
-                serde_json::to_vec_pretty(order),
+                serde_json::to_vec_pretty(&OrderBackup { order: order.clone(), idempotency: idempotency.clone() }),
             ),
             BackupJob::Tombstone { order_id, .. } => {
                 (BackupKey::Tombstone { order_id: *order_id }, serde_json::to_vec_pretty(&job))

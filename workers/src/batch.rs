@@ -16,7 +16,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use futures::FutureExt;
 use futures::future::join_all;
 use orders_core::ports::{
-    BackupError, CallbackError, MessageQueue, OutgoingMessage, QueueError, QueueName, StoreError,
+    BackupError, CallbackError, MessageQueue, OutgoingMessage, QueueError, QueueName, StoreError, WorkflowError,
 };
 
 /// What a caught panic said (`panic!`'s formatted message or literal), for the log and the report.
@@ -49,6 +49,9 @@ pub enum WorkerError {
     /// A workflow callback failed.
     #[error(transparent)]
     Callback(#[from] CallbackError),
+    /// Starting a workflow execution failed.
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
     /// A use case failed for a passing reason (storage, workflow engine).
     #[error(transparent)]
     Order(#[from] orders_core::service::OrderError),

@@ -1,6 +1,7 @@
 //! The message bodies of the pipeline's queues (JSON), shared by producers and workers.
 
 use orders_core::domain::{Order, OrderId, OrderStatus};
+use orders_core::ports::{IdempotencyBinding, OrderBackup};
 use serde::{Deserialize, Serialize};
 
 /// A backup job: one order version to keep, or the mark that an order was deleted.
@@ -11,6 +12,9 @@ pub enum BackupJob {
     Version {
         /// The order at that version.
         order: Order,
+        /// What made its create idempotent (kept in the backup, so a restore keeps it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idempotency: Option<IdempotencyBinding>,
     },
     /// The order was deleted after `last_version`.
     Tombstone {
@@ -21,6 +25,13 @@ pub enum BackupJob {
         /// When it was deleted (RFC 3339).
         deleted_at: String,
     },
+}
+
+impl BackupJob {
+    /// The job that backs up this version of an order.
+    pub fn version(backup: OrderBackup) -> Self {
+        BackupJob::Version { order: backup.order, idempotency: backup.idempotency }
+    }
 }
 
 /// A workflow task that waits for a callback (sent by the state machine with

@@ -1,4 +1,6 @@
-//! The stream processor: order change records, in order. Every change of an order's version
+//! The stream processor: order change records, in order. A new pending order gets its workflow
+//! execution started (idempotent by name: the create request usually started it already, and this
+//! is what guarantees it when that start failed). Every change of an order's version
 //! becomes a backup job (a deletion, a tombstone job); every status change brings the order's
 //! listing up to date (on AWS the workflow writes statuses directly); every change that can wake a
 //! workflow waiting on the order (its status moved, or a new wait was stored) answers that
@@ -19,7 +21,10 @@ use futures::{FutureExt, StreamExt};
 use orders_core::adapters::dynamodb_item;
 use orders_core::domain::OrderStatus;
 use orders_core::domain::order::rfc3339;
-use orders_core::ports::{MessageQueue, OrderImage, OrderStore, OutgoingMessage, QueueName, TaskCallbacks};
+use orders_core::ports::{
+    MessageQueue, OrderImage, OrderStore, OutgoingMessage, QueueName, TaskCallbacks, WorkflowEngine, WorkflowError,
+};
+use orders_core::service::start_order_workflow;
 use serde_json::json;
 
 use crate::batch::{WorkerError, panic_message};
@@ -39,14 +44,20 @@ pub struct StreamProcessor {
     orders: Arc<dyn OrderStore>,
     queues: Arc<dyn MessageQueue>,
     callbacks: Arc<dyn TaskCallbacks>,
+    workflow: Arc<dyn WorkflowEngine>,
     orders_at_once: usize,
 }
 
 impl StreamProcessor {
-    /// A processor reconciling listings in `orders`, sending backup jobs to `queues` and answers
-    /// through `callbacks`, one order at a time.
-    pub fn new(orders: Arc<dyn OrderStore>, queues: Arc<dyn MessageQueue>, callbacks: Arc<dyn TaskCallbacks>) -> Self {
-        StreamProcessor { orders, queues, callbacks, orders_at_once: 1 }
+    /// A processor reconciling listings in `orders`, sending backup jobs to `queues`, starting new
+    /// orders' executions on `workflow` and answering waits through `callbacks`, one order at a time.
+    pub fn new(
+        orders: Arc<dyn OrderStore>,
+        queues: Arc<dyn MessageQueue>,
+        callbacks: Arc<dyn TaskCallbacks>,
+        workflow: Arc<dyn WorkflowEngine>,
+    ) -> Self {
+        StreamProcessor { orders, queues, callbacks, workflow, orders_at_once: 1 }
     }
 
     /// Handles up to `orders` different orders' records concurrently (each order's still in
@@ -93,9 +104,14 @@ impl StreamProcessor {
         };
         let old = image(&record.change.old_image)?;
         let new = image(&record.change.new_image)?;
+        if let (None, Some(created)) = (&old, &new)
+            && created.order.status == OrderStatus::Pending
+        {
+            self.start_workflow(created).await?;
+        }
         if let Some(job) = backup_job(old.as_ref(), new.as_ref(), record) {
             let (order_id, version) = match &job {
-                BackupJob::Version { order } => (order.order_id, order.version),
+                BackupJob::Version { order, .. } => (order.order_id, order.version),
                 BackupJob::Tombstone { order_id, last_version, .. } => (*order_id, *last_version),
             };
             let body = serde_json::to_string(&job).map_err(|e| WorkerError::Malformed(e.to_string()))?;
@@ -110,6 +126,21 @@ impl StreamProcessor {
             self.orders.reconcile(new.order.order_id).await?;
         }
         self.wake_workflow(old.as_ref(), new.as_ref()).await
+    }
+
+    /// Makes sure a new order's execution exists. Starting before the backup job is sent keeps
+    /// one rule for a failure: the record comes again, and each step of it is idempotent.
+    async fn start_workflow(&self, created: &OrderImage) -> Result<(), WorkerError> {
+        let order_id = created.order.order_id;
+        match start_order_workflow(self.workflow.as_ref(), order_id).await {
+            Ok(_) => Ok(()),
+            // Only the same name with another input: not this order's workflow to fix here.
+            Err(WorkflowError::AlreadyExists(name)) => {
+                tracing::error!(%order_id, execution = %name, "an execution of this name exists with another input");
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     async fn wake_workflow(&self, old: Option<&OrderImage>, new: Option<&OrderImage>) -> Result<(), WorkerError> {
@@ -170,7 +201,7 @@ fn listing_counted(new_image: &serde_dynamo::Item, status: OrderStatus) -> bool 
 fn backup_job(old: Option<&OrderImage>, new: Option<&OrderImage>, record: &EventRecord) -> Option<BackupJob> {
     match (old, new) {
         (old, Some(new)) if old.map(|o| o.order.version) != Some(new.order.version) => {
-            Some(BackupJob::Version { order: new.order.clone() })
+            Some(BackupJob::version(new.backup()))
         }
         (Some(old), None) => Some(BackupJob::Tombstone {
             order_id: old.order.order_id,

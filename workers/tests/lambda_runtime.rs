@@ -63,7 +63,7 @@ async fn the_backup_function_writes_to_s3_and_parks_the_bad_record_in_its_dlq_wi
     let deployment = Deployment::start().await;
     let (api, function) = start(env!("CARGO_BIN_EXE_backup"), &deployment).await;
     let order = order(3);
-    let job = serde_json::to_string(&BackupJob::Version { order: order.clone() }).unwrap();
+    let job = serde_json::to_string(&BackupJob::Version { order: order.clone(), idempotency: None }).unwrap();
     let answer = api.invoke(sqs_event(&[("good", job), ("bad", "{not json".into())])).await;
     assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
     let dead = deployment.stack.queues.receive(QueueName::BackupDlq, 10).await.unwrap();
@@ -101,7 +101,7 @@ async fn the_stream_function_turns_a_stream_event_into_backup_jobs_on_sqs() {
     }
     // (one job per order; the order between two orders' records is not promised)
     assert_eq!(jobs.len(), 2);
-    assert!(jobs.iter().any(|job| matches!(job, BackupJob::Version { order } if order.version == 3)), "{jobs:?}");
+    assert!(jobs.iter().any(|job| matches!(job, BackupJob::Version { order, .. } if order.version == 3)), "{jobs:?}");
     assert!(jobs.iter().any(|job| matches!(job, BackupJob::Tombstone { last_version: 4, .. })), "{jobs:?}");
 }
 

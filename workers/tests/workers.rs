@@ -103,6 +103,7 @@ impl Harness {
             Arc::new(self.stack.database.clone()),
             self.stack.queues.clone(),
             Arc::new(self.stack.workflow.clone()),
+            Arc::new(self.stack.workflow.clone()),
         )
     }
 
@@ -240,7 +241,7 @@ async fn the_stream_processor_turns_a_lambda_stream_event_into_backup_jobs() {
     assert_eq!(jobs.len(), 2);
     jobs.sort_by_key(|job| matches!(job, BackupJob::Tombstone { .. }));
     match &jobs[0] {
-        BackupJob::Version { order } => {
+        BackupJob::Version { order, .. } => {
             assert_eq!((order.version, order.status.as_str()), (3, "shipped"));
             assert_eq!(order.total_amount.to_string(), "150.75");
         }
@@ -280,7 +281,7 @@ async fn orders_handled_at_once_report_the_earliest_failure_and_do_the_rest() {
     let jobs = harness.stack.queues.receive(QueueName::Backup, 10).await.unwrap();
     assert_eq!(jobs.len(), 1);
     let job: BackupJob = serde_json::from_str(&jobs[0].body).unwrap();
-    assert!(matches!(job, BackupJob::Version { order } if order.version == 3));
+    assert!(matches!(job, BackupJob::Version { order, .. } if order.version == 3));
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use serde_dynamo::Item;
 
 use crate::domain::order::rfc3339;
 use crate::domain::{Money, Order, OrderItem};
-use crate::ports::{OrderImage, StatusWait};
+use crate::ports::{IdempotencyBinding, OrderImage, StatusWait};
 
 /// The attribute beside an order's item in which the DynamoDB store keeps the status its listing
 /// counters count it under (the workflow's own status writes do not move the counters; the stream
@@ -42,6 +42,13 @@ struct OrderRecord {
     awaiting_status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     task_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    idempotency_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    idempotency_fingerprint: Option<String>,
+    /// Epoch seconds, as the idempotency table's TTL attribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    idempotency_expires_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +87,9 @@ fn record_of(image: &OrderImage) -> OrderRecord {
             .collect(),
         awaiting_status: image.awaiting.as_ref().map(|w| w.status.as_str().to_owned()),
         task_token: image.awaiting.as_ref().map(|w| w.task_token.clone()),
+        idempotency_key: image.idempotency.as_ref().map(|b| b.key.clone()),
+        idempotency_fingerprint: image.idempotency.as_ref().map(|b| b.fingerprint.clone()),
+        idempotency_expires_at: image.idempotency.as_ref().map(|b| b.expires_at.timestamp()),
     }
 }
 
@@ -96,6 +106,15 @@ pub fn from_item(item: Item) -> Result<OrderImage, ItemError> {
         (Some(status), Some(task_token)) => {
             Some(StatusWait { status: status.parse().map_err(|e| bad("awaiting_status", &e))?, task_token })
         }
+        _ => None,
+    };
+    let idempotency = match (record.idempotency_key, record.idempotency_fingerprint, record.idempotency_expires_at) {
+        (Some(key), Some(fingerprint), Some(expires_at)) => Some(IdempotencyBinding {
+            key,
+            fingerprint,
+            expires_at: chrono::DateTime::from_timestamp(expires_at, 0)
+                .ok_or_else(|| bad("idempotency_expires_at", &expires_at))?,
+        }),
         _ => None,
     };
     Ok(OrderImage {
@@ -120,6 +139,7 @@ pub fn from_item(item: Item) -> Result<OrderImage, ItemError> {
             execution_arn: record.execution_arn,
         },
         awaiting,
+        idempotency,
     })
 }
 
@@ -150,11 +170,17 @@ mod tests {
                 execution_arn: None,
             },
             awaiting: Some(StatusWait { status: OrderStatus::Shipped, task_token: "tok".into() }),
+            idempotency: Some(IdempotencyBinding {
+                key: "ERP-0001".into(),
+                fingerprint: "f1".into(),
+                expires_at: chrono::DateTime::from_timestamp(4_102_444_800, 0).unwrap(),
+            }),
         };
         let item = to_item(&image).unwrap();
         let json = serde_json::to_value(&item).unwrap();
         assert_eq!(json["total_cents"], serde_json::json!({"N": "5100"}));
         assert_eq!(json["status"], serde_json::json!({"S": "processing"}));
+        assert_eq!(json["idempotency_expires_at"], serde_json::json!({"N": "4102444800"}));
         assert_eq!(from_item(item).unwrap(), image);
     }
 }

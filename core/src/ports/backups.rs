@@ -3,8 +3,22 @@
 //! changes nothing.
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
-use crate::domain::OrderId;
+use super::IdempotencyBinding;
+use crate::domain::{Order, OrderId};
+
+/// What one version's backup object holds: the order as it was at that version, and what made its
+/// create idempotent (so that a restore keeps retries and re-imports from creating it twice).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderBackup {
+    /// The order.
+    #[serde(flatten)]
+    pub order: Order,
+    /// Its idempotency binding, when its create had a key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency: Option<IdempotencyBinding>,
+}
 
 /// Where a backup object lives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

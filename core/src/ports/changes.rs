@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
+use super::{IdempotencyBinding, StoreError};
 use crate::domain::{Order, OrderStatus};
 
 /// What kind of change.
@@ -49,6 +49,21 @@ pub struct OrderImage {
     /// A workflow waiting on it, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub awaiting: Option<StatusWait>,
+    /// What made its create idempotent, if its request had a key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency: Option<IdempotencyBinding>,
+}
+
+impl OrderImage {
+    /// A new order as created: no workflow waits on it yet.
+    pub fn created(order: Order, idempotency: Option<IdempotencyBinding>) -> Self {
+        OrderImage { order, awaiting: None, idempotency }
+    }
+
+    /// What a version's backup keeps of this image.
+    pub fn backup(&self) -> super::OrderBackup {
+        super::OrderBackup { order: self.order.clone(), idempotency: self.idempotency.clone() }
+    }
 }
 
 /// One committed change.

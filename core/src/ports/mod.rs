@@ -16,7 +16,7 @@ mod backups;
 mod changes;
 mod queues;
 
-pub use backups::{BackupError, BackupKey, BackupStore, BackupWrite};
+pub use backups::{BackupError, BackupKey, BackupStore, BackupWrite, OrderBackup};
 pub use changes::{ChangeFeed, ChangeKind, OrderChange, OrderImage, StatusWait};
 pub use queues::{MessageQueue, OutgoingMessage, QueueError, QueueName, ReceivedMessage};
 
@@ -55,6 +55,39 @@ pub enum StoreError {
     /// Anything else: a bug, corruption, or a misconfiguration. Details are for the logs.
     #[error("storage failure: {0}")]
     Internal(String),
+}
+
+/// What made an order's create idempotent: the client's Idempotency-Key (an import's client
+/// reference), the fingerprint of the first request, and until when it protects against repeats.
+/// It is kept on the order itself, so that backups carry it and a restored order is protected
+/// against a retried request or a re-imported file as it was before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyBinding {
+    /// The client's key.
+    pub key: String,
+    /// Fingerprint of the first request ([`crate::domain::NewOrder::fingerprint`]).
+    pub fingerprint: String,
+    /// When the key stops protecting against repeats.
+    #[serde(with = "crate::domain::order::rfc3339")]
+    pub expires_at: DateTime<Utc>,
+}
+
+impl IdempotencyBinding {
+    /// Whether the key still protects against repeats at `now`.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at > now
+    }
+
+    /// The key's record for `order`, the order it created.
+    pub fn record_for(&self, order: &Order) -> IdempotencyRecord {
+        IdempotencyRecord {
+            key: self.key.clone(),
+            fingerprint: self.fingerprint.clone(),
+            order_id: order.order_id,
+            execution_arn: order.execution_arn.clone().unwrap_or_default(),
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 /// What an Idempotency-Key is bound to: the meaning of the first request and its result.
@@ -121,6 +154,13 @@ pub struct OrderPage {
     pub next_cursor: Option<String>,
 }
 
+impl IdempotencyRecord {
+    /// The part of the record the order keeps.
+    pub fn binding(&self) -> IdempotencyBinding {
+        IdempotencyBinding { key: self.key.clone(), fingerprint: self.fingerprint.clone(), expires_at: self.expires_at }
+    }
+}
+
 /// The result of [`OrderStore::restore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestoreOutcome {
@@ -130,6 +170,8 @@ pub enum RestoreOutcome {
     Updated,
     /// The stored copy is as new or newer: nothing changed.
     AlreadyCurrent,
+    /// The store deleted this order: it stays deleted, whatever the backups hold.
+    Deleted,
 }
 
 /// The result of a status update.
@@ -147,9 +189,10 @@ pub trait OrderStore: Send + Sync {
     /// The live (unexpired) idempotency record for `key`, if any.
     async fn find_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
 
-    /// Writes a new order and, atomically with it, its idempotency record. If a live record for the
-    /// same key exists, writes nothing: [`CreateOutcome::Replayed`] when its fingerprint matches,
-    /// [`StoreError::IdempotencyKeyReused`] when not.
+    /// Writes a new order and, atomically with it, its idempotency record (which the order keeps
+    /// too, as its [`IdempotencyBinding`]). If a live record for the same key exists, writes nothing:
+    /// [`CreateOutcome::Replayed`] when its fingerprint matches, [`StoreError::IdempotencyKeyReused`]
+    /// when not.
     async fn create_order(
         &self,
         order: &Order,
@@ -173,7 +216,8 @@ pub trait OrderStore: Send + Sync {
         expected_version: Option<u64>,
     ) -> Result<StatusUpdate, StoreError>;
 
-    /// Deletes an order (only at `expected_version`, when given) and returns what was deleted.
+    /// Deletes an order (only at `expected_version`, when given) and returns what was deleted. The
+    /// store remembers the deletion, so that no restore brings the order back.
     async fn delete_order(&self, order_id: OrderId, expected_version: Option<u64>) -> Result<Order, StoreError>;
 
     /// The workflow's own status change: moves the order to `to` only if its status is one of `from`
@@ -191,9 +235,12 @@ pub trait OrderStore: Send + Sync {
     /// the workflow when the order reaches that status, or already has.
     async fn await_status(&self, order_id: OrderId, wait: StatusWait) -> Result<(), StoreError>;
 
-    /// Puts `order` back as it was backed up: written when absent, or when the stored copy is older
-    /// (lower version); otherwise nothing changes.
-    async fn restore(&self, order: &Order) -> Result<RestoreOutcome, StoreError>;
+    /// Puts an order back as it was backed up: written when absent, or when the stored copy is older
+    /// (lower version); otherwise nothing changes. An order this store deleted is never written
+    /// back ([`RestoreOutcome::Deleted`]), also when the deletion races the restore. The order's
+    /// idempotency binding, while live, makes its key answer repeats again (unless another order
+    /// holds the key by now).
+    async fn restore(&self, backup: &OrderBackup) -> Result<RestoreOutcome, StoreError>;
 
     /// Brings the order's listing (indexes, totals) up to date after a change made outside this
     /// store: on AWS the workflow writes statuses to DynamoDB directly, and the stream processor

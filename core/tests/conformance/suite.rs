@@ -7,8 +7,9 @@ use chrono::Duration as Span;
 use orders_core::domain::order::now_millis;
 use orders_core::domain::{Money, OrderId, OrderStatus, Product, ProductCatalog};
 use orders_core::ports::{
-    BackupKey, BackupWrite, CallbackError, CreateOutcome, ExecutionStatus, IdempotencyRecord, ListFilter, ListRequest,
-    OutgoingMessage, PagePosition, QueueName, StatusWait, StoreError, WorkflowError,
+    BackupKey, BackupWrite, CallbackError, CreateOutcome, ExecutionStatus, IdempotencyBinding, IdempotencyRecord,
+    ListFilter, ListRequest, OrderBackup, OutgoingMessage, PagePosition, QueueName, StatusWait, StoreError,
+    WorkflowError,
 };
 use serde_json::json;
 
@@ -297,18 +298,54 @@ pub async fn a_waiting_execution_can_be_stopped_and_its_task_kept_alive(ports: &
 
 pub async fn orders_are_restored_once_and_backups_are_listed(ports: &Ports) {
     use orders_core::ports::RestoreOutcome;
+    let backup = |order: &orders_core::domain::Order| OrderBackup { order: order.clone(), idempotency: None };
     // An absent order comes back; the same version again changes nothing; a newer one replaces it
     let mut order = new_order("CUST009");
-    assert_eq!(ports.orders.restore(&order).await.unwrap(), RestoreOutcome::Restored);
-    assert_eq!(ports.orders.restore(&order).await.unwrap(), RestoreOutcome::AlreadyCurrent);
+    assert_eq!(ports.orders.restore(&backup(&order)).await.unwrap(), RestoreOutcome::Restored);
+    assert_eq!(ports.orders.restore(&backup(&order)).await.unwrap(), RestoreOutcome::AlreadyCurrent);
     order.version = 3;
     order.status = OrderStatus::Shipped;
-    assert_eq!(ports.orders.restore(&order).await.unwrap(), RestoreOutcome::Updated);
+    assert_eq!(ports.orders.restore(&backup(&order)).await.unwrap(), RestoreOutcome::Updated);
     assert_eq!(ports.orders.get_order(order.order_id).await.unwrap(), Some(order.clone()));
     let shipped = ListFilter { status: Some(OrderStatus::Shipped), customer_id: Some("CUST009".into()) };
     assert_eq!(page(ports, &shipped, 10, PagePosition::Number(1)).await.1, 1);
     let older = orders_core::domain::Order { version: 2, ..order.clone() };
-    assert_eq!(ports.orders.restore(&older).await.unwrap(), RestoreOutcome::AlreadyCurrent);
+    assert_eq!(ports.orders.restore(&backup(&older)).await.unwrap(), RestoreOutcome::AlreadyCurrent);
+    // An order the store deleted stays deleted, whatever version its backup holds
+    let deleted = new_order("CUST010");
+    ports.orders.create_order(&deleted, None).await.unwrap();
+    ports.orders.delete_order(deleted.order_id, None).await.unwrap();
+    let newer = orders_core::domain::Order { version: 2, ..deleted.clone() };
+    for version in [&deleted, &newer] {
+        assert_eq!(ports.orders.restore(&backup(version)).await.unwrap(), RestoreOutcome::Deleted);
+    }
+    assert_eq!(ports.orders.get_order(deleted.order_id).await.unwrap(), None);
+    // An order restored with its live idempotency binding answers its key again; an expired binding
+    // does not, and a key another order holds by now stays that order's
+    let keyed = new_order("CUST011");
+    let key = format!("restored-{}", keyed.order_id);
+    let binding = IdempotencyBinding {
+        key: key.clone(),
+        fingerprint: "print-r".into(),
+        expires_at: now_millis() + Span::hours(1),
+    };
+    let restored = OrderBackup { order: keyed.clone(), idempotency: Some(binding.clone()) };
+    assert_eq!(ports.orders.restore(&restored).await.unwrap(), RestoreOutcome::Restored);
+    let record = ports.orders.find_idempotency(&key).await.unwrap().expect("the key answers again");
+    assert_eq!((record.order_id, record.fingerprint.as_str()), (keyed.order_id, "print-r"));
+    let expired = OrderBackup {
+        order: new_order("CUST012"),
+        idempotency: Some(IdempotencyBinding {
+            key: format!("{key}-old"),
+            expires_at: now_millis() - Span::hours(1),
+            ..binding.clone()
+        }),
+    };
+    assert_eq!(ports.orders.restore(&expired).await.unwrap(), RestoreOutcome::Restored);
+    assert_eq!(ports.orders.find_idempotency(&format!("{key}-old")).await.unwrap(), None);
+    let taken = OrderBackup { order: new_order("CUST013"), idempotency: Some(binding) };
+    assert_eq!(ports.orders.restore(&taken).await.unwrap(), RestoreOutcome::Restored);
+    assert_eq!(ports.orders.find_idempotency(&key).await.unwrap().unwrap().order_id, keyed.order_id);
     // Backup objects are listed by order (on S3 one key per page: listings cross pages)
     let id = OrderId::new_random();
     let other = OrderId::new_random();

@@ -1,7 +1,7 @@
 //! The `stream` Lambda: the orders table's DynamoDB stream (NEW_AND_OLD_IMAGES). Backup jobs go to
 //! the backup queue, listings are reconciled after the workflow's status writes, and workflows
-//! waiting on a status are answered. Configuration: `functions::STREAM` (the tables, the backup
-//! queue).
+//! waiting on a status are answered; a new order's execution is started if its create request could
+//! not start it. Configuration: `functions::STREAM` (the tables, the backup queue, the state machine).
 
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let clients = AwsClients::for_lambda().await;
     let orders = Arc::new(DynamoDbStore::new(clients.dynamodb.clone(), &resources));
     let queues = Arc::new(SqsQueues::new(clients.sqs.clone(), resources.queue_urls.clone()));
-    let callbacks = Arc::new(StepFunctions::new(clients.sfn.clone(), String::new()));
-    orders_workers::lambda::run_stream(Arc::new(StreamProcessor::new(orders, queues, callbacks))).await
+    let workflow = Arc::new(StepFunctions::new(clients.sfn.clone(), resources.state_machine_arn.clone()));
+    let processor = StreamProcessor::new(orders, queues, workflow.clone(), workflow);
+    orders_workers::lambda::run_stream(Arc::new(processor)).await
 }

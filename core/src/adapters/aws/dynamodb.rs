@@ -20,8 +20,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, ReturnValue, TransactWriteItem, Update,
-    WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, ReturnValue,
+    TransactWriteItem, Update, WriteRequest,
 };
 use chrono::{DateTime, Utc};
 
@@ -32,14 +32,17 @@ use crate::adapters::listing::{BUCKET, SEP, page_start, scope};
 use crate::domain::order::{now_millis, rfc3339};
 use crate::domain::{Money, Order, OrderId, OrderStatus, OrderSummary, Product, ProductCatalog};
 use crate::ports::{
-    CatalogStore, CreateOutcome, IdempotencyRecord, ListFilter, ListRequest, OrderImage, OrderPage, OrderStore,
-    PagePosition, RestoreOutcome, StatusUpdate, StatusWait, StoreError,
+    CatalogStore, CreateOutcome, IdempotencyRecord, ListFilter, ListRequest, OrderBackup, OrderImage, OrderPage,
+    OrderStore, PagePosition, RestoreOutcome, StatusUpdate, StatusWait, StoreError,
 };
 
 type Attrs = HashMap<String, AttributeValue>;
 
 /// The counter item that hands out `seq` numbers.
 const SEQ_SCOPE: &str = "__seq__";
+/// The counters table's items that remember deleted orders (`deleted{SEP}{order_id}`, bucket 0), so
+/// that no restore brings one back; listing scopes never start with it.
+const DELETED_SCOPE: &str = "deleted";
 /// Conditional writes lost to a concurrent writer are tried again this many times.
 const WRITE_ATTEMPTS: usize = 5;
 
@@ -300,6 +303,41 @@ impl DynamoDbStore {
         Err(StoreError::Unavailable(format!("order {order_id} kept changing while its listing was reconciled")))
     }
 
+    /// Writes a key's record unless a live one holds the key.
+    fn idempotency_put(&self, record: &IdempotencyRecord) -> Result<Put, StoreError> {
+        Put::builder()
+            .table_name(&self.idempotency)
+            .item("key", s(record.key.clone()))
+            .item("fingerprint", s(record.fingerprint.clone()))
+            .item("order_id", s(record.order_id.to_string()))
+            .item("execution_arn", s(record.execution_arn.clone()))
+            .item(EXPIRES_AT, n(record.expires_at.timestamp()))
+            .condition_expression("attribute_not_exists(#key) OR expires_at <= :now")
+            .expression_attribute_names("#key", "key")
+            .expression_attribute_values(":now", n(Utc::now().timestamp()))
+            .build()
+            .map_err(build_error)
+    }
+
+    fn deletion_scope(order_id: OrderId) -> String {
+        format!("{DELETED_SCOPE}{SEP}{order_id}")
+    }
+
+    /// Whether this store deleted the order.
+    async fn was_deleted(&self, order_id: OrderId) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.counters)
+            .key("scope", s(Self::deletion_scope(order_id)))
+            .key("bucket", n(0))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(output.item.is_some())
+    }
+
     async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         let output = self
             .client
@@ -477,7 +515,7 @@ impl OrderStore for DynamoDbStore {
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<CreateOutcome, StoreError> {
         let seq = self.next_seq().await?;
-        let image = OrderImage { order: order.clone(), awaiting: None };
+        let image = OrderImage::created(order.clone(), idempotency.map(IdempotencyRecord::binding));
         let put_order = Put::builder()
             .table_name(&self.orders)
             .set_item(Some(order_item(&image, seq)?))
@@ -486,19 +524,7 @@ impl OrderStore for DynamoDbStore {
             .map_err(build_error)?;
         let mut items = vec![TransactWriteItem::builder().put(put_order).build()];
         if let Some(record) = idempotency {
-            let put_key = Put::builder()
-                .table_name(&self.idempotency)
-                .item("key", s(record.key.clone()))
-                .item("fingerprint", s(record.fingerprint.clone()))
-                .item("order_id", s(record.order_id.to_string()))
-                .item("execution_arn", s(record.execution_arn.clone()))
-                .item(EXPIRES_AT, n(record.expires_at.timestamp()))
-                .condition_expression("attribute_not_exists(#key) OR expires_at <= :now")
-                .expression_attribute_names("#key", "key")
-                .expression_attribute_values(":now", n(Utc::now().timestamp()))
-                .build()
-                .map_err(build_error)?;
-            items.push(TransactWriteItem::builder().put(put_key).build());
+            items.push(TransactWriteItem::builder().put(self.idempotency_put(record)?).build());
         }
         items.extend(self.all_scopes(&order.customer_id, order.status, seq, 1)?);
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
@@ -589,7 +615,18 @@ impl OrderStore for DynamoDbStore {
                 .expression_attribute_values(":current", n(order.version))
                 .build()
                 .map_err(build_error)?;
-            let mut items = vec![TransactWriteItem::builder().delete(delete).build()];
+            let remember = Put::builder()
+                .table_name(&self.counters)
+                .item("scope", s(Self::deletion_scope(order_id)))
+                .item("bucket", n(0))
+                .item("last_version", n(order.version))
+                .item("deleted_at", s(rfc3339::format(&now_millis())))
+                .build()
+                .map_err(build_error)?;
+            let mut items = vec![
+                TransactWriteItem::builder().delete(delete).build(),
+                TransactWriteItem::builder().put(remember).build(),
+            ];
             items.extend(self.all_scopes(&order.customer_id, current.counted_status, current.seq, -1)?);
             match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
                 Ok(_) => return Ok(order),
@@ -639,9 +676,13 @@ impl OrderStore for DynamoDbStore {
         }
     }
 
-    async fn restore(&self, order: &Order) -> Result<RestoreOutcome, StoreError> {
-        let image = OrderImage { order: order.clone(), awaiting: None };
+    async fn restore(&self, backup: &OrderBackup) -> Result<RestoreOutcome, StoreError> {
+        let order = &backup.order;
+        let image = OrderImage { order: order.clone(), awaiting: None, idempotency: backup.idempotency.clone() };
         for _ in 0..WRITE_ATTEMPTS {
+            if self.was_deleted(order.order_id).await? {
+                return Ok(RestoreOutcome::Deleted);
+            }
             let current = self.load(order.order_id).await?;
             let (seq, condition, outcome, counters) = match &current {
                 Some(stored) if stored.image.order.version >= order.version => {
@@ -710,11 +751,27 @@ impl OrderStore for DynamoDbStore {
                         .build()
                 }
             };
-            let mut items = vec![write];
+            // The order must not be deleted in the meantime: the deletion leaves its mark in the
+            // same transaction as the delete.
+            let not_deleted = ConditionCheck::builder()
+                .table_name(&self.counters)
+                .key("scope", s(Self::deletion_scope(order.order_id)))
+                .key("bucket", n(0))
+                .condition_expression("attribute_not_exists(#scope)")
+                .expression_attribute_names("#scope", "scope")
+                .build()
+                .map_err(build_error)?;
+            let mut items = vec![write, TransactWriteItem::builder().condition_check(not_deleted).build()];
             items.extend(counters);
+            if let Some(binding) = backup.idempotency.as_ref().filter(|b| b.is_live(Utc::now()))
+                && self.idempotency_record(&binding.key).await?.is_none()
+            {
+                items.push(TransactWriteItem::builder().put(self.idempotency_put(&binding.record_for(order))?).build());
+            }
             match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
                 Ok(_) => return Ok(outcome),
-                Err(error) if cancelled_conditions(&error).is_some_and(|f| f.first() == Some(&true)) => continue,
+                // Deleted, changed, or its key taken meanwhile: look again.
+                Err(error) if cancelled_conditions(&error).is_some_and(|f| f.contains(&true)) => continue,
                 Err(error) => return Err(transaction_error(error)),
             }
         }

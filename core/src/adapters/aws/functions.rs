@@ -70,11 +70,19 @@ pub const FULFILMENT: LambdaFunction = LambdaFunction {
     required_env: &[ORDERS_TABLE, CATALOG_TABLE, IDEMPOTENCY_TABLE, COUNTERS_TABLE, FULFILMENT_DLQ_URL],
 };
 
-/// The orders table's stream: backup jobs, listing reconciliation, waiting workflows answered.
+/// The orders table's stream: new orders' executions started, backup jobs, listing reconciliation,
+/// waiting workflows answered.
 pub const STREAM: LambdaFunction = LambdaFunction {
     binary: "stream",
     trigger: Trigger::OrdersStream,
-    required_env: &[ORDERS_TABLE, CATALOG_TABLE, IDEMPOTENCY_TABLE, COUNTERS_TABLE, BACKUP_QUEUE_URL],
+    required_env: &[
+        ORDERS_TABLE,
+        CATALOG_TABLE,
+        IDEMPOTENCY_TABLE,
+        COUNTERS_TABLE,
+        BACKUP_QUEUE_URL,
+        STATE_MACHINE_ARN,
+    ],
 };
 
 /// Every function of a deployment.
@@ -198,7 +206,7 @@ mod tests {
         let resources = config.resources();
         assert_eq!(resources.orders_table, "ORDERS_TABLE-value");
         assert_eq!(resources.queue_urls[&QueueName::Backup], "BACKUP_QUEUE_URL-value");
-        assert_eq!(resources.state_machine_arn, "", "the stream function has no state machine");
+        assert_eq!(resources.state_machine_arn, "STATE_MACHINE_ARN-value");
         assert_eq!(config.get(BACKUP_QUEUE_URL), "BACKUP_QUEUE_URL-value");
     }
 

@@ -12,15 +12,16 @@ use crate::adapters::listing::{self, scope};
 use crate::domain::order::rfc3339;
 use crate::domain::{Money, Order, OrderId, OrderItem, OrderStatus, OrderSummary};
 use crate::ports::{
-    ChangeKind, CreateOutcome, IdempotencyRecord, ListFilter, ListRequest, OrderImage, OrderPage, OrderStore,
-    PagePosition, RestoreOutcome, StatusUpdate, StatusWait, StoreError,
+    ChangeKind, CreateOutcome, IdempotencyBinding, IdempotencyRecord, ListFilter, ListRequest, OrderBackup, OrderImage,
+    OrderPage, OrderStore, PagePosition, RestoreOutcome, StatusUpdate, StatusWait, StoreError,
 };
 
 /// Sequence numbers per counting block, as SQLite integers.
 const BUCKET: i64 = listing::BUCKET as i64;
 
 const ORDER_COLUMNS: &str = "order_id, customer_id, status, total_cents, version, created_at, updated_at, \
-                             execution_arn, items, awaiting_status, task_token";
+                             execution_arn, items, awaiting_status, task_token, idempotency_key, \
+                             idempotency_fingerprint, idempotency_expires_at";
 const SUMMARY_COLUMNS: &str = "seq, order_id, customer_id, status, total_cents, created_at";
 
 #[async_trait]
@@ -46,8 +47,9 @@ impl OrderStore for Database {
                     Err(StoreError::IdempotencyKeyReused)
                 };
             }
-            insert_order(tx, &order)?;
-            record_change(tx, ChangeKind::Insert, None, Some(&OrderImage { order: order.clone(), awaiting: None }))?;
+            let image = OrderImage::created(order.clone(), idempotency.as_ref().map(IdempotencyRecord::binding));
+            insert_order(tx, &image)?;
+            record_change(tx, ChangeKind::Insert, None, Some(&image))?;
             if let Some(record) = idempotency {
                 let now = Utc::now().timestamp();
                 execute_cached(
@@ -57,19 +59,7 @@ impl OrderStore for Database {
                     [now],
                 )
                 .map_err(sql_error)?;
-                execute_cached(
-                    tx,
-                    "INSERT OR REPLACE INTO idempotency_keys (key, fingerprint, order_id, execution_arn, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        record.key,
-                        record.fingerprint,
-                        record.order_id.to_string(),
-                        record.execution_arn,
-                        record.expires_at.timestamp()
-                    ],
-                )
-                .map_err(sql_error)?;
+                put_idempotency(tx, &record)?;
             }
             Ok(CreateOutcome::Created)
         })
@@ -109,6 +99,16 @@ impl OrderStore for Database {
             let (seq, image) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
             check_version(&image.order, expected_version)?;
             execute_cached(tx, "DELETE FROM orders WHERE seq = ?1", [seq]).map_err(sql_error)?;
+            execute_cached(
+                tx,
+                "INSERT OR REPLACE INTO deleted_orders (order_id, last_version, deleted_at) VALUES (?1, ?2, ?3)",
+                params![
+                    order_id.to_string(),
+                    sql_version(image.order.version)?,
+                    rfc3339::format(&crate::domain::order::now_millis())
+                ],
+            )
+            .map_err(sql_error)?;
             count(tx, seq, &image.order.customer_id, image.order.status, -1, Scopes::All)?;
             record_change(tx, ChangeKind::Remove, Some(&image), None)?;
             Ok(image.order)
@@ -134,17 +134,31 @@ impl OrderStore for Database {
         .await
     }
 
-    async fn restore(&self, order: &Order) -> Result<RestoreOutcome, StoreError> {
-        let order = order.clone();
+    async fn restore(&self, backup: &OrderBackup) -> Result<RestoreOutcome, StoreError> {
+        let after = OrderImage { order: backup.order.clone(), awaiting: None, idempotency: backup.idempotency.clone() };
         self.write(move |tx| {
-            let items = serde_json::to_string(&order.items).map_err(|e| StoreError::Internal(e.to_string()))?;
-            let after = OrderImage { order: order.clone(), awaiting: None };
-            match load_order(tx, order.order_id)? {
-                Some((_, stored)) if stored.order.version >= order.version => Ok(RestoreOutcome::AlreadyCurrent),
+            let order = &after.order;
+            let deleted = query_row_cached(
+                tx,
+                "SELECT 1 FROM deleted_orders WHERE order_id = ?1",
+                [order.order_id.to_string()],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(sql_error)?;
+            if deleted.is_some() {
+                return Ok(RestoreOutcome::Deleted);
+            }
+            let outcome = match load_order(tx, order.order_id)? {
+                Some((_, stored)) if stored.order.version >= order.version => return Ok(RestoreOutcome::AlreadyCurrent),
                 Some((seq, stored)) => {
+                    let binding = IdempotencyColumns::of(after.idempotency.as_ref());
                     execute_cached(tx,
                         "UPDATE orders SET customer_id = ?1, status = ?2, total_cents = ?3, version = ?4, created_at = ?5,
-                                updated_at = ?6, execution_arn = ?7, items = ?8 WHERE seq = ?9",
+                                updated_at = ?6, execution_arn = ?7, items = ?8, awaiting_status = NULL,
+                                task_token = NULL, idempotency_key = ?9, idempotency_fingerprint = ?10,
+                                idempotency_expires_at = ?11
+                          WHERE seq = ?12",
                         params![
                             order.customer_id,
                             order.status.as_str(),
@@ -153,7 +167,10 @@ impl OrderStore for Database {
                             rfc3339::format(&order.created_at),
                             rfc3339::format(&order.updated_at),
                             order.execution_arn,
-                            items,
+                            items_json(order)?,
+                            binding.key,
+                            binding.fingerprint,
+                            binding.expires_at,
                             seq
                         ],
                     )
@@ -161,14 +178,20 @@ impl OrderStore for Database {
                     count(tx, seq, &stored.order.customer_id, stored.order.status, -1, Scopes::All)?;
                     count(tx, seq, &order.customer_id, order.status, 1, Scopes::All)?;
                     record_change(tx, ChangeKind::Modify, Some(&stored), Some(&after))?;
-                    Ok(RestoreOutcome::Updated)
+                    RestoreOutcome::Updated
                 }
                 None => {
-                    insert_order(tx, &order)?;
+                    insert_order(tx, &after)?;
                     record_change(tx, ChangeKind::Insert, None, Some(&after))?;
-                    Ok(RestoreOutcome::Restored)
+                    RestoreOutcome::Restored
                 }
+            };
+            if let Some(binding) = after.idempotency.as_ref().filter(|b| b.is_live(Utc::now()))
+                && live_idempotency(tx, &binding.key)?.is_none()
+            {
+                put_idempotency(tx, &binding.record_for(order))?;
             }
+            Ok(outcome)
         })
         .await
     }
@@ -187,7 +210,7 @@ impl OrderStore for Database {
                 params![wait.status.as_str(), wait.task_token, seq],
             )
             .map_err(sql_error)?;
-            let after = OrderImage { order: before.order.clone(), awaiting: Some(wait) };
+            let after = OrderImage { awaiting: Some(wait), ..before.clone() };
             record_change(tx, ChangeKind::Modify, Some(&before), Some(&after))
         })
         .await
@@ -213,14 +236,54 @@ fn change_status(tx: &Transaction<'_>, seq: i64, before: OrderImage, to: OrderSt
     Ok(after.order)
 }
 
+/// An idempotency binding as the orders table's three nullable columns.
+struct IdempotencyColumns<'a> {
+    key: Option<&'a str>,
+    fingerprint: Option<&'a str>,
+    expires_at: Option<i64>,
+}
+
+impl<'a> IdempotencyColumns<'a> {
+    fn of(binding: Option<&'a IdempotencyBinding>) -> Self {
+        IdempotencyColumns {
+            key: binding.map(|b| b.key.as_str()),
+            fingerprint: binding.map(|b| b.fingerprint.as_str()),
+            expires_at: binding.map(|b| b.expires_at.timestamp()),
+        }
+    }
+}
+
+fn items_json(order: &Order) -> Result<String, StoreError> {
+    serde_json::to_string(&order.items).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+fn put_idempotency(tx: &Transaction<'_>, record: &IdempotencyRecord) -> Result<(), StoreError> {
+    execute_cached(
+        tx,
+        "INSERT OR REPLACE INTO idempotency_keys (key, fingerprint, order_id, execution_arn, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            record.key,
+            record.fingerprint,
+            record.order_id.to_string(),
+            record.execution_arn,
+            record.expires_at.timestamp()
+        ],
+    )
+    .map_err(sql_error)?;
+    Ok(())
+}
+
 /// Inserts a new order row, counts it in every listing scope, and returns its `seq`.
-fn insert_order(tx: &Transaction<'_>, order: &Order) -> Result<i64, StoreError> {
-    let items = serde_json::to_string(&order.items).map_err(|e| StoreError::Internal(e.to_string()))?;
+fn insert_order(tx: &Transaction<'_>, image: &OrderImage) -> Result<i64, StoreError> {
+    let order = &image.order;
+    let binding = IdempotencyColumns::of(image.idempotency.as_ref());
     let inserted = execute_cached(
         tx,
         "INSERT INTO orders (order_id, customer_id, status, total_cents, version, created_at, updated_at,
-                             execution_arn, items)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                             execution_arn, items, idempotency_key, idempotency_fingerprint,
+                             idempotency_expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             order.order_id.to_string(),
             order.customer_id,
@@ -230,7 +293,10 @@ fn insert_order(tx: &Transaction<'_>, order: &Order) -> Result<i64, StoreError> 
             rfc3339::format(&order.created_at),
             rfc3339::format(&order.updated_at),
             order.execution_arn,
-            items,
+            items_json(order)?,
+            binding.key,
+            binding.fingerprint,
+            binding.expires_at,
         ],
     );
     match inserted {
@@ -301,6 +367,15 @@ fn read_order(row: &Row<'_>) -> Result<OrderImage, StoreError> {
         }
         _ => None,
     };
+    let idempotency = match (row.get::<_, Option<String>>(12), row.get::<_, Option<String>>(13), row.get(14)) {
+        (Ok(Some(key)), Ok(Some(fingerprint)), Ok(Some(expires_at))) => Some(IdempotencyBinding {
+            key,
+            fingerprint,
+            expires_at: DateTime::from_timestamp(expires_at, 0).unwrap_or_default(),
+        }),
+        (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => return Err(sql_error(error)),
+        _ => None,
+    };
     let order = Order {
         order_id: parse_order_id(&text(1)?)?,
         customer_id: text(2)?,
@@ -312,7 +387,7 @@ fn read_order(row: &Row<'_>) -> Result<OrderImage, StoreError> {
         execution_arn: row.get(8).map_err(sql_error)?,
         items,
     };
-    Ok(OrderImage { order, awaiting })
+    Ok(OrderImage { order, awaiting, idempotency })
 }
 
 fn read_summary(row: &Row<'_>) -> Result<(i64, OrderSummary), StoreError> {
