@@ -7,6 +7,7 @@ mod executions;
 mod extract;
 mod openapi;
 mod orders;
+mod request_id;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,19 +18,22 @@ use axum::http::{HeaderName, Request};
 use axum::routing::{get, post, put};
 use orders_core::service::OrderService;
 use tower::ServiceBuilder;
+use tower::util::MapRequestLayer;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::trace::TraceLayer;
 use tracing::info_span;
 
 pub use auth::{ApiKeys, InvalidApiKey, MIN_KEY_CHARS};
 pub use error::{ApiError, ErrorBody};
 pub use openapi::{openapi_document, openapi_json};
+pub use request_id::{MAX_REQUEST_ID_CHARS, is_acceptable_request_id, new_request_id};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The header that carries each request's id (set if the client sent none, echoed in the response).
+/// The header that carries each request's id (the client's if it is short and plain, else a fresh
+/// UUID; echoed in the response; see `request_id.rs`).
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// What every handler gets.
@@ -60,7 +64,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state);
     routes.layer(
         ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(MapRequestLayer::new(request_id::assign::<axum::body::Body>))
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(|request: &Request<_>| {
