@@ -271,6 +271,21 @@ pub struct ServeArgs {
     /// 0 turns the limit off.
     #[arg(long, env = "ORDERS_RATE_LIMIT", default_value_t = 500)]
     pub rate_limit: u32,
+    /// Connections served at once; one more is answered 503 "Server is busy" and closed. Default:
+    /// safely below the open-files limit (raised to its hard limit at start), at most 10000.
+    #[arg(long, env = "ORDERS_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: Option<u32>,
+    /// Seconds a client has to send a request's head (request line and headers), from connecting or
+    /// from the first byte of its next request; then the connection is closed.
+    #[arg(long, env = "ORDERS_HEADER_READ_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
+    pub header_read_timeout: Duration,
+    /// Seconds a client has to send a request's body, from the end of its head; then 408.
+    #[arg(long, env = "ORDERS_BODY_READ_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
+    pub body_read_timeout: Duration,
+    /// Seconds a connection with no request in progress (a keep-alive connection waiting, or a
+    /// client not reading its response) may stay without a byte moving; then it is closed.
+    #[arg(long, env = "ORDERS_IDLE_TIMEOUT", default_value = "60", value_parser = parse_seconds)]
+    pub idle_timeout: Duration,
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {

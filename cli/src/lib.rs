@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod config;
 pub mod dlq;
 pub mod executions;
+pub mod http_server;
 pub mod import;
 pub mod pipeline;
 pub mod rate_limit;

@@ -1,6 +1,6 @@
 //! `orders serve`: opens the embedded stack, loads the keys (and a catalog file, if given), starts the
-//! pipeline (workflow driver and workers), serves the API until Ctrl-C or SIGTERM, then finishes the
-//! requests in flight, stops the pipeline and exits.
+//! pipeline (workflow driver and workers), serves the API (`http_server`: timeouts, connection cap)
+//! until Ctrl-C or SIGTERM, then finishes the requests in flight, stops the pipeline and exits.
 
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use orders_workers::events::EventSource;
 
 use crate::api_key;
 use crate::config::ServeArgs;
+use crate::http_server::Limits;
 use crate::pipeline::Pipeline;
 use crate::rate_limit::{self, ClientRateLimit};
 
@@ -72,16 +73,72 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         app = app.layer(axum::middleware::from_fn_with_state(limit, rate_limit::limit));
     }
     let shutdown = shutdown_signal()?;
+    let limits = server_limits(&args);
     let listener = TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
     let local = listener.local_addr()?;
     println!("orders: listening on http://{local} ({backend})");
     tracing::info!(addr = %local, %backend, "serving");
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    crate::http_server::serve(listener, app, limits, shutdown).await;
     pipeline.stop().await;
-    served.context("server failed")?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The HTTP server's limits from the flags; the connection cap by default sits safely below the
+/// open-files limit, which is first raised to its hard limit.
+fn server_limits(args: &ServeArgs) -> Limits {
+    let open_files = raise_open_files_limit();
+    let safe = open_files.map_or(DEFAULT_MAX_CONNECTIONS, safe_connection_cap);
+    let max_connections = args.max_connections.unwrap_or(safe);
+    if max_connections > safe {
+        tracing::warn!(
+            max_connections,
+            open_files_limit = open_files,
+            "--max-connections is close to the open-files limit: the server may run out of file descriptors"
+        );
+    }
+    tracing::info!(
+        max_connections,
+        open_files_limit = open_files,
+        header_read_timeout_s = args.header_read_timeout.as_secs_f64(),
+        body_read_timeout_s = args.body_read_timeout.as_secs_f64(),
+        idle_timeout_s = args.idle_timeout.as_secs_f64(),
+        "HTTP server limits"
+    );
+    Limits {
+        max_connections,
+        header_read_timeout: args.header_read_timeout,
+        body_read_timeout: args.body_read_timeout,
+        idle_timeout: args.idle_timeout,
+    }
+}
+
+/// The connection cap used when neither the flag nor the open-files limit says otherwise.
+const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
+
+/// A connection cap that leaves file descriptors for everything else: the SQLite files and pool,
+/// the log, AWS clients, connections being answered 503. A quarter of the limit, at least 256 and
+/// at most half, is kept for those.
+fn safe_connection_cap(open_files: u64) -> u32 {
+    let reserved = (open_files / 4).max(256).min(open_files / 2);
+    u32::try_from(open_files.saturating_sub(reserved)).unwrap_or(u32::MAX).clamp(1, DEFAULT_MAX_CONNECTIONS)
+}
+
+/// Raises the soft open-files limit to the hard one; the limit now in force, if known.
+#[cfg(unix)]
+fn raise_open_files_limit() -> Option<u64> {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => Some(limit),
+        Err(error) => {
+            tracing::warn!(%error, "cannot raise the open-files limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).ok().map(|(soft, _)| soft)
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_open_files_limit() -> Option<u64> {
+    None
 }
 
 fn read_catalog(args: &ServeArgs) -> anyhow::Result<Option<ProductCatalog>> {
@@ -113,5 +170,20 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down: finishing requests in flight");
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_connection_cap_leaves_file_descriptors_free() {
+        assert_eq!(safe_connection_cap(256), 128);
+        assert_eq!(safe_connection_cap(1024), 768);
+        assert_eq!(safe_connection_cap(4096), 3072);
+        assert_eq!(safe_connection_cap(20_000), 10_000);
+        assert_eq!(safe_connection_cap(1 << 20), 10_000);
+        assert_eq!(safe_connection_cap(1), 1);
     }
 }

@@ -20,5 +20,6 @@ mod reliability;
 mod runbooks;
 mod security;
 mod server_process;
+mod slow_clients;
 mod status_and_delete;
 mod workflow;

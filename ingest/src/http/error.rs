@@ -24,6 +24,13 @@ pub struct ErrorBody {
     pub error: Option<String>,
 }
 
+/// The error a request body yields when the HTTP server's body-read deadline passes before the
+/// whole body arrived (a client sending its body too slowly). Reading such a body is answered
+/// `408 {"message":"Request body was not received in time"}` and the connection is closed.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the request body was not received within the body-read timeout")]
+pub struct BodyReadTimeout;
+
 /// An error response of the API.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -45,6 +52,9 @@ pub enum ApiError {
     /// The body is larger than the limit.
     #[error("Request body is too large (limit {0} bytes)")]
     PayloadTooLarge(usize),
+    /// The body did not arrive before the server's body-read deadline ([`BodyReadTimeout`]).
+    #[error("Request body was not received in time")]
+    RequestTimeout,
     /// The body is not declared as JSON.
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
@@ -73,6 +83,7 @@ impl ApiError {
             ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
@@ -95,6 +106,10 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still be on its way: the connection cannot be reused.
+            response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
         }
         response
     }

@@ -1,5 +1,5 @@
 //! Reading requests: JSON bodies (declared type, size limit), path and query parameters, and the
-//! `If-Match` version. Each failure becomes the seed's 400 (or 413/415) JSON body.
+//! `If-Match` version. Each failure becomes the seed's 400 (or 408/413/415) JSON body.
 
 use std::collections::HashMap;
 
@@ -13,7 +13,7 @@ use orders_core::ports::{ExecutionArn, InvalidExecutionArn};
 use percent_encoding::percent_decode_str;
 
 use super::MAX_BODY_BYTES;
-use super::error::ApiError;
+use super::error::{ApiError, BodyReadTimeout};
 
 /// A request body declared as JSON (`application/json` or `…+json`), not yet parsed: each route
 /// parses it into its own shape so that errors can name fields.
@@ -29,11 +29,26 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
         Bytes::from_request(request, state).await.map(JsonBytes).map_err(|rejection: BytesRejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge(MAX_BODY_BYTES)
+            } else if caused_by_body_read_timeout(&rejection) {
+                ApiError::RequestTimeout
             } else {
                 ApiError::BadRequest(format!("Could not read the request body: {}", rejection.body_text()))
             }
         })
     }
+}
+
+/// Whether the body could not be read because the server's body-read deadline passed (the error
+/// the HTTP server puts in the body stream, wrapped by axum once or twice on its way here).
+fn caused_by_body_read_timeout(rejection: &BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = cause {
+        if error.is::<BodyReadTimeout>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -172,6 +187,17 @@ mod tests {
     use axum::http::HeaderValue;
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_body_cut_by_the_read_deadline_is_a_408_not_a_400() {
+        let body = axum::body::Body::from_stream(futures::stream::iter([
+            Ok(Bytes::from_static(b"{\"customer_id\"")),
+            Err(BodyReadTimeout),
+        ]));
+        let request = Request::builder().header(header::CONTENT_TYPE, "application/json").body(body).unwrap();
+        let refused = JsonBytes::from_request(request, &()).await.err().unwrap();
+        assert!(matches!(refused, ApiError::RequestTimeout), "{refused:?}");
+    }
 
     #[test]
     fn if_match_takes_quoted_bare_and_weak_versions() {

@@ -25,7 +25,7 @@ use tower_http::trace::TraceLayer;
 use tracing::info_span;
 
 pub use auth::{ApiKeys, InvalidApiKey, MIN_KEY_CHARS};
-pub use error::{ApiError, ErrorBody};
+pub use error::{ApiError, BodyReadTimeout, ErrorBody};
 pub use openapi::{openapi_document, openapi_json};
 pub use request_id::{MAX_REQUEST_ID_CHARS, is_acceptable_request_id, new_request_id};
 
