@@ -60,10 +60,11 @@ pub struct Limits {
     pub idle_timeout: Duration,
 }
 
-/// Connections over the cap being answered 503 at once; beyond that they are closed unanswered
-/// (each is held up to [`BUSY_ANSWER_TIME`] so that its client can read the answer).
-const MAX_BUSY_ANSWERS: usize = 64;
-const BUSY_ANSWER_TIME: Duration = Duration::from_secs(2);
+/// Connections over the cap being answered 503 at once; beyond that they are closed unanswered.
+/// Each is held up to [`BUSY_ANSWER_TIME`] so that its client can read the answer (a slow client
+/// must not hold a slot long: then real clients over the cap would get no answer at all).
+const MAX_BUSY_ANSWERS: usize = 128;
+const BUSY_ANSWER_TIME: Duration = Duration::from_millis(500);
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(20);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 const WARNING_INTERVAL: Duration = Duration::from_secs(1);
