@@ -79,7 +79,7 @@ fn read_jsonl(text: &str) -> Read {
         if raw.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<Value>(raw) {
+        match orders_core::domain::json::from_str_unique(raw) {
             Ok(Value::Object(mut entry)) => {
                 let reference = entry.get("client_reference").and_then(Value::as_str).map(str::to_owned);
                 let order = entry.remove("order").unwrap_or(Value::Null);

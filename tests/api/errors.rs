@@ -211,3 +211,45 @@ async fn if_match_takes_only_a_version() {
         assert_error(response, StatusCode::NOT_FOUND, "Order not found").await;
     }
 }
+
+#[tokio::test]
+async fn a_body_naming_a_key_twice_is_a_400_naming_the_key_and_stores_nothing() {
+    // Given a running server
+    let server = Server::start().await;
+    let send = |method: Method, path: String, body: &'static str| {
+        server.request(method, &path).header("content-type", "application/json").body(body).send()
+    };
+    let cases = [
+        // customer_id twice: serde_json alone keeps the last one and creates an order for CUST002
+        (
+            r#"{"customer_id":"CUST001","customer_id":"CUST002","items":[{"product_id":"PROD001","quantity":1}]}"#,
+            "customer_id",
+        ),
+        // a repeated key inside an item
+        (r#"{"customer_id":"CUST001","items":[{"product_id":"PROD001","quantity":1,"quantity":900}]}"#, "quantity"),
+    ];
+    for (body, key) in cases {
+        // When an order is posted with a key twice
+        let response = send(Method::POST, "/orders".into(), body).await.unwrap();
+        // Then it is a 400 whose message names the key, as the other JSON errors read
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        let message = body_json(response).await["message"].as_str().unwrap().to_owned();
+        assert!(message.starts_with(&format!("Invalid JSON: duplicate key \"{key}\" at line 1 column ")), "{message}");
+    }
+    // And no order was created
+    let (_, list) = server.get_json("/orders").await;
+    assert_eq!(list["pagination"]["total"], 0, "a refused order must not be stored");
+
+    // When a status change names status twice
+    let order_id = server.create_for("CUST001").await;
+    let response =
+        send(Method::PUT, format!("/orders/{order_id}/status"), r#"{"status":"cancelled","status":"pending"}"#)
+            .await
+            .unwrap();
+    // Then it is refused the same way, and the order keeps its status
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let message = body_json(response).await["message"].as_str().unwrap().to_owned();
+    assert!(message.starts_with("Invalid JSON: duplicate key \"status\""), "{message}");
+    let (_, order) = server.get_json(&format!("/orders/{order_id}")).await;
+    assert_ne!(order["status"], "cancelled");
+}

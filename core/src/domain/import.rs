@@ -31,7 +31,7 @@ pub struct ImportEntry {
 /// says why. Otherwise each entry carries its own verdict on its `client_reference`; its `order` is
 /// not read here.
 pub fn parse_import_message(body: &str) -> Result<Vec<ImportEntry>, String> {
-    let value: Value = serde_json::from_str(body).map_err(|e| format!("Invalid JSON: {e}"))?;
+    let value: Value = super::json::from_str_unique(body).map_err(|e| format!("Invalid JSON: {e}"))?;
     let Value::Object(object) = &value else { return Err("The message must be a JSON object".into()) };
     let raw_entries = match object.get("orders") {
         Some(Value::Array(orders)) if orders.is_empty() || orders.len() > MAX_ORDERS_PER_MESSAGE => {
@@ -98,6 +98,9 @@ mod tests {
             assert_eq!(references(&body), Err(expected.to_owned()), "{body}");
         }
         assert!(references("{").unwrap_err().starts_with("Invalid JSON: "));
+        // A key named twice has no single meaning: the producer is told which one.
+        let twice = r#"{"client_reference":"A","client_reference":"B","order":{}}"#;
+        assert!(references(twice).unwrap_err().starts_with(r#"Invalid JSON: duplicate key "client_reference""#));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod import;
+pub mod json;
 pub mod money;
 pub mod order;
 pub mod status;

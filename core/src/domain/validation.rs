@@ -81,7 +81,7 @@ impl NewOrder {
     /// Reads a request body, naming the first broken rule.
     pub fn from_json_bytes(body: &[u8]) -> Result<Self, ValidationError> {
         let value: Value =
-            serde_json::from_slice(body).map_err(|e| ValidationError::Body(format!("Invalid JSON: {e}")))?;
+            super::json::from_slice_unique(body).map_err(|e| ValidationError::Body(format!("Invalid JSON: {e}")))?;
         Self::from_json_value(value)
     }
 

@@ -311,7 +311,8 @@ pub async fn update_status(
 }
 
 fn read_status_change(body: &[u8]) -> Result<OrderStatus, ValidationError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| ValidationError::Body(format!("Invalid JSON: {e}")))?;
+    let value: Value = orders_core::domain::json::from_slice_unique(body)
+        .map_err(|e| ValidationError::Body(format!("Invalid JSON: {e}")))?;
     let Value::Object(mut fields) = value else {
         return Err(ValidationError::Body("Request body must be a JSON object".into()));
     };
