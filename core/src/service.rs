@@ -137,10 +137,19 @@ pub struct OrderListing {
     pub next_token: Option<String>,
 }
 
-/// What a `next_token` carries: the store's cursor, and what it was made for.
+/// Largest page number (and listing sequence number) a `next_token` may carry: the int64 range the
+/// API document gives `page`.
+const MAX_TOKEN_NUMBER: u64 = i64::MAX as u64;
+
+/// What a `next_token` carries: where the next page starts, and what it was made for. Not signed:
+/// nothing in it is trusted. Its cursor only bounds a listing whose filter comes from the query
+/// (the same orders `page=N` reaches), its page number is only echoed back, its limit and filter
+/// fingerprint must match the query's. An edited token can show its sender another page of the
+/// same listing, nothing else; a malformed one is a 400 naming `next_token`.
 #[derive(Debug, Serialize, Deserialize)]
 struct PageToken {
-    /// The store's cursor.
+    /// The listing sequence number the next page starts below, in decimal (text, as issued since
+    /// the first version of the token).
     c: String,
     /// The page number the token leads to.
     p: u64,
@@ -273,13 +282,14 @@ impl OrderService {
                     )
                     .into());
                 }
-                (token.p, PagePosition::After(token.c))
+                (token.p, PagePosition::After(token_cursor(&token.c)?))
             }
         };
         let page_of_orders = self.orders.list_orders(&ListRequest { filter: request.filter, limit, position }).await?;
-        let next_token = page_of_orders
-            .next_cursor
-            .map(|cursor| encode_token(&PageToken { c: cursor, p: page + 1, l: limit, f: filter_print }));
+        // A next page beyond the largest page number there can be is no page at all.
+        let next_token = page_of_orders.next_cursor.zip(page.checked_add(1).filter(|p| *p <= MAX_TOKEN_NUMBER)).map(
+            |(cursor, next)| encode_token(&PageToken { c: cursor.to_string(), p: next, l: limit, f: filter_print }),
+        );
         Ok(OrderListing {
             orders: page_of_orders.orders,
             page,
@@ -361,8 +371,25 @@ fn encode_token(token: &PageToken) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(token).unwrap_or_default())
 }
 
+fn invalid_token() -> ValidationError {
+    ValidationError::invalid("next_token", "is not a token this API issued")
+}
+
+/// Reads a token: well-formed, leading to page 2 or later (a token never leads to the first page).
 fn decode_token(text: &str) -> Result<PageToken, ValidationError> {
-    let invalid = || ValidationError::invalid("next_token", "is not a token this API issued");
-    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
-    serde_json::from_slice(&bytes).map_err(|_| invalid())
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid_token())?;
+    let token: PageToken = serde_json::from_slice(&bytes).map_err(|_| invalid_token())?;
+    if !(2..=MAX_TOKEN_NUMBER).contains(&token.p) {
+        return Err(invalid_token());
+    }
+    Ok(token)
+}
+
+/// A token's cursor: a listing sequence number from 1 to `i64::MAX`, in plain decimal digits.
+fn token_cursor(text: &str) -> Result<u64, ValidationError> {
+    let digits = !text.is_empty() && text.len() <= 19 && text.bytes().all(|b| b.is_ascii_digit());
+    match text.parse::<u64>() {
+        Ok(seq) if digits && (1..=MAX_TOKEN_NUMBER).contains(&seq) => Ok(seq),
+        _ => Err(invalid_token()),
+    }
 }

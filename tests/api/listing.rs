@@ -148,3 +148,71 @@ async fn bad_query_values_are_400s_naming_the_parameter() {
         .unwrap();
     assert_error(response, StatusCode::BAD_REQUEST, "Invalid field next_token: cannot be combined with page").await;
 }
+
+/// A `next_token` with its JSON replaced by `edit` of what the server issued.
+fn tampered(token: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut fields: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token).unwrap()).unwrap();
+    edit(&mut fields);
+    URL_SAFE_NO_PAD.encode(fields.to_string())
+}
+
+/// Every edited form of an honest token is a 400 naming next_token; the honest token still works.
+async fn tampered_tokens_are_400s_and_honest_ones_work(server: &Server) {
+    // Given three orders and the token of the second page of one
+    for customer in ["T1", "T2", "T3"] {
+        server.create_for(customer).await;
+    }
+    let (_, first) = server.get_json("/orders?limit=1").await;
+    let token = first["next_token"].as_str().unwrap().to_owned();
+    // (what, which field, its new value); no field: the whole token
+    let edits = [
+        ("c not a number", "c", json!("abc")),
+        ("c an object's text", "c", json!("{}")),
+        ("c of 20 digits", "c", json!("99999999999999999999")),
+        ("c past int64", "c", json!("9223372036854775808")),
+        ("c zero", "c", json!("0")),
+        ("c negative", "c", json!("-5")),
+        ("c a number", "c", json!(5)),
+        ("p zero", "p", json!(0)),
+        ("p one", "p", json!(1)),
+        ("p 2^64-1", "p", json!(u64::MAX)),
+        ("p past int64", "p", json!(i64::MAX as u64 + 1)),
+        ("an empty object", "", json!({})),
+    ];
+    for (what, field, value) in edits {
+        // When the token is edited and sent back
+        let edit = |t: &mut serde_json::Value| if field.is_empty() { *t = value } else { t[field] = value };
+        let path = format!("/orders?limit=1&next_token={}", tampered(&token, edit));
+        let response = server.request(reqwest::Method::GET, &path).send().await.unwrap();
+        // Then it is a 400 naming next_token, never a 500
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{what}");
+        let body = crate::common::body_json(response).await;
+        assert_eq!(body, json!({"message": "Invalid field next_token: is not a token this API issued"}), "{what}");
+    }
+    // And the honest token leads to page 2, whose token leads to page 3
+    let (status, second) = server.get_json(&format!("/orders?limit=1&next_token={token}")).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(second["pagination"]["page"], 2);
+    assert_eq!(second["orders"][0]["customer_id"], "T2");
+    let next = second["next_token"].as_str().unwrap();
+    let (_, third) = server.get_json(&format!("/orders?limit=1&next_token={next}")).await;
+    assert_eq!(
+        (third["pagination"]["page"].clone(), third["orders"][0]["customer_id"].clone()),
+        (json!(3), json!("T1"))
+    );
+}
+
+#[tokio::test]
+async fn a_tampered_next_token_is_a_400_on_the_embedded_store() {
+    tampered_tokens_are_400s_and_honest_ones_work(&Server::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tampered_next_token_is_a_400_on_dynamodb() {
+    let moto = crate::moto::Moto::start().await;
+    let aws = crate::common::AwsTarget { endpoint: moto.endpoint(), prefix: "tokens".into() };
+    let server = Server::launch(crate::common::Launch { aws: Some(aws), ..Default::default() }).await;
+    tampered_tokens_are_400s_and_honest_ones_work(&server).await;
+}

@@ -128,8 +128,10 @@ pub struct ListFilter {
 pub enum PagePosition {
     /// The n-th page (1-based) of `limit` orders.
     Number(u64),
-    /// Just after the order a previous page's cursor points at (adapter-defined text).
-    After(String),
+    /// Just after the order a previous page ended with: the orders whose listing sequence number
+    /// is below this one (both stores number orders 1, 2, 3, … in creation order; the service
+    /// accepts only 1 to `i64::MAX` from a client's token, so a store never sees anything else).
+    After(u64),
 }
 
 /// One listing request: newest orders first.
@@ -150,8 +152,8 @@ pub struct OrderPage {
     pub orders: Vec<OrderSummary>,
     /// How many orders match the filter in all.
     pub total: u64,
-    /// Where the next page starts, if there is one.
-    pub next_cursor: Option<String>,
+    /// Where the next page starts ([`PagePosition::After`]), if there is one.
+    pub next_cursor: Option<u64>,
 }
 
 impl IdempotencyRecord {

@@ -102,7 +102,7 @@ async fn page(
     filter: &ListFilter,
     limit: u32,
     position: PagePosition,
-) -> (Vec<OrderId>, u64, Option<String>) {
+) -> (Vec<OrderId>, u64, Option<u64>) {
     let page = ports.orders.list_orders(&ListRequest { filter: filter.clone(), limit, position }).await.unwrap();
     (page.orders.iter().map(|o| o.order_id).collect(), page.total, page.next_cursor)
 }

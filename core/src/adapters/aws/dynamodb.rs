@@ -562,17 +562,12 @@ impl OrderStore for DynamoDbStore {
                     None => return Ok(OrderPage { orders: Vec::new(), total, next_cursor: None }),
                 }
             }
-            PagePosition::After(cursor) => {
-                let after = cursor
-                    .parse::<u64>()
-                    .map_err(|_| StoreError::Internal(format!("cursor {cursor:?} is not a sequence number")))?;
-                (after, 0)
-            }
+            PagePosition::After(after) => (*after, 0),
         };
         let mut page = self.query_index(filter, upper, skip, limit + 1).await?;
         let has_more = page.len() > limit;
         page.truncate(limit);
-        let next_cursor = page.last().filter(|_| has_more).map(|(seq, _)| seq.to_string());
+        let next_cursor = page.last().filter(|_| has_more).map(|(seq, _)| *seq);
         Ok(OrderPage { orders: page.into_iter().map(|(_, summary)| summary).collect(), total, next_cursor })
     }
 
