@@ -30,10 +30,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             max_receive_count: args.max_receive_count,
         };
         let stack = crate::setup::aws_stack(&args.backend, &args.account_id, &args.region, &queues).await?;
+        // The catalog is the deployment's: replaced only by an explicit --catalog FILE, and the demo
+        // one stored only when asked for (--demo-catalog) and only into an empty catalog.
         if let Some(catalog) = read_catalog(&args)? {
             stack.store.replace_catalog(&catalog).await.context("cannot store the catalog")?;
-        } else if stack.store.products(&["PROD001"]).await?.get("PROD001").is_none() {
-            stack.store.replace_catalog(&ProductCatalog::demo()).await.context("cannot store the demo catalog")?;
+        } else if stack.store.is_empty().await.context("cannot read the catalog")? {
+            if args.demo_catalog {
+                stack.store.replace_catalog(&ProductCatalog::demo()).await.context("cannot store the demo catalog")?;
+                tracing::info!("the catalog was empty: stored the demo catalog (--demo-catalog)");
+            } else {
+                tracing::warn!(
+                    "the catalog is empty: every order will be refused until one is loaded \
+                     (orders catalog load FILE, or --demo-catalog for the demo products)"
+                );
+            }
         }
         let pipeline = Pipeline::start_aws(&stack, source);
         (stack.service.clone(), pipeline, format!("AWS ({})", args.backend.aws_endpoint.as_deref().unwrap_or("aws")))

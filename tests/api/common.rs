@@ -71,6 +71,8 @@ pub struct Launch {
     /// Run against this AWS-compatible endpoint (with resources named by `prefix`) instead of the
     /// embedded default.
     pub aws: Option<AwsTarget>,
+    /// With `aws`: pass `--demo-catalog` (the moto scenarios price orders with the demo products).
+    pub aws_demo_catalog: bool,
 }
 
 /// An AWS-compatible endpoint and the resource prefix a test uses there.
@@ -91,7 +93,7 @@ impl AwsTarget {
 
 impl Default for Launch {
     fn default() -> Self {
-        Launch { data_dir: None, api_key: Some(API_KEY.into()), args: Vec::new(), aws: None }
+        Launch { data_dir: None, api_key: Some(API_KEY.into()), args: Vec::new(), aws: None, aws_demo_catalog: true }
     }
 }
 
@@ -140,6 +142,9 @@ impl Server {
                 .env("AWS_SECRET_ACCESS_KEY", "testing")
                 .env("AWS_REGION", "us-east-1")
                 .env_remove("AWS_PROFILE");
+            if launch.aws_demo_catalog {
+                command.arg("--demo-catalog");
+            }
         }
         let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();

@@ -339,3 +339,81 @@ async fn a_loaded_catalog_prices_new_orders_and_old_orders_keep_their_prices() {
     let again = server.create(&json!({"customer_id": "C-1", "items": [{"product_id": "NEW-1", "quantity": 1}]})).await;
     assert_eq!(again.status(), 201);
 }
+
+/// A catalog without the demo products: apples at 0.29.
+fn apples_catalog(dir: &std::path::Path) -> std::path::PathBuf {
+    let file = dir.join("apples.json");
+    let products = json!({"products": [{"product_id": "APPLE", "name": "Apple", "unit_price": "0.29"}]});
+    std::fs::write(&file, products.to_string()).unwrap();
+    file
+}
+
+/// The loaded catalog prices orders and the demo's PROD001 is unknown.
+async fn only_the_loaded_catalog_prices_orders(server: &Server) {
+    let apples = json!({"customer_id": "C-1", "items": [{"product_id": "APPLE", "quantity": 3}]});
+    let created = server.create(&apples).await;
+    assert_eq!(created.status(), 201);
+    let order_id = crate::common::body_json(created).await["order_id"].as_str().unwrap().to_owned();
+    let (_, order) = server.get_json(&format!("/orders/{order_id}")).await;
+    assert_eq!(order["total_amount"], json!(0.87));
+    let demo = server.create(&crate::common::seed_order()).await;
+    crate::common::assert_error(
+        demo,
+        reqwest::StatusCode::BAD_REQUEST,
+        "Unknown product_id \"PROD001\" in items[0].product_id",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_on_an_aws_endpoint_keeps_the_loaded_catalog() {
+    // Given orders serve on moto (started with --demo-catalog, as every moto scenario is) and a
+    // catalog without PROD001 loaded with `orders catalog load`
+    let moto = crate::moto::Moto::start().await;
+    let aws = crate::common::AwsTarget { endpoint: moto.endpoint(), prefix: "catalog".into() };
+    let launch = || crate::common::Launch { aws: Some(aws.clone()), ..Default::default() };
+    let server = Server::launch(launch()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, output) =
+        aws_command(&aws, dir.path(), &["catalog", "load", apples_catalog(dir.path()).to_str().unwrap()]);
+    assert!(ok, "{output}");
+    // When serve is restarted
+    assert_eq!(server.stop_with("TERM").await, Some(0));
+    let server = Server::launch(launch()).await;
+    // Then the user's products still price orders and PROD001 stays unknown
+    only_the_loaded_catalog_prices_orders(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_on_an_aws_endpoint_stores_the_demo_catalog_only_when_asked() {
+    // Given an empty deployment on moto
+    let moto = crate::moto::Moto::start().await;
+    let aws = crate::common::AwsTarget { endpoint: moto.endpoint(), prefix: "nodemo".into() };
+    // When serve starts on it (creating its resources) without --demo-catalog
+    let server =
+        Server::launch(crate::common::Launch { aws: Some(aws.clone()), aws_demo_catalog: false, ..Default::default() })
+            .await;
+    // Then no demo product was written: the seed's order names an unknown product
+    let demo = server.create(&crate::common::seed_order()).await;
+    crate::common::assert_error(
+        demo,
+        reqwest::StatusCode::BAD_REQUEST,
+        "Unknown product_id \"PROD001\" in items[0].product_id",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_restart_of_the_embedded_default_keeps_the_loaded_catalog() {
+    // Given the embedded default (demo catalog on its first start) and a catalog without PROD001
+    // loaded with `orders catalog load`
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path()).await;
+    let (ok, output) = load_catalog(&server, &apples_catalog(dir.path()));
+    assert!(ok, "{output}");
+    // When serve is restarted on the same data
+    assert_eq!(server.stop_with("TERM").await, Some(0));
+    let server = Server::start_in(dir.path()).await;
+    // Then the user's products still price orders and PROD001 stays unknown
+    only_the_loaded_catalog_prices_orders(&server).await;
+}

@@ -285,6 +285,9 @@ pub trait CatalogStore: Send + Sync {
 
     /// Replaces the whole catalog. Existing orders keep the prices they were made with.
     async fn replace_catalog(&self, catalog: &ProductCatalog) -> Result<(), StoreError>;
+
+    /// True when the catalog holds no product at all (a deployment nobody loaded a catalog into).
+    async fn is_empty(&self) -> Result<bool, StoreError>;
 }
 
 /// A Step Functions execution ARN: `arn:aws:states:{region}:{account}:execution:{machine}:{name}`.

@@ -804,6 +804,20 @@ impl CatalogStore for DynamoDbStore {
         Ok(products.into_iter().collect())
     }
 
+    async fn is_empty(&self) -> Result<bool, StoreError> {
+        // One item is enough to know (a scan with a limit reads at most that many).
+        let output = self
+            .client
+            .scan()
+            .table_name(&self.catalog)
+            .projection_expression("product_id")
+            .limit(1)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(output.items().is_empty())
+    }
+
     async fn replace_catalog(&self, catalog: &ProductCatalog) -> Result<(), StoreError> {
         // The catalog is small: read its ids, delete those no longer listed, write the rest.
         let mut existing = Vec::new();

@@ -40,6 +40,12 @@ impl CatalogStore for Database {
         })
         .await
     }
+
+    async fn is_empty(&self) -> Result<bool, StoreError> {
+        self.read_by_key(|tx| {
+            query_row_cached(tx, "SELECT NOT EXISTS (SELECT 1 FROM catalog)", [], |row| row.get(0)).map_err(sql_error)
+        })
+    }
 }
 
 impl Database {
