@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use futures::future::join_all;
 use indicatif::{ProgressBar, ProgressStyle};
+use orders_core::domain::import::read_client_reference;
 use orders_core::domain::{NewOrder, ProductCatalog};
 use orders_core::ports::{OutgoingMessage, QueueName};
 use serde_json::{Value, json};
@@ -46,18 +47,17 @@ struct Read {
 }
 
 impl Read {
-    fn accept(
-        &mut self,
-        line: usize,
-        client_reference: Option<String>,
-        order: Value,
-        seen: &mut HashMap<String, usize>,
-    ) {
+    /// Takes one order whose `client_reference` field held `reference` (read with the import
+    /// worker's own rule, so what passes here is not refused there).
+    fn accept(&mut self, line: usize, reference: Option<&Value>, order: Value, seen: &mut HashMap<String, usize>) {
+        let client_reference = reference.and_then(Value::as_str).map(str::to_owned);
         let reject = |reason: String| Rejected { line, client_reference: client_reference.clone(), reason };
-        let Some(reference) = client_reference.clone().filter(|r| !r.trim().is_empty() && r.chars().count() <= 200)
-        else {
-            self.rejected.push(reject("Missing or invalid client_reference (1 to 200 characters)".into()));
-            return;
+        let reference = match read_client_reference(reference) {
+            Ok(reference) => reference,
+            Err(reason) => {
+                self.rejected.push(reject(reason));
+                return;
+            }
         };
         if let Some(first) = seen.get(&reference) {
             self.rejected.push(reject(format!("client_reference appears more than once (first on line {first})")));
@@ -74,6 +74,8 @@ impl Read {
 fn read_jsonl(text: &str) -> Read {
     let mut read = Read::default();
     let mut seen = HashMap::new();
+    // A byte order mark (some editors on Windows write one) is not part of line 1's JSON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         if raw.trim().is_empty() {
@@ -81,9 +83,8 @@ fn read_jsonl(text: &str) -> Read {
         }
         match orders_core::domain::json::from_str_unique(raw) {
             Ok(Value::Object(mut entry)) => {
-                let reference = entry.get("client_reference").and_then(Value::as_str).map(str::to_owned);
                 let order = entry.remove("order").unwrap_or(Value::Null);
-                read.accept(line, reference, order, &mut seen);
+                read.accept(line, entry.get("client_reference"), order, &mut seen);
             }
             Ok(_) => read.rejected.push(Rejected {
                 line,
@@ -145,7 +146,8 @@ fn read_csv(text: &str) -> anyhow::Result<Read> {
     }
     let mut seen = HashMap::new();
     for (line, reference, customer, items) in groups {
-        read.accept(line, Some(reference), json!({"customer_id": customer, "items": items}), &mut seen);
+        let reference = Value::String(reference);
+        read.accept(line, Some(&reference), json!({"customer_id": customer, "items": items}), &mut seen);
     }
     Ok(read)
 }
@@ -270,7 +272,7 @@ mod tests {
         assert_eq!(reasons[0].0, 3);
         assert!(reasons[0].1.starts_with("Invalid JSON"));
         assert_eq!(reasons[1], (4, "client_reference appears more than once (first on line 1)"));
-        assert_eq!(reasons[2], (5, "Missing or invalid client_reference (1 to 200 characters)"));
+        assert_eq!(reasons[2], (5, "Missing required field: client_reference"));
         assert_eq!(reasons[3], (6, "order: Invalid field items[0].quantity: must be an integer from 1 to 1000"));
     }
 

@@ -97,7 +97,7 @@ impl ImportWorker {
         };
         let request = CreateOrder {
             order,
-            idempotency_key: Some(format!("import:{reference}")),
+            idempotency_key: Some(orders_core::domain::import::idempotency_key(reference)),
             key_lifetime: Some(Duration::days(REFERENCE_LIFETIME_DAYS)),
         };
         match self.service.create_order(request).await {

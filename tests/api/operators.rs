@@ -417,3 +417,46 @@ async fn a_restart_of_the_embedded_default_keeps_the_loaded_catalog() {
     // Then the user's products still price orders and PROD001 stays unknown
     only_the_loaded_catalog_prices_orders(&server).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_references_pass_the_cli_only_where_the_worker_takes_them_and_a_bom_loses_no_line() {
+    // Given a running server and a JSON Lines file written with a byte order mark, whose orders
+    // carry references in other scripts, one with a control character and one named twice
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("orders.jsonl");
+    let lines = [
+        line("Bestellung-Müller-1", "PROD001", json!(1)),
+        line("注文-42", "PROD002", json!(1)),
+        line("BELL-\u{7}-1", "PROD001", json!(1)),
+        r#"{"client_reference":"A-1","client_reference":"A-2","order":{"customer_id":"ERP","items":[{"product_id":"PROD001","quantity":1}]}}"#.to_owned(),
+    ];
+    std::fs::write(&file, format!("\u{feff}{}", lines.join("\n"))).unwrap();
+
+    // When it is imported
+    let (ok, stdout, stderr) = orders_cli(server.data_dir(), &["import", file.to_str().unwrap()]);
+
+    // Then the two Unicode references are sent (line 1, behind the BOM, included), and the other two
+    // are rejected with their lines and the worker's own reasons
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(stdout.contains("sent 2 in 1 messages") && stdout.contains("rejected 2"), "{stdout}");
+    let rejects: Vec<Value> = std::fs::read_to_string(dir.path().join("orders.jsonl.rejects.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let reasons: Vec<(u64, &str)> =
+        rejects.iter().map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap())).collect();
+    assert_eq!(
+        reasons[0],
+        (3, "Invalid field client_reference: must be a string of 1 to 200 characters without control characters")
+    );
+    assert_eq!(reasons[1].0, 4);
+    assert!(reasons[1].1.starts_with("Invalid JSON: duplicate key \"client_reference\""), "{reasons:?}");
+
+    // And the worker creates both orders and refuses nothing: the import DLQ stays empty
+    server.wait_for_total(2, EVENTUALLY).await;
+    let (ok, listing, _) = orders_cli(server.data_dir(), &["dlq", "list"]);
+    assert!(ok, "{listing}");
+    assert_eq!(crate::operators::dlq_depth(&listing, "import-dlq"), 0);
+}

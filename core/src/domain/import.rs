@@ -7,6 +7,7 @@
 //! `reason` attribute and tests assert them.
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 /// Longest client reference, in characters.
 pub const MAX_REFERENCE_CHARS: usize = 200;
@@ -45,22 +46,43 @@ pub fn parse_import_message(body: &str) -> Result<Vec<ImportEntry>, String> {
     Ok(raw_entries
         .into_iter()
         .map(|raw| {
-            let client_reference = match raw.get("client_reference") {
-                None | Some(Value::Null) => Err("Missing required field: client_reference".to_owned()),
-                Some(Value::String(reference))
-                    if !reference.trim().is_empty()
-                        && reference.chars().count() <= MAX_REFERENCE_CHARS
-                        && !reference.chars().any(char::is_control) =>
-                {
-                    Ok(reference.clone())
-                }
-                Some(_) => Err(format!(
-                    "Invalid field client_reference: must be a string of 1 to {MAX_REFERENCE_CHARS} characters without control characters"
-                )),
-            };
+            let client_reference = read_client_reference(raw.get("client_reference"));
             ImportEntry { client_reference, raw }
         })
         .collect())
+}
+
+/// The one rule for a `client_reference`, shared by the import worker and `orders import`: a string
+/// of 1 to [`MAX_REFERENCE_CHARS`] characters (any Unicode: references come from other systems,
+/// which number orders in their own scripts), not blank, without control characters. `Err` says
+/// why, in the wording the import DLQ's `reason` carries.
+pub fn read_client_reference(value: Option<&Value>) -> Result<String, String> {
+    match value {
+        None | Some(Value::Null) => Err("Missing required field: client_reference".to_owned()),
+        Some(Value::String(reference))
+            if !reference.trim().is_empty()
+                && reference.chars().count() <= MAX_REFERENCE_CHARS
+                && !reference.chars().any(char::is_control) =>
+        {
+            Ok(reference.clone())
+        }
+        Some(_) => Err(format!(
+            "Invalid field client_reference: must be a string of 1 to {MAX_REFERENCE_CHARS} characters without control characters"
+        )),
+    }
+}
+
+/// The idempotency key an imported order is created with, from its (valid) reference. An
+/// Idempotency-Key is printable ASCII, so a reference that is printable ASCII is used as it is
+/// (`import:ERP-1`, as since the first import), and any other reference by its SHA-256
+/// (`import-sha256:<64 hex digits>`): the same reference always gives the same key, two references
+/// never share one, and the two forms cannot meet (an ASCII reference's key starts `import:`).
+pub fn idempotency_key(reference: &str) -> String {
+    if reference.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        format!("import:{reference}")
+    } else {
+        format!("import-sha256:{}", hex::encode(Sha256::digest(reference.as_bytes())))
+    }
 }
 
 #[cfg(test)]
@@ -101,6 +123,19 @@ mod tests {
         // A key named twice has no single meaning: the producer is told which one.
         let twice = r#"{"client_reference":"A","client_reference":"B","order":{}}"#;
         assert!(references(twice).unwrap_err().starts_with(r#"Invalid JSON: duplicate key "client_reference""#));
+    }
+
+    #[test]
+    fn every_valid_reference_gives_a_printable_key_of_its_own() {
+        assert_eq!(idempotency_key("ERP-2024-000123"), "import:ERP-2024-000123");
+        for reference in ["Bestellung-Müller-1", "注文-42", &"é".repeat(MAX_REFERENCE_CHARS)] {
+            let key = idempotency_key(reference);
+            assert!(key.starts_with("import-sha256:") && key.len() == 14 + 64, "{key}");
+            assert!(key.bytes().all(|b| b.is_ascii_graphic()));
+            assert_eq!(key, idempotency_key(reference), "the same reference, the same key");
+        }
+        assert_ne!(idempotency_key("Bestellung-Müller-1"), idempotency_key("Bestellung-Müller-2"));
+        assert!(idempotency_key(&"x".repeat(MAX_REFERENCE_CHARS)).len() <= 255);
     }
 
     #[test]
