@@ -162,5 +162,16 @@ async fn replay(
     progress.finish_and_clear();
     let verb = if dry_run { "would replay" } else { "replayed" };
     println!("{verb} {replayed} messages from {dlq} to {source}; {skipped} left in {dlq}");
+    // What this run released is visible again; anything still hidden was received by someone else
+    // (an interrupted replay, a peek in progress) and reappears only after its visibility timeout:
+    // the queue only looked empty, so say so and fail rather than report it done.
+    let in_flight = backend.queues.in_flight(dlq).await?;
+    if in_flight > 0 {
+        bail!(
+            "{in_flight} more messages are in flight in {dlq}: received by another (or an interrupted) \
+             run and hidden until their visibility timeout ends (--visibility-timeout, 30 s by default); \
+             run the replay again after that"
+        );
+    }
     Ok(())
 }

@@ -460,3 +460,28 @@ async fn import_references_pass_the_cli_only_where_the_worker_takes_them_and_a_b
     assert!(ok, "{listing}");
     assert_eq!(crate::operators::dlq_depth(&listing, "import-dlq"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replay_after_an_interrupted_one_says_what_is_in_flight_and_fails() {
+    use orders_core::adapters::embedded::{Database, EmbeddedQueues};
+    use orders_core::ports::{MessageQueue, OutgoingMessage, QueueName};
+    // Given five messages in the backup DLQ, received by a replay that was then interrupted (they
+    // are hidden for the DLQ's 30 s visibility timeout, not deleted)
+    let dir = tempfile::tempdir().unwrap();
+    let queues = EmbeddedQueues::new(Database::open(&dir.path().join("orders.sqlite3")).unwrap(), []);
+    for i in 0..5 {
+        let message = OutgoingMessage { body: format!("{{\"job\":{i}}}"), ..Default::default() };
+        queues.send(QueueName::BackupDlq, message).await.unwrap();
+    }
+    assert_eq!(queues.receive(QueueName::BackupDlq, 10).await.unwrap().len(), 5);
+
+    // When the operator runs the replay again
+    let (ok, stdout, stderr) = orders_cli(dir.path(), &["dlq", "replay", "backup-dlq"]);
+
+    // Then it does not report an empty queue and exit 0: it names the five in-flight messages and fails
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(stdout.contains("replayed 0 messages"), "{stdout}");
+    assert!(stderr.contains("5 more messages are in flight in backup-dlq"), "{stderr}");
+    // And they are all still in the DLQ, for the next run
+    assert_eq!(queues.depth(QueueName::BackupDlq).await.unwrap(), 5);
+}

@@ -134,6 +134,10 @@ pub trait MessageQueue: Send + Sync {
     /// How many messages the queue holds (visible or in flight).
     async fn depth(&self, queue: QueueName) -> Result<u64, QueueError>;
 
+    /// How many of them are in flight: received by someone and not yet visible again (SQS:
+    /// ApproximateNumberOfMessagesNotVisible). They reappear when their visibility timeout ends.
+    async fn in_flight(&self, queue: QueueName) -> Result<u64, QueueError>;
+
     /// Makes a received message visible again at once (SQS: visibility timeout 0), for looking at
     /// messages without taking them.
     async fn release(&self, queue: QueueName, receipt_handle: &str) -> Result<(), QueueError>;

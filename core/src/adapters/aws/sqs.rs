@@ -146,4 +146,16 @@ impl MessageQueue for SqsQueues {
             .map_err(sdk_error)?;
         Ok(output.attributes.unwrap_or_default().values().filter_map(|v| v.parse::<u64>().ok()).sum())
     }
+
+    async fn in_flight(&self, queue: QueueName) -> Result<u64, QueueError> {
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(self.url(queue)?)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(output.attributes.unwrap_or_default().values().filter_map(|v| v.parse::<u64>().ok()).sum())
+    }
 }

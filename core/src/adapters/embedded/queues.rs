@@ -184,4 +184,21 @@ impl MessageQueue for EmbeddedQueues {
             .await
             .map_err(queue_error)
     }
+
+    async fn in_flight(&self, queue: QueueName) -> Result<u64, QueueError> {
+        let now = now_ms();
+        self.database
+            .read(move |tx| {
+                query_row_cached(
+                    tx,
+                    "SELECT COUNT(*) FROM queue_messages WHERE queue = ?1 AND visible_at > ?2",
+                    params![queue.as_str(), now],
+                    |row| row.get::<_, i64>(0),
+                )
+                .map(|n| n.max(0) as u64)
+                .map_err(sql_error)
+            })
+            .await
+            .map_err(queue_error)
+    }
 }
