@@ -375,7 +375,7 @@ async fn a_restart_on_an_aws_endpoint_keeps_the_loaded_catalog() {
     let server = Server::launch(launch()).await;
     let dir = tempfile::tempdir().unwrap();
     let (ok, output) =
-        aws_command(&aws, dir.path(), &["catalog", "load", apples_catalog(dir.path()).to_str().unwrap()]);
+        orders_aws_cli(&aws, dir.path(), &["catalog", "load", apples_catalog(dir.path()).to_str().unwrap()]);
     assert!(ok, "{output}");
     // When serve is restarted
     assert_eq!(server.stop_with("TERM").await, Some(0));
