@@ -13,5 +13,6 @@ pub mod import;
 pub mod pipeline;
 pub mod rate_limit;
 pub mod serve;
+pub mod serve_lock;
 pub mod setup;
 pub mod telemetry;

@@ -18,12 +18,16 @@ use crate::config::ServeArgs;
 use crate::http_server::Limits;
 use crate::pipeline::Pipeline;
 use crate::rate_limit::{self, ClientRateLimit};
+use crate::serve_lock::ServeLock;
 
 /// Runs the local stack until a shutdown signal.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let data_dir = &args.store.data_dir;
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     let source = EventSource { region: args.region.clone(), account_id: args.account_id.clone() };
+    // Held until the server has stopped (the embedded default only: on AWS the data dir holds
+    // nothing but the key digest, and several servers may share a deployment).
+    let mut lock = None;
     let (service, pipeline, backend) = if args.backend.uses_aws() {
         let queues = crate::setup::QueueOptions {
             visibility_timeout: u32::try_from(args.visibility_timeout.as_secs().max(1)).unwrap_or(43_200),
@@ -48,6 +52,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let pipeline = Pipeline::start_aws(&stack, source);
         (stack.service.clone(), pipeline, format!("AWS ({})", args.backend.aws_endpoint.as_deref().unwrap_or("aws")))
     } else {
+        lock = Some(ServeLock::acquire(data_dir)?);
         let config = EmbeddedConfig {
             data_dir: data_dir.clone(),
             location: WorkflowLocation {
@@ -90,6 +95,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(addr = %local, %backend, "serving");
     crate::http_server::serve(listener, app, limits, shutdown).await;
     pipeline.stop().await;
+    drop(lock);
     tracing::info!("stopped cleanly");
     Ok(())
 }

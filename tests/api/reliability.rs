@@ -253,3 +253,43 @@ async fn on_aws_a_restore_never_brings_back_an_order_deleted_before_its_tombston
     assert_eq!(server.get_json(&format!("/orders/{kept}")).await.1["version"], 2);
     assert_eq!(server.get_json("/orders").await.1["pagination"]["total"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_the_data_file_under_a_running_server_stops_writes_instead_of_acknowledging_lost_ones() {
+    // Given a running server with an order
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_in(data.path()).await;
+    create_order(&server).await;
+
+    // When its database file is deleted under it
+    std::fs::remove_file(data.path().join("orders.sqlite3")).unwrap();
+
+    // Then a create is refused with the seed's 500 body instead of a 201 for a write that would be lost
+    let response = server.create(&seed_order()).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body_json(response).await["error"], "Storage failure");
+    // And the log says what happened and what to do
+    let log = std::fs::read_to_string(data.path().join("server.log")).unwrap();
+    assert!(log.contains("was deleted or replaced while this process had it open: writes are refused"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_serve_on_the_same_data_dir_is_refused_and_the_first_goes_on() {
+    // Given a running server
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_in(data.path()).await;
+
+    // When a second orders serve starts on the same data dir
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env("ORDERS_API_KEY", crate::common::API_KEY)
+        .output()
+        .unwrap();
+
+    // Then it stops at once, naming the running one, and the first still serves
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("another orders serve (pid") && stderr.contains("is running on"), "{stderr}");
+    create_order(&server).await;
+}

@@ -3,7 +3,7 @@
 //! and the blocking-call bridge to async code.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
@@ -204,10 +204,11 @@ impl Database {
             .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
         migrate(&mut *pool.get().map_err(pool_error)?)?;
         let connection = pool.get().map_err(pool_error)?;
+        let mut files = OpenedFiles::of(path);
         let (writer, jobs) = mpsc::channel();
         std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
-            .spawn(move || write_groups(connection, &jobs))
+            .spawn(move || write_groups(connection, &jobs, &mut files))
             .map_err(|e| StoreError::Internal(format!("cannot start the database writer: {e}")))?;
         Ok(Database { pool, writer: Arc::new(writer) })
     }
@@ -297,9 +298,68 @@ fn migrate(conn: &mut rusqlite::Connection) -> Result<(), StoreError> {
     tx.commit().map_err(sql_error)
 }
 
+/// The database file and its write-ahead log as they were when opened. A process keeps writing
+/// into files it has open even after they are deleted or replaced on disk, and those writes are
+/// gone at the next start: every write would be acknowledged and then lost. So before each group
+/// the writer checks that the paths still name the files it opened (device and inode), and once
+/// they do not, it refuses every write for good.
+struct OpenedFiles {
+    /// Each file's path and identity at open (files that did not exist then are not checked).
+    files: Vec<(PathBuf, FileId)>,
+    /// Set once a file is found gone: why every write is refused.
+    lost: Option<String>,
+}
+
+/// A file's device and inode.
+type FileId = (u64, u64);
+
+impl OpenedFiles {
+    fn of(database: &Path) -> Self {
+        let mut wal = database.as_os_str().to_owned();
+        wal.push("-wal");
+        let files = [database.to_owned(), PathBuf::from(wal)]
+            .into_iter()
+            .filter_map(|p| file_id(&p).map(|id| (p, id)))
+            .collect();
+        OpenedFiles { files, lost: None }
+    }
+
+    /// Why writes must be refused, if they must.
+    fn check(&mut self) -> Option<&str> {
+        if self.lost.is_none()
+            && let Some((path, _)) = self.files.iter().find(|(path, id)| file_id(path) != Some(*id))
+        {
+            let reason = format!(
+                "{} was deleted or replaced while this process had it open: writes are refused, since \
+                 they would be lost; restore the file or restart on the new one",
+                path.display()
+            );
+            tracing::error!(%reason, "database file lost");
+            self.lost = Some(reason);
+        }
+        self.lost.as_deref()
+    }
+}
+
+#[cfg(unix)]
+fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_path: &Path) -> Option<FileId> {
+    // No inode to compare: the check is off.
+    None
+}
+
 /// The writer thread: takes the writes waiting, runs them in one transaction and commits them
 /// together, until every [`Database`] handle is gone.
-fn write_groups(mut connection: r2d2::PooledConnection<SqliteConnectionManager>, jobs: &mpsc::Receiver<WriteJob>) {
+fn write_groups(
+    mut connection: r2d2::PooledConnection<SqliteConnectionManager>,
+    jobs: &mpsc::Receiver<WriteJob>,
+    files: &mut OpenedFiles,
+) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -307,6 +367,16 @@ fn write_groups(mut connection: r2d2::PooledConnection<SqliteConnectionManager>,
                 Ok(job) => group.push(job),
                 Err(_) => break,
             }
+        }
+        if let Some(reason) = files.check() {
+            let error = rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                Some(reason.to_owned()),
+            );
+            for job in group {
+                job(Err(&error));
+            }
+            continue;
         }
         write_group(&mut connection, group);
     }
@@ -514,6 +584,29 @@ mod tests {
         assert!(matches!(panicked, Err(StoreError::Internal(ref m)) if m.contains("panicked")), "{panicked:?}");
         assert_eq!(insert_product(&database, 1, false).await.expect("the next write works"), 1);
         assert_eq!(catalog_rows(&database), 1, "the panicking write's insert was undone");
+    }
+
+    #[tokio::test]
+    async fn given_the_file_deleted_or_replaced_while_open_then_every_write_is_refused_for_good() {
+        for replace in [false, true] {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let path = dir.path().join("orders.db");
+            let database = Database::open(&path).expect("the database opens");
+            insert_product(&database, 1, false).await.expect("a write before the loss");
+
+            std::fs::remove_file(&path).expect("the file is deleted");
+            if replace {
+                std::fs::write(&path, b"").expect("another file in its place");
+            }
+
+            let refused = insert_product(&database, 2, false).await;
+            assert!(
+                matches!(&refused, Err(StoreError::Internal(m)) if m.contains("was deleted or replaced")),
+                "{refused:?}"
+            );
+            let again = insert_product(&database, 3, false).await;
+            assert!(again.is_err(), "still refused: {again:?}");
+        }
     }
 
     #[tokio::test]
