@@ -255,7 +255,7 @@ pub struct ServeArgs {
     /// With --aws or --aws-endpoint: store the demo catalog (PROD001 to PROD005) if the catalog is
     /// empty. A catalog that holds any product is never overwritten at start. (The embedded default
     /// puts the demo catalog in place on its first start by itself.)
-    #[arg(long, conflicts_with = "catalog")]
+    #[arg(long, env = "ORDERS_DEMO_CATALOG", conflicts_with = "catalog")]
     pub demo_catalog: bool,
     /// AWS region shown in execution ARNs.
     #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]

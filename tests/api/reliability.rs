@@ -280,11 +280,16 @@ async fn a_second_serve_on_the_same_data_dir_is_refused_and_the_first_goes_on() 
     let server = Server::start_in(data.path()).await;
 
     // When a second orders serve starts on the same data dir
-    let second = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
+    let second = tokio::process::Command::new(env!("CARGO_BIN_EXE_orders"))
         .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(data.path())
         .env("ORDERS_API_KEY", crate::common::API_KEY)
-        .output()
+        .kill_on_drop(true)
+        .output();
+    // A second server that is not refused serves on: it is killed when the wait gives up.
+    let second = tokio::time::timeout(Duration::from_secs(30), second)
+        .await
+        .expect("the second orders serve was not refused: it kept running")
         .unwrap();
 
     // Then it stops at once, naming the running one, and the first still serves
