@@ -348,6 +348,17 @@ fn apples_catalog(dir: &std::path::Path) -> std::path::PathBuf {
     file
 }
 
+/// The seed's order is refused: its PROD001 is no product of the catalog.
+async fn demo_product_is_unknown(server: &Server) {
+    let demo = server.create(&crate::common::seed_order()).await;
+    crate::common::assert_error(
+        demo,
+        reqwest::StatusCode::BAD_REQUEST,
+        "Unknown product_id \"PROD001\" in items[0].product_id",
+    )
+    .await;
+}
+
 /// The loaded catalog prices orders and the demo's PROD001 is unknown.
 async fn only_the_loaded_catalog_prices_orders(server: &Server) {
     let apples = json!({"customer_id": "C-1", "items": [{"product_id": "APPLE", "quantity": 3}]});
@@ -356,13 +367,7 @@ async fn only_the_loaded_catalog_prices_orders(server: &Server) {
     let order_id = crate::common::body_json(created).await["order_id"].as_str().unwrap().to_owned();
     let (_, order) = server.get_json(&format!("/orders/{order_id}")).await;
     assert_eq!(order["total_amount"], json!(0.87));
-    let demo = server.create(&crate::common::seed_order()).await;
-    crate::common::assert_error(
-        demo,
-        reqwest::StatusCode::BAD_REQUEST,
-        "Unknown product_id \"PROD001\" in items[0].product_id",
-    )
-    .await;
+    demo_product_is_unknown(server).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -394,13 +399,7 @@ async fn serve_on_an_aws_endpoint_stores_the_demo_catalog_only_when_asked() {
         Server::launch(crate::common::Launch { aws: Some(aws.clone()), aws_demo_catalog: false, ..Default::default() })
             .await;
     // Then no demo product was written: the seed's order names an unknown product
-    let demo = server.create(&crate::common::seed_order()).await;
-    crate::common::assert_error(
-        demo,
-        reqwest::StatusCode::BAD_REQUEST,
-        "Unknown product_id \"PROD001\" in items[0].product_id",
-    )
-    .await;
+    demo_product_is_unknown(&server).await;
 }
 
 #[tokio::test]
