@@ -1,0 +1,232 @@
+//! The workflow-engine port: starting, describing and stopping order executions (Step Functions, or
+//! the embedded executor), and the execution ARN both name them by.
+
+use std::fmt;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A Step Functions execution ARN: `arn:aws:states:{region}:{account}:execution:{machine}:{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ExecutionArn(String);
+
+/// Text that is not an execution ARN.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("execution_arn must look like arn:aws:states:REGION:ACCOUNT:execution:STATE_MACHINE:NAME")]
+pub struct InvalidExecutionArn;
+
+impl ExecutionArn {
+    /// The ARN of execution `name` of the state machine `state_machine_arn`
+    /// (`arn:aws:states:…:stateMachine:NAME`), as Step Functions names it.
+    pub fn for_execution(state_machine_arn: &str, name: &str) -> Result<Self, InvalidExecutionArn> {
+        let prefix = state_machine_arn.replacen(":stateMachine:", ":execution:", 1);
+        format!("{prefix}:{name}").parse()
+    }
+
+    /// The execution's name (the last segment).
+    pub fn name(&self) -> &str {
+        self.0.rsplit(':').next().unwrap_or_default()
+    }
+
+    /// The ARN text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ExecutionArn {
+    type Err = InvalidExecutionArn;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = text.split(':').collect();
+        let valid_name = |s: &str| {
+            !s.is_empty() && s.len() <= 80 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        let ok = parts.len() == 8
+            && parts[0] == "arn"
+            && parts[1].starts_with("aws")
+            && parts[2] == "states"
+            && !parts[3].is_empty()
+            && parts[4].len() == 12
+            && parts[4].bytes().all(|b| b.is_ascii_digit())
+            && parts[5] == "execution"
+            && valid_name(parts[6])
+            && valid_name(parts[7]);
+        if ok { Ok(ExecutionArn(text.to_owned())) } else { Err(InvalidExecutionArn) }
+    }
+}
+
+impl TryFrom<String> for ExecutionArn {
+    type Error = InvalidExecutionArn;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+impl From<ExecutionArn> for String {
+    fn from(arn: ExecutionArn) -> Self {
+        arn.0
+    }
+}
+
+impl fmt::Display for ExecutionArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An execution's status, spelled as Step Functions spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExecutionStatus {
+    /// Still going.
+    Running,
+    /// Finished well.
+    Succeeded,
+    /// Finished with an error.
+    Failed,
+    /// Ran past its time limit.
+    TimedOut,
+    /// Stopped from outside.
+    Aborted,
+}
+
+/// What `GET /executions/{arn}` reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ExecutionDescription {
+    /// The execution's ARN.
+    #[schema(value_type = String)]
+    pub execution_arn: ExecutionArn,
+    /// The state machine it runs.
+    pub state_machine_arn: String,
+    /// Its name (the order id for order workflows).
+    pub name: String,
+    /// Its status.
+    pub status: ExecutionStatus,
+    /// When it started (RFC 3339, UTC).
+    #[serde(with = "crate::domain::order::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub start_date: DateTime<Utc>,
+    /// When it stopped, once it has (RFC 3339, UTC).
+    #[serde(with = "optional_rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub stop_date: Option<DateTime<Utc>>,
+    /// The execution's input.
+    pub input: serde_json::Value,
+    /// Its output, once it succeeded.
+    pub output: Option<serde_json::Value>,
+    /// The error name, once it failed.
+    pub error: Option<String>,
+    /// The error's cause, once it failed.
+    pub cause: Option<String>,
+}
+
+mod optional_rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(at: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => crate::domain::order::rfc3339::serialize(at, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| DateTime::parse_from_rfc3339(&text).map(|at| at.with_timezone(&Utc)))
+            .transpose()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// One event of an execution's history, as Step Functions' GetExecutionHistory reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// 1, 2, 3, … within the execution.
+    pub id: u64,
+    /// When it happened.
+    pub timestamp: DateTime<Utc>,
+    /// The event type, e.g. `TaskStateEntered`.
+    pub event_type: String,
+    /// The state it concerns, for state events.
+    pub state: Option<String>,
+    /// The error, for failures.
+    pub error: Option<String>,
+}
+
+/// The result of starting an execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedExecution {
+    /// Its ARN.
+    pub execution_arn: ExecutionArn,
+    /// False when an execution of that name already existed (with the same input): nothing new ran.
+    pub newly_started: bool,
+}
+
+/// Why a workflow call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    /// An execution of that name exists with a different input.
+    #[error("an execution named {0} already exists with a different input")]
+    AlreadyExists(String),
+    /// Passing trouble: the same call may succeed later.
+    #[error("workflow engine unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else. Details are for the logs.
+    #[error("workflow engine failure: {0}")]
+    Internal(String),
+}
+
+/// The workflow engine (Step Functions, or the embedded executor).
+#[async_trait]
+pub trait WorkflowEngine: Send + Sync {
+    /// The ARN the execution named `name` has (or will have): known before it starts.
+    fn execution_arn(&self, name: &str) -> ExecutionArn;
+
+    /// Starts the execution `name` with `input`. Starting the same name with the same input again
+    /// changes nothing and returns the same ARN.
+    async fn start_execution(&self, name: &str, input: &serde_json::Value) -> Result<StartedExecution, WorkflowError>;
+
+    /// Describes an execution, or `None` if there is no such execution.
+    async fn describe_execution(&self, arn: &ExecutionArn) -> Result<Option<ExecutionDescription>, WorkflowError>;
+
+    /// The execution's history, oldest first (empty when there is no such execution).
+    async fn history(&self, arn: &ExecutionArn) -> Result<Vec<HistoryEntry>, WorkflowError>;
+
+    /// Stops a running execution (it ends ABORTED with `error` and `cause`); `Ok(false)` when there
+    /// is no such execution or it had ended already.
+    async fn stop_execution(&self, arn: &ExecutionArn, error: &str, cause: &str) -> Result<bool, WorkflowError>;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn execution_arns_follow_step_functions() {
+        let arn = ExecutionArn::for_execution(
+            "arn:aws:states:us-east-1:123456789012:stateMachine:OrderProcessing",
+            "550e8400-e29b-41d4-a716-446655440000",
+        )
+        .unwrap();
+        assert_eq!(
+            arn.as_str(),
+            "arn:aws:states:us-east-1:123456789012:execution:OrderProcessing:550e8400-e29b-41d4-a716-446655440000"
+        );
+        assert_eq!(arn.name(), "550e8400-e29b-41d4-a716-446655440000");
+        for bad in [
+            "",
+            "arn:aws:states:us-east-1:123:execution:M:n",
+            "arn:aws:s3:::bucket",
+            "arn:aws:states:r:123456789012:stateMachine:M:n",
+        ] {
+            assert!(bad.parse::<ExecutionArn>().is_err(), "{bad}");
+        }
+    }
+}
