@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use orders_core::adapters::aws::AwsStack;
 use orders_core::adapters::embedded::{EmbeddedStack, ORDERS_TABLE};
+use orders_core::application::OrderService;
 use orders_core::ports::{BackupStore, MessageQueue, OrderStore, QueueName, TaskCallbacks, WorkflowEngine};
-use orders_core::service::OrderService;
 use orders_ingest::import::ImportWorker;
 use orders_workers::aws_stream::DynamoDbStreamPoller;
 use orders_workers::backup::BackupWorker;

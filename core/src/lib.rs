@@ -2,10 +2,10 @@
 //! the use cases themselves, and the embedded adapters that implement the ports on one SQLite file.
 //!
 //! Data flows top-down: entry points (HTTP in `orders-ingest`, queues and streams in the workers) call
-//! [`service::OrderService`], which applies [`domain`] rules and talks to [`ports`]; [`adapters`]
+//! [`application`] (the use cases), which applies [`domain`] rules and talks to [`ports`]; [`adapters`]
 //! implement the ports (embedded today; AWS behind the same traits).
 
 pub mod adapters;
+pub mod application;
 pub mod domain;
 pub mod ports;
-pub mod service;

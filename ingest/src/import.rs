@@ -20,10 +20,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Duration;
+use orders_core::application::{CreateOrder, OrderError, OrderService};
 use orders_core::domain::NewOrder;
 use orders_core::domain::import::{ImportEntry, parse_import_message};
 use orders_core::ports::{MessageQueue, OutgoingMessage, QueueName};
-use orders_core::service::{CreateOrder, OrderError, OrderService};
 use orders_workers::batch::{DeadLetters, SqsHandler, WorkerError, process_batch_parking};
 use serde_json::Value;
 

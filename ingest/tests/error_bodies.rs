@@ -5,8 +5,8 @@
 
 use axum::body::to_bytes;
 use axum::response::IntoResponse;
+use orders_core::application::OrderError;
 use orders_core::ports::{StoreError, WorkflowError};
-use orders_core::service::OrderError;
 use orders_ingest::http::ApiError;
 use serde_json::{Value, json};
 

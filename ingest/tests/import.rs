@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use orders_core::adapters::embedded::{EmbeddedConfig, EmbeddedStack, QueueSettings, WorkflowLocation};
+use orders_core::application::ListOrders;
 use orders_core::ports::{MessageQueue, QueueName, ReceivedMessage};
-use orders_core::service::ListOrders;
 use orders_ingest::import::ImportWorker;
 use orders_workers::SqsHandler;
 use serde_json::{Value, json};

@@ -10,9 +10,9 @@ use std::time::Duration;
 use orders_core::adapters::embedded::{
     EmbeddedConfig, EmbeddedStack, FolderBackupStore, QueueSettings, WorkflowLocation,
 };
+use orders_core::application::ListOrders;
 use orders_core::domain::OrderId;
 use orders_core::ports::{BackupKey, BackupStore, MessageQueue, OutgoingMessage, QueueName, ReceivedMessage};
-use orders_core::service::ListOrders;
 use orders_ingest::import::ImportWorker;
 use orders_workers::SqsHandler;
 use orders_workers::backup::BackupWorker;

@@ -54,7 +54,7 @@ pub enum WorkerError {
     Workflow(#[from] WorkflowError),
     /// A use case failed for a passing reason (storage, workflow engine).
     #[error(transparent)]
-    Order(#[from] orders_core::service::OrderError),
+    Order(#[from] orders_core::application::OrderError),
 }
 
 /// A handler of SQS batches (one per queue).

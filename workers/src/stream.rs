@@ -19,12 +19,12 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use futures::{FutureExt, StreamExt};
 use orders_core::adapters::dynamodb_item;
+use orders_core::application::start_order_workflow;
 use orders_core::domain::OrderStatus;
 use orders_core::domain::order::rfc3339;
 use orders_core::ports::{
     MessageQueue, OrderImage, OrderStore, OutgoingMessage, QueueName, TaskCallbacks, WorkflowEngine, WorkflowError,
 };
-use orders_core::service::start_order_workflow;
 use serde_json::json;
 
 use crate::batch::{WorkerError, panic_message};

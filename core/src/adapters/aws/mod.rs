@@ -32,8 +32,8 @@ use std::sync::Arc;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 
+use crate::application::OrderService;
 use crate::ports::QueueName;
-use crate::service::OrderService;
 
 /// Attempts per SDK call, the first included.
 pub const MAX_ATTEMPTS: u32 = 4;

@@ -22,9 +22,9 @@ use std::sync::Arc;
 
 use statemachine::{Definition, Executor, LoadError, StateMachineArn};
 
+use crate::application::OrderService;
 use crate::domain::ProductCatalog;
 use crate::ports::{CatalogStore, QueueName, StoreError};
-use crate::service::OrderService;
 
 /// Name of the SQLite file inside the data directory.
 pub const DATABASE_FILE: &str = "orders.sqlite3";

@@ -1,6 +1,6 @@
-//! The order use cases: create (priced, idempotent, workflow started), list, get, change status,
-//! delete, start the workflow, describe an execution. Every entry point (HTTP, the import queue, the
-//! operator CLI) goes through here, so the rules hold the same way everywhere.
+//! The order use cases over the order store, the catalog and the workflow engine: create (priced,
+//! idempotent, workflow started), list, get, change status, delete, start the workflow, describe an
+//! execution.
 
 use std::sync::Arc;
 

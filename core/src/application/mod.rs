@@ -1,0 +1,13 @@
+//! The application layer: every use case of an order, one module each, over the ports. Entry points
+//! (HTTP in `orders-ingest`, the queue and stream workers, the operator CLI) call these and nothing
+//! below them, so a rule holds the same way whichever way a request arrives.
+//!
+//! - [`orders`]: create (priced, idempotent, workflow started), list, get, change status, delete,
+//!   start the workflow, describe an execution.
+
+pub mod orders;
+
+pub use orders::{
+    CreateOrder, DEFAULT_LIMIT, ListOrders, MAX_IDEMPOTENCY_KEY_CHARS, MAX_LIMIT, OrderCreated, OrderError,
+    OrderListing, OrderService, start_order_workflow,
+};
