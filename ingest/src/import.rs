@@ -20,11 +20,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Duration;
+use orders_core::application::StepError;
 use orders_core::application::{CreateOrder, OrderError, OrderService};
 use orders_core::domain::NewOrder;
 use orders_core::domain::import::{ImportEntry, parse_import_message};
 use orders_core::ports::{MessageQueue, OutgoingMessage, QueueName};
-use orders_workers::batch::{DeadLetters, SqsHandler, WorkerError, process_batch_parking};
+use orders_workers::batch::{DeadLetters, SqsHandler, process_batch_parking};
 use serde_json::Value;
 
 /// The message limits, defined with the message parser in `orders-core`.
@@ -51,7 +52,7 @@ impl ImportWorker {
         ImportWorker { service, queues }
     }
 
-    async fn process(&self, message: SqsMessage) -> Result<(), WorkerError> {
+    async fn process(&self, message: SqsMessage) -> Result<(), StepError> {
         let message_id = message.message_id.clone().unwrap_or_default();
         let body = message.body.unwrap_or_default();
         let entries = match parse_import_message(&body) {
@@ -73,7 +74,7 @@ impl ImportWorker {
     }
 
     /// Creates one entry's order, or sends the entry to the import DLQ if it can never succeed.
-    async fn settle(&self, message_id: &str, entry: &ImportEntry) -> Result<(), WorkerError> {
+    async fn settle(&self, message_id: &str, entry: &ImportEntry) -> Result<(), StepError> {
         match self.create(entry).await {
             Ok(()) => Ok(()),
             Err(Ok(rejection)) => self.reject(message_id, entry, rejection.reason).await,
@@ -82,7 +83,7 @@ impl ImportWorker {
     }
 
     /// Creates one entry's order: `Err(Ok)` refuses it for good, `Err(Err)` is passing trouble.
-    async fn create(&self, entry: &ImportEntry) -> Result<(), Result<Rejection, WorkerError>> {
+    async fn create(&self, entry: &ImportEntry) -> Result<(), Result<Rejection, StepError>> {
         let reject = |reason: String| Err(Ok(Rejection { reason }));
         let reference = match &entry.client_reference {
             Ok(reference) => reference,
@@ -109,11 +110,11 @@ impl ImportWorker {
             Err(OrderError::IdempotencyKeyReused) => {
                 reject("client_reference was already imported with a different order".into())
             }
-            Err(error) => Err(Err(WorkerError::Order(error))),
+            Err(error) => Err(Err(StepError::Order(error))),
         }
     }
 
-    async fn reject(&self, message_id: &str, entry: &ImportEntry, reason: String) -> Result<(), WorkerError> {
+    async fn reject(&self, message_id: &str, entry: &ImportEntry, reason: String) -> Result<(), StepError> {
         tracing::warn!(client_reference = ?entry.client_reference.as_ref().ok(), %reason, "import refused; sent to the import DLQ");
         let mut attributes =
             BTreeMap::from([("reason".to_owned(), reason), ("source_message_id".to_owned(), message_id.to_owned())]);

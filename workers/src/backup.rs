@@ -11,8 +11,9 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use backon::{ExponentialBuilder, Retryable};
 use orders_core::ports::{BackupError, BackupKey, BackupStore, BackupWrite, OrderBackup};
 
-use crate::batch::{DeadLetters, SqsHandler, WorkerError, process_batch_parking};
-use crate::jobs::BackupJob;
+use orders_core::application::{BackupJob, StepError};
+
+use crate::batch::{DeadLetters, SqsHandler, process_batch_parking};
 
 /// Writes backup jobs to the backup store.
 #[derive(Clone)]
@@ -27,9 +28,9 @@ impl BackupWorker {
         BackupWorker { store, dead_letters }
     }
 
-    async fn process(&self, message: SqsMessage) -> Result<(), WorkerError> {
-        let body = message.body.ok_or_else(|| WorkerError::Malformed("empty body".into()))?;
-        let job: BackupJob = serde_json::from_str(&body).map_err(|e| WorkerError::Malformed(e.to_string()))?;
+    async fn process(&self, message: SqsMessage) -> Result<(), StepError> {
+        let body = message.body.ok_or_else(|| StepError::Malformed("empty body".into()))?;
+        let job: BackupJob = serde_json::from_str(&body).map_err(|e| StepError::Malformed(e.to_string()))?;
         let (key, object) = match &job {
             BackupJob::Version { order, idempotency } => (
                 BackupKey::Version { order_id: order.order_id, version: order.version },
@@ -39,7 +40,7 @@ impl BackupWorker {
                 (BackupKey::Tombstone { order_id: *order_id }, serde_json::to_vec_pretty(&job))
             }
         };
-        let object = object.map_err(|e| WorkerError::Malformed(e.to_string()))?;
+        let object = object.map_err(|e| StepError::Malformed(e.to_string()))?;
         let write = (|| async { self.store.put_if_absent(&key, &object).await })
             .retry(
                 ExponentialBuilder::default()

@@ -15,9 +15,8 @@ use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::FutureExt;
 use futures::future::join_all;
-use orders_core::ports::{
-    BackupError, CallbackError, MessageQueue, OutgoingMessage, QueueError, QueueName, StoreError, WorkflowError,
-};
+use orders_core::application::StepError;
+use orders_core::ports::{MessageQueue, OutgoingMessage, QueueError, QueueName};
 
 /// What a caught panic said (`panic!`'s formatted message or literal), for the log and the report.
 pub fn panic_message(panic: &(dyn Any + Send)) -> &str {
@@ -30,32 +29,6 @@ pub fn panic_message(panic: &(dyn Any + Send)) -> &str {
 
 /// The largest message body a worker reads: SQS's classic limit. A larger body is refused unread.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
-
-/// Why one record failed.
-#[derive(Debug, thiserror::Error)]
-pub enum WorkerError {
-    /// The message is not what the queue carries (it will fail every time: the DLQ keeps it).
-    #[error("malformed message: {0}")]
-    Malformed(String),
-    /// Order storage failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The backup store failed.
-    #[error(transparent)]
-    Backup(#[from] BackupError),
-    /// A queue failed.
-    #[error(transparent)]
-    Queue(#[from] QueueError),
-    /// A workflow callback failed.
-    #[error(transparent)]
-    Callback(#[from] CallbackError),
-    /// Starting a workflow execution failed.
-    #[error(transparent)]
-    Workflow(#[from] WorkflowError),
-    /// A use case failed for a passing reason (storage, workflow engine).
-    #[error(transparent)]
-    Order(#[from] orders_core::application::OrderError),
-}
 
 /// A handler of SQS batches (one per queue).
 #[async_trait]
@@ -97,12 +70,12 @@ impl DeadLetters {
 pub async fn process_batch<F, Fut>(event: SqsEvent, process: F) -> SqsBatchResponse
 where
     F: Fn(SqsMessage) -> Fut,
-    Fut: Future<Output = Result<(), WorkerError>>,
+    Fut: Future<Output = Result<(), StepError>>,
 {
     process_batch_parking(event, None, process).await
 }
 
-/// As [`process_batch`], and a record that is too large or fails as [`WorkerError::Malformed`] is
+/// As [`process_batch`], and a record that is too large or fails as [`StepError::Malformed`] is
 /// moved to `dead_letters` with its reason (and counts as done) instead of being delivered again.
 pub async fn process_batch_parking<F, Fut>(
     event: SqsEvent,
@@ -111,7 +84,7 @@ pub async fn process_batch_parking<F, Fut>(
 ) -> SqsBatchResponse
 where
     F: Fn(SqsMessage) -> Fut,
-    Fut: Future<Output = Result<(), WorkerError>>,
+    Fut: Future<Output = Result<(), StepError>>,
 {
     let process = &process;
     let attempts = event.records.into_iter().map(|record| {
@@ -122,7 +95,7 @@ where
         let parking = dead_letters.map(|dead_letters| (dead_letters, record.clone()));
         let work = AssertUnwindSafe(async move {
             if size > MAX_MESSAGE_BYTES {
-                return Err(WorkerError::Malformed(format!(
+                return Err(StepError::Malformed(format!(
                     "message of {size} bytes is over the {MAX_MESSAGE_BYTES}-byte limit"
                 )));
             }
@@ -132,7 +105,7 @@ where
         async move {
             let failure = match (work.await, parking) {
                 (Ok(Ok(())), _) => return None,
-                (Ok(Err(WorkerError::Malformed(reason))), Some((dead_letters, original))) => {
+                (Ok(Err(StepError::Malformed(reason))), Some((dead_letters, original))) => {
                     let reason = format!("malformed message: {reason}");
                     match dead_letters.park(&original, &reason).await {
                         Ok(()) => {
@@ -195,7 +168,7 @@ mod tests {
         // Given a batch where one record errs and one panics
         let response = process_batch(event(&["ok", "err", "panic", "ok"]), |message| async move {
             match message.body.as_deref() {
-                Some("err") => Err(WorkerError::Malformed("bad".into())),
+                Some("err") => Err(StepError::Malformed("bad".into())),
                 Some("panic") => panic!("boom"),
                 _ => Ok(()),
             }

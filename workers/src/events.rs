@@ -4,7 +4,7 @@
 use aws_lambda_events::event::dynamodb::{Event, EventRecord, StreamViewType};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use orders_core::adapters::dynamodb_item::{self, ItemError};
-use orders_core::ports::{OrderChange, ReceivedMessage};
+use orders_core::ports::{ChangeKind, OrderChange, ReceivedMessage};
 
 /// Where events say they come from.
 #[derive(Debug, Clone)]
@@ -65,7 +65,7 @@ pub fn stream_event(source: &EventSource, table: &str, changes: &[OrderChange]) 
         let mut record = EventRecord::default();
         record.aws_region = source.region.clone();
         record.event_id = format!("{:032x}", change.sequence);
-        record.event_name = change.kind.event_name().to_owned();
+        record.event_name = event_name(change.kind).to_owned();
         record.event_source = Some("aws:dynamodb".to_owned());
         record.event_version = Some("1.1".to_owned());
         record.event_source_arn = Some(source.stream_arn(table));
@@ -84,6 +84,15 @@ pub fn stream_event(source: &EventSource, table: &str, changes: &[OrderChange]) 
         event.records.push(record);
     }
     Ok(event)
+}
+
+/// DynamoDB Streams' event name for a change kind.
+const fn event_name(kind: ChangeKind) -> &'static str {
+    match kind {
+        ChangeKind::Insert => "INSERT",
+        ChangeKind::Modify => "MODIFY",
+        ChangeKind::Remove => "REMOVE",
+    }
 }
 
 /// A feed position as a DynamoDB-style sequence number (decimal digits, fixed width).

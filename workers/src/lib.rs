@@ -15,10 +15,9 @@ pub mod backup;
 pub mod batch;
 pub mod events;
 pub mod fulfilment;
-pub mod jobs;
 pub mod lambda;
 pub mod runner;
 pub mod stream;
 
-pub use batch::{SqsHandler, WorkerError};
+pub use batch::SqsHandler;
 pub use stream::StreamHandler;

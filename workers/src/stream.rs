@@ -1,10 +1,5 @@
-//! The stream processor: order change records, in order. A new pending order gets its workflow
-//! execution started (idempotent by name: the create request usually started it already, and this
-//! is what guarantees it when that start failed). Every change of an order's version
-//! becomes a backup job (a deletion, a tombstone job); every status change brings the order's
-//! listing up to date (on AWS the workflow writes statuses directly); every change that can wake a
-//! workflow waiting on the order (its status moved, or a new wait was stored) answers that
-//! workflow's task token.
+//! The stream entry point: order change records (DynamoDB Streams' NEW_AND_OLD_IMAGES, or the
+//! embedded change feed dressed as them), decoded and handed to the [`ChangeReactions`] use case.
 //! One order's records are handled one by one in stream order (the order DynamoDB Streams keeps
 //! per item); up to [`StreamProcessor::orders_at_once`] orders are handled concurrently (one by
 //! default). The earliest failure is reported, so it and the records after it come again.
@@ -19,17 +14,10 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use futures::{FutureExt, StreamExt};
 use orders_core::adapters::dynamodb_item;
-use orders_core::application::start_order_workflow;
-use orders_core::domain::OrderStatus;
-use orders_core::domain::order::rfc3339;
-use orders_core::ports::{
-    MessageQueue, OrderImage, OrderStore, OutgoingMessage, QueueName, TaskCallbacks, WorkflowEngine, WorkflowError,
-};
-use serde_json::json;
+use orders_core::application::{ChangeReactions, StepError};
+use orders_core::ports::{MessageQueue, OrderStore, TaskCallbacks, WorkflowEngine};
 
-use crate::batch::{WorkerError, panic_message};
-use crate::fulfilment::answer;
-use crate::jobs::{BackupJob, errors};
+use crate::batch::panic_message;
 
 /// A handler of order change records.
 #[async_trait]
@@ -38,33 +26,31 @@ pub trait StreamHandler: Send + Sync {
     async fn handle(&self, event: Event) -> DynamoDbEventResponse;
 }
 
-/// Turns order changes into backup jobs and workflow wake-ups.
+/// Hands order change records to the change reactions.
 #[derive(Clone)]
 pub struct StreamProcessor {
-    orders: Arc<dyn OrderStore>,
-    queues: Arc<dyn MessageQueue>,
-    callbacks: Arc<dyn TaskCallbacks>,
-    workflow: Arc<dyn WorkflowEngine>,
+    reactions: ChangeReactions,
     orders_at_once: usize,
 }
 
 impl StreamProcessor {
-    /// A processor reconciling listings in `orders`, sending backup jobs to `queues`, starting new
-    /// orders' executions on `workflow` and answering waits through `callbacks`, one order at a time.
+    /// A processor whose reactions refresh listings in `orders`, send backup jobs to `queues`,
+    /// start new orders' executions on `workflow` and answer waits through `callbacks`, one order
+    /// at a time.
     pub fn new(
         orders: Arc<dyn OrderStore>,
         queues: Arc<dyn MessageQueue>,
         callbacks: Arc<dyn TaskCallbacks>,
         workflow: Arc<dyn WorkflowEngine>,
     ) -> Self {
-        StreamProcessor { orders, queues, callbacks, workflow, orders_at_once: 1 }
+        StreamProcessor { reactions: ChangeReactions::new(orders, queues, callbacks, workflow), orders_at_once: 1 }
     }
 
     /// Handles up to `orders` different orders' records concurrently (each order's still in
-    /// stream order). Only for a store whose reconciles do not contend: on DynamoDB, concurrent
-    /// reconciles meet on the same listing counter items (`TransactionConflict`, and lost updates
-    /// on moto), so the Lambda function keeps one; the embedded store reconciles nothing (each
-    /// write keeps its counts), and there concurrency lets group commit share its syncs.
+    /// stream order). Only for a store whose listing refreshes do not contend: on DynamoDB,
+    /// concurrent refreshes meet on the same listing counter items (`TransactionConflict`, and lost
+    /// updates on moto), so the Lambda function keeps one; the embedded store's listing follows
+    /// every write, and there concurrency lets group commit share its syncs.
     pub fn orders_at_once(mut self, orders: usize) -> Self {
         self.orders_at_once = orders.max(1);
         self
@@ -94,87 +80,12 @@ impl StreamProcessor {
         None
     }
 
-    async fn process(&self, record: &EventRecord) -> Result<(), WorkerError> {
-        let image = |item: &serde_dynamo::Item| -> Result<Option<OrderImage>, WorkerError> {
-            if item.is_empty() {
-                Ok(None)
-            } else {
-                dynamodb_item::from_item(item.clone()).map(Some).map_err(|e| WorkerError::Malformed(e.to_string()))
-            }
-        };
-        let old = image(&record.change.old_image)?;
-        let new = image(&record.change.new_image)?;
-        if let (None, Some(created)) = (&old, &new)
-            && created.order.status == OrderStatus::Pending
-        {
-            self.start_workflow(created).await?;
-        }
-        if let Some(job) = backup_job(old.as_ref(), new.as_ref(), record) {
-            let (order_id, version) = match &job {
-                BackupJob::Version { order, .. } => (order.order_id, order.version),
-                BackupJob::Tombstone { order_id, last_version, .. } => (*order_id, *last_version),
-            };
-            let body = serde_json::to_string(&job).map_err(|e| WorkerError::Malformed(e.to_string()))?;
-            let attributes =
-                [("order_id".to_owned(), order_id.to_string()), ("version".to_owned(), version.to_string())].into();
-            self.queues.send(QueueName::Backup, OutgoingMessage { body, attributes }).await?;
-        }
-        if let (Some(old), Some(new)) = (&old, &new)
-            && old.order.status != new.order.status
-            && !listing_counted(&record.change.new_image, new.order.status)
-        {
-            self.orders.reconcile(new.order.order_id).await?;
-        }
-        self.wake_workflow(old.as_ref(), new.as_ref()).await
-    }
-
-    /// Makes sure a new order's execution exists. Starting before the backup job is sent keeps
-    /// one rule for a failure: the record comes again, and each step of it is idempotent.
-    async fn start_workflow(&self, created: &OrderImage) -> Result<(), WorkerError> {
-        let order_id = created.order.order_id;
-        match start_order_workflow(self.workflow.as_ref(), order_id).await {
-            Ok(_) => Ok(()),
-            // Only the same name with another input: not this order's workflow to fix here.
-            Err(WorkflowError::AlreadyExists(name)) => {
-                tracing::error!(%order_id, execution = %name, "an execution of this name exists with another input");
-                Ok(())
-            }
-            Err(error) => Err(error.into()),
-        }
-    }
-
-    async fn wake_workflow(&self, old: Option<&OrderImage>, new: Option<&OrderImage>) -> Result<(), WorkerError> {
-        match (old, new) {
-            (_, Some(new)) => {
-                let Some(wait) = &new.awaiting else { return Ok(()) };
-                let moved = old.is_none_or(|old| old.order.status != new.order.status || old.awaiting != new.awaiting);
-                if !moved {
-                    return Ok(());
-                }
-                let order = &new.order;
-                let token = &wait.task_token;
-                let result = if order.status.has_reached(wait.status) {
-                    tracing::info!(order_id = %order.order_id, status = %order.status, "waking the workflow");
-                    let output = json!({"order_id": order.order_id.to_string(), "status": order.status});
-                    self.callbacks.send_task_success(token, &output).await
-                } else if order.status == OrderStatus::Cancelled {
-                    let cause = format!("order {} was cancelled", order.order_id);
-                    self.callbacks.send_task_failure(token, errors::ORDER_CANCELLED, &cause).await
-                } else if order.status == OrderStatus::Failed {
-                    let cause = format!("order {} was marked failed", order.order_id);
-                    self.callbacks.send_task_failure(token, errors::ORDER_FAILED, &cause).await
-                } else {
-                    return Ok(());
-                };
-                answer(result)
-            }
-            (Some(old), None) => {
-                let Some(wait) = &old.awaiting else { return Ok(()) };
-                let cause = format!("order {} was deleted", old.order.order_id);
-                answer(self.callbacks.send_task_failure(&wait.task_token, errors::ORDER_DELETED, &cause).await)
-            }
-            (None, None) => Err(WorkerError::Malformed("a change record without images".into())),
-        }
+    async fn process(&self, record: &EventRecord) -> Result<(), StepError> {
+        let change = &record.change;
+        let images =
+            dynamodb_item::change_images(&change.old_image, &change.new_image, change.approximate_creation_date_time)
+                .map_err(|e| StepError::Malformed(e.to_string()))?;
+        self.reactions.react(&images).await
     }
 }
 
@@ -183,31 +94,6 @@ impl StreamProcessor {
 fn order_key(record: &EventRecord) -> Option<&str> {
     match record.change.keys.get("order_id") {
         Some(serde_dynamo::AttributeValue::S(order_id)) => Some(order_id),
-        _ => None,
-    }
-}
-
-/// Whether the changed item says its listing already counts it under `status`: the API changes the
-/// status and the listing in one transaction, so only the workflow's own status writes need
-/// reconciling, and asking the store would cost a read to learn that nothing is to be done. Items
-/// without the attribute (the embedded store's) are left to the store to decide. A later change
-/// brings its own record, so skipping on a record that is stale by now is safe.
-fn listing_counted(new_image: &serde_dynamo::Item, status: OrderStatus) -> bool {
-    matches!(new_image.get(dynamodb_item::COUNTED_STATUS), Some(serde_dynamo::AttributeValue::S(counted)) if counted == status.as_str())
-}
-
-/// The backup a change calls for: a new version of the order, or a tombstone for a deletion. A
-/// change that keeps the version (a stored task token) is backed up already.
-fn backup_job(old: Option<&OrderImage>, new: Option<&OrderImage>, record: &EventRecord) -> Option<BackupJob> {
-    match (old, new) {
-        (old, Some(new)) if old.map(|o| o.order.version) != Some(new.order.version) => {
-            Some(BackupJob::version(new.backup()))
-        }
-        (Some(old), None) => Some(BackupJob::Tombstone {
-            order_id: old.order.order_id,
-            last_version: old.order.version,
-            deleted_at: rfc3339::format(&record.change.approximate_creation_date_time),
-        }),
         _ => None,
     }
 }
@@ -245,31 +131,5 @@ impl StreamHandler for StreamProcessor {
             response.batch_item_failures.push(item);
         }
         response
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn image(attributes: &[(&str, &str)]) -> serde_dynamo::Item {
-        let map = attributes
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), serde_dynamo::AttributeValue::S((*value).to_owned())))
-            .collect::<std::collections::HashMap<_, _>>();
-        serde_dynamo::Item::from(map)
-    }
-
-    #[test]
-    fn only_an_item_counted_under_its_new_status_skips_the_reconciliation() {
-        let shipped = OrderStatus::Shipped;
-        assert!(listing_counted(&image(&[("status", "shipped"), (dynamodb_item::COUNTED_STATUS, "shipped")]), shipped));
-        // The workflow wrote the status: the counters still count the old one.
-        assert!(!listing_counted(
-            &image(&[("status", "shipped"), (dynamodb_item::COUNTED_STATUS, "processing")]),
-            shipped
-        ));
-        // The embedded store's images say nothing: the store decides.
-        assert!(!listing_counted(&image(&[("status", "shipped")]), shipped));
     }
 }

@@ -14,9 +14,9 @@ mod runtime_api;
 use std::time::Duration;
 
 use deployment::Deployment;
+use orders_core::application::BackupJob;
 use orders_core::domain::{Money, Order, OrderId, OrderStatus};
 use orders_core::ports::{BackupKey, BackupStore, MessageQueue, QueueName};
-use orders_workers::jobs::BackupJob;
 use runtime_api::{Invocation, RuntimeApi, spawn_function};
 use serde_json::{Value, json};
 

@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use deployment::Deployment;
 use orders_core::adapters::aws::S3BackupStore;
+use orders_core::application::BackupJob;
 use orders_core::domain::OrderId;
 use orders_core::ports::{BackupKey, BackupStore, MessageQueue, OutgoingMessage, QueueName};
 use orders_workers::backup::BackupWorker;
 use orders_workers::batch::DeadLetters;
 use orders_workers::events::EventSource;
-use orders_workers::jobs::BackupJob;
 use orders_workers::runner::QueuePoller;
 
 #[tokio::test(flavor = "multi_thread")]

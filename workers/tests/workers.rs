@@ -16,19 +16,19 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use orders_core::adapters::embedded::{
     EmbeddedConfig, EmbeddedStack, FolderBackupStore, QueueSettings, WorkflowLocation,
 };
+use orders_core::application::BackupJob;
 use orders_core::domain::{OrderId, OrderStatus};
 use orders_core::ports::{
     BackupError, BackupKey, BackupStore, BackupWrite, ExecutionStatus, MessageQueue, OrderStore, OutgoingMessage,
     QueueName, WorkflowEngine,
 };
+use orders_workers::SqsHandler;
 use orders_workers::backup::BackupWorker;
 use orders_workers::batch::DeadLetters;
 use orders_workers::events::EventSource;
 use orders_workers::fulfilment::FulfilmentWorker;
-use orders_workers::jobs::BackupJob;
 use orders_workers::runner::QueuePoller;
 use orders_workers::stream::{StreamHandler, StreamProcessor};
-use orders_workers::{SqsHandler, WorkerError};
 
 /// How the injected fault behaves.
 #[derive(Clone, Copy)]
@@ -334,10 +334,4 @@ async fn the_workflow_fulfils_an_order_that_is_already_processing() {
     // And the order is still processing, one version on: the workflow's own mark
     let stored = orders.get_order(order.order_id).await.unwrap().unwrap();
     assert_eq!((stored.status, stored.version), (OrderStatus::Processing, 3));
-}
-
-#[test]
-fn worker_errors_say_what_failed() {
-    let error = WorkerError::Malformed("expected value at line 1".into());
-    assert_eq!(error.to_string(), "malformed message: expected value at line 1");
 }

@@ -2,16 +2,17 @@
 //! images (DynamoDB Streams, or the embedded change feed dressed as one) and by the DynamoDB adapter.
 //! Amounts are integer cents (`N`), timestamps RFC 3339 strings (`S`).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_dynamo::Item;
+use serde_dynamo::{AttributeValue, Item};
 
 use crate::domain::order::rfc3339;
 use crate::domain::{Money, Order, OrderItem};
-use crate::ports::{IdempotencyBinding, OrderImage, StatusWait};
+use crate::ports::{ChangeImages, IdempotencyBinding, OrderImage, StatusWait};
 
 /// The attribute beside an order's item in which the DynamoDB store keeps the status its listing
-/// counters count it under (the workflow's own status writes do not move the counters; the stream
-/// processor reconciles them).
+/// counters count it under (the workflow's own status writes do not move the counters; the change
+/// reactions refresh them, see [`change_images`]).
 pub const COUNTED_STATUS: &str = "counted_status";
 
 /// Why an item is not an order.
@@ -143,16 +144,29 @@ pub fn from_item(item: Item) -> Result<OrderImage, ItemError> {
     })
 }
 
+/// An order change from a stream record's images (either may be empty: insert, remove): the orders
+/// before and after, and the status the DynamoDB store's listing counters count the order under
+/// (the [`COUNTED_STATUS`] attribute; absent from the embedded store's images, whose listing follows
+/// every write).
+pub fn change_images(old: &Item, new: &Item, at: DateTime<Utc>) -> Result<ChangeImages, ItemError> {
+    let image = |item: &Item| if item.is_empty() { Ok(None) } else { from_item(item.clone()).map(Some) };
+    // Anything but a status name there says nothing: the listing is refreshed, which is always safe.
+    let listed_status = match new.get(COUNTED_STATUS) {
+        Some(AttributeValue::S(status)) => status.parse().ok(),
+        _ => None,
+    };
+    Ok(ChangeImages { old: image(old)?, new: image(new)?, at, listed_status })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::domain::{OrderId, OrderStatus};
 
-    #[test]
-    fn an_order_image_survives_the_round_trip_with_cents_as_numbers() {
+    fn sample_image() -> OrderImage {
         let now = crate::domain::order::now_millis();
-        let image = OrderImage {
+        OrderImage {
             order: Order {
                 order_id: OrderId::new_random(),
                 customer_id: "CUST001".into(),
@@ -175,12 +189,34 @@ mod tests {
                 fingerprint: "f1".into(),
                 expires_at: chrono::DateTime::from_timestamp(4_102_444_800, 0).unwrap(),
             }),
-        };
+        }
+    }
+
+    #[test]
+    fn an_order_image_survives_the_round_trip_with_cents_as_numbers() {
+        let image = sample_image();
         let item = to_item(&image).unwrap();
         let json = serde_json::to_value(&item).unwrap();
         assert_eq!(json["total_cents"], serde_json::json!({"N": "5100"}));
         assert_eq!(json["status"], serde_json::json!({"S": "processing"}));
         assert_eq!(json["idempotency_expires_at"], serde_json::json!({"N": "4102444800"}));
         assert_eq!(from_item(item).unwrap(), image);
+    }
+
+    #[test]
+    fn a_change_says_which_status_the_listing_counts_only_when_the_item_carries_it() {
+        // Given the DynamoDB store's item, whose counters still count the order as pending
+        let image = sample_image();
+        let mut counted = to_item(&image).unwrap();
+        counted.insert(COUNTED_STATUS.into(), AttributeValue::S("pending".into()));
+        // When a change with it is read
+        let change = change_images(&Item::default(), &counted, image.order.updated_at).unwrap();
+        // Then the listing's status is known, and the images are the order
+        assert_eq!(change.listed_status, Some(OrderStatus::Pending));
+        assert_eq!((change.old, change.new), (None, Some(image.clone())));
+        // And an item without the attribute (the embedded store's) says nothing
+        let plain = change_images(&to_item(&image).unwrap(), &Item::default(), image.order.updated_at).unwrap();
+        assert_eq!(plain.listed_status, None);
+        assert_eq!((plain.old, plain.new), (Some(image), None));
     }
 }

@@ -3,11 +3,23 @@
 //! below them, so a rule holds the same way whichever way a request arrives.
 //!
 //! - [`orders`]: create (priced, idempotent, workflow started), list, get, change status, delete,
-//!   start the workflow, describe an execution.
+//!   start the workflow, describe an execution;
+//! - [`changes`]: the reactions to an order change (workflow start, backup job, listing refresh,
+//!   answering a waiting workflow);
+//! - [`workflow_tasks`]: the workflow's callback tasks (fulfil, await a status);
+//! - [`messages`]: the queues' message bodies those use cases send and read.
 
+pub mod changes;
+pub mod messages;
 pub mod orders;
+mod step_error;
+pub mod workflow_tasks;
 
+pub use changes::ChangeReactions;
+pub use messages::{BackupJob, WorkflowTask};
 pub use orders::{
     CreateOrder, DEFAULT_LIMIT, ListOrders, MAX_IDEMPOTENCY_KEY_CHARS, MAX_LIMIT, OrderCreated, OrderError,
     OrderListing, OrderService, start_order_workflow,
 };
+pub use step_error::StepError;
+pub use workflow_tasks::WorkflowTasks;

@@ -8,9 +8,11 @@ pub mod money;
 pub mod order;
 pub mod status;
 pub mod validation;
+pub mod workflow;
 
 pub use catalog::{Product, ProductCatalog};
 pub use money::{Money, MoneyParseError};
 pub use order::{Order, OrderId, OrderItem, OrderSummary};
 pub use status::{IllegalTransition, OrderStatus, UnknownStatus};
 pub use validation::{NewOrder, NewOrderItem, ValidationError};
+pub use workflow::{OrderStopped, WaitOutcome};

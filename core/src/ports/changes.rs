@@ -20,17 +20,6 @@ pub enum ChangeKind {
     Remove,
 }
 
-impl ChangeKind {
-    /// DynamoDB Streams' event name.
-    pub const fn event_name(self) -> &'static str {
-        match self {
-            ChangeKind::Insert => "INSERT",
-            ChangeKind::Modify => "MODIFY",
-            ChangeKind::Remove => "REMOVE",
-        }
-    }
-}
-
 /// A workflow waiting for an order to reach a status: its task token, kept on the order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusWait {
@@ -92,4 +81,20 @@ pub trait ChangeFeed: Send + Sync {
 
     /// Records that `consumer` has processed everything up to `position`.
     async fn save_position(&self, consumer: &str, position: u64) -> Result<(), StoreError>;
+}
+
+/// An order before and after one change, as the change stream delivers it to the change reactions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeImages {
+    /// The order before (absent on insert).
+    pub old: Option<OrderImage>,
+    /// The order after (absent on remove).
+    pub new: Option<OrderImage>,
+    /// When the change was committed.
+    pub at: DateTime<Utc>,
+    /// The status the store's listing counts the order under after the change, when the stream
+    /// says so. A store whose listing follows every write says nothing; one whose listing lags some
+    /// writes (on AWS the workflow writes statuses to the table directly) says which status it
+    /// counts, so that only a lagging listing is refreshed.
+    pub listed_status: Option<OrderStatus>,
 }

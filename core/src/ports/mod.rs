@@ -13,7 +13,7 @@ mod workflow;
 pub use backups::{BackupError, BackupKey, BackupStore, BackupWrite, OrderBackup};
 pub use callbacks::{CallbackError, TaskCallbacks};
 pub use catalog::CatalogStore;
-pub use changes::{ChangeFeed, ChangeKind, OrderChange, OrderImage, StatusWait};
+pub use changes::{ChangeFeed, ChangeImages, ChangeKind, OrderChange, OrderImage, StatusWait};
 pub use orders::{
     CreateOutcome, IdempotencyBinding, IdempotencyRecord, ListFilter, ListRequest, OrderPage, OrderStore, PagePosition,
     RestoreOutcome, StatusUpdate, StoreError,

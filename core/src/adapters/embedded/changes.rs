@@ -26,9 +26,26 @@ pub(crate) fn record_change(
         )
         .map_err(sql_error)?;
     insert
-        .execute(params![order_id, kind.event_name(), image(old)?, image(new)?, rfc3339::format(&now_millis())])
+        .execute(params![order_id, kind_column(kind), image(old)?, image(new)?, rfc3339::format(&now_millis())])
         .map_err(sql_error)?;
     Ok(())
+}
+
+/// The `order_changes.kind` column's text for a change kind (fixed: data files keep it).
+const fn kind_column(kind: ChangeKind) -> &'static str {
+    match kind {
+        ChangeKind::Insert => "INSERT",
+        ChangeKind::Modify => "MODIFY",
+        ChangeKind::Remove => "REMOVE",
+    }
+}
+
+fn kind_from_column(text: &str) -> ChangeKind {
+    match text {
+        "INSERT" => ChangeKind::Insert,
+        "MODIFY" => ChangeKind::Modify,
+        _ => ChangeKind::Remove,
+    }
 }
 
 #[async_trait]
@@ -64,11 +81,7 @@ impl ChangeFeed for Database {
                 };
                 changes.push(OrderChange {
                     sequence: sequence as u64,
-                    kind: match kind.as_str() {
-                        "INSERT" => ChangeKind::Insert,
-                        "MODIFY" => ChangeKind::Modify,
-                        _ => ChangeKind::Remove,
-                    },
+                    kind: kind_from_column(&kind),
                     old: image(old)?,
                     new: image(new)?,
                     at: DateTime::parse_from_rfc3339(&at)

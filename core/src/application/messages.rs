@@ -1,8 +1,11 @@
-//! The message bodies of the pipeline's queues (JSON), shared by producers and workers.
+//! The message bodies of the pipeline's queues (JSON): the backup jobs the change reactions send,
+//! and the workflow tasks the state machine sends the fulfilment queue. Producers and consumers
+//! share these types, so the two sides cannot disagree about a field.
 
-use orders_core::domain::{Order, OrderId, OrderStatus};
-use orders_core::ports::{IdempotencyBinding, OrderBackup};
 use serde::{Deserialize, Serialize};
+
+use crate::domain::{Order, OrderId, OrderStatus};
+use crate::ports::{IdempotencyBinding, OrderBackup};
 
 /// A backup job: one order version to keep, or the mark that an order was deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,14 +58,4 @@ pub enum WorkflowTask {
         /// The workflow's task token.
         task_token: String,
     },
-}
-
-/// Error names the workers report to the workflow (its Catch rules match them).
-pub mod errors {
-    /// The order was cancelled.
-    pub const ORDER_CANCELLED: &str = "OrderCancelled";
-    /// The order was marked failed.
-    pub const ORDER_FAILED: &str = "OrderFailed";
-    /// The order no longer exists.
-    pub const ORDER_DELETED: &str = "OrderDeleted";
 }

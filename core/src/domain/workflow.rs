@@ -1,0 +1,108 @@
+//! What an order's state means to the workflow that processes it: whether a task may go on, whether
+//! a wait is over, and the error a stopped order's task fails with (the names the state machine's
+//! `Catch` rules match in `statemachine/order-processing.asl.json`).
+
+use std::fmt;
+
+use super::{OrderId, OrderStatus};
+
+/// Why the workflow of an order must stop: the order left its happy path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStopped {
+    /// A client or an operator cancelled it.
+    Cancelled,
+    /// It was marked failed.
+    Failed,
+    /// It no longer exists.
+    Deleted,
+}
+
+impl OrderStopped {
+    /// The stop an order in `status` calls for, if any: only cancelled and failed orders stop their
+    /// workflow; every other status lets it go on.
+    pub const fn for_status(status: OrderStatus) -> Option<OrderStopped> {
+        match status {
+            OrderStatus::Cancelled => Some(OrderStopped::Cancelled),
+            OrderStatus::Failed => Some(OrderStopped::Failed),
+            OrderStatus::Pending | OrderStatus::Processing | OrderStatus::Shipped | OrderStatus::Delivered => None,
+        }
+    }
+
+    /// The error name the task fails with (what the state machine's `Catch` rules match).
+    pub const fn error_name(self) -> &'static str {
+        match self {
+            OrderStopped::Cancelled => "OrderCancelled",
+            OrderStopped::Failed => "OrderFailed",
+            OrderStopped::Deleted => "OrderDeleted",
+        }
+    }
+
+    /// The cause the task fails with, for the execution's history.
+    pub fn cause(self, order_id: OrderId) -> String {
+        match self {
+            OrderStopped::Cancelled => format!("order {order_id} was cancelled"),
+            OrderStopped::Failed => format!("order {order_id} was marked failed"),
+            OrderStopped::Deleted => format!("order {order_id} no longer exists"),
+        }
+    }
+}
+
+impl fmt::Display for OrderStopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.error_name())
+    }
+}
+
+/// Where a workflow waiting for an order to reach a status stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitOutcome {
+    /// The order has got as far as the status awaited: the workflow resumes.
+    Reached,
+    /// The order stopped: the wait fails with this reason.
+    Stopped(OrderStopped),
+    /// Not yet: the wait goes on.
+    Waiting,
+}
+
+impl WaitOutcome {
+    /// Where a wait for `awaited` stands now that the order is in `current`.
+    pub fn of(current: OrderStatus, awaited: OrderStatus) -> WaitOutcome {
+        if current.has_reached(awaited) {
+            WaitOutcome::Reached
+        } else if let Some(stopped) = OrderStopped::for_status(current) {
+            WaitOutcome::Stopped(stopped)
+        } else {
+            WaitOutcome::Waiting
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use OrderStatus::*;
+
+    #[test]
+    fn given_a_cancelled_or_failed_order_then_its_workflow_stops_with_the_catchable_name() {
+        assert_eq!(OrderStopped::for_status(Cancelled).map(OrderStopped::error_name), Some("OrderCancelled"));
+        assert_eq!(OrderStopped::for_status(Failed).map(OrderStopped::error_name), Some("OrderFailed"));
+        assert_eq!(OrderStopped::Deleted.error_name(), "OrderDeleted");
+        for going_on in [Pending, Processing, Shipped, Delivered] {
+            assert_eq!(OrderStopped::for_status(going_on), None, "{going_on}");
+        }
+    }
+
+    #[test]
+    fn given_a_wait_for_shipped_then_later_statuses_end_it_and_stops_fail_it() {
+        assert_eq!(WaitOutcome::of(Delivered, Shipped), WaitOutcome::Reached);
+        assert_eq!(WaitOutcome::of(Shipped, Shipped), WaitOutcome::Reached);
+        assert_eq!(WaitOutcome::of(Processing, Shipped), WaitOutcome::Waiting);
+        assert_eq!(WaitOutcome::of(Cancelled, Shipped), WaitOutcome::Stopped(OrderStopped::Cancelled));
+        assert_eq!(WaitOutcome::of(Failed, Shipped), WaitOutcome::Stopped(OrderStopped::Failed));
+    }
+
+    #[test]
+    fn given_a_wait_for_cancelled_then_a_cancelled_order_resumes_it() {
+        assert_eq!(WaitOutcome::of(Cancelled, Cancelled), WaitOutcome::Reached);
+    }
+}
