@@ -30,7 +30,8 @@ use super::errors::{describe, is_transient};
 use crate::adapters::dynamodb_item;
 use crate::adapters::listing::{BUCKET, SEP, page_start, scope};
 use crate::domain::order::{now_millis, rfc3339};
-use crate::domain::{Money, Order, OrderId, OrderStatus, OrderSummary, Product, ProductCatalog};
+use crate::domain::status_change::check_version;
+use crate::domain::{Money, Order, OrderId, OrderStatus, OrderSummary, Product, ProductCatalog, StatusChange};
 use crate::ports::{
     CatalogStore, CreateOutcome, IdempotencyRecord, ListFilter, ListRequest, OrderBackup, OrderImage, OrderPage,
     OrderStore, PagePosition, RestoreOutcome, StatusUpdate, StatusWait, StoreError,
@@ -237,7 +238,7 @@ impl DynamoDbStore {
     }
 
     /// Writes a status change made from `current` (conditional on its version) with its counters.
-    /// `Ok(false)` when another writer changed the order first.
+    /// `Ok(None)` when another writer changed the order first.
     async fn write_status(&self, current: &Stored, to: OrderStatus) -> Result<Option<Order>, StoreError> {
         let mut order = current.image.order.clone();
         order.status = to;
@@ -579,16 +580,13 @@ impl OrderStore for DynamoDbStore {
     ) -> Result<StatusUpdate, StoreError> {
         for _ in 0..WRITE_ATTEMPTS {
             let current = self.load(order_id).await?.ok_or(StoreError::NotFound(order_id))?;
-            let order = &current.image.order;
-            if let Some(expected) = expected_version.filter(|v| *v != order.version) {
-                return Err(StoreError::VersionMismatch { expected, current: order.version });
-            }
-            if order.status == to {
-                return Ok(StatusUpdate { order: order.clone(), changed: false });
-            }
-            order.status.check_transition(to)?;
-            if let Some(updated) = self.write_status(&current, to).await? {
-                return Ok(StatusUpdate { order: updated, changed: true });
+            match StatusChange::decide(&current.image.order, to, expected_version)? {
+                StatusChange::Unchanged => return Ok(StatusUpdate { order: current.image.order, changed: false }),
+                StatusChange::Move { .. } => {
+                    if let Some(updated) = self.write_status(&current, to).await? {
+                        return Ok(StatusUpdate { order: updated, changed: true });
+                    }
+                }
             }
             // Another writer changed the order between the read and the write: decide again.
         }
@@ -599,9 +597,7 @@ impl OrderStore for DynamoDbStore {
         for _ in 0..WRITE_ATTEMPTS {
             let current = self.load(order_id).await?.ok_or(StoreError::NotFound(order_id))?;
             let order = current.image.order.clone();
-            if let Some(expected) = expected_version.filter(|v| *v != order.version) {
-                return Err(StoreError::VersionMismatch { expected, current: order.version });
-            }
+            check_version(&order, expected_version)?;
             let delete = Delete::builder()
                 .table_name(&self.orders)
                 .key("order_id", s(order_id.to_string()))
