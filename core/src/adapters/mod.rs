@@ -6,3 +6,4 @@ pub mod aws;
 pub mod dynamodb_item;
 pub mod embedded;
 pub mod listing;
+mod status_change;

@@ -7,6 +7,7 @@ pub mod json;
 pub mod money;
 pub mod order;
 pub mod status;
+pub mod status_change;
 pub mod validation;
 pub mod workflow;
 
@@ -14,5 +15,6 @@ pub use catalog::{Product, ProductCatalog};
 pub use money::{Money, MoneyParseError};
 pub use order::{Order, OrderId, OrderItem, OrderSummary};
 pub use status::{IllegalTransition, OrderStatus, UnknownStatus};
+pub use status_change::{StatusChange, StatusChangeRefused, VersionMismatch};
 pub use validation::{NewOrder, NewOrderItem, ValidationError};
 pub use workflow::{OrderStopped, WaitOutcome};

@@ -10,7 +10,8 @@ use super::changes::record_change;
 use super::db::{Database, execute_cached, query_row_cached, sql_error};
 use crate::adapters::listing::{self, scope};
 use crate::domain::order::rfc3339;
-use crate::domain::{Money, Order, OrderId, OrderItem, OrderStatus, OrderSummary};
+use crate::domain::status_change::check_version;
+use crate::domain::{Money, Order, OrderId, OrderItem, OrderStatus, OrderSummary, StatusChange};
 use crate::ports::{
     ChangeKind, CreateOutcome, IdempotencyBinding, IdempotencyRecord, ListFilter, ListRequest, OrderBackup, OrderImage,
     OrderPage, OrderStore, PagePosition, RestoreOutcome, StatusUpdate, StatusWait, StoreError,
@@ -83,13 +84,13 @@ impl OrderStore for Database {
     ) -> Result<StatusUpdate, StoreError> {
         self.write(move |tx| {
             let (seq, image) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
-            check_version(&image.order, expected_version)?;
-            if image.order.status == to {
-                return Ok(StatusUpdate { order: image.order, changed: false });
+            match StatusChange::decide(&image.order, to, expected_version)? {
+                StatusChange::Unchanged => Ok(StatusUpdate { order: image.order, changed: false }),
+                StatusChange::Move { .. } => {
+                    let order = change_status(tx, seq, image, to)?;
+                    Ok(StatusUpdate { order, changed: true })
+                }
             }
-            image.order.status.check_transition(to)?;
-            let order = change_status(tx, seq, image, to)?;
-            Ok(StatusUpdate { order, changed: true })
         })
         .await
     }
@@ -312,15 +313,6 @@ fn insert_order(tx: &Transaction<'_>, image: &OrderImage) -> Result<i64, StoreEr
 
 fn sql_version(version: u64) -> Result<i64, StoreError> {
     i64::try_from(version).map_err(|_| StoreError::Internal(format!("version {version} does not fit SQLite")))
-}
-
-fn check_version(order: &Order, expected: Option<u64>) -> Result<(), StoreError> {
-    match expected {
-        Some(expected) if expected != order.version => {
-            Err(StoreError::VersionMismatch { expected, current: order.version })
-        }
-        _ => Ok(()),
-    }
 }
 
 fn live_idempotency(tx: &Transaction<'_>, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {

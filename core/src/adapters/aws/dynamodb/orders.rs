@@ -1,0 +1,380 @@
+//! Orders in the orders table: reading one, and every write of one (create, status change,
+//! transition, delete with the tombstone that keeps a restore from bringing it back, workflow wait,
+//! restore), each one `TransactWriteItems` conditional on what it was decided on, with the counters
+//! and the key record it moves; the [`OrderStore`] port on them.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
+use chrono::Utc;
+
+use super::listing::{customer_status, scopes_of};
+use super::{
+    Attrs, DynamoDbStore, WRITE_ATTEMPTS, build_error, cancelled_conditions, n, s, sdk_error, transaction_error,
+};
+use crate::adapters::dynamodb_item;
+use crate::adapters::listing::SEP;
+use crate::domain::order::{now_millis, rfc3339};
+use crate::domain::status_change::check_version;
+use crate::domain::{Order, OrderId, OrderStatus, StatusChange};
+use crate::ports::{
+    CreateOutcome, IdempotencyRecord, ListRequest, OrderBackup, OrderImage, OrderPage, OrderStore, RestoreOutcome,
+    StatusUpdate, StatusWait, StoreError,
+};
+
+/// The counters table's items that remember deleted orders (`deleted{SEP}{order_id}`, bucket 0), so
+/// that no restore brings one back; listing scopes never start with it.
+const DELETED_SCOPE: &str = "deleted";
+
+/// An order as stored, with what the store keeps beside it.
+pub(super) struct Stored {
+    pub(super) image: OrderImage,
+    pub(super) seq: u64,
+    pub(super) counted_status: OrderStatus,
+}
+
+impl DynamoDbStore {
+    pub(super) async fn load(&self, order_id: OrderId) -> Result<Option<Stored>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.orders)
+            .key("order_id", s(order_id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        output.item.map(stored).transpose()
+    }
+
+    /// Writes a status change made from `current` (conditional on its version) with its counters.
+    /// `Ok(None)` when another writer changed the order first.
+    pub(super) async fn write_status(&self, current: &Stored, to: OrderStatus) -> Result<Option<Order>, StoreError> {
+        let mut order = current.image.order.clone();
+        order.status = to;
+        order.version += 1;
+        order.updated_at = now_millis();
+        let update = Update::builder()
+            .table_name(&self.orders)
+            .key("order_id", s(order.order_id.to_string()))
+            .update_expression(
+                "SET #status = :to, #version = :next, updated_at = :now, lk_status = :to, \
+                 lk_customer_status = :cs, counted_status = :to",
+            )
+            .condition_expression("#version = :current")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":next", n(order.version))
+            .expression_attribute_values(":current", n(current.image.order.version))
+            .expression_attribute_values(":now", s(rfc3339::format(&order.updated_at)))
+            .expression_attribute_values(":cs", s(customer_status(&order.customer_id, to)))
+            .build()
+            .map_err(build_error)?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        items.extend(self.status_scopes(&order.customer_id, current.counted_status, to, current.seq)?);
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(Some(order)),
+            Err(error) if cancelled_conditions(&error).is_some_and(|failed| failed.first() == Some(&true)) => Ok(None),
+            Err(error) => Err(transaction_error(error)),
+        }
+    }
+
+    fn deletion_scope(order_id: OrderId) -> String {
+        format!("{DELETED_SCOPE}{SEP}{order_id}")
+    }
+
+    /// Whether this store deleted the order.
+    async fn was_deleted(&self, order_id: OrderId) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.counters)
+            .key("scope", s(Self::deletion_scope(order_id)))
+            .key("bucket", n(0))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(output.item.is_some())
+    }
+}
+
+fn stored(item: Attrs) -> Result<Stored, StoreError> {
+    let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<u64>().ok());
+    let seq = number("seq").ok_or_else(|| StoreError::Internal("order item without seq".into()))?;
+    let counted_status = item
+        .get(dynamodb_item::COUNTED_STATUS)
+        .and_then(|v| v.as_s().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError::Internal("order item without counted_status".into()))?;
+    let image =
+        dynamodb_item::from_item(serde_dynamo::Item::from(item)).map_err(|e| StoreError::Internal(e.to_string()))?;
+    Ok(Stored { image, seq, counted_status })
+}
+
+/// The order's item with its listing attributes.
+fn order_item(image: &OrderImage, seq: u64) -> Result<Attrs, StoreError> {
+    let order = &image.order;
+    let mut item: Attrs = dynamodb_item::to_item(image).map_err(|e| StoreError::Internal(e.to_string()))?.into();
+    item.insert("seq".into(), n(seq));
+    item.insert("lk_all".into(), s("ALL"));
+    item.insert("lk_status".into(), s(order.status.as_str()));
+    item.insert("lk_customer".into(), s(order.customer_id.clone()));
+    item.insert("lk_customer_status".into(), s(customer_status(&order.customer_id, order.status)));
+    item.insert(dynamodb_item::COUNTED_STATUS.into(), s(order.status.as_str()));
+    Ok(item)
+}
+
+#[async_trait]
+impl OrderStore for DynamoDbStore {
+    async fn find_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.idempotency_record(key).await
+    }
+
+    async fn create_order(
+        &self,
+        order: &Order,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<CreateOutcome, StoreError> {
+        let seq = self.next_seq().await?;
+        let image = OrderImage::created(order.clone(), idempotency.map(IdempotencyRecord::binding));
+        let put_order = Put::builder()
+            .table_name(&self.orders)
+            .set_item(Some(order_item(&image, seq)?))
+            .condition_expression("attribute_not_exists(order_id)")
+            .build()
+            .map_err(build_error)?;
+        let mut items = vec![TransactWriteItem::builder().put(put_order).build()];
+        if let Some(record) = idempotency {
+            items.push(TransactWriteItem::builder().put(self.idempotency_put(record)?).build());
+        }
+        items.extend(self.all_scopes(&order.customer_id, order.status, seq, 1)?);
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(CreateOutcome::Created),
+            Err(error) => match (cancelled_conditions(&error), idempotency) {
+                (Some(failed), Some(record)) if failed.get(1) == Some(&true) => {
+                    match self.idempotency_record(&record.key).await? {
+                        Some(first) if first.fingerprint == record.fingerprint => Ok(CreateOutcome::Replayed(first)),
+                        Some(_) => Err(StoreError::IdempotencyKeyReused),
+                        None => {
+                            Err(StoreError::Unavailable("idempotency record changed during the write; retry".into()))
+                        }
+                    }
+                }
+                (Some(failed), _) if failed.first() == Some(&true) => Err(StoreError::AlreadyExists(order.order_id)),
+                _ => Err(transaction_error(error)),
+            },
+        }
+    }
+
+    async fn get_order(&self, order_id: OrderId) -> Result<Option<Order>, StoreError> {
+        Ok(self.load(order_id).await?.map(|stored| stored.image.order))
+    }
+
+    async fn list_orders(&self, request: &ListRequest) -> Result<OrderPage, StoreError> {
+        self.list(request).await
+    }
+
+    async fn update_status(
+        &self,
+        order_id: OrderId,
+        to: OrderStatus,
+        expected_version: Option<u64>,
+    ) -> Result<StatusUpdate, StoreError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let current = self.load(order_id).await?.ok_or(StoreError::NotFound(order_id))?;
+            match StatusChange::decide(&current.image.order, to, expected_version)? {
+                StatusChange::Unchanged => return Ok(StatusUpdate { order: current.image.order, changed: false }),
+                StatusChange::Move { .. } => {
+                    if let Some(updated) = self.write_status(&current, to).await? {
+                        return Ok(StatusUpdate { order: updated, changed: true });
+                    }
+                }
+            }
+            // Another writer changed the order between the read and the write: decide again.
+        }
+        Err(StoreError::Unavailable(format!("order {order_id} kept changing; retry")))
+    }
+
+    async fn delete_order(&self, order_id: OrderId, expected_version: Option<u64>) -> Result<Order, StoreError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let current = self.load(order_id).await?.ok_or(StoreError::NotFound(order_id))?;
+            let order = current.image.order.clone();
+            check_version(&order, expected_version)?;
+            let delete = Delete::builder()
+                .table_name(&self.orders)
+                .key("order_id", s(order_id.to_string()))
+                .condition_expression("#version = :current")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":current", n(order.version))
+                .build()
+                .map_err(build_error)?;
+            let remember = Put::builder()
+                .table_name(&self.counters)
+                .item("scope", s(Self::deletion_scope(order_id)))
+                .item("bucket", n(0))
+                .item("last_version", n(order.version))
+                .item("deleted_at", s(rfc3339::format(&now_millis())))
+                .build()
+                .map_err(build_error)?;
+            let mut items = vec![
+                TransactWriteItem::builder().delete(delete).build(),
+                TransactWriteItem::builder().put(remember).build(),
+            ];
+            items.extend(self.all_scopes(&order.customer_id, current.counted_status, current.seq, -1)?);
+            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => return Ok(order),
+                Err(error) if cancelled_conditions(&error).is_some_and(|f| f.first() == Some(&true)) => continue,
+                Err(error) => return Err(transaction_error(error)),
+            }
+        }
+        Err(StoreError::Unavailable(format!("order {order_id} kept changing; retry")))
+    }
+
+    async fn transition(
+        &self,
+        order_id: OrderId,
+        from: &[OrderStatus],
+        to: OrderStatus,
+    ) -> Result<StatusUpdate, StoreError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let current = self.load(order_id).await?.ok_or(StoreError::NotFound(order_id))?;
+            if !from.contains(&current.image.order.status) {
+                return Err(StoreError::ConditionFailed { current: current.image.order.status });
+            }
+            if let Some(updated) = self.write_status(&current, to).await? {
+                return Ok(StatusUpdate { order: updated, changed: true });
+            }
+        }
+        Err(StoreError::Unavailable(format!("order {order_id} kept changing; retry")))
+    }
+
+    async fn await_status(&self, order_id: OrderId, wait: StatusWait) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.orders)
+            .key("order_id", s(order_id.to_string()))
+            .update_expression("SET awaiting_status = :status, task_token = :token")
+            .condition_expression("attribute_exists(order_id)")
+            .expression_attribute_values(":status", s(wait.status.as_str()))
+            .expression_attribute_values(":token", s(wait.task_token))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::NotFound(order_id))
+            }
+            Err(error) => Err(sdk_error(error)),
+        }
+    }
+
+    async fn restore(&self, backup: &OrderBackup) -> Result<RestoreOutcome, StoreError> {
+        let order = &backup.order;
+        let image = OrderImage { order: order.clone(), awaiting: None, idempotency: backup.idempotency.clone() };
+        for _ in 0..WRITE_ATTEMPTS {
+            if self.was_deleted(order.order_id).await? {
+                return Ok(RestoreOutcome::Deleted);
+            }
+            let current = self.load(order.order_id).await?;
+            let (seq, condition, outcome, counters) = match &current {
+                Some(stored) if stored.image.order.version >= order.version => {
+                    return Ok(RestoreOutcome::AlreadyCurrent);
+                }
+                Some(stored) => {
+                    // Leave the old scopes, enter the new ones; a scope in both nets to nothing (and a
+                    // transaction may not touch one item twice).
+                    let mut deltas: HashMap<String, i64> = HashMap::new();
+                    for name in scopes_of(&stored.image.order.customer_id, stored.counted_status) {
+                        *deltas.entry(name).or_default() -= 1;
+                    }
+                    for name in scopes_of(&order.customer_id, order.status) {
+                        *deltas.entry(name).or_default() += 1;
+                    }
+                    let counters = deltas
+                        .into_iter()
+                        .filter(|(_, delta)| *delta != 0)
+                        .map(|(name, delta)| self.counter_update(name, stored.seq, delta))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    (stored.seq, "#version = :current".to_owned(), RestoreOutcome::Updated, counters)
+                }
+                None => {
+                    let seq = self.next_seq().await?;
+                    (
+                        seq,
+                        "attribute_not_exists(order_id)".to_owned(),
+                        RestoreOutcome::Restored,
+                        self.all_scopes(&order.customer_id, order.status, seq, 1)?,
+                    )
+                }
+            };
+            let item = order_item(&image, seq)?;
+            let write = match &current {
+                // Absent: put the whole item.
+                None => TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.orders)
+                            .set_item(Some(item))
+                            .condition_expression(condition)
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build(),
+                // Older: set every attribute (and drop a stale workflow wait), only at the version read.
+                Some(stored) => {
+                    let mut update = Update::builder()
+                        .table_name(&self.orders)
+                        .key("order_id", s(order.order_id.to_string()))
+                        .condition_expression(condition)
+                        .expression_attribute_names("#version", "version")
+                        .expression_attribute_values(":current", n(stored.image.order.version));
+                    let mut sets = vec!["#version = :next".to_owned()];
+                    update = update.expression_attribute_values(":next", n(order.version));
+                    let rest = item.into_iter().filter(|(name, _)| name != "order_id" && name != "version");
+                    for (index, (name, value)) in rest.enumerate() {
+                        sets.push(format!("#a{index} = :v{index}"));
+                        update = update
+                            .expression_attribute_names(format!("#a{index}"), name)
+                            .expression_attribute_values(format!(":v{index}"), value);
+                    }
+                    let expression = format!("SET {} REMOVE awaiting_status, task_token", sets.join(", "));
+                    TransactWriteItem::builder()
+                        .update(update.update_expression(expression).build().map_err(build_error)?)
+                        .build()
+                }
+            };
+            // The order must not be deleted in the meantime: the deletion leaves its mark in the
+            // same transaction as the delete.
+            let not_deleted = ConditionCheck::builder()
+                .table_name(&self.counters)
+                .key("scope", s(Self::deletion_scope(order.order_id)))
+                .key("bucket", n(0))
+                .condition_expression("attribute_not_exists(#scope)")
+                .expression_attribute_names("#scope", "scope")
+                .build()
+                .map_err(build_error)?;
+            let mut items = vec![write, TransactWriteItem::builder().condition_check(not_deleted).build()];
+            items.extend(counters);
+            if let Some(binding) = backup.idempotency.as_ref().filter(|b| b.is_live(Utc::now()))
+                && self.idempotency_record(&binding.key).await?.is_none()
+            {
+                items.push(TransactWriteItem::builder().put(self.idempotency_put(&binding.record_for(order))?).build());
+            }
+            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => return Ok(outcome),
+                // Deleted, changed, or its key taken meanwhile: look again.
+                Err(error) if cancelled_conditions(&error).is_some_and(|f| f.contains(&true)) => continue,
+                Err(error) => return Err(transaction_error(error)),
+            }
+        }
+        Err(StoreError::Unavailable(format!("order {} kept changing during the restore; retry", order.order_id)))
+    }
+
+    async fn reconcile(&self, order_id: OrderId) -> Result<(), StoreError> {
+        self.reconcile_listing(order_id).await
+    }
+}

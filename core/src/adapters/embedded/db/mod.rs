@@ -1,0 +1,228 @@
+//! The SQLite database: one file in WAL mode (safe across processes), read through a pool of
+//! connections (`pool`), written by one thread that group-commits the writes arriving together
+//! (`writer`), its schema brought up to date when it opens (`migrations`); and the helpers the
+//! adapters run their SQL with.
+
+mod migrations;
+mod pool;
+mod writer;
+
+use std::path::Path;
+use std::sync::{Arc, mpsc};
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::ErrorCode;
+
+use self::pool::pool_error;
+use self::writer::WriteJob;
+use crate::ports::StoreError;
+
+/// The embedded database; cheap to clone (a pool handle and the writer's queue).
+#[derive(Clone)]
+pub struct Database {
+    pool: r2d2::Pool<SqliteConnectionManager>,
+    writer: Arc<mpsc::Sender<WriteJob>>,
+}
+
+impl Database {
+    /// Opens the file (creating it), sets it up for durable concurrent use, and migrates it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let pool = pool::open(path)?;
+        migrations::migrate(&mut *pool.get().map_err(pool_error)?)?;
+        let writer = writer::start(pool.get().map_err(pool_error)?, path)?;
+        Ok(Database { pool, writer: Arc::new(writer) })
+    }
+}
+
+/// Runs one statement through the connection's prepared-statement cache (parsing and planning the
+/// SQL once per connection rather than at every call).
+pub(crate) fn execute_cached(
+    tx: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(params)
+}
+
+/// Reads one row through the connection's prepared-statement cache.
+pub(crate) fn query_row_cached<T>(
+    tx: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    read: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    tx.prepare_cached(sql)?.query_row(params, read)
+}
+
+/// Maps SQLite errors: lock contention is passing trouble, the rest is internal.
+pub(crate) fn sql_error(error: rusqlite::Error) -> StoreError {
+    commit_error(&error)
+}
+
+/// The error a group's failed begin or commit gives each of its writes.
+fn commit_error(error: &rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Unavailable(error.to_string()),
+        _ => StoreError::Internal(error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn catalog_rows(database: &Database) -> i64 {
+        let conn = database.pool.get().expect("a connection");
+        conn.query_row("SELECT COUNT(*) FROM catalog", [], |row| row.get(0)).expect("a count")
+    }
+
+    async fn insert_product(database: &Database, n: usize, fail: bool) -> Result<usize, StoreError> {
+        database
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO catalog (product_id, name, unit_price_cents) VALUES (?1, 'p', 1)",
+                    [format!("p-{n}")],
+                )
+                .map_err(sql_error)?;
+                if fail {
+                    return Err(StoreError::Internal(format!("write {n} refused after its insert")));
+                }
+                Ok(n)
+            })
+            .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn given_concurrent_writes_when_some_fail_then_only_their_changes_are_undone() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let database = Database::open(&dir.path().join("orders.db")).expect("the database opens");
+
+        // When 300 writes arrive together and every seventh fails after its insert.
+        let writes: Vec<_> = (0..300)
+            .map(|n| {
+                let database = database.clone();
+                tokio::spawn(async move { insert_product(&database, n, n % 7 == 0).await })
+            })
+            .collect();
+        let mut succeeded = 0;
+        for (n, write) in writes.into_iter().enumerate() {
+            match write.await.expect("the task ends") {
+                Ok(value) => {
+                    assert_eq!(value, n, "each write gets its own answer");
+                    assert_ne!(n % 7, 0);
+                    succeeded += 1;
+                }
+                Err(error) => {
+                    assert_eq!(n % 7, 0, "write {n} failed: {error}");
+                    assert!(error.to_string().contains(&format!("write {n} refused")), "{error}");
+                }
+            }
+        }
+
+        // Then exactly the successful writes are stored, and stored for good.
+        assert_eq!(succeeded, 300 - 43);
+        assert_eq!(catalog_rows(&database), 300 - 43);
+        drop(database);
+        let reopened = Database::open(&dir.path().join("orders.db")).expect("the database reopens");
+        assert_eq!(catalog_rows(&reopened), 300 - 43);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn given_slow_reads_holding_the_pool_then_point_reads_wait_their_turn_and_see_every_commit() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let database = Database::open(&dir.path().join("orders.db")).expect("the database opens");
+        let everything = async {
+            // Given twenty slow reads on the blocking pool: more than the pool has connections
+            let slow: Vec<_> = (0..20)
+                .map(|_| {
+                    let database = database.clone();
+                    tokio::spawn(async move {
+                        database
+                            .read(|tx| {
+                                std::thread::sleep(Duration::from_millis(20));
+                                tx.query_row("SELECT COUNT(*) FROM catalog", [], |row| row.get::<_, i64>(0))
+                                    .map_err(sql_error)
+                            })
+                            .await
+                    })
+                })
+                .collect();
+            // When 100 tasks each write a product and read it back by key on their async thread
+            let point_reads: Vec<_> = (0..100)
+                .map(|n| {
+                    let database = database.clone();
+                    tokio::spawn(async move {
+                        insert_product(&database, n, false).await?;
+                        database.read_by_key(|tx| {
+                            let sql = "SELECT name FROM catalog WHERE product_id = ?1";
+                            tx.query_row(sql, [format!("p-{n}")], |row| row.get::<_, String>(0)).map_err(sql_error)
+                        })
+                    })
+                })
+                .collect();
+            // Then every point read finds the write before it, and every read ends
+            for read in point_reads {
+                assert_eq!(read.await.expect("the task ends").expect("the read succeeds"), "p");
+            }
+            for read in slow {
+                read.await.expect("the task ends").expect("the slow read succeeds");
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), everything).await.expect("no read is stuck");
+    }
+
+    #[tokio::test]
+    async fn given_a_write_that_panics_then_it_fails_alone_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let database = Database::open(&dir.path().join("orders.db")).expect("the database opens");
+
+        let panicked = database
+            .write(|tx| -> Result<(), StoreError> {
+                tx.execute("INSERT INTO catalog (product_id, name, unit_price_cents) VALUES ('x', 'x', 1)", [])
+                    .map_err(sql_error)?;
+                panic!("a bug in a write");
+            })
+            .await;
+
+        assert!(matches!(panicked, Err(StoreError::Internal(ref m)) if m.contains("panicked")), "{panicked:?}");
+        assert_eq!(insert_product(&database, 1, false).await.expect("the next write works"), 1);
+        assert_eq!(catalog_rows(&database), 1, "the panicking write's insert was undone");
+    }
+
+    #[tokio::test]
+    async fn given_the_file_deleted_or_replaced_while_open_then_every_write_is_refused_for_good() {
+        for replace in [false, true] {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let path = dir.path().join("orders.db");
+            let database = Database::open(&path).expect("the database opens");
+            insert_product(&database, 1, false).await.expect("a write before the loss");
+
+            std::fs::remove_file(&path).expect("the file is deleted");
+            if replace {
+                std::fs::write(&path, b"").expect("another file in its place");
+            }
+
+            let refused = insert_product(&database, 2, false).await;
+            assert!(
+                matches!(&refused, Err(StoreError::Internal(m)) if m.contains("was deleted or replaced")),
+                "{refused:?}"
+            );
+            let again = insert_product(&database, 3, false).await;
+            assert!(again.is_err(), "still refused: {again:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn given_a_write_that_breaks_a_constraint_then_the_error_is_its_own() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let database = Database::open(&dir.path().join("orders.db")).expect("the database opens");
+        insert_product(&database, 1, false).await.expect("the first insert");
+
+        let duplicate = insert_product(&database, 1, false).await;
+
+        assert!(matches!(duplicate, Err(StoreError::Internal(ref m)) if m.contains("UNIQUE")), "{duplicate:?}");
+        assert_eq!(catalog_rows(&database), 1);
+    }
+}

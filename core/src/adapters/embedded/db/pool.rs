@@ -1,0 +1,81 @@
+//! The connections to the file: the pool every read and the writer take theirs from (WAL mode,
+//! durable commits, memory-mapped reads, a statement cache each), and the read transactions.
+
+use std::path::Path;
+use std::time::Duration;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Transaction, TransactionBehavior};
+
+use super::{Database, sql_error};
+use crate::ports::StoreError;
+
+/// Prepared statements kept per connection (the adapters use about 50 distinct ones).
+const STATEMENT_CACHE: usize = 128;
+
+/// How much of the database file each connection reads through a memory map (address space, not
+/// memory: the pages are the OS page cache's).
+const MMAP_BYTES: i64 = 4 << 30;
+
+/// Opens the pool on the file, switching the file to WAL mode first.
+pub(super) fn open(path: &Path) -> Result<r2d2::Pool<SqliteConnectionManager>, StoreError> {
+    // WAL is a property of the file: set it once, on one connection, before the pool opens more
+    // (connections racing to switch the journal mode would meet "database is locked").
+    let first = rusqlite::Connection::open(path)
+        .and_then(|conn| conn.busy_timeout(Duration::from_secs(10)).map(|()| conn))
+        .and_then(|conn| conn.pragma_update(None, "journal_mode", "WAL").map(|()| conn))
+        .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
+    drop(first);
+    let manager = SqliteConnectionManager::file(path).with_init(|conn| {
+        conn.busy_timeout(Duration::from_secs(10))?;
+        // Room for every statement the adapters run, so none is parsed twice.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // FULL: once a commit returns, it survives a crash of the machine, not only of the process.
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        // Reads through a memory map of the file: pages come from the OS page cache, shared by
+        // every connection, without a read(2) and a copy each (what random listing pages of a
+        // large database are made of). Writes still go through the WAL.
+        conn.pragma_update(None, "mmap_size", MMAP_BYTES)
+    });
+    r2d2::Pool::builder()
+        .max_size(8)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(10))
+        .build(manager)
+        .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))
+}
+
+impl Database {
+    /// Runs `work` in a read transaction (one consistent snapshot) on a blocking thread: for reads
+    /// that may walk many rows (listings, the change feed, queues).
+    pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let database = self.clone();
+        tokio::task::spawn_blocking(move || database.read_by_key(work))
+            .await
+            .map_err(|e| StoreError::Internal(format!("database task failed: {e}")))?
+    }
+
+    /// Runs `work` in a read transaction on the calling thread: for reads of a few rows by key.
+    /// Through the memory map they take microseconds, less than handing them to a blocking thread
+    /// and back, which was a third of `GET /orders/{id}`'s CPU time (docs/BENCHMARKS.md). Readers
+    /// never wait for the writer in WAL mode; a caller waits only when every pooled connection is
+    /// in use, for one to come back.
+    pub(crate) fn read_by_key<T>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.pool.get().map_err(pool_error)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(sql_error)?;
+        let result = work(&tx)?;
+        tx.commit().map_err(sql_error)?;
+        Ok(result)
+    }
+}
+
+pub(super) fn pool_error(error: r2d2::Error) -> StoreError {
+    StoreError::Unavailable(format!("no database connection: {error}"))
+}

@@ -1,0 +1,214 @@
+//! The writes: one thread that runs the writes waiting together in one transaction, each in its
+//! own savepoint, and commits them with one fsync; and the guard that stops writing once the file
+//! it opened is deleted or replaced on disk.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Transaction, TransactionBehavior};
+
+use super::{Database, commit_error};
+use crate::ports::StoreError;
+
+/// Most writes one group commit takes: bounds how long the first of them waits for the commit.
+const MAX_GROUP: usize = 256;
+
+/// A write waiting for the writer thread. Given the group's transaction, it runs and returns
+/// whether it failed (its changes are then rolled back alone) and how to answer once the group
+/// commits; given the error that keeps the group from running, it answers with it at once.
+pub(super) type WriteJob = Box<dyn FnOnce(Result<&Transaction<'_>, &rusqlite::Error>) -> Option<JobDone> + Send>;
+
+/// A write that ran: whether it failed, and its answer, given the group's commit result.
+pub(super) struct JobDone {
+    failed: bool,
+    answer: Answer,
+}
+
+/// Sends a write's result to its caller once the group's commit has succeeded or failed.
+type Answer = Box<dyn FnOnce(Result<(), &rusqlite::Error>) + Send>;
+
+/// Starts the writer thread on `connection`, the writer of the file at `path`: the sender of its
+/// queue of writes.
+pub(super) fn start(
+    connection: r2d2::PooledConnection<SqliteConnectionManager>,
+    path: &Path,
+) -> Result<mpsc::Sender<WriteJob>, StoreError> {
+    let mut files = OpenedFiles::of(path);
+    let (writer, jobs) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("sqlite-writer".to_owned())
+        .spawn(move || write_groups(connection, &jobs, &mut files))
+        .map_err(|e| StoreError::Internal(format!("cannot start the database writer: {e}")))?;
+    Ok(writer)
+}
+
+impl Database {
+    /// Runs `work` as one atomic write: its checks and changes see the same data, its changes are
+    /// kept when it succeeds and undone when it fails, and it returns only once they are on disk.
+    ///
+    /// Writes go to one writer thread, which runs the writes waiting together (up to
+    /// [`MAX_GROUP`]) in one transaction, each inside its own savepoint, and commits them with one
+    /// fsync: concurrent writers share the disk's flush instead of queueing for one each.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: WriteJob = Box::new(move |tx| {
+            let tx = match tx {
+                Ok(tx) => tx,
+                Err(error) => {
+                    let _ = reply.send(Err(commit_error(error)));
+                    return None;
+                }
+            };
+            let outcome = catch_unwind(AssertUnwindSafe(|| work(tx)))
+                .unwrap_or_else(|_| Err(StoreError::Internal("a database write panicked".to_owned())));
+            Some(JobDone {
+                failed: outcome.is_err(),
+                answer: Box::new(move |committed| {
+                    let result = match committed {
+                        Ok(()) => outcome,
+                        Err(error) => outcome.and(Err(commit_error(error))),
+                    };
+                    // The caller may have gone (a dropped request): nothing to answer then.
+                    let _ = reply.send(result);
+                }),
+            })
+        });
+        self.writer.send(job).map_err(|_| StoreError::Internal("the database writer has stopped".to_owned()))?;
+        answer.await.map_err(|_| StoreError::Internal("the database writer dropped a write".to_owned()))?
+    }
+}
+
+/// The database file and its write-ahead log as they were when opened. A process keeps writing
+/// into files it has open even after they are deleted or replaced on disk, and those writes are
+/// gone at the next start: every write would be acknowledged and then lost. So before each group
+/// the writer checks that the paths still name the files it opened (device and inode), and once
+/// they do not, it refuses every write for good.
+struct OpenedFiles {
+    /// Each file's path and identity at open (files that did not exist then are not checked).
+    files: Vec<(PathBuf, FileId)>,
+    /// Set once a file is found gone: why every write is refused.
+    lost: Option<String>,
+}
+
+/// A file's device and inode.
+type FileId = (u64, u64);
+
+impl OpenedFiles {
+    fn of(database: &Path) -> Self {
+        let mut wal = database.as_os_str().to_owned();
+        wal.push("-wal");
+        let files = [database.to_owned(), PathBuf::from(wal)]
+            .into_iter()
+            .filter_map(|p| file_id(&p).map(|id| (p, id)))
+            .collect();
+        OpenedFiles { files, lost: None }
+    }
+
+    /// Why writes must be refused, if they must.
+    fn check(&mut self) -> Option<&str> {
+        if self.lost.is_none()
+            && let Some((path, _)) = self.files.iter().find(|(path, id)| file_id(path) != Some(*id))
+        {
+            let reason = format!(
+                "{} was deleted or replaced while this process had it open: writes are refused, since \
+                 they would be lost; restore the file or restart on the new one",
+                path.display()
+            );
+            tracing::error!(%reason, "database file lost");
+            self.lost = Some(reason);
+        }
+        self.lost.as_deref()
+    }
+}
+
+#[cfg(unix)]
+fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_path: &Path) -> Option<FileId> {
+    // No inode to compare: the check is off.
+    None
+}
+
+/// The writer thread: takes the writes waiting, runs them in one transaction and commits them
+/// together, until every [`Database`] handle is gone.
+fn write_groups(
+    mut connection: r2d2::PooledConnection<SqliteConnectionManager>,
+    jobs: &mpsc::Receiver<WriteJob>,
+    files: &mut OpenedFiles,
+) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Some(reason) = files.check() {
+            let error = rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                Some(reason.to_owned()),
+            );
+            for job in group {
+                job(Err(&error));
+            }
+            continue;
+        }
+        write_group(&mut connection, group);
+    }
+}
+
+/// One group commit. A write that fails is rolled back to its savepoint and the others go on; if
+/// the transaction itself cannot begin or commit, every write of the group gets that error.
+fn write_group(connection: &mut rusqlite::Connection, group: Vec<WriteJob>) {
+    let tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(error) => {
+            for job in group {
+                job(Err(&error));
+            }
+            return;
+        }
+    };
+    let mut answers = Vec::with_capacity(group.len());
+    let mut broken: Option<rusqlite::Error> = None;
+    for job in group {
+        if let Some(error) = &broken {
+            job(Err(error));
+            continue;
+        }
+        if let Err(error) = tx.execute_batch("SAVEPOINT write") {
+            job(Err(&error));
+            broken = Some(error);
+            continue;
+        }
+        let Some(done) = job(Ok(&tx)) else { continue };
+        let closed = if done.failed {
+            tx.execute_batch("ROLLBACK TO write; RELEASE write")
+        } else {
+            tx.execute_batch("RELEASE write")
+        };
+        answers.push(done.answer);
+        if let Err(error) = closed {
+            broken = Some(error);
+        }
+    }
+    let committed = match broken {
+        // Dropping the transaction rolls the whole group back.
+        Some(error) => Err(error),
+        None => tx.commit(),
+    };
+    for answer in answers {
+        answer(committed.as_ref().map(|_| ()));
+    }
+}

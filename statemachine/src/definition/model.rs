@@ -1,0 +1,252 @@
+//! The typed model of a loaded definition, what the engine runs: the definition and its states,
+//! each state's fields compiled (paths, payload templates, choice rules, wait times, reasons),
+//! transitions, retriers and catchers, and how an `ErrorEquals` list matches an error.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, FixedOffset};
+use serde_json::{Value, json};
+
+use crate::choice::Rule;
+use crate::error::{Failure, error_names};
+use crate::intrinsics::Call;
+use crate::path::RefPath;
+use crate::payload::Template;
+
+/// A loaded, validated state machine definition. Cheap to share behind an `Arc`.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    pub(super) comment: Option<String>,
+    pub(super) start_at: String,
+    pub(super) timeout_seconds: Option<u64>,
+    pub(super) states: BTreeMap<String, State>,
+    pub(super) source: Value,
+}
+
+impl Definition {
+    /// The state the machine starts at.
+    pub fn start_at(&self) -> &str {
+        &self.start_at
+    }
+
+    /// The top-level `Comment`.
+    pub fn comment(&self) -> Option<&str> {
+        self.comment.as_deref()
+    }
+
+    /// The top-level `TimeoutSeconds`: how long an execution may run before it is TIMED_OUT.
+    pub fn timeout_seconds(&self) -> Option<u64> {
+        self.timeout_seconds
+    }
+
+    /// The names of the states, in name order.
+    pub fn state_names(&self) -> impl Iterator<Item = &str> {
+        self.states.keys().map(String::as_str)
+    }
+
+    /// The `Resource` of every Task state, so an application can check its
+    /// [`TaskInvoker`](crate::TaskInvoker) handles them all.
+    pub fn task_resources(&self) -> BTreeSet<&str> {
+        self.states
+            .values()
+            .filter_map(|s| match &s.kind {
+                StateKind::Task(task) => Some(task.resource.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The definition as it was loaded (after substitutions).
+    pub fn source(&self) -> &Value {
+        &self.source
+    }
+
+    pub(crate) fn state(&self, name: &str) -> Option<&State> {
+        self.states.get(name)
+    }
+}
+
+/// A compiled state.
+#[derive(Debug, Clone)]
+pub(crate) struct State {
+    pub kind: StateKind,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum StateKind {
+    Pass(PassState),
+    Task(Box<TaskState>),
+    Choice(ChoiceState),
+    Wait(WaitState),
+    Succeed(SucceedState),
+    Fail(FailState),
+}
+
+impl StateKind {
+    /// The `Type` name, which prefixes the state's history event types.
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            StateKind::Pass(_) => "Pass",
+            StateKind::Task(_) => "Task",
+            StateKind::Choice(_) => "Choice",
+            StateKind::Wait(_) => "Wait",
+            StateKind::Succeed(_) => "Succeed",
+            StateKind::Fail(_) => "Fail",
+        }
+    }
+}
+
+/// Where a state goes when it is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Transition {
+    Next(String),
+    End,
+}
+
+/// `InputPath` / `OutputPath`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum IoPath {
+    /// Absent: the whole value (`$`).
+    Whole,
+    /// `null`: an empty object.
+    Empty,
+    Path(RefPath),
+}
+
+impl IoPath {
+    pub(crate) fn apply(&self, value: &Value, context: &Value, field: &str) -> Result<Value, Failure> {
+        match self {
+            IoPath::Whole => Ok(value.clone()),
+            IoPath::Empty => Ok(json!({})),
+            IoPath::Path(path) => path.resolve(value, context).cloned().ok_or_else(|| {
+                Failure::runtime(format!(
+                    "Invalid path '{path}' : the {field} references a field not present in the value it is applied to"
+                ))
+            }),
+        }
+    }
+}
+
+/// `ResultPath` (of a state or a Catcher).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ResultPath {
+    /// `null`: the result is discarded; the output is the raw input.
+    Discard,
+    /// A reference path (`$` by default).
+    Path(RefPath),
+}
+
+impl ResultPath {
+    pub(crate) fn apply(&self, raw_input: &Value, result: Value) -> Result<Value, Failure> {
+        match self {
+            ResultPath::Discard => Ok(raw_input.clone()),
+            ResultPath::Path(path) if path.is_whole_data() => Ok(result),
+            ResultPath::Path(path) => path
+                .set(raw_input.clone(), result)
+                .map_err(|message| Failure::new(error_names::RESULT_PATH_MATCH_FAILURE, message)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PassState {
+    pub input_path: IoPath,
+    pub parameters: Option<Template>,
+    pub result: Option<Value>,
+    pub result_path: ResultPath,
+    pub output_path: IoPath,
+    pub transition: Transition,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TaskState {
+    pub resource: String,
+    pub wait_for_task_token: bool,
+    pub input_path: IoPath,
+    pub parameters: Option<Template>,
+    pub result_selector: Option<Template>,
+    pub result_path: ResultPath,
+    pub output_path: IoPath,
+    pub retry: Vec<Retrier>,
+    pub catch: Vec<Catcher>,
+    pub timeout_seconds: Option<u64>,
+    pub heartbeat_seconds: Option<u64>,
+    pub transition: Transition,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ChoiceState {
+    pub input_path: IoPath,
+    pub output_path: IoPath,
+    pub choices: Vec<(Rule, String)>,
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum WaitFor {
+    Seconds(u64),
+    SecondsPath(RefPath),
+    Timestamp(DateTime<FixedOffset>),
+    TimestampPath(RefPath),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct WaitState {
+    pub input_path: IoPath,
+    pub output_path: IoPath,
+    pub wait: WaitFor,
+    pub transition: Transition,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SucceedState {
+    pub input_path: IoPath,
+    pub output_path: IoPath,
+}
+
+/// A Fail state's `Error` or `Cause`: literal, path, or intrinsic function.
+#[derive(Debug, Clone)]
+pub(crate) enum Reason {
+    Literal(String),
+    Path(RefPath),
+    Intrinsic(Call),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FailState {
+    pub error: Option<Reason>,
+    pub cause: Option<Reason>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Retrier {
+    pub error_equals: Vec<String>,
+    pub interval_seconds: u64,
+    pub max_attempts: u64,
+    pub backoff_rate: f64,
+    pub max_delay_seconds: Option<u64>,
+    pub full_jitter: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Catcher {
+    pub error_equals: Vec<String>,
+    pub next: String,
+    pub result_path: ResultPath,
+}
+
+/// Whether an error named `error` is matched by an `ErrorEquals` list. `States.ALL` matches every
+/// error, `States.TaskFailed` every error but the timeouts, `States.Timeout` also matches
+/// `States.HeartbeatTimeout`; nothing matches `States.Runtime`.
+pub(crate) fn error_matches(error_equals: &[String], error: &str) -> bool {
+    if error == error_names::RUNTIME {
+        return false;
+    }
+    let is_timeout = error == error_names::TIMEOUT || error == error_names::HEARTBEAT_TIMEOUT;
+    error_equals.iter().any(|name| {
+        name == error
+            || name == error_names::ALL
+            || (name == error_names::TASK_FAILED && !is_timeout)
+            || (name == error_names::TIMEOUT && error == error_names::HEARTBEAT_TIMEOUT)
+    })
+}
