@@ -7,7 +7,6 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 /// A Step Functions execution ARN: `arn:aws:states:{region}:{account}:execution:{machine}:{name}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -80,7 +79,7 @@ impl fmt::Display for ExecutionArn {
 }
 
 /// An execution's status, spelled as Step Functions spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ExecutionStatus {
     /// Still going.
@@ -95,11 +94,10 @@ pub enum ExecutionStatus {
     Aborted,
 }
 
-/// What `GET /executions/{arn}` reports.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+/// An execution as the workflow engine describes it: its status, dates, input, and output or error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionDescription {
     /// The execution's ARN.
-    #[schema(value_type = String)]
     pub execution_arn: ExecutionArn,
     /// The state machine it runs.
     pub state_machine_arn: String,
@@ -109,11 +107,9 @@ pub struct ExecutionDescription {
     pub status: ExecutionStatus,
     /// When it started (RFC 3339, UTC).
     #[serde(with = "crate::domain::order::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub start_date: DateTime<Utc>,
     /// When it stopped, once it has (RFC 3339, UTC).
     #[serde(with = "optional_rfc3339")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub stop_date: Option<DateTime<Utc>>,
     /// The execution's input.
     pub input: serde_json::Value,

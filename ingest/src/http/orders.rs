@@ -6,13 +6,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orders_core::application::{CreateOrder, ListOrders};
 use orders_core::domain::validation::check_identifier;
-use orders_core::domain::{NewOrder, Order, OrderStatus, OrderSummary, ValidationError};
+use orders_core::domain::{NewOrder, Order, OrderStatus, ValidationError};
 use orders_core::ports::ListFilter;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
+use super::body::{
+    ListQuery, NewOrderBody, OrderBody, OrderCreatedBody, OrderDeletedBody, OrderListBody, StatusChangeBody,
+    WorkflowStartedBody,
+};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBytes, OrderIdPath, QueryParameters, etag, if_match_version};
 
@@ -25,106 +27,10 @@ pub const IDEMPOTENT_REPLAYED_HEADER: &str = "idempotent-replayed";
 /// `pagination` figures).
 pub const MAX_PAGE_PARAMETER: u64 = i64::MAX as u64;
 
-/// `201` body of `POST /orders`: exactly the seed's fields.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct OrderCreatedBody {
-    /// Always "Order created successfully".
-    #[schema(example = "Order created successfully")]
-    pub message: String,
-    /// The new order's id.
-    #[schema(example = "550e8400-e29b-41d4-a716-446655440000")]
-    pub order_id: String,
-    /// The order's workflow execution.
-    #[schema(
-        example = "arn:aws:states:us-east-1:123456789012:execution:OrderProcessingStateMachine:550e8400-e29b-41d4-a716-446655440000"
-    )]
-    pub execution_arn: String,
-    /// Always "Save this execution_arn to check workflow status later".
-    #[schema(example = "Save this execution_arn to check workflow status later")]
-    pub note: String,
-}
-
-/// The seed's pagination figures.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Pagination {
-    /// This page's number (1-based).
-    pub page: u64,
-    /// Page size used (requests above 100 are capped to 100).
-    pub limit: u32,
-    /// Orders matching the filters.
-    pub total: u64,
-    /// Pages at this size.
-    pub pages: u64,
-}
-
-/// `200` body of `GET /orders`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct OrderListBody {
-    /// The page's orders, newest first.
-    pub orders: Vec<OrderSummary>,
-    /// Where this page stands.
-    pub pagination: Pagination,
-    /// Pass as `next_token` (with the same filters and limit) for the next page; null on the last.
-    pub next_token: Option<String>,
-}
-
-/// Query of `GET /orders`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)] // Read as a map (for field-naming errors); this type documents the parameters.
-pub struct ListQuery {
-    /// Page number, from 1 (default 1). Not with `next_token`.
-    #[param(minimum = 1, maximum = 9_223_372_036_854_775_807_i64, example = 1)]
-    page: Option<i64>,
-    /// Orders per page, from 1 (default 10; above 100 is capped to 100).
-    #[param(minimum = 1, maximum = 9_223_372_036_854_775_807_i64, example = 10)]
-    limit: Option<i64>,
-    /// Only orders in this status.
-    status: Option<OrderStatus>,
-    /// Only this customer's orders: 1 to 64 characters, no control characters, no surrounding white
-    /// space (the rules of `customer_id` in orders).
-    #[param(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^\u0000-\u001f\u007f-\u009f \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f]*[^\u0000-\u001f\u007f-\u009f \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$"
-    )]
-    customer_id: Option<String>,
-    /// The `next_token` of the previous page: cheap paging however far.
-    next_token: Option<String>,
-}
-
-/// Body of `PUT /orders/{order_id}/status`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StatusChangeBody {
-    /// The new status.
-    pub status: OrderStatus,
-}
-
-/// `200` body of `DELETE /orders/{order_id}`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct OrderDeletedBody {
-    /// Always "Order deleted successfully".
-    pub message: String,
-    /// The deleted order's id.
-    pub order_id: String,
-}
-
-/// Body of `POST /orders/{order_id}/workflow`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct WorkflowStartedBody {
-    /// "Workflow started", or "Workflow already started" when the order's execution existed.
-    pub message: String,
-    /// The order's id.
-    pub order_id: String,
-    /// The execution's ARN.
-    pub execution_arn: String,
-}
-
 /// Create an order: prices the items from the catalog, stores the order and starts its workflow.
 #[utoipa::path(
     post, path = "/orders", tag = "orders",
-    request_body(content = NewOrder, content_type = "application/json"),
+    request_body(content = NewOrderBody, content_type = "application/json"),
     params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255,
         pattern = r"^[ -~]{1,255}$",
         description = "1 to 255 printable ASCII characters. Makes the request safe to retry for 24 hours: the same key with the same body returns the first response and creates nothing; with another body it is refused (422).")),
@@ -168,18 +74,14 @@ pub async fn create_order(
     };
     let order = NewOrder::from_json_bytes(&body)?;
     let created = state.service.create_order(CreateOrder { order, idempotency_key, key_lifetime: None }).await?;
-    let order_id = created.order_id.to_string();
-    let body = OrderCreatedBody {
-        message: "Order created successfully".into(),
-        order_id: order_id.clone(),
-        execution_arn: created.execution_arn,
-        note: "Save this execution_arn to check workflow status later".into(),
-    };
+    let replayed = created.replayed;
+    let body = OrderCreatedBody::from(created);
+    let location = format!("/orders/{}", body.order_id);
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
-    if let Ok(location) = HeaderValue::from_str(&format!("/orders/{order_id}")) {
+    if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    if created.replayed {
+    if replayed {
         response.headers_mut().insert(IDEMPOTENT_REPLAYED_HEADER, HeaderValue::from_static("true"));
     }
     Ok(response)
@@ -225,11 +127,7 @@ pub async fn list_orders(
             next_token: query.get("next_token").cloned(),
         })
         .await?;
-    Ok(Json(OrderListBody {
-        orders: listing.orders,
-        pagination: Pagination { page: listing.page, limit: listing.limit, total: listing.total, pages: listing.pages },
-        next_token: listing.next_token,
-    }))
+    Ok(Json(OrderListBody::from(listing)))
 }
 
 /// A `page` or `limit` value: an integer from 1 to [`MAX_PAGE_PARAMETER`].
@@ -250,7 +148,7 @@ fn page_parameter(name: &str, text: &str) -> Result<u64, ValidationError> {
     get, path = "/orders/{order_id}", tag = "orders",
     params(("order_id" = uuid::Uuid, Path, description = "The order's id (a UUID)")),
     responses(
-        (status = 200, description = "The order", body = Order,
+        (status = 200, description = "The order", body = OrderBody,
             headers(("ETag" = String, description = "The order's version, for If-Match (always sent)")),
             links(
                 ("ChangeStatus" = (operation_id = "update_status", parameters(("order_id" = "$response.body#/order_id")))),
@@ -281,7 +179,7 @@ pub async fn get_order(State(state): State<AppState>, OrderIdPath(id): OrderIdPa
     ),
     request_body(content = StatusChangeBody, content_type = "application/json"),
     responses(
-        (status = 200, description = "The order after the change", body = Order,
+        (status = 200, description = "The order after the change", body = OrderBody,
             headers(("ETag" = String, description = "The order's new version (always sent)")),
             links(
                 ("GetOrder" = (operation_id = "get_order", parameters(("order_id" = "$response.body#/order_id")))),
@@ -399,7 +297,7 @@ pub async fn start_workflow(
 
 fn order_response(status: StatusCode, order: Order) -> Response {
     let tag = etag(order.version);
-    let mut response = (status, Json(order)).into_response();
+    let mut response = (status, Json(OrderBody::from(order))).into_response();
     if let Ok(value) = HeaderValue::from_str(&tag) {
         response.headers_mut().insert(header::ETAG, value);
     }
