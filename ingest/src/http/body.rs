@@ -2,12 +2,16 @@
 //! names it). Responses are converted from the domain and use-case types here, so the domain's own
 //! serialization (storage, backups, the change stream) can change without changing the API.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
-use orders_core::application::{OrderCreated, OrderListing};
+use orders_core::application::{ListOrders, OrderCreated, OrderListing};
 use orders_core::domain::order::rfc3339;
-use orders_core::domain::{self, Money, OrderId};
-use orders_core::ports::{ExecutionDescription, ExecutionStatus};
+use orders_core::domain::validation::check_identifier;
+use orders_core::domain::{self, Money, OrderId, ValidationError};
+use orders_core::ports::{ExecutionDescription, ExecutionStatus, ListFilter};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 /// Where an order is in its life.
@@ -278,19 +282,24 @@ impl From<OrderListing> for OrderListBody {
     }
 }
 
-/// Query of `GET /orders`.
-#[derive(Debug, Deserialize, IntoParams)]
+/// Largest `page` and `limit` accepted: the int64 range the document gives them (and the response's
+/// `pagination` figures).
+pub const MAX_PAGE_PARAMETER: u64 = i64::MAX as u64;
+
+/// Query of `GET /orders`. Each parameter is read as text and then checked, so that a bad one is
+/// refused naming the rule it breaks; the document gives each the type it is checked against.
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)] // Read as a map (for field-naming errors); this type documents the parameters.
 pub struct ListQuery {
     /// Page number, from 1 (default 1). Not with `next_token`.
-    #[param(minimum = 1, maximum = 9_223_372_036_854_775_807_i64, example = 1)]
-    page: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 9_223_372_036_854_775_807_i64, example = 1)]
+    page: Option<String>,
     /// Orders per page, from 1 (default 10; above 100 is capped to 100).
-    #[param(minimum = 1, maximum = 9_223_372_036_854_775_807_i64, example = 10)]
-    limit: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 9_223_372_036_854_775_807_i64, example = 10)]
+    limit: Option<String>,
     /// Only orders in this status.
-    status: Option<ApiOrderStatus>,
+    #[param(value_type = Option<ApiOrderStatus>)]
+    status: Option<String>,
     /// Only this customer's orders: 1 to 64 characters, no control characters, no surrounding white
     /// space (the rules of `customer_id` in orders).
     #[param(
@@ -303,12 +312,91 @@ pub struct ListQuery {
     next_token: Option<String>,
 }
 
+impl ListQuery {
+    /// The query from its parameters (each name with its last value; names it does not know are
+    /// ignored).
+    pub fn from_parameters(parameters: HashMap<String, String>) -> Result<Self, serde_json::Error> {
+        let fields = parameters.into_iter().map(|(name, value)| (name, Value::String(value))).collect();
+        serde_json::from_value(Value::Object(fields))
+    }
+
+    /// The listing asked for, once every parameter is checked (in the order of the fields).
+    pub fn into_request(self) -> Result<ListOrders, ValidationError> {
+        let page = self.page.as_deref().map(|text| page_parameter("page", text)).transpose()?;
+        let limit = self
+            .limit
+            .as_deref()
+            .map(|text| page_parameter("limit", text))
+            .transpose()?
+            .map(|limit| u32::try_from(limit).unwrap_or(u32::MAX));
+        let status = self
+            .status
+            .as_deref()
+            .map(str::parse::<domain::OrderStatus>)
+            .transpose()
+            .map_err(|e| ValidationError::invalid("status", e.to_string()))?;
+        if let Some(customer) = &self.customer_id {
+            check_identifier("customer_id", customer)?;
+        }
+        Ok(ListOrders {
+            filter: ListFilter { status, customer_id: self.customer_id },
+            limit,
+            page,
+            next_token: self.next_token,
+        })
+    }
+}
+
+/// A `page` or `limit` value: an integer from 1 to [`MAX_PAGE_PARAMETER`].
+fn page_parameter(name: &str, text: &str) -> Result<u64, ValidationError> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    match text.parse::<u64>() {
+        Ok(n) if (1..=MAX_PAGE_PARAMETER).contains(&n) => Ok(n),
+        // Digits but not zero: too large (even for a u64).
+        _ if digits && text.bytes().any(|b| b != b'0') => {
+            Err(ValidationError::invalid(name, format!("must be at most {MAX_PAGE_PARAMETER}")))
+        }
+        _ => Err(ValidationError::invalid(name, "must be a positive integer")),
+    }
+}
+
 /// Body of `PUT /orders/{order_id}/status`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusChangeBody {
     /// The new status.
     pub status: ApiOrderStatus,
+}
+
+impl StatusChangeBody {
+    /// Reads the body (a repeated key is refused): what it accepts is this type's serde reading;
+    /// a refusal names the field and the rule it breaks.
+    pub fn from_json_bytes(body: &[u8]) -> Result<Self, ValidationError> {
+        let value: Value = orders_core::domain::json::from_slice_unique(body)
+            .map_err(|e| ValidationError::Body(format!("Invalid JSON: {e}")))?;
+        let Value::Object(fields) = value else {
+            return Err(ValidationError::Body("Request body must be a JSON object".into()));
+        };
+        serde_json::from_value(Value::Object(fields.clone())).map_err(|refusal| why_refused(fields, &refusal))
+    }
+}
+
+/// What is wrong with a status-change object that [`StatusChangeBody`] refused: the status first,
+/// then the first field it does not know.
+fn why_refused(mut fields: Map<String, Value>, refusal: &serde_json::Error) -> ValidationError {
+    match fields.remove("status") {
+        None | Some(Value::Null) => return ValidationError::Missing("status".into()),
+        Some(Value::String(text)) => {
+            if let Err(unknown) = text.parse::<domain::OrderStatus>() {
+                return ValidationError::invalid("status", unknown.to_string());
+            }
+        }
+        Some(_) => return ValidationError::invalid("status", "must be a string"),
+    }
+    match fields.keys().next() {
+        Some(unknown) => ValidationError::invalid(unknown.clone(), "is not a known field"),
+        None => ValidationError::Body(format!("Invalid body: {refusal}")),
+    }
 }
 
 /// `200` body of `DELETE /orders/{order_id}`.

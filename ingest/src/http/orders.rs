@@ -4,11 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use orders_core::application::{CreateOrder, ListOrders};
-use orders_core::domain::validation::check_identifier;
-use orders_core::domain::{NewOrder, Order, OrderStatus, ValidationError};
-use orders_core::ports::ListFilter;
-use serde_json::Value;
+use orders_core::application::CreateOrder;
+use orders_core::domain::{NewOrder, Order, ValidationError};
 
 use super::AppState;
 use super::body::{
@@ -22,10 +19,6 @@ use super::extract::{JsonBytes, OrderIdPath, QueryParameters, etag, if_match_ver
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// Set on a response that repeats the first answer to an Idempotency-Key.
 pub const IDEMPOTENT_REPLAYED_HEADER: &str = "idempotent-replayed";
-
-/// Largest `page` and `limit` accepted: the int64 range the document gives them (and the response's
-/// `pagination` figures).
-pub const MAX_PAGE_PARAMETER: u64 = i64::MAX as u64;
 
 /// Create an order: prices the items from the catalog, stores the order and starts its workflow.
 #[utoipa::path(
@@ -102,45 +95,12 @@ pub async fn create_order(
 )]
 pub async fn list_orders(
     State(state): State<AppState>,
-    QueryParameters(query): QueryParameters,
+    QueryParameters(parameters): QueryParameters,
 ) -> Result<Json<OrderListBody>, ApiError> {
-    let positive = |name: &str| -> Result<Option<u64>, ApiError> {
-        query.get(name).map(|text| page_parameter(name, text)).transpose().map_err(ApiError::from)
-    };
-    let page = positive("page")?;
-    let limit = positive("limit")?.map(|limit| u32::try_from(limit).unwrap_or(u32::MAX));
-    let status = query
-        .get("status")
-        .map(|text| text.parse::<OrderStatus>())
-        .transpose()
-        .map_err(|e| ValidationError::invalid("status", e.to_string()))?;
-    let customer_id = query.get("customer_id").cloned();
-    if let Some(customer) = &customer_id {
-        check_identifier("customer_id", customer)?;
-    }
-    let listing = state
-        .service
-        .list_orders(ListOrders {
-            filter: ListFilter { status, customer_id },
-            limit,
-            page,
-            next_token: query.get("next_token").cloned(),
-        })
-        .await?;
+    let query = ListQuery::from_parameters(parameters)
+        .map_err(|e| ApiError::BadRequest(format!("Invalid query string: {e}")))?;
+    let listing = state.service.list_orders(query.into_request()?).await?;
     Ok(Json(OrderListBody::from(listing)))
-}
-
-/// A `page` or `limit` value: an integer from 1 to [`MAX_PAGE_PARAMETER`].
-fn page_parameter(name: &str, text: &str) -> Result<u64, ValidationError> {
-    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-    match text.parse::<u64>() {
-        Ok(n) if (1..=MAX_PAGE_PARAMETER).contains(&n) => Ok(n),
-        // Digits but not zero: too large (even for a u64).
-        _ if digits && text.bytes().any(|b| b != b'0') => {
-            Err(ValidationError::invalid(name, format!("must be at most {MAX_PAGE_PARAMETER}")))
-        }
-        _ => Err(ValidationError::invalid(name, "must be a positive integer")),
-    }
 }
 
 /// Get one order with its items. The `ETag` header carries its version.
@@ -205,28 +165,9 @@ pub async fn update_status(
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
     let expected_version = if_match_version(&headers)?;
-    let status = read_status_change(&body)?;
+    let status = StatusChangeBody::from_json_bytes(&body)?.status.into();
     let update = state.service.update_status(id, status, expected_version).await?;
     Ok(order_response(StatusCode::OK, update.order))
-}
-
-fn read_status_change(body: &[u8]) -> Result<OrderStatus, ValidationError> {
-    let value: Value = orders_core::domain::json::from_slice_unique(body)
-        .map_err(|e| ValidationError::Body(format!("Invalid JSON: {e}")))?;
-    let Value::Object(mut fields) = value else {
-        return Err(ValidationError::Body("Request body must be a JSON object".into()));
-    };
-    let status = match fields.remove("status") {
-        None | Some(Value::Null) => return Err(ValidationError::Missing("status".into())),
-        Some(Value::String(text)) => text
-            .parse()
-            .map_err(|e: orders_core::domain::UnknownStatus| ValidationError::invalid("status", e.to_string()))?,
-        Some(_) => return Err(ValidationError::invalid("status", "must be a string")),
-    };
-    if let Some(unknown) = fields.keys().next() {
-        return Err(ValidationError::invalid(unknown.clone(), "is not a known field"));
-    }
-    Ok(status)
 }
 
 /// Delete an order (only at the `If-Match` version, when sent).
