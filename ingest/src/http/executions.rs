@@ -5,7 +5,7 @@ use axum::extract::State;
 
 use super::AppState;
 use super::body::ExecutionBody;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ForbiddenResponse, StorageFailureResponses};
 use super::extract::ExecutionArnPath;
 
 /// Describe a workflow execution. Pass the ARN URL-encoded (`arn%3Aaws%3Astates%3A…`).
@@ -17,11 +17,9 @@ use super::extract::ExecutionArnPath;
     responses(
         (status = 200, description = "The execution", body = ExecutionBody),
         (status = 400, description = "Not an execution ARN", body = ErrorBody),
-        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        ForbiddenResponse,
         (status = 404, description = "No such execution", body = ErrorBody),
-        (status = 500, description = "Server failure", body = ErrorBody),
-        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
-            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
+        StorageFailureResponses,
     )
 )]
 pub async fn describe_execution(

@@ -31,7 +31,7 @@ pub use body::{
     OrderCreatedBody, OrderDeletedBody, OrderItemBody, OrderListBody, OrderSummaryBody, Pagination, StatusChangeBody,
     WorkflowStartedBody,
 };
-pub use error::{ApiError, BodyReadTimeout, ErrorBody};
+pub use error::{ApiError, BodyReadTimeout, ErrorBody, ForbiddenResponse, StorageFailureResponses};
 pub use openapi::{openapi_document, openapi_json};
 pub use request_id::{MAX_REQUEST_ID_CHARS, is_acceptable_request_id, new_request_id};
 

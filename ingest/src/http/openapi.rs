@@ -15,7 +15,7 @@ use super::body::{
     OrderDeletedBody, OrderItemBody, OrderListBody, OrderSummaryBody, Pagination, StatusChangeBody,
     WorkflowStartedBody,
 };
-use super::error::ErrorBody;
+use super::error::{ErrorBody, ForbiddenResponse};
 use super::{executions, orders};
 
 #[derive(OpenApi)]
@@ -137,7 +137,7 @@ pub fn openapi_json() -> Value {
     get, path = "/openapi.json", tag = "orders",
     responses(
         (status = 200, description = "The OpenAPI 3 document", content_type = "application/json"),
-        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        ForbiddenResponse,
     )
 )]
 pub async fn serve_document() -> Json<Value> {

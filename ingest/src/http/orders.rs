@@ -12,7 +12,7 @@ use super::body::{
     ListQuery, NewOrderBody, OrderBody, OrderCreatedBody, OrderDeletedBody, OrderListBody, StatusChangeBody,
     WorkflowStartedBody,
 };
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ForbiddenResponse, StorageFailureResponses};
 use super::extract::{JsonBytes, OrderIdPath, QueryParameters, etag, if_match_version};
 
 /// The header that makes `POST /orders` safe to retry.
@@ -41,14 +41,12 @@ pub const IDEMPOTENT_REPLAYED_HEADER: &str = "idempotent-replayed";
                 ("DescribeExecution" = (operation_id = "describe_execution", parameters(("execution_arn" = "$response.body#/execution_arn")))),
             )),
         (status = 400, description = "A broken rule, naming the field", body = ErrorBody),
-        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        ForbiddenResponse,
         (status = 408, description = "The body did not arrive within the server's body-read timeout", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "Body not declared as JSON", body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
-        (status = 500, description = "Server failure", body = ErrorBody),
-        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
-            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
+        StorageFailureResponses,
     )
 )]
 pub async fn create_order(
@@ -87,10 +85,8 @@ pub async fn create_order(
     responses(
         (status = 200, description = "One page of orders", body = OrderListBody),
         (status = 400, description = "A bad query parameter, naming it", body = ErrorBody),
-        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
-        (status = 500, description = "Server failure", body = ErrorBody),
-        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
-            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
+        ForbiddenResponse,
+        StorageFailureResponses,
     )
 )]
 pub async fn list_orders(
@@ -116,11 +112,9 @@ pub async fn list_orders(
                 ("StartWorkflow" = (operation_id = "start_workflow", parameters(("order_id" = "$response.body#/order_id")))),
             )),
         (status = 400, description = "order_id is not a UUID", body = ErrorBody),
-        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        ForbiddenResponse,
         (status = 404, description = "No such order", body = ErrorBody),
-        (status = 500, description = "Server failure", body = ErrorBody),
-        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
-            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
+        StorageFailureResponses,
     )
 )]
 pub async fn get_order(State(state): State<AppState>, OrderIdPath(id): OrderIdPath) -> Result<Response, ApiError> {
@@ -146,16 +140,14 @@ pub async fn get_order(State(state): State<AppState>, OrderIdPath(id): OrderIdPa
                 ("DeleteOrder" = (operation_id = "delete_order", parameters(("order_id" = "$response.body#/order_id")))),
             )),
         (status = 400, description = "A bad body, status or If-Match", body = ErrorBody),
-        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        ForbiddenResponse,
         (status = 404, description = "No such order", body = ErrorBody),
         (status = 409, description = "The transition table forbids this change", body = ErrorBody),
         (status = 412, description = "The order is no longer at the If-Match version", body = ErrorBody),
         (status = 408, description = "The body did not arrive within the server's body-read timeout", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "Body not declared as JSON", body = ErrorBody),
-        (status = 500, description = "Server failure", body = ErrorBody),
-        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
-            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
+        StorageFailureResponses,
     )
 )]
 pub async fn update_status(
@@ -183,12 +175,10 @@ pub async fn update_status(
             links(("GetOrder" = (operation_id = "get_order", parameters(("order_id" = "$response.body#/order_id")),
                 description = "Reads of a deleted order are 404")))),
         (status = 400, description = "order_id is not a UUID, or a bad If-Match", body = ErrorBody),
-        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        ForbiddenResponse,
         (status = 404, description = "No such order", body = ErrorBody),
         (status = 412, description = "The order is no longer at the If-Match version", body = ErrorBody),
-        (status = 500, description = "Server failure", body = ErrorBody),
-        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
-            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
+        StorageFailureResponses,
     )
 )]
 pub async fn delete_order(
@@ -209,11 +199,9 @@ pub async fn delete_order(
         (status = 202, description = "Execution started", body = WorkflowStartedBody),
         (status = 200, description = "The order's execution had started already", body = WorkflowStartedBody),
         (status = 400, description = "order_id is not a UUID", body = ErrorBody),
-        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        ForbiddenResponse,
         (status = 404, description = "No such order", body = ErrorBody),
-        (status = 500, description = "Server failure", body = ErrorBody),
-        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
-            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
+        StorageFailureResponses,
     )
 )]
 pub async fn start_workflow(
