@@ -10,7 +10,9 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 use orders_core::domain::OrderId;
-use orders_core::ports::{BackupKey, ListFilter, ListRequest, OrderBackup, PagePosition, RestoreOutcome};
+use orders_core::ports::{
+    BackupKey, BackupObject, ListFilter, ListRequest, OrderBackup, PagePosition, RestoreOutcome, decode_backup,
+};
 
 use crate::backend::Backend;
 use crate::config::BackupCommand;
@@ -126,5 +128,8 @@ async fn restore(backend: &Backend, ids: Vec<OrderId>) -> anyhow::Result<()> {
 
 async fn read_backup(backend: &Backend, key: &BackupKey) -> anyhow::Result<OrderBackup> {
     let bytes = backend.backups.get(key).await?.with_context(|| format!("{} vanished", key.object_key()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{} is not an order", key.object_key()))
+    match decode_backup(&bytes).with_context(|| format!("{} is not an order", key.object_key()))? {
+        BackupObject::Version(backup) => Ok(backup),
+        BackupObject::Tombstone { .. } => bail!("{} is not an order", key.object_key()),
+    }
 }

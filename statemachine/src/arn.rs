@@ -6,6 +6,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::ExecutorError;
 
 /// The ARN of a state machine, `arn:{partition}:states:{region}:{account}:stateMachine:{name}`.
@@ -54,21 +56,15 @@ impl StateMachineArn {
         )
     }
 
-    /// Splits an execution ARN into its state machine's ARN and the execution name.
+    /// Splits an execution ARN ([`ExecutionArn`]'s rules) into its state machine's ARN and the
+    /// execution name.
     pub fn parse_execution_arn(arn: &str) -> Result<(StateMachineArn, String), ExecutorError> {
         let invalid = || ExecutorError::InvalidArn(arn.to_owned());
-        let parts: Vec<&str> = arn.splitn(8, ':').collect();
-        let [prefix, partition, service, region, account, kind, machine, execution] = parts[..] else {
-            return Err(invalid());
-        };
-        if prefix != "arn" || service != "states" || kind != "execution" {
-            return Err(invalid());
-        }
-        let machine_arn: StateMachineArn = format!("arn:{partition}:states:{region}:{account}:stateMachine:{machine}")
-            .parse()
-            .map_err(|_| invalid())?;
-        validate_name(execution).map_err(|_| invalid())?;
-        Ok((machine_arn, execution.to_owned()))
+        let execution: ExecutionArn = arn.parse().map_err(|_| invalid())?;
+        let (machine, name) = execution.as_str().rsplit_once(':').ok_or_else(invalid)?;
+        let machine_arn: StateMachineArn =
+            machine.replacen(":execution:", ":stateMachine:", 1).parse().map_err(|_| invalid())?;
+        Ok((machine_arn, name.to_owned()))
     }
 }
 
@@ -106,6 +102,81 @@ impl FromStr for StateMachineArn {
     }
 }
 
+/// An execution's ARN, `arn:{partition}:states:{region}:{account}:execution:{machine}:{name}`: the one
+/// check of execution ARNs, for the executor, the order pipeline's ports and the REST API alike.
+/// It admits exactly
+/// `^arn:aws[A-Za-z0-9-]*:states:[A-Za-z0-9-]+:[0-9]{12}:execution:[A-Za-z0-9_-]{1,80}:[A-Za-z0-9_-]{1,80}$`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ExecutionArn(String);
+
+/// Text that is not an execution ARN.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("execution_arn must look like arn:aws:states:REGION:ACCOUNT:execution:STATE_MACHINE:NAME")]
+pub struct InvalidExecutionArn;
+
+impl ExecutionArn {
+    /// The ARN of execution `name` of the state machine `state_machine_arn`
+    /// (`arn:aws:states:…:stateMachine:NAME`), as Step Functions names it.
+    pub fn for_execution(state_machine_arn: &str, name: &str) -> Result<Self, InvalidExecutionArn> {
+        let prefix = state_machine_arn.replacen(":stateMachine:", ":execution:", 1);
+        format!("{prefix}:{name}").parse()
+    }
+
+    /// The execution's name (the last segment).
+    pub fn name(&self) -> &str {
+        self.0.rsplit(':').next().unwrap_or_default()
+    }
+
+    /// The ARN text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ExecutionArn {
+    type Err = InvalidExecutionArn;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let plain =
+            |s: &str, also: &[u8]| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || also.contains(&b));
+        let name = |s: &str| s.len() <= 80 && plain(s, b"-_");
+        let parts: Vec<&str> = text.split(':').collect();
+        let [prefix, partition, service, region, account, kind, machine, execution] = parts[..] else {
+            return Err(InvalidExecutionArn);
+        };
+        let ok = prefix == "arn"
+            && partition.strip_prefix("aws").is_some_and(|rest| rest.is_empty() || plain(rest, b"-"))
+            && service == "states"
+            && plain(region, b"-")
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && kind == "execution"
+            && name(machine)
+            && name(execution);
+        if ok { Ok(ExecutionArn(text.to_owned())) } else { Err(InvalidExecutionArn) }
+    }
+}
+
+impl TryFrom<String> for ExecutionArn {
+    type Error = InvalidExecutionArn;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+impl From<ExecutionArn> for String {
+    fn from(arn: ExecutionArn) -> Self {
+        arn.0
+    }
+}
+
+impl fmt::Display for ExecutionArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Checks a state machine or execution name against the Step Functions rules: 1 to 80
 /// characters, no whitespace, brackets (`< > { } [ ]`), wildcards (`? *`), special characters
 /// (`" # % \ ^ | ~ ` $ & , ; : /`) or control characters.
@@ -128,6 +199,33 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn execution_arns_need_a_plain_partition_region_account_and_names() {
+        let valid = |arn: &str| arn.parse::<ExecutionArn>().is_ok();
+        assert!(valid("arn:aws:states:us-east-1:123456789012:execution:OrderProcessing:x"));
+        assert!(valid("arn:aws-cn:states:cn-north-1:123456789012:execution:M:x"));
+        assert!(valid("arn:aws:states:US-EAST-1:123456789012:execution:Other_Machine:a-b_c"));
+        for refused in [
+            "",
+            "arn:aws",
+            "arn:aws:states:\u{83}:123456789012:execution:M:x",
+            "arn:aws\u{e}:states:us-east-1:123456789012:execution:M:x",
+            "arn:aws:states::123456789012:execution:M:x",
+            "arn:aws:states:us east:123456789012:execution:M:x",
+            "arn:gcp:states:us-east-1:123456789012:execution:M:x",
+            "arn:aws:states:us-east-1:12345678901:execution:M:x",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:M:x",
+            "arn:aws:states:us-east-1:123456789012:execution:M:x.y",
+            "arn:aws:states:us-east-1:123456789012:execution:M:x:y",
+            "arn:aws:s3:::bucket",
+        ] {
+            assert!(!valid(refused), "{refused:?}");
+        }
+        assert!(!valid(&format!("arn:aws:states:us-east-1:123456789012:execution:M:{}", "n".repeat(81))));
+        let arn: ExecutionArn = "arn:aws:states:us-east-1:123456789012:execution:M:order-1".parse().unwrap();
+        assert_eq!((arn.name(), arn.to_string().as_str()), ("order-1", arn.as_str()));
+    }
 
     #[test]
     fn given_region_account_and_name_when_formatted_then_arns_have_the_step_functions_shape() {

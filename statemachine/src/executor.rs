@@ -15,7 +15,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::arn::{StateMachineArn, validate_name};
+use crate::arn::{ExecutionArn, StateMachineArn, validate_name};
 use crate::clock::{Clock, SystemClock};
 use crate::definition::Definition;
 use crate::engine::{Action, Callback, Step, is_well_formed_token, new_execution};
@@ -296,6 +296,10 @@ impl Executor {
     pub async fn start_execution(&self, name: &str, input: Value) -> Result<StartedExecution, ExecutorError> {
         validate_name(name)?;
         let execution_arn = self.inner.machine.execution_arn(name);
+        // An execution is only ever found again by its ARN: start none whose ARN would be refused.
+        if execution_arn.parse::<ExecutionArn>().is_err() {
+            return Err(ExecutorError::InvalidArn(execution_arn));
+        }
         let (record, events) = new_execution(
             &self.inner.definition,
             &self.inner.machine_arn,

@@ -37,7 +37,7 @@ mod substitution;
 mod task;
 mod timestamp;
 
-pub use arn::{StateMachineArn, validate_name};
+pub use arn::{ExecutionArn, InvalidExecutionArn, StateMachineArn, validate_name};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use definition::Definition;
 pub use error::{ExecutorError, LoadError, LoadErrorKind, StoreError, error_names};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use backon::{ExponentialBuilder, Retryable};
-use orders_core::ports::{BackupError, BackupKey, BackupStore, BackupWrite, OrderBackup};
+use orders_core::ports::{BackupError, BackupObject, BackupStore, BackupWrite, OrderBackup, encode_backup};
 
 use orders_core::application::{BackupJob, StepError};
 
@@ -31,16 +31,14 @@ impl BackupWorker {
     async fn process(&self, message: SqsMessage) -> Result<(), StepError> {
         let body = message.body.ok_or_else(|| StepError::Malformed("empty body".into()))?;
         let job: BackupJob = serde_json::from_str(&body).map_err(|e| StepError::Malformed(e.to_string()))?;
-        let (key, object) = match &job {
-            BackupJob::Version { order, idempotency } => (
-                BackupKey::Version { order_id: order.order_id, version: order.version },
-                serde_json::to_vec_pretty(&OrderBackup { order: order.clone(), idempotency: idempotency.clone() }),
-            ),
-            BackupJob::Tombstone { order_id, .. } => {
-                (BackupKey::Tombstone { order_id: *order_id }, serde_json::to_vec_pretty(&job))
+        let backup = match job {
+            BackupJob::Version { order, idempotency } => BackupObject::Version(OrderBackup { order, idempotency }),
+            BackupJob::Tombstone { order_id, last_version, deleted_at } => {
+                BackupObject::Tombstone { order_id, last_version, deleted_at }
             }
         };
-        let object = object.map_err(|e| StepError::Malformed(e.to_string()))?;
+        let key = backup.key();
+        let object = encode_backup(&backup).map_err(|e| StepError::Malformed(e.to_string()))?;
         let write = (|| async { self.store.put_if_absent(&key, &object).await })
             .retry(
                 ExponentialBuilder::default()

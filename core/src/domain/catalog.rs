@@ -4,13 +4,12 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::money::Money;
 use super::validation::{ValidationError, check_identifier};
 
 /// A product that can be ordered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Product {
     /// Catalog id, e.g. `PROD001`.
@@ -18,7 +17,6 @@ pub struct Product {
     /// Human-readable name.
     pub name: String,
     /// Price of one unit; in a catalog file a number or a decimal string (`"25.50"`), read exactly.
-    #[schema(value_type = f64)]
     pub unit_price: Money,
 }
 

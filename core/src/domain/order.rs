@@ -5,7 +5,6 @@ use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::money::Money;
@@ -59,72 +58,56 @@ impl FromStr for OrderId {
 
 /// One priced line of an order. The unit price is copied from the catalog when the order is made,
 /// so later price changes never alter an existing order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderItem {
     /// Catalog product id.
-    #[schema(example = "PROD001")]
     pub product_id: String,
     /// How many units, at least 1.
-    #[schema(example = 2, minimum = 1)]
     pub quantity: u32,
     /// Price of one unit when the order was made.
-    #[schema(value_type = f64, example = 25.50)]
     pub unit_price: Money,
     /// `unit_price * quantity`.
-    #[schema(value_type = f64, example = 51.00)]
     pub line_total: Money,
 }
 
-/// A whole order, as `GET /orders/{order_id}` returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// A whole order: its priced items, total, status, version and timestamps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     /// The order's id.
-    #[schema(value_type = String, format = Uuid, example = "550e8400-e29b-41d4-a716-446655440000")]
     pub order_id: OrderId,
     /// Who placed it.
-    #[schema(example = "CUST001")]
     pub customer_id: String,
     /// The priced items.
     pub items: Vec<OrderItem>,
     /// Sum of the line totals.
-    #[schema(value_type = f64, example = 150.75)]
     pub total_amount: Money,
     /// Current status.
     pub status: OrderStatus,
     /// Starts at 1 and grows by one with every change; send it back as `If-Match` to update safely.
-    #[schema(example = 1)]
     pub version: u64,
     /// When the order was created (RFC 3339, UTC).
     #[serde(with = "rfc3339")]
-    #[schema(value_type = String, format = DateTime, example = "2024-01-24T10:30:00.000Z")]
     pub created_at: DateTime<Utc>,
     /// When the order last changed (RFC 3339, UTC).
     #[serde(with = "rfc3339")]
-    #[schema(value_type = String, format = DateTime, example = "2024-01-24T10:30:00.000Z")]
     pub updated_at: DateTime<Utc>,
     /// The ARN of the order's workflow execution.
-    #[schema(
-        example = "arn:aws:states:us-east-1:123456789012:execution:OrderProcessingStateMachine:550e8400-e29b-41d4-a716-446655440000"
-    )]
     pub execution_arn: Option<String>,
 }
 
 /// The short form of an order used in listings (the seed's list item).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderSummary {
     /// The order's id.
-    #[schema(value_type = String, format = Uuid)]
     pub order_id: OrderId,
     /// Who placed it.
     pub customer_id: String,
     /// Sum of the line totals.
-    #[schema(value_type = f64, example = 150.75)]
     pub total_amount: Money,
     /// Current status.
     pub status: OrderStatus,
     /// When the order was created (RFC 3339, UTC).
     #[serde(with = "rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
 }
 

@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
 
 use super::catalog::ProductCatalog;
 use super::money::Money;
@@ -54,26 +53,22 @@ impl ValidationError {
 }
 
 /// A new order as a client sends it: `{"customer_id": "CUST001", "items": [{"product_id": "PROD001", "quantity": 2}]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrder {
     /// Who places the order: 1 to 64 characters.
-    #[schema(example = "CUST001", min_length = 1, max_length = 64)]
     pub customer_id: String,
     /// 1 to 100 items, each product at most once.
-    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<NewOrderItem>,
 }
 
 /// One requested line: a catalog product and a quantity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrderItem {
     /// A product id from the catalog.
-    #[schema(example = "PROD001", min_length = 1, max_length = 64)]
     pub product_id: String,
     /// 1 to 1000.
-    #[schema(example = 2, minimum = 1, maximum = 1000)]
     pub quantity: u32,
 }
 

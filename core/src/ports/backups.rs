@@ -1,22 +1,19 @@
 //! The backup port: every order version as one immutable object, `orders/{order_id}/v{version}.json`,
 //! and a tombstone when the order is deleted. Writes are idempotent: writing a key that exists
-//! changes nothing.
+//! changes nothing. The objects' JSON is `backup_format.rs`'s.
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use super::IdempotencyBinding;
 use crate::domain::{Order, OrderId};
 
 /// What one version's backup object holds: the order as it was at that version, and what made its
 /// create idempotent (so that a restore keeps retries and re-imports from creating it twice).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderBackup {
     /// The order.
-    #[serde(flatten)]
     pub order: Order,
     /// Its idempotency binding, when its create had a key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency: Option<IdempotencyBinding>,
 }
 

@@ -2,6 +2,7 @@
 //! cross them, one file per port. Each port has an embedded adapter (SQLite) and an AWS adapter; no
 //! AWS or SQLite type appears here.
 
+mod backup_format;
 mod backups;
 mod callbacks;
 mod catalog;
@@ -10,6 +11,7 @@ mod orders;
 mod queues;
 mod workflow;
 
+pub use backup_format::{BACKUP_FORMAT_VERSION, BackupFormatError, BackupObject, decode_backup, encode_backup};
 pub use backups::{BackupError, BackupKey, BackupStore, BackupWrite, OrderBackup};
 pub use callbacks::{CallbackError, TaskCallbacks};
 pub use catalog::CatalogStore;

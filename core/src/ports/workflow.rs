@@ -1,105 +1,17 @@
 //! The workflow-engine port: starting, describing and stopping order executions (Step Functions, or
-//! the embedded executor), and the execution ARN both name them by.
-
-use std::fmt;
-use std::str::FromStr;
+//! the embedded executor). The execution ARN both name them by, and the execution status, are the
+//! `statemachine` crate's (re-exported here).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
-/// A Step Functions execution ARN: `arn:aws:states:{region}:{account}:execution:{machine}:{name}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ExecutionArn(String);
+pub use statemachine::{ExecutionArn, ExecutionStatus, InvalidExecutionArn};
 
-/// Text that is not an execution ARN.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("execution_arn must look like arn:aws:states:REGION:ACCOUNT:execution:STATE_MACHINE:NAME")]
-pub struct InvalidExecutionArn;
-
-impl ExecutionArn {
-    /// The ARN of execution `name` of the state machine `state_machine_arn`
-    /// (`arn:aws:states:…:stateMachine:NAME`), as Step Functions names it.
-    pub fn for_execution(state_machine_arn: &str, name: &str) -> Result<Self, InvalidExecutionArn> {
-        let prefix = state_machine_arn.replacen(":stateMachine:", ":execution:", 1);
-        format!("{prefix}:{name}").parse()
-    }
-
-    /// The execution's name (the last segment).
-    pub fn name(&self) -> &str {
-        self.0.rsplit(':').next().unwrap_or_default()
-    }
-
-    /// The ARN text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for ExecutionArn {
-    type Err = InvalidExecutionArn;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let parts: Vec<&str> = text.split(':').collect();
-        let valid_name = |s: &str| {
-            !s.is_empty() && s.len() <= 80 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        };
-        let ok = parts.len() == 8
-            && parts[0] == "arn"
-            && parts[1].starts_with("aws")
-            && parts[2] == "states"
-            && !parts[3].is_empty()
-            && parts[4].len() == 12
-            && parts[4].bytes().all(|b| b.is_ascii_digit())
-            && parts[5] == "execution"
-            && valid_name(parts[6])
-            && valid_name(parts[7]);
-        if ok { Ok(ExecutionArn(text.to_owned())) } else { Err(InvalidExecutionArn) }
-    }
-}
-
-impl TryFrom<String> for ExecutionArn {
-    type Error = InvalidExecutionArn;
-    fn try_from(text: String) -> Result<Self, Self::Error> {
-        text.parse()
-    }
-}
-
-impl From<ExecutionArn> for String {
-    fn from(arn: ExecutionArn) -> Self {
-        arn.0
-    }
-}
-
-impl fmt::Display for ExecutionArn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// An execution's status, spelled as Step Functions spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ExecutionStatus {
-    /// Still going.
-    Running,
-    /// Finished well.
-    Succeeded,
-    /// Finished with an error.
-    Failed,
-    /// Ran past its time limit.
-    TimedOut,
-    /// Stopped from outside.
-    Aborted,
-}
-
-/// What `GET /executions/{arn}` reports.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+/// An execution as the workflow engine describes it: its status, dates, input, and output or error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionDescription {
     /// The execution's ARN.
-    #[schema(value_type = String)]
     pub execution_arn: ExecutionArn,
     /// The state machine it runs.
     pub state_machine_arn: String,
@@ -109,11 +21,9 @@ pub struct ExecutionDescription {
     pub status: ExecutionStatus,
     /// When it started (RFC 3339, UTC).
     #[serde(with = "crate::domain::order::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub start_date: DateTime<Utc>,
     /// When it stopped, once it has (RFC 3339, UTC).
     #[serde(with = "optional_rfc3339")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub stop_date: Option<DateTime<Utc>>,
     /// The execution's input.
     pub input: serde_json::Value,

@@ -11,7 +11,7 @@ use orders_core::application::OrderError;
 use orders_core::domain::ValidationError;
 use orders_workers::batch::panic_message;
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::{IntoResponses, ToSchema};
 
 /// The JSON error body of the seed.
 #[derive(Debug, Serialize, ToSchema)]
@@ -22,6 +22,23 @@ pub struct ErrorBody {
     /// On server errors only: which part failed (never internal details).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// The 403 every route documents: the API key check comes before anything else.
+#[derive(IntoResponses)]
+#[response(status = 403, description = "Missing or wrong API key")]
+pub struct ForbiddenResponse(pub ErrorBody);
+
+/// The failures every route that reads or writes storage documents.
+#[derive(IntoResponses)]
+pub enum StorageFailureResponses {
+    /// A failure of the server or of what it calls.
+    #[response(status = 500, description = "Server failure")]
+    ServerFailure(ErrorBody),
+    /// Storage is briefly busy (`Retry-After: 1`).
+    #[response(status = 503, description = "Storage briefly unavailable: retry",
+        headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1")))]
+    Unavailable(ErrorBody),
 }
 
 /// The error a request body yields when the HTTP server's body-read deadline passes before the

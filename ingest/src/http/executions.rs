@@ -2,10 +2,10 @@
 
 use axum::Json;
 use axum::extract::State;
-use orders_core::ports::ExecutionDescription;
 
 use super::AppState;
-use super::error::{ApiError, ErrorBody};
+use super::body::ExecutionBody;
+use super::error::{ApiError, ErrorBody, ForbiddenResponse, StorageFailureResponses};
 use super::extract::ExecutionArnPath;
 
 /// Describe a workflow execution. Pass the ARN URL-encoded (`arn%3Aaws%3Astates%3A…`).
@@ -15,18 +15,16 @@ use super::extract::ExecutionArnPath;
         pattern = "^arn:aws[A-Za-z0-9-]*:states:[A-Za-z0-9-]+:[0-9]{12}:execution:[A-Za-z0-9_-]{1,80}:[A-Za-z0-9_-]{1,80}$",
         description = "The execution's ARN (`arn:aws:states:REGION:ACCOUNT:execution:STATE_MACHINE:NAME`), URL-encoded")),
     responses(
-        (status = 200, description = "The execution", body = ExecutionDescription),
+        (status = 200, description = "The execution", body = ExecutionBody),
         (status = 400, description = "Not an execution ARN", body = ErrorBody),
-        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        ForbiddenResponse,
         (status = 404, description = "No such execution", body = ErrorBody),
-        (status = 500, description = "Server failure", body = ErrorBody),
-        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
-            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
+        StorageFailureResponses,
     )
 )]
 pub async fn describe_execution(
     State(state): State<AppState>,
     ExecutionArnPath(arn): ExecutionArnPath,
-) -> Result<Json<ExecutionDescription>, ApiError> {
-    Ok(Json(state.service.describe_execution(&arn).await?))
+) -> Result<Json<ExecutionBody>, ApiError> {
+    Ok(Json(state.service.describe_execution(&arn).await?.into()))
 }

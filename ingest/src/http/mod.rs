@@ -2,6 +2,7 @@
 //! bodies and the OpenAPI document. [`router`] builds the one axum Router every runner uses.
 
 mod auth;
+mod body;
 mod error;
 mod executions;
 mod extract;
@@ -25,7 +26,12 @@ use tower_http::trace::TraceLayer;
 use tracing::info_span;
 
 pub use auth::{ApiKeys, InvalidApiKey, MIN_KEY_CHARS};
-pub use error::{ApiError, BodyReadTimeout, ErrorBody};
+pub use body::{
+    ApiExecutionStatus, ApiOrderStatus, ExecutionBody, ListQuery, NewOrderBody, NewOrderItemBody, OrderBody,
+    OrderCreatedBody, OrderDeletedBody, OrderItemBody, OrderListBody, OrderSummaryBody, Pagination, StatusChangeBody,
+    WorkflowStartedBody,
+};
+pub use error::{ApiError, BodyReadTimeout, ErrorBody, ForbiddenResponse, StorageFailureResponses};
 pub use openapi::{openapi_document, openapi_json};
 pub use request_id::{MAX_REQUEST_ID_CHARS, is_acceptable_request_id, new_request_id};
 

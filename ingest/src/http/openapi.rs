@@ -3,8 +3,6 @@
 use std::sync::OnceLock;
 
 use axum::Json;
-use orders_core::domain::{NewOrder, NewOrderItem, Order, OrderItem, OrderStatus, OrderSummary};
-use orders_core::ports::{ExecutionDescription, ExecutionStatus};
 use serde_json::Value;
 use utoipa::OpenApi;
 use utoipa::openapi::header::HeaderBuilder;
@@ -12,7 +10,12 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
-use super::error::ErrorBody;
+use super::body::{
+    ApiExecutionStatus, ApiOrderStatus, ExecutionBody, NewOrderBody, NewOrderItemBody, OrderBody, OrderCreatedBody,
+    OrderDeletedBody, OrderItemBody, OrderListBody, OrderSummaryBody, Pagination, StatusChangeBody,
+    WorkflowStartedBody,
+};
+use super::error::{ErrorBody, ForbiddenResponse};
 use super::{executions, orders};
 
 #[derive(OpenApi)]
@@ -33,9 +36,9 @@ use super::{executions, orders};
         serve_document,
     ),
     components(schemas(
-        NewOrder, NewOrderItem, Order, OrderItem, OrderSummary, OrderStatus, ExecutionDescription, ExecutionStatus,
-        ErrorBody, orders::OrderCreatedBody, orders::OrderListBody, orders::Pagination, orders::StatusChangeBody,
-        orders::OrderDeletedBody, orders::WorkflowStartedBody,
+        NewOrderBody, NewOrderItemBody, OrderBody, OrderItemBody, OrderSummaryBody, ApiOrderStatus, ExecutionBody,
+        ApiExecutionStatus, ErrorBody, OrderCreatedBody, OrderListBody, Pagination, StatusChangeBody, OrderDeletedBody,
+        WorkflowStartedBody,
     )),
     modifiers(&ApiKeySecurity, &Throttling),
     security(("api_key" = [])),
@@ -134,7 +137,7 @@ pub fn openapi_json() -> Value {
     get, path = "/openapi.json", tag = "orders",
     responses(
         (status = 200, description = "The OpenAPI 3 document", content_type = "application/json"),
-        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        ForbiddenResponse,
     )
 )]
 pub async fn serve_document() -> Json<Value> {

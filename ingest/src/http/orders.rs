@@ -4,16 +4,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use orders_core::application::{CreateOrder, ListOrders};
-use orders_core::domain::validation::check_identifier;
-use orders_core::domain::{NewOrder, Order, OrderStatus, OrderSummary, ValidationError};
-use orders_core::ports::ListFilter;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use orders_core::application::CreateOrder;
+use orders_core::domain::{NewOrder, Order, ValidationError};
 
 use super::AppState;
-use super::error::{ApiError, ErrorBody};
+use super::body::{
+    ListQuery, NewOrderBody, OrderBody, OrderCreatedBody, OrderDeletedBody, OrderListBody, StatusChangeBody,
+    WorkflowStartedBody,
+};
+use super::error::{ApiError, ErrorBody, ForbiddenResponse, StorageFailureResponses};
 use super::extract::{JsonBytes, OrderIdPath, QueryParameters, etag, if_match_version};
 
 /// The header that makes `POST /orders` safe to retry.
@@ -21,110 +20,10 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// Set on a response that repeats the first answer to an Idempotency-Key.
 pub const IDEMPOTENT_REPLAYED_HEADER: &str = "idempotent-replayed";
 
-/// Largest `page` and `limit` accepted: the int64 range the document gives them (and the response's
-/// `pagination` figures).
-pub const MAX_PAGE_PARAMETER: u64 = i64::MAX as u64;
-
-/// `201` body of `POST /orders`: exactly the seed's fields.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct OrderCreatedBody {
-    /// Always "Order created successfully".
-    #[schema(example = "Order created successfully")]
-    pub message: String,
-    /// The new order's id.
-    #[schema(example = "550e8400-e29b-41d4-a716-446655440000")]
-    pub order_id: String,
-    /// The order's workflow execution.
-    #[schema(
-        example = "arn:aws:states:us-east-1:123456789012:execution:OrderProcessingStateMachine:550e8400-e29b-41d4-a716-446655440000"
-    )]
-    pub execution_arn: String,
-    /// Always "Save this execution_arn to check workflow status later".
-    #[schema(example = "Save this execution_arn to check workflow status later")]
-    pub note: String,
-}
-
-/// The seed's pagination figures.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Pagination {
-    /// This page's number (1-based).
-    pub page: u64,
-    /// Page size used (requests above 100 are capped to 100).
-    pub limit: u32,
-    /// Orders matching the filters.
-    pub total: u64,
-    /// Pages at this size.
-    pub pages: u64,
-}
-
-/// `200` body of `GET /orders`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct OrderListBody {
-    /// The page's orders, newest first.
-    pub orders: Vec<OrderSummary>,
-    /// Where this page stands.
-    pub pagination: Pagination,
-    /// Pass as `next_token` (with the same filters and limit) for the next page; null on the last.
-    pub next_token: Option<String>,
-}
-
-/// Query of `GET /orders`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)] // Read as a map (for field-naming errors); this type documents the parameters.
-pub struct ListQuery {
-    /// Page number, from 1 (default 1). Not with `next_token`.
-    #[param(minimum = 1, maximum = 9_223_372_036_854_775_807_i64, example = 1)]
-    page: Option<i64>,
-    /// Orders per page, from 1 (default 10; above 100 is capped to 100).
-    #[param(minimum = 1, maximum = 9_223_372_036_854_775_807_i64, example = 10)]
-    limit: Option<i64>,
-    /// Only orders in this status.
-    status: Option<OrderStatus>,
-    /// Only this customer's orders: 1 to 64 characters, no control characters, no surrounding white
-    /// space (the rules of `customer_id` in orders).
-    #[param(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^\u0000-\u001f\u007f-\u009f \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f]*[^\u0000-\u001f\u007f-\u009f \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$"
-    )]
-    customer_id: Option<String>,
-    /// The `next_token` of the previous page: cheap paging however far.
-    next_token: Option<String>,
-}
-
-/// Body of `PUT /orders/{order_id}/status`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StatusChangeBody {
-    /// The new status.
-    pub status: OrderStatus,
-}
-
-/// `200` body of `DELETE /orders/{order_id}`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct OrderDeletedBody {
-    /// Always "Order deleted successfully".
-    pub message: String,
-    /// The deleted order's id.
-    pub order_id: String,
-}
-
-/// Body of `POST /orders/{order_id}/workflow`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct WorkflowStartedBody {
-    /// "Workflow started", or "Workflow already started" when the order's execution existed.
-    pub message: String,
-    /// The order's id.
-    pub order_id: String,
-    /// The execution's ARN.
-    pub execution_arn: String,
-}
-
 /// Create an order: prices the items from the catalog, stores the order and starts its workflow.
 #[utoipa::path(
     post, path = "/orders", tag = "orders",
-    request_body(content = NewOrder, content_type = "application/json"),
+    request_body(content = NewOrderBody, content_type = "application/json"),
     params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255,
         pattern = r"^[ -~]{1,255}$",
         description = "1 to 255 printable ASCII characters. Makes the request safe to retry for 24 hours: the same key with the same body returns the first response and creates nothing; with another body it is refused (422).")),
@@ -142,14 +41,12 @@ pub struct WorkflowStartedBody {
                 ("DescribeExecution" = (operation_id = "describe_execution", parameters(("execution_arn" = "$response.body#/execution_arn")))),
             )),
         (status = 400, description = "A broken rule, naming the field", body = ErrorBody),
-        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        ForbiddenResponse,
         (status = 408, description = "The body did not arrive within the server's body-read timeout", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "Body not declared as JSON", body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
-        (status = 500, description = "Server failure", body = ErrorBody),
-        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
-            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
+        StorageFailureResponses,
     )
 )]
 pub async fn create_order(
@@ -168,18 +65,14 @@ pub async fn create_order(
     };
     let order = NewOrder::from_json_bytes(&body)?;
     let created = state.service.create_order(CreateOrder { order, idempotency_key, key_lifetime: None }).await?;
-    let order_id = created.order_id.to_string();
-    let body = OrderCreatedBody {
-        message: "Order created successfully".into(),
-        order_id: order_id.clone(),
-        execution_arn: created.execution_arn,
-        note: "Save this execution_arn to check workflow status later".into(),
-    };
+    let replayed = created.replayed;
+    let body = OrderCreatedBody::from(created);
+    let location = format!("/orders/{}", body.order_id);
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
-    if let Ok(location) = HeaderValue::from_str(&format!("/orders/{order_id}")) {
+    if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    if created.replayed {
+    if replayed {
         response.headers_mut().insert(IDEMPOTENT_REPLAYED_HEADER, HeaderValue::from_static("true"));
     }
     Ok(response)
@@ -192,57 +85,18 @@ pub async fn create_order(
     responses(
         (status = 200, description = "One page of orders", body = OrderListBody),
         (status = 400, description = "A bad query parameter, naming it", body = ErrorBody),
-        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
-        (status = 500, description = "Server failure", body = ErrorBody),
-        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
-            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
+        ForbiddenResponse,
+        StorageFailureResponses,
     )
 )]
 pub async fn list_orders(
     State(state): State<AppState>,
-    QueryParameters(query): QueryParameters,
+    QueryParameters(parameters): QueryParameters,
 ) -> Result<Json<OrderListBody>, ApiError> {
-    let positive = |name: &str| -> Result<Option<u64>, ApiError> {
-        query.get(name).map(|text| page_parameter(name, text)).transpose().map_err(ApiError::from)
-    };
-    let page = positive("page")?;
-    let limit = positive("limit")?.map(|limit| u32::try_from(limit).unwrap_or(u32::MAX));
-    let status = query
-        .get("status")
-        .map(|text| text.parse::<OrderStatus>())
-        .transpose()
-        .map_err(|e| ValidationError::invalid("status", e.to_string()))?;
-    let customer_id = query.get("customer_id").cloned();
-    if let Some(customer) = &customer_id {
-        check_identifier("customer_id", customer)?;
-    }
-    let listing = state
-        .service
-        .list_orders(ListOrders {
-            filter: ListFilter { status, customer_id },
-            limit,
-            page,
-            next_token: query.get("next_token").cloned(),
-        })
-        .await?;
-    Ok(Json(OrderListBody {
-        orders: listing.orders,
-        pagination: Pagination { page: listing.page, limit: listing.limit, total: listing.total, pages: listing.pages },
-        next_token: listing.next_token,
-    }))
-}
-
-/// A `page` or `limit` value: an integer from 1 to [`MAX_PAGE_PARAMETER`].
-fn page_parameter(name: &str, text: &str) -> Result<u64, ValidationError> {
-    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-    match text.parse::<u64>() {
-        Ok(n) if (1..=MAX_PAGE_PARAMETER).contains(&n) => Ok(n),
-        // Digits but not zero: too large (even for a u64).
-        _ if digits && text.bytes().any(|b| b != b'0') => {
-            Err(ValidationError::invalid(name, format!("must be at most {MAX_PAGE_PARAMETER}")))
-        }
-        _ => Err(ValidationError::invalid(name, "must be a positive integer")),
-    }
+    let query = ListQuery::from_parameters(parameters)
+        .map_err(|e| ApiError::BadRequest(format!("Invalid query string: {e}")))?;
+    let listing = state.service.list_orders(query.into_request()?).await?;
+    Ok(Json(OrderListBody::from(listing)))
 }
 
 /// Get one order with its items. The `ETag` header carries its version.
@@ -250,7 +104,7 @@ fn page_parameter(name: &str, text: &str) -> Result<u64, ValidationError> {
     get, path = "/orders/{order_id}", tag = "orders",
     params(("order_id" = uuid::Uuid, Path, description = "The order's id (a UUID)")),
     responses(
-        (status = 200, description = "The order", body = Order,
+        (status = 200, description = "The order", body = OrderBody,
             headers(("ETag" = String, description = "The order's version, for If-Match (always sent)")),
             links(
                 ("ChangeStatus" = (operation_id = "update_status", parameters(("order_id" = "$response.body#/order_id")))),
@@ -258,11 +112,9 @@ fn page_parameter(name: &str, text: &str) -> Result<u64, ValidationError> {
                 ("StartWorkflow" = (operation_id = "start_workflow", parameters(("order_id" = "$response.body#/order_id")))),
             )),
         (status = 400, description = "order_id is not a UUID", body = ErrorBody),
-        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        ForbiddenResponse,
         (status = 404, description = "No such order", body = ErrorBody),
-        (status = 500, description = "Server failure", body = ErrorBody),
-        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
-            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
+        StorageFailureResponses,
     )
 )]
 pub async fn get_order(State(state): State<AppState>, OrderIdPath(id): OrderIdPath) -> Result<Response, ApiError> {
@@ -281,23 +133,21 @@ pub async fn get_order(State(state): State<AppState>, OrderIdPath(id): OrderIdPa
     ),
     request_body(content = StatusChangeBody, content_type = "application/json"),
     responses(
-        (status = 200, description = "The order after the change", body = Order,
+        (status = 200, description = "The order after the change", body = OrderBody,
             headers(("ETag" = String, description = "The order's new version (always sent)")),
             links(
                 ("GetOrder" = (operation_id = "get_order", parameters(("order_id" = "$response.body#/order_id")))),
                 ("DeleteOrder" = (operation_id = "delete_order", parameters(("order_id" = "$response.body#/order_id")))),
             )),
         (status = 400, description = "A bad body, status or If-Match", body = ErrorBody),
-        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        ForbiddenResponse,
         (status = 404, description = "No such order", body = ErrorBody),
         (status = 409, description = "The transition table forbids this change", body = ErrorBody),
         (status = 412, description = "The order is no longer at the If-Match version", body = ErrorBody),
         (status = 408, description = "The body did not arrive within the server's body-read timeout", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "Body not declared as JSON", body = ErrorBody),
-        (status = 500, description = "Server failure", body = ErrorBody),
-        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
-            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
+        StorageFailureResponses,
     )
 )]
 pub async fn update_status(
@@ -307,28 +157,9 @@ pub async fn update_status(
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
     let expected_version = if_match_version(&headers)?;
-    let status = read_status_change(&body)?;
+    let status = StatusChangeBody::from_json_bytes(&body)?.status.into();
     let update = state.service.update_status(id, status, expected_version).await?;
     Ok(order_response(StatusCode::OK, update.order))
-}
-
-fn read_status_change(body: &[u8]) -> Result<OrderStatus, ValidationError> {
-    let value: Value = orders_core::domain::json::from_slice_unique(body)
-        .map_err(|e| ValidationError::Body(format!("Invalid JSON: {e}")))?;
-    let Value::Object(mut fields) = value else {
-        return Err(ValidationError::Body("Request body must be a JSON object".into()));
-    };
-    let status = match fields.remove("status") {
-        None | Some(Value::Null) => return Err(ValidationError::Missing("status".into())),
-        Some(Value::String(text)) => text
-            .parse()
-            .map_err(|e: orders_core::domain::UnknownStatus| ValidationError::invalid("status", e.to_string()))?,
-        Some(_) => return Err(ValidationError::invalid("status", "must be a string")),
-    };
-    if let Some(unknown) = fields.keys().next() {
-        return Err(ValidationError::invalid(unknown.clone(), "is not a known field"));
-    }
-    Ok(status)
 }
 
 /// Delete an order (only at the `If-Match` version, when sent).
@@ -344,12 +175,10 @@ fn read_status_change(body: &[u8]) -> Result<OrderStatus, ValidationError> {
             links(("GetOrder" = (operation_id = "get_order", parameters(("order_id" = "$response.body#/order_id")),
                 description = "Reads of a deleted order are 404")))),
         (status = 400, description = "order_id is not a UUID, or a bad If-Match", body = ErrorBody),
-        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        ForbiddenResponse,
         (status = 404, description = "No such order", body = ErrorBody),
         (status = 412, description = "The order is no longer at the If-Match version", body = ErrorBody),
-        (status = 500, description = "Server failure", body = ErrorBody),
-        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
-            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
+        StorageFailureResponses,
     )
 )]
 pub async fn delete_order(
@@ -370,11 +199,9 @@ pub async fn delete_order(
         (status = 202, description = "Execution started", body = WorkflowStartedBody),
         (status = 200, description = "The order's execution had started already", body = WorkflowStartedBody),
         (status = 400, description = "order_id is not a UUID", body = ErrorBody),
-        (status = 403, description = "Missing or wrong API key", body = ErrorBody),
+        ForbiddenResponse,
         (status = 404, description = "No such order", body = ErrorBody),
-        (status = 500, description = "Server failure", body = ErrorBody),
-        (status = 503, description = "Storage briefly unavailable: retry", body = ErrorBody,
-            headers(("Retry-After" = String, description = "Seconds to wait before retrying: 1"))),
+        StorageFailureResponses,
     )
 )]
 pub async fn start_workflow(
@@ -399,7 +226,7 @@ pub async fn start_workflow(
 
 fn order_response(status: StatusCode, order: Order) -> Response {
     let tag = etag(order.version);
-    let mut response = (status, Json(order)).into_response();
+    let mut response = (status, Json(OrderBody::from(order))).into_response();
     if let Ok(value) = HeaderValue::from_str(&tag) {
         response.headers_mut().insert(header::ETAG, value);
     }

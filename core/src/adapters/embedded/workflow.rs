@@ -47,17 +47,6 @@ fn engine_error(error: ExecutorError) -> WorkflowError {
     }
 }
 
-fn status(status: statemachine::ExecutionStatus) -> ExecutionStatus {
-    use statemachine::ExecutionStatus as S;
-    match status {
-        S::Running => ExecutionStatus::Running,
-        S::Succeeded => ExecutionStatus::Succeeded,
-        S::Failed => ExecutionStatus::Failed,
-        S::TimedOut => ExecutionStatus::TimedOut,
-        S::Aborted => ExecutionStatus::Aborted,
-    }
-}
-
 #[async_trait]
 impl WorkflowEngine for EmbeddedWorkflow {
     fn execution_arn(&self, name: &str) -> ExecutionArn {
@@ -97,7 +86,7 @@ impl WorkflowEngine for EmbeddedWorkflow {
                 execution_arn: arn.clone(),
                 state_machine_arn: found.state_machine_arn,
                 name: found.name,
-                status: status(found.status),
+                status: found.status,
                 start_date: found.start_date,
                 stop_date: found.stop_date,
                 input: found.input,
