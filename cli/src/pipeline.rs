@@ -10,12 +10,12 @@ use orders_core::adapters::aws::AwsStack;
 use orders_core::adapters::embedded::{EmbeddedStack, ORDERS_TABLE};
 use orders_core::application::OrderService;
 use orders_core::ports::{BackupStore, MessageQueue, OrderStore, QueueName, TaskCallbacks, WorkflowEngine};
-use orders_ingest::import::ImportWorker;
 use orders_workers::aws_stream::DynamoDbStreamPoller;
 use orders_workers::backup::BackupWorker;
 use orders_workers::batch::DeadLetters;
 use orders_workers::events::EventSource;
 use orders_workers::fulfilment::FulfilmentWorker;
+use orders_workers::import::ImportWorker;
 use orders_workers::runner::{QueuePoller, StreamPoller};
 use orders_workers::stream::StreamProcessor;
 

@@ -4,7 +4,9 @@
 //! - [`stream::StreamProcessor`]: order change records (DynamoDB Streams) → backup jobs, and wake-ups
 //!   of workflows waiting for a status;
 //! - [`backup::BackupWorker`]: backup jobs (SQS) → `orders/{id}/v{version}.json`;
-//! - [`fulfilment::FulfilmentWorker`]: the workflow's callback tasks (SQS) → SendTaskSuccess/Failure.
+//! - [`fulfilment::FulfilmentWorker`]: the workflow's callback tasks (SQS) → SendTaskSuccess/Failure;
+//! - [`import::ImportWorker`]: import messages (SQS) → orders through the import use case, refusals
+//!   to the import DLQ.
 //!
 //! [`batch`] is the partial-batch runner every SQS handler shares; [`runner`] plays Lambda's event
 //! source mappings locally; [`events`] builds the Lambda event shapes from embedded records.
@@ -15,6 +17,7 @@ pub mod backup;
 pub mod batch;
 pub mod events;
 pub mod fulfilment;
+pub mod import;
 pub mod jobs;
 pub mod lambda;
 pub mod runner;

@@ -14,8 +14,8 @@ mod runtime_api;
 use std::time::Duration;
 
 use deployment::Deployment;
-use orders_core::domain::{Money, Order, OrderId, OrderStatus};
-use orders_core::ports::{BackupKey, BackupStore, MessageQueue, QueueName};
+use orders_core::domain::{Money, Order, OrderId, OrderStatus, ProductCatalog};
+use orders_core::ports::{BackupKey, BackupStore, CatalogStore, MessageQueue, QueueName};
 use orders_workers::jobs::BackupJob;
 use runtime_api::{Invocation, RuntimeApi, spawn_function};
 use serde_json::{Value, json};
@@ -126,4 +126,25 @@ async fn a_function_missing_its_configuration_stops_at_start_naming_it() {
     assert!(!status.success());
     let output = function.output();
     assert!(output.contains("environment variables BACKUP_BUCKET, BACKUP_DLQ_URL are required"), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_import_function_creates_orders_and_rejects_the_invalid_to_the_dlq() {
+    let deployment = Deployment::start().await;
+    deployment.stack.store.replace_catalog(&ProductCatalog::demo()).await.unwrap();
+    let (api, function) = start(env!("CARGO_BIN_EXE_import"), &deployment).await;
+    let good = json!({"client_reference": "L-1", "order": {"customer_id": "ERP", "items": [{"product_id": "PROD001", "quantity": 2}]}});
+    let bad = json!({"client_reference": "L-2", "order": {"customer_id": "ERP", "items": [{"product_id": "NOPE", "quantity": 1}]}});
+    let event = json!({"Records": [
+        {"messageId": "i-1", "receiptHandle": "h-1", "body": json!({"orders": [good, bad]}).to_string(),
+         "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "eventSource": "aws:sqs",
+         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:lambda-import", "awsRegion": "us-east-1"}
+    ]});
+    let answer = api.invoke(event).await;
+    assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
+    let listing = deployment.stack.service.list_orders(Default::default()).await.unwrap();
+    assert_eq!(listing.total, 1);
+    let rejects = deployment.stack.queues.receive(QueueName::ImportDlq, 10).await.unwrap();
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].attributes["client_reference"], "L-2");
 }

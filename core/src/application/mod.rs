@@ -4,8 +4,13 @@
 //!
 //! - [`orders`]: create (priced, idempotent, workflow started), list, get, change status, delete,
 //!   start the workflow, describe an execution.
+//! - [`import`]: import one entry of an import message through the create use case, its client
+//!   reference as the idempotency key; refusals for good told apart from passing trouble.
 
+pub mod import;
 pub mod orders;
+
+pub use import::{ImportOutcome, OrderImport, REFERENCE_LIFETIME_DAYS};
 
 pub use orders::{
     CreateOrder, DEFAULT_LIMIT, ListOrders, MAX_IDEMPOTENCY_KEY_CHARS, MAX_LIMIT, OrderCreated, OrderError,

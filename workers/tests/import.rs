@@ -10,8 +10,8 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use orders_core::adapters::embedded::{EmbeddedConfig, EmbeddedStack, QueueSettings, WorkflowLocation};
 use orders_core::application::ListOrders;
 use orders_core::ports::{MessageQueue, QueueName, ReceivedMessage};
-use orders_ingest::import::ImportWorker;
 use orders_workers::SqsHandler;
+use orders_workers::import::ImportWorker;
 use serde_json::{Value, json};
 
 struct Harness {

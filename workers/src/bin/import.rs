@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use orders_core::adapters::aws::{AwsClients, AwsStack, FunctionConfig, functions};
-use orders_ingest::import::ImportWorker;
+use orders_workers::import::ImportWorker;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

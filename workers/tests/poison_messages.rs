@@ -13,12 +13,12 @@ use orders_core::adapters::embedded::{
 use orders_core::application::ListOrders;
 use orders_core::domain::OrderId;
 use orders_core::ports::{BackupKey, BackupStore, MessageQueue, OutgoingMessage, QueueName, ReceivedMessage};
-use orders_ingest::import::ImportWorker;
 use orders_workers::SqsHandler;
 use orders_workers::backup::BackupWorker;
 use orders_workers::batch::{DeadLetters, MAX_MESSAGE_BYTES};
 use orders_workers::events::EventSource;
 use orders_workers::fulfilment::FulfilmentWorker;
+use orders_workers::import::ImportWorker;
 use orders_workers::runner::QueuePoller;
 use serde_json::json;
 
