@@ -9,10 +9,10 @@ use std::sync::Arc;
 use orders_core::adapters::aws::AwsStack;
 use orders_core::adapters::embedded::{EmbeddedStack, ORDERS_TABLE};
 use orders_core::application::OrderService;
+use orders_core::lambda::DeadLetters;
 use orders_core::ports::{BackupStore, MessageQueue, OrderStore, QueueName, TaskCallbacks, WorkflowEngine};
 use orders_workers::aws_stream::DynamoDbStreamPoller;
 use orders_workers::backup::BackupWorker;
-use orders_workers::batch::DeadLetters;
 use orders_workers::events::EventSource;
 use orders_workers::fulfilment::FulfilmentWorker;
 use orders_workers::import::ImportWorker;
@@ -77,7 +77,13 @@ impl Ports {
                 10,
             ),
             (poller(QueueName::Fulfilment, Arc::new(fulfilment)), 10),
-            (poller(QueueName::Import, Arc::new(ImportWorker::new(self.service.clone(), self.queues.clone()))), 5),
+            (
+                poller(
+                    QueueName::Import,
+                    Arc::new(ImportWorker::new(self.service.clone(), dead_letters(QueueName::ImportDlq))),
+                ),
+                5,
+            ),
         ]
     }
 }

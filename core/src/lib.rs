@@ -3,9 +3,12 @@
 //!
 //! Data flows top-down: entry points (HTTP in `orders-ingest`, queues and streams in the workers) call
 //! [`application`] (the use cases), which applies [`domain`] rules and talks to [`ports`]; [`adapters`]
-//! implement the ports (embedded today; AWS behind the same traits).
+//! implement the ports (embedded today; AWS behind the same traits). [`lambda`] (feature `lambda`)
+//! is the plumbing every Lambda entry point shares.
 
 pub mod adapters;
 pub mod application;
 pub mod domain;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod ports;

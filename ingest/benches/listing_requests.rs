@@ -22,7 +22,7 @@ mod moto;
 #[path = "../../tests/support/deployment.rs"]
 mod deployment;
 
-#[path = "support/args.rs"]
+#[path = "../../tests/support/bench_args.rs"]
 mod args;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,6 @@
 //! Orders from `POST /orders` to `delivered` through the AWS adapters on moto, counting every AWS
-//! request by who makes it: the AWS cost benchmark (`ingest/benches/aws_cost.rs`,
-//! `docs/benchmarks/aws-cost.md`) and the test that guards its counts (`ingest/tests/aws_cost.rs`).
+//! request by who makes it: the AWS cost benchmark (`benches/aws_cost.rs`,
+//! `docs/benchmarks/aws-cost.md`) and the test that guards its counts (`tests/aws_cost.rs`).
 //!
 //! The handlers run as Lambda runs them, each function with its own SDK clients:
 //! - `api`: the axum Router (what `lambda_http` runs), called for the create and for the two status
@@ -37,12 +37,12 @@ use axum::http::{Request, StatusCode};
 use orders_core::adapters::aws::{AwsClients, AwsStack, RequestCounter, item_size};
 use orders_core::application::ListOrders;
 use orders_core::domain::{OrderId, OrderStatus, ProductCatalog};
+use orders_core::lambda::DeadLetters;
+use orders_core::lambda::SqsHandler;
 use orders_core::ports::{CatalogStore, ExecutionStatus, ListFilter, QueueName, WorkflowEngine};
 use orders_ingest::http::{ApiKeys, AppState, router};
-use orders_workers::SqsHandler;
 use orders_workers::aws_stream::DynamoDbStreamPoller;
 use orders_workers::backup::BackupWorker;
-use orders_workers::batch::DeadLetters;
 use orders_workers::events::EventSource;
 use orders_workers::fulfilment::FulfilmentWorker;
 use orders_workers::runner::{QueuePoller, StreamRound};

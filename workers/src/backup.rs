@@ -11,8 +11,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use backon::{ExponentialBuilder, Retryable};
 use orders_core::ports::{BackupError, BackupKey, BackupStore, BackupWrite, OrderBackup};
 
-use crate::batch::{DeadLetters, SqsHandler, WorkerError, process_batch_parking};
 use crate::jobs::BackupJob;
+use orders_core::lambda::{DeadLetters, SqsHandler, WorkerError, process_batch};
 
 /// Writes backup jobs to the backup store.
 #[derive(Clone)]
@@ -62,6 +62,6 @@ impl BackupWorker {
 #[async_trait]
 impl SqsHandler for BackupWorker {
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        process_batch_parking(event, Some(&self.dead_letters), |message| self.process(message)).await
+        process_batch(event, &self.dead_letters, |message| self.process(message)).await
     }
 }

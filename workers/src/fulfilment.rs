@@ -11,8 +11,8 @@ use orders_core::domain::{OrderId, OrderStatus};
 use orders_core::ports::{CallbackError, OrderStore, StatusWait, StoreError, TaskCallbacks};
 use serde_json::json;
 
-use crate::batch::{DeadLetters, SqsHandler, WorkerError, process_batch_parking};
 use crate::jobs::{WorkflowTask, errors};
+use orders_core::lambda::{DeadLetters, SqsHandler, WorkerError, process_batch};
 
 /// Handles the fulfilment queue.
 #[derive(Clone)]
@@ -101,6 +101,6 @@ pub(crate) fn answer(result: Result<(), CallbackError>) -> Result<(), WorkerErro
 #[async_trait]
 impl SqsHandler for FulfilmentWorker {
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        process_batch_parking(event, Some(&self.dead_letters), |message| self.process(message)).await
+        process_batch(event, &self.dead_letters, |message| self.process(message)).await
     }
 }

@@ -11,40 +11,35 @@
 //!   after `maxReceiveCount` moves it to the DLQ; orders it already created are recognised by their
 //!   references on the next delivery.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use orders_core::application::{ImportOutcome, OrderImport, OrderService};
 use orders_core::domain::import::{ImportEntry, parse_import_message};
-use orders_core::ports::{MessageQueue, OutgoingMessage, QueueName};
+use orders_core::lambda::{DeadLetters, SqsHandler, WorkerError, process_batch};
 use serde_json::Value;
-
-use crate::batch::{DeadLetters, SqsHandler, WorkerError, process_batch_parking};
 
 /// Creates imported orders; sends what can never be created to the import DLQ.
 #[derive(Clone)]
 pub struct ImportWorker {
     import: OrderImport,
-    queues: Arc<dyn MessageQueue>,
+    dead_letters: DeadLetters,
 }
 
 impl ImportWorker {
-    /// A worker creating orders through `service` and sending refusals to the import DLQ of `queues`.
-    pub fn new(service: OrderService, queues: Arc<dyn MessageQueue>) -> Self {
-        ImportWorker { import: OrderImport::new(service), queues }
+    /// A worker creating orders through `service` and sending refusals to `dead_letters` (the import
+    /// DLQ).
+    pub fn new(service: OrderService, dead_letters: DeadLetters) -> Self {
+        ImportWorker { import: OrderImport::new(service), dead_letters }
     }
 
     async fn process(&self, message: SqsMessage) -> Result<(), WorkerError> {
-        let message_id = message.message_id.clone().unwrap_or_default();
-        let body = message.body.unwrap_or_default();
-        let entries = match parse_import_message(&body) {
+        let body = message.body.as_deref().unwrap_or_default();
+        let entries = match parse_import_message(body) {
             Ok(entries) => entries,
             Err(reason) => {
-                let raw = Value::String(body);
-                let entry = ImportEntry { client_reference: Err("no entry could be read".into()), raw };
-                return self.refuse(&message_id, &entry, reason).await;
+                tracing::warn!(%reason, "import refused; sent to the import DLQ");
+                self.dead_letters.park(&message, &reason).await?;
+                return Ok(());
             }
         };
         // One entry after the other: concurrent creates all update the same listing counter items,
@@ -54,24 +49,21 @@ impl ImportWorker {
         for entry in &entries {
             match self.import.import(entry).await? {
                 ImportOutcome::Created(_) => {}
-                ImportOutcome::Refused(reason) => self.refuse(&message_id, entry, reason).await?,
+                ImportOutcome::Refused(reason) => self.refuse(&message, entry, &reason).await?,
             }
         }
         Ok(())
     }
 
-    async fn refuse(&self, message_id: &str, entry: &ImportEntry, reason: String) -> Result<(), WorkerError> {
-        tracing::warn!(client_reference = ?entry.client_reference.as_ref().ok(), %reason, "import refused; sent to the import DLQ");
-        let mut attributes =
-            BTreeMap::from([("reason".to_owned(), reason), ("source_message_id".to_owned(), message_id.to_owned())]);
-        if let Ok(reference) = &entry.client_reference {
-            attributes.insert("client_reference".to_owned(), reference.clone());
-        }
+    async fn refuse(&self, message: &SqsMessage, entry: &ImportEntry, reason: &str) -> Result<(), WorkerError> {
+        let reference = entry.client_reference.as_deref().ok();
+        tracing::warn!(client_reference = ?reference, %reason, "import refused; sent to the import DLQ");
+        // The entry as sent: an entry that is a JSON string is parked as that string's text.
         let body = match &entry.raw {
             Value::String(text) => text.clone(),
             other => other.to_string(),
         };
-        self.queues.send(QueueName::ImportDlq, OutgoingMessage { body, attributes }).await?;
+        self.dead_letters.park_part(message, body, reason, reference).await?;
         Ok(())
     }
 }
@@ -81,7 +73,6 @@ impl SqsHandler for ImportWorker {
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         // Entries are refused with their reasons by `process`; what is left for the runner to park is
         // a message too large to read.
-        let dead_letters = DeadLetters::new(self.queues.clone(), QueueName::ImportDlq);
-        process_batch_parking(event, Some(&dead_letters), |message| self.process(message)).await
+        process_batch(event, &self.dead_letters, |message| self.process(message)).await
     }
 }

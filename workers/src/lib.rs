@@ -8,20 +8,18 @@
 //! - [`import::ImportWorker`]: import messages (SQS) → orders through the import use case, refusals
 //!   to the import DLQ.
 //!
-//! [`batch`] is the partial-batch runner every SQS handler shares; [`runner`] plays Lambda's event
-//! source mappings locally; [`events`] builds the Lambda event shapes from embedded records.
+//! The partial-batch runner and dead-letter parking every SQS handler shares are Lambda plumbing, in
+//! `orders_core::lambda`; [`runner`] plays Lambda's event source mappings locally; [`events`] builds
+//! the Lambda event shapes from embedded records.
 
 #[cfg(feature = "aws")]
 pub mod aws_stream;
 pub mod backup;
-pub mod batch;
 pub mod events;
 pub mod fulfilment;
 pub mod import;
 pub mod jobs;
-pub mod lambda;
 pub mod runner;
 pub mod stream;
 
-pub use batch::{SqsHandler, WorkerError};
 pub use stream::StreamHandler;

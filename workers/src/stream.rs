@@ -27,9 +27,9 @@ use orders_core::ports::{
 };
 use serde_json::json;
 
-use crate::batch::{WorkerError, panic_message};
 use crate::fulfilment::answer;
 use crate::jobs::{BackupJob, errors};
+use orders_core::lambda::{WorkerError, panic_message};
 
 /// A handler of order change records.
 #[async_trait]

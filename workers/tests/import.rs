@@ -9,8 +9,8 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use orders_core::adapters::embedded::{EmbeddedConfig, EmbeddedStack, QueueSettings, WorkflowLocation};
 use orders_core::application::ListOrders;
+use orders_core::lambda::{DeadLetters, SqsHandler};
 use orders_core::ports::{MessageQueue, QueueName, ReceivedMessage};
-use orders_workers::SqsHandler;
 use orders_workers::import::ImportWorker;
 use serde_json::{Value, json};
 
@@ -28,7 +28,7 @@ async fn harness() -> Harness {
         queue_settings: QueueSettings { visibility_timeout: Duration::from_secs(30), max_receive_count: 3 },
     };
     let stack = EmbeddedStack::open(&config).await.unwrap();
-    let worker = ImportWorker::new(stack.service.clone(), stack.queues.clone());
+    let worker = ImportWorker::new(stack.service.clone(), DeadLetters::new(stack.queues.clone(), QueueName::ImportDlq));
     Harness { _dir: dir, stack, worker }
 }
 

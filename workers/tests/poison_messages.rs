@@ -12,10 +12,10 @@ use orders_core::adapters::embedded::{
 };
 use orders_core::application::ListOrders;
 use orders_core::domain::OrderId;
+use orders_core::lambda::SqsHandler;
+use orders_core::lambda::{DeadLetters, MAX_MESSAGE_BYTES};
 use orders_core::ports::{BackupKey, BackupStore, MessageQueue, OutgoingMessage, QueueName, ReceivedMessage};
-use orders_workers::SqsHandler;
 use orders_workers::backup::BackupWorker;
-use orders_workers::batch::{DeadLetters, MAX_MESSAGE_BYTES};
 use orders_workers::events::EventSource;
 use orders_workers::fulfilment::FulfilmentWorker;
 use orders_workers::import::ImportWorker;
@@ -53,7 +53,7 @@ impl Harness {
                 Arc::new(stack.workflow.clone()),
                 dead_letters(QueueName::FulfilmentDlq),
             )),
-            QueueName::Import => Arc::new(ImportWorker::new(stack.service.clone(), stack.queues.clone())),
+            QueueName::Import => Arc::new(ImportWorker::new(stack.service.clone(), dead_letters(QueueName::ImportDlq))),
             other => panic!("{other} has no worker"),
         }
     }

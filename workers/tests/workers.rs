@@ -17,18 +17,18 @@ use orders_core::adapters::embedded::{
     EmbeddedConfig, EmbeddedStack, FolderBackupStore, QueueSettings, WorkflowLocation,
 };
 use orders_core::domain::{OrderId, OrderStatus};
+use orders_core::lambda::DeadLetters;
+use orders_core::lambda::{SqsHandler, WorkerError};
 use orders_core::ports::{
     BackupError, BackupKey, BackupStore, BackupWrite, ExecutionStatus, MessageQueue, OrderStore, OutgoingMessage,
     QueueName, WorkflowEngine,
 };
 use orders_workers::backup::BackupWorker;
-use orders_workers::batch::DeadLetters;
 use orders_workers::events::EventSource;
 use orders_workers::fulfilment::FulfilmentWorker;
 use orders_workers::jobs::BackupJob;
 use orders_workers::runner::QueuePoller;
 use orders_workers::stream::{StreamHandler, StreamProcessor};
-use orders_workers::{SqsHandler, WorkerError};
 
 /// How the injected fault behaves.
 #[derive(Clone, Copy)]

@@ -11,7 +11,7 @@ use orders_ingest::http::{ApiKeys, AppState, router};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    orders_workers::lambda::init_logging();
+    orders_core::lambda::init_logging();
     let config = FunctionConfig::from_env(&functions::API)?;
     let digests = config.get(env::API_KEY_SHA256).split(',').map(str::trim).filter(|d| !d.is_empty());
     let keys = ApiKeys::from_hex_digests(digests)?;

@@ -5,17 +5,23 @@
 
 use std::sync::Arc;
 
+use aws_lambda_events::event::dynamodb::Event;
 use orders_core::adapters::aws::{AwsClients, DynamoDbStore, FunctionConfig, SqsQueues, StepFunctions, functions};
-use orders_workers::stream::StreamProcessor;
+use orders_workers::stream::{StreamHandler, StreamProcessor};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    orders_workers::lambda::init_logging();
+    orders_core::lambda::init_logging();
     let resources = FunctionConfig::from_env(&functions::STREAM)?.resources();
     let clients = AwsClients::for_lambda().await;
     let orders = Arc::new(DynamoDbStore::new(clients.dynamodb.clone(), &resources));
     let queues = Arc::new(SqsQueues::new(clients.sqs.clone(), resources.queue_urls.clone()));
     let workflow = Arc::new(StepFunctions::new(clients.sfn.clone(), resources.state_machine_arn.clone()));
     let processor = StreamProcessor::new(orders, queues, workflow.clone(), workflow);
-    orders_workers::lambda::run_stream(Arc::new(processor)).await
+    let processor = Arc::new(processor);
+    orders_core::lambda::run_handler(move |event: Event| {
+        let processor = processor.clone();
+        async move { processor.handle(event).await }
+    })
+    .await
 }

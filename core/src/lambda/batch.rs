@@ -2,31 +2,20 @@
 //! error or a panic in one record fails only that record (reported in `batchItemFailures`, so SQS
 //! delivers it again and, after `maxReceiveCount`, moves it to the dead-letter queue), never the
 //! batch, and never silently. A record that can never succeed (malformed, wrong types, oversized) is
-//! not retried: with [`DeadLetters`] it goes straight to the dead-letter queue, intact, with its
-//! reason, and the rest of the batch goes on.
+//! not retried: it goes straight to the handler's dead-letter queue, intact, with its reason, and the
+//! rest of the batch goes on.
 
-use std::any::Any;
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::FutureExt;
 use futures::future::join_all;
-use orders_core::ports::{
-    BackupError, CallbackError, MessageQueue, OutgoingMessage, QueueError, QueueName, StoreError, WorkflowError,
-};
 
-/// What a caught panic said (`panic!`'s formatted message or literal), for the log and the report.
-pub fn panic_message(panic: &(dyn Any + Send)) -> &str {
-    panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("(no message)")
-}
+use super::dead_letters::DeadLetters;
+use super::panic_message;
+use crate::ports::{BackupError, CallbackError, QueueError, StoreError, WorkflowError};
 
 /// The largest message body a worker reads: SQS's classic limit. A larger body is refused unread.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
@@ -54,7 +43,7 @@ pub enum WorkerError {
     Workflow(#[from] WorkflowError),
     /// A use case failed for a passing reason (storage, workflow engine).
     #[error(transparent)]
-    Order(#[from] orders_core::application::OrderError),
+    Order(#[from] crate::application::OrderError),
 }
 
 /// A handler of SQS batches (one per queue).
@@ -64,51 +53,10 @@ pub trait SqsHandler: Send + Sync {
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse;
 }
 
-/// Where a worker puts the messages it can never process: its queue's dead-letter queue.
-#[derive(Clone)]
-pub struct DeadLetters {
-    queues: Arc<dyn MessageQueue>,
-    queue: QueueName,
-}
-
-impl DeadLetters {
-    /// Malformed messages go to `queue` (a dead-letter queue) of `queues`.
-    pub fn new(queues: Arc<dyn MessageQueue>, queue: QueueName) -> Self {
-        DeadLetters { queues, queue }
-    }
-
-    /// Sends `message` to the dead-letter queue as it came, with `reason` and its source message id,
-    /// and its own attributes (a replay sends it back as it was).
-    async fn park(&self, message: &SqsMessage, reason: &str) -> Result<(), QueueError> {
-        let mut attributes: BTreeMap<String, String> = message
-            .message_attributes
-            .iter()
-            .filter_map(|(name, value)| value.string_value.clone().map(|text| (name.clone(), text)))
-            .collect();
-        attributes.insert("reason".into(), reason.to_owned());
-        attributes.insert("source_message_id".into(), message.message_id.clone().unwrap_or_default());
-        let body = message.body.clone().unwrap_or_default();
-        self.queues.send(self.queue, OutgoingMessage { body, attributes }).await.map(|_| ())
-    }
-}
-
 /// Runs `process` on every record of `event` concurrently and reports the records that failed or
-/// panicked, by message id.
-pub async fn process_batch<F, Fut>(event: SqsEvent, process: F) -> SqsBatchResponse
-where
-    F: Fn(SqsMessage) -> Fut,
-    Fut: Future<Output = Result<(), WorkerError>>,
-{
-    process_batch_parking(event, None, process).await
-}
-
-/// As [`process_batch`], and a record that is too large or fails as [`WorkerError::Malformed`] is
+/// panicked, by message id. A record that is too large or fails as [`WorkerError::Malformed`] is
 /// moved to `dead_letters` with its reason (and counts as done) instead of being delivered again.
-pub async fn process_batch_parking<F, Fut>(
-    event: SqsEvent,
-    dead_letters: Option<&DeadLetters>,
-    process: F,
-) -> SqsBatchResponse
+pub async fn process_batch<F, Fut>(event: SqsEvent, dead_letters: &DeadLetters, process: F) -> SqsBatchResponse
 where
     F: Fn(SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), WorkerError>>,
@@ -118,8 +66,8 @@ where
         let message_id = record.message_id.clone().unwrap_or_default();
         let receive_count = record.attributes.get("ApproximateReceiveCount").cloned().unwrap_or_default();
         let size = record.body.as_ref().map_or(0, String::len);
-        // Only a worker that parks malformed messages keeps a copy of each (the handler takes it).
-        let parking = dead_letters.map(|dead_letters| (dead_letters, record.clone()));
+        // A copy of each record, to park it as it came (the handler takes the original).
+        let original = record.clone();
         let work = AssertUnwindSafe(async move {
             if size > MAX_MESSAGE_BYTES {
                 return Err(WorkerError::Malformed(format!(
@@ -130,20 +78,20 @@ where
         })
         .catch_unwind();
         async move {
-            let failure = match (work.await, parking) {
-                (Ok(Ok(())), _) => return None,
-                (Ok(Err(WorkerError::Malformed(reason))), Some((dead_letters, original))) => {
+            let failure = match work.await {
+                Ok(Ok(())) => return None,
+                Ok(Err(WorkerError::Malformed(reason))) => {
                     let reason = format!("malformed message: {reason}");
                     match dead_letters.park(&original, &reason).await {
                         Ok(()) => {
-                            tracing::warn!(%message_id, %reason, dead_letter_queue = %dead_letters.queue, "message can never be processed; moved to the dead-letter queue");
+                            tracing::warn!(%message_id, %reason, dead_letter_queue = %dead_letters.queue(), "message can never be processed; moved to the dead-letter queue");
                             return None;
                         }
                         Err(error) => format!("{reason}; moving it to the dead-letter queue failed: {error}"),
                     }
                 }
-                (Ok(Err(error)), _) => error.to_string(),
-                (Err(panic), _) => format!("panicked: {}", panic_message(panic.as_ref())),
+                Ok(Err(error)) => error.to_string(),
+                Err(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
             };
             tracing::warn!(%message_id, receive_count, error = %failure, "record failed; it will be delivered again");
             Some(message_id)
@@ -161,17 +109,11 @@ where
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::*;
+    use std::sync::Arc;
 
-    #[test]
-    fn a_caught_panic_says_what_it_said() {
-        let formatted = std::panic::catch_unwind(|| panic!("order {} broke", 7)).unwrap_err();
-        assert_eq!(panic_message(formatted.as_ref()), "order 7 broke");
-        let literal = std::panic::catch_unwind(|| panic!("broke")).unwrap_err();
-        assert_eq!(panic_message(literal.as_ref()), "broke");
-        let other = std::panic::catch_unwind(|| std::panic::panic_any(42_u8)).unwrap_err();
-        assert_eq!(panic_message(other.as_ref()), "(no message)");
-    }
+    use super::*;
+    use crate::adapters::embedded::{Database, EmbeddedQueues, QueueSettings};
+    use crate::ports::{MessageQueue, QueueName};
 
     fn event(bodies: &[&str]) -> SqsEvent {
         let mut event = SqsEvent::default();
@@ -190,24 +132,43 @@ mod tests {
         ids
     }
 
+    async fn backup_dead_letters(dir: &tempfile::TempDir) -> (Arc<EmbeddedQueues>, DeadLetters) {
+        let database = Database::open(&dir.path().join("db.sqlite3")).unwrap();
+        let queues = Arc::new(EmbeddedQueues::new(database, [(QueueName::Backup, QueueSettings::default())]));
+        let dead_letters = DeadLetters::new(queues.clone(), QueueName::BackupDlq);
+        (queues, dead_letters)
+    }
+
     #[tokio::test]
-    async fn only_the_failing_and_panicking_records_are_reported() {
-        // Given a batch where one record errs and one panics
-        let response = process_batch(event(&["ok", "err", "panic", "ok"]), |message| async move {
-            match message.body.as_deref() {
-                Some("err") => Err(WorkerError::Malformed("bad".into())),
-                Some("panic") => panic!("boom"),
-                _ => Ok(()),
-            }
-        })
-        .await;
-        // Then exactly those two are reported, the others succeed
+    async fn only_the_failing_and_panicking_records_are_reported_and_the_malformed_parked() {
+        // Given a batch where one record meets passing trouble, one panics and one is malformed
+        let dir = tempfile::tempdir().unwrap();
+        let (queues, dead_letters) = backup_dead_letters(&dir).await;
+        let response =
+            process_batch(event(&["ok", "err", "panic", "ok", "bad"]), &dead_letters, |message| async move {
+                match message.body.as_deref() {
+                    Some("err") => Err(WorkerError::Queue(QueueError::Unavailable("busy".into()))),
+                    Some("panic") => panic!("boom"),
+                    Some("bad") => Err(WorkerError::Malformed("unreadable".into())),
+                    _ => Ok(()),
+                }
+            })
+            .await;
+        // Then exactly the failing and the panicking one are reported, the others succeed
         assert_eq!(failed_ids(&response), ["m1", "m2"]);
+        // And the malformed one is in the dead-letter queue, intact, with its reason and source
+        let parked = queues.receive(QueueName::BackupDlq, 10).await.unwrap();
+        assert_eq!(parked.len(), 1);
+        assert_eq!(parked[0].body, "bad");
+        assert_eq!(parked[0].attributes["reason"], "malformed message: unreadable");
+        assert_eq!(parked[0].attributes["source_message_id"], "m4");
     }
 
     #[tokio::test]
     async fn a_clean_batch_reports_nothing() {
-        let response = process_batch(event(&["a", "b"]), |_| async { Ok(()) }).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (_queues, dead_letters) = backup_dead_letters(&dir).await;
+        let response = process_batch(event(&["a", "b"]), &dead_letters, |_| async { Ok(()) }).await;
         assert!(response.batch_item_failures.is_empty());
         let json = serde_json::to_value(&response).unwrap();
         assert_eq!(json, serde_json::json!({"batchItemFailures": []}));
