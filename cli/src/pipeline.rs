@@ -125,7 +125,7 @@ impl Pipeline {
             orders: stack.store.clone(),
             queues: stack.queues.clone(),
             backups: stack.backups.clone(),
-            callbacks: stack.workflow.clone(),
+            callbacks: stack.callbacks.clone(),
             workflow: stack.workflow.clone(),
         };
         let (shutdown, stopped) = watch::channel(false);

@@ -157,7 +157,7 @@ impl Pipeline {
         let processor = StreamProcessor::new(
             stream.store.clone(),
             stream.queues.clone(),
-            stream.workflow.clone(),
+            stream.callbacks.clone(),
             stream.workflow.clone(),
         );
         let stream = DynamoDbStreamPoller::new(
@@ -171,7 +171,7 @@ impl Pipeline {
         let fulfilment = stack("fulfilment");
         let worker = FulfilmentWorker::new(
             fulfilment.store.clone(),
-            fulfilment.workflow.clone(),
+            fulfilment.callbacks.clone(),
             DeadLetters::new(fulfilment.queues.clone(), QueueName::FulfilmentDlq),
         );
         let fulfilment = QueuePoller {

@@ -80,7 +80,7 @@ async fn aws(moto: moto::Moto) -> Ports {
         queues: stack.queues.clone(),
         backups,
         workflow: stack.workflow.clone(),
-        callbacks: stack.workflow.clone(),
+        callbacks: stack.callbacks.clone(),
         stop_aborts_waiting_executions: false,
         _alive: Box::new(moto),
     }

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use orders_core::adapters::aws::{AwsClients, DynamoDbStore, FunctionConfig, SqsQueues, StepFunctions, functions};
+use orders_core::adapters::aws::{
+    AwsClients, DynamoDbStore, FunctionConfig, SqsQueues, StepFunctionsCallbacks, functions,
+};
 use orders_core::lambda::DeadLetters;
 use orders_core::ports::QueueName;
 use orders_workers::fulfilment::FulfilmentWorker;
@@ -16,8 +18,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let clients = AwsClients::for_lambda().await;
     let orders = Arc::new(DynamoDbStore::new(clients.dynamodb.clone(), &resources));
     let queues = Arc::new(SqsQueues::new(clients.sqs.clone(), resources.queue_urls.clone()));
-    // Callbacks name their execution through the token; no state machine ARN is needed.
-    let callbacks = Arc::new(StepFunctions::new(clients.sfn.clone(), String::new()));
+    let callbacks = Arc::new(StepFunctionsCallbacks::new(clients.sfn.clone()));
     let dead_letters = DeadLetters::new(queues, QueueName::FulfilmentDlq);
     orders_core::lambda::run_sqs(Arc::new(FulfilmentWorker::new(orders, callbacks, dead_letters))).await
 }

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::Event;
-use orders_core::adapters::aws::{AwsClients, DynamoDbStore, FunctionConfig, SqsQueues, StepFunctions, functions};
+use orders_core::adapters::aws::{
+    AwsClients, DynamoDbStore, FunctionConfig, SqsQueues, StepFunctionsCallbacks, StepFunctionsEngine, functions,
+};
 use orders_workers::stream::{StreamHandler, StreamProcessor};
 
 #[tokio::main]
@@ -16,8 +18,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let clients = AwsClients::for_lambda().await;
     let orders = Arc::new(DynamoDbStore::new(clients.dynamodb.clone(), &resources));
     let queues = Arc::new(SqsQueues::new(clients.sqs.clone(), resources.queue_urls.clone()));
-    let workflow = Arc::new(StepFunctions::new(clients.sfn.clone(), resources.state_machine_arn.clone()));
-    let processor = StreamProcessor::new(orders, queues, workflow.clone(), workflow);
+    let callbacks = Arc::new(StepFunctionsCallbacks::new(clients.sfn.clone()));
+    let workflow = Arc::new(StepFunctionsEngine::new(clients.sfn.clone(), resources.state_machine_arn.clone()));
+    let processor = StreamProcessor::new(orders, queues, callbacks, workflow);
     let processor = Arc::new(processor);
     orders_core::lambda::run_handler(move |event: Event| {
         let processor = processor.clone();

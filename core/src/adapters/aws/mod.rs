@@ -23,7 +23,7 @@ pub use counting::{RequestCounter, item_size};
 pub use dynamodb::{DynamoDbStore, EXPIRES_AT, LISTING_INDEXES, SUMMARY_ATTRIBUTES};
 pub use functions::{FunctionConfig, MissingEnv};
 pub use s3::S3BackupStore;
-pub use sfn::StepFunctions;
+pub use sfn::{StepFunctionsCallbacks, StepFunctionsEngine};
 pub use sqs::SqsQueues;
 
 use std::collections::BTreeMap;
@@ -160,8 +160,10 @@ pub struct AwsStack {
     pub queues: Arc<SqsQueues>,
     /// The backup bucket.
     pub backups: Arc<S3BackupStore>,
-    /// The state machine (also the workers' task callbacks).
-    pub workflow: Arc<StepFunctions>,
+    /// The workflow engine (the state machine).
+    pub workflow: Arc<StepFunctionsEngine>,
+    /// The workers' task callbacks.
+    pub callbacks: Arc<StepFunctionsCallbacks>,
     /// The order use cases over the AWS adapters.
     pub service: OrderService,
 }
@@ -172,9 +174,10 @@ impl AwsStack {
         let store = Arc::new(DynamoDbStore::new(clients.dynamodb.clone(), &resources));
         let queues = Arc::new(SqsQueues::new(clients.sqs.clone(), resources.queue_urls.clone()));
         let backups = Arc::new(S3BackupStore::new(clients.s3.clone(), resources.backup_bucket.clone()));
-        let workflow = Arc::new(StepFunctions::new(clients.sfn.clone(), resources.state_machine_arn.clone()));
+        let workflow = Arc::new(StepFunctionsEngine::new(clients.sfn.clone(), resources.state_machine_arn.clone()));
+        let callbacks = Arc::new(StepFunctionsCallbacks::new(clients.sfn.clone()));
         let service = OrderService::new(store.clone(), store.clone(), workflow.clone());
-        AwsStack { clients, resources, store, queues, backups, workflow, service }
+        AwsStack { clients, resources, store, queues, backups, workflow, callbacks, service }
     }
 }
 
