@@ -4,7 +4,8 @@
 //! Data flows top-down: entry points (HTTP in `orders-ingest`, queues and streams in the workers) call
 //! [`application`] (the use cases), which applies [`domain`] rules and talks to [`ports`]; [`adapters`]
 //! implement the ports (embedded today; AWS behind the same traits). [`lambda`] (feature `lambda`)
-//! is the plumbing every Lambda entry point shares.
+//! is the plumbing every Lambda entry point shares; [`wiring`] builds every port of each way of running
+//! (embedded, AWS or an AWS-compatible endpoint, inside Lambda).
 
 pub mod adapters;
 pub mod application;
@@ -12,3 +13,4 @@ pub mod domain;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod ports;
+pub mod wiring;

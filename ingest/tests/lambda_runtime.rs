@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use deployment::Deployment;
 use orders_core::domain::ProductCatalog;
-use orders_core::ports::CatalogStore;
 use orders_ingest::http::ApiKeys;
 use runtime_api::{Invocation, RuntimeApi, spawn_function};
 use serde_json::{Value, json};
@@ -64,7 +63,7 @@ fn response(invocation: Invocation) -> (u64, Value) {
 async fn the_api_function_serves_the_rest_api_behind_a_stage() {
     // Given a deployment with the demo catalog, and the api function configured for it
     let deployment = Deployment::start().await;
-    deployment.stack.store.replace_catalog(&ProductCatalog::demo()).await.unwrap();
+    deployment.system.ports.catalog.replace_catalog(&ProductCatalog::demo()).await.unwrap();
     let api = RuntimeApi::start().await;
     let mut env = deployment.function_env();
     env.push(("API_KEY_SHA256", ApiKeys::hex_digest(KEY)));

@@ -4,16 +4,16 @@
 
 use std::sync::Arc;
 
-use orders_core::adapters::aws::{AwsClients, AwsStack, FunctionConfig, functions};
+use orders_core::adapters::aws::{FunctionConfig, functions};
 use orders_core::lambda::DeadLetters;
 use orders_core::ports::QueueName;
+use orders_core::wiring::wire_lambda;
 use orders_workers::import::ImportWorker;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     orders_core::lambda::init_logging();
-    let config = FunctionConfig::from_env(&functions::IMPORT)?;
-    let stack = AwsStack::new(AwsClients::for_lambda().await, config.resources());
-    let worker = ImportWorker::new(stack.service.clone(), DeadLetters::new(stack.queues.clone(), QueueName::ImportDlq));
+    let ports = wire_lambda(&FunctionConfig::from_env(&functions::IMPORT)?).await.ports;
+    let worker = ImportWorker::new(ports.order_service(), DeadLetters::new(ports.queues, QueueName::ImportDlq));
     orders_core::lambda::run_sqs(Arc::new(worker)).await
 }
