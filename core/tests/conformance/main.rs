@@ -119,6 +119,6 @@ conformance!(
     messages_received_too_often_move_to_the_dead_letter_queue,
     backups_are_written_once,
     workflow_executions_start_once_per_name,
-    a_waiting_execution_can_be_stopped_and_its_task_kept_alive,
+    a_waiting_execution_shows_its_history_and_can_be_stopped,
     orders_are_restored_once_and_backups_are_listed,
 );

@@ -3,8 +3,8 @@
 //! - [`StepFunctionsEngine`], the workflow engine of one state machine: StartExecution named by the
 //!   order id (idempotent for the same input), DescribeExecution, GetExecutionHistory,
 //!   StopExecution. It needs the state machine's ARN.
-//! - [`StepFunctionsCallbacks`], the task-callback client: SendTaskSuccess, SendTaskFailure,
-//!   SendTaskHeartbeat. A task token names its execution, so no ARN is needed.
+//! - [`StepFunctionsCallbacks`], the task-callback client: SendTaskSuccess and SendTaskFailure. A
+//!   task token names its execution, so no ARN is needed.
 
 use async_trait::async_trait;
 use aws_sdk_sfn::Client;
@@ -205,10 +205,6 @@ impl TaskCallbacks for StepFunctionsCallbacks {
             .await
             .map(|_| ())
             .map_err(callback_error)
-    }
-
-    async fn send_task_heartbeat(&self, task_token: &str) -> Result<(), CallbackError> {
-        self.client.send_task_heartbeat().task_token(task_token).send().await.map(|_| ()).map_err(callback_error)
     }
 
     async fn send_task_failure(&self, task_token: &str, error: &str, cause: &str) -> Result<(), CallbackError> {
