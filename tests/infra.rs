@@ -436,10 +436,9 @@ fn the_tables_are_the_ones_the_store_queries() {
 }
 
 /// Actions IAM cannot scope to a resource (they take a task token, or are account-wide).
-const RESOURCELESS_ACTIONS: [&str; 15] = [
+const RESOURCELESS_ACTIONS: [&str; 14] = [
     "states:SendTaskSuccess",
     "states:SendTaskFailure",
-    "states:SendTaskHeartbeat",
     "logs:CreateLogDelivery",
     "logs:GetLogDelivery",
     "logs:UpdateLogDelivery",

@@ -14,15 +14,17 @@ use orders_core::ports::{
     BackupKey, BackupObject, ListFilter, ListRequest, OrderBackup, PagePosition, RestoreOutcome, decode_backup,
 };
 
-use crate::backend::Backend;
+use orders_core::wiring::Ports;
+
+use crate::backend;
 use crate::config::BackupCommand;
 
 /// Runs `orders backup …`.
 pub async fn run(command: BackupCommand) -> anyhow::Result<()> {
     match command {
-        BackupCommand::Verify { target } => verify(&Backend::open(&target).await?).await,
+        BackupCommand::Verify { target } => verify(&backend::open(&target).await?).await,
         BackupCommand::Restore { order, all: _, target } => {
-            let backend = Backend::open(&target).await?;
+            let backend = backend::open(&target).await?;
             let ids = match order {
                 Some(id) => vec![id.parse::<OrderId>().map_err(|e| anyhow::anyhow!("--order: {e}"))?],
                 None => backend.backups.order_ids().await.context("cannot list the backups")?,
@@ -32,7 +34,7 @@ pub async fn run(command: BackupCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn verify(backend: &Backend) -> anyhow::Result<()> {
+async fn verify(backend: &Ports) -> anyhow::Result<()> {
     let progress = ProgressBar::new_spinner();
     let (mut checked, mut missing, mut resurrected) = (0u64, Vec::new(), Vec::new());
     let mut position = PagePosition::Number(1);
@@ -82,7 +84,7 @@ async fn verify(backend: &Backend) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn restore(backend: &Backend, ids: Vec<OrderId>) -> anyhow::Result<()> {
+async fn restore(backend: &Ports, ids: Vec<OrderId>) -> anyhow::Result<()> {
     // First find each order's newest backup and when the order was made; then restore the oldest
     // first: a store numbers the orders it receives in arrival order, and listings show the newest
     // first. Only the key and the date are kept in between, so a large restore stays small.
@@ -126,7 +128,7 @@ async fn restore(backend: &Backend, ids: Vec<OrderId>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn read_backup(backend: &Backend, key: &BackupKey) -> anyhow::Result<OrderBackup> {
+async fn read_backup(backend: &Ports, key: &BackupKey) -> anyhow::Result<OrderBackup> {
     let bytes = backend.backups.get(key).await?.with_context(|| format!("{} vanished", key.object_key()))?;
     match decode_backup(&bytes).with_context(|| format!("{} is not an order", key.object_key()))? {
         BackupObject::Version(backup) => Ok(backup),

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 use orders_core::domain::ProductCatalog;
 
-use crate::backend::Backend;
+use crate::backend;
 use crate::config::TargetArgs;
 
 /// Reads and validates a catalog file:
@@ -19,7 +19,7 @@ pub fn read(path: &Path) -> anyhow::Result<ProductCatalog> {
 /// Runs `orders catalog load`.
 pub async fn load(file: &Path, target: TargetArgs) -> anyhow::Result<()> {
     let catalog = read(file)?;
-    let backend = Backend::open(&target).await?;
+    let backend = backend::open(&target).await?;
     backend.catalog.replace_catalog(&catalog).await.context("cannot store the catalog")?;
     println!("catalog replaced: {} products from {}", catalog.products().len(), file.display());
     Ok(())

@@ -11,7 +11,9 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use orders_core::ports::{OutgoingMessage, QueueName, ReceivedMessage};
 
-use crate::backend::Backend;
+use orders_core::wiring::Ports;
+
+use crate::backend;
 use crate::config::{DlqCommand, TargetArgs};
 
 fn dead_letter_queue(name: &str) -> anyhow::Result<QueueName> {
@@ -44,7 +46,7 @@ fn describe(message: &ReceivedMessage) -> String {
 }
 
 /// Receives up to `max` distinct messages and releases them at once.
-async fn look(backend: &Backend, queue: QueueName, max: usize) -> anyhow::Result<Vec<ReceivedMessage>> {
+async fn look(backend: &Ports, queue: QueueName, max: usize) -> anyhow::Result<Vec<ReceivedMessage>> {
     let mut seen = HashSet::new();
     let mut found = Vec::new();
     while found.len() < max {
@@ -70,7 +72,7 @@ pub async fn run(command: DlqCommand) -> anyhow::Result<()> {
         DlqCommand::List { target } => list(&target).await,
         DlqCommand::Peek { queue, max, target } => {
             let queue = dead_letter_queue(&queue)?;
-            let backend = Backend::open(&target).await?;
+            let backend = backend::open(&target).await?;
             let messages = look(&backend, queue, max).await?;
             println!("{queue}: {} messages in all, showing {}", backend.queues.depth(queue).await?, messages.len());
             for message in &messages {
@@ -80,13 +82,13 @@ pub async fn run(command: DlqCommand) -> anyhow::Result<()> {
         }
         DlqCommand::Replay { queue, filter, rate, max, dry_run, target } => {
             let dlq = dead_letter_queue(&queue)?;
-            replay(&Backend::open(&target).await?, dlq, filter.as_deref(), rate, max, dry_run).await
+            replay(&backend::open(&target).await?, dlq, filter.as_deref(), rate, max, dry_run).await
         }
     }
 }
 
 async fn list(target: &TargetArgs) -> anyhow::Result<()> {
-    let backend = Backend::open(target).await?;
+    let backend = backend::open(target).await?;
     println!("{:<16} {:>9}  oldest", "queue", "messages");
     for queue in QueueName::ALL.into_iter().filter(|q| q.source_queue().is_some()) {
         let depth = backend.queues.depth(queue).await?;
@@ -107,7 +109,7 @@ async fn list(target: &TargetArgs) -> anyhow::Result<()> {
 }
 
 async fn replay(
-    backend: &Backend,
+    backend: &Ports,
     dlq: QueueName,
     filter: Option<&str>,
     rate: f64,

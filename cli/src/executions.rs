@@ -7,12 +7,12 @@ use orders_core::domain::OrderId;
 use orders_core::domain::order::rfc3339;
 use orders_core::ports::ExecutionArn;
 
-use crate::backend::Backend;
+use crate::backend;
 use crate::config::TargetArgs;
 
 /// Runs `orders executions`.
 pub async fn run(order_or_arn: String, target: TargetArgs) -> anyhow::Result<()> {
-    let backend = Backend::open(&target).await?;
+    let backend = backend::open(&target).await?;
     let arn: ExecutionArn = match order_or_arn.parse::<OrderId>() {
         Ok(order_id) => backend.workflow.execution_arn(&order_id.to_string()),
         Err(_) => order_or_arn

@@ -16,7 +16,9 @@ use orders_core::domain::{NewOrder, ProductCatalog};
 use orders_core::ports::{OutgoingMessage, QueueName};
 use serde_json::{Value, json};
 
-use crate::backend::Backend;
+use orders_core::wiring::Ports;
+
+use crate::backend;
 use crate::config::{ImportArgs, ImportFormat};
 
 /// Messages sent at once.
@@ -153,7 +155,7 @@ fn read_csv(text: &str) -> anyhow::Result<Read> {
 }
 
 /// Drops (and rejects) entries naming products the catalog does not have.
-async fn check_products(read: &mut Read, backend: &Backend) -> anyhow::Result<()> {
+async fn check_products(read: &mut Read, backend: &Ports) -> anyhow::Result<()> {
     let ids: BTreeSet<String> =
         read.entries.iter().flat_map(|e| e.parsed.items.iter().map(|i| i.product_id.clone())).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
@@ -193,7 +195,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
         ImportFormat::Jsonl => read_jsonl(&text),
         ImportFormat::Csv => read_csv(&text)?,
     };
-    let backend = Backend::open(&args.target).await?;
+    let backend = backend::open(&args.target).await?;
     check_products(&mut read, &backend).await?;
     read.rejected.sort_by_key(|r| r.line);
 

@@ -6,16 +6,16 @@
 
 use std::sync::Arc;
 
-use orders_core::adapters::aws::AwsStack;
-use orders_core::adapters::embedded::{EmbeddedStack, ORDERS_TABLE};
-use orders_core::application::OrderService;
-use orders_core::ports::{BackupStore, MessageQueue, OrderStore, QueueName, TaskCallbacks, WorkflowEngine};
-use orders_ingest::import::ImportWorker;
+use anyhow::Context;
+use orders_core::adapters::embedded::ORDERS_TABLE;
+use orders_core::lambda::DeadLetters;
+use orders_core::ports::QueueName;
+use orders_core::wiring::{AwsSystem, EmbeddedSystem, Ports};
 use orders_workers::aws_stream::DynamoDbStreamPoller;
 use orders_workers::backup::BackupWorker;
-use orders_workers::batch::DeadLetters;
 use orders_workers::events::EventSource;
 use orders_workers::fulfilment::FulfilmentWorker;
+use orders_workers::import::ImportWorker;
 use orders_workers::runner::{QueuePoller, StreamPoller};
 use orders_workers::stream::StreamProcessor;
 
@@ -39,23 +39,19 @@ pub struct Pipeline {
     driver: Option<DriverHandle>,
 }
 
-/// What the workers run on, whichever the backend.
-struct Ports {
-    service: OrderService,
-    orders: Arc<dyn OrderStore>,
-    queues: Arc<dyn MessageQueue>,
-    backups: Arc<dyn BackupStore>,
-    callbacks: Arc<dyn TaskCallbacks>,
-    workflow: Arc<dyn WorkflowEngine>,
+/// Builds the workers over the ports, whichever the backend.
+struct Workers<'a> {
+    ports: &'a Ports,
 }
 
-impl Ports {
+impl Workers<'_> {
     fn stream_processor(&self, orders_at_once: usize) -> Arc<StreamProcessor> {
+        let ports = self.ports;
         let processor = StreamProcessor::new(
-            self.orders.clone(),
-            self.queues.clone(),
-            self.callbacks.clone(),
-            self.workflow.clone(),
+            ports.orders.clone(),
+            ports.queues.clone(),
+            ports.callbacks.clone(),
+            ports.workflow.clone(),
         );
         Arc::new(processor.orders_at_once(orders_at_once))
     }
@@ -63,21 +59,26 @@ impl Ports {
     /// Each queue's poller and the `MaximumConcurrency` of its event source mapping in
     /// infra/template.yaml: how many the embedded pipeline runs at once, as Lambda would.
     fn queue_pollers(&self, source: &EventSource) -> [(QueuePoller, usize); 3] {
+        let ports = self.ports;
         let poller =
-            |queue, handler| QueuePoller { queue, queues: self.queues.clone(), handler, source: source.clone() };
-        let dead_letters = |queue| DeadLetters::new(self.queues.clone(), queue);
-        let fulfilment =
-            FulfilmentWorker::new(self.orders.clone(), self.callbacks.clone(), dead_letters(QueueName::FulfilmentDlq));
+            |queue, handler| QueuePoller { queue, queues: ports.queues.clone(), handler, source: source.clone() };
+        let dead_letters = |queue| DeadLetters::new(ports.queues.clone(), queue);
+        let fulfilment = FulfilmentWorker::new(
+            ports.orders.clone(),
+            ports.callbacks.clone(),
+            dead_letters(QueueName::FulfilmentDlq),
+        );
+        let import = ImportWorker::new(ports.order_service(), dead_letters(QueueName::ImportDlq));
         [
             (
                 poller(
                     QueueName::Backup,
-                    Arc::new(BackupWorker::new(self.backups.clone(), dead_letters(QueueName::BackupDlq))),
+                    Arc::new(BackupWorker::new(ports.backups.clone(), dead_letters(QueueName::BackupDlq))),
                 ),
                 10,
             ),
             (poller(QueueName::Fulfilment, Arc::new(fulfilment)), 10),
-            (poller(QueueName::Import, Arc::new(ImportWorker::new(self.service.clone(), self.queues.clone()))), 5),
+            (poller(QueueName::Import, Arc::new(import)), 5),
         ]
     }
 }
@@ -85,56 +86,43 @@ impl Ports {
 impl Pipeline {
     /// The embedded pipeline: resumes interrupted executions, starts the workflow driver, and polls
     /// the change feed and the queues.
-    pub async fn start_embedded(stack: &EmbeddedStack, source: EventSource) -> anyhow::Result<Pipeline> {
-        let resumed = stack.workflow.resume().await?;
+    pub async fn start_embedded(system: &EmbeddedSystem, source: EventSource) -> anyhow::Result<Pipeline> {
+        let resumed = system.workflow.resume().await?;
         if resumed > 0 {
             tracing::info!(resumed, "resumed running executions");
         }
-        let driver = stack.workflow.spawn_driver();
-        let ports = Ports {
-            service: stack.service.clone(),
-            orders: Arc::new(stack.database.clone()),
-            queues: stack.queues.clone(),
-            backups: stack.backups.clone(),
-            callbacks: Arc::new(stack.workflow.clone()),
-            workflow: Arc::new(stack.workflow.clone()),
-        };
+        let driver = system.workflow.spawn_driver();
+        let workers = Workers { ports: &system.ports };
+        let feed = system.ports.changes.clone().context("the embedded stack has a change feed")?;
         let (shutdown, stopped) = watch::channel(false);
         let stream = StreamPoller {
-            feed: Arc::new(stack.database.clone()),
-            handler: ports.stream_processor(EMBEDDED_STREAM_ORDERS_AT_ONCE),
+            feed,
+            handler: workers.stream_processor(EMBEDDED_STREAM_ORDERS_AT_ONCE),
             consumer: STREAM_CONSUMER.into(),
             table: ORDERS_TABLE.into(),
             source: source.clone(),
         };
         let mut pollers = vec![stream.spawn(stopped.clone())];
-        pollers.extend(ports.queue_pollers(&source).into_iter().flat_map(|(p, n)| p.spawn_many(n, &stopped)));
+        pollers.extend(workers.queue_pollers(&source).into_iter().flat_map(|(p, n)| p.spawn_many(n, &stopped)));
         Ok(Pipeline { shutdown, pollers, driver: Some(driver) })
     }
 
     /// The AWS pipeline: polls the orders table's stream and the SQS queues.
-    pub fn start_aws(stack: &AwsStack, source: EventSource) -> Pipeline {
-        let ports = Ports {
-            service: stack.service.clone(),
-            orders: stack.store.clone(),
-            queues: stack.queues.clone(),
-            backups: stack.backups.clone(),
-            callbacks: stack.workflow.clone(),
-            workflow: stack.workflow.clone(),
-        };
+    pub fn start_aws(system: &AwsSystem, source: EventSource) -> Pipeline {
+        let workers = Workers { ports: &system.ports };
         let (shutdown, stopped) = watch::channel(false);
         let stream = DynamoDbStreamPoller::new(
-            stack.clients.streams.clone(),
-            stack.clients.dynamodb.clone(),
-            stack.resources.orders_table.clone(),
+            system.clients.streams.clone(),
+            system.clients.dynamodb.clone(),
+            system.resources.orders_table.clone(),
             source.region.clone(),
-            ports.stream_processor(1),
+            workers.stream_processor(1),
         );
         let mut pollers = vec![stream.spawn(stopped.clone())];
         // One poller per queue here: on AWS, Lambda's event source mappings carry the load, and
         // this runner (`serve --aws-endpoint`) drives emulators, where a 1 s visibility timeout
         // and ten pollers redeliver slow messages into the DLQ.
-        pollers.extend(ports.queue_pollers(&source).into_iter().map(|(p, _)| p.spawn(stopped.clone())));
+        pollers.extend(workers.queue_pollers(&source).into_iter().map(|(p, _)| p.spawn(stopped.clone())));
         Pipeline { shutdown, pollers, driver: None }
     }
 

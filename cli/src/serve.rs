@@ -1,13 +1,13 @@
-//! `orders serve`: opens the embedded stack, loads the keys (and a catalog file, if given), starts the
+//! `orders serve`: wires the ports (embedded data dir, or AWS / an AWS-compatible endpoint), loads the keys (and a catalog file, if given), starts the
 //! pipeline (workflow driver and workers), serves the API (`http_server`: timeouts, connection cap)
 //! until Ctrl-C or SIGTERM, then finishes the requests in flight, stops the pipeline and exits.
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use orders_core::adapters::embedded::{EmbeddedConfig, EmbeddedStack, QueueSettings, WorkflowLocation};
+use orders_core::adapters::embedded::{EmbeddedConfig, QueueSettings, WorkflowLocation};
 use orders_core::domain::ProductCatalog;
-use orders_core::ports::CatalogStore;
+use orders_core::wiring::wire_embedded;
 use orders_ingest::http::{AppState, router};
 use tokio::net::TcpListener;
 
@@ -33,14 +33,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             visibility_timeout: u32::try_from(args.visibility_timeout.as_secs().max(1)).unwrap_or(43_200),
             max_receive_count: args.max_receive_count,
         };
-        let stack = crate::setup::aws_stack(&args.backend, &args.account_id, &args.region, &queues).await?;
+        let system = crate::setup::aws_system(&args.backend, &args.account_id, &args.region, &queues).await?;
+        let catalog_store = &system.ports.catalog;
         // The catalog is the deployment's: replaced only by an explicit --catalog FILE, and the demo
         // one stored only when asked for (--demo-catalog) and only into an empty catalog.
         if let Some(catalog) = read_catalog(&args)? {
-            stack.store.replace_catalog(&catalog).await.context("cannot store the catalog")?;
-        } else if stack.store.is_empty().await.context("cannot read the catalog")? {
+            catalog_store.replace_catalog(&catalog).await.context("cannot store the catalog")?;
+        } else if catalog_store.is_empty().await.context("cannot read the catalog")? {
             if args.demo_catalog {
-                stack.store.replace_catalog(&ProductCatalog::demo()).await.context("cannot store the demo catalog")?;
+                catalog_store
+                    .replace_catalog(&ProductCatalog::demo())
+                    .await
+                    .context("cannot store the demo catalog")?;
                 tracing::info!("the catalog was empty: stored the demo catalog (--demo-catalog)");
             } else {
                 tracing::warn!(
@@ -49,8 +53,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        let pipeline = Pipeline::start_aws(&stack, source);
-        (stack.service.clone(), pipeline, format!("AWS ({})", args.backend.aws_endpoint.as_deref().unwrap_or("aws")))
+        let pipeline = Pipeline::start_aws(&system, source);
+        (
+            system.ports.order_service(),
+            pipeline,
+            format!("AWS ({})", args.backend.aws_endpoint.as_deref().unwrap_or("aws")),
+        )
     } else {
         lock = Some(ServeLock::acquire(data_dir)?);
         let config = EmbeddedConfig {
@@ -65,14 +73,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 max_receive_count: args.max_receive_count,
             },
         };
-        let stack = EmbeddedStack::open(&config)
-            .await
-            .with_context(|| format!("cannot open the data in {}", data_dir.display()))?;
+        let system =
+            wire_embedded(&config).await.with_context(|| format!("cannot open the data in {}", data_dir.display()))?;
         if let Some(catalog) = read_catalog(&args)? {
-            stack.load_catalog(&catalog).await.context("cannot store the catalog")?;
+            system.ports.catalog.replace_catalog(&catalog).await.context("cannot store the catalog")?;
         }
-        let pipeline = Pipeline::start_embedded(&stack, source).await.context("cannot start the pipeline")?;
-        (stack.service.clone(), pipeline, format!("data in {}", data_dir.display()))
+        let pipeline = Pipeline::start_embedded(&system, source).await.context("cannot start the pipeline")?;
+        (system.ports.order_service(), pipeline, format!("data in {}", data_dir.display()))
     };
 
     let keys = api_key::load(std::env::var(api_key::API_KEY_ENV).ok(), data_dir)?;

@@ -3,9 +3,14 @@
 //!
 //! Data flows top-down: entry points (HTTP in `orders-ingest`, queues and streams in the workers) call
 //! [`application`] (the use cases), which applies [`domain`] rules and talks to [`ports`]; [`adapters`]
-//! implement the ports (embedded today; AWS behind the same traits).
+//! implement the ports (embedded today; AWS behind the same traits). [`lambda`] (feature `lambda`)
+//! is the plumbing every Lambda entry point shares; [`wiring`] builds every port of each way of running
+//! (embedded, AWS or an AWS-compatible endpoint, inside Lambda).
 
 pub mod adapters;
 pub mod application;
 pub mod domain;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod ports;
+pub mod wiring;

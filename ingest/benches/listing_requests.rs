@@ -22,7 +22,7 @@ mod moto;
 #[path = "../../tests/support/deployment.rs"]
 mod deployment;
 
-#[path = "support/args.rs"]
+#[path = "../../tests/support/bench_args.rs"]
 mod args;
 
 use std::collections::BTreeMap;
@@ -34,11 +34,11 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use deployment::Deployment;
-use orders_core::adapters::aws::{AwsClients, AwsStack, RequestCounter};
+use orders_core::adapters::aws::{AwsClients, RequestCounter};
 use orders_core::adapters::listing::{BUCKET, page_start};
 use orders_core::domain::order::now_millis;
 use orders_core::domain::{Money, Order, OrderId, OrderItem, OrderStatus};
-use orders_core::ports::OrderStore;
+use orders_core::wiring::wire_aws;
 use orders_ingest::http::{ApiKeys, AppState, router};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -72,9 +72,11 @@ async fn main() {
     let relay = Relay::start(deployment.moto.endpoint()).await;
     let counter = RequestCounter::new();
     let clients = AwsClients::for_emulator(&relay.endpoint, "us-east-1").await.counted(&counter);
-    let stack = AwsStack::new(clients, deployment.stack.resources.clone());
-    let api =
-        router(AppState { service: stack.service.clone(), keys: Arc::new(ApiKeys::from_keys([API_KEY]).unwrap()) });
+    let system = wire_aws(clients, deployment.system.resources.clone());
+    let api = router(AppState {
+        service: system.ports.order_service(),
+        keys: Arc::new(ApiKeys::from_keys([API_KEY]).unwrap()),
+    });
     let bench = Bench { api, counter, relay };
 
     let blocks = block_counts(&deployment, "*").await;
@@ -136,7 +138,7 @@ async fn main() {
 /// thread writes fails with a 500, or a rollback undoes the other thread's write. The copy also
 /// makes each create cost time in proportion to the orders already stored, so seeding is quadratic.
 async fn seed(deployment: &Deployment, orders: usize) {
-    let store = &deployment.stack.store;
+    let store = &deployment.system.ports.orders;
     let started = Instant::now();
     for i in 0..orders {
         let now = now_millis();
@@ -168,7 +170,7 @@ async fn seed(deployment: &Deployment, orders: usize) {
 /// uncounted clients: only to pick the page that skips most inside a block.
 async fn block_counts(deployment: &Deployment, scope: &str) -> Vec<(u64, u64)> {
     let mut blocks = Vec::new();
-    for item in deployment.scan_all(&deployment.stack.resources.counters_table).await {
+    for item in deployment.scan_all(&deployment.system.resources.counters_table).await {
         let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<u64>().ok());
         if item.get("scope").and_then(|v| v.as_s().ok()).map(String::as_str) == Some(scope)
             && let (Some(bucket), Some(count)) = (number("bucket"), number("n"))

@@ -1,6 +1,5 @@
-//! Ingest: where orders enter the pipeline. [`http`] is the REST API (one axum Router, served by
-//! `orders serve` locally and by the `api` Lambda through `lambda_http`); [`import`] takes batch
-//! imports from the import queue (the `import` Lambda, and `orders serve`'s local runner).
+//! Ingest: the REST API through which orders enter the pipeline ([`http`]: one axum Router, served
+//! by `orders serve` locally and by the `api` Lambda through `lambda_http`). Batch imports arrive
+//! through the import queue and are the import worker's (`orders-workers`).
 
 pub mod http;
-pub mod import;

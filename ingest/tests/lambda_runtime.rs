@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use deployment::Deployment;
 use orders_core::domain::ProductCatalog;
-use orders_core::ports::CatalogStore;
 use orders_ingest::http::ApiKeys;
 use runtime_api::{Invocation, RuntimeApi, spawn_function};
 use serde_json::{Value, json};
@@ -64,7 +63,7 @@ fn response(invocation: Invocation) -> (u64, Value) {
 async fn the_api_function_serves_the_rest_api_behind_a_stage() {
     // Given a deployment with the demo catalog, and the api function configured for it
     let deployment = Deployment::start().await;
-    deployment.stack.store.replace_catalog(&ProductCatalog::demo()).await.unwrap();
+    deployment.system.ports.catalog.replace_catalog(&ProductCatalog::demo()).await.unwrap();
     let api = RuntimeApi::start().await;
     let mut env = deployment.function_env();
     env.push(("API_KEY_SHA256", ApiKeys::hex_digest(KEY)));
@@ -93,31 +92,6 @@ async fn the_api_function_serves_the_rest_api_behind_a_stage() {
     let (status, body) = response(api.invoke(rest_event("GET", &path, None, Some(KEY), None)).await);
     assert_eq!(status, 200);
     assert_eq!(body["order_id"], order_id);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn the_import_function_creates_orders_and_rejects_the_invalid_to_the_dlq() {
-    use orders_core::ports::{MessageQueue, QueueName};
-    let deployment = Deployment::start().await;
-    deployment.stack.store.replace_catalog(&ProductCatalog::demo()).await.unwrap();
-    let api = RuntimeApi::start().await;
-    let env = deployment.function_env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let function = spawn_function(env!("CARGO_BIN_EXE_import"), &api, &env).await;
-    let good = json!({"client_reference": "L-1", "order": {"customer_id": "ERP", "items": [{"product_id": "PROD001", "quantity": 2}]}});
-    let bad = json!({"client_reference": "L-2", "order": {"customer_id": "ERP", "items": [{"product_id": "NOPE", "quantity": 1}]}});
-    let event = json!({"Records": [
-        {"messageId": "i-1", "receiptHandle": "h-1", "body": json!({"orders": [good, bad]}).to_string(),
-         "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "eventSource": "aws:sqs",
-         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:lambda-import", "awsRegion": "us-east-1"}
-    ]});
-    let answer = api.invoke(event).await;
-    assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
-    let listing = deployment.stack.service.list_orders(Default::default()).await.unwrap();
-    assert_eq!(listing.total, 1);
-    let rejects = deployment.stack.queues.receive(QueueName::ImportDlq, 10).await.unwrap();
-    assert_eq!(rejects.len(), 1);
-    assert_eq!(rejects[0].attributes["client_reference"], "L-2");
 }
 
 #[tokio::test(flavor = "multi_thread")]

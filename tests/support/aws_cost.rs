@@ -1,6 +1,6 @@
 //! Orders from `POST /orders` to `delivered` through the AWS adapters on moto, counting every AWS
-//! request by who makes it: the AWS cost benchmark (`ingest/benches/aws_cost.rs`,
-//! `docs/benchmarks/aws-cost.md`) and the test that guards its counts (`ingest/tests/aws_cost.rs`).
+//! request by who makes it: the AWS cost benchmark (`benches/aws_cost.rs`,
+//! `docs/benchmarks/aws-cost.md`) and the test that guards its counts (`tests/aws_cost.rs`).
 //!
 //! The handlers run as Lambda runs them, each function with its own SDK clients:
 //! - `api`: the axum Router (what `lambda_http` runs), called for the create and for the two status
@@ -34,15 +34,16 @@ use aws_lambda_events::event::streams::DynamoDbEventResponse;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use orders_core::adapters::aws::{AwsClients, AwsStack, RequestCounter, item_size};
+use orders_core::adapters::aws::{AwsClients, RequestCounter, item_size};
 use orders_core::application::ListOrders;
 use orders_core::domain::{OrderId, OrderStatus, ProductCatalog};
-use orders_core::ports::{CatalogStore, ExecutionStatus, ListFilter, QueueName, WorkflowEngine};
+use orders_core::lambda::DeadLetters;
+use orders_core::lambda::SqsHandler;
+use orders_core::ports::{ExecutionStatus, ListFilter, QueueName};
+use orders_core::wiring::wire_aws;
 use orders_ingest::http::{ApiKeys, AppState, router};
-use orders_workers::SqsHandler;
 use orders_workers::aws_stream::DynamoDbStreamPoller;
 use orders_workers::backup::BackupWorker;
-use orders_workers::batch::DeadLetters;
 use orders_workers::events::EventSource;
 use orders_workers::fulfilment::FulfilmentWorker;
 use orders_workers::runner::{QueuePoller, StreamRound};
@@ -136,29 +137,29 @@ impl Pipeline {
     /// Starts moto, sets a deployment up (with the demo catalog) and wires the functions to it.
     pub async fn start() -> Pipeline {
         let deployment = Deployment::start().await;
-        deployment.stack.store.replace_catalog(&ProductCatalog::demo()).await.unwrap();
-        let resources = deployment.stack.resources.clone();
-        let plain = &deployment.stack.clients;
+        deployment.system.ports.catalog.replace_catalog(&ProductCatalog::demo()).await.unwrap();
+        let resources = deployment.system.resources.clone();
+        let plain = &deployment.system.clients;
         let counters: BTreeMap<&'static str, RequestCounter> =
             FUNCTIONS.iter().map(|f| (*f, RequestCounter::new())).collect();
-        let stack = |function: &str| AwsStack::new(plain.counted(&counters[function]), resources.clone());
+        let system = |function: &str| wire_aws(plain.counted(&counters[function]), resources.clone());
 
         let timers: BTreeMap<&'static str, Timer> = FUNCTIONS.iter().map(|f| (*f, Timer::default())).collect();
-        let api = stack("api");
+        let api = system("api");
         let keys = ApiKeys::from_keys([API_KEY]).unwrap();
-        let api = router(AppState { service: api.service.clone(), keys: Arc::new(keys) });
+        let api = router(AppState { service: api.ports.order_service(), keys: Arc::new(keys) });
 
         let source = EventSource { region: "us-east-1".into(), account_id: "123456789012".into() };
         let pollers_counter = RequestCounter::new();
         let esm: AwsClients = plain.counted(&pollers_counter);
-        let esm_stack = AwsStack::new(esm.clone(), resources.clone());
+        let esm_system = wire_aws(esm.clone(), resources.clone());
 
-        let stream = stack("stream");
+        let stream = system("stream");
         let processor = StreamProcessor::new(
-            stream.store.clone(),
-            stream.queues.clone(),
-            stream.workflow.clone(),
-            stream.workflow.clone(),
+            stream.ports.orders.clone(),
+            stream.ports.queues.clone(),
+            stream.ports.callbacks.clone(),
+            stream.ports.workflow.clone(),
         );
         let stream = DynamoDbStreamPoller::new(
             esm.streams.clone(),
@@ -168,25 +169,27 @@ impl Pipeline {
             Arc::new(Timed { inner: processor, timer: timers["stream"].clone() }),
         );
 
-        let fulfilment = stack("fulfilment");
+        let fulfilment = system("fulfilment");
         let worker = FulfilmentWorker::new(
-            fulfilment.store.clone(),
-            fulfilment.workflow.clone(),
-            DeadLetters::new(fulfilment.queues.clone(), QueueName::FulfilmentDlq),
+            fulfilment.ports.orders.clone(),
+            fulfilment.ports.callbacks.clone(),
+            DeadLetters::new(fulfilment.ports.queues.clone(), QueueName::FulfilmentDlq),
         );
         let fulfilment = QueuePoller {
             queue: QueueName::Fulfilment,
-            queues: esm_stack.queues.clone(),
+            queues: esm_system.ports.queues.clone(),
             handler: Arc::new(Timed { inner: worker, timer: timers["fulfilment"].clone() }),
             source: source.clone(),
         };
 
-        let backup = stack("backup");
-        let worker =
-            BackupWorker::new(backup.backups.clone(), DeadLetters::new(backup.queues.clone(), QueueName::BackupDlq));
+        let backup = system("backup");
+        let worker = BackupWorker::new(
+            backup.ports.backups.clone(),
+            DeadLetters::new(backup.ports.queues.clone(), QueueName::BackupDlq),
+        );
         let backup = QueuePoller {
             queue: QueueName::Backup,
-            queues: esm_stack.queues.clone(),
+            queues: esm_system.ports.queues.clone(),
             handler: Arc::new(Timed { inner: worker, timer: timers["backup"].clone() }),
             source,
         };
@@ -256,7 +259,7 @@ impl Pipeline {
     /// status write, processing, is reconciled by the stream function; the API's are counted in
     /// their own transactions). Read with the uncounted clients.
     async fn check_listing(&self, status: OrderStatus, orders: u64) {
-        let service = &self.deployment.stack.service;
+        let service = &self.deployment.system.ports.order_service();
         let all = [OrderStatus::Pending, OrderStatus::Processing, OrderStatus::Shipped, OrderStatus::Delivered];
         for listed in all {
             let expected = if listed == status { orders } else { 0 };
@@ -326,11 +329,11 @@ impl Pipeline {
 
     /// Whether every order reached `stage` (read with the uncounted clients).
     async fn reached(&self, ids: &[OrderId], stage: Stage) -> bool {
-        let stack = &self.deployment.stack;
+        let system = &self.deployment.system;
         match stage {
             Stage::Awaiting(status) => {
                 let mut awaiting = BTreeMap::new();
-                for item in self.deployment.scan_all(&stack.resources.orders_table).await {
+                for item in self.deployment.scan_all(&system.resources.orders_table).await {
                     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
                     if let Some(id) = text("order_id") {
                         awaiting.insert(id, text("awaiting_status"));
@@ -340,8 +343,8 @@ impl Pipeline {
             }
             Stage::Succeeded => {
                 for id in ids {
-                    let arn = stack.workflow.execution_arn(&id.to_string());
-                    let described = stack.workflow.describe_execution(&arn).await.unwrap();
+                    let arn = system.ports.workflow.execution_arn(&id.to_string());
+                    let described = system.ports.workflow.describe_execution(&arn).await.unwrap();
                     if described.is_none_or(|d| d.status != ExecutionStatus::Succeeded) {
                         return false;
                     }
@@ -353,11 +356,11 @@ impl Pipeline {
 
     /// Adds one execution's states entered and service integrations to `measurement`.
     async fn read_history(&self, id: OrderId, measurement: &mut Measurement) {
-        let stack = &self.deployment.stack;
-        let arn = stack.workflow.execution_arn(&id.to_string());
+        let system = &self.deployment.system;
+        let arn = system.ports.workflow.execution_arn(&id.to_string());
         let mut token = None;
         loop {
-            let page = stack
+            let page = system
                 .clients
                 .sfn
                 .get_execution_history()
@@ -387,8 +390,8 @@ impl Pipeline {
 
     /// The stored size of a delivered order's item, by DynamoDB's item-size rules.
     async fn measure_item(&self, id: OrderId, measurement: &mut Measurement) {
-        let stack = &self.deployment.stack;
-        let page = stack.clients.dynamodb.scan().table_name(&stack.resources.orders_table).send().await.unwrap();
+        let system = &self.deployment.system;
+        let page = system.clients.dynamodb.scan().table_name(&system.resources.orders_table).send().await.unwrap();
         let id = id.to_string();
         let item = page
             .items()

@@ -1,21 +1,22 @@
 //! A deployment on moto for tests of the Lambda binaries: the resources `orders setup` creates,
-//! the stack over them, and the environment a function of that deployment is configured with.
+//! the ports wired over them, and the environment a function of that deployment is configured with.
 
 #![allow(dead_code)]
 
 use orders_core::adapters::aws::setup::{self, SetupOptions};
-use orders_core::adapters::aws::{AwsClients, AwsResources, AwsStack, env};
+use orders_core::adapters::aws::{AwsClients, AwsResources, env};
 use orders_core::adapters::embedded::ORDER_PROCESSING_DEFINITION;
 use orders_core::ports::QueueName;
+use orders_core::wiring::{AwsSystem, wire_aws};
 
 use super::moto::Moto;
 
-/// Resources on moto, and the stack over them.
+/// Resources on moto, and the ports wired over them.
 pub struct Deployment {
     /// The emulator (alive as long as the deployment).
     pub moto: Moto,
-    /// The stack.
-    pub stack: AwsStack,
+    /// The ports over the deployment.
+    pub system: AwsSystem,
 }
 
 impl Deployment {
@@ -36,7 +37,7 @@ impl Deployment {
             role_arn: "arn:aws:iam::123456789012:role/lambda".into(),
         };
         setup::ensure(&clients, &mut resources, &options).await.expect("the deployment is set up");
-        Deployment { moto, stack: AwsStack::new(clients, resources) }
+        Deployment { moto, system: wire_aws(clients, resources) }
     }
 
     /// Every item of `table`, read page by page with a Scan (test inspection only: the code under
@@ -49,7 +50,7 @@ impl Deployment {
         let mut start = None;
         loop {
             let page = self
-                .stack
+                .system
                 .clients
                 .dynamodb
                 .scan()
@@ -68,7 +69,7 @@ impl Deployment {
 
     /// The environment every function of the deployment gets (as infra/template.yaml sets it).
     pub fn function_env(&self) -> Vec<(&'static str, String)> {
-        let resources = &self.stack.resources;
+        let resources = &self.system.resources;
         vec![
             (env::AWS_ENDPOINT_URL, self.moto.endpoint()),
             (env::ORDERS_TABLE, resources.orders_table.clone()),

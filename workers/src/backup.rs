@@ -12,8 +12,7 @@ use backon::{ExponentialBuilder, Retryable};
 use orders_core::ports::{BackupError, BackupObject, BackupStore, BackupWrite, OrderBackup, encode_backup};
 
 use orders_core::application::{BackupJob, StepError};
-
-use crate::batch::{DeadLetters, SqsHandler, process_batch_parking};
+use orders_core::lambda::{DeadLetters, SqsHandler, process_batch};
 
 /// Writes backup jobs to the backup store.
 #[derive(Clone)]
@@ -61,6 +60,6 @@ impl BackupWorker {
 #[async_trait]
 impl SqsHandler for BackupWorker {
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        process_batch_parking(event, Some(&self.dead_letters), |message| self.process(message)).await
+        process_batch(event, &self.dead_letters, |message| self.process(message)).await
     }
 }

@@ -9,7 +9,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use orders_core::application::{StepError, WorkflowTask, WorkflowTasks};
 use orders_core::ports::{OrderStore, TaskCallbacks};
 
-use crate::batch::{DeadLetters, SqsHandler, process_batch_parking};
+use orders_core::lambda::{DeadLetters, SqsHandler, process_batch};
 
 /// Handles the fulfilment queue.
 #[derive(Clone)]
@@ -35,6 +35,6 @@ impl FulfilmentWorker {
 #[async_trait]
 impl SqsHandler for FulfilmentWorker {
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        process_batch_parking(event, Some(&self.dead_letters), |message| self.process(message)).await
+        process_batch(event, &self.dead_letters, |message| self.process(message)).await
     }
 }

@@ -4,20 +4,21 @@
 //! - [`stream::StreamProcessor`]: order change records (DynamoDB Streams) → backup jobs, and wake-ups
 //!   of workflows waiting for a status;
 //! - [`backup::BackupWorker`]: backup jobs (SQS) → `orders/{id}/v{version}.json`;
-//! - [`fulfilment::FulfilmentWorker`]: the workflow's callback tasks (SQS) → SendTaskSuccess/Failure.
+//! - [`fulfilment::FulfilmentWorker`]: the workflow's callback tasks (SQS) → SendTaskSuccess/Failure;
+//! - [`import::ImportWorker`]: import messages (SQS) → orders through the import use case, refusals
+//!   to the import DLQ.
 //!
-//! [`batch`] is the partial-batch runner every SQS handler shares; [`runner`] plays Lambda's event
-//! source mappings locally; [`events`] builds the Lambda event shapes from embedded records.
+//! The partial-batch runner and dead-letter parking every SQS handler shares are Lambda plumbing, in
+//! `orders_core::lambda`; [`runner`] plays Lambda's event source mappings locally; [`events`] builds
+//! the Lambda event shapes from embedded records.
 
 #[cfg(feature = "aws")]
 pub mod aws_stream;
 pub mod backup;
-pub mod batch;
 pub mod events;
 pub mod fulfilment;
-pub mod lambda;
+pub mod import;
 pub mod runner;
 pub mod stream;
 
-pub use batch::SqsHandler;
 pub use stream::StreamHandler;

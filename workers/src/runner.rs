@@ -12,9 +12,9 @@ use orders_core::ports::{ChangeFeed, MessageQueue, QueueName};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::batch::SqsHandler;
 use crate::events::{EventSource, parse_sequence_number, sqs_event, stream_event};
 use crate::stream::StreamHandler;
+use orders_core::lambda::SqsHandler;
 
 /// Pause when there is nothing to do.
 const IDLE: Duration = Duration::from_millis(100);

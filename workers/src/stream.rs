@@ -17,7 +17,7 @@ use orders_core::adapters::dynamodb_item;
 use orders_core::application::{ChangeReactions, StepError};
 use orders_core::ports::{MessageQueue, OrderStore, TaskCallbacks, WorkflowEngine};
 
-use crate::batch::panic_message;
+use orders_core::lambda::panic_message;
 
 /// A handler of order change records.
 #[async_trait]

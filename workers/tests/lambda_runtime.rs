@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use deployment::Deployment;
 use orders_core::application::BackupJob;
-use orders_core::domain::{Money, Order, OrderId, OrderStatus};
-use orders_core::ports::{BackupKey, BackupStore, MessageQueue, QueueName};
+use orders_core::domain::{Money, Order, OrderId, OrderStatus, ProductCatalog};
+use orders_core::ports::{BackupKey, QueueName};
 use runtime_api::{Invocation, RuntimeApi, spawn_function};
 use serde_json::{Value, json};
 
@@ -66,13 +66,18 @@ async fn the_backup_function_writes_to_s3_and_parks_the_bad_record_in_its_dlq_wi
     let job = serde_json::to_string(&BackupJob::Version { order: order.clone(), idempotency: None }).unwrap();
     let answer = api.invoke(sqs_event(&[("good", job), ("bad", "{not json".into())])).await;
     assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
-    let dead = deployment.stack.queues.receive(QueueName::BackupDlq, 10).await.unwrap();
+    let dead = deployment.system.ports.queues.receive(QueueName::BackupDlq, 10).await.unwrap();
     assert_eq!(dead.len(), 1, "{}", function.output());
     assert_eq!(dead[0].body, "{not json");
     assert_eq!(dead[0].attributes["source_message_id"], "bad");
     assert!(dead[0].attributes["reason"].starts_with("malformed message:"), "{:?}", dead[0].attributes);
-    let stored =
-        deployment.stack.backups.get(&BackupKey::Version { order_id: order.order_id, version: 3 }).await.unwrap();
+    let stored = deployment
+        .system
+        .ports
+        .backups
+        .get(&BackupKey::Version { order_id: order.order_id, version: 3 })
+        .await
+        .unwrap();
     let stored: Order = serde_json::from_slice(&stored.unwrap()).unwrap();
     assert_eq!(stored, order);
     // The logs are JSON lines
@@ -91,7 +96,7 @@ async fn the_stream_function_turns_a_stream_event_into_backup_jobs_on_sqs() {
     assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
     let mut jobs = Vec::new();
     for _ in 0..10 {
-        for message in deployment.stack.queues.receive(QueueName::Backup, 10).await.unwrap() {
+        for message in deployment.system.ports.queues.receive(QueueName::Backup, 10).await.unwrap() {
             jobs.push(serde_json::from_str::<BackupJob>(&message.body).unwrap());
         }
         if jobs.len() == 2 {
@@ -112,7 +117,7 @@ async fn the_fulfilment_function_answers_tasks_and_parks_the_malformed_record_in
     let event: Value = serde_json::from_str(include_str!("fixtures/sqs-fulfilment-batch.json")).unwrap();
     let answer = api.invoke(event).await;
     assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
-    let dead = deployment.stack.queues.receive(QueueName::FulfilmentDlq, 10).await.unwrap();
+    let dead = deployment.system.ports.queues.receive(QueueName::FulfilmentDlq, 10).await.unwrap();
     assert_eq!(dead.len(), 1, "{}", function.output());
     assert_eq!(dead[0].attributes["source_message_id"], "2e1424d4-f796-459a-8184-9c92662be6da");
     assert!(dead[0].attributes["reason"].contains("launch_rockets"), "{:?}", dead[0].attributes);
@@ -126,4 +131,25 @@ async fn a_function_missing_its_configuration_stops_at_start_naming_it() {
     assert!(!status.success());
     let output = function.output();
     assert!(output.contains("environment variables BACKUP_BUCKET, BACKUP_DLQ_URL are required"), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_import_function_creates_orders_and_rejects_the_invalid_to_the_dlq() {
+    let deployment = Deployment::start().await;
+    deployment.system.ports.catalog.replace_catalog(&ProductCatalog::demo()).await.unwrap();
+    let (api, function) = start(env!("CARGO_BIN_EXE_import"), &deployment).await;
+    let good = json!({"client_reference": "L-1", "order": {"customer_id": "ERP", "items": [{"product_id": "PROD001", "quantity": 2}]}});
+    let bad = json!({"client_reference": "L-2", "order": {"customer_id": "ERP", "items": [{"product_id": "NOPE", "quantity": 1}]}});
+    let event = json!({"Records": [
+        {"messageId": "i-1", "receiptHandle": "h-1", "body": json!({"orders": [good, bad]}).to_string(),
+         "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "eventSource": "aws:sqs",
+         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:lambda-import", "awsRegion": "us-east-1"}
+    ]});
+    let answer = api.invoke(event).await;
+    assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
+    let listing = deployment.system.ports.order_service().list_orders(Default::default()).await.unwrap();
+    assert_eq!(listing.total, 1);
+    let rejects = deployment.system.ports.queues.receive(QueueName::ImportDlq, 10).await.unwrap();
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].attributes["client_reference"], "L-2");
 }

@@ -1,4 +1,4 @@
-//! The workers on the real embedded stack: queues with SQS semantics, the local runner, the backup
+//! The workers on the real embedded system: queues with SQS semantics, the local runner, the backup
 //! folder, and the workflow engine. Faults are injected around the real backup store.
 
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -13,18 +13,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::sqs::SqsEvent;
-use orders_core::adapters::embedded::{
-    EmbeddedConfig, EmbeddedStack, FolderBackupStore, QueueSettings, WorkflowLocation,
-};
+use orders_core::adapters::embedded::{EmbeddedConfig, FolderBackupStore, QueueSettings, WorkflowLocation};
 use orders_core::application::BackupJob;
 use orders_core::domain::{OrderId, OrderStatus};
+use orders_core::lambda::DeadLetters;
+use orders_core::lambda::SqsHandler;
 use orders_core::ports::{
-    BackupError, BackupKey, BackupStore, BackupWrite, ExecutionStatus, MessageQueue, OrderStore, OutgoingMessage,
-    QueueName, WorkflowEngine,
+    BackupError, BackupKey, BackupStore, BackupWrite, ExecutionStatus, OrderStore, OutgoingMessage, QueueName,
+    WorkflowEngine,
 };
-use orders_workers::SqsHandler;
+use orders_core::wiring::{EmbeddedSystem, wire_embedded};
 use orders_workers::backup::BackupWorker;
-use orders_workers::batch::DeadLetters;
 use orders_workers::events::EventSource;
 use orders_workers::fulfilment::FulfilmentWorker;
 use orders_workers::runner::QueuePoller;
@@ -75,7 +74,7 @@ impl BackupStore for FaultyBackups {
 
 struct Harness {
     _dir: tempfile::TempDir,
-    stack: EmbeddedStack,
+    system: EmbeddedSystem,
 }
 
 impl Harness {
@@ -93,17 +92,17 @@ impl Harness {
                 max_receive_count,
             },
         };
-        let stack = EmbeddedStack::open(&config).await.unwrap();
-        Harness { _dir: dir, stack }
+        let system = wire_embedded(&config).await.unwrap();
+        Harness { _dir: dir, system }
     }
 
-    /// The stream processor on the stack's store, queues and workflow.
+    /// The stream processor on the system's store, queues and workflow.
     fn stream_processor(&self) -> StreamProcessor {
         StreamProcessor::new(
-            Arc::new(self.stack.database.clone()),
-            self.stack.queues.clone(),
-            Arc::new(self.stack.workflow.clone()),
-            Arc::new(self.stack.workflow.clone()),
+            Arc::new(self.system.database.clone()),
+            self.system.ports.queues.clone(),
+            Arc::new(self.system.workflow.clone()),
+            Arc::new(self.system.workflow.clone()),
         )
     }
 
@@ -113,16 +112,16 @@ impl Harness {
 
     fn backup_poller(&self, fault: Fault) -> (QueuePoller, Arc<FaultyBackups>) {
         let store = Arc::new(FaultyBackups {
-            inner: FolderBackupStore::new(self.stack.backup_root()),
+            inner: FolderBackupStore::new(self.system.backup_root.clone()),
             fault,
             calls: AtomicU32::new(0),
         });
         let poller = QueuePoller {
             queue: QueueName::Backup,
-            queues: self.stack.queues.clone(),
+            queues: self.system.ports.queues.clone(),
             handler: Arc::new(BackupWorker::new(
                 store.clone(),
-                DeadLetters::new(self.stack.queues.clone(), QueueName::BackupDlq),
+                DeadLetters::new(self.system.ports.queues.clone(), QueueName::BackupDlq),
             )),
             source: Self::source(),
         };
@@ -133,7 +132,7 @@ impl Harness {
         let job =
             BackupJob::Tombstone { order_id, last_version: version, deleted_at: "2026-01-01T00:00:00.000Z".into() };
         let message = OutgoingMessage { body: serde_json::to_string(&job).unwrap(), attributes: Default::default() };
-        self.stack.queues.send(QueueName::Backup, message).await.unwrap();
+        self.system.ports.queues.send(QueueName::Backup, message).await.unwrap();
     }
 
     /// Polls until the backup queue is empty (a few seconds at most); returns the rounds that
@@ -144,7 +143,7 @@ impl Harness {
             if poller.poll_once().await.unwrap() > 0 {
                 deliveries += 1;
             }
-            if self.stack.queues.depth(QueueName::Backup).await.unwrap() == 0 {
+            if self.system.ports.queues.depth(QueueName::Backup).await.unwrap() == 0 {
                 return deliveries;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -166,7 +165,7 @@ async fn a_backup_that_fails_twice_is_delivered_again_and_then_succeeds() {
     assert_eq!(deliveries, 3);
     assert_eq!(store.calls.load(Ordering::SeqCst), 3);
     assert!(store.get(&BackupKey::Tombstone { order_id }).await.unwrap().is_some());
-    assert_eq!(harness.stack.queues.depth(QueueName::BackupDlq).await.unwrap(), 0);
+    assert_eq!(harness.system.ports.queues.depth(QueueName::BackupDlq).await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -191,7 +190,7 @@ async fn a_job_that_always_fails_lands_in_the_dead_letter_queue_after_max_receiv
     // Then it was tried three times and now waits in the DLQ, intact
     assert_eq!(deliveries, 3);
     assert_eq!(store.calls.load(Ordering::SeqCst), 3);
-    let dead = harness.stack.queues.receive(QueueName::BackupDlq, 10).await.unwrap();
+    let dead = harness.system.ports.queues.receive(QueueName::BackupDlq, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     let job: BackupJob = serde_json::from_str(&dead[0].body).unwrap();
     assert!(matches!(job, BackupJob::Tombstone { last_version: 1, .. }));
@@ -205,13 +204,13 @@ async fn a_poison_message_goes_to_the_dead_letter_queue_at_once_with_its_reason_
     let good = OrderId::new_random();
     harness.send_backup_job(good, 7).await;
     let garbage = OutgoingMessage { body: "{not json".into(), attributes: Default::default() };
-    harness.stack.queues.send(QueueName::Backup, garbage).await.unwrap();
+    harness.system.ports.queues.send(QueueName::Backup, garbage).await.unwrap();
     // When the worker polls until the queue is empty
     let deliveries = harness.drain(&poller).await;
     // Then the good job is written, and the garbage is in the DLQ after one delivery, intact, with why
     assert_eq!(deliveries, 1, "garbage is not delivered again");
     assert!(store.get(&BackupKey::Tombstone { order_id: good }).await.unwrap().is_some());
-    let dead = harness.stack.queues.receive(QueueName::BackupDlq, 10).await.unwrap();
+    let dead = harness.system.ports.queues.receive(QueueName::BackupDlq, 10).await.unwrap();
     assert_eq!(dead.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["{not json"]);
     let reason = &dead[0].attributes["reason"];
     assert!(reason.starts_with("malformed message: key must be a string"), "{reason}");
@@ -229,7 +228,8 @@ async fn the_stream_processor_turns_a_lambda_stream_event_into_backup_jobs() {
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     // And there is a backup job for version 3 and a tombstone for the deleted order
     let mut jobs: Vec<BackupJob> = harness
-        .stack
+        .system
+        .ports
         .queues
         .receive(QueueName::Backup, 10)
         .await
@@ -261,7 +261,7 @@ async fn a_malformed_stream_record_stops_the_batch_at_that_record() {
     let response = processor.handle(event).await;
     let failed: Vec<Option<String>> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
     assert_eq!(failed, [Some("111100000000000000000001".to_owned())]);
-    assert_eq!(harness.stack.queues.depth(QueueName::Backup).await.unwrap(), 0, "nothing after it ran");
+    assert_eq!(harness.system.ports.queues.depth(QueueName::Backup).await.unwrap(), 0, "nothing after it ran");
 }
 
 #[tokio::test]
@@ -278,7 +278,7 @@ async fn orders_handled_at_once_report_the_earliest_failure_and_do_the_rest() {
     let failed: Vec<Option<String>> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
     assert_eq!(failed, [Some("111100000000000000000002".to_owned())]);
     // And the first order's record, before it, was handled: its version 3 is queued for backup
-    let jobs = harness.stack.queues.receive(QueueName::Backup, 10).await.unwrap();
+    let jobs = harness.system.ports.queues.receive(QueueName::Backup, 10).await.unwrap();
     assert_eq!(jobs.len(), 1);
     let job: BackupJob = serde_json::from_str(&jobs[0].body).unwrap();
     assert!(matches!(job, BackupJob::Version { order, .. } if order.version == 3));
@@ -288,10 +288,10 @@ async fn orders_handled_at_once_report_the_earliest_failure_and_do_the_rest() {
 async fn the_fulfilment_worker_parks_the_malformed_record_of_a_lambda_batch_with_its_reason() {
     let harness = Harness::new(30_000, 5).await;
     let event: SqsEvent = serde_json::from_str(include_str!("fixtures/sqs-fulfilment-batch.json")).unwrap();
-    let dead_letters = DeadLetters::new(harness.stack.queues.clone(), QueueName::FulfilmentDlq);
+    let dead_letters = DeadLetters::new(harness.system.ports.queues.clone(), QueueName::FulfilmentDlq);
     let worker = FulfilmentWorker::new(
-        Arc::new(harness.stack.database.clone()),
-        Arc::new(harness.stack.workflow.clone()),
+        Arc::new(harness.system.database.clone()),
+        Arc::new(harness.system.workflow.clone()),
         dead_letters,
     );
     let response = worker.handle(event).await;
@@ -299,7 +299,7 @@ async fn the_fulfilment_worker_parks_the_malformed_record_of_a_lambda_batch_with
     // be done: it is in the DLQ with its reason, and the batch reports nothing to deliver again
     let json = serde_json::to_value(&response).unwrap();
     assert_eq!(json, serde_json::json!({"batchItemFailures": []}));
-    let dead = harness.stack.queues.receive(QueueName::FulfilmentDlq, 10).await.unwrap();
+    let dead = harness.system.ports.queues.receive(QueueName::FulfilmentDlq, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].body, r#"{"task":"launch_rockets"}"#);
     assert_eq!(dead[0].attributes["source_message_id"], "2e1424d4-f796-459a-8184-9c92662be6da");
@@ -312,17 +312,17 @@ async fn the_workflow_fulfils_an_order_that_is_already_processing() {
     // re-run of the marking step also finds, after a crash between the mark and its record)
     let harness = Harness::new(30_000, 5).await;
     let order = common::new_order("CUST001");
-    let orders = &harness.stack.database;
+    let orders = &harness.system.database;
     orders.create_order(&order, None).await.unwrap();
     orders.update_status(order.order_id, OrderStatus::Processing, None).await.unwrap();
     // When its workflow starts
     let name = order.order_id.to_string();
-    let workflow = &harness.stack.workflow;
+    let workflow = &harness.system.workflow;
     let started = workflow.start_execution(&name, &serde_json::json!({ "order_id": name })).await.unwrap();
     // Then it goes on to fulfil the order: the fulfilment task is queued and the execution waits
     let mut queued = 0;
     for _ in 0..200 {
-        queued = harness.stack.queues.depth(QueueName::Fulfilment).await.unwrap();
+        queued = harness.system.ports.queues.depth(QueueName::Fulfilment).await.unwrap();
         if queued > 0 {
             break;
         }

@@ -7,15 +7,19 @@
 //! - [`changes`]: the reactions to an order change (workflow start, backup job, listing refresh,
 //!   answering a waiting workflow);
 //! - [`workflow_tasks`]: the workflow's callback tasks (fulfil, await a status);
+//! - [`import`]: import one entry of an import message through the create use case, its client
+//!   reference as the idempotency key; refusals for good told apart from passing trouble;
 //! - [`messages`]: the queues' message bodies those use cases send and read.
 
 pub mod changes;
+pub mod import;
 pub mod messages;
 pub mod orders;
 mod step_error;
 pub mod workflow_tasks;
 
 pub use changes::ChangeReactions;
+pub use import::{ImportOutcome, OrderImport, REFERENCE_LIFETIME_DAYS};
 pub use messages::{BackupJob, WorkflowTask};
 pub use orders::{
     CreateOrder, DEFAULT_LIMIT, ListOrders, MAX_IDEMPOTENCY_KEY_CHARS, MAX_LIMIT, OrderCreated, OrderError,

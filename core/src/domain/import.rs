@@ -1,7 +1,7 @@
 //! Reading an import message (schema in `docs/IMPORT.md`): one order
 //! (`{"client_reference", "order"}`) or a batch (`{"orders": […]}`), split into entries, each with
-//! its client reference checked. Pure parsing, no AWS or queue types: the import worker in
-//! `orders-ingest` creates the orders, and the fuzz target `import_message` exercises this code.
+//! its client reference checked. Pure parsing, no AWS or queue types: the import use case
+//! (`application::import`) creates the orders, and the fuzz target `import_message` exercises this code.
 //!
 //! The error texts are part of the contract: they travel to the import dead-letter queue as the
 //! `reason` attribute and tests assert them.

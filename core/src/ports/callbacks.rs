@@ -24,7 +24,4 @@ pub trait TaskCallbacks: Send + Sync {
 
     /// The task failed with `error` (a name Catch can match) and a `cause`.
     async fn send_task_failure(&self, task_token: &str, error: &str, cause: &str) -> Result<(), CallbackError>;
-
-    /// The task is still being worked on (resets its `HeartbeatSeconds` clock).
-    async fn send_task_heartbeat(&self, task_token: &str) -> Result<(), CallbackError>;
 }

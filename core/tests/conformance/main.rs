@@ -15,11 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orders_core::adapters::aws::setup::{self, SetupOptions};
-use orders_core::adapters::aws::{AwsClients, AwsResources, AwsStack, S3BackupStore};
-use orders_core::adapters::embedded::{
-    EmbeddedConfig, EmbeddedStack, ORDER_PROCESSING_DEFINITION, QueueSettings, WorkflowLocation,
-};
+use orders_core::adapters::aws::{AwsClients, AwsResources, S3BackupStore};
+use orders_core::adapters::embedded::{EmbeddedConfig, ORDER_PROCESSING_DEFINITION, QueueSettings, WorkflowLocation};
 use orders_core::ports::{BackupStore, CatalogStore, MessageQueue, OrderStore, TaskCallbacks, WorkflowEngine};
+use orders_core::wiring::{wire_aws, wire_embedded};
 
 /// Visibility timeout and maxReceiveCount every backend is set up with.
 pub const VISIBILITY: Duration = Duration::from_secs(1);
@@ -46,15 +45,16 @@ async fn embedded() -> Ports {
         location: WorkflowLocation::default(),
         queue_settings: QueueSettings { visibility_timeout: VISIBILITY, max_receive_count: MAX_RECEIVE_COUNT },
     };
-    let stack = EmbeddedStack::open(&config).await.unwrap();
-    let driver = stack.workflow.spawn_driver();
+    let system = wire_embedded(&config).await.unwrap();
+    let driver = system.workflow.spawn_driver();
+    let ports = system.ports;
     Ports {
-        orders: Arc::new(stack.database.clone()),
-        catalog: Arc::new(stack.database.clone()),
-        queues: stack.queues.clone(),
-        backups: stack.backups.clone(),
-        workflow: Arc::new(stack.workflow.clone()),
-        callbacks: Arc::new(stack.workflow.clone()),
+        orders: ports.orders,
+        catalog: ports.catalog,
+        queues: ports.queues,
+        backups: ports.backups,
+        workflow: ports.workflow,
+        callbacks: ports.callbacks,
         stop_aborts_waiting_executions: true,
         _alive: Box::new((dir, driver)),
     }
@@ -73,14 +73,14 @@ async fn aws(moto: moto::Moto) -> Ports {
     // One key per listing page, so that listing backups crosses pages with a few objects.
     let backups =
         Arc::new(S3BackupStore::new(clients.s3.clone(), resources.backup_bucket.clone()).listing_page_size(1));
-    let stack = AwsStack::new(clients, resources);
+    let ports = wire_aws(clients, resources).ports;
     Ports {
-        orders: stack.store.clone(),
-        catalog: stack.store.clone(),
-        queues: stack.queues.clone(),
+        orders: ports.orders,
+        catalog: ports.catalog,
+        queues: ports.queues,
         backups,
-        workflow: stack.workflow.clone(),
-        callbacks: stack.workflow.clone(),
+        workflow: ports.workflow,
+        callbacks: ports.callbacks,
         stop_aborts_waiting_executions: false,
         _alive: Box::new(moto),
     }
@@ -119,6 +119,6 @@ conformance!(
     messages_received_too_often_move_to_the_dead_letter_queue,
     backups_are_written_once,
     workflow_executions_start_once_per_name,
-    a_waiting_execution_can_be_stopped_and_its_task_kept_alive,
+    a_waiting_execution_shows_its_history_and_can_be_stopped,
     orders_are_restored_once_and_backups_are_listed,
 );

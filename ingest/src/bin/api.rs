@@ -6,16 +6,17 @@
 
 use std::sync::Arc;
 
-use orders_core::adapters::aws::{AwsClients, AwsStack, FunctionConfig, env, functions};
+use orders_core::adapters::aws::{FunctionConfig, env, functions};
+use orders_core::wiring::wire_lambda;
 use orders_ingest::http::{ApiKeys, AppState, router};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    orders_workers::lambda::init_logging();
+    orders_core::lambda::init_logging();
     let config = FunctionConfig::from_env(&functions::API)?;
     let digests = config.get(env::API_KEY_SHA256).split(',').map(str::trim).filter(|d| !d.is_empty());
     let keys = ApiKeys::from_hex_digests(digests)?;
-    let stack = AwsStack::new(AwsClients::for_lambda().await, config.resources());
-    let app = router(AppState { service: stack.service.clone(), keys: Arc::new(keys) });
+    let system = wire_lambda(&config).await;
+    let app = router(AppState { service: system.ports.order_service(), keys: Arc::new(keys) });
     lambda_http::run(app).await
 }

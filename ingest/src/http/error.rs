@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orders_core::application::OrderError;
 use orders_core::domain::ValidationError;
-use orders_workers::batch::panic_message;
+use orders_core::lambda::panic_message;
 use serde::Serialize;
 use utoipa::{IntoResponses, ToSchema};
 

@@ -4,18 +4,16 @@
 
 use std::sync::Arc;
 
-use orders_core::adapters::aws::{AwsClients, FunctionConfig, S3BackupStore, SqsQueues, env, functions};
+use orders_core::adapters::aws::{FunctionConfig, functions};
+use orders_core::lambda::DeadLetters;
 use orders_core::ports::QueueName;
+use orders_core::wiring::wire_lambda;
 use orders_workers::backup::BackupWorker;
-use orders_workers::batch::DeadLetters;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    orders_workers::lambda::init_logging();
-    let config = FunctionConfig::from_env(&functions::BACKUP)?;
-    let clients = AwsClients::for_lambda().await;
-    let queues = Arc::new(SqsQueues::new(clients.sqs.clone(), config.resources().queue_urls));
-    let store = Arc::new(S3BackupStore::new(clients.s3, config.get(env::BACKUP_BUCKET).to_owned()));
-    let worker = BackupWorker::new(store, DeadLetters::new(queues, QueueName::BackupDlq));
-    orders_workers::lambda::run_sqs(Arc::new(worker)).await
+    orders_core::lambda::init_logging();
+    let ports = wire_lambda(&FunctionConfig::from_env(&functions::BACKUP)?).await.ports;
+    let worker = BackupWorker::new(ports.backups, DeadLetters::new(ports.queues, QueueName::BackupDlq));
+    orders_core::lambda::run_sqs(Arc::new(worker)).await
 }

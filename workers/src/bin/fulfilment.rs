@@ -4,20 +4,16 @@
 
 use std::sync::Arc;
 
-use orders_core::adapters::aws::{AwsClients, DynamoDbStore, FunctionConfig, SqsQueues, StepFunctions, functions};
+use orders_core::adapters::aws::{FunctionConfig, functions};
+use orders_core::lambda::DeadLetters;
 use orders_core::ports::QueueName;
-use orders_workers::batch::DeadLetters;
+use orders_core::wiring::wire_lambda;
 use orders_workers::fulfilment::FulfilmentWorker;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    orders_workers::lambda::init_logging();
-    let resources = FunctionConfig::from_env(&functions::FULFILMENT)?.resources();
-    let clients = AwsClients::for_lambda().await;
-    let orders = Arc::new(DynamoDbStore::new(clients.dynamodb.clone(), &resources));
-    let queues = Arc::new(SqsQueues::new(clients.sqs.clone(), resources.queue_urls.clone()));
-    // Callbacks name their execution through the token; no state machine ARN is needed.
-    let callbacks = Arc::new(StepFunctions::new(clients.sfn.clone(), String::new()));
-    let dead_letters = DeadLetters::new(queues, QueueName::FulfilmentDlq);
-    orders_workers::lambda::run_sqs(Arc::new(FulfilmentWorker::new(orders, callbacks, dead_letters))).await
+    orders_core::lambda::init_logging();
+    let ports = wire_lambda(&FunctionConfig::from_env(&functions::FULFILMENT)?).await.ports;
+    let dead_letters = DeadLetters::new(ports.queues, QueueName::FulfilmentDlq);
+    orders_core::lambda::run_sqs(Arc::new(FulfilmentWorker::new(ports.orders, ports.callbacks, dead_letters))).await
 }

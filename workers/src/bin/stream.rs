@@ -5,17 +5,20 @@
 
 use std::sync::Arc;
 
-use orders_core::adapters::aws::{AwsClients, DynamoDbStore, FunctionConfig, SqsQueues, StepFunctions, functions};
-use orders_workers::stream::StreamProcessor;
+use aws_lambda_events::event::dynamodb::Event;
+use orders_core::adapters::aws::{FunctionConfig, functions};
+use orders_core::wiring::wire_lambda;
+use orders_workers::stream::{StreamHandler, StreamProcessor};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    orders_workers::lambda::init_logging();
-    let resources = FunctionConfig::from_env(&functions::STREAM)?.resources();
-    let clients = AwsClients::for_lambda().await;
-    let orders = Arc::new(DynamoDbStore::new(clients.dynamodb.clone(), &resources));
-    let queues = Arc::new(SqsQueues::new(clients.sqs.clone(), resources.queue_urls.clone()));
-    let workflow = Arc::new(StepFunctions::new(clients.sfn.clone(), resources.state_machine_arn.clone()));
-    let processor = StreamProcessor::new(orders, queues, workflow.clone(), workflow);
-    orders_workers::lambda::run_stream(Arc::new(processor)).await
+    orders_core::lambda::init_logging();
+    let ports = wire_lambda(&FunctionConfig::from_env(&functions::STREAM)?).await.ports;
+    // The stream both answers waiting tasks (callbacks) and starts new orders' executions (engine).
+    let processor = Arc::new(StreamProcessor::new(ports.orders, ports.queues, ports.callbacks, ports.workflow));
+    orders_core::lambda::run_handler(move |event: Event| {
+        let processor = processor.clone();
+        async move { processor.handle(event).await }
+    })
+    .await
 }

@@ -23,16 +23,14 @@ pub use counting::{RequestCounter, item_size};
 pub use dynamodb::{DynamoDbStore, EXPIRES_AT, LISTING_INDEXES, SUMMARY_ATTRIBUTES};
 pub use functions::{FunctionConfig, MissingEnv};
 pub use s3::S3BackupStore;
-pub use sfn::StepFunctions;
+pub use sfn::{StepFunctionsCallbacks, StepFunctionsEngine};
 pub use sqs::SqsQueues;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 
-use crate::application::OrderService;
 use crate::ports::QueueName;
 
 /// Attempts per SDK call, the first included.
@@ -144,37 +142,6 @@ impl AwsClients {
                 self.sfn.config().to_builder().interceptor(counter.interceptor("Step Functions")).build(),
             ),
         }
-    }
-}
-
-/// The AWS stack: the adapters over one set of clients, and the use cases over them.
-#[derive(Clone)]
-pub struct AwsStack {
-    /// The SDK clients.
-    pub clients: AwsClients,
-    /// The deployment's resources.
-    pub resources: AwsResources,
-    /// Orders, keys, counters, catalog.
-    pub store: Arc<DynamoDbStore>,
-    /// The queues.
-    pub queues: Arc<SqsQueues>,
-    /// The backup bucket.
-    pub backups: Arc<S3BackupStore>,
-    /// The state machine (also the workers' task callbacks).
-    pub workflow: Arc<StepFunctions>,
-    /// The order use cases over the AWS adapters.
-    pub service: OrderService,
-}
-
-impl AwsStack {
-    /// The adapters for `resources`, over `clients`.
-    pub fn new(clients: AwsClients, resources: AwsResources) -> Self {
-        let store = Arc::new(DynamoDbStore::new(clients.dynamodb.clone(), &resources));
-        let queues = Arc::new(SqsQueues::new(clients.sqs.clone(), resources.queue_urls.clone()));
-        let backups = Arc::new(S3BackupStore::new(clients.s3.clone(), resources.backup_bucket.clone()));
-        let workflow = Arc::new(StepFunctions::new(clients.sfn.clone(), resources.state_machine_arn.clone()));
-        let service = OrderService::new(store.clone(), store.clone(), workflow.clone());
-        AwsStack { clients, resources, store, queues, backups, workflow, service }
     }
 }
 

@@ -1,5 +1,10 @@
-//! The order workflow on Step Functions: StartExecution named by the order id (idempotent for the
-//! same input), DescribeExecution, and the task callbacks SendTaskSuccess/SendTaskFailure.
+//! Step Functions in its two roles, two adapters over one client:
+//!
+//! - [`StepFunctionsEngine`], the workflow engine of one state machine: StartExecution named by the
+//!   order id (idempotent for the same input), DescribeExecution, GetExecutionHistory,
+//!   StopExecution. It needs the state machine's ARN.
+//! - [`StepFunctionsCallbacks`], the task-callback client: SendTaskSuccess and SendTaskFailure. A
+//!   task token names its execution, so no ARN is needed.
 
 use async_trait::async_trait;
 use aws_sdk_sfn::Client;
@@ -13,17 +18,30 @@ use crate::ports::{
     WorkflowEngine, WorkflowError,
 };
 
-/// One state machine on Step Functions.
+/// The workflow engine: one state machine on Step Functions.
 #[derive(Clone, Debug)]
-pub struct StepFunctions {
+pub struct StepFunctionsEngine {
     client: Client,
     state_machine_arn: String,
 }
 
-impl StepFunctions {
+impl StepFunctionsEngine {
     /// The state machine `state_machine_arn`.
     pub fn new(client: Client, state_machine_arn: impl Into<String>) -> Self {
-        StepFunctions { client, state_machine_arn: state_machine_arn.into() }
+        StepFunctionsEngine { client, state_machine_arn: state_machine_arn.into() }
+    }
+}
+
+/// The task callbacks of Step Functions (any state machine's: the token names the execution).
+#[derive(Clone, Debug)]
+pub struct StepFunctionsCallbacks {
+    client: Client,
+}
+
+impl StepFunctionsCallbacks {
+    /// Callbacks through `client`.
+    pub fn new(client: Client) -> Self {
+        StepFunctionsCallbacks { client }
     }
 }
 
@@ -63,7 +81,7 @@ fn json(text: Option<&str>) -> Option<Value> {
 }
 
 #[async_trait]
-impl WorkflowEngine for StepFunctions {
+impl WorkflowEngine for StepFunctionsEngine {
     fn execution_arn(&self, name: &str) -> ExecutionArn {
         ExecutionArn::for_execution(&self.state_machine_arn, name)
             .unwrap_or_else(|_| panic!("execution name {name:?} does not make an ARN"))
@@ -177,7 +195,7 @@ impl WorkflowEngine for StepFunctions {
 }
 
 #[async_trait]
-impl TaskCallbacks for StepFunctions {
+impl TaskCallbacks for StepFunctionsCallbacks {
     async fn send_task_success(&self, task_token: &str, output: &Value) -> Result<(), CallbackError> {
         self.client
             .send_task_success()
@@ -187,10 +205,6 @@ impl TaskCallbacks for StepFunctions {
             .await
             .map(|_| ())
             .map_err(callback_error)
-    }
-
-    async fn send_task_heartbeat(&self, task_token: &str) -> Result<(), CallbackError> {
-        self.client.send_task_heartbeat().task_token(task_token).send().await.map(|_| ()).map_err(callback_error)
     }
 
     async fn send_task_failure(&self, task_token: &str, error: &str, cause: &str) -> Result<(), CallbackError> {

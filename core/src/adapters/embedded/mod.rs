@@ -1,4 +1,5 @@
-//! The embedded default: every port on one SQLite file under the data directory.
+//! The embedded default: every port on one SQLite file under the data directory, and how the stack
+//! is configured ([`EmbeddedConfig`]). `crate::wiring::wire_embedded` builds the ports.
 
 mod backups;
 mod catalog;
@@ -17,14 +18,11 @@ pub use tasks::{EmbeddedTasks, UnsupportedTask};
 pub use workflow::EmbeddedWorkflow;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use statemachine::{Definition, Executor, LoadError, StateMachineArn};
+use statemachine::LoadError;
 
-use crate::application::OrderService;
-use crate::domain::ProductCatalog;
-use crate::ports::{CatalogStore, QueueName, StoreError};
+use crate::ports::{QueueName, StoreError};
 
 /// Name of the SQLite file inside the data directory.
 pub const DATABASE_FILE: &str = "orders.sqlite3";
@@ -82,7 +80,7 @@ pub struct EmbeddedConfig {
     pub queue_settings: QueueSettings,
 }
 
-/// Why the embedded stack could not open.
+/// Why the embedded stack could not be wired.
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
     /// Storage failed.
@@ -97,61 +95,4 @@ pub enum StackError {
     /// The state machine ARN parts are invalid.
     #[error("invalid state machine ARN: {0}")]
     Arn(String),
-}
-
-/// The embedded stack: one database and the adapters over it.
-#[derive(Clone)]
-pub struct EmbeddedStack {
-    /// The shared database (orders, catalog, keys, queues, change feed, executions).
-    pub database: Database,
-    /// The queues.
-    pub queues: Arc<EmbeddedQueues>,
-    /// The backup folder.
-    pub backups: Arc<FolderBackupStore>,
-    /// The workflow engine (also the workers' task callbacks).
-    pub workflow: EmbeddedWorkflow,
-    /// The order use cases over the embedded adapters.
-    pub service: OrderService,
-}
-
-impl EmbeddedStack {
-    /// Opens (creating if needed) the database in the data dir, applies migrations, puts the demo
-    /// catalog in place if the catalog is empty, and loads the workflow definition (refusing it if
-    /// anything in it would not run exactly).
-    pub async fn open(config: &EmbeddedConfig) -> Result<Self, StackError> {
-        let data_dir = &config.data_dir;
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| StoreError::Internal(format!("cannot create data dir {}: {e}", data_dir.display())))?;
-        let database = Database::open(&data_dir.join(DATABASE_FILE))?;
-        database.seed_catalog_if_empty(&ProductCatalog::demo()).await?;
-        let queues = Arc::new(EmbeddedQueues::new(
-            database.clone(),
-            [QueueName::Backup, QueueName::Fulfilment, QueueName::Import].map(|q| (q, config.queue_settings)),
-        ));
-        let backups = Arc::new(FolderBackupStore::new(data_dir.join(BACKUP_FOLDER)));
-
-        let definition = Definition::load_with_substitutions(ORDER_PROCESSING_DEFINITION, &definition_substitutions())?;
-        let queue_urls = [QueueName::Fulfilment].into_iter().map(|q| (queue_url(q), q)).collect();
-        let tasks = EmbeddedTasks::new(Arc::new(database.clone()), queues.clone(), ORDERS_TABLE, queue_urls);
-        tasks.check(&definition)?;
-        let location = &config.location;
-        let machine = StateMachineArn::new(&location.region, &location.account_id, &location.state_machine)
-            .map_err(|e| StackError::Arn(e.to_string()))?;
-        let executor = Executor::builder(definition, machine, Arc::new(tasks), Arc::new(database.clone())).build();
-        let workflow = EmbeddedWorkflow::new(executor);
-
-        let service =
-            OrderService::new(Arc::new(database.clone()), Arc::new(database.clone()), Arc::new(workflow.clone()));
-        Ok(EmbeddedStack { database, queues, backups, workflow, service })
-    }
-
-    /// Replaces the catalog with `catalog`.
-    pub async fn load_catalog(&self, catalog: &ProductCatalog) -> Result<(), StoreError> {
-        self.database.replace_catalog(catalog).await
-    }
-
-    /// The backup folder.
-    pub fn backup_root(&self) -> &Path {
-        self.backups.root()
-    }
 }

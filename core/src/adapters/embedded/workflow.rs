@@ -149,8 +149,4 @@ impl TaskCallbacks for EmbeddedWorkflow {
     async fn send_task_failure(&self, task_token: &str, error: &str, cause: &str) -> Result<(), CallbackError> {
         self.executor.send_task_failure(task_token, error, cause).await.map_err(callback_error)
     }
-
-    async fn send_task_heartbeat(&self, task_token: &str) -> Result<(), CallbackError> {
-        self.executor.send_task_heartbeat(task_token).await.map_err(callback_error)
-    }
 }

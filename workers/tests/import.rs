@@ -1,4 +1,4 @@
-//! Batch imports through the import worker on the embedded stack: orders created through the same
+//! Batch imports through the import worker on the embedded system: orders created through the same
 //! path as `POST /orders`, client references making imports idempotent, and what can never be
 //! created sent to the import DLQ at once with its reason.
 
@@ -7,16 +7,17 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use orders_core::adapters::embedded::{EmbeddedConfig, EmbeddedStack, QueueSettings, WorkflowLocation};
+use orders_core::adapters::embedded::{EmbeddedConfig, QueueSettings, WorkflowLocation};
 use orders_core::application::ListOrders;
-use orders_core::ports::{MessageQueue, QueueName, ReceivedMessage};
-use orders_ingest::import::ImportWorker;
-use orders_workers::SqsHandler;
+use orders_core::lambda::{DeadLetters, SqsHandler};
+use orders_core::ports::{QueueName, ReceivedMessage};
+use orders_core::wiring::{EmbeddedSystem, wire_embedded};
+use orders_workers::import::ImportWorker;
 use serde_json::{Value, json};
 
 struct Harness {
     _dir: tempfile::TempDir,
-    stack: EmbeddedStack,
+    system: EmbeddedSystem,
     worker: ImportWorker,
 }
 
@@ -27,9 +28,12 @@ async fn harness() -> Harness {
         location: WorkflowLocation::default(),
         queue_settings: QueueSettings { visibility_timeout: Duration::from_secs(30), max_receive_count: 3 },
     };
-    let stack = EmbeddedStack::open(&config).await.unwrap();
-    let worker = ImportWorker::new(stack.service.clone(), stack.queues.clone());
-    Harness { _dir: dir, stack, worker }
+    let system = wire_embedded(&config).await.unwrap();
+    let worker = ImportWorker::new(
+        system.ports.order_service(),
+        DeadLetters::new(system.ports.queues.clone(), QueueName::ImportDlq),
+    );
+    Harness { _dir: dir, system, worker }
 }
 
 fn event(bodies: &[(&str, String)]) -> SqsEvent {
@@ -49,11 +53,11 @@ fn entry(reference: &str, product: &str) -> Value {
 
 impl Harness {
     async fn total(&self) -> u64 {
-        self.stack.service.list_orders(ListOrders::default()).await.unwrap().total
+        self.system.ports.order_service().list_orders(ListOrders::default()).await.unwrap().total
     }
 
     async fn rejects(&self) -> Vec<ReceivedMessage> {
-        self.stack.queues.receive(QueueName::ImportDlq, 10).await.unwrap()
+        self.system.ports.queues.receive(QueueName::ImportDlq, 10).await.unwrap()
     }
 }
 

@@ -1,23 +1,23 @@
 //! The AWS cost of one order: every AWS request, and every Step Functions state transition, that an
 //! order makes from `POST /orders` to `delivered`, measured on moto through the AWS adapters.
 //!
-//! `cargo bench -p orders-ingest --bench aws_cost` (moto from `scripts/install-moto`). It runs 1
+//! `cargo bench -p orders --bench aws_cost` (moto from `scripts/install-moto`). It runs 1
 //! order, then a batch of orders (100 by default, `-- --orders N` to change it, `-- --orders 0` to
 //! skip it), and prints the requests per order by function, service and operation. How the figures
 //! turn into dollars is in `docs/benchmarks/aws-cost.md`.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "../../tests/support/moto.rs"]
+#[path = "../tests/support/moto.rs"]
 mod moto;
 
-#[path = "../../tests/support/deployment.rs"]
+#[path = "../tests/support/deployment.rs"]
 mod deployment;
 
-#[path = "../../tests/support/aws_cost.rs"]
+#[path = "../tests/support/aws_cost.rs"]
 mod aws_cost;
 
-#[path = "support/args.rs"]
+#[path = "../tests/support/bench_args.rs"]
 mod args;
 
 use std::time::Instant;

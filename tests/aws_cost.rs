@@ -1,18 +1,18 @@
 //! What one order costs on AWS, guarded: the AWS requests our code makes, the requests the workflow
 //! makes itself, and the state transitions, from `POST /orders` to `delivered`, counted on moto
-//! (`docs/benchmarks/aws-cost.md`; the benchmark `ingest/benches/aws_cost.rs` prints them). Counts,
+//! (`docs/benchmarks/aws-cost.md`; the benchmark `benches/aws_cost.rs` prints them). Counts,
 //! not timings: a change that adds a request to an order's path fails here, and so does one that
 //! removes one (update the table and the doc).
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "../../tests/support/moto.rs"]
+#[path = "support/moto.rs"]
 mod moto;
 
-#[path = "../../tests/support/deployment.rs"]
+#[path = "support/deployment.rs"]
 mod deployment;
 
-#[path = "../../tests/support/aws_cost.rs"]
+#[path = "support/aws_cost.rs"]
 mod aws_cost;
 
 use std::collections::BTreeMap;

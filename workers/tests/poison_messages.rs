@@ -1,30 +1,29 @@
 //! Poison messages on every queue: broken JSON, wrong types and oversized bodies reach the queue's
 //! dead-letter queue at their first delivery, intact and with a reason, while the good message
-//! beside them is processed. Runs the real workers through the local runner on the embedded stack.
+//! beside them is processed. Runs the real workers through the local runner on the embedded system.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use orders_core::adapters::embedded::{
-    EmbeddedConfig, EmbeddedStack, FolderBackupStore, QueueSettings, WorkflowLocation,
-};
+use orders_core::adapters::embedded::{EmbeddedConfig, FolderBackupStore, QueueSettings, WorkflowLocation};
 use orders_core::application::ListOrders;
 use orders_core::domain::OrderId;
-use orders_core::ports::{BackupKey, BackupStore, MessageQueue, OutgoingMessage, QueueName, ReceivedMessage};
-use orders_ingest::import::ImportWorker;
-use orders_workers::SqsHandler;
+use orders_core::lambda::SqsHandler;
+use orders_core::lambda::{DeadLetters, MAX_MESSAGE_BYTES};
+use orders_core::ports::{BackupKey, BackupStore, OutgoingMessage, QueueName, ReceivedMessage};
+use orders_core::wiring::{EmbeddedSystem, wire_embedded};
 use orders_workers::backup::BackupWorker;
-use orders_workers::batch::{DeadLetters, MAX_MESSAGE_BYTES};
 use orders_workers::events::EventSource;
 use orders_workers::fulfilment::FulfilmentWorker;
+use orders_workers::import::ImportWorker;
 use orders_workers::runner::QueuePoller;
 use serde_json::json;
 
 struct Harness {
     _dir: tempfile::TempDir,
-    stack: EmbeddedStack,
+    system: EmbeddedSystem,
 }
 
 impl Harness {
@@ -36,24 +35,26 @@ impl Harness {
             // A failed delivery comes back after 50 ms; the fifth failure moves it to the DLQ.
             queue_settings: QueueSettings { visibility_timeout: Duration::from_millis(50), max_receive_count: 5 },
         };
-        let stack = EmbeddedStack::open(&config).await.unwrap();
-        Harness { _dir: dir, stack }
+        let system = wire_embedded(&config).await.unwrap();
+        Harness { _dir: dir, system }
     }
 
     fn worker(&self, queue: QueueName) -> Arc<dyn SqsHandler> {
-        let stack = &self.stack;
-        let dead_letters = |dlq| DeadLetters::new(stack.queues.clone(), dlq);
+        let system = &self.system;
+        let dead_letters = |dlq| DeadLetters::new(system.ports.queues.clone(), dlq);
         match queue {
             QueueName::Backup => Arc::new(BackupWorker::new(
-                Arc::new(FolderBackupStore::new(stack.backup_root())),
+                Arc::new(FolderBackupStore::new(system.backup_root.clone())),
                 dead_letters(QueueName::BackupDlq),
             )),
             QueueName::Fulfilment => Arc::new(FulfilmentWorker::new(
-                Arc::new(stack.database.clone()),
-                Arc::new(stack.workflow.clone()),
+                Arc::new(system.database.clone()),
+                Arc::new(system.workflow.clone()),
                 dead_letters(QueueName::FulfilmentDlq),
             )),
-            QueueName::Import => Arc::new(ImportWorker::new(stack.service.clone(), stack.queues.clone())),
+            QueueName::Import => {
+                Arc::new(ImportWorker::new(system.ports.order_service(), dead_letters(QueueName::ImportDlq)))
+            }
             other => panic!("{other} has no worker"),
         }
     }
@@ -63,18 +64,19 @@ impl Harness {
     async fn run(&self, queue: QueueName, bodies: &[String]) -> (u32, Vec<ReceivedMessage>) {
         for body in bodies {
             let message = OutgoingMessage { body: body.clone(), attributes: Default::default() };
-            self.stack.queues.send(queue, message).await.unwrap();
+            self.system.ports.queues.send(queue, message).await.unwrap();
         }
         let source = EventSource { region: "us-east-1".into(), account_id: "123456789012".into() };
-        let poller = QueuePoller { queue, queues: self.stack.queues.clone(), handler: self.worker(queue), source };
+        let poller =
+            QueuePoller { queue, queues: self.system.ports.queues.clone(), handler: self.worker(queue), source };
         let mut rounds = 0;
         for _ in 0..400 {
             if poller.poll_once().await.unwrap() > 0 {
                 rounds += 1;
             }
-            if self.stack.queues.depth(queue).await.unwrap() == 0 {
+            if self.system.ports.queues.depth(queue).await.unwrap() == 0 {
                 let dlq = queue.dead_letter_queue().unwrap();
-                return (rounds, self.stack.queues.receive(dlq, 10).await.unwrap());
+                return (rounds, self.system.ports.queues.receive(dlq, 10).await.unwrap());
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -119,7 +121,7 @@ async fn poison_on_the_backup_queue_is_parked_with_its_reason_and_the_good_job_i
     let (rounds, dead) = h.run(QueueName::Backup, &[poison.clone(), vec![job.to_string()]].concat()).await;
     assert_eq!(rounds, 1, "poison is not delivered again");
     assert_parked(&dead, &poison, QueueName::Backup);
-    let store = FolderBackupStore::new(h.stack.backup_root());
+    let store = FolderBackupStore::new(h.system.backup_root.clone());
     assert!(store.get(&BackupKey::Tombstone { order_id: good }).await.unwrap().is_some());
 }
 
@@ -153,5 +155,5 @@ async fn poison_on_the_import_queue_is_parked_with_its_reason_and_the_good_order
     let (rounds, dead) = h.run(QueueName::Import, &[poison.clone(), vec![good.to_string()]].concat()).await;
     assert_eq!(rounds, 1, "poison is not delivered again");
     assert_parked(&dead, &poison, QueueName::Import);
-    assert_eq!(h.stack.service.list_orders(ListOrders::default()).await.unwrap().total, 1);
+    assert_eq!(h.system.ports.order_service().list_orders(ListOrders::default()).await.unwrap().total, 1);
 }
