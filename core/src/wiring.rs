@@ -1,7 +1,7 @@
 //! One place wires each way of running: one function per way builds every port the system has, in
 //! one value ([`Ports`]), and the entry points (the `orders` CLI and `orders serve`, each Lambda
 //! `main`, the tests) take what they need from it. Use cases are built by the entry points from
-//! the ports ([`Ports::order_service`]), never by an adapter.
+//! the ports ([`Ports::order_service`], [`Ports::backup_service`]), never by an adapter.
 //!
 //! - [`wire_embedded`]: the embedded default, every port on one SQLite file under a data directory,
 //!   the workflow run by the in-process executor; it also has a change feed.
@@ -20,7 +20,7 @@ use crate::adapters::embedded::{
     BACKUP_FOLDER, DATABASE_FILE, Database, EmbeddedConfig, EmbeddedQueues, EmbeddedTasks, EmbeddedWorkflow,
     FolderBackupStore, ORDER_PROCESSING_DEFINITION, ORDERS_TABLE, StackError, definition_substitutions, queue_url,
 };
-use crate::application::OrderService;
+use crate::application::{Backups, OrderService};
 use crate::domain::ProductCatalog;
 use crate::ports::{
     BackupStore, CatalogStore, ChangeFeed, MessageQueue, OrderStore, QueueName, StoreError, TaskCallbacks,
@@ -34,7 +34,7 @@ pub struct Ports {
     pub orders: Arc<dyn OrderStore>,
     /// The product catalog.
     pub catalog: Arc<dyn CatalogStore>,
-    /// The workflow engine: starts, describes and stops the order workflow's executions.
+    /// The workflow engine: starts and describes the order workflow's executions.
     pub workflow: Arc<dyn WorkflowEngine>,
     /// The answers to the workflow's callback tasks.
     pub callbacks: Arc<dyn TaskCallbacks>,
@@ -51,6 +51,11 @@ impl Ports {
     /// The order use cases over these ports.
     pub fn order_service(&self) -> OrderService {
         OrderService::new(self.orders.clone(), self.catalog.clone(), self.workflow.clone())
+    }
+
+    /// The backup use cases over these ports.
+    pub fn backup_service(&self) -> Backups {
+        Backups::new(self.orders.clone(), self.backups.clone())
     }
 }
 

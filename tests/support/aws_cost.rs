@@ -184,7 +184,7 @@ impl Pipeline {
 
         let backup = system("backup");
         let worker = BackupWorker::new(
-            backup.ports.backups.clone(),
+            backup.ports.backup_service(),
             DeadLetters::new(backup.ports.queues.clone(), QueueName::BackupDlq),
         );
         let backup = QueuePoller {
@@ -256,7 +256,7 @@ impl Pipeline {
     }
 
     /// The listing counts every order under `status` and none under another (the workflow's own
-    /// status write, processing, is reconciled by the stream function; the API's are counted in
+    /// status write, processing, has its listing refreshed by the stream function; the API's are counted in
     /// their own transactions). Read with the uncounted clients.
     async fn check_listing(&self, status: OrderStatus, orders: u64) {
         let service = &self.deployment.system.ports.order_service();

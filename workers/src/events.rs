@@ -78,9 +78,9 @@ pub fn stream_event(source: &EventSource, table: &str, changes: &[OrderChange]) 
         if let Some(old) = &change.old {
             record.change.old_image = dynamodb_item::to_item(old)?;
         }
-        let order_id = change.new.as_ref().or(change.old.as_ref()).map(|i| i.order.order_id.to_string());
-        record.change.keys = serde_dynamo::to_item(serde_json::json!({ "order_id": order_id }))
-            .map_err(|e| ItemError::from_message(e.to_string()))?;
+        if let Some(image) = change.new.as_ref().or(change.old.as_ref()) {
+            record.change.keys = dynamodb_item::order_key(&image.order.order_id.to_string());
+        }
         event.records.push(record);
     }
     Ok(event)

@@ -92,10 +92,7 @@ impl StreamProcessor {
 /// The order a record is about (its `order_id` key), if the record names one; records that do not
 /// are handled in one run of their own.
 fn order_key(record: &EventRecord) -> Option<&str> {
-    match record.change.keys.get("order_id") {
-        Some(serde_dynamo::AttributeValue::S(order_id)) => Some(order_id),
-        _ => None,
-    }
+    dynamodb_item::order_id_of_key(&record.change.keys)
 }
 
 #[async_trait]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orders_core::adapters::embedded::{EmbeddedConfig, FolderBackupStore, QueueSettings, WorkflowLocation};
-use orders_core::application::ListOrders;
+use orders_core::application::{Backups, ListOrders};
 use orders_core::domain::OrderId;
 use orders_core::lambda::SqsHandler;
 use orders_core::lambda::{DeadLetters, MAX_MESSAGE_BYTES};
@@ -44,7 +44,7 @@ impl Harness {
         let dead_letters = |dlq| DeadLetters::new(system.ports.queues.clone(), dlq);
         match queue {
             QueueName::Backup => Arc::new(BackupWorker::new(
-                Arc::new(FolderBackupStore::new(system.backup_root.clone())),
+                Backups::new(system.ports.orders.clone(), Arc::new(FolderBackupStore::new(system.backup_root.clone()))),
                 dead_letters(QueueName::BackupDlq),
             )),
             QueueName::Fulfilment => Arc::new(FulfilmentWorker::new(

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use deployment::Deployment;
 use orders_core::adapters::aws::S3BackupStore;
-use orders_core::application::BackupJob;
+use orders_core::application::{BackupJob, Backups};
 use orders_core::domain::OrderId;
 use orders_core::lambda::DeadLetters;
 use orders_core::ports::{BackupKey, BackupStore, OutgoingMessage, QueueName};
@@ -33,7 +33,7 @@ async fn a_job_that_always_fails_reaches_the_dlq_after_max_receive_count_and_rep
         queue: QueueName::Backup,
         queues: system.ports.queues.clone(),
         handler: Arc::new(BackupWorker::new(
-            store,
+            Backups::new(system.ports.orders.clone(), store),
             DeadLetters::new(system.ports.queues.clone(), QueueName::BackupDlq),
         )),
         source: source.clone(),

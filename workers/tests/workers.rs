@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::sqs::SqsEvent;
 use orders_core::adapters::embedded::{EmbeddedConfig, FolderBackupStore, QueueSettings, WorkflowLocation};
-use orders_core::application::BackupJob;
+use orders_core::application::{BackupJob, Backups};
 use orders_core::domain::{OrderId, OrderStatus};
 use orders_core::lambda::DeadLetters;
 use orders_core::lambda::SqsHandler;
@@ -120,7 +120,7 @@ impl Harness {
             queue: QueueName::Backup,
             queues: self.system.ports.queues.clone(),
             handler: Arc::new(BackupWorker::new(
-                store.clone(),
+                Backups::new(self.system.ports.orders.clone(), store.clone()),
                 DeadLetters::new(self.system.ports.queues.clone(), QueueName::BackupDlq),
             )),
             source: Self::source(),
@@ -255,8 +255,8 @@ async fn the_stream_processor_turns_a_lambda_stream_event_into_backup_jobs() {
 #[tokio::test]
 async fn a_malformed_stream_record_stops_the_batch_at_that_record() {
     let harness = Harness::new(30_000, 5).await;
-    let mut event: Event = serde_json::from_str(include_str!("fixtures/dynamodb-stream-modify.json")).unwrap();
-    event.records[0].change.new_image.insert("version".into(), serde_dynamo::AttributeValue::S("three".into()));
+    // (the first record's new image has a version that is not a number)
+    let event: Event = serde_json::from_str(include_str!("fixtures/dynamodb-stream-malformed-first.json")).unwrap();
     let processor = harness.stream_processor();
     let response = processor.handle(event).await;
     let failed: Vec<Option<String>> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
@@ -269,8 +269,7 @@ async fn orders_handled_at_once_report_the_earliest_failure_and_do_the_rest() {
     // Given a processor that handles several orders at once, and a batch whose second record (the
     // other order's deletion) is malformed
     let harness = Harness::new(30_000, 5).await;
-    let mut event: Event = serde_json::from_str(include_str!("fixtures/dynamodb-stream-modify.json")).unwrap();
-    event.records[1].change.old_image.insert("version".into(), serde_dynamo::AttributeValue::S("four".into()));
+    let event: Event = serde_json::from_str(include_str!("fixtures/dynamodb-stream-malformed-second.json")).unwrap();
     let processor = harness.stream_processor().orders_at_once(16);
     // When the batch is handled
     let response = processor.handle(event).await;

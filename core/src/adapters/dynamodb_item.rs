@@ -15,6 +15,22 @@ use crate::ports::{ChangeImages, IdempotencyBinding, OrderImage, StatusWait};
 /// reactions refresh them, see [`change_images`]).
 pub const COUNTED_STATUS: &str = "counted_status";
 
+/// The orders table's partition key.
+const ORDER_KEY: &str = "order_id";
+
+/// The key of an order's item (what a stream record's `Keys` holds).
+pub fn order_key(order_id: &str) -> Item {
+    Item::from(std::collections::HashMap::from([(ORDER_KEY.to_owned(), AttributeValue::S(order_id.to_owned()))]))
+}
+
+/// The order a stream record's `Keys` name, if they name one.
+pub fn order_id_of_key(keys: &Item) -> Option<&str> {
+    match keys.get(ORDER_KEY) {
+        Some(AttributeValue::S(order_id)) => Some(order_id),
+        _ => None,
+    }
+}
+
 /// Why an item is not an order.
 #[derive(Debug, thiserror::Error)]
 #[error("not an order item: {0}")]

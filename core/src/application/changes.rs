@@ -67,7 +67,7 @@ impl ChangeReactions {
             && old.order.status != new.order.status
             && change.listed_status != Some(new.order.status)
         {
-            self.orders.reconcile(new.order.order_id).await?;
+            self.orders.refresh_listing(new.order.order_id).await?;
         }
         self.answer_wait(old, new).await
     }

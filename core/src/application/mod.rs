@@ -7,10 +7,12 @@
 //! - [`changes`]: the reactions to an order change (workflow start, backup job, listing refresh,
 //!   answering a waiting workflow);
 //! - [`workflow_tasks`]: the workflow's callback tasks (fulfil, await a status);
+//! - [`backups`]: keep an order version in the backup store, verify the backups, restore from them;
 //! - [`import`]: import one entry of an import message through the create use case, its client
 //!   reference as the idempotency key; refusals for good told apart from passing trouble;
 //! - [`messages`]: the queues' message bodies those use cases send and read.
 
+pub mod backups;
 pub mod changes;
 pub mod import;
 pub mod messages;
@@ -18,6 +20,7 @@ pub mod orders;
 mod step_error;
 pub mod workflow_tasks;
 
+pub use backups::{BackupProgress, Backups, BackupsError, RestoreReport, VerifyReport};
 pub use changes::ChangeReactions;
 pub use import::{ImportOutcome, OrderImport, REFERENCE_LIFETIME_DAYS};
 pub use messages::{BackupJob, WorkflowTask};

@@ -5,6 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+#[cfg(doc)]
+use super::ChangeImages;
 use super::{OrderBackup, StatusWait};
 use crate::domain::{IllegalTransition, Order, OrderId, OrderStatus, OrderSummary};
 
@@ -232,8 +234,9 @@ pub trait OrderStore: Send + Sync {
     /// holds the key by now).
     async fn restore(&self, backup: &OrderBackup) -> Result<RestoreOutcome, StoreError>;
 
-    /// Brings the order's listing (indexes, totals) up to date after a change made outside this
-    /// store: on AWS the workflow writes statuses to DynamoDB directly, and the stream processor
-    /// calls this for every status change. Idempotent.
-    async fn reconcile(&self, order_id: OrderId) -> Result<(), StoreError>;
+    /// Brings the order's listing (per-status indexes and totals) up to date with its stored
+    /// status, for a status the store did not write itself: on AWS the workflow writes statuses to
+    /// the table directly. The change reactions call it when a change's
+    /// [`listed_status`](ChangeImages::listed_status) lags its status. Idempotent.
+    async fn refresh_listing(&self, order_id: OrderId) -> Result<(), StoreError>;
 }

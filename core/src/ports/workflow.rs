@@ -107,10 +107,6 @@ pub trait WorkflowEngine: Send + Sync {
 
     /// The execution's history, oldest first (empty when there is no such execution).
     async fn history(&self, arn: &ExecutionArn) -> Result<Vec<HistoryEntry>, WorkflowError>;
-
-    /// Stops a running execution (it ends ABORTED with `error` and `cause`); `Ok(false)` when there
-    /// is no such execution or it had ended already.
-    async fn stop_execution(&self, arn: &ExecutionArn, error: &str, cause: &str) -> Result<bool, WorkflowError>;
 }
 
 #[cfg(test)]

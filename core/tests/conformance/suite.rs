@@ -7,9 +7,8 @@ use chrono::Duration as Span;
 use orders_core::domain::order::now_millis;
 use orders_core::domain::{Money, OrderId, OrderStatus, Product, ProductCatalog};
 use orders_core::ports::{
-    BackupKey, BackupWrite, CallbackError, CreateOutcome, ExecutionStatus, IdempotencyBinding, IdempotencyRecord,
-    ListFilter, ListRequest, OrderBackup, OutgoingMessage, PagePosition, QueueName, StatusWait, StoreError,
-    WorkflowError,
+    BackupKey, BackupWrite, CallbackError, CreateOutcome, IdempotencyBinding, IdempotencyRecord, ListFilter,
+    ListRequest, OrderBackup, OutgoingMessage, PagePosition, QueueName, StatusWait, StoreError, WorkflowError,
 };
 use serde_json::json;
 
@@ -246,10 +245,9 @@ pub async fn workflow_executions_start_once_per_name(ports: &Ports) {
         ports.callbacks.send_task_success("no-such-token", &json!({})).await,
         Err(CallbackError::TaskGone(_))
     ));
-    assert!(!ports.workflow.stop_execution(&unknown, "Stopped", "by the test").await.unwrap());
 }
 
-pub async fn a_waiting_execution_shows_its_history_and_can_be_stopped(ports: &Ports) {
+pub async fn a_waiting_execution_shows_its_history(ports: &Ports) {
     // Given a pending order whose execution waits on its fulfilment task
     let order = new_order("CUST001");
     ports.orders.create_order(&order, None).await.unwrap();
@@ -265,7 +263,7 @@ pub async fn a_waiting_execution_shows_its_history_and_can_be_stopped(ports: &Po
     }
     let task = task.expect("the fulfilment task was sent");
     assert_eq!(task["task"], "fulfil");
-    let token = task["task_token"].as_str().unwrap();
+    assert!(task["task_token"].is_string());
     // Then the history shows where it waits
     let history = ports.workflow.history(&started.execution_arn).await.unwrap();
     assert_eq!(history.first().map(|e| e.event_type.as_str()), Some("ExecutionStarted"));
@@ -279,19 +277,6 @@ pub async fn a_waiting_execution_shows_its_history_and_can_be_stopped(ports: &Po
             .unwrap()
             .is_empty()
     );
-    // And stopping it is accepted
-    assert!(
-        ports.workflow.stop_execution(&started.execution_arn, "Operator.Stop", "stopped by the test").await.unwrap()
-    );
-    if !ports.stop_aborts_waiting_executions {
-        return;
-    }
-    // Then it ends ABORTED, stopping again changes nothing, and its token no longer answers
-    let stopped = ports.workflow.describe_execution(&started.execution_arn).await.unwrap().unwrap();
-    assert_eq!(stopped.status, ExecutionStatus::Aborted);
-    assert_eq!(stopped.error.as_deref(), Some("Operator.Stop"));
-    assert!(!ports.workflow.stop_execution(&started.execution_arn, "Operator.Stop", "again").await.unwrap());
-    assert!(matches!(ports.callbacks.send_task_success(token, &json!({})).await, Err(CallbackError::TaskGone(_))));
 }
 
 pub async fn orders_are_restored_once_and_backups_are_listed(ports: &Ports) {

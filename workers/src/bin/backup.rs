@@ -14,6 +14,6 @@ use orders_workers::backup::BackupWorker;
 async fn main() -> Result<(), lambda_runtime::Error> {
     orders_core::lambda::init_logging();
     let ports = wire_lambda(&FunctionConfig::from_env(&functions::BACKUP)?).await.ports;
-    let worker = BackupWorker::new(ports.backups, DeadLetters::new(ports.queues, QueueName::BackupDlq));
+    let worker = BackupWorker::new(ports.backup_service(), DeadLetters::new(ports.queues, QueueName::BackupDlq));
     orders_core::lambda::run_sqs(Arc::new(worker)).await
 }

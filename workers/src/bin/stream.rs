@@ -1,5 +1,5 @@
 //! The `stream` Lambda: the orders table's DynamoDB stream (NEW_AND_OLD_IMAGES). Backup jobs go to
-//! the backup queue, listings are reconciled after the workflow's status writes, and workflows
+//! the backup queue, listings are refreshed after the workflow's status writes, and workflows
 //! waiting on a status are answered; a new order's execution is started if its create request could
 //! not start it. Configuration: `functions::STREAM` (the tables, the backup queue, the state machine).
 

@@ -1,8 +1,8 @@
 //! Step Functions in its two roles, two adapters over one client:
 //!
 //! - [`StepFunctionsEngine`], the workflow engine of one state machine: StartExecution named by the
-//!   order id (idempotent for the same input), DescribeExecution, GetExecutionHistory,
-//!   StopExecution. It needs the state machine's ARN.
+//!   order id (idempotent for the same input), DescribeExecution and GetExecutionHistory. It needs
+//!   the state machine's ARN.
 //! - [`StepFunctionsCallbacks`], the task-callback client: SendTaskSuccess and SendTaskFailure. A
 //!   task token names its execution, so no ARN is needed.
 
@@ -178,18 +178,6 @@ impl WorkflowEngine for StepFunctionsEngine {
             if token.is_none() {
                 return Ok(entries);
             }
-        }
-    }
-
-    async fn stop_execution(&self, arn: &ExecutionArn, error: &str, cause: &str) -> Result<bool, WorkflowError> {
-        match self.describe_execution(arn).await? {
-            Some(found) if found.status == ExecutionStatus::Running => {}
-            _ => return Ok(false),
-        }
-        match self.client.stop_execution().execution_arn(arn.as_str()).error(error).cause(cause).send().await {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_execution_does_not_exist()) => Ok(false),
-            Err(e) => Err(workflow_error(e)),
         }
     }
 }

@@ -197,7 +197,7 @@ impl OrderStore for Database {
         .await
     }
 
-    async fn reconcile(&self, _order_id: OrderId) -> Result<(), StoreError> {
+    async fn refresh_listing(&self, _order_id: OrderId) -> Result<(), StoreError> {
         // Every write here, the workflow's included, keeps the listing counts in its own transaction.
         Ok(())
     }

@@ -8,8 +8,8 @@ use serde_json::Value;
 use statemachine::{DriverHandle, Executor, ExecutorError};
 
 use crate::ports::{
-    CallbackError, ExecutionArn, ExecutionDescription, ExecutionStatus, HistoryEntry, StartedExecution, TaskCallbacks,
-    WorkflowEngine, WorkflowError,
+    CallbackError, ExecutionArn, ExecutionDescription, HistoryEntry, StartedExecution, TaskCallbacks, WorkflowEngine,
+    WorkflowError,
 };
 
 /// The order workflow, run in-process.
@@ -115,18 +115,6 @@ impl WorkflowEngine for EmbeddedWorkflow {
                 })
                 .collect()),
             Err(ExecutorError::ExecutionDoesNotExist(_) | ExecutorError::WrongStateMachine { .. }) => Ok(Vec::new()),
-            Err(other) => Err(engine_error(other)),
-        }
-    }
-
-    async fn stop_execution(&self, arn: &ExecutionArn, error: &str, cause: &str) -> Result<bool, WorkflowError> {
-        match self.describe_execution(arn).await? {
-            Some(found) if found.status == ExecutionStatus::Running => {}
-            _ => return Ok(false),
-        }
-        match self.executor.stop_execution(arn.as_str(), Some(error), Some(cause)).await {
-            Ok(_) => Ok(true),
-            Err(ExecutorError::ExecutionDoesNotExist(_)) => Ok(false),
             Err(other) => Err(engine_error(other)),
         }
     }

@@ -108,7 +108,7 @@ impl DynamoDbStore {
 
     /// Moves an order's listing attributes and counters after a status change made outside the API
     /// (the workflow writes the status directly). Does nothing when they already agree.
-    pub async fn reconcile_listing(&self, order_id: OrderId) -> Result<(), StoreError> {
+    pub async fn refresh_listing_counters(&self, order_id: OrderId) -> Result<(), StoreError> {
         for _ in 0..WRITE_ATTEMPTS {
             let Some(current) = self.load(order_id).await? else { return Ok(()) };
             let status = current.image.order.status;
@@ -137,7 +137,7 @@ impl DynamoDbStore {
                 Err(error) => return Err(transaction_error(error)),
             }
         }
-        Err(StoreError::Unavailable(format!("order {order_id} kept changing while its listing was reconciled")))
+        Err(StoreError::Unavailable(format!("order {order_id} kept changing while its listing was refreshed")))
     }
 
     /// One page of a listing: the scope's counters give the total and where the page starts.

@@ -12,7 +12,7 @@
 //!   store, so `total` is a sum of block counters and page *n* is found by skipping whole blocks:
 //!   a bounded number of requests per page, never a scan.
 //! - The workflow's own status writes (Step Functions' `dynamodb:updateItem`) cannot touch counters;
-//!   [`DynamoDbStore::reconcile_listing`], called by the stream processor, moves such an order's
+//!   [`DynamoDbStore::refresh_listing_counters`], called by the change reactions, moves such an order's
 //!   listing attributes and counters after it, conditionally, so a replay changes nothing.
 
 mod catalog;

@@ -374,7 +374,7 @@ impl OrderStore for DynamoDbStore {
         Err(StoreError::Unavailable(format!("order {} kept changing during the restore; retry", order.order_id)))
     }
 
-    async fn reconcile(&self, order_id: OrderId) -> Result<(), StoreError> {
-        self.reconcile_listing(order_id).await
+    async fn refresh_listing(&self, order_id: OrderId) -> Result<(), StoreError> {
+        self.refresh_listing_counters(order_id).await
     }
 }
