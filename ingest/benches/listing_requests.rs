@@ -1,5 +1,5 @@
 //! DynamoDB requests per listing page: what one `GET /orders` page costs on the AWS adapters, measured
-//! on moto with N orders (issue 8: "a bounded number of requests per page (no scan)").
+//! on moto with N orders, to show a page costs a bounded number of requests at any depth (no scan).
 //!
 //! `cargo bench -p orders-ingest --bench listing_requests` (moto from `scripts/install-moto`). It
 //! starts moto, deploys the stack, writes N orders (1,100 by default, `-- --orders N` to change it)

@@ -1,4 +1,4 @@
-//! The Lambda cold-start benchmark (issue 8), run by `scripts/bench-cold-start`, which builds the five
+//! The Lambda cold-start benchmark, run by `scripts/bench-cold-start`, which builds the five
 //! binaries first (release, stripped). This program owns the measurement, not the build.
 //!
 //! Each binary is started RUNS times, each time as a new process against a new local Lambda Runtime

@@ -138,8 +138,8 @@ pub enum StoreError {
     /// `save_execution` found a version other than the expected one: someone else changed the
     /// execution since it was loaded.
     #[error("execution {execution_arn} was changed concurrently (expected version {expected_version})")]
+    #[allow(missing_docs)]
     VersionConflict {
-        /// The execution.
         execution_arn: String,
         /// The version the caller loaded.
         expected_version: u64,
@@ -169,10 +169,10 @@ pub enum ExecutorError {
     /// An execution with that name exists and the call was not an idempotent repeat (Step Functions
     /// treats a repeat as idempotent only while the execution is RUNNING and the input is equal).
     #[error("execution already exists: {execution_arn} ({status}, {})", if *.same_input { "same input" } else { "different input" })]
+    #[allow(missing_docs)]
     ExecutionAlreadyExists {
         /// The existing execution.
         execution_arn: String,
-        /// Its status.
         status: ExecutionStatus,
         /// Whether its input equals the input of the refused start.
         same_input: bool,
@@ -190,8 +190,8 @@ pub enum ExecutorError {
     InvalidArn(String),
     /// The execution belongs to another state machine than this executor's.
     #[error("execution {execution_arn} belongs to state machine {state_machine_arn}, not to this executor's")]
+    #[allow(missing_docs)]
     WrongStateMachine {
-        /// The execution.
         execution_arn: String,
         /// The state machine it belongs to.
         state_machine_arn: String,

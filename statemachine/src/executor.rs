@@ -43,8 +43,8 @@ impl Default for ExecutorOptions {
 
 /// What [`Executor::start_execution`] returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
 pub struct StartedExecution {
-    /// The execution's ARN.
     pub execution_arn: String,
     /// When it started.
     pub start_date: DateTime<Utc>,
@@ -52,16 +52,12 @@ pub struct StartedExecution {
 
 /// What [`Executor::describe_execution`] returns.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
 pub struct ExecutionDescription {
-    /// The execution's ARN.
     pub execution_arn: String,
-    /// Its state machine's ARN.
     pub state_machine_arn: String,
-    /// Its name.
     pub name: String,
-    /// Its status.
     pub status: ExecutionStatus,
-    /// Its input.
     pub input: Value,
     /// Its output, once SUCCEEDED.
     pub output: Option<Value>,

@@ -133,6 +133,7 @@ pub struct EventDetails {
 /// One event of an execution's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
 pub struct HistoryEvent {
     /// 1, 2, 3, … within the execution.
     pub id: u64,
@@ -143,6 +144,5 @@ pub struct HistoryEvent {
     /// What happened.
     #[serde(rename = "type")]
     pub event_type: HistoryEventType,
-    /// The details.
     pub details: EventDetails,
 }

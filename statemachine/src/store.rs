@@ -60,14 +60,13 @@ impl std::fmt::Display for ExecutionStatus {
 /// The durable snapshot of one execution: everything needed to continue it after a restart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
 pub struct ExecutionRecord {
     /// `arn:aws:states:{region}:{account}:execution:{machine}:{name}`; the primary key.
     pub execution_arn: String,
-    /// The state machine's ARN.
     pub state_machine_arn: String,
     /// The execution's name (unique within the state machine).
     pub name: String,
-    /// The status.
     pub status: ExecutionStatus,
     /// The execution's input.
     pub input: Value,

@@ -27,17 +27,15 @@ pub trait TaskInvoker: Send + Sync {
 
 /// One invocation of a Task state's resource.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
 pub struct TaskRequest {
     /// The state's `Resource`, exactly as in the definition (e.g.
     /// `arn:aws:states:::sqs:sendMessage.waitForTaskToken`).
     pub resource: String,
     /// The effective input: the state input after `InputPath` and `Parameters`.
     pub parameters: Value,
-    /// The execution's ARN.
     pub execution_arn: String,
-    /// The execution's name.
     pub execution_name: String,
-    /// The state machine's ARN.
     pub state_machine_arn: String,
     /// The Task state's name.
     pub state_name: String,

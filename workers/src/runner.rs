@@ -21,12 +21,11 @@ const IDLE: Duration = Duration::from_millis(100);
 
 /// Polls one queue and feeds its handler.
 #[derive(Clone)]
+#[allow(missing_docs)]
 pub struct QueuePoller {
-    /// The queue.
     pub queue: QueueName,
     /// The queue service.
     pub queues: Arc<dyn MessageQueue>,
-    /// The handler.
     pub handler: Arc<dyn SqsHandler>,
     /// What events say about their source.
     pub source: EventSource,
@@ -82,10 +81,9 @@ impl QueuePoller {
 
 /// Reads the change feed in order and feeds the stream handler.
 #[derive(Clone)]
+#[allow(missing_docs)]
 pub struct StreamPoller {
-    /// The feed.
     pub feed: Arc<dyn ChangeFeed>,
-    /// The handler.
     pub handler: Arc<dyn StreamHandler>,
     /// The consumer name its position is kept under.
     pub consumer: String,

@@ -20,10 +20,10 @@ pub enum BackupJob {
         idempotency: Option<IdempotencyBinding>,
     },
     /// The order was deleted after `last_version`.
+    #[allow(missing_docs)]
     Tombstone {
         /// The deleted order.
         order_id: OrderId,
-        /// Its last version.
         last_version: u64,
         /// When it was deleted (RFC 3339).
         deleted_at: String,
@@ -43,15 +43,15 @@ impl BackupJob {
 #[serde(tag = "task", rename_all = "snake_case")]
 pub enum WorkflowTask {
     /// Fulfil the order, then answer with the token.
+    #[allow(missing_docs)]
     Fulfil {
-        /// The order.
         order_id: OrderId,
         /// The workflow's task token.
         task_token: String,
     },
     /// Answer with the token once the order reaches `status`.
+    #[allow(missing_docs)]
     AwaitStatus {
-        /// The order.
         order_id: OrderId,
         /// The status awaited.
         status: OrderStatus,

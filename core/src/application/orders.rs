@@ -98,8 +98,8 @@ pub struct CreateOrder {
 
 /// A created (or, for a repeated idempotent request, the first created) order.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
 pub struct OrderCreated {
-    /// The order's id.
     pub order_id: OrderId,
     /// Its workflow execution.
     pub execution_arn: String,

@@ -72,8 +72,8 @@ pub struct OrderItem {
 
 /// A whole order: its priced items, total, status, version and timestamps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
 pub struct Order {
-    /// The order's id.
     pub order_id: OrderId,
     /// Who placed it.
     pub customer_id: String,
@@ -97,8 +97,8 @@ pub struct Order {
 
 /// The short form of an order used in listings (the seed's list item).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
 pub struct OrderSummary {
-    /// The order's id.
     pub order_id: OrderId,
     /// Who placed it.
     pub customer_id: String,

@@ -29,10 +29,10 @@ pub enum BackupObject {
     /// One version of an order (`orders/{id}/v{version}.json`).
     Version(OrderBackup),
     /// The mark that an order was deleted (`orders/{id}/deleted.json`).
+    #[allow(missing_docs)]
     Tombstone {
         /// The deleted order.
         order_id: OrderId,
-        /// Its last version.
         last_version: u64,
         /// When it was deleted (RFC 3339).
         deleted_at: String,

@@ -10,8 +10,8 @@ use crate::domain::{Order, OrderId};
 /// What one version's backup object holds: the order as it was at that version, and what made its
 /// create idempotent (so that a restore keeps retries and re-imports from creating it twice).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
 pub struct OrderBackup {
-    /// The order.
     pub order: Order,
     /// Its idempotency binding, when its create had a key.
     pub idempotency: Option<IdempotencyBinding>,
@@ -21,17 +21,11 @@ pub struct OrderBackup {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum BackupKey {
     /// One version of an order.
-    Version {
-        /// The order.
-        order_id: OrderId,
-        /// Its version.
-        version: u64,
-    },
+    #[allow(missing_docs)]
+    Version { order_id: OrderId, version: u64 },
     /// The order was deleted (after its last version).
-    Tombstone {
-        /// The order.
-        order_id: OrderId,
-    },
+    #[allow(missing_docs)]
+    Tombstone { order_id: OrderId },
 }
 
 impl BackupKey {

@@ -91,12 +91,12 @@ pub struct OutgoingMessage {
 
 /// A received message, invisible to other consumers until its visibility timeout ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
 pub struct ReceivedMessage {
     /// Stable id of the message.
     pub message_id: String,
     /// Handle for deleting this receipt (a later receive gets another one).
     pub receipt_handle: String,
-    /// The body.
     pub body: String,
     /// String message attributes.
     pub attributes: BTreeMap<String, String>,

@@ -1,4 +1,4 @@
-//! The workflow-engine port: starting, describing and stopping order executions (Step Functions, or
+//! The workflow-engine port: starting and describing order executions (Step Functions, or
 //! the embedded executor). The execution ARN both name them by, and the execution status, are the
 //! `statemachine` crate's (re-exported here).
 
@@ -10,14 +10,13 @@ pub use statemachine::{ExecutionArn, ExecutionStatus, InvalidExecutionArn};
 
 /// An execution as the workflow engine describes it: its status, dates, input, and output or error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(missing_docs)]
 pub struct ExecutionDescription {
-    /// The execution's ARN.
     pub execution_arn: ExecutionArn,
     /// The state machine it runs.
     pub state_machine_arn: String,
     /// Its name (the order id for order workflows).
     pub name: String,
-    /// Its status.
     pub status: ExecutionStatus,
     /// When it started (RFC 3339, UTC).
     #[serde(with = "crate::domain::order::rfc3339")]
@@ -71,8 +70,8 @@ pub struct HistoryEntry {
 
 /// The result of starting an execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
 pub struct StartedExecution {
-    /// Its ARN.
     pub execution_arn: ExecutionArn,
     /// False when an execution of that name already existed (with the same input): nothing new ran.
     pub newly_started: bool,

@@ -363,8 +363,8 @@ fn page_parameter(name: &str, text: &str) -> Result<u64, ValidationError> {
 /// Body of `PUT /orders/{order_id}/status`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
 pub struct StatusChangeBody {
-    /// The new status.
     pub status: ApiOrderStatus,
 }
 
@@ -410,12 +410,11 @@ pub struct OrderDeletedBody {
 
 /// Body of `POST /orders/{order_id}/workflow`.
 #[derive(Debug, Serialize, ToSchema)]
+#[allow(missing_docs)]
 pub struct WorkflowStartedBody {
     /// "Workflow started", or "Workflow already started" when the order's execution existed.
     pub message: String,
-    /// The order's id.
     pub order_id: String,
-    /// The execution's ARN.
     pub execution_arn: String,
 }
 
@@ -451,14 +450,13 @@ impl From<ExecutionStatus> for ApiExecutionStatus {
 /// What `GET /executions/{arn}` reports.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[schema(as = ExecutionDescription)]
+#[allow(missing_docs)]
 pub struct ExecutionBody {
-    /// The execution's ARN.
     pub execution_arn: String,
     /// The state machine it runs.
     pub state_machine_arn: String,
     /// Its name (the order id for order workflows).
     pub name: String,
-    /// Its status.
     pub status: ApiExecutionStatus,
     /// When it started (RFC 3339, UTC).
     #[serde(with = "rfc3339")]

@@ -38,10 +38,10 @@ pub const MAX_ATTEMPTS: u32 = 4;
 
 /// The AWS resources of one deployment.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)]
 pub struct AwsResources {
     /// The orders table (stream NEW_AND_OLD_IMAGES, listing indexes).
     pub orders_table: String,
-    /// The catalog table.
     pub catalog_table: String,
     /// The idempotency-key table (TTL on `expires_at`).
     pub idempotency_table: String,
@@ -49,7 +49,6 @@ pub struct AwsResources {
     pub counters_table: String,
     /// Queue URLs by queue.
     pub queue_urls: BTreeMap<QueueName, String>,
-    /// The backup bucket.
     pub backup_bucket: String,
     /// The order workflow's state machine ARN.
     pub state_machine_arn: String,
@@ -73,12 +72,12 @@ impl AwsResources {
 
 /// The SDK clients, built once.
 #[derive(Clone, Debug)]
+#[allow(missing_docs)]
 pub struct AwsClients {
     /// DynamoDB.
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// DynamoDB Streams.
     pub streams: aws_sdk_dynamodbstreams::Client,
-    /// SQS.
     pub sqs: aws_sdk_sqs::Client,
     /// S3 (path-style addressing when an endpoint is given, as emulators need).
     pub s3: aws_sdk_s3::Client,
