@@ -4,7 +4,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use super::changes::record_change;
 use super::db::{Database, execute_cached, query_row_cached, sql_error};
@@ -153,27 +154,13 @@ impl OrderStore for Database {
             let outcome = match load_order(tx, order.order_id)? {
                 Some((_, stored)) if stored.order.version >= order.version => return Ok(RestoreOutcome::AlreadyCurrent),
                 Some((seq, stored)) => {
-                    let binding = IdempotencyColumns::of(after.idempotency.as_ref());
                     execute_cached(tx,
                         "UPDATE orders SET customer_id = ?1, status = ?2, total_cents = ?3, version = ?4, created_at = ?5,
                                 updated_at = ?6, execution_arn = ?7, items = ?8, awaiting_status = NULL,
                                 task_token = NULL, idempotency_key = ?9, idempotency_fingerprint = ?10,
                                 idempotency_expires_at = ?11
                           WHERE seq = ?12",
-                        params![
-                            order.customer_id,
-                            order.status.as_str(),
-                            order.total_amount.cents(),
-                            sql_version(order.version)?,
-                            rfc3339::format(&order.created_at),
-                            rfc3339::format(&order.updated_at),
-                            order.execution_arn,
-                            items_json(order)?,
-                            binding.key,
-                            binding.fingerprint,
-                            binding.expires_at,
-                            seq
-                        ],
+                        params_from_iter(order_columns(&after)?.into_iter().chain([Value::Integer(seq)])),
                     )
                     .map_err(sql_error)?;
                     count(tx, seq, &stored.order.customer_id, stored.order.status, -1, Scopes::All)?;
@@ -238,20 +225,26 @@ fn change_status(tx: &Transaction<'_>, seq: i64, before: OrderImage, to: OrderSt
 }
 
 /// An idempotency binding as the orders table's three nullable columns.
-struct IdempotencyColumns<'a> {
-    key: Option<&'a str>,
-    fingerprint: Option<&'a str>,
-    expires_at: Option<i64>,
-}
-
-impl<'a> IdempotencyColumns<'a> {
-    fn of(binding: Option<&'a IdempotencyBinding>) -> Self {
-        IdempotencyColumns {
-            key: binding.map(|b| b.key.as_str()),
-            fingerprint: binding.map(|b| b.fingerprint.as_str()),
-            expires_at: binding.map(|b| b.expires_at.timestamp()),
-        }
-    }
+/// An order's stored columns after `order_id`, in table order: `customer_id`, `status`,
+/// `total_cents`, `version`, `created_at`, `updated_at`, `execution_arn`, `items` and its
+/// idempotency binding (`idempotency_key`, `idempotency_fingerprint`, `idempotency_expires_at`).
+fn order_columns(image: &OrderImage) -> Result<[Value; 11], StoreError> {
+    let order = &image.order;
+    let binding = image.idempotency.as_ref();
+    let text = |value: Option<&str>| value.map_or(Value::Null, |v| Value::Text(v.to_owned()));
+    Ok([
+        Value::Text(order.customer_id.clone()),
+        Value::Text(order.status.as_str().to_owned()),
+        Value::Integer(order.total_amount.cents()),
+        Value::Integer(sql_version(order.version)?),
+        Value::Text(rfc3339::format(&order.created_at)),
+        Value::Text(rfc3339::format(&order.updated_at)),
+        text(order.execution_arn.as_deref()),
+        Value::Text(items_json(order)?),
+        text(binding.map(|b| b.key.as_str())),
+        text(binding.map(|b| b.fingerprint.as_str())),
+        binding.map_or(Value::Null, |b| Value::Integer(b.expires_at.timestamp())),
+    ])
 }
 
 fn items_json(order: &Order) -> Result<String, StoreError> {
@@ -278,27 +271,13 @@ fn put_idempotency(tx: &Transaction<'_>, record: &IdempotencyRecord) -> Result<(
 /// Inserts a new order row, counts it in every listing scope, and returns its `seq`.
 fn insert_order(tx: &Transaction<'_>, image: &OrderImage) -> Result<i64, StoreError> {
     let order = &image.order;
-    let binding = IdempotencyColumns::of(image.idempotency.as_ref());
     let inserted = execute_cached(
         tx,
         "INSERT INTO orders (order_id, customer_id, status, total_cents, version, created_at, updated_at,
                              execution_arn, items, idempotency_key, idempotency_fingerprint,
                              idempotency_expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![
-            order.order_id.to_string(),
-            order.customer_id,
-            order.status.as_str(),
-            order.total_amount.cents(),
-            sql_version(order.version)?,
-            rfc3339::format(&order.created_at),
-            rfc3339::format(&order.updated_at),
-            order.execution_arn,
-            items_json(order)?,
-            binding.key,
-            binding.fingerprint,
-            binding.expires_at,
-        ],
+        params_from_iter([Value::Text(order.order_id.to_string())].into_iter().chain(order_columns(image)?)),
     );
     match inserted {
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
