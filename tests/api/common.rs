@@ -7,32 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use orders_testkit::{eventually, eventually_within};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-
-/// How long a test waits for something asynchronous (a backup, a workflow step, an import) before
-/// calling it lost. Generous: CI runs these tests two at a time on 2 cores, beside the
-/// 10,000-order crash test; a passing run stops waiting as soon as the thing is there.
-pub const EVENTUALLY: Duration = Duration::from_secs(60);
-
-/// Checks `check` until it gives a value ([`EVENTUALLY`] at most) and returns it; panics naming
-/// `what` when it never does. The one wait of the scenarios that is not an HTTP read.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + EVENTUALLY;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "gave up waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// The key every test server accepts.
 pub const API_KEY: &str = "test-key-0123456789abcdef";
@@ -205,37 +184,31 @@ impl Server {
         order_id
     }
 
-    /// Polls the order until `done` holds ([`EVENTUALLY`] at most); returns it.
+    /// Polls the order until `done` holds ([`orders_testkit::EVENTUALLY`] at most); returns it.
     pub async fn wait_for_order(&self, order_id: &str, done: impl Fn(&Value) -> bool) -> Value {
         self.wait_for(&format!("/orders/{order_id}"), done).await
     }
 
-    /// Polls `GET path` until `done` holds for the JSON body ([`EVENTUALLY`] at most); returns it.
+    /// Polls `GET path` until `done` holds for the JSON body ([`orders_testkit::EVENTUALLY`] at most);
+    /// returns it.
     pub async fn wait_for(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + EVENTUALLY;
-        loop {
+        eventually(format!("GET {path} to answer as expected"), async || {
             let (_, body) = self.get_json(path).await;
-            if done(&body) {
-                return body;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "gave up waiting on {path}; last: {body}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            if done(&body) { Ok(body) } else { Err(body) }
+        })
+        .await
     }
 
-    /// Waits until `GET /orders` counts `total` orders.
+    /// Waits until `GET /orders` counts `total` orders (`timeout` at most); panics at once when it
+    /// counts more.
     pub async fn wait_for_total(&self, total: u64, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
+        eventually_within(timeout, format!("{total} orders listed"), async || {
             let (_, list) = self.get_json("/orders?limit=1").await;
             let now = list["pagination"]["total"].as_u64().unwrap_or_default();
-            if now == total {
-                return;
-            }
-            assert!(now < total, "more orders than expected: {now} > {total}");
-            assert!(tokio::time::Instant::now() < deadline, "only {now} of {total} orders after {timeout:?}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+            assert!(now <= total, "more orders than expected: {now} > {total}");
+            if now == total { Ok(()) } else { Err(format!("only {now} of {total} orders")) }
+        })
+        .await
     }
 
     /// `GET path` with the key, as JSON.

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use orders_testkit::{eventually_every, eventually_within};
 use serde_json::json;
 
 use crate::common::{Launch, Server, orders_cli};
@@ -26,17 +27,17 @@ async fn total(server: &Server, query: &str) -> u64 {
     list["pagination"]["total"].as_u64().unwrap()
 }
 
-/// Waits until `check` holds for the listing total of `query`, polling every 50 ms.
+/// How long each stage of the crash test may take: longer than [`orders_testkit::EVENTUALLY`] on
+/// purpose, for 10,000 orders on a shared 2-core machine.
+const STAGE: Duration = Duration::from_secs(300);
+
+/// Waits until `check` holds for the listing total of `query` ([`STAGE`] at most); returns it.
 async fn wait_until(server: &Server, query: &str, what: &str, check: impl Fn(u64) -> bool) -> u64 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-    loop {
+    eventually_within(STAGE, what, async || {
         let now = total(server, query).await;
-        if check(now) {
-            return now;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "gave up waiting for {what}: {now}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if check(now) { Ok(now) } else { Err(format!("total {now}")) }
+    })
+    .await
 }
 
 /// Every order, walked with the cursor: (order ids, customer ids).
@@ -116,19 +117,17 @@ async fn sigkill_mid_import_and_mid_workflow_loses_and_duplicates_nothing() {
 
     eprintln!("[{:?}] all processing", started.elapsed());
     // And every order is backed up at its last version
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-    loop {
+    // (every 500 ms: verifying 10,000 orders is work of its own, beside the backups it waits for)
+    eventually_every(STAGE, Duration::from_millis(500), "backups to catch up", async || {
         let (ok, output) = orders_command(data.path(), &["backup", "verify"]);
-        if ok {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "backups never caught up: {output}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        if ok { Ok(()) } else { Err(output) }
+    })
+    .await;
     eprintln!("[{:?}] verified", started.elapsed());
     // (and re-importing the file after all this creates nothing)
     let (ok, output) = orders_command(data.path(), &["import", file.to_str().unwrap()]);
     assert!(ok, "{output}");
+    // (a window, not a wait: nothing may appear in it, so there is nothing to wait for)
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(total(&server, "").await, ORDERS as u64);
 }

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use orders_testkit::{EVENTUALLY, eventually};
 use serde_json::{Value, json};
 
-use crate::common::{EVENTUALLY, Server, orders_aws_cli, orders_cli};
+use crate::common::{Server, orders_aws_cli, orders_cli};
 
 fn line(reference: &str, product: &str, quantity: Value) -> String {
     json!({"client_reference": reference, "order": {"customer_id": "ERP", "items": [{"product_id": product, "quantity": quantity}]}})
@@ -64,6 +65,7 @@ async fn importing_a_thousand_orders_with_ten_bad_rows_creates_990_once() {
     assert!(!ok);
     assert!(stdout.contains("sent 990"), "{stdout}");
     // Then nothing new is created
+    // (a window, not a wait: nothing may appear in it, so there is nothing to wait for)
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (_, list) = server.get_json("/orders?limit=1").await;
     assert_eq!(list["pagination"]["total"], 990);
@@ -96,16 +98,12 @@ async fn a_failing_backup_worker_fills_its_dlq_and_a_replay_after_the_fix_backs_
         orders.push(server.create_processing(customer).await);
     }
     // Then every job ends in the backup DLQ after two deliveries
-    let deadline = tokio::time::Instant::now() + EVENTUALLY;
-    loop {
+    eventually("6 messages in the backup DLQ", async || {
         let (ok, listing, stderr) = orders_cli(server.data_dir(), &["dlq", "list"]);
         assert!(ok, "{stderr}");
-        if dlq_depth(&listing, "backup-dlq") == 6 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{listing}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+        if dlq_depth(&listing, "backup-dlq") == 6 { Ok(()) } else { Err(listing) }
+    })
+    .await;
     let (ok, peek, _) = orders_cli(server.data_dir(), &["dlq", "peek", "backup", "--max", "2"]);
     assert!(ok);
     assert!(peek.contains("backup-dlq: 6 messages in all, showing 2"), "{peek}");
@@ -134,11 +132,7 @@ async fn a_failing_backup_worker_fills_its_dlq_and_a_replay_after_the_fix_backs_
     for order_id in &orders {
         for version in [1, 2] {
             let path = dir.path().join("backups/orders").join(order_id).join(format!("v{version}.json"));
-            let deadline = tokio::time::Instant::now() + EVENTUALLY;
-            while !path.exists() {
-                assert!(tokio::time::Instant::now() < deadline, "{} missing", path.display());
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            eventually(format!("{} backed up", path.display()), async || path.exists()).await;
         }
     }
 }
@@ -163,15 +157,11 @@ async fn after_the_store_is_lost_a_restore_brings_every_order_back_with_its_last
         before.push(server.get_json(&format!("/orders/{id}")).await.1);
     }
     let tombstone = dir.path().join("backups/orders").join(&deleted).join("deleted.json");
-    let deadline = tokio::time::Instant::now() + EVENTUALLY;
-    loop {
+    eventually("backups to catch up", async || {
         let (verified, _, _) = orders_cli(server.data_dir(), &["backup", "verify"]);
-        if verified && tombstone.exists() {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "backups did not catch up");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        verified && tombstone.exists()
+    })
+    .await;
     // When the store is lost
     assert_eq!(server.stop_with("TERM").await, Some(0));
     for file in ["orders.sqlite3", "orders.sqlite3-wal", "orders.sqlite3-shm"] {
@@ -209,16 +199,12 @@ async fn an_operator_sees_where_an_execution_waits_and_its_history() {
     let server = Server::start().await;
     let order_id = server.create_processing("CUST001").await;
     // Wait until the workflow is past fulfilment and waits for the shipment
-    let deadline = tokio::time::Instant::now() + EVENTUALLY;
-    let shown = loop {
+    let shown = eventually("the execution to wait for the shipment", async || {
         let (ok, stdout, stderr) = orders_cli(server.data_dir(), &["executions", &order_id]);
         assert!(ok, "{stderr}");
-        if stdout.contains("current state: AwaitShipped") {
-            break stdout;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{stdout}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        if stdout.contains("current state: AwaitShipped") { Ok(stdout) } else { Err(stdout) }
+    })
+    .await;
     assert!(shown.contains(&format!(":execution:OrderProcessing:{order_id}")), "{shown}");
     assert!(shown.contains("status:        RUNNING"), "{shown}");
     assert!(shown.contains("ExecutionStarted"), "{shown}");
@@ -263,16 +249,12 @@ async fn the_operator_commands_work_against_an_aws_endpoint() {
     let (ok, shown) = orders_aws_cli(&aws, dir.path(), &["executions", &order_id]);
     assert!(ok && shown.contains("status:        RUNNING") && shown.contains("MarkProcessing"), "{shown}");
     // And the backups verify, the DLQs are listed, and a restore finds everything current
-    let deadline = tokio::time::Instant::now() + EVENTUALLY;
-    loop {
+    let verified = eventually("backups to verify", async || {
         let (ok, output) = orders_aws_cli(&aws, dir.path(), &["backup", "verify"]);
-        if ok {
-            assert!(output.contains("checked 2 orders"), "{output}");
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{output}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+        if ok { Ok(output) } else { Err(output) }
+    })
+    .await;
+    assert!(verified.contains("checked 2 orders"), "{verified}");
     let (ok, listing) = orders_aws_cli(&aws, dir.path(), &["dlq", "list"]);
     assert!(ok, "{listing}");
     assert_eq!(dlq_depth(&listing, "backup-dlq"), 0);

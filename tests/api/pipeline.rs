@@ -3,15 +3,15 @@
 //! change feed and the stream processor, and the backup worker keeps one file per order version.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
 
 use orders_core::adapters::aws::{AwsClients, S3BackupStore};
 use orders_core::ports::{BackupKey, BackupStore};
+use orders_testkit::eventually;
 
-use crate::common::{AwsTarget, EVENTUALLY, Launch, Server, body_json, seed_order};
+use crate::common::{AwsTarget, Launch, Server, body_json, seed_order};
 use crate::moto::Moto;
 
 fn encoded(arn: &str) -> String {
@@ -43,8 +43,7 @@ impl Backups {
 
     /// Waits until exactly versions 1..=`versions` are backed up and returns them.
     async fn wait_for(&self, order_id: &str, versions: u64) -> Vec<Value> {
-        let deadline = tokio::time::Instant::now() + EVENTUALLY;
-        loop {
+        eventually(format!("backups of {order_id}: {versions} versions"), async || {
             let mut found = Vec::new();
             for version in 1..=versions + 1 {
                 match self.version(order_id, version).await {
@@ -52,16 +51,9 @@ impl Backups {
                     None => break,
                 }
             }
-            if found.len() as u64 == versions {
-                return found;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "backups of {order_id}: {} versions, want {versions}",
-                found.len()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            if found.len() as u64 == versions { Ok(found) } else { Err(format!("{} versions", found.len())) }
+        })
+        .await
     }
 }
 

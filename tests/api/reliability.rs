@@ -10,8 +10,9 @@ use serde_json::Value;
 
 use orders_core::adapters::aws::{AwsClients, S3BackupStore};
 use orders_core::ports::{BackupKey, BackupStore};
+use orders_testkit::{EVENTUALLY, eventually};
 
-use crate::common::{AwsTarget, Launch, Server, body_json, eventually, orders_aws_cli, orders_cli, seed_order};
+use crate::common::{AwsTarget, Launch, Server, body_json, orders_aws_cli, orders_cli, seed_order};
 use crate::moto::Moto;
 
 /// The embedded data file, opened beside the running server as a second SQLite connection.
@@ -142,7 +143,7 @@ async fn after_data_loss_a_restore_keeps_the_listing_order_the_keys_and_the_impo
     let file = data.path().join("erp.jsonl");
     std::fs::write(&file, [import_line("ERP-1"), import_line("ERP-2")].join("\n")).unwrap();
     assert!(orders_cli(data.path(), &["import", file.to_str().unwrap()]).0);
-    server.wait_for_total(8, crate::common::EVENTUALLY).await;
+    server.wait_for_total(8, EVENTUALLY).await;
     let before = processing_orders(&server).await;
     eventually("every order backed up at its latest version", || async {
         orders_cli(data.path(), &["backup", "verify"]).0.then_some(())
@@ -174,7 +175,7 @@ async fn after_data_loss_a_restore_keeps_the_listing_order_the_keys_and_the_impo
     // And importing the file again (with one new line, last) creates only the new line's order
     std::fs::write(&file, [import_line("ERP-1"), import_line("ERP-2"), import_line("ERP-3")].join("\n")).unwrap();
     assert!(orders_cli(data.path(), &["import", file.to_str().unwrap()]).0);
-    server.wait_for_total(9, crate::common::EVENTUALLY).await;
+    server.wait_for_total(9, EVENTUALLY).await;
     let (_, listing) = server.get_json("/orders?limit=1").await;
     assert_eq!(listing["pagination"]["total"], 9, "ERP-1 and ERP-2 are not created twice");
 }

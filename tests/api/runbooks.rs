@@ -3,11 +3,11 @@
 //! `ORDER_ID`, `$KEY` and the host filled in) and checks that they resolve it.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
+use orders_testkit::{EVENTUALLY, eventually};
 use reqwest::StatusCode;
 
-use crate::common::{API_KEY, EVENTUALLY, Launch, Server};
+use crate::common::{API_KEY, Launch, Server};
 
 /// The commands of a runbook's `bash` blocks (continuation lines joined, comments dropped).
 fn commands(runbook: &str) -> Vec<String> {
@@ -67,14 +67,6 @@ fn run_on(base: Option<&str>, data_dir: &Path, cwd: &Path, command: &str, order_
     (output.status.success(), text)
 }
 
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + EVENTUALLY;
-    while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "gave up waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn dlq_not_empty() {
     // Given a full backup DLQ (the backup folder was broken), and the cause fixed
@@ -88,7 +80,7 @@ async fn dlq_not_empty() {
     .await;
     let order_id = server.create_processing("A").await;
     let depth = || crate::operators::dlq_depth(&run(&server, dir.path(), "orders dlq list", None).1, "backup-dlq");
-    eventually("the backup DLQ fills", || depth() == 2).await;
+    eventually("the backup DLQ fills", async || depth() == 2).await;
     std::fs::remove_file(dir.path().join("backups")).unwrap();
     // When the runbook is followed
     for command in commands("dlq-not-empty.md") {
@@ -98,7 +90,7 @@ async fn dlq_not_empty() {
     // Then the DLQ is empty and the order's versions are backed up
     assert_eq!(depth(), 0);
     let backed_up = |v: u64| dir.path().join(format!("backups/orders/{order_id}/v{v}.json")).exists();
-    eventually("backups after the replay", || backed_up(1) && backed_up(2)).await;
+    eventually("backups after the replay", async || backed_up(1) && backed_up(2)).await;
     let (ok, verify) = run(&server, dir.path(), "orders backup verify", None);
     assert!(ok, "{verify}");
 }
@@ -109,7 +101,7 @@ async fn execution_stuck() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_in(dir.path()).await;
     let order_id = server.create_processing("A").await;
-    eventually("the workflow waits for the shipment", || {
+    eventually("the workflow waits for the shipment", async || {
         run(&server, dir.path(), &format!("orders executions {order_id}"), None)
             .1
             .contains("current state: AwaitShipped")
@@ -123,7 +115,7 @@ async fn execution_stuck() {
     // Then the order is shipped and the workflow waits for the delivery
     let (_, order) = server.get_json(&format!("/orders/{order_id}")).await;
     assert_eq!(order["status"], "shipped");
-    eventually("the workflow moves on", || {
+    eventually("the workflow moves on", async || {
         run(&server, dir.path(), &format!("orders executions {order_id}"), None)
             .1
             .contains("current state: AwaitDelivered")
@@ -138,7 +130,7 @@ async fn restore_after_data_loss() {
     let server = Server::start_in(dir.path()).await;
     let kept = server.create_processing("A").await;
     let (_, before) = server.get_json(&format!("/orders/{kept}")).await;
-    eventually("backups", || run(&server, dir.path(), "orders backup verify", None).0).await;
+    eventually("backups", async || run(&server, dir.path(), "orders backup verify", None).0).await;
     server.stop_with("TERM").await;
     for file in ["orders.sqlite3", "orders.sqlite3-wal", "orders.sqlite3-shm"] {
         let _ = std::fs::remove_file(dir.path().join(file));

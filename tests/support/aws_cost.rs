@@ -42,6 +42,7 @@ use orders_core::lambda::SqsHandler;
 use orders_core::ports::{ExecutionStatus, ListFilter, QueueName};
 use orders_core::wiring::wire_aws;
 use orders_ingest::http::{ApiKeys, AppState, router};
+use orders_testkit::eventually_every;
 use orders_workers::aws_stream::DynamoDbStreamPoller;
 use orders_workers::backup::BackupWorker;
 use orders_workers::events::EventSource;
@@ -56,6 +57,8 @@ use super::deployment::Deployment;
 const API_KEY: &str = "aws-cost-benchmark-key-0123456789";
 /// How long one stage may take before the run is abandoned.
 const STAGE_TIMEOUT: Duration = Duration::from_secs(300);
+/// The pause after a round of the event source mappings that found nothing to do.
+const IDLE_PAUSE: Duration = Duration::from_millis(25);
 
 /// The Lambda functions whose code makes requests, in table order.
 pub const FUNCTIONS: [&str; 4] = ["api", "stream", "fulfilment", "backup"];
@@ -313,18 +316,24 @@ impl Pipeline {
         worked
     }
 
-    /// Runs rounds until every order reached `stage` and a round finds nothing to do.
+    /// Runs rounds until every order reached `stage` and a round finds nothing to do
+    /// ([`STAGE_TIMEOUT`] at most). A round that handed work over is followed by the next at once;
+    /// only an idle one pauses ([`IDLE_PAUSE`]) for the workflow in moto to move on. That cadence
+    /// shapes the batches and the poller requests measured, so the wait keeps it.
     async fn settle(&mut self, what: &str, ids: &[OrderId], stage: Stage) {
         let deadline = tokio::time::Instant::now() + STAGE_TIMEOUT;
-        loop {
-            if !self.round().await {
-                if self.reached(ids, stage).await && !self.round().await {
-                    return;
+        eventually_every(STAGE_TIMEOUT, IDLE_PAUSE, format!("the orders to reach {what}"), async || {
+            while self.round().await {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err("the rounds still hand work over");
                 }
-                tokio::time::sleep(Duration::from_millis(25)).await;
             }
-            assert!(tokio::time::Instant::now() < deadline, "the orders did not reach {what} within {STAGE_TIMEOUT:?}");
-        }
+            if !self.reached(ids, stage).await {
+                return Err("not every order is there");
+            }
+            if self.round().await { Err("a round found more to do") } else { Ok(()) }
+        })
+        .await;
     }
 
     /// Whether every order reached `stage` (read with the uncounted clients).

@@ -3,9 +3,9 @@
 //! Functions execution (before any state machine exists, as moto requires), resetting it between
 //! scenarios, and killing it when dropped.
 //!
-//! Include it with `#[path = "…/tests/support/moto.rs"] mod moto;`. It needs only tokio, reqwest and
-//! serde_json. A test that needs moto starts it and never skips: without moto it fails, saying how to
-//! install it.
+//! Include it with `#[path = "…/tests/support/moto.rs"] mod moto;`. It needs only tokio, reqwest,
+//! serde_json and orders-testkit. A test that needs moto starts it and never skips: without moto it
+//! fails, saying how to install it.
 
 #![allow(dead_code)]
 
@@ -14,6 +14,7 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use orders_testkit::eventually_within;
 use tokio::process::{Child, Command};
 
 /// How long moto gets to answer after it was spawned.
@@ -103,30 +104,28 @@ impl Moto {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Waits until this server has bound its port and answers HTTP.
+    /// Waits until this server has bound its port and answers HTTP ([`STARTUP_TIMEOUT`] at most:
+    /// past it, panics with moto's output), or has exited.
     async fn wait_until_up(&mut self) -> Startup {
-        let deadline = tokio::time::Instant::now() + STARTUP_TIMEOUT;
+        let port = self.port;
         // Werkzeug prints this once the socket is bound; an answer before it could come from
         // another process that took the port.
-        let bound = format!("Running on http://127.0.0.1:{}", self.port);
+        let bound = format!("Running on http://127.0.0.1:{port}");
         let probe = format!("{}/moto-api/", self.endpoint());
-        loop {
+        eventually_within(STARTUP_TIMEOUT, format!("moto to answer on port {port}"), async || {
             match self.child.try_wait() {
-                Ok(Some(_)) if self.log().contains("Address already in use") => return Startup::PortTaken,
-                Ok(Some(status)) => return Startup::Failed(format!("moto_server exited ({status})")),
+                Ok(Some(_)) if self.log().contains("Address already in use") => return Ok(Startup::PortTaken),
+                Ok(Some(status)) => return Ok(Startup::Failed(format!("moto_server exited ({status})"))),
                 Ok(None) => {}
-                Err(error) => return Startup::Failed(format!("cannot watch moto_server: {error}")),
+                Err(error) => return Ok(Startup::Failed(format!("cannot watch moto_server: {error}"))),
             }
-            if self.log().contains(&bound)
-                && self.client.get(&probe).timeout(Duration::from_secs(2)).send().await.is_ok()
-            {
-                return Startup::Ready;
+            let log = self.log();
+            if log.contains(&bound) && self.client.get(&probe).timeout(Duration::from_secs(2)).send().await.is_ok() {
+                return Ok(Startup::Ready);
             }
-            if tokio::time::Instant::now() >= deadline {
-                return Startup::Failed(format!("no answer from {probe} within {STARTUP_TIMEOUT:?}"));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            Err(format!("no answer from {probe}; its output:\n{log}"))
+        })
+        .await
     }
 
     /// `POST /moto-api/config {"stepfunctions":{"execute_state_machine":true}}`. moto keeps state

@@ -17,6 +17,7 @@ use deployment::Deployment;
 use orders_core::application::BackupJob;
 use orders_core::domain::{Money, Order, OrderId, OrderStatus, ProductCatalog};
 use orders_core::ports::{BackupKey, QueueName};
+use orders_testkit::eventually;
 use runtime_api::{Invocation, RuntimeApi, spawn_function};
 use serde_json::{Value, json};
 
@@ -95,15 +96,13 @@ async fn the_stream_function_turns_a_stream_event_into_backup_jobs_on_sqs() {
     let answer = api.invoke(event).await;
     assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
     let mut jobs = Vec::new();
-    for _ in 0..10 {
+    eventually("two backup jobs received", async || {
         for message in deployment.system.ports.queues.receive(QueueName::Backup, 10).await.unwrap() {
             jobs.push(serde_json::from_str::<BackupJob>(&message.body).unwrap());
         }
-        if jobs.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if jobs.len() >= 2 { Ok(()) } else { Err(format!("{} jobs", jobs.len())) }
+    })
+    .await;
     // (one job per order; the order between two orders' records is not promised)
     assert_eq!(jobs.len(), 2);
     assert!(jobs.iter().any(|job| matches!(job, BackupJob::Version { order, .. } if order.version == 3)), "{jobs:?}");

@@ -14,6 +14,7 @@ use orders_core::lambda::SqsHandler;
 use orders_core::lambda::{DeadLetters, MAX_MESSAGE_BYTES};
 use orders_core::ports::{BackupKey, BackupStore, OutgoingMessage, QueueName, ReceivedMessage};
 use orders_core::wiring::{EmbeddedSystem, wire_embedded};
+use orders_testkit::eventually;
 use orders_workers::backup::BackupWorker;
 use orders_workers::events::EventSource;
 use orders_workers::fulfilment::FulfilmentWorker;
@@ -70,17 +71,18 @@ impl Harness {
         let poller =
             QueuePoller { queue, queues: self.system.ports.queues.clone(), handler: self.worker(queue), source };
         let mut rounds = 0;
-        for _ in 0..400 {
+        eventually(format!("{queue} to drain"), async || {
             if poller.poll_once().await.unwrap() > 0 {
                 rounds += 1;
             }
-            if self.system.ports.queues.depth(queue).await.unwrap() == 0 {
-                let dlq = queue.dead_letter_queue().unwrap();
-                return (rounds, self.system.ports.queues.receive(dlq, 10).await.unwrap());
+            match self.system.ports.queues.depth(queue).await.unwrap() {
+                0 => Ok(()),
+                depth => Err(format!("{depth} messages left after {rounds} rounds")),
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("{queue} did not drain");
+        })
+        .await;
+        let dlq = queue.dead_letter_queue().unwrap();
+        (rounds, self.system.ports.queues.receive(dlq, 10).await.unwrap())
     }
 }
 

@@ -10,7 +10,6 @@ mod deployment;
 mod moto;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use deployment::Deployment;
 use orders_core::adapters::aws::S3BackupStore;
@@ -18,6 +17,7 @@ use orders_core::application::{BackupJob, Backups};
 use orders_core::domain::OrderId;
 use orders_core::lambda::DeadLetters;
 use orders_core::ports::{BackupKey, BackupStore, OutgoingMessage, QueueName};
+use orders_testkit::eventually;
 use orders_workers::backup::BackupWorker;
 use orders_workers::events::EventSource;
 use orders_workers::runner::QueuePoller;
@@ -51,13 +51,15 @@ async fn a_job_that_always_fails_reaches_the_dlq_after_max_receive_count_and_rep
     // When the runner keeps polling
     let failing = poller(missing);
     let mut deliveries = 0;
-    for _ in 0..40 {
+    eventually("the job in the backup DLQ", async || {
         deliveries += failing.poll_once().await.unwrap();
         if system.ports.queues.depth(QueueName::BackupDlq).await.unwrap() == 1 {
-            break;
+            Ok(())
+        } else {
+            Err(format!("{deliveries} deliveries"))
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    })
+    .await;
     // Then it was delivered twice, and SQS moved it to the DLQ, intact
     assert_eq!(deliveries, 2);
     assert_eq!(system.ports.queues.depth(QueueName::Backup).await.unwrap(), 0);

@@ -23,6 +23,7 @@ use orders_core::ports::{
     WorkflowEngine,
 };
 use orders_core::wiring::{EmbeddedSystem, wire_embedded};
+use orders_testkit::eventually;
 use orders_workers::backup::BackupWorker;
 use orders_workers::events::EventSource;
 use orders_workers::fulfilment::FulfilmentWorker;
@@ -135,20 +136,20 @@ impl Harness {
         self.system.ports.queues.send(QueueName::Backup, message).await.unwrap();
     }
 
-    /// Polls until the backup queue is empty (a few seconds at most); returns the rounds that
-    /// handed messages over.
+    /// Polls until the backup queue is empty; returns the rounds that handed messages over.
     async fn drain(&self, poller: &QueuePoller) -> u32 {
         let mut deliveries = 0;
-        for _ in 0..200 {
+        eventually("the backup queue to drain", async || {
             if poller.poll_once().await.unwrap() > 0 {
                 deliveries += 1;
             }
-            if self.system.ports.queues.depth(QueueName::Backup).await.unwrap() == 0 {
-                return deliveries;
+            match self.system.ports.queues.depth(QueueName::Backup).await.unwrap() {
+                0 => Ok(()),
+                depth => Err(format!("{depth} messages left after {deliveries} deliveries")),
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("the backup queue did not drain");
+        })
+        .await;
+        deliveries
     }
 }
 
@@ -319,14 +320,10 @@ async fn the_workflow_fulfils_an_order_that_is_already_processing() {
     let workflow = &harness.system.workflow;
     let started = workflow.start_execution(&name, &serde_json::json!({ "order_id": name })).await.unwrap();
     // Then it goes on to fulfil the order: the fulfilment task is queued and the execution waits
-    let mut queued = 0;
-    for _ in 0..200 {
-        queued = harness.system.ports.queues.depth(QueueName::Fulfilment).await.unwrap();
-        if queued > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let queued = eventually("a fulfilment task queued", async || {
+        Some(harness.system.ports.queues.depth(QueueName::Fulfilment).await.unwrap()).filter(|queued| *queued > 0)
+    })
+    .await;
     assert_eq!(queued, 1, "the fulfilment task is queued");
     let execution = workflow.describe_execution(&started.execution_arn).await.unwrap().unwrap();
     assert_eq!(execution.status, ExecutionStatus::Running, "{execution:?}");

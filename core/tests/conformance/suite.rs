@@ -10,6 +10,7 @@ use orders_core::ports::{
     BackupKey, BackupWrite, CallbackError, CreateOutcome, IdempotencyBinding, IdempotencyRecord, ListFilter,
     ListRequest, OrderBackup, OutgoingMessage, PagePosition, QueueName, StatusWait, StoreError, WorkflowError,
 };
+use orders_testkit::eventually;
 use serde_json::json;
 
 use crate::common::new_order;
@@ -191,6 +192,7 @@ pub async fn queues_hide_received_messages_and_delete_them(ports: &Ports) {
     assert_eq!(ports.queues.depth(QueueName::Backup).await.unwrap(), 1);
     ports.queues.delete(QueueName::Backup, &received[0].receipt_handle).await.unwrap();
     assert_eq!(ports.queues.depth(QueueName::Backup).await.unwrap(), 0);
+    // (a window, not a wait: past the visibility timeout nothing may come back)
     tokio::time::sleep(VISIBILITY + Duration::from_millis(300)).await;
     assert!(ports.queues.receive(QueueName::Backup, 10).await.unwrap().is_empty(), "deleted: gone for good");
 }
@@ -199,13 +201,14 @@ pub async fn messages_received_too_often_move_to_the_dead_letter_queue(ports: &P
     let message = OutgoingMessage { body: "poison".into(), attributes: Default::default() };
     ports.queues.send(QueueName::Fulfilment, message).await.unwrap();
     let mut receives = 0;
-    for _ in 0..20 {
+    eventually("the poison message in the fulfilment DLQ", async || {
         if ports.queues.depth(QueueName::FulfilmentDlq).await.unwrap() == 1 {
-            break;
+            return Ok(());
         }
         receives += ports.queues.receive(QueueName::Fulfilment, 10).await.unwrap().len() as u32;
-        tokio::time::sleep(VISIBILITY + Duration::from_millis(200)).await;
-    }
+        Err(format!("received {receives} times"))
+    })
+    .await;
     assert_eq!(receives, MAX_RECEIVE_COUNT, "delivered maxReceiveCount times");
     assert_eq!(ports.queues.depth(QueueName::FulfilmentDlq).await.unwrap(), 1);
     assert_eq!(ports.queues.depth(QueueName::Fulfilment).await.unwrap(), 0);
@@ -253,15 +256,11 @@ pub async fn a_waiting_execution_shows_its_history(ports: &Ports) {
     ports.orders.create_order(&order, None).await.unwrap();
     let name = order.order_id.to_string();
     let started = ports.workflow.start_execution(&name, &json!({ "order_id": name })).await.unwrap();
-    let mut task = None;
-    for _ in 0..100 {
-        if let Some(message) = ports.queues.receive(QueueName::Fulfilment, 1).await.unwrap().pop() {
-            task = Some(serde_json::from_str::<serde_json::Value>(&message.body).unwrap());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let task = task.expect("the fulfilment task was sent");
+    let task = eventually("the fulfilment task to be sent", async || {
+        let message = ports.queues.receive(QueueName::Fulfilment, 1).await.unwrap().pop()?;
+        Some(serde_json::from_str::<serde_json::Value>(&message.body).unwrap())
+    })
+    .await;
     assert_eq!(task["task"], "fulfil");
     assert!(task["task_token"].is_string());
     // Then the history shows where it waits
