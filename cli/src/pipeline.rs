@@ -46,13 +46,7 @@ struct Workers<'a> {
 
 impl Workers<'_> {
     fn stream_processor(&self, orders_at_once: usize) -> Arc<StreamProcessor> {
-        let ports = self.ports;
-        let processor = StreamProcessor::new(
-            ports.orders.clone(),
-            ports.queues.clone(),
-            ports.callbacks.clone(),
-            ports.workflow.clone(),
-        );
+        let processor = StreamProcessor::new(self.ports.change_reactions());
         Arc::new(processor.orders_at_once(orders_at_once))
     }
 

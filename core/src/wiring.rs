@@ -20,7 +20,7 @@ use crate::adapters::embedded::{
     BACKUP_FOLDER, DATABASE_FILE, Database, EmbeddedConfig, EmbeddedQueues, EmbeddedTasks, EmbeddedWorkflow,
     FolderBackupStore, ORDER_PROCESSING_DEFINITION, ORDERS_TABLE, StackError, definition_substitutions, queue_url,
 };
-use crate::application::{Backups, OrderService};
+use crate::application::{Backups, ChangeReactions, OrderService};
 use crate::domain::ProductCatalog;
 use crate::ports::{
     BackupStore, CatalogStore, ChangeFeed, MessageQueue, OrderStore, QueueName, StoreError, TaskCallbacks,
@@ -51,6 +51,11 @@ impl Ports {
     /// The order use cases over these ports.
     pub fn order_service(&self) -> OrderService {
         OrderService::new(self.orders.clone(), self.catalog.clone(), self.workflow.clone())
+    }
+
+    /// The reactions to order changes over these ports.
+    pub fn change_reactions(&self) -> ChangeReactions {
+        ChangeReactions::new(self.orders.clone(), self.queues.clone(), self.callbacks.clone(), self.workflow.clone())
     }
 
     /// The backup use cases over these ports.

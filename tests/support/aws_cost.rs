@@ -158,12 +158,7 @@ impl Pipeline {
         let esm_system = wire_aws(esm.clone(), resources.clone());
 
         let stream = system("stream");
-        let processor = StreamProcessor::new(
-            stream.ports.orders.clone(),
-            stream.ports.queues.clone(),
-            stream.ports.callbacks.clone(),
-            stream.ports.workflow.clone(),
-        );
+        let processor = StreamProcessor::new(stream.ports.change_reactions());
         let stream = DynamoDbStreamPoller::new(
             esm.streams.clone(),
             esm.dynamodb.clone(),

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
@@ -15,7 +14,6 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use futures::{FutureExt, StreamExt};
 use orders_core::adapters::dynamodb_item;
 use orders_core::application::{ChangeReactions, StepError};
-use orders_core::ports::{MessageQueue, OrderStore, TaskCallbacks, WorkflowEngine};
 
 use orders_core::lambda::panic_message;
 
@@ -34,16 +32,9 @@ pub struct StreamProcessor {
 }
 
 impl StreamProcessor {
-    /// A processor whose reactions refresh listings in `orders`, send backup jobs to `queues`,
-    /// start new orders' executions on `workflow` and answer waits through `callbacks`, one order
-    /// at a time.
-    pub fn new(
-        orders: Arc<dyn OrderStore>,
-        queues: Arc<dyn MessageQueue>,
-        callbacks: Arc<dyn TaskCallbacks>,
-        workflow: Arc<dyn WorkflowEngine>,
-    ) -> Self {
-        StreamProcessor { reactions: ChangeReactions::new(orders, queues, callbacks, workflow), orders_at_once: 1 }
+    /// A processor handing each change to `reactions`, one order at a time.
+    pub fn new(reactions: ChangeReactions) -> Self {
+        StreamProcessor { reactions, orders_at_once: 1 }
     }
 
     /// Handles up to `orders` different orders' records concurrently (each order's still in

@@ -99,12 +99,7 @@ impl Harness {
 
     /// The stream processor on the system's store, queues and workflow.
     fn stream_processor(&self) -> StreamProcessor {
-        StreamProcessor::new(
-            Arc::new(self.system.database.clone()),
-            self.system.ports.queues.clone(),
-            Arc::new(self.system.workflow.clone()),
-            Arc::new(self.system.workflow.clone()),
-        )
+        StreamProcessor::new(self.system.ports.change_reactions())
     }
 
     fn source() -> EventSource {

@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     orders_core::lambda::init_logging();
     let ports = wire_lambda(&FunctionConfig::from_env(&functions::STREAM)?).await.ports;
     // The stream both answers waiting tasks (callbacks) and starts new orders' executions (engine).
-    let processor = Arc::new(StreamProcessor::new(ports.orders, ports.queues, ports.callbacks, ports.workflow));
+    let processor = Arc::new(StreamProcessor::new(ports.change_reactions()));
     orders_core::lambda::run_handler(move |event: Event| {
         let processor = processor.clone();
         async move { processor.handle(event).await }
