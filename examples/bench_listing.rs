@@ -73,7 +73,7 @@ async fn seed(dir: PathBuf, orders: u64) {
                     let order = order(usize::try_from(n).unwrap());
                     database.create_order(&order, None).await.unwrap();
                     if n % 10 == 0 {
-                        database.update_status(order.order_id, OrderStatus::Processing, None).await.unwrap();
+                        database.update_status(order.order_id, OrderStatus::Processing.into(), None).await.unwrap();
                     }
                     if n % 100_000 == 0 && n > 0 {
                         println!("seed: {n} orders after {:.0?}", started.elapsed());
@@ -113,6 +113,7 @@ fn order(n: usize) -> Order {
         created_at: now,
         updated_at: now,
         execution_arn: None,
+        failure_reason: None,
     }
 }
 

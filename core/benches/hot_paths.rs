@@ -70,6 +70,7 @@ fn order_of(case: &Case) -> Order {
         execution_arn: Some(format!(
             "arn:aws:states:us-east-1:123456789012:execution:OrderProcessingStateMachine:{order_id}"
         )),
+        failure_reason: None,
     }
 }
 

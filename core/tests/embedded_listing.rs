@@ -43,7 +43,7 @@ async fn every_page_matches_a_naive_listing_across_blocks() {
         .map(|(_, m)| m)
         .collect();
     for entry in model.iter_mut().step_by(5) {
-        db.update_status(entry.0, OrderStatus::Cancelled, None).await.unwrap();
+        db.update_status(entry.0, OrderStatus::Cancelled.into(), None).await.unwrap();
         entry.2 = OrderStatus::Cancelled;
     }
 

@@ -96,12 +96,12 @@ async fn every_committed_change_is_in_the_feed_in_order_with_both_images() {
     let order = common::new_order("CUST001");
     let id = order.order_id;
     db.create_order(&order, None).await.unwrap();
-    db.transition(id, &[OrderStatus::Pending], OrderStatus::Processing).await.unwrap();
+    db.transition(id, &[OrderStatus::Pending], OrderStatus::Processing.into()).await.unwrap();
     // A refused change leaves no record
-    let refused = db.transition(id, &[OrderStatus::Pending], OrderStatus::Processing).await;
+    let refused = db.transition(id, &[OrderStatus::Pending], OrderStatus::Processing.into()).await;
     assert!(matches!(refused, Err(StoreError::ConditionFailed { current: OrderStatus::Processing })));
     db.await_status(id, StatusWait { status: OrderStatus::Shipped, task_token: "tok-1".into() }).await.unwrap();
-    db.update_status(id, OrderStatus::Shipped, None).await.unwrap();
+    db.update_status(id, OrderStatus::Shipped.into(), None).await.unwrap();
     db.delete_order(id, None).await.unwrap();
 
     let changes = db.changes_after(0, 100).await.unwrap();

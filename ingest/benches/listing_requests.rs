@@ -158,6 +158,7 @@ async fn seed(deployment: &Deployment, orders: usize) {
             created_at: now,
             updated_at: now,
             execution_arn: None,
+            failure_reason: None,
         };
         store.create_order(&order, None).await.expect("the order is written");
         if (i + 1) % 250 == 0 {

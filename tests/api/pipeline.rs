@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use reqwest::StatusCode;
-use serde_json::Value;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 
 use orders_core::adapters::aws::{AwsClients, S3BackupStore};
 use orders_core::ports::{BackupKey, BackupStore};
@@ -155,8 +155,14 @@ async fn a_failed_order_fails_its_execution(backend: Backend) {
     let server = backend.start().await;
     let (order_id, arn) = create(&server).await;
     server.wait_for_order(&order_id, |o| o["status"] == "processing").await;
-    // When the order is marked failed while the workflow waits
-    assert_eq!(server.set_status(&order_id, "failed", None).await.status(), StatusCode::OK);
+    // When the order is marked failed while the workflow waits, with a reason
+    let failed = server
+        .request(Method::PUT, &format!("/orders/{order_id}/status"))
+        .json(&json!({ "status": "failed", "reason": "payment declined" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), StatusCode::OK);
     // Then the execution fails, naming why
     let execution = wait_for_execution(&server, &arn, "FAILED").await;
     assert_eq!(execution["error"], "OrderFailed");
@@ -164,9 +170,15 @@ async fn a_failed_order_fails_its_execution(backend: Backend) {
         // (moto leaves out a Fail state's CausePath; Step Functions and the embedded engine fill it)
         assert!(execution["cause"].as_str().unwrap().contains(&order_id));
     }
+    // And the order shows the client's reason (the workflow's own failure write finds it failed
+    // already), as does the backup of that version
     let (_, order) = server.get_json(&format!("/orders/{order_id}")).await;
-    assert_eq!(order["status"], "failed");
-    backend.backups().await.wait_for(&order_id, 3).await;
+    assert_eq!(
+        (order["status"].as_str(), order["failure_reason"].as_str()),
+        (Some("failed"), Some("payment declined"))
+    );
+    let backups = backend.backups().await.wait_for(&order_id, 3).await;
+    assert_eq!(backups[2]["failure_reason"], "payment declined");
 }
 
 async fn an_order_cancelled_before_processing_is_left_alone(backend: Backend) {

@@ -44,6 +44,15 @@ async fn bad_status_bodies_are_400s() {
             "Invalid field status: status must be one of pending, processing, shipped, delivered, cancelled, failed (got \"lost\")",
         ),
         (serde_json::json!({"status": "shipped", "extra": 1}), "Invalid field extra: is not a known field"),
+        (
+            serde_json::json!({"status": "cancelled", "reason": "changed my mind"}),
+            "Invalid field reason: is only for a change to \"failed\"",
+        ),
+        (serde_json::json!({"status": "failed", "reason": 7}), "Invalid field reason: must be a string"),
+        (
+            serde_json::json!({"status": "failed", "reason": " "}),
+            "Invalid field reason: must be 1 to 1000 characters, not blank",
+        ),
     ];
     for (body, message) in cases {
         assert_error(put(body).await.unwrap(), StatusCode::BAD_REQUEST, message).await;

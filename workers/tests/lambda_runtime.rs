@@ -56,6 +56,7 @@ fn order(version: u64) -> Order {
         created_at: now,
         updated_at: now,
         execution_arn: None,
+        failure_reason: None,
     }
 }
 

@@ -309,7 +309,7 @@ async fn the_workflow_fulfils_an_order_that_is_already_processing() {
     let order = common::new_order("CUST001");
     let orders = &harness.system.database;
     orders.create_order(&order, None).await.unwrap();
-    orders.update_status(order.order_id, OrderStatus::Processing, None).await.unwrap();
+    orders.update_status(order.order_id, OrderStatus::Processing.into(), None).await.unwrap();
     // When its workflow starts
     let name = order.order_id.to_string();
     let workflow = &harness.system.workflow;

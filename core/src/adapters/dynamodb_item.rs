@@ -54,6 +54,8 @@ struct OrderRecord {
     updated_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     execution_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failure_reason: Option<String>,
     items: Vec<ItemRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     awaiting_status: Option<String>,
@@ -92,6 +94,7 @@ fn record_of(image: &OrderImage) -> OrderRecord {
         created_at: rfc3339::format(&order.created_at),
         updated_at: rfc3339::format(&order.updated_at),
         execution_arn: order.execution_arn.clone(),
+        failure_reason: order.failure_reason.clone(),
         items: order
             .items
             .iter()
@@ -154,6 +157,7 @@ pub fn from_item(item: Item) -> Result<OrderImage, ItemError> {
             created_at: time(&record.created_at)?,
             updated_at: time(&record.updated_at)?,
             execution_arn: record.execution_arn,
+            failure_reason: record.failure_reason,
         },
         awaiting,
         idempotency,
@@ -198,6 +202,7 @@ mod tests {
                 created_at: now,
                 updated_at: now,
                 execution_arn: None,
+                failure_reason: None,
             },
             awaiting: Some(StatusWait { status: OrderStatus::Shipped, task_token: "tok".into() }),
             idempotency: Some(IdempotencyBinding {

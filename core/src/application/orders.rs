@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use crate::domain::order::now_millis;
-use crate::domain::{IllegalTransition, NewOrder, Order, OrderId, OrderStatus, OrderSummary, ValidationError};
+use crate::domain::{
+    IllegalTransition, NewOrder, NewStatus, Order, OrderId, OrderStatus, OrderSummary, ValidationError,
+};
 use crate::ports::{
     CatalogStore, CreateOutcome, ExecutionArn, ExecutionDescription, IdempotencyRecord, ListFilter, ListRequest,
     OrderStore, PagePosition, StartedExecution, StatusUpdate, StoreError, WorkflowEngine, WorkflowError,
@@ -203,6 +205,7 @@ impl OrderService {
             created_at: now,
             updated_at: now,
             execution_arn: Some(execution_arn.clone()),
+            failure_reason: None,
         };
         let record = request.idempotency_key.clone().map(|key| IdempotencyRecord {
             key,
@@ -300,16 +303,18 @@ impl OrderService {
         })
     }
 
-    /// Changes an order's status (only at `expected_version`, when given).
+    /// Changes an order's status (only at `expected_version`, when given); a change to `failed`
+    /// may say why.
     pub async fn update_status(
         &self,
         order_id: OrderId,
-        status: OrderStatus,
+        to: NewStatus,
         expected_version: Option<u64>,
     ) -> Result<StatusUpdate, OrderError> {
-        let update = self.orders.update_status(order_id, status, expected_version).await?;
+        let status = to.status;
+        let update = self.orders.update_status(order_id, to, expected_version).await?;
         if update.changed {
-            info!(order_id = %order_id, status = %status, version = update.order.version, "order status changed");
+            info!(order_id = %order_id, status = %status, version = update.order.version, reason = ?update.order.failure_reason, "order status changed");
         }
         Ok(update)
     }

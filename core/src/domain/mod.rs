@@ -2,6 +2,7 @@
 //! validation. Pure code: no I/O, no AWS, no storage types.
 
 pub mod catalog;
+pub mod failure;
 pub mod import;
 pub mod json;
 pub mod money;
@@ -12,6 +13,7 @@ pub mod validation;
 pub mod workflow;
 
 pub use catalog::{Product, ProductCatalog};
+pub use failure::{FailureReason, NewStatus};
 pub use money::{Money, MoneyParseError};
 pub use order::{Order, OrderId, OrderItem, OrderSummary};
 pub use status::{IllegalTransition, OrderStatus, UnknownStatus};

@@ -93,6 +93,9 @@ pub struct Order {
     pub updated_at: DateTime<Utc>,
     /// The ARN of the order's workflow execution.
     pub execution_arn: Option<String>,
+    /// Why a failed order failed, when the client or the workflow that failed it said why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
 }
 
 /// The short form of an order used in listings (the seed's list item).

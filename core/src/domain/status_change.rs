@@ -87,6 +87,7 @@ mod tests {
             created_at: Utc::now(),
             updated_at: Utc::now(),
             execution_arn: None,
+            failure_reason: None,
         }
     }
 

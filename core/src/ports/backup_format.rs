@@ -122,6 +122,9 @@ struct VersionDocument {
     #[serde(with = "rfc3339")]
     updated_at: DateTime<Utc>,
     execution_arn: Option<String>,
+    /// Optional in format 1: written when the order has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failure_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     idempotency: Option<IdempotencyDocument>,
 }
@@ -182,6 +185,7 @@ impl From<&OrderBackup> for VersionDocument {
             created_at: order.created_at,
             updated_at: order.updated_at,
             execution_arn: order.execution_arn.clone(),
+            failure_reason: order.failure_reason.clone(),
             idempotency: backup.idempotency.as_ref().map(|binding| IdempotencyDocument {
                 key: binding.key.clone(),
                 fingerprint: binding.fingerprint.clone(),
@@ -213,6 +217,7 @@ impl From<VersionDocument> for OrderBackup {
                 created_at: document.created_at,
                 updated_at: document.updated_at,
                 execution_arn: document.execution_arn,
+                failure_reason: document.failure_reason,
             },
             idempotency: document.idempotency.map(|binding| IdempotencyBinding {
                 key: binding.key,

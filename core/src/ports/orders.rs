@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(doc)]
 use super::ChangeImages;
 use super::{OrderBackup, StatusWait};
-use crate::domain::{IllegalTransition, Order, OrderId, OrderStatus, OrderSummary};
+use crate::domain::{IllegalTransition, NewStatus, Order, OrderId, OrderStatus, OrderSummary};
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
@@ -200,11 +200,11 @@ pub trait OrderStore: Send + Sync {
 
     /// Moves an order to `to` if the transition table allows it and, when `expected_version` is
     /// given, only if the order is still at that version (checked first). Setting the current status
-    /// is a no-op.
+    /// is a no-op (a failed order keeps its first reason). A move to `failed` stores its reason.
     async fn update_status(
         &self,
         order_id: OrderId,
-        to: OrderStatus,
+        to: NewStatus,
         expected_version: Option<u64>,
     ) -> Result<StatusUpdate, StoreError>;
 
@@ -214,12 +214,12 @@ pub trait OrderStore: Send + Sync {
 
     /// The workflow's own status change: moves the order to `to` only if its status is one of `from`
     /// ([`StoreError::ConditionFailed`] otherwise, even when it is already `to`, as DynamoDB's
-    /// conditional update behaves).
+    /// conditional update behaves), with its failure reason, if any.
     async fn transition(
         &self,
         order_id: OrderId,
         from: &[OrderStatus],
-        to: OrderStatus,
+        to: NewStatus,
     ) -> Result<StatusUpdate, StoreError>;
 
     /// Keeps on the order the task token of a workflow waiting for it to reach `wait.status`

@@ -17,5 +17,6 @@ pub fn new_order(customer: &str) -> Order {
         created_at: now,
         updated_at: now,
         execution_arn: None,
+        failure_reason: None,
     }
 }

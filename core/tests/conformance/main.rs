@@ -32,6 +32,9 @@ pub struct Ports {
     pub backups: Arc<dyn BackupStore>,
     pub workflow: Arc<dyn WorkflowEngine>,
     pub callbacks: Arc<dyn TaskCallbacks>,
+    /// Whether a Catch's `$.error` carries the `Cause` a SendTaskFailure gave (moto 5.2.5 keeps
+    /// only the error name; Step Functions and the embedded engine keep both).
+    pub caught_errors_keep_their_cause: bool,
     _alive: Box<dyn Any + Send>,
 }
 
@@ -52,6 +55,7 @@ async fn embedded() -> Ports {
         backups: ports.backups,
         workflow: ports.workflow,
         callbacks: ports.callbacks,
+        caught_errors_keep_their_cause: true,
         _alive: Box::new((dir, driver)),
     }
 }
@@ -77,6 +81,7 @@ async fn aws(moto: moto::Moto) -> Ports {
         backups,
         workflow: ports.workflow,
         callbacks: ports.callbacks,
+        caught_errors_keep_their_cause: false,
         _alive: Box::new(moto),
     }
 }
@@ -115,5 +120,7 @@ conformance!(
     backups_are_written_once,
     workflow_executions_start_once_per_name,
     a_waiting_execution_shows_its_history,
+    a_failed_task_fails_the_order_with_its_cause,
+    a_client_failing_an_order_gives_the_reason,
     orders_are_restored_once_and_backups_are_listed,
 );

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use chrono::Duration as Span;
 use orders_core::domain::order::now_millis;
-use orders_core::domain::{Money, OrderId, OrderStatus, Product, ProductCatalog};
+use orders_core::domain::{FailureReason, Money, NewStatus, OrderId, OrderStatus, Product, ProductCatalog};
 use orders_core::ports::{
-    BackupKey, BackupWrite, CallbackError, CreateOutcome, IdempotencyBinding, IdempotencyRecord, ListFilter,
-    ListRequest, OrderBackup, OutgoingMessage, PagePosition, QueueName, StatusWait, StoreError, WorkflowError,
+    BackupKey, BackupWrite, CallbackError, CreateOutcome, ExecutionStatus, IdempotencyBinding, IdempotencyRecord,
+    ListFilter, ListRequest, OrderBackup, OutgoingMessage, PagePosition, QueueName, StatusWait, StoreError,
+    WorkflowError,
 };
 use orders_testkit::eventually;
 use serde_json::json;
@@ -62,37 +63,37 @@ pub async fn status_changes_follow_the_table_and_versions(ports: &Ports) {
     let order = new_order("CUST001");
     let id = order.order_id;
     ports.orders.create_order(&order, None).await.unwrap();
-    let update = ports.orders.update_status(id, OrderStatus::Processing, Some(1)).await.unwrap();
+    let update = ports.orders.update_status(id, OrderStatus::Processing.into(), Some(1)).await.unwrap();
     assert!(update.changed);
     assert_eq!((update.order.status, update.order.version), (OrderStatus::Processing, 2));
-    let same = ports.orders.update_status(id, OrderStatus::Processing, None).await.unwrap();
+    let same = ports.orders.update_status(id, OrderStatus::Processing.into(), None).await.unwrap();
     assert!(!same.changed);
     assert_eq!(same.order.version, 2);
     assert!(matches!(
-        ports.orders.update_status(id, OrderStatus::Pending, None).await,
+        ports.orders.update_status(id, OrderStatus::Pending.into(), None).await,
         Err(StoreError::IllegalTransition(_))
     ));
     assert!(matches!(
-        ports.orders.update_status(id, OrderStatus::Shipped, Some(1)).await,
+        ports.orders.update_status(id, OrderStatus::Shipped.into(), Some(1)).await,
         Err(StoreError::VersionMismatch { expected: 1, current: 2 })
     ));
     // The workflow's conditional transition
     assert!(matches!(
-        ports.orders.transition(id, &[OrderStatus::Pending], OrderStatus::Processing).await,
+        ports.orders.transition(id, &[OrderStatus::Pending], OrderStatus::Processing.into()).await,
         Err(StoreError::ConditionFailed { current: OrderStatus::Processing })
     ));
-    let shipped = ports.orders.transition(id, &[OrderStatus::Processing], OrderStatus::Shipped).await.unwrap();
+    let shipped = ports.orders.transition(id, &[OrderStatus::Processing], OrderStatus::Shipped.into()).await.unwrap();
     assert_eq!((shipped.order.status, shipped.order.version), (OrderStatus::Shipped, 3));
     let stored = ports.orders.get_order(id).await.unwrap().unwrap();
     assert_eq!((stored.status, stored.version), (OrderStatus::Shipped, 3));
     assert!(stored.updated_at >= stored.created_at);
     let missing = OrderId::new_random();
     assert!(matches!(
-        ports.orders.update_status(missing, OrderStatus::Shipped, None).await,
+        ports.orders.update_status(missing, OrderStatus::Shipped.into(), None).await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        ports.orders.transition(missing, &[OrderStatus::Pending], OrderStatus::Failed).await,
+        ports.orders.transition(missing, &[OrderStatus::Pending], OrderStatus::Failed.into()).await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -116,7 +117,7 @@ pub async fn listing_pages_cursors_filters_and_totals(ports: &Ports) {
         created.push(order.order_id);
     }
     for id in created.iter().step_by(4) {
-        ports.orders.update_status(*id, OrderStatus::Cancelled, None).await.unwrap();
+        ports.orders.update_status(*id, OrderStatus::Cancelled.into(), None).await.unwrap();
     }
     ports.orders.delete_order(created[1], None).await.unwrap();
     let alive: Vec<OrderId> = created.iter().rev().copied().filter(|id| *id != created[1]).collect();
@@ -276,6 +277,55 @@ pub async fn a_waiting_execution_shows_its_history(ports: &Ports) {
             .unwrap()
             .is_empty()
     );
+}
+
+pub async fn a_failed_task_fails_the_order_with_its_cause(ports: &Ports) {
+    // Given an order whose execution waits on its fulfilment task
+    let order = new_order("CUST001");
+    ports.orders.create_order(&order, None).await.unwrap();
+    let name = order.order_id.to_string();
+    let started = ports.workflow.start_execution(&name, &json!({ "order_id": name })).await.unwrap();
+    let task = eventually("the fulfilment task to be sent", async || {
+        let message = ports.queues.receive(QueueName::Fulfilment, 1).await.unwrap().pop()?;
+        Some(serde_json::from_str::<serde_json::Value>(&message.body).unwrap())
+    })
+    .await;
+    // When the task fails with a cause
+    let token = task["task_token"].as_str().unwrap();
+    ports.callbacks.send_task_failure(token, "FulfilmentRefused", "fulfilment refused: HTTP 422").await.unwrap();
+    // Then the workflow marks the order failed with that cause as its reason, and the execution fails
+    let failed = eventually("the order to be failed", async || {
+        let order = ports.orders.get_order(order.order_id).await.unwrap()?;
+        (order.status == OrderStatus::Failed).then_some(order)
+    })
+    .await;
+    // (where the engine drops the cause, the reason is the error's name)
+    let reason =
+        if ports.caught_errors_keep_their_cause { "fulfilment refused: HTTP 422" } else { "FulfilmentRefused" };
+    assert_eq!(failed.failure_reason.as_deref(), Some(reason));
+    let execution = eventually("the execution to end", async || {
+        let described = ports.workflow.describe_execution(&started.execution_arn).await.unwrap()?;
+        (described.status != ExecutionStatus::Running).then_some(described)
+    })
+    .await;
+    assert_eq!((execution.status, execution.error.as_deref()), (ExecutionStatus::Failed, Some("FulfilmentRefused")));
+}
+
+pub async fn a_client_failing_an_order_gives_the_reason(ports: &Ports) {
+    // Given an order
+    let order = new_order("CUST001");
+    ports.orders.create_order(&order, None).await.unwrap();
+    // When a client fails it, saying why
+    let reason = FailureReason::parse("payment declined").unwrap();
+    let to = NewStatus { status: OrderStatus::Failed, reason: Some(reason) };
+    let failed = ports.orders.update_status(order.order_id, to, Some(1)).await.unwrap();
+    // Then the order keeps the reason, and failing it again keeps the first one
+    assert_eq!(failed.order.failure_reason.as_deref(), Some("payment declined"));
+    let again = NewStatus { status: OrderStatus::Failed, reason: Some(FailureReason::parse("other").unwrap()) };
+    let same = ports.orders.update_status(order.order_id, again, None).await.unwrap();
+    assert!(!same.changed);
+    let stored = ports.orders.get_order(order.order_id).await.unwrap().unwrap();
+    assert_eq!(stored.failure_reason.as_deref(), Some("payment declined"));
 }
 
 pub async fn orders_are_restored_once_and_backups_are_listed(ports: &Ports) {

@@ -163,6 +163,11 @@ pub struct OrderBody {
         example = "arn:aws:states:us-east-1:123456789012:execution:OrderProcessingStateMachine:550e8400-e29b-41d4-a716-446655440000"
     )]
     pub execution_arn: Option<String>,
+    /// Why a failed order failed, when the client or the workflow that failed it said why (only on
+    /// failed orders).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "out of stock: PROD001 (requested 3, available 1)")]
+    pub failure_reason: Option<String>,
 }
 
 impl From<domain::Order> for OrderBody {
@@ -177,6 +182,7 @@ impl From<domain::Order> for OrderBody {
             created_at: order.created_at,
             updated_at: order.updated_at,
             execution_arn: order.execution_arn,
+            failure_reason: order.failure_reason,
         }
     }
 }
@@ -366,18 +372,28 @@ fn page_parameter(name: &str, text: &str) -> Result<u64, ValidationError> {
 #[allow(missing_docs)]
 pub struct StatusChangeBody {
     pub status: ApiOrderStatus,
+    /// Why the order failed: only with `"status": "failed"`, 1 to 1000 characters, not blank, no
+    /// control characters. Shown as the order's `failure_reason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, max_length = 1000, example = "payment declined")]
+    pub reason: Option<String>,
 }
 
 impl StatusChangeBody {
-    /// Reads the body (a repeated key is refused): what it accepts is this type's serde reading;
-    /// a refusal names the field and the rule it breaks.
-    pub fn from_json_bytes(body: &[u8]) -> Result<Self, ValidationError> {
+    /// Reads the body (a repeated key is refused) into the status it asks for: what it accepts is
+    /// this type's serde reading and the domain's rule for a reason; a refusal names the field and
+    /// the rule it breaks.
+    pub fn from_json_bytes(body: &[u8]) -> Result<domain::NewStatus, ValidationError> {
         let value: Value = orders_core::domain::json::from_slice_unique(body)
             .map_err(|e| ValidationError::Body(format!("Invalid JSON: {e}")))?;
         let Value::Object(fields) = value else {
             return Err(ValidationError::Body("Request body must be a JSON object".into()));
         };
-        serde_json::from_value(Value::Object(fields.clone())).map_err(|refusal| why_refused(fields, &refusal))
+        let body: StatusChangeBody =
+            serde_json::from_value(Value::Object(fields.clone())).map_err(|refusal| why_refused(fields, &refusal))?;
+        let status = body.status.into();
+        let reason = domain::FailureReason::for_status(status, body.reason.as_deref())?;
+        Ok(domain::NewStatus { status, reason })
     }
 }
 
@@ -393,6 +409,10 @@ fn why_refused(mut fields: Map<String, Value>, refusal: &serde_json::Error) -> V
         }
         Some(_) => return ValidationError::invalid("status", "must be a string"),
     }
+    if fields.get("reason").is_some_and(|reason| !reason.is_string() && !reason.is_null()) {
+        return ValidationError::invalid("reason", "must be a string");
+    }
+    fields.remove("reason");
     match fields.keys().next() {
         Some(unknown) => ValidationError::invalid(unknown.clone(), "is not a known field"),
         None => ValidationError::Body(format!("Invalid body: {refusal}")),

@@ -157,7 +157,7 @@ pub async fn update_status(
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
     let expected_version = if_match_version(&headers)?;
-    let status = StatusChangeBody::from_json_bytes(&body)?.status.into();
+    let status = StatusChangeBody::from_json_bytes(&body)?;
     let update = state.service.update_status(id, status, expected_version).await?;
     Ok(order_response(StatusCode::OK, update.order))
 }

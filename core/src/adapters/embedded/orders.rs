@@ -12,7 +12,9 @@ use super::db::{Database, execute_cached, query_row_cached, sql_error};
 use crate::adapters::listing::{self, scope};
 use crate::domain::order::rfc3339;
 use crate::domain::status_change::check_version;
-use crate::domain::{Money, Order, OrderId, OrderItem, OrderStatus, OrderSummary, StatusChange};
+use crate::domain::{
+    FailureReason, Money, NewStatus, Order, OrderId, OrderItem, OrderStatus, OrderSummary, StatusChange,
+};
 use crate::ports::{
     ChangeKind, CreateOutcome, IdempotencyBinding, IdempotencyRecord, ListFilter, ListRequest, OrderBackup, OrderImage,
     OrderPage, OrderStore, PagePosition, RestoreOutcome, StatusUpdate, StatusWait, StoreError,
@@ -23,7 +25,7 @@ const BUCKET: i64 = listing::BUCKET as i64;
 
 const ORDER_COLUMNS: &str = "order_id, customer_id, status, total_cents, version, created_at, updated_at, \
                              execution_arn, items, awaiting_status, task_token, idempotency_key, \
-                             idempotency_fingerprint, idempotency_expires_at";
+                             idempotency_fingerprint, idempotency_expires_at, failure_reason";
 const SUMMARY_COLUMNS: &str = "seq, order_id, customer_id, status, total_cents, created_at";
 
 #[async_trait]
@@ -80,12 +82,12 @@ impl OrderStore for Database {
     async fn update_status(
         &self,
         order_id: OrderId,
-        to: OrderStatus,
+        to: NewStatus,
         expected_version: Option<u64>,
     ) -> Result<StatusUpdate, StoreError> {
         self.write(move |tx| {
             let (seq, image) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
-            match StatusChange::decide(&image.order, to, expected_version)? {
+            match StatusChange::decide(&image.order, to.status, expected_version)? {
                 StatusChange::Unchanged => Ok(StatusUpdate { order: image.order, changed: false }),
                 StatusChange::Move { .. } => {
                     let order = change_status(tx, seq, image, to)?;
@@ -122,7 +124,7 @@ impl OrderStore for Database {
         &self,
         order_id: OrderId,
         from: &[OrderStatus],
-        to: OrderStatus,
+        to: NewStatus,
     ) -> Result<StatusUpdate, StoreError> {
         let from = from.to_vec();
         self.write(move |tx| {
@@ -158,8 +160,8 @@ impl OrderStore for Database {
                         "UPDATE orders SET customer_id = ?1, status = ?2, total_cents = ?3, version = ?4, created_at = ?5,
                                 updated_at = ?6, execution_arn = ?7, items = ?8, awaiting_status = NULL,
                                 task_token = NULL, idempotency_key = ?9, idempotency_fingerprint = ?10,
-                                idempotency_expires_at = ?11
-                          WHERE seq = ?12",
+                                idempotency_expires_at = ?11, failure_reason = ?12
+                          WHERE seq = ?13",
                         params_from_iter(order_columns(&after)?.into_iter().chain([Value::Integer(seq)])),
                     )
                     .map_err(sql_error)?;
@@ -206,29 +208,36 @@ impl OrderStore for Database {
 }
 
 /// Writes a status change (version + 1), keeps the counts right and records the change.
-fn change_status(tx: &Transaction<'_>, seq: i64, before: OrderImage, to: OrderStatus) -> Result<Order, StoreError> {
+fn change_status(tx: &Transaction<'_>, seq: i64, before: OrderImage, to: NewStatus) -> Result<Order, StoreError> {
     let mut after = before.clone();
     let order = &mut after.order;
-    order.status = to;
+    order.status = to.status;
     order.version += 1;
     order.updated_at = crate::domain::order::now_millis();
+    order.failure_reason = to.reason.map(FailureReason::into_string);
     execute_cached(
         tx,
-        "UPDATE orders SET status = ?1, version = ?2, updated_at = ?3 WHERE seq = ?4",
-        params![to.as_str(), sql_version(order.version)?, rfc3339::format(&order.updated_at), seq],
+        "UPDATE orders SET status = ?1, version = ?2, updated_at = ?3, failure_reason = ?4 WHERE seq = ?5",
+        params![
+            to.status.as_str(),
+            sql_version(order.version)?,
+            rfc3339::format(&order.updated_at),
+            order.failure_reason,
+            seq
+        ],
     )
     .map_err(sql_error)?;
     count(tx, seq, &order.customer_id, before.order.status, -1, Scopes::WithStatus)?;
-    count(tx, seq, &order.customer_id, to, 1, Scopes::WithStatus)?;
+    count(tx, seq, &order.customer_id, to.status, 1, Scopes::WithStatus)?;
     record_change(tx, ChangeKind::Modify, Some(&before), Some(&after))?;
     Ok(after.order)
 }
 
-/// An idempotency binding as the orders table's three nullable columns.
 /// An order's stored columns after `order_id`, in table order: `customer_id`, `status`,
-/// `total_cents`, `version`, `created_at`, `updated_at`, `execution_arn`, `items` and its
-/// idempotency binding (`idempotency_key`, `idempotency_fingerprint`, `idempotency_expires_at`).
-fn order_columns(image: &OrderImage) -> Result<[Value; 11], StoreError> {
+/// `total_cents`, `version`, `created_at`, `updated_at`, `execution_arn`, `items`, its
+/// idempotency binding (`idempotency_key`, `idempotency_fingerprint`, `idempotency_expires_at`)
+/// and `failure_reason`.
+fn order_columns(image: &OrderImage) -> Result<[Value; 12], StoreError> {
     let order = &image.order;
     let binding = image.idempotency.as_ref();
     let text = |value: Option<&str>| value.map_or(Value::Null, |v| Value::Text(v.to_owned()));
@@ -244,6 +253,7 @@ fn order_columns(image: &OrderImage) -> Result<[Value; 11], StoreError> {
         text(binding.map(|b| b.key.as_str())),
         text(binding.map(|b| b.fingerprint.as_str())),
         binding.map_or(Value::Null, |b| Value::Integer(b.expires_at.timestamp())),
+        text(order.failure_reason.as_deref()),
     ])
 }
 
@@ -275,8 +285,8 @@ fn insert_order(tx: &Transaction<'_>, image: &OrderImage) -> Result<i64, StoreEr
         tx,
         "INSERT INTO orders (order_id, customer_id, status, total_cents, version, created_at, updated_at,
                              execution_arn, items, idempotency_key, idempotency_fingerprint,
-                             idempotency_expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                             idempotency_expires_at, failure_reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params_from_iter([Value::Text(order.order_id.to_string())].into_iter().chain(order_columns(image)?)),
     );
     match inserted {
@@ -356,6 +366,7 @@ fn read_order(row: &Row<'_>) -> Result<OrderImage, StoreError> {
         created_at: parse_time(&text(6)?)?,
         updated_at: parse_time(&text(7)?)?,
         execution_arn: row.get(8).map_err(sql_error)?,
+        failure_reason: row.get(15).map_err(sql_error)?,
         items,
     };
     Ok(OrderImage { order, awaiting, idempotency })

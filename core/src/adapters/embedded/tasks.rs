@@ -3,7 +3,8 @@
 //! refuses a definition with any other at load, so nothing is ever run approximately:
 //!
 //! - `arn:aws:states:::dynamodb:updateItem` on the orders table with
-//!   `SET #status = :to, #version = #version + :one, updated_at = :now` and
+//!   `SET #status = :to, #version = #version + :one, updated_at = :now` (with
+//!   `, failure_reason = :reason` when `:to` is `failed`) and
 //!   `ConditionExpression: #status IN (:a, :b, …)` → [`OrderStore::transition`] (a failed
 //!   condition, or a missing order, is `DynamoDB.ConditionalCheckFailedException`, as on AWS);
 //! - `arn:aws:states:::sqs:sendMessage` and `…sendMessage.waitForTaskToken` to a known queue URL with
@@ -16,13 +17,16 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use statemachine::{Definition, TaskFailure, TaskInvoker, TaskOutcome, TaskRequest};
 
-use crate::domain::{OrderId, OrderStatus};
+use crate::domain::{FailureReason, NewStatus, OrderId, OrderStatus};
 use crate::ports::{MessageQueue, OrderStore, OutgoingMessage, QueueError, QueueName, StoreError};
 
 const UPDATE_ITEM: &str = "arn:aws:states:::dynamodb:updateItem";
 const SEND_MESSAGE: &str = "arn:aws:states:::sqs:sendMessage";
 const SEND_MESSAGE_AND_WAIT: &str = "arn:aws:states:::sqs:sendMessage.waitForTaskToken";
 const STATUS_UPDATE: &str = "SET #status = :to, #version = #version + :one, updated_at = :now";
+/// The status update that also says why the order failed (only with `:to` failed).
+const FAILED_UPDATE: &str =
+    "SET #status = :to, #version = #version + :one, updated_at = :now, failure_reason = :reason";
 
 /// A task resource or shape the embedded engine does not run.
 #[derive(Debug, thiserror::Error)]
@@ -89,9 +93,11 @@ impl EmbeddedTasks {
         if !parameters["Key"]["order_id"]["S.$"].is_string() && !parameters["Key"]["order_id"]["S"].is_string() {
             return Err("Key must be {\"order_id\": {\"S\": …}}".into());
         }
-        if parameters["UpdateExpression"] != STATUS_UPDATE {
-            return Err(format!("UpdateExpression must be {STATUS_UPDATE:?}"));
-        }
+        let with_reason = match parameters["UpdateExpression"].as_str() {
+            Some(STATUS_UPDATE) => false,
+            Some(FAILED_UPDATE) => true,
+            _ => return Err(format!("UpdateExpression must be {STATUS_UPDATE:?} or {FAILED_UPDATE:?}")),
+        };
         if parameters["ExpressionAttributeNames"] != json!({"#status": "status", "#version": "version"}) {
             return Err("ExpressionAttributeNames must be {\"#status\": \"status\", \"#version\": \"version\"}".into());
         }
@@ -99,7 +105,13 @@ impl EmbeddedTasks {
         if values[":one"] != json!({"N": "1"}) {
             return Err("ExpressionAttributeValues :one must be {\"N\": \"1\"}".into());
         }
-        status_value(values, ":to")?;
+        let to = status_value(values, ":to")?;
+        if with_reason
+            && (to != OrderStatus::Failed
+                || !values[":reason"]["S.$"].is_string() && !values[":reason"]["S"].is_string())
+        {
+            return Err("failure_reason is set only with :to \"failed\" and :reason {\"S\": …}".into());
+        }
         for placeholder in condition_placeholders(parameters)? {
             status_value(values, &placeholder)?;
         }
@@ -117,7 +129,13 @@ impl EmbeddedTasks {
         let from = condition_placeholders(parameters)
             .and_then(|names| names.iter().map(|name| status_value(values, name)).collect::<Result<Vec<_>, _>>())
             .map_err(invalid)?;
-        match self.orders.transition(order_id, &from, to).await {
+        let reason = match parameters["UpdateExpression"].as_str() {
+            Some(FAILED_UPDATE) => Some(FailureReason::from_cause(
+                values[":reason"]["S"].as_str().ok_or_else(|| invalid(":reason is not {\"S\": <text>}".into()))?,
+            )),
+            _ => None,
+        };
+        match self.orders.transition(order_id, &from, NewStatus { status: to, reason }).await {
             Ok(_) => Ok(TaskOutcome::Completed(json!({}))),
             Err(StoreError::ConditionFailed { .. } | StoreError::NotFound(_)) => Err(TaskFailure {
                 error: "DynamoDB.ConditionalCheckFailedException".into(),

@@ -17,7 +17,7 @@ use crate::adapters::dynamodb_item;
 use crate::adapters::listing::SEP;
 use crate::domain::order::{now_millis, rfc3339};
 use crate::domain::status_change::check_version;
-use crate::domain::{Order, OrderId, OrderStatus, StatusChange};
+use crate::domain::{FailureReason, NewStatus, Order, OrderId, OrderStatus, StatusChange};
 use crate::ports::{
     CreateOutcome, IdempotencyRecord, ListRequest, OrderBackup, OrderImage, OrderPage, OrderStore, RestoreOutcome,
     StatusUpdate, StatusWait, StoreError,
@@ -50,18 +50,24 @@ impl DynamoDbStore {
 
     /// Writes a status change made from `current` (conditional on its version) with its counters.
     /// `Ok(None)` when another writer changed the order first.
-    pub(super) async fn write_status(&self, current: &Stored, to: OrderStatus) -> Result<Option<Order>, StoreError> {
+    pub(super) async fn write_status(&self, current: &Stored, to: NewStatus) -> Result<Option<Order>, StoreError> {
         let mut order = current.image.order.clone();
+        let NewStatus { status: to, reason } = to;
         order.status = to;
         order.version += 1;
         order.updated_at = now_millis();
-        let update = Update::builder()
+        order.failure_reason = reason.map(FailureReason::into_string);
+        let set = "SET #status = :to, #version = :next, updated_at = :now, lk_status = :to, \
+                   lk_customer_status = :cs, counted_status = :to";
+        let update = match &order.failure_reason {
+            Some(reason) => Update::builder()
+                .update_expression(format!("{set}, failure_reason = :reason"))
+                .expression_attribute_values(":reason", s(reason)),
+            None => Update::builder().update_expression(format!("{set} REMOVE failure_reason")),
+        };
+        let update = update
             .table_name(&self.orders)
             .key("order_id", s(order.order_id.to_string()))
-            .update_expression(
-                "SET #status = :to, #version = :next, updated_at = :now, lk_status = :to, \
-                 lk_customer_status = :cs, counted_status = :to",
-            )
             .condition_expression("#version = :current")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#version", "version")
@@ -180,15 +186,15 @@ impl OrderStore for DynamoDbStore {
     async fn update_status(
         &self,
         order_id: OrderId,
-        to: OrderStatus,
+        to: NewStatus,
         expected_version: Option<u64>,
     ) -> Result<StatusUpdate, StoreError> {
         for _ in 0..WRITE_ATTEMPTS {
             let current = self.load(order_id).await?.ok_or(StoreError::NotFound(order_id))?;
-            match StatusChange::decide(&current.image.order, to, expected_version)? {
+            match StatusChange::decide(&current.image.order, to.status, expected_version)? {
                 StatusChange::Unchanged => return Ok(StatusUpdate { order: current.image.order, changed: false }),
                 StatusChange::Move { .. } => {
-                    if let Some(updated) = self.write_status(&current, to).await? {
+                    if let Some(updated) = self.write_status(&current, to.clone()).await? {
                         return Ok(StatusUpdate { order: updated, changed: true });
                     }
                 }
@@ -237,14 +243,14 @@ impl OrderStore for DynamoDbStore {
         &self,
         order_id: OrderId,
         from: &[OrderStatus],
-        to: OrderStatus,
+        to: NewStatus,
     ) -> Result<StatusUpdate, StoreError> {
         for _ in 0..WRITE_ATTEMPTS {
             let current = self.load(order_id).await?.ok_or(StoreError::NotFound(order_id))?;
             if !from.contains(&current.image.order.status) {
                 return Err(StoreError::ConditionFailed { current: current.image.order.status });
             }
-            if let Some(updated) = self.write_status(&current, to).await? {
+            if let Some(updated) = self.write_status(&current, to.clone()).await? {
                 return Ok(StatusUpdate { order: updated, changed: true });
             }
         }

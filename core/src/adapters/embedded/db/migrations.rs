@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_orders_counts_keys_catalog.sql"),
     include_str!("../migrations/0002_workflow_changes_queues.sql"),
     include_str!("../migrations/0003_order_idempotency_and_deletions.sql"),
+    include_str!("../migrations/0004_order_failure_reason.sql"),
 ];
 
 /// Applies the migrations this database has not had yet, in one transaction.
@@ -54,6 +55,7 @@ mod tests {
                 "cf55ab133be73d82f74741b6e14e6c4aa2df792e6235ac72db800984a9df4355",
                 "109ed007cb445f196ca4a6e7855b6eec61c5ecc5ad20c93e29ef0dc46c42709b",
                 "c23b8f76fe2748294d2ba4727c3829f2307f60fd800bd13c31c3ad7c54d84755",
+                "1a49f0cdfc94c4c8d0f37c1396fd39d866a036f8f423b945255ba67300cd33a8",
             ]
         );
     }
