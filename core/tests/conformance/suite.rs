@@ -251,8 +251,10 @@ pub async fn workflow_executions_start_once_per_name(ports: &Ports) {
     ));
 }
 
-pub async fn a_waiting_execution_shows_its_history(ports: &Ports) {
-    // Given a pending order whose execution waits on its fulfilment task
+/// A new order whose execution has started and sent its fulfilment task (taken off the queue).
+async fn an_order_awaiting_fulfilment(
+    ports: &Ports,
+) -> (orders_core::domain::Order, orders_core::ports::StartedExecution, serde_json::Value) {
     let order = new_order("CUST001");
     ports.orders.create_order(&order, None).await.unwrap();
     let name = order.order_id.to_string();
@@ -262,6 +264,12 @@ pub async fn a_waiting_execution_shows_its_history(ports: &Ports) {
         Some(serde_json::from_str::<serde_json::Value>(&message.body).unwrap())
     })
     .await;
+    (order, started, task)
+}
+
+pub async fn a_waiting_execution_shows_its_history(ports: &Ports) {
+    // Given a pending order whose execution waits on its fulfilment task
+    let (_order, started, task) = an_order_awaiting_fulfilment(ports).await;
     assert_eq!(task["task"], "fulfil");
     assert!(task["task_token"].is_string());
     // Then the history shows where it waits
@@ -281,15 +289,7 @@ pub async fn a_waiting_execution_shows_its_history(ports: &Ports) {
 
 pub async fn a_failed_task_fails_the_order_with_its_cause(ports: &Ports) {
     // Given an order whose execution waits on its fulfilment task
-    let order = new_order("CUST001");
-    ports.orders.create_order(&order, None).await.unwrap();
-    let name = order.order_id.to_string();
-    let started = ports.workflow.start_execution(&name, &json!({ "order_id": name })).await.unwrap();
-    let task = eventually("the fulfilment task to be sent", async || {
-        let message = ports.queues.receive(QueueName::Fulfilment, 1).await.unwrap().pop()?;
-        Some(serde_json::from_str::<serde_json::Value>(&message.body).unwrap())
-    })
-    .await;
+    let (order, started, task) = an_order_awaiting_fulfilment(ports).await;
     // When the task fails with a cause
     let token = task["task_token"].as_str().unwrap();
     ports.callbacks.send_task_failure(token, "FulfilmentRefused", "fulfilment refused: HTTP 422").await.unwrap();
