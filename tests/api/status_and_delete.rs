@@ -49,6 +49,7 @@ async fn bad_status_bodies_are_400s() {
             "Invalid field reason: is only for a change to \"failed\"",
         ),
         (serde_json::json!({"status": "failed", "reason": 7}), "Invalid field reason: must be a string"),
+        (serde_json::json!({"status": "failed", "reason": null}), "Invalid field reason: must be a string"),
         (
             serde_json::json!({"status": "failed", "reason": " "}),
             "Invalid field reason: must be 1 to 1000 characters, not blank",

@@ -50,10 +50,19 @@ impl FailureReason {
     pub fn for_status(to: OrderStatus, reason: Option<&str>) -> Result<Option<Self>, ValidationError> {
         match reason {
             None => Ok(None),
-            Some(_) if to != OrderStatus::Failed => {
-                Err(ValidationError::invalid("reason", "is only for a change to \"failed\""))
+            Some(text) => {
+                Self::allowed_with(to)?;
+                Self::parse(text).map(Some)
             }
-            Some(text) => Self::parse(text).map(Some),
+        }
+    }
+
+    /// Refuses a reason (even an empty one) on a change to any status but `failed`.
+    fn allowed_with(to: OrderStatus) -> Result<(), ValidationError> {
+        if to == OrderStatus::Failed {
+            Ok(())
+        } else {
+            Err(ValidationError::invalid("reason", "is only for a change to \"failed\""))
         }
     }
 

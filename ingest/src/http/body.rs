@@ -366,17 +366,36 @@ fn page_parameter(name: &str, text: &str) -> Result<u64, ValidationError> {
     }
 }
 
-/// Body of `PUT /orders/{order_id}/status`.
+/// Body of `PUT /orders/{order_id}/status`: the status to move to; a change to `failed` may say
+/// why. Each status is its own shape, so the document says that only `failed` takes a `reason`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
-pub struct StatusChangeBody {
-    pub status: ApiOrderStatus,
-    /// Why the order failed: only with `"status": "failed"`, 1 to 1000 characters, not blank, no
-    /// control characters. Shown as the order's `failure_reason`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false, max_length = 1000, example = "payment declined")]
-    pub reason: Option<String>,
+#[serde(tag = "status", rename_all = "lowercase", deny_unknown_fields)]
+#[schema(as = StatusChange)]
+pub enum StatusChangeBody {
+    /// Back to `pending`.
+    Pending {},
+    /// To `processing`.
+    Processing {},
+    /// To `shipped`.
+    Shipped {},
+    /// To `delivered`.
+    Delivered {},
+    /// To `cancelled`.
+    Cancelled {},
+    /// To `failed`, optionally saying why.
+    Failed {
+        /// Why the order failed: 1 to 1000 characters, not blank, no control characters. Shown as
+        /// the order's `failure_reason`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(
+            nullable = false,
+            min_length = 1,
+            max_length = 1000,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
+            example = "payment declined"
+        )]
+        reason: Option<String>,
+    },
 }
 
 impl StatusChangeBody {
@@ -389,30 +408,45 @@ impl StatusChangeBody {
         let Value::Object(fields) = value else {
             return Err(ValidationError::Body("Request body must be a JSON object".into()));
         };
+        // (serde would read a null reason as none; the document says a reason is a string)
+        if fields.get("reason").is_some_and(Value::is_null) {
+            return Err(ValidationError::invalid("reason", "must be a string"));
+        }
         let body: StatusChangeBody =
             serde_json::from_value(Value::Object(fields.clone())).map_err(|refusal| why_refused(fields, &refusal))?;
-        let status = body.status.into();
-        let reason = domain::FailureReason::for_status(status, body.reason.as_deref())?;
+        let (status, reason) = match body {
+            StatusChangeBody::Pending {} => (domain::OrderStatus::Pending, None),
+            StatusChangeBody::Processing {} => (domain::OrderStatus::Processing, None),
+            StatusChangeBody::Shipped {} => (domain::OrderStatus::Shipped, None),
+            StatusChangeBody::Delivered {} => (domain::OrderStatus::Delivered, None),
+            StatusChangeBody::Cancelled {} => (domain::OrderStatus::Cancelled, None),
+            StatusChangeBody::Failed { reason } => (domain::OrderStatus::Failed, reason),
+        };
+        let reason = domain::FailureReason::for_status(status, reason.as_deref())?;
         Ok(domain::NewStatus { status, reason })
     }
 }
 
 /// What is wrong with a status-change object that [`StatusChangeBody`] refused: the status first,
-/// then the first field it does not know.
+/// then the reason, then the first field it does not know.
 fn why_refused(mut fields: Map<String, Value>, refusal: &serde_json::Error) -> ValidationError {
-    match fields.remove("status") {
+    let status = match fields.remove("status") {
         None | Some(Value::Null) => return ValidationError::Missing("status".into()),
-        Some(Value::String(text)) => {
-            if let Err(unknown) = text.parse::<domain::OrderStatus>() {
-                return ValidationError::invalid("status", unknown.to_string());
+        Some(Value::String(text)) => match text.parse::<domain::OrderStatus>() {
+            Ok(status) => status,
+            Err(unknown) => return ValidationError::invalid("status", unknown.to_string()),
+        },
+        Some(_) => return ValidationError::invalid("status", "must be a string"),
+    };
+    match fields.remove("reason") {
+        Some(Value::String(reason)) => {
+            if let Err(refused) = domain::FailureReason::for_status(status, Some(&reason)) {
+                return refused;
             }
         }
-        Some(_) => return ValidationError::invalid("status", "must be a string"),
+        None => {}
+        Some(_) => return ValidationError::invalid("reason", "must be a string"),
     }
-    if fields.get("reason").is_some_and(|reason| !reason.is_string() && !reason.is_null()) {
-        return ValidationError::invalid("reason", "must be a string");
-    }
-    fields.remove("reason");
     match fields.keys().next() {
         Some(unknown) => ValidationError::invalid(unknown.clone(), "is not a known field"),
         None => ValidationError::Body(format!("Invalid body: {refusal}")),

@@ -97,7 +97,26 @@ impl utoipa::Modify for Throttling {
 /// Serialize it with [`openapi_json`]: utoipa 5 writes the fields of response links in snake case
 /// (`operation_id`), which OpenAPI tools do not read as links.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut document = ApiDoc::openapi();
+    close_status_change_variants(&mut document);
+    document
+}
+
+/// Each shape of a status change admits only its own fields, as the parser does
+/// (`deny_unknown_fields`): utoipa 5 writes `additionalProperties: false` for such structs but not
+/// for the variants of an internally tagged enum, and without it `{"status":"shipped","reason":…}`
+/// would match the `shipped` shape of the document while the API refuses it.
+fn close_status_change_variants(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{AdditionalProperties, Schema};
+    let Some(components) = document.components.as_mut() else { return };
+    if let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut("StatusChange") {
+        for variant in &mut one_of.items {
+            if let RefOr::T(Schema::Object(object)) = variant {
+                object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+            }
+        }
+    }
 }
 
 /// The OpenAPI document as served: [`openapi_document`] with its links spelled as OpenAPI spells them
