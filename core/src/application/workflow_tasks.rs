@@ -1,5 +1,5 @@
 //! The workflow's callback tasks, answered with the task token: `fulfil` confirms that the order is
-//! still to be fulfilled and answers with its fulfilment reference; `await_status` keeps the token on
+//! still to be fulfilled and answers with what is to be fulfilled (its lines and units); `await_status` keeps the token on
 //! the order, where the change reactions ([`super::changes`]) find it when the order reaches the
 //! status (or already has). A repeated task is harmless: an answered token is simply gone.
 
@@ -45,9 +45,10 @@ impl WorkflowTasks {
             return self.stop(task_token, order_id, stopped).await;
         }
         let units: u64 = order.items.iter().map(|item| u64::from(item.quantity)).sum();
+        // What the order is to be fulfilled with: its lines and units, as stored (no reference
+        // is made up: nothing outside the system has been told of the order yet).
         let output = json!({
             "order_id": order_id.to_string(),
-            "fulfilment_id": format!("FUL-{order_id}"),
             "lines": order.items.len(),
             "units": units,
         });
