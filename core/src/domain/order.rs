@@ -7,6 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
+use super::failure::{FailureReason, NewStatus};
 use super::money::Money;
 use super::status::OrderStatus;
 
@@ -96,6 +97,19 @@ pub struct Order {
     /// Why a failed order failed, when the client or the workflow that failed it said why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+}
+
+impl Order {
+    /// The order after a status change to `to`, made now: the new status (with `failed`, its
+    /// reason), one version more. What every store writes for a status change.
+    pub fn moved_to(&self, to: NewStatus) -> Order {
+        let mut after = self.clone();
+        after.status = to.status;
+        after.version += 1;
+        after.updated_at = now_millis();
+        after.failure_reason = to.reason.map(FailureReason::into_string);
+        after
+    }
 }
 
 /// The short form of an order used in listings (the seed's list item).

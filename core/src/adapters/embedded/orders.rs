@@ -12,9 +12,7 @@ use super::db::{Database, execute_cached, query_row_cached, sql_error};
 use crate::adapters::listing::{self, scope};
 use crate::domain::order::rfc3339;
 use crate::domain::status_change::check_version;
-use crate::domain::{
-    FailureReason, Money, NewStatus, Order, OrderId, OrderItem, OrderStatus, OrderSummary, StatusChange,
-};
+use crate::domain::{Money, NewStatus, Order, OrderId, OrderItem, OrderStatus, OrderSummary, StatusChange};
 use crate::ports::{
     ChangeKind, CreateOutcome, IdempotencyBinding, IdempotencyRecord, ListFilter, ListRequest, OrderBackup, OrderImage,
     OrderPage, OrderStore, PagePosition, RestoreOutcome, StatusUpdate, StatusWait, StoreError,
@@ -209,17 +207,13 @@ impl OrderStore for Database {
 
 /// Writes a status change (version + 1), keeps the counts right and records the change.
 fn change_status(tx: &Transaction<'_>, seq: i64, before: OrderImage, to: NewStatus) -> Result<Order, StoreError> {
-    let mut after = before.clone();
-    let order = &mut after.order;
-    order.status = to.status;
-    order.version += 1;
-    order.updated_at = crate::domain::order::now_millis();
-    order.failure_reason = to.reason.map(FailureReason::into_string);
+    let after = OrderImage { order: before.order.moved_to(to), ..before.clone() };
+    let order = &after.order;
     execute_cached(
         tx,
         "UPDATE orders SET status = ?1, version = ?2, updated_at = ?3, failure_reason = ?4 WHERE seq = ?5",
         params![
-            to.status.as_str(),
+            order.status.as_str(),
             sql_version(order.version)?,
             rfc3339::format(&order.updated_at),
             order.failure_reason,
@@ -228,7 +222,7 @@ fn change_status(tx: &Transaction<'_>, seq: i64, before: OrderImage, to: NewStat
     )
     .map_err(sql_error)?;
     count(tx, seq, &order.customer_id, before.order.status, -1, Scopes::WithStatus)?;
-    count(tx, seq, &order.customer_id, to.status, 1, Scopes::WithStatus)?;
+    count(tx, seq, &order.customer_id, order.status, 1, Scopes::WithStatus)?;
     record_change(tx, ChangeKind::Modify, Some(&before), Some(&after))?;
     Ok(after.order)
 }

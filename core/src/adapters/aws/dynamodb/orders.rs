@@ -17,7 +17,7 @@ use crate::adapters::dynamodb_item;
 use crate::adapters::listing::SEP;
 use crate::domain::order::{now_millis, rfc3339};
 use crate::domain::status_change::check_version;
-use crate::domain::{FailureReason, NewStatus, Order, OrderId, OrderStatus, StatusChange};
+use crate::domain::{NewStatus, Order, OrderId, OrderStatus, StatusChange};
 use crate::ports::{
     CreateOutcome, IdempotencyRecord, ListRequest, OrderBackup, OrderImage, OrderPage, OrderStore, RestoreOutcome,
     StatusUpdate, StatusWait, StoreError,
@@ -51,12 +51,8 @@ impl DynamoDbStore {
     /// Writes a status change made from `current` (conditional on its version) with its counters.
     /// `Ok(None)` when another writer changed the order first.
     pub(super) async fn write_status(&self, current: &Stored, to: NewStatus) -> Result<Option<Order>, StoreError> {
-        let mut order = current.image.order.clone();
-        let NewStatus { status: to, reason } = to;
-        order.status = to;
-        order.version += 1;
-        order.updated_at = now_millis();
-        order.failure_reason = reason.map(FailureReason::into_string);
+        let order = current.image.order.moved_to(to);
+        let to = order.status;
         let set = "SET #status = :to, #version = :next, updated_at = :now, lk_status = :to, \
                    lk_customer_status = :cs, counted_status = :to";
         let update = match &order.failure_reason {
