@@ -57,6 +57,7 @@ pub async fn run(args: SetupArgs) -> anyhow::Result<()> {
     println!("catalog table:     {}", resources.catalog_table);
     println!("idempotency table: {}", resources.idempotency_table);
     println!("counters table:    {}", resources.counters_table);
+    println!("reservations table: {}", resources.reservations_table);
     for (queue, url) in &resources.queue_urls {
         println!("queue {:<14} {url}", format!("{queue}:"));
     }

@@ -36,6 +36,7 @@ fn large_catalog() -> ProductCatalog {
         product_id: format!("PROD{n:03}"),
         name: format!("Part {n}"),
         unit_price: Money::from_cents(199 + 37 * n as i64),
+        stock: None,
     }));
     ProductCatalog::new(products).expect("the generated catalog is valid")
 }

@@ -23,7 +23,7 @@ use crate::adapters::embedded::{
 use crate::application::{Backups, ChangeReactions, OrderService};
 use crate::domain::ProductCatalog;
 use crate::ports::{
-    BackupStore, CatalogStore, ChangeFeed, MessageQueue, OrderStore, QueueName, StoreError, TaskCallbacks,
+    BackupStore, CatalogStore, ChangeFeed, MessageQueue, OrderStore, QueueName, StockLedger, StoreError, TaskCallbacks,
     WorkflowEngine,
 };
 
@@ -34,6 +34,8 @@ pub struct Ports {
     pub orders: Arc<dyn OrderStore>,
     /// The product catalog.
     pub catalog: Arc<dyn CatalogStore>,
+    /// The orders' stock reservations.
+    pub stock: Arc<dyn StockLedger>,
     /// The workflow engine: starts and describes the order workflow's executions.
     pub workflow: Arc<dyn WorkflowEngine>,
     /// The answers to the workflow's callback tasks.
@@ -105,6 +107,7 @@ pub async fn wire_embedded(config: &EmbeddedConfig) -> Result<EmbeddedSystem, St
     let ports = Ports {
         orders: Arc::new(database.clone()),
         catalog: Arc::new(database.clone()),
+        stock: Arc::new(database.clone()),
         workflow: Arc::new(workflow.clone()),
         callbacks: Arc::new(workflow.clone()),
         queues,
@@ -143,7 +146,8 @@ mod aws {
         let store = Arc::new(DynamoDbStore::new(clients.dynamodb.clone(), &resources));
         let ports = Ports {
             orders: store.clone(),
-            catalog: store,
+            catalog: store.clone(),
+            stock: store,
             workflow: Arc::new(StepFunctionsEngine::new(clients.sfn.clone(), resources.state_machine_arn.clone())),
             callbacks: Arc::new(StepFunctionsCallbacks::new(clients.sfn.clone())),
             queues: Arc::new(SqsQueues::new(clients.sqs.clone(), resources.queue_urls.clone())),

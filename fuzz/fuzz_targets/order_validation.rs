@@ -71,6 +71,7 @@ fn extreme_catalog(order: &NewOrder, data: &[u8]) -> ProductCatalog {
                 product_id: item.product_id.clone(),
                 name: "Fuzz".to_owned(),
                 unit_price: Money::from_cents(cents),
+                stock: None,
             })
         })
         .collect()

@@ -37,6 +37,9 @@ pub enum OrderError {
     /// No such order.
     #[error("Order not found")]
     OrderNotFound,
+    /// No such product.
+    #[error("Product not found")]
+    ProductNotFound,
     /// No such execution.
     #[error("Execution not found")]
     ExecutionNotFound,
@@ -46,6 +49,14 @@ pub enum OrderError {
     /// The order changed since the client read it.
     #[error("Version mismatch: the order is at version {current}, not {expected}")]
     VersionMismatch {
+        /// What the client sent.
+        expected: u64,
+        /// What is stored.
+        current: u64,
+    },
+    /// The product changed since the client read it.
+    #[error("Version mismatch: the product is at version {current}, not {expected}")]
+    ProductVersionMismatch {
         /// What the client sent.
         expected: u64,
         /// What is stored.
@@ -69,6 +80,7 @@ impl From<StoreError> for OrderError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound(_) => OrderError::OrderNotFound,
+            StoreError::ProductNotFound(_) => OrderError::ProductNotFound,
             StoreError::VersionMismatch { expected, current } => OrderError::VersionMismatch { expected, current },
             StoreError::IllegalTransition(illegal) => OrderError::IllegalTransition(illegal),
             StoreError::IdempotencyKeyReused => OrderError::IdempotencyKeyReused,

@@ -1,4 +1,4 @@
-//! The product catalog: ids, names and unit prices. Pricing an order reads it; the embedded default
+//! The product catalog: ids, names, unit prices and (optionally) the stock available. Pricing an order reads it; the embedded default
 //! starts with a small demo catalog (PROD001 … PROD005) so the API seed's examples work as written.
 
 use std::collections::HashMap;
@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::money::Money;
+use super::stock::check_stock;
 use super::validation::{ValidationError, check_identifier};
 
 /// A product that can be ordered.
@@ -18,6 +19,9 @@ pub struct Product {
     pub name: String,
     /// Price of one unit; in a catalog file a number or a decimal string (`"25.50"`), read exactly.
     pub unit_price: Money,
+    /// Units available to reserve (0 to [`super::stock::MAX_STOCK`]); `None`: stock is not tracked (unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stock: Option<u64>,
 }
 
 /// A set of products by id: what pricing needs.
@@ -26,7 +30,8 @@ pub struct ProductCatalog {
     products: HashMap<String, Product>,
 }
 
-/// The shape of a catalog file: `{"products": [{"product_id": …, "name": …, "unit_price": "25.50"}]}`.
+/// The shape of a catalog file: `{"products": [{"product_id": …, "name": …, "unit_price": "25.50", "stock": 120}]}`
+/// (`stock` optional).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CatalogFile {
@@ -84,6 +89,7 @@ impl ProductCatalog {
             product_id: id.to_owned(),
             name: name.to_owned(),
             unit_price: Money::from_cents(cents),
+            stock: None,
         };
         let products = [
             product("PROD001", "Widget", 2550),
@@ -123,6 +129,9 @@ fn check_product(product: &Product) -> Result<(), ValidationError> {
     if product.unit_price.cents() <= 0 || product.unit_price > Money::MAX {
         return Err(ValidationError::invalid("unit_price", "must be more than 0"));
     }
+    if let Some(stock) = product.stock {
+        check_stock(stock)?;
+    }
     Ok(())
 }
 
@@ -132,14 +141,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_a_catalog_file_with_exact_prices() {
+    fn reads_a_catalog_file_with_exact_prices_and_stock() {
         let catalog = ProductCatalog::from_json(
-            r#"{"products":[{"product_id":"A1","name":"Apple","unit_price":"0.29"},
+            r#"{"products":[{"product_id":"A1","name":"Apple","unit_price":"0.29","stock":120},
                             {"product_id":"B2","name":"Bread","unit_price":3.1}]}"#,
         )
         .unwrap();
         assert_eq!(catalog.get("A1").unwrap().unit_price.cents(), 29);
         assert_eq!(catalog.get("B2").unwrap().unit_price.cents(), 310);
+        assert_eq!((catalog.get("A1").unwrap().stock, catalog.get("B2").unwrap().stock), (Some(120), None));
     }
 
     #[test]
@@ -150,5 +160,9 @@ mod tests {
         assert!(matches!(ProductCatalog::from_json(free), Err(CatalogError::Product { .. })));
         assert!(matches!(ProductCatalog::from_json(r#"{"products":[]}"#), Err(CatalogError::Empty)));
         assert!(ProductCatalog::from_json("[1,2]").is_err());
+        for stock in ["-1", "1.5", "\"3\"", "1000000001"] {
+            let text = format!(r#"{{"products":[{{"product_id":"A","name":"x","unit_price":1,"stock":{stock}}}]}}"#);
+            assert!(ProductCatalog::from_json(&text).is_err(), "stock {stock} was taken");
+        }
     }
 }

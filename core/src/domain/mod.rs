@@ -1,5 +1,5 @@
 //! The order domain: orders, money, statuses and their legal transitions, the catalog, pricing and
-//! validation. Pure code: no I/O, no AWS, no storage types.
+//! validation, stock reservations. Pure code: no I/O, no AWS, no storage types.
 
 pub mod catalog;
 pub mod failure;
@@ -9,6 +9,7 @@ pub mod money;
 pub mod order;
 pub mod status;
 pub mod status_change;
+pub mod stock;
 pub mod validation;
 pub mod workflow;
 
@@ -18,5 +19,8 @@ pub use money::{Money, MoneyParseError};
 pub use order::{Order, OrderId, OrderItem, OrderSummary};
 pub use status::{IllegalTransition, OrderStatus, UnknownStatus};
 pub use status_change::{StatusChange, StatusChangeRefused, VersionMismatch};
+pub use stock::{
+    CatalogEntry, OutOfStock, ReservationState, ReserveOutcome, SettleOutcome, StockLine, plan_reservation,
+};
 pub use validation::{NewOrder, NewOrderItem, ValidationError};
 pub use workflow::{OrderStopped, WaitOutcome};

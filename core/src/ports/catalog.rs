@@ -1,9 +1,19 @@
-//! The catalog port: product prices for pricing, and replacing the catalog from a file.
+//! The catalog port: product prices for pricing, replacing the catalog from a file, and the
+//! products with their stock for clients (listing, reading, setting what is available).
 
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::domain::ProductCatalog;
+use crate::domain::{CatalogEntry, ProductCatalog};
+
+/// One page of the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductPage {
+    /// The products, by id.
+    pub products: Vec<CatalogEntry>,
+    /// Products in the whole catalog.
+    pub total: u64,
+}
 
 /// The catalog: prices for pricing, and replacing the whole catalog from a file.
 #[async_trait]
@@ -11,9 +21,26 @@ pub trait CatalogStore: Send + Sync {
     /// The products among `product_ids` that exist (unknown ids are simply absent).
     async fn products(&self, product_ids: &[&str]) -> Result<ProductCatalog, StoreError>;
 
-    /// Replaces the whole catalog. Existing orders keep the prices they were made with.
+    /// Replaces the whole catalog: names, prices and available stock as the file gives them.
+    /// Existing orders keep the prices they were made with; a product that stays keeps the units
+    /// reserved for orders in progress.
     async fn replace_catalog(&self, catalog: &ProductCatalog) -> Result<(), StoreError>;
 
     /// True when the catalog holds no product at all (a deployment nobody loaded a catalog into).
     async fn is_empty(&self) -> Result<bool, StoreError>;
+
+    /// One product with its stock, if it is in the catalog.
+    async fn product(&self, product_id: &str) -> Result<Option<CatalogEntry>, StoreError>;
+
+    /// The products by id, `limit` of them from the `offset`-th.
+    async fn list_products(&self, offset: u64, limit: u32) -> Result<ProductPage, StoreError>;
+
+    /// Sets the units available for a product (it becomes tracked), if it is at `expected_version`
+    /// when one is given: [`StoreError::ProductNotFound`], [`StoreError::VersionMismatch`].
+    async fn set_stock(
+        &self,
+        product_id: &str,
+        stock: u64,
+        expected_version: Option<u64>,
+    ) -> Result<CatalogEntry, StoreError>;
 }

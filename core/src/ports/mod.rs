@@ -9,18 +9,20 @@ mod catalog;
 mod changes;
 mod orders;
 mod queues;
+mod stock;
 mod workflow;
 
 pub use backup_format::{BACKUP_FORMAT_VERSION, BackupFormatError, BackupObject, decode_backup, encode_backup};
 pub use backups::{BackupError, BackupKey, BackupStore, BackupWrite, OrderBackup};
 pub use callbacks::{CallbackError, TaskCallbacks};
-pub use catalog::CatalogStore;
+pub use catalog::{CatalogStore, ProductPage};
 pub use changes::{ChangeFeed, ChangeImages, ChangeKind, OrderChange, OrderImage, StatusWait};
 pub use orders::{
     CreateOutcome, IdempotencyBinding, IdempotencyRecord, ListFilter, ListRequest, OrderPage, OrderStore, PagePosition,
     RestoreOutcome, StatusUpdate, StoreError,
 };
 pub use queues::{MessageQueue, OutgoingMessage, QueueError, QueueName, ReceivedMessage};
+pub use stock::StockLedger;
 pub use workflow::{
     ExecutionArn, ExecutionDescription, ExecutionStatus, HistoryEntry, InvalidExecutionArn, StartedExecution,
     WorkflowEngine, WorkflowError,

@@ -16,11 +16,14 @@ pub enum StoreError {
     /// No order with that id.
     #[error("order {0} not found")]
     NotFound(OrderId),
+    /// No product with that id in the catalog.
+    #[error("product {0} not found")]
+    ProductNotFound(String),
     /// An order with that id exists already.
     #[error("order {0} already exists")]
     AlreadyExists(OrderId),
-    /// The caller's expected version is not the current one.
-    #[error("order is at version {current}, not {expected}")]
+    /// The caller's expected version (of an order, or a product) is not the current one.
+    #[error("version is {current}, not {expected}")]
     VersionMismatch {
         /// What the caller expected.
         expected: u64,

@@ -17,7 +17,9 @@ use std::time::Duration;
 use orders_core::adapters::aws::setup::{self, SetupOptions};
 use orders_core::adapters::aws::{AwsClients, AwsResources, S3BackupStore};
 use orders_core::adapters::embedded::{EmbeddedConfig, ORDER_PROCESSING_DEFINITION, QueueSettings, WorkflowLocation};
-use orders_core::ports::{BackupStore, CatalogStore, MessageQueue, OrderStore, TaskCallbacks, WorkflowEngine};
+use orders_core::ports::{
+    BackupStore, CatalogStore, MessageQueue, OrderStore, StockLedger, TaskCallbacks, WorkflowEngine,
+};
 use orders_core::wiring::{wire_aws, wire_embedded};
 
 /// Visibility timeout and maxReceiveCount every backend is set up with.
@@ -28,6 +30,7 @@ pub const MAX_RECEIVE_COUNT: u32 = 2;
 pub struct Ports {
     pub orders: Arc<dyn OrderStore>,
     pub catalog: Arc<dyn CatalogStore>,
+    pub stock: Arc<dyn StockLedger>,
     pub queues: Arc<dyn MessageQueue>,
     pub backups: Arc<dyn BackupStore>,
     pub workflow: Arc<dyn WorkflowEngine>,
@@ -51,6 +54,7 @@ async fn embedded() -> Ports {
     Ports {
         orders: ports.orders,
         catalog: ports.catalog,
+        stock: ports.stock,
         queues: ports.queues,
         backups: ports.backups,
         workflow: ports.workflow,
@@ -77,6 +81,7 @@ async fn aws(moto: moto::Moto) -> Ports {
     Ports {
         orders: ports.orders,
         catalog: ports.catalog,
+        stock: ports.stock,
         queues: ports.queues,
         backups,
         workflow: ports.workflow,
@@ -123,4 +128,10 @@ conformance!(
     a_failed_task_fails_the_order_with_its_cause,
     a_client_failing_an_order_gives_the_reason,
     orders_are_restored_once_and_backups_are_listed,
+    products_are_listed_read_and_their_stock_set_on_their_version,
+    reservations_hold_all_lines_or_none_once_per_order,
+    a_release_gives_units_back_once_and_a_delivery_consumes_them,
+    concurrent_reservations_never_take_more_than_the_stock,
+    an_order_of_a_hundred_tracked_lines_is_reserved_and_released_whole,
+    a_hundred_line_order_short_on_its_last_line_holds_nothing,
 );

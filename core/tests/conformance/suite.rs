@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use chrono::Duration as Span;
 use orders_core::domain::order::now_millis;
-use orders_core::domain::{FailureReason, Money, NewStatus, OrderId, OrderStatus, Product, ProductCatalog};
+use orders_core::domain::{
+    FailureReason, Money, NewStatus, OrderId, OrderStatus, OutOfStock, Product, ProductCatalog, ReservationState,
+    ReserveOutcome, SettleOutcome, StockLine,
+};
 use orders_core::ports::{
     BackupKey, BackupWrite, CallbackError, CreateOutcome, ExecutionStatus, IdempotencyBinding, IdempotencyRecord,
     ListFilter, ListRequest, OrderBackup, OutgoingMessage, PagePosition, QueueName, StatusWait, StoreError,
@@ -168,7 +171,8 @@ pub async fn the_catalog_is_replaced_whole_and_prices_known_products(ports: &Por
     let found = ports.catalog.products(&["PROD001", "NOPE"]).await.unwrap();
     assert_eq!(found.get("PROD001").unwrap().unit_price, Money::from_cents(2550));
     assert!(found.get("NOPE").is_none());
-    let apple = Product { product_id: "APPLE".into(), name: "Apple".into(), unit_price: Money::from_cents(29) };
+    let apple =
+        Product { product_id: "APPLE".into(), name: "Apple".into(), unit_price: Money::from_cents(29), stock: None };
     ports.catalog.replace_catalog(&ProductCatalog::new(vec![apple.clone()]).unwrap()).await.unwrap();
     let found = ports.catalog.products(&["PROD001", "APPLE"]).await.unwrap();
     assert_eq!(found.products(), vec![apple]);
@@ -398,4 +402,173 @@ pub async fn orders_are_restored_once_and_backups_are_listed(ports: &Ports) {
         [format!("orders/{id}/deleted.json"), format!("orders/{id}/v1.json"), format!("orders/{id}/v2.json")]
     );
     assert!(ports.backups.keys(OrderId::new_random()).await.unwrap().is_empty());
+}
+
+fn product(id: &str, stock: Option<u64>) -> Product {
+    Product { product_id: id.into(), name: format!("Product {id}"), unit_price: Money::from_cents(100), stock }
+}
+
+fn line(product_id: &str, quantity: u64) -> StockLine {
+    StockLine { product_id: product_id.into(), quantity }
+}
+
+/// (available, reserved) of a product.
+async fn stock_of(ports: &Ports, product_id: &str) -> (Option<u64>, u64) {
+    let entry = ports.catalog.product(product_id).await.unwrap().unwrap();
+    (entry.product.stock, entry.reserved)
+}
+
+pub async fn products_are_listed_read_and_their_stock_set_on_their_version(ports: &Ports) {
+    // Given a catalog with a tracked and an untracked product
+    let catalog = ProductCatalog::new(vec![product("A1", Some(120)), product("B2", None), product("C3", Some(0))]);
+    ports.catalog.replace_catalog(&catalog.unwrap()).await.unwrap();
+    // Then it lists by id, a page at a time, with the total
+    let page = ports.catalog.list_products(1, 1).await.unwrap();
+    assert_eq!((page.total, page.products.len()), (3, 1));
+    assert_eq!(page.products[0].product.product_id, "B2");
+    assert_eq!(page.products[0].product.stock, None);
+    let a1 = ports.catalog.product("A1").await.unwrap().unwrap();
+    assert_eq!((a1.product.stock, a1.reserved), (Some(120), 0));
+    assert!(ports.catalog.product("NOPE").await.unwrap().is_none());
+    // When the stock is set on the version read, it is; on an older version it is refused
+    let updated = ports.catalog.set_stock("A1", 7, Some(a1.version)).await.unwrap();
+    assert_eq!(updated.product.stock, Some(7));
+    assert!(updated.version > a1.version);
+    assert!(matches!(
+        ports.catalog.set_stock("A1", 9, Some(a1.version)).await,
+        Err(StoreError::VersionMismatch { current, .. }) if current == updated.version
+    ));
+    assert!(matches!(ports.catalog.set_stock("NOPE", 1, None).await, Err(StoreError::ProductNotFound(_))));
+    // And an untracked product becomes tracked when its stock is set
+    assert_eq!(ports.catalog.set_stock("B2", 3, None).await.unwrap().product.stock, Some(3));
+}
+
+pub async fn reservations_hold_all_lines_or_none_once_per_order(ports: &Ports) {
+    // Given two tracked products and an untracked one
+    let catalog = ProductCatalog::new(vec![product("A", Some(5)), product("B", Some(2)), product("U", None)]);
+    ports.catalog.replace_catalog(&catalog.unwrap()).await.unwrap();
+    let first = OrderId::new_random();
+    // When an order reserves lines of all three
+    let lines = [line("A", 3), line("U", 50), line("B", 2)];
+    let reserved = ports.stock.reserve(first, &lines).await.unwrap();
+    // Then the tracked lines are held, and the untracked one is not counted
+    assert_eq!(reserved, ReserveOutcome::Reserved { lines: vec![line("A", 3), line("B", 2)] });
+    assert_eq!(stock_of(ports, "A").await, (Some(2), 3));
+    assert_eq!(stock_of(ports, "B").await, (Some(0), 2));
+    // And the same order reserving again holds nothing more
+    assert_eq!(ports.stock.reserve(first, &lines).await.unwrap(), reserved);
+    assert_eq!(stock_of(ports, "A").await, (Some(2), 3));
+    // When another order asks for more than is left, nothing of it is held, and the first short
+    // line is named (the same answer when asked again)
+    let second = OrderId::new_random();
+    let refused = ports.stock.reserve(second, &[line("A", 1), line("B", 1)]).await.unwrap();
+    let expected = OutOfStock { product_id: "B".into(), requested: 1, available: 0 };
+    assert_eq!(refused, ReserveOutcome::OutOfStock(expected.clone()));
+    assert_eq!(refused_text(&refused), "out of stock: B (requested 1, available 0)");
+    assert_eq!(stock_of(ports, "A").await, (Some(2), 3));
+    ports.catalog.set_stock("B", 10, None).await.unwrap();
+    assert_eq!(ports.stock.reserve(second, &[line("A", 1), line("B", 1)]).await.unwrap(), refused);
+}
+
+fn refused_text(outcome: &ReserveOutcome) -> String {
+    match outcome {
+        ReserveOutcome::OutOfStock(refusal) => refusal.to_string(),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+pub async fn a_release_gives_units_back_once_and_a_delivery_consumes_them(ports: &Ports) {
+    let catalog = ProductCatalog::new(vec![product("A", Some(10))]).unwrap();
+    ports.catalog.replace_catalog(&catalog).await.unwrap();
+    let (cancelled, delivered) = (OrderId::new_random(), OrderId::new_random());
+    ports.stock.reserve(cancelled, &[line("A", 3)]).await.unwrap();
+    ports.stock.reserve(delivered, &[line("A", 4)]).await.unwrap();
+    assert_eq!(stock_of(ports, "A").await, (Some(3), 7));
+    // When the first is released twice, its units come back once
+    assert_eq!(ports.stock.release(cancelled).await.unwrap(), SettleOutcome::Settled { lines: vec![line("A", 3)] });
+    assert_eq!(
+        ports.stock.release(cancelled).await.unwrap(),
+        SettleOutcome::AlreadySettled(ReservationState::Released)
+    );
+    assert_eq!(stock_of(ports, "A").await, (Some(6), 4));
+    // And a late reservation of a released order holds nothing
+    assert_eq!(
+        ports.stock.reserve(cancelled, &[line("A", 3)]).await.unwrap(),
+        ReserveOutcome::Settled(ReservationState::Released)
+    );
+    // When the second is delivered, its units leave for good: a release after that gives nothing back
+    assert_eq!(ports.stock.consume(delivered).await.unwrap(), SettleOutcome::Settled { lines: vec![line("A", 4)] });
+    assert_eq!(
+        ports.stock.release(delivered).await.unwrap(),
+        SettleOutcome::AlreadySettled(ReservationState::Consumed)
+    );
+    assert_eq!(stock_of(ports, "A").await, (Some(6), 0));
+    // And an order released before it reserved anything can never reserve
+    let early = OrderId::new_random();
+    assert_eq!(ports.stock.release(early).await.unwrap(), SettleOutcome::NothingReserved);
+    assert_eq!(
+        ports.stock.reserve(early, &[line("A", 1)]).await.unwrap(),
+        ReserveOutcome::Settled(ReservationState::Released)
+    );
+    // And a catalog replacement keeps the units a product has reserved
+    let again = OrderId::new_random();
+    ports.stock.reserve(again, &[line("A", 2)]).await.unwrap();
+    ports.catalog.replace_catalog(&ProductCatalog::new(vec![product("A", Some(50))]).unwrap()).await.unwrap();
+    assert_eq!(stock_of(ports, "A").await, (Some(50), 2));
+    ports.stock.release(again).await.unwrap();
+    assert_eq!(stock_of(ports, "A").await, (Some(52), 0));
+}
+
+pub async fn concurrent_reservations_never_take_more_than_the_stock(ports: &Ports) {
+    // Given 10 units and 30 orders of 1 unit each, reserving at once
+    let catalog = ProductCatalog::new(vec![product("HOT", Some(10))]).unwrap();
+    ports.catalog.replace_catalog(&catalog).await.unwrap();
+    let attempts = (0..30).map(|_| {
+        let stock = ports.stock.clone();
+        tokio::spawn(async move { stock.reserve(OrderId::new_random(), &[line("HOT", 1)]).await })
+    });
+    let mut held = 0;
+    for attempt in attempts {
+        // (an attempt that kept losing to others gives up as passing trouble, retried by its queue)
+        if let Ok(ReserveOutcome::Reserved { .. }) = attempt.await.unwrap() {
+            held += 1;
+        }
+    }
+    // Then exactly the 10 units are held, and none is left
+    assert_eq!(held, 10);
+    assert_eq!(stock_of(ports, "HOT").await, (Some(0), 10));
+}
+
+pub async fn an_order_of_a_hundred_tracked_lines_is_reserved_and_released_whole(ports: &Ports) {
+    // Given 100 tracked products (more than one DynamoDB transaction holds with the record)
+    let products: Vec<Product> = (0..100).map(|i| product(&format!("P{i:03}"), Some(1))).collect();
+    ports.catalog.replace_catalog(&ProductCatalog::new(products).unwrap()).await.unwrap();
+    let lines: Vec<StockLine> = (0..100).map(|i| line(&format!("P{i:03}"), 1)).collect();
+    // When one order takes every one of them
+    let order = OrderId::new_random();
+    assert!(
+        matches!(ports.stock.reserve(order, &lines).await.unwrap(), ReserveOutcome::Reserved { lines } if lines.len() == 100)
+    );
+    assert_eq!(stock_of(ports, "P099").await, (Some(0), 1));
+    // Then another order wanting the last product is refused
+    let other = OrderId::new_random();
+    let outcome = ports.stock.reserve(other, &[line("P099", 1)]).await.unwrap();
+    assert_eq!(refused_text(&outcome), "out of stock: P099 (requested 1, available 0)");
+    // And releasing it gives every unit back
+    assert!(
+        matches!(ports.stock.release(order).await.unwrap(), SettleOutcome::Settled { lines } if lines.len() == 100)
+    );
+    assert_eq!(stock_of(ports, "P000").await, (Some(1), 0));
+    assert_eq!(stock_of(ports, "P099").await, (Some(1), 0));
+}
+
+pub async fn a_hundred_line_order_short_on_its_last_line_holds_nothing(ports: &Ports) {
+    let mut products: Vec<Product> = (0..99).map(|i| product(&format!("P{i:03}"), Some(1))).collect();
+    products.push(product("LAST", Some(0)));
+    ports.catalog.replace_catalog(&ProductCatalog::new(products).unwrap()).await.unwrap();
+    let mut lines: Vec<StockLine> = (0..99).map(|i| line(&format!("P{i:03}"), 1)).collect();
+    lines.push(line("LAST", 1));
+    let outcome = ports.stock.reserve(OrderId::new_random(), &lines).await.unwrap();
+    assert_eq!(refused_text(&outcome), "out of stock: LAST (requested 1, available 0)");
+    assert_eq!(stock_of(ports, "P000").await, (Some(1), 0));
 }

@@ -88,9 +88,13 @@ impl ApiError {
         match self {
             ApiError::Order(error) => match error {
                 OrderError::Validation(_) => StatusCode::BAD_REQUEST,
-                OrderError::OrderNotFound | OrderError::ExecutionNotFound => StatusCode::NOT_FOUND,
+                OrderError::OrderNotFound | OrderError::ProductNotFound | OrderError::ExecutionNotFound => {
+                    StatusCode::NOT_FOUND
+                }
                 OrderError::IllegalTransition(_) => StatusCode::CONFLICT,
-                OrderError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
+                OrderError::VersionMismatch { .. } | OrderError::ProductVersionMismatch { .. } => {
+                    StatusCode::PRECONDITION_FAILED
+                }
                 OrderError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
                 OrderError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 OrderError::Storage(_) | OrderError::Workflow(_) => StatusCode::INTERNAL_SERVER_ERROR,

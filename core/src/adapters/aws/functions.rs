@@ -67,7 +67,14 @@ pub const BACKUP: LambdaFunction = LambdaFunction {
 pub const FULFILMENT: LambdaFunction = LambdaFunction {
     binary: "fulfilment",
     trigger: Trigger::Sqs(QueueName::Fulfilment),
-    required_env: &[ORDERS_TABLE, CATALOG_TABLE, IDEMPOTENCY_TABLE, COUNTERS_TABLE, FULFILMENT_DLQ_URL],
+    required_env: &[
+        ORDERS_TABLE,
+        CATALOG_TABLE,
+        IDEMPOTENCY_TABLE,
+        COUNTERS_TABLE,
+        RESERVATIONS_TABLE,
+        FULFILMENT_DLQ_URL,
+    ],
 };
 
 /// The orders table's stream: new orders' executions started, backup jobs, listing reconciliation,
@@ -172,6 +179,7 @@ impl FunctionConfig {
             catalog_table: value(CATALOG_TABLE),
             idempotency_table: value(IDEMPOTENCY_TABLE),
             counters_table: value(COUNTERS_TABLE),
+            reservations_table: value(RESERVATIONS_TABLE),
             queue_urls,
             backup_bucket: value(BACKUP_BUCKET),
             state_machine_arn: value(STATE_MACHINE_ARN),

@@ -47,6 +47,8 @@ pub struct AwsResources {
     pub idempotency_table: String,
     /// The listing counters table.
     pub counters_table: String,
+    /// The stock reservations table (one record per order).
+    pub reservations_table: String,
     /// Queue URLs by queue.
     pub queue_urls: BTreeMap<QueueName, String>,
     pub backup_bucket: String,
@@ -63,6 +65,7 @@ impl AwsResources {
             catalog_table: format!("{prefix}-catalog"),
             idempotency_table: format!("{prefix}-idempotency"),
             counters_table: format!("{prefix}-counters"),
+            reservations_table: format!("{prefix}-reservations"),
             queue_urls: BTreeMap::new(),
             backup_bucket: format!("{prefix}-backups-{account_id}-{region}"),
             state_machine_arn: format!("arn:aws:states:{region}:{account_id}:stateMachine:{prefix}-OrderProcessing"),
@@ -154,6 +157,8 @@ pub mod env {
     pub const IDEMPOTENCY_TABLE: &str = "IDEMPOTENCY_TABLE";
     /// The listing counters table.
     pub const COUNTERS_TABLE: &str = "COUNTERS_TABLE";
+    /// The stock reservations table.
+    pub const RESERVATIONS_TABLE: &str = "RESERVATIONS_TABLE";
     /// The backup bucket.
     pub const BACKUP_BUCKET: &str = "BACKUP_BUCKET";
     /// The order workflow's state machine ARN.

@@ -151,7 +151,11 @@ async fn ensure_tables(clients: &AwsClients, resources: &AwsResources) -> Result
         request.send().await.map_err(|e| failed(orders, describe(&e)))?;
     }
 
-    let simple = [(&resources.catalog_table, "product_id"), (&resources.idempotency_table, "key")];
+    let simple = [
+        (&resources.catalog_table, "product_id"),
+        (&resources.idempotency_table, "key"),
+        (&resources.reservations_table, "order_id"),
+    ];
     for (table, hash) in simple {
         if !table_exists(clients, table).await? {
             db.create_table()

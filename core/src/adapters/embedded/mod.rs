@@ -8,6 +8,7 @@ mod db;
 mod executions;
 mod orders;
 mod queues;
+mod stock;
 mod tasks;
 mod workflow;
 

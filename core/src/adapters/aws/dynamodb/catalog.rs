@@ -1,14 +1,17 @@
-//! The product catalog in the catalog table: looking products up in batches, and replacing the
-//! whole (small) catalog; the [`CatalogStore`] port.
+//! The product catalog in the catalog table: looking products up in batches, replacing the whole
+//! (small) catalog, listing it, and setting a product's stock; the [`CatalogStore`] port. A product
+//! item holds `product_id`, `name`, `unit_price_cents`, `stock` (absent: not tracked), `reserved`
+//! and `version`; the reservations (`stock.rs`) change the last three.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, ReturnValue, WriteRequest};
 
 use super::{Attrs, DynamoDbStore, build_error, n, s, sdk_error};
-use crate::domain::{Money, Product, ProductCatalog};
-use crate::ports::{CatalogStore, StoreError};
+use crate::domain::{CatalogEntry, Money, Product, ProductCatalog};
+use crate::ports::{CatalogStore, ProductPage, StoreError};
 
 #[async_trait]
 impl CatalogStore for DynamoDbStore {
@@ -24,11 +27,7 @@ impl CatalogStore for DynamoDbStore {
                 let output =
                     self.client.batch_get_item().set_request_items(Some(items)).send().await.map_err(sdk_error)?;
                 for item in output.responses().and_then(|r| r.get(&self.catalog)).into_iter().flatten() {
-                    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-                    let cents = item.get("unit_price_cents").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok());
-                    if let (Some(product_id), Some(name), Some(cents)) = (text("product_id"), text("name"), cents) {
-                        products.push(Product { product_id, name, unit_price: Money::from_cents(cents) });
-                    }
+                    products.extend(read_entry(item).map(|entry| entry.product));
                 }
                 request = output.unprocessed_keys;
             }
@@ -71,22 +70,12 @@ impl CatalogStore for DynamoDbStore {
                 _ => break,
             }
         }
-        let products = catalog.products();
-        let mut writes = Vec::new();
+        let mut deletes = Vec::new();
         for id in existing.iter().filter(|id| catalog.get(id).is_none()) {
             let delete = DeleteRequest::builder().key("product_id", s(id.clone())).build().map_err(build_error)?;
-            writes.push(WriteRequest::builder().delete_request(delete).build());
+            deletes.push(WriteRequest::builder().delete_request(delete).build());
         }
-        for product in &products {
-            let put = PutRequest::builder()
-                .item("product_id", s(product.product_id.clone()))
-                .item("name", s(product.name.clone()))
-                .item("unit_price_cents", n(product.unit_price.cents()))
-                .build()
-                .map_err(build_error)?;
-            writes.push(WriteRequest::builder().put_request(put).build());
-        }
-        for chunk in writes.chunks(25) {
+        for chunk in deletes.chunks(25) {
             let mut request = Some(HashMap::from([(self.catalog.clone(), chunk.to_vec())]));
             while let Some(items) = request.take().filter(|r| !r.is_empty()) {
                 let output =
@@ -94,6 +83,139 @@ impl CatalogStore for DynamoDbStore {
                 request = output.unprocessed_items;
             }
         }
+        // One update per product (not a batch of puts): a product that stays keeps the units
+        // reserved for orders in progress, which only an update leaves in place.
+        for product in catalog.products() {
+            let stock = match product.stock {
+                Some(_) => "#stock = :stock, ",
+                None => "",
+            };
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.catalog)
+                .key("product_id", s(product.product_id.clone()))
+                .update_expression(format!(
+                    "SET #name = :name, unit_price_cents = :price, {stock}#reserved = if_not_exists(#reserved, :zero), \
+                     #version = if_not_exists(#version, :zero) + :one{}",
+                    if product.stock.is_none() { " REMOVE #stock" } else { "" }
+                ))
+                .expression_attribute_names("#name", "name")
+                .expression_attribute_names("#stock", "stock")
+                .expression_attribute_names("#reserved", "reserved")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":name", s(product.name.clone()))
+                .expression_attribute_values(":price", n(product.unit_price.cents()))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1));
+            if let Some(stock) = product.stock {
+                update = update.expression_attribute_values(":stock", n(stock));
+            }
+            update.send().await.map_err(sdk_error)?;
+        }
         Ok(())
     }
+
+    async fn product(&self, product_id: &str) -> Result<Option<CatalogEntry>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.catalog)
+            .key("product_id", s(product_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(output.item.as_ref().and_then(read_entry))
+    }
+
+    async fn list_products(&self, offset: u64, limit: u32) -> Result<ProductPage, StoreError> {
+        // The catalog is small (a file a merchant loads): the whole of it is read and sorted.
+        let mut products = Vec::new();
+        let mut start: Option<Attrs> = None;
+        loop {
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.catalog)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            products.extend(output.items().iter().filter_map(read_entry));
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        products.sort_by(|a, b| a.product.product_id.cmp(&b.product.product_id));
+        let total = products.len() as u64;
+        let products =
+            products.into_iter().skip(usize::try_from(offset).unwrap_or(usize::MAX)).take(limit as usize).collect();
+        Ok(ProductPage { products, total })
+    }
+
+    async fn set_stock(
+        &self,
+        product_id: &str,
+        stock: u64,
+        expected_version: Option<u64>,
+    ) -> Result<CatalogEntry, StoreError> {
+        let condition = match expected_version {
+            None => "attribute_exists(product_id)",
+            Some(0) => "attribute_exists(product_id) AND attribute_not_exists(#version)",
+            Some(_) => "attribute_exists(product_id) AND #version = :expected",
+        };
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.catalog)
+            .key("product_id", s(product_id))
+            .update_expression("SET #stock = :stock, #version = if_not_exists(#version, :zero) + :one")
+            .condition_expression(condition)
+            .expression_attribute_names("#stock", "stock")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":stock", n(stock))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew);
+        if let Some(expected) = expected_version.filter(|v| *v != 0) {
+            update = update.expression_attribute_values(":expected", n(expected));
+        }
+        match update.send().await {
+            Ok(output) => output
+                .attributes
+                .as_ref()
+                .and_then(read_entry)
+                .ok_or_else(|| StoreError::Internal(format!("product {product_id} unreadable after its update"))),
+            Err(SdkError::ServiceError(service)) if service.err().is_conditional_check_failed_exception() => {
+                match self.product(product_id).await? {
+                    None => Err(StoreError::ProductNotFound(product_id.to_owned())),
+                    Some(current) => Err(StoreError::VersionMismatch {
+                        expected: expected_version.unwrap_or_default(),
+                        current: current.version,
+                    }),
+                }
+            }
+            Err(error) => Err(sdk_error(error)),
+        }
+    }
+}
+
+/// A product item, if it has every attribute a product needs (`reserved` and `version` are 0 on
+/// items written before stock was kept).
+fn read_entry(item: &Attrs) -> Option<CatalogEntry> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
+    Some(CatalogEntry {
+        product: Product {
+            product_id: text("product_id")?,
+            name: text("name")?,
+            unit_price: Money::from_cents(number("unit_price_cents")?),
+            stock: number("stock").and_then(|v| u64::try_from(v).ok()),
+        },
+        reserved: number("reserved").and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
+        version: number("version").and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
+    })
 }

@@ -1,5 +1,5 @@
-//! The DynamoDB store: orders, idempotency keys, listing counters and the catalog, one module each
-//! (`orders`, `idempotency`, `listing`, `catalog`). This module holds the store type and
+//! The DynamoDB store: orders, idempotency keys, listing counters, the catalog and stock
+//! reservations, one module each (`orders`, `idempotency`, `listing`, `catalog`, `stock`). This module holds the store type and
 //! what their requests share: attribute values, and the reading of a failed (transactional) write.
 //!
 //! - An order is one item of the orders table, in the layout of [`dynamodb_item`](crate::adapters::dynamodb_item),
@@ -19,6 +19,7 @@ mod catalog;
 mod idempotency;
 mod listing;
 mod orders;
+mod stock;
 
 pub use idempotency::EXPIRES_AT;
 pub use listing::{LISTING_INDEXES, SUMMARY_ATTRIBUTES};
@@ -47,6 +48,7 @@ pub struct DynamoDbStore {
     catalog: String,
     idempotency: String,
     counters: String,
+    reservations: String,
 }
 
 impl DynamoDbStore {
@@ -58,6 +60,7 @@ impl DynamoDbStore {
             catalog: resources.catalog_table.clone(),
             idempotency: resources.idempotency_table.clone(),
             counters: resources.counters_table.clone(),
+            reservations: resources.reservations_table.clone(),
         }
     }
 }

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_workflow_changes_queues.sql"),
     include_str!("../migrations/0003_order_idempotency_and_deletions.sql"),
     include_str!("../migrations/0004_order_failure_reason.sql"),
+    include_str!("../migrations/0005_stock_and_reservations.sql"),
 ];
 
 /// Applies the migrations this database has not had yet, in one transaction.
@@ -56,6 +57,7 @@ mod tests {
                 "109ed007cb445f196ca4a6e7855b6eec61c5ecc5ad20c93e29ef0dc46c42709b",
                 "c23b8f76fe2748294d2ba4727c3829f2307f60fd800bd13c31c3ad7c54d84755",
                 "1a49f0cdfc94c4c8d0f37c1396fd39d866a036f8f423b945255ba67300cd33a8",
+                "2bb856fda3b1c6028de69cf7b4b6a010f7c900b5e4785c9dbb8a7ac68c81f293",
             ]
         );
     }

@@ -1,0 +1,147 @@
+//! Stock reservations in SQLite: each decided in one write transaction with the catalog rows it
+//! changes, so no other reservation or stock update sees a half of it.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+
+use super::catalog::entry;
+use super::db::{Database, execute_cached, sql_error};
+use crate::domain::{
+    OrderId, OutOfStock, ReservationState, ReserveOutcome, SettleOutcome, StockLine, plan_reservation,
+};
+use crate::ports::{StockLedger, StoreError};
+
+/// An order's reservation as stored.
+struct Stored {
+    state: ReservationState,
+    lines: Vec<StockLine>,
+    refusal: Option<OutOfStock>,
+}
+
+#[async_trait]
+impl StockLedger for Database {
+    async fn reserve(&self, order_id: OrderId, lines: &[StockLine]) -> Result<ReserveOutcome, StoreError> {
+        let lines = lines.to_vec();
+        self.write(move |tx| {
+            if let Some(stored) = stored(tx, order_id)? {
+                return Ok(match (stored.state, stored.refusal) {
+                    (ReservationState::Reserved, _) => ReserveOutcome::Reserved { lines: stored.lines },
+                    (ReservationState::Refused, Some(refusal)) => ReserveOutcome::OutOfStock(refusal),
+                    (state, _) => ReserveOutcome::Settled(state),
+                });
+            }
+            let mut available = Vec::with_capacity(lines.len());
+            for line in &lines {
+                available.push(entry(tx, &line.product_id)?.and_then(|entry| entry.product.stock));
+            }
+            let mut stock = available.into_iter();
+            match plan_reservation(&lines, |_| stock.next().flatten()) {
+                Err(refusal) => {
+                    record(tx, order_id, ReservationState::Refused, &[], Some(&refusal))?;
+                    Ok(ReserveOutcome::OutOfStock(refusal))
+                }
+                Ok(held) => {
+                    for line in &held {
+                        execute_cached(
+                            tx,
+                            "UPDATE catalog SET stock = stock - ?1, reserved = reserved + ?1, version = version + 1
+                             WHERE product_id = ?2",
+                            params![line.quantity, line.product_id],
+                        )
+                        .map_err(sql_error)?;
+                    }
+                    record(tx, order_id, ReservationState::Reserved, &held, None)?;
+                    Ok(ReserveOutcome::Reserved { lines: held })
+                }
+            }
+        })
+        .await
+    }
+
+    async fn release(&self, order_id: OrderId) -> Result<SettleOutcome, StoreError> {
+        // Units go back to a product still tracked; one removed from the catalog, or no longer
+        // tracked, has nothing to give them back to.
+        self.settle(
+            order_id,
+            ReservationState::Released,
+            "UPDATE catalog SET stock = stock + ?1, reserved = MAX(reserved - ?1, 0), version = version + 1
+             WHERE product_id = ?2 AND stock IS NOT NULL",
+        )
+        .await
+    }
+
+    async fn consume(&self, order_id: OrderId) -> Result<SettleOutcome, StoreError> {
+        self.settle(
+            order_id,
+            ReservationState::Consumed,
+            "UPDATE catalog SET reserved = MAX(reserved - ?1, 0), version = version + 1 WHERE product_id = ?2",
+        )
+        .await
+    }
+}
+
+impl Database {
+    /// Moves a reservation from reserved to `to`, running `update` (quantity, product) for each of
+    /// its lines; any other state is final and left alone.
+    async fn settle(
+        &self,
+        order_id: OrderId,
+        to: ReservationState,
+        update: &'static str,
+    ) -> Result<SettleOutcome, StoreError> {
+        self.write(move |tx| match stored(tx, order_id)? {
+            None => {
+                record(tx, order_id, to, &[], None)?;
+                Ok(SettleOutcome::NothingReserved)
+            }
+            Some(Stored { state: ReservationState::Reserved, lines, .. }) => {
+                for line in &lines {
+                    execute_cached(tx, update, params![line.quantity, line.product_id]).map_err(sql_error)?;
+                }
+                execute_cached(
+                    tx,
+                    "UPDATE stock_reservations SET state = ?1 WHERE order_id = ?2",
+                    params![to.as_str(), order_id.to_string()],
+                )
+                .map_err(sql_error)?;
+                Ok(SettleOutcome::Settled { lines })
+            }
+            Some(Stored { state, .. }) => Ok(SettleOutcome::AlreadySettled(state)),
+        })
+        .await
+    }
+}
+
+fn stored(tx: &rusqlite::Connection, order_id: OrderId) -> Result<Option<Stored>, StoreError> {
+    let row: Option<(String, String, Option<String>)> = tx
+        .prepare_cached("SELECT state, lines, refusal FROM stock_reservations WHERE order_id = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row([order_id.to_string()], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?))).optional()
+        })
+        .map_err(sql_error)?;
+    let Some((state, lines, refusal)) = row else { return Ok(None) };
+    let corrupt = |what: &str| StoreError::Internal(format!("reservation of order {order_id}: unreadable {what}"));
+    Ok(Some(Stored {
+        state: ReservationState::parse(&state).ok_or_else(|| corrupt("state"))?,
+        lines: serde_json::from_str(&lines).map_err(|_| corrupt("lines"))?,
+        refusal: refusal.map(|text| serde_json::from_str(&text)).transpose().map_err(|_| corrupt("refusal"))?,
+    }))
+}
+
+fn record(
+    tx: &rusqlite::Connection,
+    order_id: OrderId,
+    state: ReservationState,
+    lines: &[StockLine],
+    refusal: Option<&OutOfStock>,
+) -> Result<(), StoreError> {
+    let lines = serde_json::to_string(lines).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let refusal = refusal.map(serde_json::to_string).transpose().map_err(|e| StoreError::Internal(e.to_string()))?;
+    execute_cached(
+        tx,
+        "INSERT INTO stock_reservations (order_id, state, lines, refusal) VALUES (?1, ?2, ?3, ?4)",
+        params![order_id.to_string(), state.as_str(), lines, refusal],
+    )
+    .map_err(sql_error)?;
+    Ok(())
+}
