@@ -14,6 +14,7 @@ use orders_core::adapters::aws::functions::{self, FunctionConfig, LambdaFunction
 use orders_core::adapters::aws::setup::queue_name;
 use orders_core::adapters::aws::{AwsResources, EXPIRES_AT, LISTING_INDEXES, SUMMARY_ATTRIBUTES, env};
 use orders_core::ports::QueueName;
+use orders_workers::fulfilment::DEPLOYED_BACKOFF;
 use saphyr::{LoadableYamlNode, Scalar, Yaml};
 use serde_json::{Value, json};
 
@@ -204,7 +205,8 @@ fn every_function_gets_exactly_the_environment_its_binary_requires() {
         assert!(config.is_ok(), "{id}: {}", config.unwrap_err());
         let set: BTreeSet<&str> = variables.keys().map(String::as_str).collect();
         let required: BTreeSet<&str> = function.required_env.iter().copied().collect();
-        assert_eq!(set, required, "{id} sets other variables than {} requires", function.binary);
+        let read: BTreeSet<&str> = required.iter().chain(function.optional_env).copied().collect();
+        assert_eq!(set, read, "{id} sets other variables than {} reads", function.binary);
         assert!(globals.iter().all(|g| !required.contains(g)), "a global shadows a function's variable");
     }
 }
@@ -220,6 +222,7 @@ fn each_variable_points_at_the_resource_the_binary_expects() {
             v if v == env::CATALOG_TABLE => expected.catalog_table.clone(),
             v if v == env::IDEMPOTENCY_TABLE => expected.idempotency_table.clone(),
             v if v == env::COUNTERS_TABLE => expected.counters_table.clone(),
+            v if v == env::RESERVATIONS_TABLE => expected.reservations_table.clone(),
             v if v == env::BACKUP_BUCKET => expected.backup_bucket.clone(),
             v if v == env::BACKUP_QUEUE_URL => queue_name(&expected, QueueName::Backup),
             v if v == env::IMPORT_DLQ_URL => queue_name(&expected, QueueName::ImportDlq),
@@ -464,6 +467,8 @@ fn no_statement_grants_everything_where_a_resource_can_be_named() {
     for (id, resource) in template.resources() {
         let Some(policies) = resource["Properties"]["Policies"].as_array() else { continue };
         for statement in policies.iter().flat_map(|p| p["Statement"].as_array().unwrap()) {
+            // A statement present only under a condition (`!If [Condition, statement, AWS::NoValue]`)
+            let statement = statement.get("Fn::If").map_or(statement, |branches| &branches[1]);
             statements += 1;
             if statement["Effect"] != "Allow" {
                 continue;
@@ -491,4 +496,39 @@ fn the_api_key_parameter_is_as_long_as_both_checks_demand() {
     assert_eq!(parameter["NoEcho"], true);
     assert!(parameter["MinLength"].as_u64().unwrap() >= 20);
     assert!(parameter["MinLength"].as_u64().unwrap() >= orders_ingest::http::MIN_KEY_CHARS as u64);
+}
+
+#[test]
+fn the_fulfilment_retries_fit_inside_the_wait_the_workflow_allows_the_hand_off() {
+    let template = Template::load();
+    let queue = &template.resource(template.queue_named(QueueName::Fulfilment.as_str()))["Properties"];
+    let backoff = DEPLOYED_BACKOFF;
+    // Given the fulfilment queue: its visibility timeout is the first pause, and its redrive comes one
+    // delivery after the worker parks a task with its reason
+    assert_eq!(queue["VisibilityTimeout"].as_u64().unwrap(), backoff.first_delay.as_secs());
+    assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap(), u64::from(backoff.attempts) + 1);
+    // And the state machine's hand-off, which waits up to its timeout
+    let definition: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo().join("statemachine/order-processing.asl.json")).unwrap())
+            .unwrap();
+    let hand_off = &definition["States"]["HandOff"];
+    let wait = hand_off["TimeoutSeconds"].as_u64().unwrap();
+    assert_eq!(wait, 24 * 60 * 60, "an order waits 24 hours for its hand-off");
+    assert!(hand_off.get("HeartbeatSeconds").is_none(), "a retried hand-off sends no heartbeat");
+    // Then every attempt happens well before the wait ends, leaving an operator most of a day to
+    // replay a parked task once the endpoint is back
+    let retrying: u64 = (1..backoff.attempts).map(|attempt| backoff.delay(attempt).as_secs()).sum();
+    assert!(retrying * 4 < wait, "the retries take {retrying} s of the {wait} s an order may wait");
+    // And the function may read the webhook's secret, and only that secret, when one is configured
+    let (_, function) = template.function(functions::FULFILMENT.binary);
+    let statements: Vec<&Value> = function["Properties"]["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["Statement"].as_array().unwrap())
+        .collect();
+    let secret = statements.iter().find_map(|s| s.get("Fn::If")).expect("a statement conditional on the webhook");
+    assert_eq!(secret[0], "HandOffToWebhook");
+    assert_eq!(secret[1]["Action"], "secretsmanager:GetSecretValue");
+    assert_eq!(secret[1]["Resource"], json!({"Ref": "FulfilmentWebhookSecretArn"}));
 }

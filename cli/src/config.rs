@@ -272,6 +272,11 @@ pub struct ServeArgs {
     /// Deliveries of a queue message before it moves to the queue's dead-letter queue.
     #[arg(long, env = "ORDERS_MAX_RECEIVE_COUNT", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_receive_count: u32,
+    /// Hand each order, once its stock is reserved, to the merchant's fulfilment: POSTed to this URL,
+    /// signed with the secret in ORDERS_FULFILMENT_WEBHOOK_SECRET (docs/FULFILMENT.md). Without it,
+    /// processing is the reservation alone.
+    #[arg(long, env = "ORDERS_FULFILMENT_WEBHOOK_URL")]
+    pub fulfilment_webhook: Option<String>,
     /// Requests per second each client address may make (bursts of twice that); above it, 429.
     /// 0 turns the limit off.
     #[arg(long, env = "ORDERS_RATE_LIMIT", default_value_t = 500)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use orders_core::adapters::embedded::ORDERS_TABLE;
-use orders_core::lambda::DeadLetters;
+use orders_core::lambda::{Backoff, DeadLetters};
 use orders_core::ports::QueueName;
 use orders_core::wiring::{AwsSystem, EmbeddedSystem, Ports};
 use orders_workers::aws_stream::DynamoDbStreamPoller;
@@ -42,6 +42,8 @@ pub struct Pipeline {
 /// Builds the workers over the ports, whichever the backend.
 struct Workers<'a> {
     ports: &'a Ports,
+    /// How the fulfilment worker paces the tasks that fail for a passing reason.
+    fulfilment_backoff: Backoff,
 }
 
 impl Workers<'_> {
@@ -58,9 +60,9 @@ impl Workers<'_> {
             |queue, handler| QueuePoller { queue, queues: ports.queues.clone(), handler, source: source.clone() };
         let dead_letters = |queue| DeadLetters::new(ports.queues.clone(), queue);
         let fulfilment = FulfilmentWorker::new(
-            ports.orders.clone(),
-            ports.callbacks.clone(),
+            ports.workflow_tasks(),
             dead_letters(QueueName::FulfilmentDlq),
+            self.fulfilment_backoff,
         );
         let import = ImportWorker::new(ports.order_service(), dead_letters(QueueName::ImportDlq));
         [
@@ -80,13 +82,17 @@ impl Workers<'_> {
 impl Pipeline {
     /// The embedded pipeline: resumes interrupted executions, starts the workflow driver, and polls
     /// the change feed and the queues.
-    pub async fn start_embedded(system: &EmbeddedSystem, source: EventSource) -> anyhow::Result<Pipeline> {
+    pub async fn start_embedded(
+        system: &EmbeddedSystem,
+        source: EventSource,
+        fulfilment_backoff: Backoff,
+    ) -> anyhow::Result<Pipeline> {
         let resumed = system.workflow.resume().await?;
         if resumed > 0 {
             tracing::info!(resumed, "resumed running executions");
         }
         let driver = system.workflow.spawn_driver();
-        let workers = Workers { ports: &system.ports };
+        let workers = Workers { ports: &system.ports, fulfilment_backoff };
         let feed = system.ports.changes.clone().context("the embedded stack has a change feed")?;
         let (shutdown, stopped) = watch::channel(false);
         let stream = StreamPoller {
@@ -102,8 +108,8 @@ impl Pipeline {
     }
 
     /// The AWS pipeline: polls the orders table's stream and the SQS queues.
-    pub fn start_aws(system: &AwsSystem, source: EventSource) -> Pipeline {
-        let workers = Workers { ports: &system.ports };
+    pub fn start_aws(system: &AwsSystem, source: EventSource, fulfilment_backoff: Backoff) -> Pipeline {
+        let workers = Workers { ports: &system.ports, fulfilment_backoff };
         let (shutdown, stopped) = watch::channel(false);
         let stream = DynamoDbStreamPoller::new(
             system.clients.streams.clone(),

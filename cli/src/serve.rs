@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use orders_core::adapters::embedded::{EmbeddedConfig, QueueSettings, WorkflowLocation};
+use orders_core::adapters::webhook::WebhookConfig;
 use orders_core::domain::ProductCatalog;
+use orders_core::lambda::Backoff;
 use orders_core::wiring::wire_embedded;
 use orders_ingest::http::{AppState, router};
 use tokio::net::TcpListener;
@@ -28,12 +30,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Held until the server has stopped (the embedded default only: on AWS the data dir holds
     // nothing but the key digest, and several servers may share a deployment).
     let mut lock = None;
+    let webhook = fulfilment_webhook(&args)?;
+    // A task that fails for a passing reason comes back after the visibility timeout, then after
+    // twice as long each time (at most an hour), and is parked with its reason on its last delivery.
+    let fulfilment_backoff = Backoff {
+        attempts: args.max_receive_count,
+        first_delay: args.visibility_timeout,
+        max_delay: std::time::Duration::from_secs(3600),
+    };
     let (service, pipeline, backend) = if args.backend.uses_aws() {
         let queues = crate::setup::QueueOptions {
             visibility_timeout: u32::try_from(args.visibility_timeout.as_secs().max(1)).unwrap_or(43_200),
             max_receive_count: args.max_receive_count,
         };
-        let system = crate::setup::aws_system(&args.backend, &args.account_id, &args.region, &queues).await?;
+        let mut system = crate::setup::aws_system(&args.backend, &args.account_id, &args.region, &queues).await?;
+        system.ports = system.ports.with_fulfilment_webhook(webhook)?;
         let catalog_store = &system.ports.catalog;
         // The catalog is the deployment's: replaced only by an explicit --catalog FILE, and the demo
         // one stored only when asked for (--demo-catalog) and only into an empty catalog.
@@ -53,7 +64,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        let pipeline = Pipeline::start_aws(&system, source);
+        let pipeline = Pipeline::start_aws(&system, source, fulfilment_backoff);
         (
             system.ports.order_service(),
             pipeline,
@@ -73,12 +84,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 max_receive_count: args.max_receive_count,
             },
         };
-        let system =
+        let mut system =
             wire_embedded(&config).await.with_context(|| format!("cannot open the data in {}", data_dir.display()))?;
+        system.ports = system.ports.with_fulfilment_webhook(webhook)?;
         if let Some(catalog) = read_catalog(&args)? {
             system.ports.catalog.replace_catalog(&catalog).await.context("cannot store the catalog")?;
         }
-        let pipeline = Pipeline::start_embedded(&system, source).await.context("cannot start the pipeline")?;
+        let pipeline =
+            Pipeline::start_embedded(&system, source, fulfilment_backoff).await.context("cannot start the pipeline")?;
         (system.ports.order_service(), pipeline, format!("data in {}", data_dir.display()))
     };
 
@@ -106,6 +119,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("stopped cleanly");
     Ok(())
 }
+
+/// The fulfilment webhook, if one is configured: its URL from the flag (or its variable), its
+/// secret from [`WEBHOOK_SECRET_ENV`] only (a flag would show it in the process list).
+fn fulfilment_webhook(args: &ServeArgs) -> anyhow::Result<Option<WebhookConfig>> {
+    let Some(url) = &args.fulfilment_webhook else { return Ok(None) };
+    let secret = std::env::var(WEBHOOK_SECRET_ENV)
+        .with_context(|| format!("--fulfilment-webhook needs its signing secret in {WEBHOOK_SECRET_ENV}"))?;
+    let config = WebhookConfig::new(url, &secret)?;
+    tracing::info!(url = %config.url, "orders are handed off to the fulfilment webhook");
+    Ok(Some(config))
+}
+
+/// The variable holding the fulfilment webhook's signing secret.
+pub const WEBHOOK_SECRET_ENV: &str = "ORDERS_FULFILMENT_WEBHOOK_SECRET";
 
 /// The HTTP server's limits from the flags; the connection cap by default sits safely below the
 /// open-files limit, which is first raised to its hard limit.

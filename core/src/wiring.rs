@@ -20,11 +20,12 @@ use crate::adapters::embedded::{
     BACKUP_FOLDER, DATABASE_FILE, Database, EmbeddedConfig, EmbeddedQueues, EmbeddedTasks, EmbeddedWorkflow,
     FolderBackupStore, ORDER_PROCESSING_DEFINITION, ORDERS_TABLE, StackError, definition_substitutions, queue_url,
 };
-use crate::application::{Backups, ChangeReactions, OrderService};
+use crate::adapters::webhook::{WebhookConfig, WebhookHandOff};
+use crate::application::{Backups, ChangeReactions, OrderService, WorkflowTasks};
 use crate::domain::ProductCatalog;
 use crate::ports::{
-    BackupStore, CatalogStore, ChangeFeed, MessageQueue, OrderStore, QueueName, StockLedger, StoreError, TaskCallbacks,
-    WorkflowEngine,
+    BackupStore, CatalogStore, ChangeFeed, FulfilmentHandOff, HandOffError, MessageQueue, OrderStore, QueueName,
+    StockLedger, StoreError, TaskCallbacks, WorkflowEngine,
 };
 
 /// Every port of one way of running.
@@ -44,6 +45,9 @@ pub struct Ports {
     pub queues: Arc<dyn MessageQueue>,
     /// The order backups.
     pub backups: Arc<dyn BackupStore>,
+    /// Where orders are handed off for fulfilment; `None`: no webhook configured, processing is the
+    /// reservation alone ([`Ports::with_fulfilment_webhook`]).
+    pub hand_off: Option<Arc<dyn FulfilmentHandOff>>,
     /// The order change feed, where the system reads it itself (the embedded outbox); on AWS the
     /// orders table's stream is read through the SDK instead.
     pub changes: Option<Arc<dyn ChangeFeed>>,
@@ -58,6 +62,20 @@ impl Ports {
     /// The reactions to order changes over these ports.
     pub fn change_reactions(&self) -> ChangeReactions {
         ChangeReactions::new(self.orders.clone(), self.queues.clone(), self.callbacks.clone(), self.workflow.clone())
+    }
+
+    /// The workflow's callback tasks over these ports.
+    pub fn workflow_tasks(&self) -> WorkflowTasks {
+        WorkflowTasks::new(self.orders.clone(), self.stock.clone(), self.hand_off.clone(), self.callbacks.clone())
+    }
+
+    /// These ports, handing orders off to the webhook `config` names (none: no hand-off).
+    pub fn with_fulfilment_webhook(mut self, config: Option<WebhookConfig>) -> Result<Self, HandOffError> {
+        self.hand_off = match config {
+            Some(config) => Some(Arc::new(WebhookHandOff::new(config)?)),
+            None => None,
+        };
+        Ok(self)
     }
 
     /// The backup use cases over these ports.
@@ -112,6 +130,7 @@ pub async fn wire_embedded(config: &EmbeddedConfig) -> Result<EmbeddedSystem, St
         callbacks: Arc::new(workflow.clone()),
         queues,
         backups: Arc::new(FolderBackupStore::new(backup_root.clone())),
+        hand_off: None,
         changes: Some(Arc::new(database.clone())),
     };
     Ok(EmbeddedSystem { ports, database, workflow, backup_root })
@@ -152,6 +171,7 @@ mod aws {
             callbacks: Arc::new(StepFunctionsCallbacks::new(clients.sfn.clone())),
             queues: Arc::new(SqsQueues::new(clients.sqs.clone(), resources.queue_urls.clone())),
             backups: Arc::new(S3BackupStore::new(clients.s3.clone(), resources.backup_bucket.clone())),
+            hand_off: None,
             changes: None,
         };
         AwsSystem { ports, clients, resources }

@@ -52,6 +52,8 @@ pub struct Launch {
     pub aws: Option<AwsTarget>,
     /// With `aws`: pass `--demo-catalog` (the moto scenarios price orders with the demo products).
     pub aws_demo_catalog: bool,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
 }
 
 /// An AWS-compatible endpoint and the resource prefix a test uses there.
@@ -72,7 +74,14 @@ impl AwsTarget {
 
 impl Default for Launch {
     fn default() -> Self {
-        Launch { data_dir: None, api_key: Some(API_KEY.into()), args: Vec::new(), aws: None, aws_demo_catalog: true }
+        Launch {
+            data_dir: None,
+            api_key: Some(API_KEY.into()),
+            args: Vec::new(),
+            aws: None,
+            aws_demo_catalog: true,
+            env: Vec::new(),
+        }
     }
 }
 
@@ -114,6 +123,7 @@ impl Server {
         if let Some(key) = &launch.api_key {
             command.env("ORDERS_API_KEY", key);
         }
+        command.envs(launch.env.iter().map(|(name, value)| (name, value)));
         if let Some(aws) = &launch.aws {
             command
                 .args(["--aws-endpoint", &aws.endpoint, "--prefix", &aws.prefix])

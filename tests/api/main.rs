@@ -6,11 +6,15 @@ mod common;
 #[path = "../support/moto.rs"]
 mod moto;
 
+#[macro_use]
+mod backends;
+
 mod auth;
 mod concurrency;
 mod crash_safety;
 mod create_and_get;
 mod errors;
+mod fulfilment;
 mod idempotency;
 mod listing;
 mod openapi;

@@ -198,7 +198,7 @@ async fn after_the_store_is_lost_a_restore_brings_every_order_back_with_its_last
 async fn an_operator_sees_where_an_execution_waits_and_its_history() {
     let server = Server::start().await;
     let order_id = server.create_processing("CUST001").await;
-    // Wait until the workflow is past fulfilment and waits for the shipment
+    // Wait until the workflow has reserved the stock, handed the order off and waits for the shipment
     let shown = eventually("the execution to wait for the shipment", async || {
         let (ok, stdout, stderr) = orders_cli(server.data_dir(), &["executions", &order_id]);
         assert!(ok, "{stderr}");
@@ -209,7 +209,8 @@ async fn an_operator_sees_where_an_execution_waits_and_its_history() {
     assert!(shown.contains("status:        RUNNING"), "{shown}");
     assert!(shown.contains("ExecutionStarted"), "{shown}");
     assert!(shown.contains("MarkProcessing"), "{shown}");
-    assert!(shown.contains("Fulfil"), "{shown}");
+    assert!(shown.contains("Reserve"), "{shown}");
+    assert!(shown.contains("HandOff"), "{shown}");
     // An ARN works as well as an order id; nonsense is refused clearly
     let arn = format!("arn:aws:states:us-east-1:123456789012:execution:OrderProcessing:{order_id}");
     let (ok, by_arn, _) = orders_cli(server.data_dir(), &["executions", &arn]);

@@ -1,107 +1,12 @@
 //! The whole pipeline inside `orders serve`: the workflow marks the order processing, the
-//! fulfilment worker answers its callback, status changes wake the waiting workflow through the
+//! fulfilment worker answers its saga tasks (reserve, hand off, consume), status changes wake the waiting workflow through the
 //! change feed and the stream processor, and the backup worker keeps one file per order version.
-
-use std::path::PathBuf;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use orders_core::adapters::aws::{AwsClients, S3BackupStore};
-use orders_core::ports::{BackupKey, BackupStore};
-use orders_testkit::eventually;
-
-use crate::common::{AwsTarget, Launch, Server, body_json, seed_order};
-use crate::moto::Moto;
-
-fn encoded(arn: &str) -> String {
-    arn.replace(':', "%3A")
-}
-
-async fn wait_for_execution(server: &Server, arn: &str, status: &str) -> Value {
-    server.wait_for(&format!("/executions/{}", encoded(arn)), |e| e["status"] == status).await
-}
-
-/// Where a backend keeps backups, read the way an operator would.
-#[derive(Clone)]
-enum Backups {
-    /// The embedded default's folder.
-    Folder(PathBuf),
-    /// An S3 bucket on the emulator, read through the S3 adapter.
-    Bucket(S3BackupStore),
-}
-
-impl Backups {
-    async fn version(&self, order_id: &str, version: u64) -> Option<Value> {
-        let key = BackupKey::Version { order_id: order_id.parse().unwrap(), version };
-        let bytes = match self {
-            Backups::Folder(root) => std::fs::read(root.join("backups").join(key.object_key())).ok(),
-            Backups::Bucket(store) => store.get(&key).await.unwrap(),
-        };
-        bytes.map(|b| serde_json::from_slice(&b).unwrap())
-    }
-
-    /// Waits until exactly versions 1..=`versions` are backed up and returns them.
-    async fn wait_for(&self, order_id: &str, versions: u64) -> Vec<Value> {
-        eventually(format!("backups of {order_id}: {versions} versions"), async || {
-            let mut found = Vec::new();
-            for version in 1..=versions + 1 {
-                match self.version(order_id, version).await {
-                    Some(backup) => found.push(backup),
-                    None => break,
-                }
-            }
-            if found.len() as u64 == versions { Ok(found) } else { Err(format!("{} versions", found.len())) }
-        })
-        .await
-    }
-}
-
-/// A backend to run the scenarios on: where data lives, and how to start servers over it.
-struct Backend {
-    data_dir: tempfile::TempDir,
-    aws: Option<AwsTarget>,
-    _moto: Option<Moto>,
-}
-
-impl Backend {
-    async fn embedded() -> Backend {
-        Backend { data_dir: tempfile::tempdir().unwrap(), aws: None, _moto: None }
-    }
-
-    async fn moto() -> Backend {
-        let moto = Moto::start().await;
-        let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let aws = AwsTarget { endpoint: moto.endpoint(), prefix };
-        Backend { data_dir: tempfile::tempdir().unwrap(), aws: Some(aws), _moto: Some(moto) }
-    }
-
-    /// A server on this backend (a message a killed server had received comes back after the
-    /// visibility timeout: 1 s here).
-    async fn start(&self) -> Server {
-        Server::launch(Launch {
-            data_dir: Some(self.data_dir.path().to_owned()),
-            args: vec!["--visibility-timeout".into(), "1".into(), "--max-receive-count".into(), "3".into()],
-            aws: self.aws.clone(),
-            ..Launch::default()
-        })
-        .await
-    }
-
-    async fn backups(&self) -> Backups {
-        match &self.aws {
-            None => Backups::Folder(self.data_dir.path().to_owned()),
-            Some(aws) => {
-                let clients = AwsClients::for_emulator(&aws.endpoint, "us-east-1").await;
-                Backups::Bucket(S3BackupStore::new(clients.s3, aws.bucket()))
-            }
-        }
-    }
-
-    fn is_embedded(&self) -> bool {
-        self.aws.is_none()
-    }
-}
+use crate::backends::{Backend, wait_for_execution};
+use crate::common::{Server, body_json, seed_order};
 
 async fn create(server: &Server) -> (String, String) {
     let created = body_json(server.create(&seed_order()).await).await;
@@ -119,13 +24,14 @@ async fn an_order_flows_from_created_to_delivered_with_a_backup_of_every_version
     // When the client ships it, then delivers it
     assert_eq!(server.set_status(&order_id, "shipped", None).await.status(), StatusCode::OK);
     assert_eq!(server.set_status(&order_id, "delivered", None).await.status(), StatusCode::OK);
-    // Then the execution succeeds, having been fulfilled and woken twice
+    // Then the execution succeeds, having reserved the order's stock, handed it off (no webhook
+    // here: nothing to send), been woken twice and consumed the stock
     let execution = wait_for_execution(&server, &arn, "SUCCEEDED").await;
-    assert_eq!(execution["output"]["fulfilment"]["order_id"], order_id);
-    assert_eq!(
-        (execution["output"]["fulfilment"]["lines"].as_u64(), execution["output"]["fulfilment"]["units"].as_u64()),
-        (Some(2), Some(3))
-    );
+    let output = &execution["output"];
+    assert_eq!(output["reservation"]["order_id"], order_id);
+    assert_eq!((output["reservation"]["lines"].as_u64(), output["reservation"]["units"].as_u64()), (Some(2), Some(3)));
+    assert_eq!(output["handOff"]["handed_off"], false);
+    assert_eq!(output["consumption"]["order_id"], order_id);
     // (the wait for "shipped" may have been answered by a record that was already delivered)
     let shipped = execution["output"]["shipped"]["status"].as_str().unwrap();
     assert!(["shipped", "delivered"].contains(&shipped), "{shipped}");
@@ -223,28 +129,6 @@ async fn killing_the_server_mid_workflow_loses_nothing(backend: Backend) {
         let backups = backend.backups().await.wait_for(order_id, 4).await;
         assert_eq!(backups[3]["status"], "delivered");
     }
-}
-
-/// Instantiates each scenario once per backend.
-macro_rules! on_every_backend {
-    ($($scenario:ident),* $(,)?) => {
-        mod embedded_backend {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::Backend::embedded().await).await;
-                }
-            )*
-        }
-        mod aws_backend_on_moto {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::Backend::moto().await).await;
-                }
-            )*
-        }
-    };
 }
 
 on_every_backend!(

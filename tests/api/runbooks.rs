@@ -191,6 +191,41 @@ async fn bulk_import() {
     server.wait_for_total(2, EVENTUALLY).await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn fulfilment_endpoint_down() {
+    // Given a fulfilment endpoint that is down, and an order whose hand-off gave up on it
+    let receiver = crate::fulfilment::Receiver::spawn(&[], 503).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (args, env) = receiver.serve_config(vec![
+        "--visibility-timeout".into(),
+        "0.3".into(),
+        "--max-receive-count".into(),
+        "2".into(),
+    ]);
+    let server =
+        Server::launch(Launch { data_dir: Some(dir.path().to_owned()), args, env, ..Default::default() }).await;
+    let order_id = server.create_processing("A").await;
+    let depth = || crate::operators::dlq_depth(&run(&server, dir.path(), "orders dlq list", None).1, "fulfilment-dlq");
+    eventually("the hand-off parked", async || depth() == 1).await;
+    let (_, peeked) = run(&server, dir.path(), "orders dlq peek fulfilment-dlq", None);
+    assert!(peeked.contains("fulfilment endpoint unavailable: HTTP 503"), "{peeked}");
+    // When the endpoint is back and the runbook is followed
+    receiver.answer_from_now(200);
+    for command in commands("fulfilment-endpoint-down.md") {
+        let (ok, output) = run(&server, dir.path(), &command, Some(&order_id));
+        assert!(ok, "{command}: {output}");
+    }
+    // Then the order is handed off and its workflow waits for the shipment
+    eventually("the hand-off taken", async || receiver.deliveries().iter().any(|d| d.answered == 200)).await;
+    eventually("the execution past the hand-off", async || {
+        run(&server, dir.path(), "orders executions ORDER_ID", Some(&order_id))
+            .1
+            .contains("current state: AwaitShipped")
+    })
+    .await;
+    assert_eq!(depth(), 0);
+}
+
 #[test]
 fn every_alarm_leads_to_a_runbook_exercised_above() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks");

@@ -46,7 +46,7 @@ use orders_testkit::eventually_every;
 use orders_workers::aws_stream::DynamoDbStreamPoller;
 use orders_workers::backup::BackupWorker;
 use orders_workers::events::EventSource;
-use orders_workers::fulfilment::FulfilmentWorker;
+use orders_workers::fulfilment::{DEPLOYED_BACKOFF, FulfilmentWorker};
 use orders_workers::runner::{QueuePoller, StreamRound};
 use orders_workers::stream::{StreamHandler, StreamProcessor};
 use serde_json::{Value, json};
@@ -169,9 +169,9 @@ impl Pipeline {
 
         let fulfilment = system("fulfilment");
         let worker = FulfilmentWorker::new(
-            fulfilment.ports.orders.clone(),
-            fulfilment.ports.callbacks.clone(),
+            fulfilment.ports.workflow_tasks(),
             DeadLetters::new(fulfilment.ports.queues.clone(), QueueName::FulfilmentDlq),
+            DEPLOYED_BACKOFF,
         );
         let fulfilment = QueuePoller {
             queue: QueueName::Fulfilment,

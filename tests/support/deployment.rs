@@ -76,6 +76,7 @@ impl Deployment {
             (env::CATALOG_TABLE, resources.catalog_table.clone()),
             (env::IDEMPOTENCY_TABLE, resources.idempotency_table.clone()),
             (env::COUNTERS_TABLE, resources.counters_table.clone()),
+            (env::RESERVATIONS_TABLE, resources.reservations_table.clone()),
             (env::BACKUP_BUCKET, resources.backup_bucket.clone()),
             (env::STATE_MACHINE_ARN, resources.state_machine_arn.clone()),
             (env::BACKUP_QUEUE_URL, resources.queue_urls[&QueueName::Backup].clone()),

@@ -17,7 +17,7 @@ use orders_core::wiring::{EmbeddedSystem, wire_embedded};
 use orders_testkit::eventually;
 use orders_workers::backup::BackupWorker;
 use orders_workers::events::EventSource;
-use orders_workers::fulfilment::FulfilmentWorker;
+use orders_workers::fulfilment::{DEPLOYED_BACKOFF, FulfilmentWorker};
 use orders_workers::import::ImportWorker;
 use orders_workers::runner::QueuePoller;
 use serde_json::json;
@@ -49,9 +49,9 @@ impl Harness {
                 dead_letters(QueueName::BackupDlq),
             )),
             QueueName::Fulfilment => Arc::new(FulfilmentWorker::new(
-                Arc::new(system.database.clone()),
-                Arc::new(system.workflow.clone()),
+                system.ports.workflow_tasks(),
                 dead_letters(QueueName::FulfilmentDlq),
+                DEPLOYED_BACKOFF,
             )),
             QueueName::Import => {
                 Arc::new(ImportWorker::new(system.ports.order_service(), dead_letters(QueueName::ImportDlq)))

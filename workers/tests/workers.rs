@@ -26,7 +26,7 @@ use orders_core::wiring::{EmbeddedSystem, wire_embedded};
 use orders_testkit::eventually;
 use orders_workers::backup::BackupWorker;
 use orders_workers::events::EventSource;
-use orders_workers::fulfilment::FulfilmentWorker;
+use orders_workers::fulfilment::{DEPLOYED_BACKOFF, FulfilmentWorker};
 use orders_workers::runner::QueuePoller;
 use orders_workers::stream::{StreamHandler, StreamProcessor};
 
@@ -284,11 +284,7 @@ async fn the_fulfilment_worker_parks_the_malformed_record_of_a_lambda_batch_with
     let harness = Harness::new(30_000, 5).await;
     let event: SqsEvent = serde_json::from_str(include_str!("fixtures/sqs-fulfilment-batch.json")).unwrap();
     let dead_letters = DeadLetters::new(harness.system.ports.queues.clone(), QueueName::FulfilmentDlq);
-    let worker = FulfilmentWorker::new(
-        Arc::new(harness.system.database.clone()),
-        Arc::new(harness.system.workflow.clone()),
-        dead_letters,
-    );
+    let worker = FulfilmentWorker::new(harness.system.ports.workflow_tasks(), dead_letters, DEPLOYED_BACKOFF);
     let response = worker.handle(event).await;
     // The unknown order's task is answered (a dead token is a no-op); the unknown task kind can never
     // be done: it is in the DLQ with its reason, and the batch reports nothing to deliver again
@@ -302,7 +298,7 @@ async fn the_fulfilment_worker_parks_the_malformed_record_of_a_lambda_batch_with
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_workflow_fulfils_an_order_that_is_already_processing() {
+async fn the_workflow_processes_an_order_that_is_already_processing() {
     // Given a pending order that a client moved to processing before its workflow began (what a
     // re-run of the marking step also finds, after a crash between the mark and its record)
     let harness = Harness::new(30_000, 5).await;
@@ -314,12 +310,12 @@ async fn the_workflow_fulfils_an_order_that_is_already_processing() {
     let name = order.order_id.to_string();
     let workflow = &harness.system.workflow;
     let started = workflow.start_execution(&name, &serde_json::json!({ "order_id": name })).await.unwrap();
-    // Then it goes on to fulfil the order: the fulfilment task is queued and the execution waits
-    let queued = eventually("a fulfilment task queued", async || {
+    // Then it goes on to reserve the order's stock: the task is queued and the execution waits
+    let queued = eventually("a reservation task queued", async || {
         Some(harness.system.ports.queues.depth(QueueName::Fulfilment).await.unwrap()).filter(|queued| *queued > 0)
     })
     .await;
-    assert_eq!(queued, 1, "the fulfilment task is queued");
+    assert_eq!(queued, 1, "the reservation task is queued");
     let execution = workflow.describe_execution(&started.execution_arn).await.unwrap().unwrap();
     assert_eq!(execution.status, ExecutionStatus::Running, "{execution:?}");
     // And the order is still processing, one version on: the workflow's own mark

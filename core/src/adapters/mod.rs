@@ -7,3 +7,4 @@ pub mod dynamodb_item;
 pub mod embedded;
 pub mod listing;
 mod status_change;
+pub mod webhook;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::messages::BackupJob;
-use super::workflow_tasks::WorkflowTasks;
+use super::workflow_tasks::TaskAnswers;
 use super::{StepError, start_order_workflow};
 use crate::domain::order::rfc3339;
 use crate::domain::{OrderStatus, OrderStopped, WaitOutcome};
@@ -31,7 +31,7 @@ use crate::ports::{
 pub struct ChangeReactions {
     orders: Arc<dyn OrderStore>,
     queues: Arc<dyn MessageQueue>,
-    tasks: WorkflowTasks,
+    tasks: TaskAnswers,
     workflow: Arc<dyn WorkflowEngine>,
 }
 
@@ -44,7 +44,7 @@ impl ChangeReactions {
         callbacks: Arc<dyn TaskCallbacks>,
         workflow: Arc<dyn WorkflowEngine>,
     ) -> Self {
-        let tasks = WorkflowTasks::new(orders.clone(), callbacks);
+        let tasks = TaskAnswers::new(callbacks);
         ChangeReactions { orders, queues, tasks, workflow }
     }
 

@@ -42,7 +42,36 @@ impl BackupJob {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "task", rename_all = "snake_case")]
 pub enum WorkflowTask {
-    /// Fulfil the order, then answer with the token.
+    /// Reserve the order's stock, then answer with the token.
+    #[allow(missing_docs)]
+    Reserve {
+        order_id: OrderId,
+        /// The workflow's task token.
+        task_token: String,
+    },
+    /// Hand the order off to the merchant's fulfilment (when a webhook is configured), then answer.
+    #[allow(missing_docs)]
+    HandOff {
+        order_id: OrderId,
+        /// The workflow's task token.
+        task_token: String,
+    },
+    /// Give the order's reserved stock back (the order was cancelled or failed), then answer.
+    #[allow(missing_docs)]
+    Release {
+        order_id: OrderId,
+        /// The workflow's task token.
+        task_token: String,
+    },
+    /// The order was delivered: its reserved stock leaves for good; then answer.
+    #[allow(missing_docs)]
+    Consume {
+        order_id: OrderId,
+        /// The workflow's task token.
+        task_token: String,
+    },
+    /// Reserve and hand off in one task: what executions started on an earlier definition (one
+    /// `Fulfil` state) still send, until they end.
     #[allow(missing_docs)]
     Fulfil {
         order_id: OrderId,
@@ -58,4 +87,18 @@ pub enum WorkflowTask {
         /// The workflow's task token.
         task_token: String,
     },
+}
+
+impl WorkflowTask {
+    /// The order the task is about.
+    pub fn order_id(&self) -> OrderId {
+        match self {
+            WorkflowTask::Reserve { order_id, .. }
+            | WorkflowTask::HandOff { order_id, .. }
+            | WorkflowTask::Release { order_id, .. }
+            | WorkflowTask::Consume { order_id, .. }
+            | WorkflowTask::Fulfil { order_id, .. }
+            | WorkflowTask::AwaitStatus { order_id, .. } => *order_id,
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! once to a batch-item failure or a dead-lettered message.
 
 use super::OrderError;
-use crate::ports::{BackupError, CallbackError, QueueError, StoreError, WorkflowError};
+use crate::ports::{BackupError, CallbackError, HandOffError, QueueError, StoreError, WorkflowError};
 
 /// Why one record of a batch failed.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,9 @@ pub enum StepError {
     /// The workflow engine failed.
     #[error(transparent)]
     Workflow(#[from] WorkflowError),
+    /// The fulfilment hand-off met passing trouble.
+    #[error(transparent)]
+    HandOff(#[from] HandOffError),
     /// An order use case failed for a passing reason (storage, workflow engine).
     #[error(transparent)]
     Order(#[from] OrderError),

@@ -1,7 +1,15 @@
-//! The workflow's callback tasks, answered with the task token: `fulfil` confirms that the order is
-//! still to be fulfilled and answers with what is to be fulfilled (its lines and units); `await_status` keeps the token on
-//! the order, where the change reactions ([`super::changes`]) find it when the order reaches the
-//! status (or already has). A repeated task is harmless: an answered token is simply gone.
+//! The workflow's callback tasks, answered with the task token: the order saga's steps.
+//!
+//! - `reserve`: the order's stock, all lines or none; out of stock fails the order with the reason;
+//! - `hand_off`: the order to the merchant's fulfilment (a webhook, when one is configured); a
+//!   refusal fails the order with the reason, passing trouble is retried through the queue;
+//! - `release` (the compensation, on the cancel and failure paths) and `consume` (on delivery):
+//!   the reservation settled, once;
+//! - `await_status`: the token kept on the order, where the change reactions ([`super::changes`])
+//!   find it when the order reaches the status (or already has).
+//!
+//! Every task is safe to repeat: the stock port is keyed by order id, the hand-off carries one
+//! delivery id per order, and an answered token is simply gone.
 
 use std::sync::Arc;
 
@@ -9,51 +17,194 @@ use serde_json::json;
 
 use super::StepError;
 use super::messages::WorkflowTask;
-use crate::domain::{OrderId, OrderStatus, OrderStopped};
-use crate::ports::{CallbackError, OrderStore, StatusWait, StoreError, TaskCallbacks};
+use crate::domain::{
+    FailureReason, NewStatus, Order, OrderId, OrderStatus, OrderStopped, ProcessingFailure, ReserveOutcome,
+    SettleOutcome, StockLine,
+};
+use crate::ports::{
+    CallbackError, FulfilmentHandOff, HandOffError, OrderStore, StatusWait, StockLedger, StoreError, TaskCallbacks,
+};
 
 /// Answers the workflow's callback tasks.
 #[derive(Clone)]
 pub struct WorkflowTasks {
     orders: Arc<dyn OrderStore>,
+    stock: Arc<dyn StockLedger>,
+    hand_off: Option<Arc<dyn FulfilmentHandOff>>,
+    answers: TaskAnswers,
+}
+
+/// How a task is answered: resumed with an output, or failed with an error and cause. A token that
+/// is gone was answered before (or timed out): the task is done either way.
+#[derive(Clone)]
+pub(super) struct TaskAnswers {
     callbacks: Arc<dyn TaskCallbacks>,
 }
 
+impl TaskAnswers {
+    /// Answers through `callbacks`.
+    pub(super) fn new(callbacks: Arc<dyn TaskCallbacks>) -> Self {
+        TaskAnswers { callbacks }
+    }
+
+    /// Resumes the task with `output`.
+    pub(super) async fn resume(&self, task_token: &str, output: &serde_json::Value) -> Result<(), StepError> {
+        answered(self.callbacks.send_task_success(task_token, output).await)
+    }
+
+    /// Fails the task with `error` and `cause`.
+    pub(super) async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), StepError> {
+        answered(self.callbacks.send_task_failure(task_token, error, cause).await)
+    }
+
+    /// Fails the task: the order stopped.
+    pub(super) async fn stop(
+        &self,
+        task_token: &str,
+        order_id: OrderId,
+        stopped: OrderStopped,
+    ) -> Result<(), StepError> {
+        tracing::info!(%order_id, reason = %stopped, "the order stopped: failing the workflow's task");
+        self.fail(task_token, stopped.error_name(), &stopped.cause(order_id)).await
+    }
+}
+
+/// What a step of processing decided.
+enum Step {
+    /// Go on, with this output.
+    Done(serde_json::Value),
+    /// The order stopped before the step: the task fails with the stop's error.
+    Stopped(OrderStopped),
+    /// The order cannot be processed: it is failed with the reason, and so is the task.
+    Failed(ProcessingFailure),
+}
+
 impl WorkflowTasks {
-    /// Tasks over the order store, answered through `callbacks`.
-    pub fn new(orders: Arc<dyn OrderStore>, callbacks: Arc<dyn TaskCallbacks>) -> Self {
-        WorkflowTasks { orders, callbacks }
+    /// Tasks over the order store and the stock, handing orders off through `hand_off` (none:
+    /// processing is the reservation alone), answered through `callbacks`.
+    pub fn new(
+        orders: Arc<dyn OrderStore>,
+        stock: Arc<dyn StockLedger>,
+        hand_off: Option<Arc<dyn FulfilmentHandOff>>,
+        callbacks: Arc<dyn TaskCallbacks>,
+    ) -> Self {
+        WorkflowTasks { orders, stock, hand_off, answers: TaskAnswers::new(callbacks) }
     }
 
     /// Carries out one task.
     pub async fn handle(&self, task: WorkflowTask) -> Result<(), StepError> {
         match task {
-            WorkflowTask::Fulfil { order_id, task_token } => self.fulfil(order_id, &task_token).await,
+            WorkflowTask::Reserve { order_id, task_token } => {
+                let step = self.reserve(order_id).await?;
+                self.answer(&task_token, order_id, step).await
+            }
+            WorkflowTask::HandOff { order_id, task_token } => {
+                let step = self.hand_off(order_id).await?;
+                self.answer(&task_token, order_id, step).await
+            }
+            WorkflowTask::Fulfil { order_id, task_token } => {
+                let step = match self.reserve(order_id).await? {
+                    Step::Done(_) => self.hand_off(order_id).await?,
+                    other => other,
+                };
+                self.answer(&task_token, order_id, step).await
+            }
+            WorkflowTask::Release { order_id, task_token } => {
+                let outcome = self.stock.release(order_id).await?;
+                tracing::info!(%order_id, ?outcome, "order's stock released");
+                self.answers.resume(&task_token, &settled(order_id, &outcome)).await
+            }
+            WorkflowTask::Consume { order_id, task_token } => {
+                let outcome = self.stock.consume(order_id).await?;
+                tracing::info!(%order_id, ?outcome, "delivered order's stock consumed");
+                self.answers.resume(&task_token, &settled(order_id, &outcome)).await
+            }
             WorkflowTask::AwaitStatus { order_id, status, task_token } => {
                 self.await_status(order_id, status, task_token).await
             }
         }
     }
 
-    /// Fulfils the order unless it stopped (cancelled, failed, deleted): then the task fails with
-    /// the stop's error name, which the state machine catches.
-    pub async fn fulfil(&self, order_id: OrderId, task_token: &str) -> Result<(), StepError> {
-        let Some(order) = self.orders.get_order(order_id).await? else {
-            return self.stop(task_token, order_id, OrderStopped::Deleted).await;
+    /// Reserves the order's stock, unless it stopped.
+    async fn reserve(&self, order_id: OrderId) -> Result<Step, StepError> {
+        let order = match self.order_to_process(order_id).await? {
+            Ok(order) => order,
+            Err(stopped) => return Ok(Step::Stopped(stopped)),
         };
-        if let Some(stopped) = OrderStopped::for_status(order.status) {
-            return self.stop(task_token, order_id, stopped).await;
+        let lines = StockLine::for_order(&order);
+        Ok(match self.stock.reserve(order_id, &lines).await? {
+            ReserveOutcome::Reserved { lines: held } => {
+                tracing::info!(%order_id, tracked_lines = held.len(), "order's stock reserved");
+                let units: u64 = lines.iter().map(|line| line.quantity).sum();
+                Step::Done(json!({
+                    "order_id": order_id.to_string(),
+                    "lines": lines.len(),
+                    "units": units,
+                    "reserved_lines": held.len(),
+                }))
+            }
+            ReserveOutcome::OutOfStock(short) => Step::Failed(ProcessingFailure::OutOfStock(short)),
+            // Released (or consumed) before it was reserved: the order was stopped meanwhile.
+            ReserveOutcome::Settled(state) => {
+                tracing::info!(%order_id, %state, "order's reservation was settled before it was made");
+                Step::Stopped(OrderStopped::for_status(order.status).unwrap_or(OrderStopped::Cancelled))
+            }
+        })
+    }
+
+    /// Hands the order off to the merchant's fulfilment, unless it stopped; without a hand-off
+    /// configured there is nothing to do.
+    async fn hand_off(&self, order_id: OrderId) -> Result<Step, StepError> {
+        let order = match self.order_to_process(order_id).await? {
+            Ok(order) => order,
+            Err(stopped) => return Ok(Step::Stopped(stopped)),
+        };
+        let Some(hand_off) = &self.hand_off else {
+            return Ok(Step::Done(json!({"handed_off": false})));
+        };
+        match hand_off.hand_off(&order).await {
+            Ok(taken) => {
+                tracing::info!(%order_id, delivery_id = %taken.delivery_id, status = taken.status, "order handed off");
+                Ok(Step::Done(json!({"handed_off": true, "delivery_id": taken.delivery_id, "status": taken.status})))
+            }
+            Err(refused @ HandOffError::Refused { .. }) => {
+                Ok(Step::Failed(ProcessingFailure::FulfilmentRefused(refused.to_string())))
+            }
+            Err(trouble @ HandOffError::Unavailable(_)) => Err(trouble.into()),
         }
-        let units: u64 = order.items.iter().map(|item| u64::from(item.quantity)).sum();
-        // What the order is to be fulfilled with: its lines and units, as stored (no reference
-        // is made up: nothing outside the system has been told of the order yet).
-        let output = json!({
-            "order_id": order_id.to_string(),
-            "lines": order.items.len(),
-            "units": units,
-        });
-        tracing::info!(%order_id, units, "order fulfilled");
-        answered(self.callbacks.send_task_success(task_token, &output).await)
+    }
+
+    /// The order, if it is still to be processed; else why not.
+    async fn order_to_process(&self, order_id: OrderId) -> Result<Result<Order, OrderStopped>, StepError> {
+        let Some(order) = self.orders.get_order(order_id).await? else {
+            return Ok(Err(OrderStopped::Deleted));
+        };
+        Ok(match OrderStopped::for_status(order.status) {
+            Some(stopped) => Err(stopped),
+            None => Ok(order),
+        })
+    }
+
+    /// Answers the task as `step` decided. A processing failure first fails the order with its
+    /// reason (so the order says why on every engine, whatever it keeps of a task's cause), then
+    /// fails the task: the state machine gives the stock back and ends the execution failed.
+    async fn answer(&self, task_token: &str, order_id: OrderId, step: Step) -> Result<(), StepError> {
+        match step {
+            Step::Done(output) => self.answers.resume(task_token, &output).await,
+            Step::Stopped(stopped) => self.answers.stop(task_token, order_id, stopped).await,
+            Step::Failed(failure) => {
+                let cause = failure.cause();
+                tracing::info!(%order_id, error = failure.error_name(), %cause, "order cannot be processed");
+                let reason = FailureReason::from_cause(&cause);
+                let failed = NewStatus { status: OrderStatus::Failed, reason: Some(reason) };
+                match self.orders.transition(order_id, &[OrderStatus::Pending, OrderStatus::Processing], failed).await {
+                    // Already stopped by someone else (or gone): the task still fails with the cause.
+                    Ok(_) | Err(StoreError::ConditionFailed { .. } | StoreError::NotFound(_)) => {}
+                    Err(error) => return Err(error.into()),
+                }
+                self.answers.fail(task_token, failure.error_name(), &cause).await
+            }
+        }
     }
 
     /// Keeps the task token on the order until it reaches `status`; a deleted order fails the task.
@@ -69,29 +220,27 @@ impl WorkflowTasks {
                 tracing::info!(%order_id, awaiting = %status, "workflow waits for the order's status");
                 Ok(())
             }
-            Err(StoreError::NotFound(_)) => self.stop(&wait.task_token, order_id, OrderStopped::Deleted).await,
+            Err(StoreError::NotFound(_)) => self.answers.stop(&wait.task_token, order_id, OrderStopped::Deleted).await,
             Err(error) => Err(error.into()),
         }
     }
-
-    /// Fails the task: the order stopped.
-    pub(super) async fn stop(
-        &self,
-        task_token: &str,
-        order_id: OrderId,
-        stopped: OrderStopped,
-    ) -> Result<(), StepError> {
-        tracing::info!(%order_id, reason = %stopped, "the order stopped: failing the workflow's task");
-        answered(self.callbacks.send_task_failure(task_token, stopped.error_name(), &stopped.cause(order_id)).await)
-    }
-
-    /// Resumes the task with `output`.
-    pub(super) async fn resume(&self, task_token: &str, output: &serde_json::Value) -> Result<(), StepError> {
-        answered(self.callbacks.send_task_success(task_token, output).await)
-    }
 }
 
-/// A token that is gone was answered before (or timed out): the task is done either way.
+/// What a release or a consumption answers the workflow with.
+fn settled(order_id: OrderId, outcome: &SettleOutcome) -> serde_json::Value {
+    let (settled_now, state) = match outcome {
+        SettleOutcome::Settled { .. } => (true, None),
+        SettleOutcome::AlreadySettled(state) => (false, Some(state.as_str())),
+        SettleOutcome::NothingReserved => (false, None),
+    };
+    let lines = match outcome {
+        SettleOutcome::Settled { lines } => lines.len(),
+        _ => 0,
+    };
+    json!({"order_id": order_id.to_string(), "settled_now": settled_now, "lines": lines, "already": state})
+}
+
+/// The task's answer went through, or its token is gone (answered before, or timed out).
 fn answered(result: Result<(), CallbackError>) -> Result<(), StepError> {
     match result {
         Ok(()) => Ok(()),

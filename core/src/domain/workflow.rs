@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use super::stock::OutOfStock;
 use super::{OrderId, OrderStatus};
 
 /// Why the workflow of an order must stop: the order left its happy path.
@@ -50,6 +51,34 @@ impl OrderStopped {
 impl fmt::Display for OrderStopped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.error_name())
+    }
+}
+
+/// Why processing an order failed for good: the workflow's task fails with the error name (what
+/// the state machine's `Catch` rules see) and the order with the cause as its `failure_reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessingFailure {
+    /// Not enough stock for one of its lines.
+    OutOfStock(OutOfStock),
+    /// The merchant's fulfilment refused it (the refusal, as `fulfilment refused: HTTP 422 …`).
+    FulfilmentRefused(String),
+}
+
+impl ProcessingFailure {
+    /// The error name the task fails with.
+    pub const fn error_name(&self) -> &'static str {
+        match self {
+            ProcessingFailure::OutOfStock(_) => "OutOfStock",
+            ProcessingFailure::FulfilmentRefused(_) => "FulfilmentRefused",
+        }
+    }
+
+    /// The cause: the order's failure reason.
+    pub fn cause(&self) -> String {
+        match self {
+            ProcessingFailure::OutOfStock(short) => short.to_string(),
+            ProcessingFailure::FulfilmentRefused(refusal) => refusal.clone(),
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -27,6 +28,29 @@ pub trait SqsHandler: Send + Sync {
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse;
 }
 
+/// How a queue's failed records come back when its handler sets the pace itself (rather than the
+/// queue's fixed visibility timeout): after pauses that double from `first_delay` up to
+/// `max_delay`, and, after `attempts` deliveries, parked in the dead-letter queue with the last
+/// failure as their reason (where the queue's own redrive would park them without one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Deliveries before a record is parked (at most the queue's `maxReceiveCount`, which then
+    /// only catches what a crash left behind).
+    pub attempts: u32,
+    /// The pause after the first failure.
+    pub first_delay: Duration,
+    /// The longest pause.
+    pub max_delay: Duration,
+}
+
+impl Backoff {
+    /// The pause after the `receive_count`-th delivery failed.
+    pub fn delay(&self, receive_count: u32) -> Duration {
+        let doublings = receive_count.saturating_sub(1).min(32);
+        self.first_delay.saturating_mul(2u32.saturating_pow(doublings)).min(self.max_delay)
+    }
+}
+
 /// Runs `process` on every record of `event` concurrently and reports the records that failed or
 /// panicked, by message id. A record that is too large or fails as [`StepError::Malformed`] is
 /// moved to `dead_letters` with its reason (and counts as done) instead of being delivered again.
@@ -35,10 +59,25 @@ where
     F: Fn(SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), StepError>>,
 {
+    process_batch_with_backoff(event, dead_letters, None, process).await
+}
+
+/// [`process_batch`], with failed records paced by `backoff` when one is given.
+pub async fn process_batch_with_backoff<F, Fut>(
+    event: SqsEvent,
+    dead_letters: &DeadLetters,
+    backoff: Option<Backoff>,
+    process: F,
+) -> SqsBatchResponse
+where
+    F: Fn(SqsMessage) -> Fut,
+    Fut: Future<Output = Result<(), StepError>>,
+{
     let process = &process;
     let attempts = event.records.into_iter().map(|record| {
         let message_id = record.message_id.clone().unwrap_or_default();
-        let receive_count = record.attributes.get("ApproximateReceiveCount").cloned().unwrap_or_default();
+        let receive_count: u32 =
+            record.attributes.get("ApproximateReceiveCount").and_then(|count| count.parse().ok()).unwrap_or(1);
         let size = record.body.as_ref().map_or(0, String::len);
         // A copy of each record, to park it as it came (the handler takes the original).
         let original = record.clone();
@@ -67,6 +106,21 @@ where
                 Ok(Err(error)) => error.to_string(),
                 Err(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
             };
+            if let Some(backoff) = backoff {
+                if receive_count >= backoff.attempts {
+                    let reason = format!("failed {receive_count} times, the last with: {failure}");
+                    match dead_letters.park(&original, &reason).await {
+                        Ok(()) => {
+                            tracing::warn!(%message_id, %reason, dead_letter_queue = %dead_letters.queue(), "record gave up; moved to the dead-letter queue");
+                            return None;
+                        }
+                        Err(error) => tracing::error!(%message_id, %error, "parking a record that gave up failed"),
+                    }
+                } else if let Err(error) = dead_letters.retry_after(&original, backoff.delay(receive_count)).await {
+                    // The queue's visibility timeout paces it instead.
+                    tracing::warn!(%message_id, %error, "could not delay the record's next delivery");
+                }
+            }
             tracing::warn!(%message_id, receive_count, error = %failure, "record failed; it will be delivered again");
             Some(message_id)
         }

@@ -41,6 +41,15 @@ impl DeadLetters {
         self.queue
     }
 
+    /// Keeps `source` hidden on its own queue (the one this dead-letter queue serves) for `delay`,
+    /// so that its next delivery comes after a back-off.
+    pub async fn retry_after(&self, source: &SqsMessage, delay: std::time::Duration) -> Result<(), QueueError> {
+        let (Some(queue), Some(receipt)) = (self.queue.source_queue(), source.receipt_handle.as_deref()) else {
+            return Ok(());
+        };
+        self.queues.retry_after(queue, receipt, delay).await
+    }
+
     /// Sends `source` to the dead-letter queue as it came, with `reason`.
     pub async fn park(&self, source: &SqsMessage, reason: &str) -> Result<(), QueueError> {
         let body = source.body.clone().unwrap_or_default();

@@ -7,7 +7,7 @@
 pub mod batch;
 pub mod dead_letters;
 
-pub use batch::{MAX_MESSAGE_BYTES, SqsHandler, process_batch};
+pub use batch::{Backoff, MAX_MESSAGE_BYTES, SqsHandler, process_batch, process_batch_with_backoff};
 pub use dead_letters::DeadLetters;
 
 use std::any::Any;

@@ -7,6 +7,7 @@ mod backups;
 mod callbacks;
 mod catalog;
 mod changes;
+mod fulfilment;
 mod orders;
 mod queues;
 mod stock;
@@ -17,6 +18,7 @@ pub use backups::{BackupError, BackupKey, BackupStore, BackupWrite, OrderBackup}
 pub use callbacks::{CallbackError, TaskCallbacks};
 pub use catalog::{CatalogStore, ProductPage};
 pub use changes::{ChangeFeed, ChangeImages, ChangeKind, OrderChange, OrderImage, StatusWait};
+pub use fulfilment::{FulfilmentHandOff, HandOffError, HandedOff};
 pub use orders::{
     CreateOutcome, IdempotencyBinding, IdempotencyRecord, ListFilter, ListRequest, OrderPage, OrderStore, PagePosition,
     RestoreOutcome, StatusUpdate, StoreError,

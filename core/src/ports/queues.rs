@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -137,6 +139,11 @@ pub trait MessageQueue: Send + Sync {
     /// How many of them are in flight: received by someone and not yet visible again (SQS:
     /// ApproximateNumberOfMessagesNotVisible). They reappear when their visibility timeout ends.
     async fn in_flight(&self, queue: QueueName) -> Result<u64, QueueError>;
+
+    /// Keeps a received message hidden for `delay` from now (SQS: ChangeMessageVisibility), so that
+    /// its next delivery comes after a back-off rather than after the queue's visibility timeout.
+    /// A stale receipt handle changes nothing.
+    async fn retry_after(&self, queue: QueueName, receipt_handle: &str, delay: Duration) -> Result<(), QueueError>;
 
     /// Makes a received message visible again at once (SQS: visibility timeout 0), for looking at
     /// messages without taking them.

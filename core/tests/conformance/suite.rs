@@ -255,32 +255,39 @@ pub async fn workflow_executions_start_once_per_name(ports: &Ports) {
     ));
 }
 
-/// A new order whose execution has started and sent its fulfilment task (taken off the queue).
-async fn an_order_awaiting_fulfilment(
+/// A new order whose execution has started and sent its first saga task, the stock reservation
+/// (taken off the queue).
+async fn an_order_awaiting_its_reservation(
     ports: &Ports,
 ) -> (orders_core::domain::Order, orders_core::ports::StartedExecution, serde_json::Value) {
     let order = new_order("CUST001");
     ports.orders.create_order(&order, None).await.unwrap();
     let name = order.order_id.to_string();
     let started = ports.workflow.start_execution(&name, &json!({ "order_id": name })).await.unwrap();
-    let task = eventually("the fulfilment task to be sent", async || {
-        let message = ports.queues.receive(QueueName::Fulfilment, 1).await.unwrap().pop()?;
-        Some(serde_json::from_str::<serde_json::Value>(&message.body).unwrap())
-    })
-    .await;
+    let task = next_task(ports).await;
     (order, started, task)
 }
 
+/// The next task the workflow sends the fulfilment queue (taken off the queue).
+async fn next_task(ports: &Ports) -> serde_json::Value {
+    eventually("a workflow task to be sent", async || {
+        let message = ports.queues.receive(QueueName::Fulfilment, 1).await.unwrap().pop()?;
+        ports.queues.delete(QueueName::Fulfilment, &message.receipt_handle).await.unwrap();
+        Some(serde_json::from_str::<serde_json::Value>(&message.body).unwrap())
+    })
+    .await
+}
+
 pub async fn a_waiting_execution_shows_its_history(ports: &Ports) {
-    // Given a pending order whose execution waits on its fulfilment task
-    let (_order, started, task) = an_order_awaiting_fulfilment(ports).await;
-    assert_eq!(task["task"], "fulfil");
+    // Given a pending order whose execution waits on its reservation task
+    let (_order, started, task) = an_order_awaiting_its_reservation(ports).await;
+    assert_eq!(task["task"], "reserve");
     assert!(task["task_token"].is_string());
     // Then the history shows where it waits
     let history = ports.workflow.history(&started.execution_arn).await.unwrap();
     assert_eq!(history.first().map(|e| e.event_type.as_str()), Some("ExecutionStarted"));
     assert!(history.windows(2).all(|w| w[0].id < w[1].id));
-    assert!(history.iter().any(|e| e.state.as_deref() == Some("Fulfil")), "{history:?}");
+    assert!(history.iter().any(|e| e.state.as_deref() == Some("Reserve")), "{history:?}");
     assert!(
         ports
             .workflow
@@ -292,12 +299,22 @@ pub async fn a_waiting_execution_shows_its_history(ports: &Ports) {
 }
 
 pub async fn a_failed_task_fails_the_order_with_its_cause(ports: &Ports) {
-    // Given an order whose execution waits on its fulfilment task
-    let (order, started, task) = an_order_awaiting_fulfilment(ports).await;
-    // When the task fails with a cause
+    // Given an order whose execution waits on its reservation, which succeeds, then on its hand-off
+    let (order, started, task) = an_order_awaiting_its_reservation(ports).await;
+    ports.callbacks.send_task_success(task["task_token"].as_str().unwrap(), &json!({})).await.unwrap();
+    let task = next_task(ports).await;
+    assert_eq!(task["task"], "hand_off");
+    // When the hand-off fails with a cause
     let token = task["task_token"].as_str().unwrap();
     ports.callbacks.send_task_failure(token, "FulfilmentRefused", "fulfilment refused: HTTP 422").await.unwrap();
-    // Then the workflow marks the order failed with that cause as its reason, and the execution fails
+    // Then the saga compensates first: the workflow asks for the order's stock to be released
+    let task = next_task(ports).await;
+    assert_eq!(
+        (task["task"].as_str(), task["order_id"].as_str()),
+        (Some("release"), Some(&*order.order_id.to_string()))
+    );
+    ports.callbacks.send_task_success(task["task_token"].as_str().unwrap(), &json!({})).await.unwrap();
+    // And then marks the order failed with that cause as its reason, and the execution fails
     let failed = eventually("the order to be failed", async || {
         let order = ports.orders.get_order(order.order_id).await.unwrap()?;
         (order.status == OrderStatus::Failed).then_some(order)

@@ -18,6 +18,8 @@ pub struct LambdaFunction {
     pub trigger: Trigger,
     /// The environment variables it requires (each one non-empty).
     pub required_env: &'static [&'static str],
+    /// The environment variables it reads when they are set (blank counts as not set).
+    pub optional_env: &'static [&'static str],
 }
 
 /// What invokes a function.
@@ -45,6 +47,7 @@ pub const API: LambdaFunction = LambdaFunction {
         API_KEY_SHA256,
         AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH,
     ],
+    optional_env: &[],
 };
 
 /// Batch order imports from the import queue; refusals go to the import DLQ with their reason.
@@ -52,6 +55,7 @@ pub const IMPORT: LambdaFunction = LambdaFunction {
     binary: "import",
     trigger: Trigger::Sqs(QueueName::Import),
     required_env: &[ORDERS_TABLE, CATALOG_TABLE, IDEMPOTENCY_TABLE, COUNTERS_TABLE, STATE_MACHINE_ARN, IMPORT_DLQ_URL],
+    optional_env: &[],
 };
 
 /// Backup jobs from the backup queue, written to the backup bucket; malformed jobs go to the backup
@@ -60,6 +64,7 @@ pub const BACKUP: LambdaFunction = LambdaFunction {
     binary: "backup",
     trigger: Trigger::Sqs(QueueName::Backup),
     required_env: &[BACKUP_BUCKET, BACKUP_DLQ_URL],
+    optional_env: &[],
 };
 
 /// The workflow's fulfilment callback tasks (task tokens answered through Step Functions); malformed
@@ -75,6 +80,7 @@ pub const FULFILMENT: LambdaFunction = LambdaFunction {
         RESERVATIONS_TABLE,
         FULFILMENT_DLQ_URL,
     ],
+    optional_env: &[FULFILMENT_WEBHOOK_URL, FULFILMENT_WEBHOOK_SECRET_ARN],
 };
 
 /// The orders table's stream: new orders' executions started, backup jobs, listing reconciliation,
@@ -90,6 +96,7 @@ pub const STREAM: LambdaFunction = LambdaFunction {
         BACKUP_QUEUE_URL,
         STATE_MACHINE_ARN,
     ],
+    optional_env: &[],
 };
 
 /// Every function of a deployment.
@@ -142,6 +149,11 @@ impl FunctionConfig {
                 None => missing.push(name),
             }
         }
+        for &name in function.optional_env {
+            if let Some(value) = lookup(name).filter(|value| !value.trim().is_empty()) {
+                values.insert(name, value);
+            }
+        }
         if missing.is_empty() { Ok(FunctionConfig { function, values }) } else { Err(MissingEnv(missing)) }
     }
 
@@ -157,6 +169,19 @@ impl FunctionConfig {
                 panic!("the {} function reads {name} without declaring it in its required_env", self.function.binary)
             }
         }
+    }
+
+    /// An optional variable's value, if it is set.
+    ///
+    /// # Panics
+    /// When `name` is not in the function's `optional_env` (a bug, as for [`FunctionConfig::get`]).
+    pub fn optional(&self, name: &str) -> Option<&str> {
+        assert!(
+            self.function.optional_env.contains(&name),
+            "the {} function reads {name} without declaring it in its optional_env",
+            self.function.binary
+        );
+        self.values.get(name).map(String::as_str)
     }
 
     /// The resources this function is configured with; what it does not use stays empty.

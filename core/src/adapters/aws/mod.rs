@@ -13,6 +13,7 @@ mod counting;
 mod dynamodb;
 mod errors;
 mod s3;
+mod secrets;
 mod sfn;
 mod sqs;
 
@@ -23,6 +24,7 @@ pub use counting::{RequestCounter, item_size};
 pub use dynamodb::{DynamoDbStore, EXPIRES_AT, LISTING_INDEXES, SUMMARY_ATTRIBUTES};
 pub use functions::{FunctionConfig, MissingEnv};
 pub use s3::S3BackupStore;
+pub use secrets::{WebhookSettingsError, fulfilment_webhook};
 pub use sfn::{StepFunctionsCallbacks, StepFunctionsEngine};
 pub use sqs::SqsQueues;
 
@@ -86,6 +88,8 @@ pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     /// Step Functions.
     pub sfn: aws_sdk_sfn::Client,
+    /// Secrets Manager (the fulfilment webhook's signing secret).
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl AwsClients {
@@ -121,6 +125,7 @@ impl AwsClients {
             sqs: aws_sdk_sqs::Client::new(&shared),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             sfn: aws_sdk_sfn::Client::new(&shared),
+            secrets: aws_sdk_secretsmanager::Client::new(&shared),
         }
     }
 
@@ -142,6 +147,9 @@ impl AwsClients {
             ),
             sfn: aws_sdk_sfn::Client::from_conf(
                 self.sfn.config().to_builder().interceptor(counter.interceptor("Step Functions")).build(),
+            ),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(
+                self.secrets.config().to_builder().interceptor(counter.interceptor("Secrets Manager")).build(),
             ),
         }
     }
@@ -171,6 +179,10 @@ pub mod env {
     pub const FULFILMENT_DLQ_URL: &str = "FULFILMENT_DLQ_URL";
     /// The import dead-letter queue's URL (where refused imports go, with their reason).
     pub const IMPORT_DLQ_URL: &str = "IMPORT_DLQ_URL";
+    /// The fulfilment webhook's URL (optional: without it, processing is the reservation alone).
+    pub const FULFILMENT_WEBHOOK_URL: &str = "FULFILMENT_WEBHOOK_URL";
+    /// The Secrets Manager secret holding the fulfilment webhook's signing secret (its ARN).
+    pub const FULFILMENT_WEBHOOK_SECRET_ARN: &str = "FULFILMENT_WEBHOOK_SECRET_ARN";
     /// The API keys' SHA-256 digests (hex, comma-separated).
     pub const API_KEY_SHA256: &str = "API_KEY_SHA256";
     /// `true` behind an API Gateway REST API stage (read by `lambda_http`: the stage is not in routes).

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
@@ -112,6 +114,24 @@ impl MessageQueue for SqsQueues {
         match result {
             Ok(_) => Ok(()),
             // A stale receipt handle deletes nothing, as in the embedded queues.
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_receipt_handle_is_invalid()) => Ok(()),
+            Err(error) => Err(sdk_error(error)),
+        }
+    }
+
+    async fn retry_after(&self, queue: QueueName, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
+        // SQS keeps a message hidden for at most 12 hours.
+        let seconds = i32::try_from(delay.as_secs().min(12 * 60 * 60)).unwrap_or(0);
+        let result = self
+            .client
+            .change_message_visibility()
+            .queue_url(self.url(queue)?)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
             Err(error) if error.as_service_error().is_some_and(|e| e.is_receipt_handle_is_invalid()) => Ok(()),
             Err(error) => Err(sdk_error(error)),
         }

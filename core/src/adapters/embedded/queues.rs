@@ -157,6 +157,23 @@ impl MessageQueue for EmbeddedQueues {
             .map_err(queue_error)
     }
 
+    async fn retry_after(&self, queue: QueueName, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
+        let receipt_handle = receipt_handle.to_owned();
+        let visible_at = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+        self.database
+            .write(move |tx| {
+                execute_cached(
+                    tx,
+                    "UPDATE queue_messages SET visible_at = ?1 WHERE queue = ?2 AND receipt_handle = ?3",
+                    params![visible_at, queue.as_str(), receipt_handle],
+                )
+                .map_err(sql_error)?;
+                Ok(())
+            })
+            .await
+            .map_err(queue_error)
+    }
+
     async fn release(&self, queue: QueueName, receipt_handle: &str) -> Result<(), QueueError> {
         let receipt_handle = receipt_handle.to_owned();
         self.database
