@@ -230,8 +230,14 @@ async fn fulfilment_endpoint_down() {
 fn every_alarm_leads_to_a_runbook_exercised_above() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks");
     let alarms = std::fs::read_to_string(dir.join("alarms.md")).unwrap();
-    let exercised =
-        ["dlq-not-empty.md", "execution-stuck.md", "restore-after-data-loss.md", "rotate-api-key.md", "bulk-import.md"];
+    let exercised = [
+        "dlq-not-empty.md",
+        "execution-stuck.md",
+        "restore-after-data-loss.md",
+        "rotate-api-key.md",
+        "bulk-import.md",
+        "fulfilment-endpoint-down.md",
+    ];
     let rows: Vec<&str> = alarms.lines().filter(|l| l.starts_with("| **")).collect();
     assert_eq!(rows.len(), 6, "one row per alarm");
     for row in rows {
