@@ -54,14 +54,23 @@ async fn one_order_from_created_to_delivered_makes_these_aws_requests_and_transi
     );
     assert_eq!(
         functions["fulfilment"],
-        table(&[("DynamoDB", "GetItem", 1), ("DynamoDB", "UpdateItem", 2), ("Step Functions", "SendTaskSuccess", 1)]),
+        table(&[
+            // reserve: the order, its reservation record, the products' stock, one transaction;
+            // hand off: the order (no webhook here); consume: the record, one transaction
+            ("DynamoDB", "BatchGetItem", 1),
+            ("DynamoDB", "GetItem", 4),
+            ("DynamoDB", "TransactWriteItems", 2),
+            // the two status waits kept on the order
+            ("DynamoDB", "UpdateItem", 2),
+            ("Step Functions", "SendTaskSuccess", 3),
+        ]),
         "the fulfilment function"
     );
     assert_eq!(functions["backup"], table(&[("S3", "PutObject", 4)]), "the backup function");
-    assert_eq!(measurement.code_requests(), 26);
+    assert_eq!(measurement.code_requests(), 34);
 
     let workflow: BTreeMap<&str, u64> = measurement.workflow.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    assert_eq!(workflow, BTreeMap::from([("dynamodb:updateItem", 1), ("sqs:sendMessage.waitForTaskToken", 3)]));
-    assert_eq!(measurement.transitions, 5, "{:?}", measurement.states);
+    assert_eq!(workflow, BTreeMap::from([("dynamodb:updateItem", 1), ("sqs:sendMessage.waitForTaskToken", 5)]));
+    assert_eq!(measurement.transitions, 7, "{:?}", measurement.states);
     assert_eq!(measurement.failed_batches, 0);
 }
