@@ -138,19 +138,7 @@ impl MessageQueue for SqsQueues {
     }
 
     async fn release(&self, queue: QueueName, receipt_handle: &str) -> Result<(), QueueError> {
-        let result = self
-            .client
-            .change_message_visibility()
-            .queue_url(self.url(queue)?)
-            .receipt_handle(receipt_handle)
-            .visibility_timeout(0)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_receipt_handle_is_invalid()) => Ok(()),
-            Err(error) => Err(sdk_error(error)),
-        }
+        self.retry_after(queue, receipt_handle, Duration::ZERO).await
     }
 
     async fn depth(&self, queue: QueueName) -> Result<u64, QueueError> {

@@ -51,25 +51,12 @@ impl CatalogStore for DynamoDbStore {
 
     async fn replace_catalog(&self, catalog: &ProductCatalog) -> Result<(), StoreError> {
         // The catalog is small: read its ids, delete those no longer listed, write the rest.
-        let mut existing = Vec::new();
-        let mut start: Option<Attrs> = None;
-        loop {
-            let output = self
-                .client
-                .scan()
-                .table_name(&self.catalog)
-                .projection_expression("product_id")
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            existing
-                .extend(output.items().iter().filter_map(|i| i.get("product_id").and_then(|v| v.as_s().ok()).cloned()));
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
+        let existing: Vec<String> = self
+            .scan_catalog(Some("product_id"))
+            .await?
+            .iter()
+            .filter_map(|item| item.get("product_id").and_then(|v| v.as_s().ok()).cloned())
+            .collect();
         let mut deletes = Vec::new();
         for id in existing.iter().filter(|id| catalog.get(id).is_none()) {
             let delete = DeleteRequest::builder().key("product_id", s(id.clone())).build().map_err(build_error)?;
@@ -131,24 +118,7 @@ impl CatalogStore for DynamoDbStore {
 
     async fn list_products(&self, offset: u64, limit: u32) -> Result<ProductPage, StoreError> {
         // The catalog is small (a file a merchant loads): the whole of it is read and sorted.
-        let mut products = Vec::new();
-        let mut start: Option<Attrs> = None;
-        loop {
-            let output = self
-                .client
-                .scan()
-                .table_name(&self.catalog)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            products.extend(output.items().iter().filter_map(read_entry));
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
+        let mut products: Vec<CatalogEntry> = self.scan_catalog(None).await?.iter().filter_map(read_entry).collect();
         products.sort_by(|a, b| a.product.product_id.cmp(&b.product.product_id));
         let total = products.len() as u64;
         let products =
@@ -199,6 +169,32 @@ impl CatalogStore for DynamoDbStore {
                 }
             }
             Err(error) => Err(sdk_error(error)),
+        }
+    }
+}
+
+impl DynamoDbStore {
+    /// Every item of the (small) catalog table, read strongly consistent; only `projection`'s
+    /// attributes when one is given.
+    async fn scan_catalog(&self, projection: Option<&str>) -> Result<Vec<Attrs>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Attrs> = None;
+        loop {
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.catalog)
+                .consistent_read(true)
+                .set_projection_expression(projection.map(str::to_owned))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            items.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
         }
     }
 }
