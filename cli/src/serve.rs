@@ -28,7 +28,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Held until the server has stopped (the embedded default only: on AWS the data dir holds
     // nothing but the key digest, and several servers may share a deployment).
     let mut lock = None;
-    let (service, pipeline, backend) = if args.backend.uses_aws() {
+    let (service, products, pipeline, backend) = if args.backend.uses_aws() {
         let queues = crate::setup::QueueOptions {
             visibility_timeout: u32::try_from(args.visibility_timeout.as_secs().max(1)).unwrap_or(43_200),
             max_receive_count: args.max_receive_count,
@@ -56,6 +56,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let pipeline = Pipeline::start_aws(&system, source);
         (
             system.ports.order_service(),
+            system.ports.product_service(),
             pipeline,
             format!("AWS ({})", args.backend.aws_endpoint.as_deref().unwrap_or("aws")),
         )
@@ -79,7 +80,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             system.ports.catalog.replace_catalog(&catalog).await.context("cannot store the catalog")?;
         }
         let pipeline = Pipeline::start_embedded(&system, source).await.context("cannot start the pipeline")?;
-        (system.ports.order_service(), pipeline, format!("data in {}", data_dir.display()))
+        (
+            system.ports.order_service(),
+            system.ports.product_service(),
+            pipeline,
+            format!("data in {}", data_dir.display()),
+        )
     };
 
     let keys = api_key::load(std::env::var(api_key::API_KEY_ENV).ok(), data_dir)?;
@@ -88,7 +94,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("Generated an API key (shown only now; only its SHA-256 digest is kept, in {file}):");
         println!("  x-api-key: {key}");
     }
-    let mut app = router(AppState { service, keys: Arc::new(keys.keys) });
+    let mut app = router(AppState { service, products, keys: Arc::new(keys.keys) });
     if let Some(per_second) = std::num::NonZeroU32::new(args.rate_limit) {
         let limit = ClientRateLimit::per_second(per_second);
         limit.spawn_cleanup(std::time::Duration::from_secs(60));

@@ -16,6 +16,7 @@ mod listing;
 mod openapi;
 mod operators;
 mod pipeline;
+mod products;
 mod reliability;
 mod runbooks;
 mod security;
