@@ -38,7 +38,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         first_delay: args.visibility_timeout,
         max_delay: std::time::Duration::from_secs(3600),
     };
-    let (service, pipeline, backend) = if args.backend.uses_aws() {
+    let (service, products, pipeline, backend) = if args.backend.uses_aws() {
         let queues = crate::setup::QueueOptions {
             visibility_timeout: u32::try_from(args.visibility_timeout.as_secs().max(1)).unwrap_or(43_200),
             max_receive_count: args.max_receive_count,
@@ -67,6 +67,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let pipeline = Pipeline::start_aws(&system, source, fulfilment_backoff);
         (
             system.ports.order_service(),
+            system.ports.product_service(),
             pipeline,
             format!("AWS ({})", args.backend.aws_endpoint.as_deref().unwrap_or("aws")),
         )
@@ -92,7 +93,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         let pipeline =
             Pipeline::start_embedded(&system, source, fulfilment_backoff).await.context("cannot start the pipeline")?;
-        (system.ports.order_service(), pipeline, format!("data in {}", data_dir.display()))
+        (
+            system.ports.order_service(),
+            system.ports.product_service(),
+            pipeline,
+            format!("data in {}", data_dir.display()),
+        )
     };
 
     let keys = api_key::load(std::env::var(api_key::API_KEY_ENV).ok(), data_dir)?;
@@ -101,7 +107,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("Generated an API key (shown only now; only its SHA-256 digest is kept, in {file}):");
         println!("  x-api-key: {key}");
     }
-    let mut app = router(AppState { service, keys: Arc::new(keys.keys) });
+    let mut app = router(AppState { service, products, keys: Arc::new(keys.keys) });
     if let Some(per_second) = std::num::NonZeroU32::new(args.rate_limit) {
         let limit = ClientRateLimit::per_second(per_second);
         limit.spawn_cleanup(std::time::Duration::from_secs(60));

@@ -59,6 +59,11 @@ impl Ports {
         OrderService::new(self.orders.clone(), self.catalog.clone(), self.workflow.clone())
     }
 
+    /// The catalog use cases (products with their stock) over these ports.
+    pub fn product_service(&self) -> crate::application::Products {
+        crate::application::Products::new(self.catalog.clone())
+    }
+
     /// The reactions to order changes over these ports.
     pub fn change_reactions(&self) -> ChangeReactions {
         ChangeReactions::new(self.orders.clone(), self.queues.clone(), self.callbacks.clone(), self.workflow.clone())

@@ -75,6 +75,7 @@ async fn main() {
     let system = wire_aws(clients, deployment.system.resources.clone());
     let api = router(AppState {
         service: system.ports.order_service(),
+        products: system.ports.product_service(),
         keys: Arc::new(ApiKeys::from_keys([API_KEY]).unwrap()),
     });
     let bench = Bench { api, counter, relay };

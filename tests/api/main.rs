@@ -20,6 +20,7 @@ mod listing;
 mod openapi;
 mod operators;
 mod pipeline;
+mod products;
 mod reliability;
 mod runbooks;
 mod security;

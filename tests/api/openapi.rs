@@ -19,7 +19,7 @@ async fn the_document_describes_every_route_with_its_errors() {
 
     // Every route that reads or writes storage can answer 503 (storage busy, `Retry-After: 1`), and
     // every route 429 (the per-client rate limit of `orders serve`, API Gateway's throttling).
-    let expected: [(&str, &str, &[&str]); 8] = [
+    let expected: [(&str, &str, &[&str]); 11] = [
         ("/orders", "post", &["201", "400", "403", "413", "415", "422", "500", "503"]),
         ("/orders", "get", &["200", "400", "403", "500", "503"]),
         ("/orders/{order_id}", "get", &["200", "400", "403", "404", "500", "503"]),
@@ -27,6 +27,9 @@ async fn the_document_describes_every_route_with_its_errors() {
         ("/orders/{order_id}/status", "put", &["200", "400", "403", "404", "409", "412", "413", "415", "500", "503"]),
         ("/orders/{order_id}/workflow", "post", &["200", "202", "400", "403", "404", "500", "503"]),
         ("/executions/{execution_arn}", "get", &["200", "400", "403", "404", "500", "503"]),
+        ("/products", "get", &["200", "400", "403", "500", "503"]),
+        ("/products/{product_id}", "get", &["200", "400", "403", "404", "500", "503"]),
+        ("/products/{product_id}/stock", "put", &["200", "400", "403", "404", "412", "413", "415", "500", "503"]),
         ("/openapi.json", "get", &["200", "403"]),
     ];
     let paths = doc["paths"].as_object().unwrap();
@@ -54,6 +57,27 @@ async fn the_document_describes_every_route_with_its_errors() {
     let create_schema =
         &doc["paths"]["/orders"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"];
     assert_eq!(create_schema, "#/components/schemas/NewOrder");
+    let stock_schema =
+        &doc["paths"]["/products/{product_id}/stock"]["put"]["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(stock_schema["$ref"], "#/components/schemas/StockChange");
+    let stock_change = &doc["components"]["schemas"]["StockChange"];
+    assert_eq!(stock_change["required"], json!(["stock"]));
+    assert_eq!(stock_change["additionalProperties"], false);
+    assert_eq!(
+        (&stock_change["properties"]["stock"]["minimum"], &stock_change["properties"]["stock"]["maximum"]),
+        (&json!(0), &json!(1_000_000_000))
+    );
+    let product = &doc["components"]["schemas"]["Product"];
+    let fields = ["product_id", "name", "unit_price", "stock", "reserved", "version"];
+    for field in fields {
+        assert!(product["properties"][field].is_object(), "Product does not document {field}");
+        assert!(product["required"].as_array().unwrap().contains(&json!(field)), "Product.{field} is always sent");
+    }
+    assert_eq!(product["properties"]["stock"]["type"], json!(["integer", "null"]));
+    assert_eq!(
+        doc["paths"]["/products/{product_id}"]["get"]["responses"]["200"]["headers"]["ETag"]["schema"]["type"],
+        "string"
+    );
     let statuses: Vec<&str> = doc["components"]["schemas"]["OrderStatus"]["enum"]
         .as_array()
         .unwrap()
@@ -102,13 +126,18 @@ async fn order_ids_are_documented_as_uuids() {
 async fn the_if_match_pattern_admits_exactly_the_versions_the_server_reads() {
     let server = Server::start().await;
     let (_, doc) = server.get_json("/openapi.json").await;
-    for (path, method) in [("/orders/{order_id}", "delete"), ("/orders/{order_id}/status", "put")] {
+    for (path, method) in [
+        ("/orders/{order_id}", "delete"),
+        ("/orders/{order_id}/status", "put"),
+        ("/products/{product_id}/stock", "put"),
+    ] {
         let if_match = parameter(&doc, path, method, "If-Match");
         assert_eq!(if_match["required"], false);
         assert_eq!(if_match["schema"]["type"], "string", "a header is never null");
     }
     let documented = pattern(&doc, "/orders/{order_id}", "delete", "If-Match");
     assert_eq!(documented.as_str(), pattern(&doc, "/orders/{order_id}/status", "put", "If-Match").as_str());
+    assert_eq!(documented.as_str(), pattern(&doc, "/products/{product_id}/stock", "put", "If-Match").as_str());
     // An unknown order: a readable If-Match gets as far as the look-up (404), anything else is a 400.
     let unknown = "/orders/550e8400-e29b-41d4-a716-446655440000";
     let values = [
@@ -142,6 +171,15 @@ async fn the_if_match_pattern_admits_exactly_the_versions_the_server_reads() {
         if accepted {
             assert_eq!(response.status(), StatusCode::NOT_FOUND, "If-Match: {value}");
         }
+        // The same for an unknown product
+        let response = server
+            .request(Method::PUT, "/products/PROD999/stock")
+            .header("If-Match", value)
+            .json(&json!({"stock": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status() != StatusCode::BAD_REQUEST, accepted, "product If-Match: {value}");
     }
 }
 
@@ -218,6 +256,45 @@ async fn the_listing_bounds_and_customer_pattern_are_what_the_server_enforces() 
         let (status, _) = server.get_json(&format!("/orders?customer_id={}", encoded(value))).await;
         let documented_ok = documented.is_match(value) && (1..=64).contains(&value.chars().count());
         assert_eq!(status == StatusCode::OK, documented_ok, "customer_id={value:?}: {status}");
+    }
+}
+
+#[tokio::test]
+async fn the_product_id_pattern_admits_exactly_the_ids_the_server_reads() {
+    let server = Server::start().await;
+    let (_, doc) = server.get_json("/openapi.json").await;
+    let routes = [("/products/{product_id}", "get"), ("/products/{product_id}/stock", "put")];
+    for (path, method) in routes {
+        let product_id = parameter(&doc, path, method, "product_id");
+        assert_eq!((&product_id["in"], &product_id["required"]), (&json!("path"), &json!(true)), "{method} {path}");
+        assert_eq!((&product_id["schema"]["minLength"], &product_id["schema"]["maxLength"]), (&json!(1), &json!(64)));
+        // Catalog ids follow the rule of customer ids
+        assert_eq!(
+            pattern(&doc, path, method, "product_id").as_str(),
+            pattern(&doc, "/orders", "get", "customer_id").as_str()
+        );
+    }
+    let documented = pattern(&doc, "/products/{product_id}", "get", "product_id");
+    let long = "p".repeat(64);
+    let too_long = "p".repeat(65);
+    let values =
+        ["PROD001", "ü-é 42", "a b", "a/b", &long, &too_long, " P", "P ", "\tP", "P\u{a0}", "a\u{85}b", "a\u{1}b"];
+    for value in values {
+        let documented_ok = documented.is_match(value) && (1..=64).contains(&value.chars().count());
+        for (method, path) in [
+            (Method::GET, format!("/products/{}", encoded(value))),
+            (Method::PUT, format!("/products/{}/stock", encoded(value))),
+        ] {
+            let response = server.request(method.clone(), &path).json(&json!({"stock": 1})).send().await.unwrap();
+            let status = response.status();
+            // (an unknown product gets as far as the look-up; PROD001 exists)
+            let expected = match (documented_ok, value) {
+                (false, _) => StatusCode::BAD_REQUEST,
+                (true, "PROD001") => StatusCode::OK,
+                (true, _) => StatusCode::NOT_FOUND,
+            };
+            assert_eq!(status, expected, "{method} product_id={value:?}");
+        }
     }
 }
 

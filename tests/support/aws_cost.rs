@@ -150,7 +150,11 @@ impl Pipeline {
         let timers: BTreeMap<&'static str, Timer> = FUNCTIONS.iter().map(|f| (*f, Timer::default())).collect();
         let api = system("api");
         let keys = ApiKeys::from_keys([API_KEY]).unwrap();
-        let api = router(AppState { service: api.ports.order_service(), keys: Arc::new(keys) });
+        let api = router(AppState {
+            service: api.ports.order_service(),
+            products: api.ports.product_service(),
+            keys: Arc::new(keys),
+        });
 
         let source = EventSource { region: "us-east-1".into(), account_id: "123456789012".into() };
         let pollers_counter = RequestCounter::new();

@@ -4,6 +4,8 @@
 //!
 //! - [`orders`]: create (priced, idempotent, workflow started), list, get, change status, delete,
 //!   start the workflow, describe an execution;
+//! - [`products`]: the catalog as clients see it: list the products with their stock, read one,
+//!   set the units available;
 //! - [`changes`]: the reactions to an order change (workflow start, backup job, listing refresh,
 //!   answering a waiting workflow);
 //! - [`workflow_tasks`]: the workflow's callback tasks (fulfil, await a status);
@@ -17,6 +19,7 @@ pub mod changes;
 pub mod import;
 pub mod messages;
 pub mod orders;
+pub mod products;
 mod step_error;
 pub mod workflow_tasks;
 
@@ -28,5 +31,6 @@ pub use orders::{
     CreateOrder, DEFAULT_LIMIT, ListOrders, MAX_IDEMPOTENCY_KEY_CHARS, MAX_LIMIT, OrderCreated, OrderError,
     OrderListing, OrderService, start_order_workflow,
 };
+pub use products::{ProductListing, Products};
 pub use step_error::StepError;
 pub use workflow_tasks::WorkflowTasks;

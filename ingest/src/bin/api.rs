@@ -17,6 +17,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     let digests = config.get(env::API_KEY_SHA256).split(',').map(str::trim).filter(|d| !d.is_empty());
     let keys = ApiKeys::from_hex_digests(digests)?;
     let system = wire_lambda(&config).await;
-    let app = router(AppState { service: system.ports.order_service(), keys: Arc::new(keys) });
+    let app = router(AppState {
+        service: system.ports.order_service(),
+        products: system.ports.product_service(),
+        keys: Arc::new(keys),
+    });
     lambda_http::run(app).await
 }

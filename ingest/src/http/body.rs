@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use orders_core::application::{ListOrders, OrderCreated, OrderListing};
+use orders_core::application::{ListOrders, OrderCreated, OrderListing, ProductListing};
 use orders_core::domain::order::rfc3339;
+use orders_core::domain::stock::check_stock;
 use orders_core::domain::validation::check_identifier;
 use orders_core::domain::{self, Money, OrderId, ValidationError};
 use orders_core::ports::{ExecutionDescription, ExecutionStatus, ListFilter};
@@ -256,7 +257,7 @@ pub struct Pagination {
     pub page: u64,
     /// Page size used (requests above 100 are capped to 100).
     pub limit: u32,
-    /// Orders matching the filters.
+    /// Orders matching the filters (products in the catalog, in a product listing).
     pub total: u64,
     /// Pages at this size.
     pub pages: u64,
@@ -364,6 +365,145 @@ fn page_parameter(name: &str, text: &str) -> Result<u64, ValidationError> {
         }
         _ => Err(ValidationError::invalid(name, "must be a positive integer")),
     }
+}
+
+/// Query of `GET /products`: `page` and `limit`, read and checked as those of `GET /orders` are.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProductListQuery {
+    /// Page number, from 1 (default 1).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 9_223_372_036_854_775_807_i64, example = 1)]
+    page: Option<String>,
+    /// Products per page, from 1 (default 10; above 100 is capped to 100).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 9_223_372_036_854_775_807_i64, example = 10)]
+    limit: Option<String>,
+}
+
+impl ProductListQuery {
+    /// The query from its parameters (each name with its last value; names it does not know are
+    /// ignored, as `GET /orders` ignores them).
+    pub fn from_parameters(parameters: HashMap<String, String>) -> Result<Self, serde_json::Error> {
+        let fields = parameters.into_iter().map(|(name, value)| (name, Value::String(value))).collect();
+        serde_json::from_value(Value::Object(fields))
+    }
+
+    /// The page and page size asked for, once both are checked (`page` first).
+    pub fn into_page_and_limit(self) -> Result<(Option<u64>, Option<u32>), ValidationError> {
+        let page = self.page.as_deref().map(|text| page_parameter("page", text)).transpose()?;
+        let limit = self
+            .limit
+            .as_deref()
+            .map(|text| page_parameter("limit", text))
+            .transpose()?
+            .map(|limit| u32::try_from(limit).unwrap_or(u32::MAX));
+        Ok((page, limit))
+    }
+}
+
+/// A catalog product with its stock, as `GET /products/{product_id}` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Product)]
+pub struct ProductBody {
+    /// Catalog id.
+    #[schema(example = "PROD001")]
+    pub product_id: String,
+    /// Human-readable name.
+    #[schema(example = "Widget")]
+    pub name: String,
+    /// Price of one unit now (orders keep the price they were made with).
+    #[schema(value_type = f64, example = 25.50)]
+    pub unit_price: Money,
+    /// Units available to reserve; null when the product's stock is not tracked (no limit). Always
+    /// sent.
+    #[schema(required = true, minimum = 0, maximum = 1_000_000_000, example = 120)]
+    pub stock: Option<u64>,
+    /// Units held by orders in progress (reserved from the stock, not yet delivered or given back).
+    #[schema(minimum = 0, example = 0)]
+    pub reserved: u64,
+    /// Grows with every change to the product (stock set, reservation, catalog load); send it
+    /// back as `If-Match` to set the stock safely.
+    #[schema(minimum = 0, example = 1)]
+    pub version: u64,
+}
+
+impl From<domain::CatalogEntry> for ProductBody {
+    fn from(entry: domain::CatalogEntry) -> Self {
+        ProductBody {
+            product_id: entry.product.product_id,
+            name: entry.product.name,
+            unit_price: entry.product.unit_price,
+            stock: entry.product.stock,
+            reserved: entry.reserved,
+            version: entry.version,
+        }
+    }
+}
+
+/// `200` body of `GET /products`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductListBody {
+    /// The page's products, by id.
+    pub products: Vec<ProductBody>,
+    /// Where this page stands.
+    pub pagination: Pagination,
+}
+
+impl From<ProductListing> for ProductListBody {
+    fn from(listing: ProductListing) -> Self {
+        ProductListBody {
+            products: listing.products.into_iter().map(ProductBody::from).collect(),
+            pagination: Pagination {
+                page: listing.page,
+                limit: listing.limit,
+                total: listing.total,
+                pages: listing.pages,
+            },
+        }
+    }
+}
+
+/// Body of `PUT /products/{product_id}/stock`: the units the product has available from now on
+/// (its stock is tracked from then on). Units reserved by orders in progress stay reserved.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(as = StockChange)]
+#[serde(deny_unknown_fields)]
+pub struct StockChangeBody {
+    /// Units available: an integer from 0 to 1000000000.
+    #[schema(minimum = 0, maximum = 1_000_000_000, example = 120)]
+    pub stock: u64,
+}
+
+impl StockChangeBody {
+    /// Reads the body (a repeated key is refused) into the stock it sets, naming the first broken
+    /// rule: `stock` first, then any field it does not know.
+    pub fn from_json_bytes(body: &[u8]) -> Result<u64, ValidationError> {
+        let value: Value = orders_core::domain::json::from_slice_unique(body)
+            .map_err(|e| ValidationError::Body(format!("Invalid JSON: {e}")))?;
+        let Value::Object(mut fields) = value else {
+            return Err(ValidationError::Body("Request body must be a JSON object".into()));
+        };
+        let stock = match fields.remove("stock") {
+            None | Some(Value::Null) => return Err(ValidationError::Missing("stock".into())),
+            Some(Value::Number(n)) => whole_number(&n),
+            Some(_) => None,
+        };
+        // Negative, fractional, too large or not a number: the range check's refusal, in its words.
+        let stock = check_stock(stock.unwrap_or(u64::MAX))?;
+        match fields.keys().next() {
+            Some(unknown) => Err(ValidationError::invalid(unknown.clone(), "is not a known field")),
+            None => Ok(stock),
+        }
+    }
+}
+
+/// A JSON number as a whole number from 0 up: `120`, and also `120.0` or `1.2e2`, which JSON Schema
+/// (and so the document's `integer`) counts as integers too.
+fn whole_number(number: &serde_json::Number) -> Option<u64> {
+    // Integral floats up to 2^53 are exact; every stock level lies far below.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    number
+        .as_u64()
+        .or_else(|| number.as_f64().filter(|f| f.fract() == 0.0 && (0.0..=EXACT).contains(f)).map(|f| f as u64))
 }
 
 /// Body of `PUT /orders/{order_id}/status`: the status to move to; a change to `failed` may say
@@ -560,6 +700,59 @@ mod tests {
         let unknown_field = br#"{"customer_id": "C", "items": [{"product_id": "P", "quantity": 1}], "x": 1}"#;
         assert!(serde_json::from_slice::<NewOrderBody>(unknown_field).is_err());
         assert!(domain::NewOrder::from_json_bytes(unknown_field).is_err());
+    }
+
+    #[test]
+    fn a_stock_change_names_its_first_broken_rule() {
+        let read = |body: &str| StockChangeBody::from_json_bytes(body.as_bytes()).map_err(|e| e.to_string());
+        assert_eq!(read(r#"{"stock": 0}"#), Ok(0));
+        assert_eq!(read(r#"{"stock": 1000000000}"#), Ok(1_000_000_000));
+        // What JSON Schema calls an integer, the document's type for it
+        assert_eq!(read(r#"{"stock": 5408307.0}"#), Ok(5_408_307));
+        assert_eq!(read(r#"{"stock": 1.2e2}"#), Ok(120));
+        assert_eq!(read(r#"{"stock": -0.0}"#), Ok(0));
+        // The documented body reads the same
+        let documented: StockChangeBody = serde_json::from_str(r#"{"stock": 120}"#).unwrap();
+        assert_eq!(read(r#"{"stock": 120}"#), Ok(documented.stock));
+        let out_of_range = "Invalid field stock: must be an integer from 0 to 1000000000";
+        for body in [
+            r#"{"stock": -1}"#,
+            r#"{"stock": 1000000001}"#,
+            r#"{"stock": 1.5}"#,
+            r#"{"stock": 1000000000.5}"#,
+            r#"{"stock": 1e30}"#,
+            r#"{"stock": -2.0}"#,
+            r#"{"stock": "3"}"#,
+            r#"{"stock": true}"#,
+            r#"{"stock": [1]}"#,
+            r#"{"stock": -1, "extra": 1}"#,
+        ] {
+            assert_eq!(read(body).unwrap_err(), out_of_range, "{body}");
+        }
+        assert_eq!(read(r#"{}"#).unwrap_err(), "Missing required field: stock");
+        assert_eq!(read(r#"{"stock": null}"#).unwrap_err(), "Missing required field: stock");
+        assert_eq!(read(r#"{"stock": 1, "reserved": 0}"#).unwrap_err(), "Invalid field reserved: is not a known field");
+        assert_eq!(read("[1]").unwrap_err(), "Request body must be a JSON object");
+        assert!(read(r#"{"stock": 1, "stock": 2}"#).unwrap_err().starts_with("Invalid JSON: duplicate key"));
+        assert!(read("{").unwrap_err().starts_with("Invalid JSON: "));
+        assert!(serde_json::from_str::<StockChangeBody>(r#"{"stock": 1, "x": 1}"#).is_err());
+    }
+
+    #[test]
+    fn product_listing_parameters_are_checked_as_the_order_listing_parameters() {
+        let query = |pairs: &[(&str, &str)]| {
+            let parameters = pairs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+            ProductListQuery::from_parameters(parameters).unwrap().into_page_and_limit().map_err(|e| e.to_string())
+        };
+        assert_eq!(query(&[]), Ok((None, None)));
+        assert_eq!(query(&[("page", "2"), ("limit", "5"), ("status", "shipped")]), Ok((Some(2), Some(5))));
+        assert_eq!(query(&[("limit", "9223372036854775807")]), Ok((None, Some(u32::MAX))));
+        assert_eq!(query(&[("page", "0")]).unwrap_err(), "Invalid field page: must be a positive integer");
+        assert_eq!(query(&[("limit", "x")]).unwrap_err(), "Invalid field limit: must be a positive integer");
+        assert_eq!(
+            query(&[("page", "9223372036854775808")]).unwrap_err(),
+            "Invalid field page: must be at most 9223372036854775807"
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use orders_core::domain::OrderId;
+use orders_core::domain::validation::check_identifier;
+use orders_core::domain::{OrderId, ValidationError};
 use orders_core::ports::{ExecutionArn, InvalidExecutionArn};
 use percent_encoding::percent_decode_str;
 
@@ -76,6 +77,23 @@ fn invalid_order_id() -> ApiError {
     ApiError::BadRequest("Invalid order_id: must be a UUID".into())
 }
 
+/// The `{product_id}` of the path, percent-decoded and checked as catalog ids are (1 to 64
+/// characters, no control characters, no surrounding white space: the document's pattern for it);
+/// else the seed's 400 JSON body naming it, before any look-up.
+pub struct ProductIdPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ProductIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = path_parameter(parts, state, "product_id")
+            .await
+            .ok_or_else(|| ValidationError::invalid("product_id", "must be UTF-8 once percent-decoded"))?;
+        check_identifier("product_id", &raw)?;
+        Ok(ProductIdPath(raw))
+    }
+}
+
 /// The `{execution_arn}` of the path (URL-decoded), parsed by [`ExecutionArn`]; else the seed's 400
 /// JSON body. [`ExecutionArn`] admits exactly what the document's pattern for it admits:
 /// `^arn:aws[A-Za-z0-9-]*:states:[A-Za-z0-9-]+:[0-9]{12}:execution:[A-Za-z0-9_-]{1,80}:[A-Za-z0-9_-]{1,80}$`.
@@ -139,12 +157,22 @@ fn check_query_is_utf8(raw_query: Option<&str>) -> Result<(), ApiError> {
 /// Most digits of a version in `If-Match` (19 digits always fit a `u64`).
 pub const MAX_VERSION_DIGITS: usize = 19;
 
-/// The version in an `If-Match` header: `"3"`, `W/"3"`, or bare `3`, of 1 to [`MAX_VERSION_DIGITS`]
-/// digits; `None` when absent or `*`. Exactly what the document's pattern for the header admits
-/// (`^(\*|(W/)?"[0-9]{1,19}"|[0-9]{1,19})$`); anything else is a 400.
+/// The order version in an `If-Match` header: `"3"`, `W/"3"`, or bare `3`, of 1 to
+/// [`MAX_VERSION_DIGITS`] digits; `None` when absent or `*`. Exactly what the document's pattern for
+/// the header admits (`^(\*|(W/)?"[0-9]{1,19}"|[0-9]{1,19})$`); anything else is a 400.
 pub fn if_match_version(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    version_in_if_match(headers, "order")
+}
+
+/// The product version in an `If-Match` header, read as [`if_match_version`] reads an order's.
+pub fn if_match_product_version(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    version_in_if_match(headers, "product")
+}
+
+/// The version in an `If-Match` header; a refusal names what the version is of (`order`).
+fn version_in_if_match(headers: &HeaderMap, of: &str) -> Result<Option<u64>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
-    let bad = || ApiError::BadRequest("Invalid If-Match header: expected the order's version, like \"3\"".into());
+    let bad = || ApiError::BadRequest(format!("Invalid If-Match header: expected the {of}'s version, like \"3\""));
     let text = value.to_str().map_err(|_| bad())?.trim();
     if text == "*" {
         return Ok(None);
@@ -163,7 +191,7 @@ fn unquote(tag: &str) -> Option<&str> {
     tag.strip_prefix('"').and_then(|t| t.strip_suffix('"'))
 }
 
-/// The `ETag` value for an order version.
+/// The `ETag` value for a version (of an order or a product).
 pub fn etag(version: u64) -> String {
     format!("\"{version}\"")
 }

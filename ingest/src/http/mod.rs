@@ -8,6 +8,7 @@ mod executions;
 mod extract;
 mod openapi;
 mod orders;
+mod products;
 mod request_id;
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::routing::{get, post, put};
-use orders_core::application::OrderService;
+use orders_core::application::{OrderService, Products};
 use tower::ServiceBuilder;
 use tower::util::MapRequestLayer;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -28,8 +29,8 @@ use tracing::info_span;
 pub use auth::{ApiKeys, InvalidApiKey, MIN_KEY_CHARS};
 pub use body::{
     ApiExecutionStatus, ApiOrderStatus, ExecutionBody, ListQuery, NewOrderBody, NewOrderItemBody, OrderBody,
-    OrderCreatedBody, OrderDeletedBody, OrderItemBody, OrderListBody, OrderSummaryBody, Pagination, StatusChangeBody,
-    WorkflowStartedBody,
+    OrderCreatedBody, OrderDeletedBody, OrderItemBody, OrderListBody, OrderSummaryBody, Pagination, ProductBody,
+    ProductListBody, ProductListQuery, StatusChangeBody, StockChangeBody, WorkflowStartedBody,
 };
 pub use error::{ApiError, BodyReadTimeout, ErrorBody, ForbiddenResponse, StorageFailureResponses};
 pub use openapi::{openapi_document, openapi_json};
@@ -47,6 +48,8 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub struct AppState {
     /// The order use cases.
     pub service: OrderService,
+    /// The catalog use cases (products with their stock).
+    pub products: Products,
     /// The accepted API keys.
     pub keys: Arc<ApiKeys>,
 }
@@ -62,6 +65,9 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{order_id}/status", put(orders::update_status))
         .route("/orders/{order_id}/workflow", post(orders::start_workflow))
         .route("/executions/{execution_arn}", get(executions::describe_execution))
+        .route("/products", get(products::list_products))
+        .route("/products/{product_id}", get(products::get_product))
+        .route("/products/{product_id}/stock", put(products::set_stock))
         .route("/openapi.json", get(openapi::serve_document))
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -12,17 +12,17 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
 use super::body::{
     ApiExecutionStatus, ApiOrderStatus, ExecutionBody, NewOrderBody, NewOrderItemBody, OrderBody, OrderCreatedBody,
-    OrderDeletedBody, OrderItemBody, OrderListBody, OrderSummaryBody, Pagination, StatusChangeBody,
-    WorkflowStartedBody,
+    OrderDeletedBody, OrderItemBody, OrderListBody, OrderSummaryBody, Pagination, ProductBody, ProductListBody,
+    StatusChangeBody, StockChangeBody, WorkflowStartedBody,
 };
 use super::error::{ErrorBody, ForbiddenResponse};
-use super::{executions, orders};
+use super::{executions, orders, products};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Order Management API",
-        description = "Orders with automatic totals, pagination, status changes, Step Functions workflows and S3 backups. Every route needs an `x-api-key` header.",
+        description = "Orders with automatic totals, pagination, status changes, Step Functions workflows and S3 backups, and the product catalog with its stock. Every route needs an `x-api-key` header.",
         license(name = "MIT")
     ),
     paths(
@@ -33,16 +33,23 @@ use super::{executions, orders};
         orders::delete_order,
         orders::start_workflow,
         executions::describe_execution,
+        products::list_products,
+        products::get_product,
+        products::set_stock,
         serve_document,
     ),
     components(schemas(
         NewOrderBody, NewOrderItemBody, OrderBody, OrderItemBody, OrderSummaryBody, ApiOrderStatus, ExecutionBody,
         ApiExecutionStatus, ErrorBody, OrderCreatedBody, OrderListBody, Pagination, StatusChangeBody, OrderDeletedBody,
-        WorkflowStartedBody,
+        WorkflowStartedBody, ProductBody, ProductListBody, StockChangeBody,
     )),
     modifiers(&ApiKeySecurity, &Throttling),
     security(("api_key" = [])),
-    tags((name = "orders", description = "Orders"), (name = "workflow", description = "Step Functions executions"))
+    tags(
+        (name = "orders", description = "Orders"),
+        (name = "workflow", description = "Step Functions executions"),
+        (name = "products", description = "The product catalog and the stock of each product")
+    )
 )]
 struct ApiDoc;
 
