@@ -65,18 +65,18 @@ async fn fifty_orders_for_ten_units_leave_exactly_ten_proceeding(backend: Backen
     assert_eq!(created.len(), 50);
     // Then exactly 10 orders hold a unit and go on, and the other 40 fail, saying why; the stock
     // reads a number (never below zero) at every look
-    eventually("10 units reserved and 40 orders failed", async || {
+    eventually("10 units reserved, 10 orders processing and 40 failed", async || {
         let (stock, reserved) = stock_of(&server, "HOT").await;
         assert!(stock.is_some(), "the stock is a count of units at every moment");
-        let failed = count(&server, "failed").await;
-        if (stock, reserved, failed) == (Some(0), 10, 40) {
+        let (processing, failed) = (count(&server, "processing").await, count(&server, "failed").await);
+        let now = (stock, reserved, processing, failed);
+        if now == (Some(0), 10, 10, 40) {
             Ok(())
         } else {
-            Err(format!("{stock:?} {reserved} {failed}"))
+            Err(format!("(stock, reserved, processing, failed) {now:?}"))
         }
     })
     .await;
-    assert_eq!(count(&server, "processing").await, 10);
     let (_, failed) = server.get_json("/orders?status=failed&limit=100").await;
     for summary in failed["orders"].as_array().unwrap() {
         let (_, order) = server.get_json(&format!("/orders/{}", summary["order_id"].as_str().unwrap())).await;

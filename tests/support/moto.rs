@@ -45,7 +45,8 @@ enum Startup {
 }
 
 impl Moto {
-    /// Starts `.venv/bin/moto_server -H 127.0.0.1 -p PORT` on a free loopback port, waits until it
+    /// Starts moto's server (`tools/moto/isolated_server.py`: `moto_server` with DynamoDB's writes
+    /// isolated from each other, as DynamoDB isolates them) on a free loopback port, waits until it
     /// answers, then enables Step Functions execution (`POST /moto-api/config`).
     ///
     /// Panics with "moto is not installed: run scripts/install-moto" when the server is missing, and
@@ -53,6 +54,8 @@ impl Moto {
     pub async fn start() -> Moto {
         let server = repository_root().join(".venv/bin/moto_server");
         assert!(server.is_file(), "moto is not installed: run scripts/install-moto ({} is missing)", server.display());
+        let python = repository_root().join(".venv/bin/python");
+        let launcher = repository_root().join("tools/moto/isolated_server.py");
         let client =
             reqwest::Client::builder().no_proxy().build().expect("a reqwest client for moto (no TLS, no proxy)");
         for _ in 0..ATTEMPTS {
@@ -65,7 +68,8 @@ impl Moto {
             let output = std::fs::File::create(&log)
                 .unwrap_or_else(|error| panic!("cannot create moto's log {}: {error}", log.display()));
             let errors = output.try_clone().expect("a second handle on moto's log file");
-            let child = Command::new(&server)
+            let child = Command::new(&python)
+                .arg(&launcher)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env("PYTHONUNBUFFERED", "1")
                 .stdin(Stdio::null())

@@ -21,9 +21,12 @@ pub trait CatalogStore: Send + Sync {
     /// The products among `product_ids` that exist (unknown ids are simply absent).
     async fn products(&self, product_ids: &[&str]) -> Result<ProductCatalog, StoreError>;
 
-    /// Replaces the whole catalog: names, prices and available stock as the file gives them.
-    /// Existing orders keep the prices they were made with; a product that stays keeps the units
-    /// reserved for orders in progress.
+    /// Replaces the whole catalog: names and prices as the file gives them, and stock for the
+    /// products it tracks. A product's `stock` in the file is its starting stock: it is taken for a
+    /// product new to the catalog (or not tracked until now); a product already tracked keeps its
+    /// stock, which reservations and stock updates have moved since (re-reading the same file at a
+    /// restart must not undo them), and the units reserved for orders in progress. A product the
+    /// file lists without `stock` is no longer tracked. Existing orders keep their prices.
     async fn replace_catalog(&self, catalog: &ProductCatalog) -> Result<(), StoreError>;
 
     /// True when the catalog holds no product at all (a deployment nobody loaded a catalog into).

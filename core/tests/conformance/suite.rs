@@ -527,13 +527,19 @@ pub async fn a_release_gives_units_back_once_and_a_delivery_consumes_them(ports:
         ports.stock.reserve(early, &[line("A", 1)]).await.unwrap(),
         ReserveOutcome::Settled(ReservationState::Released)
     );
-    // And a catalog replacement keeps the units a product has reserved
+    // And a catalog file read again (a restart with --catalog) keeps the stock a tracked product
+    // has and the units it has reserved; a new product takes the file's stock
     let again = OrderId::new_random();
     ports.stock.reserve(again, &[line("A", 2)]).await.unwrap();
-    ports.catalog.replace_catalog(&ProductCatalog::new(vec![product("A", Some(50))]).unwrap()).await.unwrap();
-    assert_eq!(stock_of(ports, "A").await, (Some(50), 2));
+    let file = ProductCatalog::new(vec![product("A", Some(50)), product("NEW", Some(7))]).unwrap();
+    ports.catalog.replace_catalog(&file).await.unwrap();
+    assert_eq!(stock_of(ports, "A").await, (Some(4), 2));
+    assert_eq!(stock_of(ports, "NEW").await, (Some(7), 0));
     ports.stock.release(again).await.unwrap();
-    assert_eq!(stock_of(ports, "A").await, (Some(52), 0));
+    assert_eq!(stock_of(ports, "A").await, (Some(6), 0));
+    // And a file that lists a product without stock stops tracking it
+    ports.catalog.replace_catalog(&ProductCatalog::new(vec![product("A", None)]).unwrap()).await.unwrap();
+    assert_eq!(stock_of(ports, "A").await, (None, 0));
 }
 
 pub async fn concurrent_reservations_never_take_more_than_the_stock(ports: &Ports) {

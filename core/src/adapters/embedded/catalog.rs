@@ -126,14 +126,17 @@ fn read_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<CatalogEntry> {
     })
 }
 
-/// Writes the products: new ones as given, existing ones with the given name, price and stock,
-/// keeping the units they have reserved.
+/// Writes the products: new ones as given; existing ones with the given name and price, keeping
+/// the units they have reserved and, when they are tracked and stay tracked, their stock (see
+/// [`CatalogStore::replace_catalog`]).
 fn upsert_products(tx: &rusqlite::Transaction<'_>, products: &[Product]) -> Result<(), StoreError> {
     let mut upsert = tx
         .prepare_cached(
             "INSERT INTO catalog (product_id, name, unit_price_cents, stock) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (product_id) DO UPDATE SET name = excluded.name,
-                 unit_price_cents = excluded.unit_price_cents, stock = excluded.stock, version = version + 1",
+                 unit_price_cents = excluded.unit_price_cents,
+                 stock = CASE WHEN excluded.stock IS NULL THEN NULL ELSE COALESCE(catalog.stock, excluded.stock) END,
+                 version = version + 1",
         )
         .map_err(sql_error)?;
     for product in products {

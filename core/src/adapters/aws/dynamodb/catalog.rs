@@ -70,11 +70,12 @@ impl CatalogStore for DynamoDbStore {
                 request = output.unprocessed_items;
             }
         }
-        // One update per product (not a batch of puts): a product that stays keeps the units
-        // reserved for orders in progress, which only an update leaves in place.
+        // One update per product (not a batch of puts): a product that stays keeps its stock and
+        // the units reserved for orders in progress, which only an update leaves in place.
         for product in catalog.products() {
+            // The file's stock is a starting stock: a tracked product keeps the stock it has.
             let stock = match product.stock {
-                Some(_) => "#stock = :stock, ",
+                Some(_) => "#stock = if_not_exists(#stock, :stock), ",
                 None => "",
             };
             let mut update = self
