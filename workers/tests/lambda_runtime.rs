@@ -153,3 +153,55 @@ async fn the_import_function_creates_orders_and_rejects_the_invalid_to_the_dlq()
     assert_eq!(rejects.len(), 1);
     assert_eq!(rejects[0].attributes["client_reference"], "L-2");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fulfilment_function_signs_its_hand_off_with_the_secret_it_reads_from_secrets_manager() {
+    // Given a deployment whose webhook secret is in Secrets Manager, and a merchant's receiver
+    let deployment = Deployment::start().await;
+    let secret = "whsec_lambda_0123456789abcdef";
+    let created = deployment
+        .system
+        .clients
+        .secrets
+        .create_secret()
+        .name("lambda/fulfilment-webhook")
+        .secret_string(secret)
+        .send()
+        .await
+        .unwrap();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let record = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| async move {
+            let signature = headers["x-orders-signature"].to_str().unwrap().to_owned();
+            record.lock().unwrap().push((signature, body));
+            axum::http::StatusCode::ACCEPTED
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // And an order to hand off
+    let mut order = order(2);
+    order.status = OrderStatus::Processing;
+    deployment.system.ports.orders.create_order(&order, None).await.unwrap();
+    // When the function, configured with the webhook's URL and the secret's ARN, gets the task
+    let api = RuntimeApi::start().await;
+    let mut env = deployment.function_env();
+    env.push(("FULFILMENT_WEBHOOK_URL", url));
+    env.push(("FULFILMENT_WEBHOOK_SECRET_ARN", created.arn.unwrap()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let function = spawn_function(env!("CARGO_BIN_EXE_fulfilment"), &api, &env).await;
+    let task = json!({"task": "hand_off", "order_id": order.order_id, "task_token": "an-answered-token"});
+    let answer = api.invoke(sqs_event(&[("m-1", task.to_string())])).await;
+    // Then the receiver got the order once, signed with that secret
+    assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1, "{}", function.output());
+    let (signature, body) = &received[0];
+    let timestamp: i64 = signature.split(',').next().unwrap().strip_prefix("t=").unwrap().parse().unwrap();
+    assert_eq!(signature, &orders_core::adapters::webhook::signature(secret, timestamp, body.as_bytes()));
+    let event: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(event["order"]["order_id"], order.order_id.to_string());
+}
