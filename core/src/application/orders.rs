@@ -99,6 +99,25 @@ impl From<WorkflowError> for OrderError {
     }
 }
 
+/// The page size a listing asks for (of orders, or of products): [`DEFAULT_LIMIT`] when absent,
+/// capped at [`MAX_LIMIT`]; 0 is refused.
+pub(crate) fn page_size(limit: Option<u32>) -> Result<u32, OrderError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(0) => Err(ValidationError::invalid("limit", "must be a positive integer").into()),
+        Some(limit) => Ok(limit.min(MAX_LIMIT)),
+    }
+}
+
+/// The 1-based page a listing asks for: 1 when absent; 0 is refused.
+pub(crate) fn page_number(page: Option<u64>) -> Result<u64, OrderError> {
+    match page {
+        None => Ok(1),
+        Some(0) => Err(ValidationError::invalid("page", "must be a positive integer").into()),
+        Some(page) => Ok(page),
+    }
+}
+
 /// A request to create an order.
 #[derive(Debug, Clone)]
 pub struct CreateOrder {
@@ -273,19 +292,14 @@ impl OrderService {
 
     /// One page of orders, newest first, by page number or by `next_token`.
     pub async fn list_orders(&self, request: ListOrders) -> Result<OrderListing, OrderError> {
-        let limit = match request.limit {
-            None => DEFAULT_LIMIT,
-            Some(0) => return Err(ValidationError::invalid("limit", "must be a positive integer").into()),
-            Some(limit) => limit.min(MAX_LIMIT),
-        };
+        let limit = page_size(request.limit)?;
         let filter_print = filter_fingerprint(&request.filter);
         let (page, position) = match (request.page, request.next_token) {
             (Some(_), Some(_)) => {
                 return Err(ValidationError::invalid("next_token", "cannot be combined with page").into());
             }
-            (Some(0), None) => return Err(ValidationError::invalid("page", "must be a positive integer").into()),
             (page, None) => {
-                let page = page.unwrap_or(1);
+                let page = page_number(page)?;
                 (page, PagePosition::Number(page))
             }
             (None, Some(token)) => {

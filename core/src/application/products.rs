@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use tracing::info;
 
-use super::orders::{DEFAULT_LIMIT, MAX_LIMIT, OrderError};
+use super::orders::{OrderError, page_number, page_size};
+use crate::domain::CatalogEntry;
 use crate::domain::stock::check_stock;
 use crate::domain::validation::check_identifier;
-use crate::domain::{CatalogEntry, ValidationError};
 use crate::ports::{CatalogStore, StoreError};
 
 /// One page of the catalog with the pagination figures of the order listing.
@@ -42,16 +42,8 @@ impl Products {
     /// One page of products by id: `page` from 1 (1 when absent), `limit` from 1 ([`DEFAULT_LIMIT`]
     /// when absent, capped at [`MAX_LIMIT`]), the rules of the order listing.
     pub async fn list_products(&self, page: Option<u64>, limit: Option<u32>) -> Result<ProductListing, OrderError> {
-        let limit = match limit {
-            None => DEFAULT_LIMIT,
-            Some(0) => return Err(ValidationError::invalid("limit", "must be a positive integer").into()),
-            Some(limit) => limit.min(MAX_LIMIT),
-        };
-        let page = match page {
-            None => 1,
-            Some(0) => return Err(ValidationError::invalid("page", "must be a positive integer").into()),
-            Some(page) => page,
-        };
+        let limit = page_size(limit)?;
+        let page = page_number(page)?;
         // A page far past the end starts past any catalog: the store answers it empty.
         let offset = (page - 1).saturating_mul(u64::from(limit));
         let found = self.catalog.list_products(offset, limit).await.map_err(product_error)?;
@@ -101,6 +93,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::adapters::embedded::Database;
+    use crate::application::{DEFAULT_LIMIT, MAX_LIMIT};
     use crate::domain::ProductCatalog;
 
     /// The use cases over an embedded catalog holding the demo products (PROD001 … PROD005, stock

@@ -329,13 +329,7 @@ impl ListQuery {
 
     /// The listing asked for, once every parameter is checked (in the order of the fields).
     pub fn into_request(self) -> Result<ListOrders, ValidationError> {
-        let page = self.page.as_deref().map(|text| page_parameter("page", text)).transpose()?;
-        let limit = self
-            .limit
-            .as_deref()
-            .map(|text| page_parameter("limit", text))
-            .transpose()?
-            .map(|limit| u32::try_from(limit).unwrap_or(u32::MAX));
+        let (page, limit) = page_and_limit(self.page.as_deref(), self.limit.as_deref())?;
         let status = self
             .status
             .as_deref()
@@ -355,6 +349,16 @@ impl ListQuery {
 }
 
 /// A `page` or `limit` value: an integer from 1 to [`MAX_PAGE_PARAMETER`].
+/// A listing's `page` and `limit` query parameters, checked (`page` first).
+fn page_and_limit(page: Option<&str>, limit: Option<&str>) -> Result<(Option<u64>, Option<u32>), ValidationError> {
+    let page = page.map(|text| page_parameter("page", text)).transpose()?;
+    let limit = limit
+        .map(|text| page_parameter("limit", text))
+        .transpose()?
+        .map(|limit| u32::try_from(limit).unwrap_or(u32::MAX));
+    Ok((page, limit))
+}
+
 fn page_parameter(name: &str, text: &str) -> Result<u64, ValidationError> {
     let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
     match text.parse::<u64>() {
@@ -389,14 +393,7 @@ impl ProductListQuery {
 
     /// The page and page size asked for, once both are checked (`page` first).
     pub fn into_page_and_limit(self) -> Result<(Option<u64>, Option<u32>), ValidationError> {
-        let page = self.page.as_deref().map(|text| page_parameter("page", text)).transpose()?;
-        let limit = self
-            .limit
-            .as_deref()
-            .map(|text| page_parameter("limit", text))
-            .transpose()?
-            .map(|limit| u32::try_from(limit).unwrap_or(u32::MAX));
-        Ok((page, limit))
+        page_and_limit(self.page.as_deref(), self.limit.as_deref())
     }
 }
 
