@@ -15,8 +15,10 @@ use orders_core::adapters::aws::setup::queue_name;
 use orders_core::adapters::aws::{AwsResources, EXPIRES_AT, LISTING_INDEXES, SUMMARY_ATTRIBUTES, env};
 use orders_core::ports::QueueName;
 use orders_workers::fulfilment::DEPLOYED_BACKOFF;
-use saphyr::{LoadableYamlNode, Scalar, Yaml};
 use serde_json::{Value, json};
+
+#[path = "support/template.rs"]
+mod template;
 
 const STACK: &str = "shop";
 const ACCOUNT: &str = "111122223333";
@@ -31,9 +33,7 @@ struct Template(Value);
 
 impl Template {
     fn load() -> Self {
-        let text = std::fs::read_to_string(repo().join("infra/template.yaml")).unwrap();
-        let documents = Yaml::load_from_str(&text).unwrap();
-        Template(to_json(&documents[0]))
+        Template(template::as_json())
     }
 
     fn resources(&self) -> &serde_json::Map<String, Value> {
@@ -110,27 +110,6 @@ impl Template {
                     .any(|d| d["Value"].is_object() && Template::target(&d["Value"]) == logical_id)
             })
             .collect()
-    }
-}
-
-fn to_json(node: &Yaml) -> Value {
-    match node {
-        Yaml::Value(Scalar::Null) => Value::Null,
-        Yaml::Value(Scalar::Boolean(b)) => json!(b),
-        Yaml::Value(Scalar::Integer(i)) => json!(i),
-        Yaml::Value(Scalar::FloatingPoint(f)) => json!(f.into_inner()),
-        Yaml::Value(Scalar::String(s)) => json!(s.as_ref()),
-        Yaml::Sequence(items) => Value::Array(items.iter().map(to_json).collect()),
-        Yaml::Mapping(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.as_str().unwrap_or_else(|| panic!("non-string key {k:?}")).to_owned(), to_json(v)))
-                .collect(),
-        ),
-        Yaml::Tagged(tag, inner) => {
-            let key = if tag.suffix == "Ref" { "Ref".to_owned() } else { format!("Fn::{}", tag.suffix) };
-            json!({ key: to_json(inner) })
-        }
-        other => panic!("unexpected YAML node {other:?}"),
     }
 }
 

@@ -5,6 +5,8 @@
 mod common;
 #[path = "../support/moto.rs"]
 mod moto;
+#[path = "../support/template.rs"]
+mod template;
 
 #[macro_use]
 mod backends;
@@ -26,5 +28,6 @@ mod runbooks;
 mod security;
 mod server_process;
 mod slow_clients;
+mod stack;
 mod status_and_delete;
 mod workflow;
