@@ -123,7 +123,6 @@ impl Server {
         if let Some(key) = &launch.api_key {
             command.env("ORDERS_API_KEY", key);
         }
-        command.envs(launch.env.iter().map(|(name, value)| (name, value)));
         if let Some(aws) = &launch.aws {
             command
                 .args(["--aws-endpoint", &aws.endpoint, "--prefix", &aws.prefix])
@@ -135,6 +134,8 @@ impl Server {
                 command.arg("--demo-catalog");
             }
         }
+        // Last: a scenario's own variables win (its credentials, on an emulator that checks them).
+        command.envs(launch.env.iter().map(|(name, value)| (name, value)));
         let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut banner = Vec::new();

@@ -5,6 +5,8 @@
 mod common;
 #[path = "../support/moto.rs"]
 mod moto;
+#[path = "../support/stack.rs"]
+mod stack_support;
 #[path = "../support/template.rs"]
 mod template;
 

@@ -1,101 +1,16 @@
-//! The deployed stack, stood up before anyone deploys it: `infra/template.yaml` itself (no copy)
-//! transformed by the pinned aws-sam-translator (`tools/sam/transform.py`, as `sam deploy` would
-//! after `sam build`) and created by moto's CloudFormation with the parameters a user gives
-//! (`tools/moto/deploy_stack.py`, which says which moto gaps it works around and how). Then
-//! `orders serve --aws-endpoint --prefix STACK` runs an order through the tables, queues, bucket and
-//! state machine that stack made, and has to create nothing of its own: a resource the code names
-//! differently from the template would be made anew, and fail the test.
+//! The deployed stack, stood up before anyone deploys it (`tests/support/stack.rs`): `orders serve
+//! --aws-endpoint --prefix STACK`, signing as an administrator under enforced IAM, runs an order
+//! through the tables, queues, bucket and state machine that stack made, and has to create nothing
+//! of its own: a resource the code names differently from the template would be made anew, and
+//! fail the test.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use orders_core::adapters::aws::AwsClients;
+use orders_core::adapters::aws::{AwsClients, S3BackupStore};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::backends::wait_for_execution;
+use crate::backends::{Backups, wait_for_execution};
 use crate::common::{AwsTarget, Launch, Server, body_json, seed_order};
-use crate::moto::Moto;
-
-const STACK: &str = "shop";
-const API_KEY_PARAMETER: &str = "stack-test-key-0123456789abcdef";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs a tool of the repository's pinned Python venvs; panics with its output when it fails.
-fn run(python: &str, script: &str, args: &[&str]) -> String {
-    let interpreter = repo().join(python);
-    assert!(interpreter.is_file(), "{} is missing: run scripts/test's install steps", interpreter.display());
-    let output = Command::new(interpreter)
-        .arg(repo().join(script))
-        .args(args)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{script} failed: {stderr}");
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// The stack as moto's CloudFormation created it.
-struct Stack {
-    moto: Moto,
-    /// What tools/moto/deploy_stack.py reports: physical ids, what was left out, the event source
-    /// mappings and the functions' configurations as deployed.
-    deployed: Value,
-    _dir: tempfile::TempDir,
-}
-
-impl Stack {
-    async fn deploy() -> Stack {
-        let moto = Moto::start().await;
-        let dir = tempfile::tempdir().unwrap();
-        let template = dir.path().join("template.json");
-        let transformed = dir.path().join("transformed.json");
-        std::fs::write(&template, crate::template::as_json().to_string()).unwrap();
-        run(
-            ".tools/sam/bin/python",
-            "tools/sam/transform.py",
-            &[path(&template), "statemachine/order-processing.asl.json", "shop-artifacts", path(&transformed)],
-        );
-        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(API_KEY_PARAMETER));
-        let deployed = run(
-            ".venv/bin/python",
-            "tools/moto/deploy_stack.py",
-            &[
-                &moto.endpoint(),
-                STACK,
-                path(&transformed),
-                "shop-artifacts",
-                &format!("ApiKeyValue={API_KEY_PARAMETER}"),
-                &format!("ApiKeySha256={digest}"),
-            ],
-        );
-        Stack { moto, deployed: serde_json::from_str(&deployed).unwrap(), _dir: dir }
-    }
-
-    /// The names of every table, queue, bucket and state machine on the endpoint.
-    async fn inventory(&self) -> BTreeSet<String> {
-        let clients = AwsClients::for_emulator(&self.moto.endpoint(), "us-east-1").await;
-        let mut names = BTreeSet::new();
-        let tables = clients.dynamodb.list_tables().send().await.unwrap();
-        names.extend(tables.table_names().iter().map(|t| format!("table {t}")));
-        let queues = clients.sqs.list_queues().send().await.unwrap();
-        names.extend(queues.queue_urls().iter().map(|q| format!("queue {}", q.rsplit('/').next().unwrap())));
-        let buckets = clients.s3.list_buckets().send().await.unwrap();
-        names.extend(buckets.buckets().iter().map(|b| format!("bucket {}", b.name().unwrap())));
-        let machines = clients.sfn.list_state_machines().send().await.unwrap();
-        names.extend(machines.state_machines().iter().map(|m| format!("state machine {}", m.name())));
-        names
-    }
-}
-
-fn path(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+use crate::stack_support::{STACK, Stack};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_template_deploys_and_orders_run_through_the_stack_it_creates() {
@@ -123,9 +38,11 @@ async fn the_template_deploys_and_orders_run_through_the_stack_it_creates() {
 
     // When `orders serve` runs against it, and an order of a tracked product goes all the way
     let target = AwsTarget { endpoint: stack.moto.endpoint(), prefix: STACK.into() };
+    let (key_id, secret) = stack.admin_keys();
     let server = Server::launch(Launch {
         aws: Some(target.clone()),
         args: vec!["--visibility-timeout".into(), "1".into()],
+        env: vec![("AWS_ACCESS_KEY_ID".into(), key_id), ("AWS_SECRET_ACCESS_KEY".into(), secret)],
         ..Launch::default()
     })
     .await;
@@ -141,13 +58,21 @@ async fn the_template_deploys_and_orders_run_through_the_stack_it_creates() {
     wait_for_execution(&server, arn, "SUCCEEDED").await;
 
     // Then every version is backed up in the stack's bucket, and the units are consumed
-    let backups = crate::backends::Backups::Bucket(orders_core::adapters::aws::S3BackupStore::new(
-        AwsClients::for_emulator(&target.endpoint, "us-east-1").await.s3,
-        target.bucket(),
-    ));
+    let backups = Backups::Bucket(S3BackupStore::new(stack.admin().await.s3, target.bucket()));
     let versions = backups.wait_for(order_id, 4).await;
     assert_eq!(versions[3]["status"], "delivered");
     server.wait_for("/products/PROD001", |p| p["stock"] == 8 && p["reserved"] == 0).await;
     // And the server made no resource of its own: every name the code uses is the stack's
     assert_eq!(stack.inventory().await, before);
+    // And IAM was enforced all along: a caller without an identity is refused
+    let nobody = AwsClients::for_emulator(&target.endpoint, "us-east-1").await;
+    let refused = nobody.dynamodb.list_tables().send().await.unwrap_err();
+    assert_eq!(refused.raw_response().map(|r| r.status().as_u16()), Some(403), "{refused:?}");
+    // And a role holds only its function's grants: the backup function's may not write an order
+    let backup = stack.as_role("BackupFunction").await;
+    let order = aws_sdk_dynamodb::types::AttributeValue::S(order_id.to_owned());
+    let denied = backup.dynamodb.put_item().table_name("shop-orders").item("order_id", order).send().await.unwrap_err();
+    assert_eq!(denied.raw_response().map(|r| r.status().as_u16()), Some(403), "{denied:?}");
+    let body = denied.raw_response().and_then(|r| r.body().bytes()).map(String::from_utf8_lossy).unwrap_or_default();
+    assert!(body.contains("AccessDenied") && body.contains("BackupFunctionRole"), "{body}");
 }

@@ -70,6 +70,7 @@ impl Moto {
             let errors = output.try_clone().expect("a second handle on moto's log file");
             let child = Command::new(&python)
                 .arg(&launcher)
+                .env("ORDERS_MOTO_WORKFLOW_CREDENTIALS", workflow_credentials(&log))
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env("PYTHONUNBUFFERED", "1")
                 .stdin(Stdio::null())
@@ -89,6 +90,13 @@ impl Moto {
             }
         }
         panic!("moto did not start: {ATTEMPTS} ports in a row were taken before it could bind them");
+    }
+
+    /// Where a test may put the credentials this moto's Step Functions signs its task integrations
+    /// with (`tools/moto/isolated_server.py`; absent: moto's own fixed identity).
+    #[allow(dead_code)]
+    pub fn workflow_credentials_file(&self) -> PathBuf {
+        workflow_credentials(&self.log)
     }
 
     /// The endpoint to give the AWS SDK: `http://127.0.0.1:PORT`.
@@ -164,6 +172,7 @@ impl Drop for Moto {
         // kill_on_drop would do it too; killing here first makes it happen before the log goes.
         let _ = self.child.start_kill();
         let _ = std::fs::remove_file(&self.log);
+        let _ = std::fs::remove_file(workflow_credentials(&self.log));
     }
 }
 
@@ -180,4 +189,8 @@ fn repository_root() -> PathBuf {
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port for moto");
     listener.local_addr().expect("the probe listener's address").port()
+}
+
+fn workflow_credentials(log: &std::path::Path) -> PathBuf {
+    log.with_extension("workflow-credentials.json")
 }

@@ -18,10 +18,22 @@ And one moto behaviour is turned off: moto would run a function in Docker for an
 source mapping (and take its messages); the mappings are read, then disabled, and the test plays
 them with the real binaries.
 
+Then IAM enforcement is turned on (`/moto-api/reset-auth`), after making an administrator whose
+keys the report gives (every call from then on is signed and checked against its caller's
+policies). moto 5.2.5 cannot assume a role whose trust policy names a service principal, so each
+function's role is made to trust the administrator instead (the test assumes each role to run its
+function); the roles' permissions are untouched. moto keeps a role's inline policies that its
+CloudFormation created in a form its own policy check then fails on (a Python object, where it reads
+JSON text; GetRolePolicy shows it as the object's repr): each is put again through the API, the same
+document as JSON (with a Version, which moto demands and IAM does not, and without the nulls
+moto's CloudFormation leaves where an `AWS::NoValue` was).
+
 Usage: deploy_stack.py ENDPOINT STACK TEMPLATE_JSON CODE_BUCKET [PARAMETER=VALUE ...]
 """
 
+import ast
 import json
+import os
 import re
 import sys
 
@@ -127,8 +139,71 @@ def main(endpoint, stack, template_path, code_bucket, *parameters):
         for logical, r in template["Resources"].items()
         if r["Type"] == "AWS::Lambda::Function"
     }
+    iam = client("iam", endpoint)
+    iam.create_user(UserName="stack-test-admin")
+    iam.put_user_policy(
+        UserName="stack-test-admin",
+        PolicyName="everything",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+    )
+    admin = iam.get_user(UserName="stack-test-admin")["User"]["Arn"]
+    key = iam.create_access_key(UserName="stack-test-admin")["AccessKey"]
+    roles = {}
+    role_arns = {logical: configuration["Role"] for logical, configuration in functions.items()}
+    for logical, r in template["Resources"].items():
+        if r["Type"] == "AWS::StepFunctions::StateMachine":
+            role_arns[logical] = iam.get_role(RoleName=physical[r["Properties"]["RoleArn"]["Fn::GetAtt"][0]])["Role"]["Arn"]
+    for logical, arn in role_arns.items():
+        role = arn.rsplit("/", 1)[1]
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": admin}, "Action": "sts:AssumeRole"}]}
+        iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps(trust))
+        for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+            if isinstance(document, str):
+                document = ast.literal_eval(document)
+            # IAM reads a document without a Version as the 2008 language; moto refuses it (SAM
+            # writes the stream's on-failure destination policy so). Nothing in them needs 2012's.
+            document.setdefault("Version", "2012-10-17")
+            # moto's CloudFormation leaves an `AWS::NoValue` in a list as a null, where CloudFormation
+            # drops it (the fulfilment role's secret statement without a webhook).
+            document["Statement"] = [statement for statement in document["Statement"] if statement is not None]
+            iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
+        roles[logical] = arn
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset-auth", data=b"0", method="POST")
+    request.add_header("Content-Type", "text/plain")
+    urllib.request.urlopen(request).read()
+
+    # Each function's role, assumed as the administrator (from now on, as IAM checks).
+    sts = boto3.client(
+        "sts",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+    role_credentials = {}
+    for logical, arn in roles.items():
+        credentials = sts.assume_role(RoleArn=arn, RoleSessionName=logical, DurationSeconds=3600)["Credentials"]
+        role_credentials[logical] = {
+            "access_key_id": credentials["AccessKeyId"],
+            "secret_access_key": credentials["SecretAccessKey"],
+            "session_token": credentials["SessionToken"],
+        }
+    # The workflow's task integrations sign as the state machine's role (tools/moto/isolated_server.py).
+    workflow_credentials = os.environ.get("ORDERS_MOTO_WORKFLOW_CREDENTIALS")
+    for logical, r in template["Resources"].items():
+        if r["Type"] == "AWS::StepFunctions::StateMachine" and workflow_credentials:
+            json.dump(role_credentials[logical], open(workflow_credentials, "w"))
     json.dump(
-        {"resources": physical, "left_out": dropped, "event_source_mappings": mappings, "functions": functions},
+        {
+            "resources": physical,
+            "left_out": dropped,
+            "event_source_mappings": mappings,
+            "functions": functions,
+            "roles": roles,
+            "role_credentials": role_credentials,
+            "admin": {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]},
+        },
         sys.stdout,
         default=str,
     )

@@ -2,13 +2,15 @@
 form) into the plain CloudFormation a stack is created from, with the pinned aws-sam-translator,
 as `sam deploy` would after `sam build`: each function's CodeUri points at an S3 object and the
 state machine's definition file is given inline. Then, for moto's CloudFormation, which cannot do
-two things Step Functions can, the state machine's `DefinitionSubstitutions` are applied with
-`Fn::Sub` (the same values, resolved by CloudFormation) and `!GetAtt A.B` strings become lists.
+two things CloudFormation can, the state machine's `DefinitionSubstitutions` are applied by an
+`Fn::Join` of the definition's text around the same values (moto ignores the property; and its
+`Fn::Sub` turns the definition's `$$` into `$`), and `!GetAtt A.B` strings become lists.
 
 Usage: transform.py TEMPLATE_JSON DEFINITION_JSON CODE_BUCKET OUTPUT_JSON
 """
 
 import json
+import re
 import sys
 
 from samtranslator.model.exceptions import InvalidDocumentException
@@ -55,8 +57,10 @@ def main(template_path, definition_path, code_bucket, output_path):
         if resource["Type"] == "AWS::StepFunctions::StateMachine":
             properties = resource["Properties"]
             substitutions = properties.pop("DefinitionSubstitutions", {})
-            text = json.dumps(definition, indent=2)
-            properties["DefinitionString"] = {"Fn::Sub": [text, substitutions]}
+            pieces = re.split(r"\$\{([A-Za-z0-9_]+)\}", json.dumps(definition, indent=2))
+            # split() alternates text and placeholder names: text, name, text, …, text.
+            joined = [substitutions[piece] if index % 2 else piece for index, piece in enumerate(pieces)]
+            properties["DefinitionString"] = {"Fn::Join": ["", joined]}
     json.dump(output, open(output_path, "w"), indent=2)
 
 

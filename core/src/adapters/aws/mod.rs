@@ -106,7 +106,25 @@ impl AwsClients {
     /// Clients for an AWS-compatible emulator at `endpoint` (moto, LocalStack), which accepts any
     /// credentials: these are given here instead of read from the environment.
     pub async fn for_emulator(endpoint: &str, region: &str) -> Self {
-        let credentials = aws_sdk_dynamodb::config::Credentials::new("emulator", "emulator", None, None, "emulator");
+        Self::for_emulator_as(endpoint, region, "emulator", "emulator", None).await
+    }
+
+    /// Clients for an emulator that checks who calls (moto with IAM enforced), signing with these
+    /// credentials (a session token for an assumed role's).
+    pub async fn for_emulator_as(
+        endpoint: &str,
+        region: &str,
+        access_key_id: &str,
+        secret_access_key: &str,
+        session_token: Option<&str>,
+    ) -> Self {
+        let credentials = aws_sdk_dynamodb::config::Credentials::new(
+            access_key_id,
+            secret_access_key,
+            session_token.map(str::to_owned),
+            None,
+            "emulator",
+        );
         let shared = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
             .endpoint_url(endpoint)

@@ -1,0 +1,132 @@
+//! The deployed stack in moto, for the tests that prove it before anyone deploys it:
+//! `infra/template.yaml` itself (no copy) transformed by the pinned aws-sam-translator
+//! (`tools/sam/transform.py`, as `sam deploy` sends it after `sam build`) and created by moto's
+//! CloudFormation with the parameters a user gives (`tools/moto/deploy_stack.py`, which says each
+//! moto gap it works around). IAM is enforced once the stack stands: every call is signed by an
+//! identity and checked against its policies; each function's role can be assumed to act as it.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use orders_core::adapters::aws::AwsClients;
+use serde_json::Value;
+
+use crate::moto::Moto;
+
+/// The stack's name: every resource is named `shop-…`.
+pub const STACK: &str = "shop";
+/// The API key parameter the stack is deployed with.
+pub const API_KEY_PARAMETER: &str = "stack-test-key-0123456789abcdef";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|dir| dir.join("infra/template.yaml").is_file())
+        .unwrap()
+        .to_owned()
+}
+
+/// Runs a tool of the repository's pinned Python venvs; panics with its output when it fails.
+fn run(python: &str, script: &str, args: &[&str], moto: &Moto) -> String {
+    let interpreter = repo().join(python);
+    assert!(interpreter.is_file(), "{} is missing: run scripts/test's install steps", interpreter.display());
+    let output = Command::new(interpreter)
+        .arg(repo().join(script))
+        .args(args)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("ORDERS_MOTO_WORKFLOW_CREDENTIALS", moto.workflow_credentials_file())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{script} failed: {stderr}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The stack as moto's CloudFormation created it, IAM enforced.
+pub struct Stack {
+    pub moto: Moto,
+    /// What tools/moto/deploy_stack.py reports: physical ids, what was left out, the event source
+    /// mappings and the functions' configurations as deployed, each function's role, and the
+    /// administrator's keys.
+    pub deployed: Value,
+    _dir: tempfile::TempDir,
+}
+
+impl Stack {
+    pub async fn deploy() -> Stack {
+        let moto = Moto::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let template = dir.path().join("template.json");
+        let transformed = dir.path().join("transformed.json");
+        std::fs::write(&template, crate::template::as_json().to_string()).unwrap();
+        let definition = repo().join("statemachine/order-processing.asl.json");
+        run(
+            ".tools/sam/bin/python",
+            "tools/sam/transform.py",
+            &[path(&template), path(&definition), "shop-artifacts", path(&transformed)],
+            &moto,
+        );
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(API_KEY_PARAMETER));
+        let deployed = run(
+            ".venv/bin/python",
+            "tools/moto/deploy_stack.py",
+            &[
+                &moto.endpoint(),
+                STACK,
+                path(&transformed),
+                "shop-artifacts",
+                &format!("ApiKeyValue={API_KEY_PARAMETER}"),
+                &format!("ApiKeySha256={digest}"),
+            ],
+            &moto,
+        );
+        Stack { moto, deployed: serde_json::from_str(&deployed).unwrap(), _dir: dir }
+    }
+
+    /// The administrator's access key: `(id, secret)`.
+    pub fn admin_keys(&self) -> (String, String) {
+        let admin = &self.deployed["admin"];
+        (admin["access_key_id"].as_str().unwrap().to_owned(), admin["secret_access_key"].as_str().unwrap().to_owned())
+    }
+
+    /// Clients signing as the administrator.
+    pub async fn admin(&self) -> AwsClients {
+        let (id, secret) = self.admin_keys();
+        AwsClients::for_emulator_as(&self.moto.endpoint(), "us-east-1", &id, &secret, None).await
+    }
+
+    /// The temporary credentials of `function`'s role (its logical id, e.g. `BackupFunction`),
+    /// assumed by the administrator: `(key id, secret, session token)`.
+    pub fn role_credentials(&self, function: &str) -> (String, String, String) {
+        let credentials = &self.deployed["role_credentials"][function];
+        let field =
+            |name: &str| credentials[name].as_str().unwrap_or_else(|| panic!("no role for {function}")).to_owned();
+        (field("access_key_id"), field("secret_access_key"), field("session_token"))
+    }
+
+    /// Clients acting as `function`'s role.
+    pub async fn as_role(&self, function: &str) -> AwsClients {
+        let (id, secret, token) = self.role_credentials(function);
+        AwsClients::for_emulator_as(&self.moto.endpoint(), "us-east-1", &id, &secret, Some(&token)).await
+    }
+
+    /// The names of every table, queue, bucket and state machine on the endpoint.
+    pub async fn inventory(&self) -> BTreeSet<String> {
+        let clients = self.admin().await;
+        let mut names = BTreeSet::new();
+        let tables = clients.dynamodb.list_tables().send().await.unwrap();
+        names.extend(tables.table_names().iter().map(|t| format!("table {t}")));
+        let queues = clients.sqs.list_queues().send().await.unwrap();
+        names.extend(queues.queue_urls().iter().map(|q| format!("queue {}", q.rsplit('/').next().unwrap())));
+        let buckets = clients.s3.list_buckets().send().await.unwrap();
+        names.extend(buckets.buckets().iter().map(|b| format!("bucket {}", b.name().unwrap())));
+        let machines = clients.sfn.list_state_machines().send().await.unwrap();
+        names.extend(machines.state_machines().iter().map(|m| format!("state machine {}", m.name())));
+        names
+    }
+}
+
+fn path(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
