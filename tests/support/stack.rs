@@ -5,6 +5,9 @@
 //! moto gap it works around). IAM is enforced once the stack stands: every call is signed by an
 //! identity and checked against its policies; each function's role can be assumed to act as it.
 
+// Each including test uses part of it.
+#![allow(dead_code)]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 /// The template, read from the repository, as JSON.
 pub fn as_json() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("infra/template.yaml");
+    // The including crate's folder, or the repository root above it (for the workers' tests).
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let path = here.ancestors().map(|dir| dir.join("infra/template.yaml")).find(|path| path.is_file()).unwrap();
     let text = std::fs::read_to_string(path).unwrap();
     let documents = Yaml::load_from_str(&text).unwrap();
     to_json(&documents[0])
