@@ -76,3 +76,58 @@ async fn the_template_deploys_and_orders_run_through_the_stack_it_creates() {
     let body = denied.raw_response().and_then(|r| r.body().bytes()).map(String::from_utf8_lossy).unwrap_or_default();
     assert!(body.contains("AccessDenied") && body.contains("BackupFunctionRole"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rest_api_sam_generates_sends_every_route_to_the_api_function_behind_the_key() {
+    // Given the REST API the template became (which moto cannot create: checked as generated)
+    let stack = Stack::deploy().await;
+    let resources = stack.transformed["Resources"].as_object().unwrap();
+    let of_type = |kind: &str| -> Vec<&serde_json::Value> {
+        resources.values().filter(|r| r["Type"] == kind).map(|r| &r["Properties"]).collect()
+    };
+    let [api] = of_type("AWS::ApiGateway::RestApi")[..] else { panic!("one REST API") };
+    let paths = api["Body"]["paths"].as_object().unwrap();
+    // Then the root and every path below it, with every method, go to the api function as a proxy,
+    // and every method needs the API key
+    assert_eq!(paths.keys().map(String::as_str).collect::<Vec<_>>(), ["/", "/{proxy+}"]);
+    for (path, methods) in paths {
+        let methods = methods.as_object().unwrap();
+        assert_eq!(methods.keys().collect::<Vec<_>>(), ["x-amazon-apigateway-any-method"], "{path}");
+        let method = &methods["x-amazon-apigateway-any-method"];
+        let integration = &method["x-amazon-apigateway-integration"];
+        assert_eq!(
+            (integration["type"].as_str(), integration["httpMethod"].as_str()),
+            (Some("aws_proxy"), Some("POST"))
+        );
+        let uri = integration["uri"]["Fn::Sub"].as_str().unwrap();
+        assert!(uri.ends_with("/functions/${ApiFunction.Arn}/invocations"), "{path}: {uri}");
+        assert_eq!(method["security"], json!([{"api_key": []}]), "{path}");
+    }
+    assert_eq!(
+        api["Body"]["securityDefinitions"]["api_key"],
+        json!({"type": "apiKey", "name": "x-api-key", "in": "header"})
+    );
+    // And every route the api Router serves is one of those paths
+    let document = orders_ingest::http::openapi_document();
+    let served = serde_json::to_value(&document).unwrap();
+    for route in served["paths"].as_object().unwrap().keys() {
+        assert!(route.starts_with('/') && route.len() > 1, "{route} is reached through /{{proxy+}}");
+    }
+    // And throttling comes from the parameters, on the stage and the usage plan, which holds the key
+    let [stage] = of_type("AWS::ApiGateway::Stage")[..] else { panic!("one stage") };
+    let settings = &stage["MethodSettings"][0];
+    assert_eq!(settings["ThrottlingRateLimit"], json!({"Ref": "ApiThrottleRateLimit"}));
+    assert_eq!(settings["ThrottlingBurstLimit"], json!({"Ref": "ApiThrottleBurstLimit"}));
+    assert_eq!(stage["StageName"], json!({"Ref": "Stage"}));
+    let [plan] = of_type("AWS::ApiGateway::UsagePlan")[..] else { panic!("one usage plan") };
+    assert_eq!(
+        plan["Throttle"],
+        json!({"RateLimit": {"Ref": "ApiThrottleRateLimit"}, "BurstLimit": {"Ref": "ApiThrottleBurstLimit"}})
+    );
+    let [key] = of_type("AWS::ApiGateway::ApiKey")[..] else { panic!("one API key") };
+    assert_eq!(key["Value"], json!({"Ref": "ApiKeyValue"}));
+    assert_eq!(of_type("AWS::ApiGateway::UsagePlanKey").len(), 1);
+    // And the api function is told the stage is not part of its routes
+    let function = &stack.deployed["functions"]["ApiFunction"]["Environment"]["Variables"];
+    assert_eq!(function["AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH"], "true");
+}

@@ -53,6 +53,8 @@ pub struct Stack {
     /// mappings and the functions' configurations as deployed, each function's role, and the
     /// administrator's keys.
     pub deployed: Value,
+    /// The plain CloudFormation the template became (API Gateway included).
+    pub transformed: Value,
     _dir: tempfile::TempDir,
 }
 
@@ -84,7 +86,8 @@ impl Stack {
             ],
             &moto,
         );
-        Stack { moto, deployed: serde_json::from_str(&deployed).unwrap(), _dir: dir }
+        let transformed = serde_json::from_str(&std::fs::read_to_string(&transformed).unwrap()).unwrap();
+        Stack { moto, deployed: serde_json::from_str(&deployed).unwrap(), transformed, _dir: dir }
     }
 
     /// The administrator's access key: `(id, secret)`.
