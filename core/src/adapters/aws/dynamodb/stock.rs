@@ -72,12 +72,7 @@ impl StockLedger for DynamoDbStore {
     async fn reserve(&self, order_id: OrderId, lines: &[StockLine]) -> Result<ReserveOutcome, StoreError> {
         for _ in 0..WRITE_ATTEMPTS {
             if let Some(record) = self.reservation(order_id).await? {
-                let record = self.finish_pending(order_id, record).await?;
-                return Ok(match (record.state, record.refusal) {
-                    (ReservationState::Reserved, _) => ReserveOutcome::Reserved { lines: record.lines },
-                    (ReservationState::Refused, Some(refusal)) => ReserveOutcome::OutOfStock(refusal),
-                    (state, _) => ReserveOutcome::Settled(state),
-                });
+                return Ok(outcome(self.finish_pending(order_id, record).await?));
             }
             let available = self.available_stock(lines).await?;
             let decided = plan_reservation(lines, |id| available.get(id).copied().flatten());
@@ -87,14 +82,7 @@ impl StockLedger for DynamoDbStore {
             };
             let record = Record { state, lines: held.clone(), refusal, pending: Vec::new(), pending_change: None };
             match self.transition(order_id, None, &record, LineChange::Take, &held).await? {
-                Ok(record) => {
-                    let record = self.finish_pending(order_id, record).await?;
-                    return Ok(match (record.state, record.refusal) {
-                        (ReservationState::Reserved, _) => ReserveOutcome::Reserved { lines: record.lines },
-                        (_, Some(refusal)) => ReserveOutcome::OutOfStock(refusal),
-                        (state, None) => ReserveOutcome::Settled(state),
-                    });
-                }
+                Ok(record) => return Ok(outcome(self.finish_pending(order_id, record).await?)),
                 // Another delivery decided first, or the stock changed since it was read: read again.
                 Err(_) => continue,
             }
@@ -378,6 +366,15 @@ impl DynamoDbStore {
             }
         }
         Ok(available)
+    }
+}
+
+/// What a reservation decided, as its record says.
+fn outcome(record: Record) -> ReserveOutcome {
+    match (record.state, record.refusal) {
+        (ReservationState::Reserved, _) => ReserveOutcome::Reserved { lines: record.lines },
+        (_, Some(refusal)) => ReserveOutcome::OutOfStock(refusal),
+        (state, None) => ReserveOutcome::Settled(state),
     }
 }
 
