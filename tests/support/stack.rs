@@ -111,6 +111,27 @@ impl Stack {
         (field("access_key_id"), field("secret_access_key"), field("session_token"))
     }
 
+    /// The environment of the stack's function `logical_id` as Lambda gives it: its variables as
+    /// deployed (`GetFunctionConfiguration`), the endpoint, and its own role's credentials.
+    pub fn function_env(&self, logical_id: &str) -> Vec<(String, String)> {
+        let configuration = &self.deployed["functions"][logical_id];
+        let mut env: Vec<(String, String)> = configuration["Environment"]["Variables"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no function {logical_id} in the stack"))
+            .iter()
+            .map(|(name, value)| (name.clone(), value.as_str().unwrap().to_owned()))
+            .collect();
+        let (key_id, secret, token) = self.role_credentials(logical_id);
+        env.extend([
+            ("AWS_ENDPOINT_URL".to_owned(), self.moto.endpoint()),
+            ("AWS_ACCESS_KEY_ID".to_owned(), key_id),
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), secret),
+            ("AWS_SESSION_TOKEN".to_owned(), token),
+            ("AWS_LAMBDA_FUNCTION_NAME".to_owned(), configuration["FunctionName"].as_str().unwrap().to_owned()),
+        ]);
+        env
+    }
+
     /// Clients acting as `function`'s role.
     pub async fn as_role(&self, function: &str) -> AwsClients {
         let (id, secret, token) = self.role_credentials(function);

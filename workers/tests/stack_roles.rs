@@ -27,21 +27,7 @@ use stack::{STACK, Stack};
 /// Starts `binary` as the stack's function `logical_id`: its deployed environment, its role.
 async fn start_as_deployed(stack: &Stack, logical_id: &str, binary: &str) -> (RuntimeApi, FunctionProcess) {
     let api = RuntimeApi::start().await;
-    let configuration = &stack.deployed["functions"][logical_id];
-    let mut env: Vec<(String, String)> = configuration["Environment"]["Variables"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(name, value)| (name.clone(), value.as_str().unwrap().to_owned()))
-        .collect();
-    let (key_id, secret, token) = stack.role_credentials(logical_id);
-    env.extend([
-        ("AWS_ENDPOINT_URL".to_owned(), stack.moto.endpoint()),
-        ("AWS_ACCESS_KEY_ID".to_owned(), key_id),
-        ("AWS_SECRET_ACCESS_KEY".to_owned(), secret),
-        ("AWS_SESSION_TOKEN".to_owned(), token),
-        ("AWS_LAMBDA_FUNCTION_NAME".to_owned(), configuration["FunctionName"].as_str().unwrap().to_owned()),
-    ]);
+    let env = stack.function_env(logical_id);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let function = spawn_function(binary, &api, &env).await;
     (api, function)
