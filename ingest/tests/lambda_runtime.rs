@@ -113,11 +113,8 @@ async fn the_api_function_serves_every_route_under_its_own_role_in_the_deployed_
     // Given the stack, IAM enforced, its catalog loaded by an operator, and the api function as
     // deployed: its environment, its role
     let stack = stack::Stack::deploy().await;
-    let admin = orders_core::wiring::wire_aws(
-        stack.admin().await,
-        orders_core::adapters::aws::AwsResources::named(stack::STACK, "123456789012", "us-east-1"),
-    );
-    admin.ports.catalog.replace_catalog(&ProductCatalog::demo()).await.unwrap();
+    let admin = stack.admin_ports().await;
+    admin.catalog.replace_catalog(&ProductCatalog::demo()).await.unwrap();
     let api = RuntimeApi::start().await;
     let env = stack.function_env("ApiFunction");
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

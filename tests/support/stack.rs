@@ -90,6 +90,15 @@ impl Stack {
         Stack { moto, deployed: serde_json::from_str(&deployed).unwrap(), transformed, _dir: dir }
     }
 
+    /// Every port of the stack, as an operator (the administrator) reaches it, its resources found
+    /// by name.
+    pub async fn admin_ports(&self) -> orders_core::wiring::Ports {
+        let clients = self.admin().await;
+        let mut resources = orders_core::adapters::aws::AwsResources::named(STACK, "123456789012", "us-east-1");
+        orders_core::adapters::aws::setup::discover(&clients, &mut resources).await.unwrap();
+        orders_core::wiring::wire_aws(clients, resources).ports
+    }
+
     /// The administrator's access key: `(id, secret)`.
     pub fn admin_keys(&self) -> (String, String) {
         let admin = &self.deployed["admin"];

@@ -14,12 +14,11 @@ mod stack;
 #[path = "../../tests/support/template.rs"]
 mod template;
 
-use orders_core::adapters::aws::{AwsResources, S3BackupStore};
+use orders_core::adapters::aws::S3BackupStore;
 use orders_core::application::BackupJob;
 use orders_core::domain::order::now_millis;
 use orders_core::domain::{Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductCatalog};
 use orders_core::ports::{BackupKey, BackupStore};
-use orders_core::wiring::wire_aws;
 use runtime_api::{FunctionProcess, Invocation, RuntimeApi, spawn_function};
 use serde_json::{Value, json};
 use stack::{STACK, Stack};
@@ -68,7 +67,7 @@ fn an_order() -> Order {
 async fn the_backup_and_fulfilment_functions_do_their_work_under_their_own_roles() {
     // Given the stack, IAM enforced, with an order and a tracked product put there by an operator
     let stack = Stack::deploy().await;
-    let admin = wire_aws(stack.admin().await, AwsResources::named(STACK, "123456789012", "us-east-1")).ports;
+    let admin = stack.admin_ports().await;
     let order = an_order();
     admin.orders.create_order(&order, None).await.unwrap();
     let hot =
@@ -93,4 +92,45 @@ async fn the_backup_and_fulfilment_functions_do_their_work_under_their_own_roles
     assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
     let product = admin.catalog.product("HOT").await.unwrap().unwrap();
     assert_eq!((product.product.stock, product.reserved), (Some(3), 2), "{}", function.output());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_import_and_stream_functions_do_their_work_under_their_own_roles() {
+    // Given the stack, IAM enforced, with the demo catalog
+    let stack = Stack::deploy().await;
+    let admin = stack.admin_ports().await;
+    admin.catalog.replace_catalog(&ProductCatalog::demo()).await.unwrap();
+
+    // When the import function, as deployed, gets a batch with a good entry and a bad one
+    let (api, function) = start_as_deployed(&stack, "ImportFunction", env!("CARGO_BIN_EXE_import")).await;
+    let batch = json!({"orders": [
+        {"client_reference": "ERP-1", "order": {"customer_id": "ERP", "items": [{"product_id": "PROD001", "quantity": 1}]}},
+        {"client_reference": "ERP-2", "order": {"customer_id": "ERP", "items": [{"product_id": "NOPE", "quantity": 1}]}},
+    ]});
+    let answer = api.invoke(sqs_event("import", &batch)).await;
+    // Then the good one is created (its workflow started) and the bad one is in the import DLQ,
+    // with its reason, all under the function's role
+    assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
+    let listed = admin
+        .orders
+        .list_orders(&orders_core::ports::ListRequest {
+            filter: Default::default(),
+            limit: 10,
+            position: orders_core::ports::PagePosition::Number(1),
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.total, 1, "{}", function.output());
+    let parked = admin.queues.receive(orders_core::ports::QueueName::ImportDlq, 10).await.unwrap();
+    assert_eq!(parked.len(), 1, "{}", function.output());
+    assert!(parked[0].attributes["reason"].contains("NOPE"), "{:?}", parked[0].attributes);
+
+    // When the stream function, as deployed, gets the orders table's stream records
+    let (api, function) = start_as_deployed(&stack, "StreamFunction", env!("CARGO_BIN_EXE_stream")).await;
+    let event: Value = serde_json::from_str(include_str!("fixtures/dynamodb-stream-modify.json")).unwrap();
+    let answer = api.invoke(event).await;
+    // Then it queued their backup jobs under its role
+    assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
+    let jobs = admin.queues.receive(orders_core::ports::QueueName::Backup, 10).await.unwrap();
+    assert!(!jobs.is_empty(), "{}", function.output());
 }
