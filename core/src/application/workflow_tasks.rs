@@ -144,10 +144,12 @@ impl WorkflowTasks {
                 }))
             }
             ReserveOutcome::OutOfStock(short) => Step::Failed(ProcessingFailure::OutOfStock(short)),
-            // Released (or consumed) before it was reserved: the order was stopped meanwhile.
+            // Released (or consumed) before it was reserved: a release only runs on the cancel and
+            // failure paths, so the workflow has stopped the order meanwhile, whatever status this
+            // (earlier) read saw; the task fails as for a cancelled order.
             ReserveOutcome::Settled(state) => {
                 tracing::info!(%order_id, %state, "order's reservation was settled before it was made");
-                Step::Stopped(OrderStopped::for_status(order.status).unwrap_or(OrderStopped::Cancelled))
+                Step::Stopped(OrderStopped::Cancelled)
             }
         })
     }
@@ -228,14 +230,10 @@ impl WorkflowTasks {
 
 /// What a release or a consumption answers the workflow with.
 fn settled(order_id: OrderId, outcome: &SettleOutcome) -> serde_json::Value {
-    let (settled_now, state) = match outcome {
-        SettleOutcome::Settled { .. } => (true, None),
-        SettleOutcome::AlreadySettled(state) => (false, Some(state.as_str())),
-        SettleOutcome::NothingReserved => (false, None),
-    };
-    let lines = match outcome {
-        SettleOutcome::Settled { lines } => lines.len(),
-        _ => 0,
+    let (settled_now, lines, state) = match outcome {
+        SettleOutcome::Settled { lines } => (true, lines.len(), None),
+        SettleOutcome::AlreadySettled(state) => (false, 0, Some(state.as_str())),
+        SettleOutcome::NothingReserved => (false, 0, None),
     };
     json!({"order_id": order_id.to_string(), "settled_now": settled_now, "lines": lines, "already": state})
 }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, ReturnValue, WriteRequest};
 
-use super::{Attrs, DynamoDbStore, build_error, n, s, sdk_error};
+use super::{Attrs, DynamoDbStore, build_error, n, number, s, sdk_error};
 use crate::domain::{CatalogEntry, Money, Product, ProductCatalog};
 use crate::ports::{CatalogStore, ProductPage, StoreError};
 
@@ -204,15 +204,14 @@ impl DynamoDbStore {
 /// items written before stock was kept).
 fn read_entry(item: &Attrs) -> Option<CatalogEntry> {
     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-    let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
     Some(CatalogEntry {
         product: Product {
             product_id: text("product_id")?,
             name: text("name")?,
-            unit_price: Money::from_cents(number("unit_price_cents")?),
-            stock: number("stock").and_then(|v| u64::try_from(v).ok()),
+            unit_price: Money::from_cents(number(item, "unit_price_cents")?),
+            stock: number(item, "stock"),
         },
-        reserved: number("reserved").and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
-        version: number("version").and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
+        reserved: number(item, "reserved").unwrap_or(0),
+        version: number(item, "version").unwrap_or(0),
     })
 }

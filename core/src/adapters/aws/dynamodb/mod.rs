@@ -73,6 +73,11 @@ fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
+/// A number attribute of an item, if it is there and reads as a `T`.
+fn number<T: std::str::FromStr>(item: &Attrs, name: &str) -> Option<T> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
 fn build_error(error: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("cannot build the request: {error}"))
 }

@@ -11,7 +11,7 @@ use chrono::Utc;
 
 use super::listing::{customer_status, scopes_of};
 use super::{
-    Attrs, DynamoDbStore, WRITE_ATTEMPTS, build_error, cancelled_conditions, n, s, sdk_error, transaction_error,
+    Attrs, DynamoDbStore, WRITE_ATTEMPTS, build_error, cancelled_conditions, n, number, s, sdk_error, transaction_error,
 };
 use crate::adapters::dynamodb_item;
 use crate::adapters::listing::SEP;
@@ -104,8 +104,7 @@ impl DynamoDbStore {
 }
 
 fn stored(item: Attrs) -> Result<Stored, StoreError> {
-    let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<u64>().ok());
-    let seq = number("seq").ok_or_else(|| StoreError::Internal("order item without seq".into()))?;
+    let seq: u64 = number(&item, "seq").ok_or_else(|| StoreError::Internal("order item without seq".into()))?;
     let counted_status = item
         .get(dynamodb_item::COUNTED_STATUS)
         .and_then(|v| v.as_s().ok())

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, Update};
 
 use super::{
-    Attrs, DynamoDbStore, WRITE_ATTEMPTS, build_error, cancelled_conditions, n, s, sdk_error, transaction_error,
+    Attrs, DynamoDbStore, WRITE_ATTEMPTS, build_error, cancelled_conditions, n, number, s, sdk_error, transaction_error,
 };
 use crate::domain::{
     OrderId, OutOfStock, ReservationState, ReserveOutcome, SettleOutcome, StockLine, plan_reservation,
@@ -376,10 +376,6 @@ fn outcome(record: Record) -> ReserveOutcome {
         (_, Some(refusal)) => ReserveOutcome::OutOfStock(refusal),
         (state, None) => ReserveOutcome::Settled(state),
     }
-}
-
-fn number(item: &Attrs, name: &str) -> Option<u64> {
-    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
 fn read_record(order_id: OrderId, item: &Attrs) -> Result<Record, StoreError> {
