@@ -3,8 +3,12 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
+#[path = "../support/lambda_service.rs"]
+mod lambda_service;
 #[path = "../support/moto.rs"]
 mod moto;
+#[path = "../support/runtime_api.rs"]
+mod runtime_api;
 #[path = "../support/stack.rs"]
 mod stack_support;
 #[path = "../support/template.rs"]
@@ -17,6 +21,7 @@ mod auth;
 mod concurrency;
 mod crash_safety;
 mod create_and_get;
+mod deployed_pipeline;
 mod errors;
 mod fulfilment;
 mod idempotency;

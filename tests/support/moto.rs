@@ -71,6 +71,9 @@ impl Moto {
             let child = Command::new(&python)
                 .arg(&launcher)
                 .env("ORDERS_MOTO_WORKFLOW_CREDENTIALS", workflow_credentials(&log))
+                .env("ORDERS_MOTO_AUTHORIZATION_LOG", authorization_log(&log))
+                // AWS's managed policies, for the roles that name them (the deployed stack's).
+                .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env("PYTHONUNBUFFERED", "1")
                 .stdin(Stdio::null())
@@ -97,6 +100,14 @@ impl Moto {
     #[allow(dead_code)]
     pub fn workflow_credentials_file(&self) -> PathBuf {
         workflow_credentials(&self.log)
+    }
+
+    /// The file this moto appends each authorization decision to, once IAM is enforced: a JSON line
+    /// per check, with the caller, the action, the resource and whether it was allowed
+    /// (`tools/moto/isolated_server.py`).
+    #[allow(dead_code)]
+    pub fn authorization_log(&self) -> PathBuf {
+        authorization_log(&self.log)
     }
 
     /// The endpoint to give the AWS SDK: `http://127.0.0.1:PORT`.
@@ -173,6 +184,7 @@ impl Drop for Moto {
         let _ = self.child.start_kill();
         let _ = std::fs::remove_file(&self.log);
         let _ = std::fs::remove_file(workflow_credentials(&self.log));
+        let _ = std::fs::remove_file(authorization_log(&self.log));
     }
 }
 
@@ -193,4 +205,8 @@ fn free_port() -> u16 {
 
 fn workflow_credentials(log: &std::path::Path) -> PathBuf {
     log.with_extension("workflow-credentials.json")
+}
+
+fn authorization_log(log: &std::path::Path) -> PathBuf {
+    log.with_extension("authorizations.jsonl")
 }

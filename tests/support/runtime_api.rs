@@ -373,3 +373,44 @@ fn trace_id(request_id: &str) -> String {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// An API Gateway REST API (v1) proxy event for `method path` on the stage `prod`, as API Gateway
+/// hands it to the function behind `/{proxy+}`.
+pub fn rest_event(method: &str, path: &str, query: Option<Value>, key: Option<&str>, body: Option<Value>) -> Value {
+    let mut headers = json!({"Host": "abc123.execute-api.us-east-1.amazonaws.com", "Content-Type": "application/json"});
+    if let Some(key) = key {
+        headers["x-api-key"] = json!(key);
+    }
+    let multi_headers: serde_json::Map<String, Value> =
+        headers.as_object().expect("headers are an object").iter().map(|(k, v)| (k.clone(), json!([v]))).collect();
+    let multi_query = query.as_ref().map(|q| {
+        q.as_object().expect("a query is an object").iter().map(|(k, v)| (k.clone(), json!([v]))).collect::<serde_json::Map<_, _>>()
+    });
+    json!({
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": multi_query,
+        "pathParameters": {"proxy": path.trim_start_matches('/')},
+        "stageVariables": null,
+        "requestContext": {
+            "accountId": "123456789012", "resourceId": "abc", "stage": "prod", "requestId": "req-1",
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": "test"}, "resourcePath": "/{proxy+}",
+            "httpMethod": method, "apiId": "abc123", "path": format!("/prod{path}"), "protocol": "HTTP/1.1",
+            "requestTimeEpoch": 1732520000000i64
+        },
+        "body": body.map(|b| b.to_string()),
+        "isBase64Encoded": false
+    })
+}
+
+/// The status and JSON body of a proxy response; panics when the function failed.
+pub fn rest_response(invocation: Invocation) -> (u64, Value) {
+    let Invocation::Response(response) = invocation else { panic!("the function failed: {invocation:?}") };
+    let status = response["statusCode"].as_u64().expect("a proxy response has a statusCode");
+    let body = response["body"].as_str().map_or(Value::Null, |body| serde_json::from_str(body).unwrap_or(json!(body)));
+    (status, body)
+}

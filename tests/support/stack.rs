@@ -55,7 +55,7 @@ pub struct Stack {
     pub deployed: Value,
     /// The plain CloudFormation the template became (API Gateway included).
     pub transformed: Value,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Stack {
@@ -87,7 +87,7 @@ impl Stack {
             &moto,
         );
         let transformed = serde_json::from_str(&std::fs::read_to_string(&transformed).unwrap()).unwrap();
-        Stack { moto, deployed: serde_json::from_str(&deployed).unwrap(), transformed, _dir: dir }
+        Stack { moto, deployed: serde_json::from_str(&deployed).unwrap(), transformed, dir }
     }
 
     /// Every port of the stack, as an operator (the administrator) reaches it, its resources found
@@ -139,6 +139,39 @@ impl Stack {
             ("AWS_LAMBDA_FUNCTION_NAME".to_owned(), configuration["FunctionName"].as_str().unwrap().to_owned()),
         ]);
         env
+    }
+
+    /// Puts `document` as the inline policy `policy` of `function`'s role (its logical id), as the
+    /// administrator.
+    pub fn put_role_policy(&self, function: &str, policy: &str, document: &Value) {
+        let role =
+            self.deployed["policies"][function]["role"].as_str().unwrap_or_else(|| panic!("no role for {function}"));
+        let (id, secret) = self.admin_keys();
+        let document = document.to_string();
+        let args = [self.moto.endpoint(), id, secret, role.to_owned(), policy.to_owned(), document];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(".venv/bin/python", "tools/moto/put_role_policy.py", &args, &self.moto);
+    }
+
+    /// The inline policy `policy` of `function`'s role, as deployed.
+    pub fn role_policy(&self, function: &str, policy: &str) -> Value {
+        self.deployed["policies"][function]["inline"][policy].clone()
+    }
+
+    /// What each role was granted beside what it did so far (`tools/moto/least_privilege.py`, over
+    /// moto's authorization log), with the grants `docs/benchmarks/iam.md` explains.
+    pub fn least_privilege(&self) -> Value {
+        let report = self.dir.path().join("deployed.json");
+        std::fs::write(&report, self.deployed.to_string()).unwrap();
+        let log = self.moto.authorization_log();
+        let documented = repo().join("docs/benchmarks/iam.md");
+        let output = run(
+            ".venv/bin/python",
+            "tools/moto/least_privilege.py",
+            &[path(&report), path(&log), path(&documented)],
+            &self.moto,
+        );
+        serde_json::from_str(&output).unwrap()
     }
 
     /// Clients acting as `function`'s role.

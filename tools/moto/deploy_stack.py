@@ -1,6 +1,7 @@
 """Creates the transformed template as a stack in moto's CloudFormation, as a user's first deploy
-would, and prints what it made (JSON on stdout): every resource's physical id and the event source
-mappings as deployed. Run with moto's venv (boto3) by tests/stack.rs.
+would, and prints what it made (JSON on stdout): every resource's physical id, the event source
+mappings and functions as deployed, each role's policies (inline and attached, as IAM holds them),
+and the credentials to act as each role. Run with moto's venv (boto3) by tests/stack.rs.
 
 Two moto gaps are worked around here, each said where it happens:
 - moto cannot create a REST API from the body SAM generates ("The REST API doesn't contain any
@@ -8,7 +9,11 @@ Two moto gaps are worked around here, each said where it happens:
   checks the generated API definition itself.
 - A table moto's CloudFormation creates has a stream that moto never writes a record to (the same
   table made with CreateTable streams): the orders table, the one whose stream drives the pipeline,
-  is deleted and made again through the API with the template's own properties.
+  is deleted and made again through the API with the template's own properties. Its stream's event
+  source mapping is left as CloudFormation made it, naming the first table's stream; the report's
+  `replaced_streams` says which stream stands for that one now.
+- moto's CloudFormation ignores a role's ManagedPolicyArns: each is attached through the API (moto
+  holds AWS's managed policies when started with MOTO_IAM_LOAD_MANAGED_POLICIES, as the tests start it).
 - A state machine moto's CloudFormation creates lives where moto keeps state machines it does not
   execute; with execution on (the tests turn it on) the Step Functions API sees none of them. The
   stack is created with execution off, the state machine's definition and role as CloudFormation
@@ -119,6 +124,7 @@ def main(endpoint, stack, template_path, code_bucket, *parameters):
     dynamodb = client("dynamodb", endpoint)
     orders = template["Resources"]["OrdersTable"]["Properties"]
     name = physical["OrdersTable"]
+    created_stream = dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
     dynamodb.delete_table(TableName=name)
     dynamodb.create_table(
         TableName=name,
@@ -128,6 +134,23 @@ def main(endpoint, stack, template_path, code_bucket, *parameters):
         GlobalSecondaryIndexes=orders["GlobalSecondaryIndexes"],
         StreamSpecification={"StreamEnabled": True, **orders["StreamSpecification"]},
     )
+    if "TimeToLiveSpecification" in orders:
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=orders["TimeToLiveSpecification"])
+    # The stream's mapping stays as CloudFormation made it; the report says which stream now stands
+    # for the one it names (re-creating the mapping would register it with moto's table, which then
+    # hands the records to its own Lambda instead of keeping them for the stream's readers).
+    replaced_streams = {created_stream: dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"]}
+
+    # The AWS-managed policies the roles name (SAM attaches Lambda's execution policies for each
+    # function's event sources), attached through the API: moto's CloudFormation ignores a role's
+    # ManagedPolicyArns.
+    iam = client("iam", endpoint)
+    for logical, r in template["Resources"].items():
+        if r["Type"] == "AWS::IAM::Role":
+            for arn in r["Properties"].get("ManagedPolicyArns", []):
+                arn = arn["Fn::Sub"] if isinstance(arn, dict) else arn
+                arn = arn.replace("${AWS::Partition}", "aws")
+                iam.attach_role_policy(RoleName=physical[logical], PolicyArn=arn)
 
     lambdas = client("lambda", endpoint)
     mappings = []
@@ -139,7 +162,6 @@ def main(endpoint, stack, template_path, code_bucket, *parameters):
         for logical, r in template["Resources"].items()
         if r["Type"] == "AWS::Lambda::Function"
     }
-    iam = client("iam", endpoint)
     iam.create_user(UserName="stack-test-admin")
     iam.put_user_policy(
         UserName="stack-test-admin",
@@ -149,6 +171,7 @@ def main(endpoint, stack, template_path, code_bucket, *parameters):
     admin = iam.get_user(UserName="stack-test-admin")["User"]["Arn"]
     key = iam.create_access_key(UserName="stack-test-admin")["AccessKey"]
     roles = {}
+    policies = {}
     role_arns = {logical: configuration["Role"] for logical, configuration in functions.items()}
     for logical, r in template["Resources"].items():
         if r["Type"] == "AWS::StepFunctions::StateMachine":
@@ -168,6 +191,14 @@ def main(endpoint, stack, template_path, code_bucket, *parameters):
             # drops it (the fulfilment role's secret statement without a webhook).
             document["Statement"] = [statement for statement in document["Statement"] if statement is not None]
             iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
+            policies.setdefault(logical, {"role": role, "inline": {}, "managed": {}})["inline"][name] = document
+        for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+            policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+            version = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"])
+            document = version["PolicyVersion"]["Document"]
+            if isinstance(document, str):
+                document = json.loads(document)
+            policies.setdefault(logical, {"role": role, "inline": {}, "managed": {}})["managed"][attached["PolicyName"]] = document
         roles[logical] = arn
     request = urllib.request.Request(f"{endpoint}/moto-api/reset-auth", data=b"0", method="POST")
     request.add_header("Content-Type", "text/plain")
@@ -201,6 +232,8 @@ def main(endpoint, stack, template_path, code_bucket, *parameters):
             "event_source_mappings": mappings,
             "functions": functions,
             "roles": roles,
+            "policies": policies,
+            "replaced_streams": replaced_streams,
             "role_credentials": role_credentials,
             "admin": {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]},
         },

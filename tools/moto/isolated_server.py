@@ -18,8 +18,13 @@ And: with IAM enforced, moto checks a DynamoDB or Step Functions call against th
 only, so a policy naming its table or state machine (least privilege) never permits it, and it
 checks a transaction or a batch as one action of its own. IAM checks each item's action on each
 item's table (a TransactWriteItems of two updates needs dynamodb:UpdateItem on both tables), and
-a Step Functions call on its state machine or execution. The checks below do the same, each
-through moto's own policy evaluation.
+a Step Functions call on its state machine or execution; and it authorizes an SQS batch call by
+its single call's action (sqs:DeleteMessage for DeleteMessageBatch). The checks below do the same,
+each through moto's own policy evaluation.
+
+And: when ORDERS_MOTO_AUTHORIZATION_LOG names a file, every authorization decision moto makes
+(the caller's ARN, the action, the resource, allowed or not) is appended to it as a JSON line, so a
+test can set what each role was granted beside what its function did (tools/moto/least_privilege.py).
 
 Started by tests/support/moto.rs with moto_server's arguments.
 """
@@ -129,11 +134,51 @@ def checked_per_resource(checks):
     return authorize
 
 
+# IAM authorizes SQS's batch calls by the single call's action (SendMessageBatch needs
+# sqs:SendMessage); moto checks them as actions of their own, which no policy grants.
+SQS_BATCH_ACTIONS = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
+
+
+def sqs_checks(handler):
+    action = handler._get_action()
+    return [(SQS_BATCH_ACTIONS.get(action, action), handler._determine_resource())]
+
+
 from moto.dynamodb.responses import DynamoHandler  # noqa: E402
+from moto.sqs.responses import SQSResponse  # noqa: E402
 from moto.stepfunctions.responses import StepFunctionResponse  # noqa: E402
 
 DynamoHandler._authenticate_and_authorize_normal_action = checked_per_resource(dynamodb_checks)
 StepFunctionResponse._authenticate_and_authorize_normal_action = checked_per_resource(stepfunctions_checks)
+SQSResponse._authenticate_and_authorize_normal_action = checked_per_resource(sqs_checks)
+
+
+
+def log_authorizations(path):
+    from moto.iam.access_control import IAMRequestBase
+
+    check = IAMRequestBase.check_action_permitted
+    lock = threading.Lock()
+
+    def checked_and_logged(self, resource):
+        allowed = False
+        try:
+            check(self, resource)
+            allowed = True
+        finally:
+            line = json.dumps({"caller": self._access_key.arn, "action": self._action, "resource": resource, "allowed": allowed})
+            with lock, open(path, "a") as log:
+                log.write(line + "\n")
+
+    IAMRequestBase.check_action_permitted = checked_and_logged
+
+
+if os.environ.get("ORDERS_MOTO_AUTHORIZATION_LOG"):
+    log_authorizations(os.environ["ORDERS_MOTO_AUTHORIZATION_LOG"])
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
