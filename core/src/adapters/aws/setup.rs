@@ -9,6 +9,13 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
+use aws_sdk_s3::types::{
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketVersioningStatus, ExpirationStatus,
+    LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionExpiration, ObjectOwnership,
+    OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    VersioningConfiguration,
+};
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::dynamodb::{EXPIRES_AT, LISTING_INDEXES, SUMMARY_ATTRIBUTES};
@@ -193,6 +200,9 @@ async fn ensure_tables(clients: &AwsClients, resources: &AwsResources) -> Result
     Ok(())
 }
 
+/// Fourteen days, the SQS maximum: what every queue keeps a message (infra/template.yaml).
+const RETENTION_SECONDS: &str = "1209600";
+
 /// The SQS name of a queue in a deployment: `{orders table prefix}-{queue}`.
 pub fn queue_name(resources: &AwsResources, queue: QueueName) -> String {
     let prefix = resources.orders_table.strip_suffix("-orders").unwrap_or(&resources.orders_table);
@@ -211,7 +221,8 @@ async fn ensure_queues(
         let output = sqs
             .create_queue()
             .queue_name(&name)
-            .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+            .attributes(QueueAttributeName::MessageRetentionPeriod, RETENTION_SECONDS)
+            .attributes(QueueAttributeName::SqsManagedSseEnabled, "true")
             .send()
             .await
             .map_err(|e| failed(&name, describe(&e)))?;
@@ -236,6 +247,8 @@ async fn ensure_queues(
         let attributes = HashMap::from([
             (QueueAttributeName::VisibilityTimeout, options.visibility_timeout_seconds.to_string()),
             (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+            (QueueAttributeName::MessageRetentionPeriod, RETENTION_SECONDS.to_owned()),
+            (QueueAttributeName::SqsManagedSseEnabled, "true".to_owned()),
         ]);
         let url = match sqs.get_queue_url().queue_name(&name).send().await {
             Ok(found) => found.queue_url.unwrap_or_default(),
@@ -265,7 +278,79 @@ async fn ensure_bucket(clients: &AwsClients, bucket: &str) -> Result<(), SetupEr
     if clients.s3.head_bucket().bucket(bucket).send().await.is_ok() {
         return Ok(());
     }
-    clients.s3.create_bucket().bucket(bucket).send().await.map_err(|e| failed(bucket, describe(&e)))?;
+    let s3 = &clients.s3;
+    let fail = |e: &dyn std::fmt::Display| failed(bucket, e.to_string());
+    s3.create_bucket().bucket(bucket).send().await.map_err(|e| failed(bucket, describe(&e)))?;
+    // The backup bucket's settings in infra/template.yaml (BackupBucket), so that a bucket made
+    // here keeps and protects backups as the deployed one does.
+    let versioning = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
+    s3.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(versioning)
+        .send()
+        .await
+        .map_err(|e| failed(bucket, describe(&e)))?;
+    let by_default = ServerSideEncryptionByDefault::builder()
+        .sse_algorithm(ServerSideEncryption::Aes256)
+        .build()
+        .map_err(|e| fail(&e))?;
+    let encryption = ServerSideEncryptionConfiguration::builder()
+        .rules(ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(by_default).build())
+        .build()
+        .map_err(|e| fail(&e))?;
+    s3.put_bucket_encryption()
+        .bucket(bucket)
+        .server_side_encryption_configuration(encryption)
+        .send()
+        .await
+        .map_err(|e| failed(bucket, describe(&e)))?;
+    let private = PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .block_public_policy(true)
+        .ignore_public_acls(true)
+        .restrict_public_buckets(true)
+        .build();
+    s3.put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(private)
+        .send()
+        .await
+        .map_err(|e| failed(bucket, describe(&e)))?;
+    let owner = OwnershipControlsRule::builder().object_ownership(ObjectOwnership::BucketOwnerEnforced).build();
+    let ownership = OwnershipControls::builder().rules(owner.map_err(|e| fail(&e))?).build().map_err(|e| fail(&e))?;
+    s3.put_bucket_ownership_controls()
+        .bucket(bucket)
+        .ownership_controls(ownership)
+        .send()
+        .await
+        .map_err(|e| failed(bucket, describe(&e)))?;
+    let whole_bucket = || LifecycleRuleFilter::builder().prefix("").build();
+    let abort_uploads = LifecycleRule::builder()
+        .id("abort-incomplete-uploads")
+        .status(ExpirationStatus::Enabled)
+        .filter(whole_bucket())
+        .abort_incomplete_multipart_upload(AbortIncompleteMultipartUpload::builder().days_after_initiation(1).build())
+        .build()
+        .map_err(|e| fail(&e))?;
+    let expire_replaced = LifecycleRule::builder()
+        .id("expire-replaced-versions")
+        .status(ExpirationStatus::Enabled)
+        .filter(whole_bucket())
+        .noncurrent_version_expiration(NoncurrentVersionExpiration::builder().noncurrent_days(90).build())
+        .expiration(LifecycleExpiration::builder().expired_object_delete_marker(true).build())
+        .build()
+        .map_err(|e| fail(&e))?;
+    let lifecycle = BucketLifecycleConfiguration::builder()
+        .rules(abort_uploads)
+        .rules(expire_replaced)
+        .build()
+        .map_err(|e| fail(&e))?;
+    s3.put_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .lifecycle_configuration(lifecycle)
+        .send()
+        .await
+        .map_err(|e| failed(bucket, describe(&e)))?;
     Ok(())
 }
 
