@@ -10,6 +10,8 @@
 
 use std::sync::Arc;
 
+use futures::FutureExt;
+
 use orders_core::adapters::aws::S3BackupStore;
 use orders_core::domain::ProductCatalog;
 use orders_core::ports::{OutgoingMessage, QueueName};
@@ -93,18 +95,49 @@ fn functions() -> [(&'static str, std::path::PathBuf); 5] {
     ]
 }
 
+/// The calls refused to a function's role so far (function, action, resource, count).
+fn refused(stack: &Stack) -> Value {
+    stack.least_privilege()["denied"].clone()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn orders_go_through_the_deployed_stack_with_every_call_under_its_functions_role() {
-    // Given the stack, IAM enforced, the demo catalog loaded by an operator
+    // Given the stack, IAM enforced
     let stack = Stack::deploy().await;
+    // When the scenarios run (a failure among them says first which calls a role was refused: what
+    // a grant missing from the template looks like)
+    let outcome = std::panic::AssertUnwindSafe(scenarios(&stack)).catch_unwind().await;
+    let while_broken = outcome.unwrap_or_else(|failure| {
+        eprintln!("calls refused to a function's role while the scenarios ran: {:#}", refused(&stack));
+        std::panic::resume_unwind(failure)
+    });
+
+    // Then least privilege, measured over all of it: no call was refused but the backups while their
+    // grant was gone; nothing is granted that no path uses, unless documented; and every statement
+    // is the only grant of some call (removing any one fails a call, and the failure names it)
+    let measured = stack.least_privilege();
+    println!("{}", measured["markdown"].as_str().unwrap());
+    assert_eq!(measured["denied"], while_broken, "calls refused to a function's role");
+    assert_eq!(
+        measured["unused"],
+        json!([]),
+        "granted, used by no scenario, explained nowhere (docs/benchmarks/iam.md)"
+    );
+    assert_eq!(measured["redundant"], json!([]), "statements that permit no call on their own");
+}
+
+/// The scenarios, each call under its function's role; returns the calls refused while the backup
+/// role's grant was gone.
+async fn scenarios(stack: &Stack) -> Value {
+    // Given the demo catalog loaded by an operator
     let admin = stack.admin_ports().await;
     admin.catalog.replace_catalog(&ProductCatalog::demo()).await.unwrap();
     // And each function running as deployed, fed by its event source mappings as deployed
     let mut running = Vec::new();
     for (logical_id, binary) in functions() {
-        running.push(DeployedFunction::start(&stack, logical_id, &binary).await);
+        running.push(DeployedFunction::start(stack, logical_id, &binary).await);
     }
-    let _mappings = EventSourceMappings::start(&stack, &running).await;
+    let _mappings = EventSourceMappings::start(stack, &running).await;
     let api = Gateway { function: running[0].clone() };
     let backups =
         Backups::Bucket(S3BackupStore::new(stack.admin().await.s3, format!("{STACK}-backups-123456789012-us-east-1")));
@@ -181,6 +214,8 @@ async fn orders_go_through_the_deployed_stack_with_every_call_under_its_function
     assert!(parked.attributes["reason"].starts_with("malformed message"), "{:?}", parked.attributes);
     admin.queues.delete(QueueName::BackupDlq, &parked.receipt_handle).await.unwrap();
 
+    assert_eq!(refused(stack), json!([]), "nothing refused to any role so far");
+
     // When the backup role loses its grant to write backups (a broken deploy), and an order changes
     backups.wait_for(&imported, 2).await;
     let grants = stack.role_policy("BackupFunction", "BackupFunctionRolePolicy0");
@@ -201,11 +236,15 @@ async fn orders_go_through_the_deployed_stack_with_every_call_under_its_function
     })
     .await;
     assert!(backups.version(&imported, 3).await.is_none());
+    let while_broken = refused(stack);
+    let denied = while_broken.as_array().unwrap();
+    assert!(!denied.is_empty(), "IAM is enforced: the backup was refused while its grant was gone");
+    assert!(denied.iter().all(|d| d["function"] == "BackupFunction" && d["action"] == "s3:PutObject"), "{denied:#?}");
     // When the operator restores the grant and replays the DLQ, then every version is backed up
     stack.put_role_policy("BackupFunction", "BackupFunctionRolePolicy0", &grants);
-    operator(&stack, &["dlq", "replay", "backup-dlq"]);
+    operator(stack, &["dlq", "replay", "backup-dlq"]);
     backups.wait_for(&imported, 3).await;
-    eventually("every order's latest version backed up", async || match operator_run(&stack, &["backup", "verify"]) {
+    eventually("every order's latest version backed up", async || match operator_run(stack, &["backup", "verify"]) {
         (true, _) => Ok(()),
         (false, report) => Err(report),
     })
@@ -224,28 +263,9 @@ async fn orders_go_through_the_deployed_stack_with_every_call_under_its_function
         .await
         .unwrap();
     assert_eq!(api.call("GET", &format!("/orders/{order_id}"), None).await.0, 404);
-    operator(&stack, &["backup", "restore", "--order", &order_id]);
+    operator(stack, &["backup", "restore", "--order", &order_id]);
     let restored = api.ok("GET", &format!("/orders/{order_id}"), None).await;
     assert_eq!((restored["status"].as_str(), restored["version"].as_u64()), (Some("delivered"), Some(4)));
 
-    // Then least privilege, measured over all of it: no call a role needed was refused but the
-    // backups while their grant was gone; nothing granted that no path uses unless documented; and
-    // every statement the only grant of some call (removing any one fails a call, naming it)
-    let measured = stack.least_privilege();
-    println!("{}", measured["markdown"].as_str().unwrap());
-    let denied: Vec<&Value> = measured["denied"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| !(d["function"] == "BackupFunction" && d["action"] == "s3:PutObject"))
-        .collect();
-    assert!(denied.is_empty(), "calls refused to a function's role: {denied:#?}\n{}", outputs());
-    let broken_backups = measured["denied"].as_array().unwrap().iter().filter(|d| d["function"] == "BackupFunction");
-    assert!(broken_backups.count() > 0, "IAM was enforced: the backups were refused while their grant was gone");
-    assert_eq!(
-        measured["unused"],
-        json!([]),
-        "granted, used by no scenario, explained nowhere (docs/benchmarks/iam.md)"
-    );
-    assert_eq!(measured["redundant"], json!([]), "statements that permit no call on their own");
+    while_broken
 }

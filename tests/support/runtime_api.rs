@@ -384,7 +384,11 @@ pub fn rest_event(method: &str, path: &str, query: Option<Value>, key: Option<&s
     let multi_headers: serde_json::Map<String, Value> =
         headers.as_object().expect("headers are an object").iter().map(|(k, v)| (k.clone(), json!([v]))).collect();
     let multi_query = query.as_ref().map(|q| {
-        q.as_object().expect("a query is an object").iter().map(|(k, v)| (k.clone(), json!([v]))).collect::<serde_json::Map<_, _>>()
+        q.as_object()
+            .expect("a query is an object")
+            .iter()
+            .map(|(k, v)| (k.clone(), json!([v])))
+            .collect::<serde_json::Map<_, _>>()
     });
     json!({
         "resource": "/{proxy+}",
