@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::messages::BackupJob;
 use super::workflow_tasks::TaskAnswers;
-use super::{StepError, start_order_workflow};
+use super::{StepError, ensure_order_workflow};
 use crate::domain::order::rfc3339;
 use crate::domain::{OrderStatus, OrderStopped, WaitOutcome};
 use crate::ports::{
@@ -74,8 +74,8 @@ impl ChangeReactions {
 
     async fn start_workflow(&self, created: &OrderImage) -> Result<(), StepError> {
         let order_id = created.order.order_id;
-        match start_order_workflow(self.workflow.as_ref(), order_id).await {
-            Ok(_) => Ok(()),
+        match ensure_order_workflow(self.workflow.as_ref(), order_id).await {
+            Ok(()) => Ok(()),
             // Only the same name with another input: not this order's workflow to fix here.
             Err(WorkflowError::AlreadyExists(name)) => {
                 tracing::error!(%order_id, execution = %name, "an execution of this name exists with another input");

@@ -29,7 +29,7 @@ pub use import::{ImportOutcome, OrderImport, REFERENCE_LIFETIME_DAYS};
 pub use messages::{BackupJob, WorkflowTask};
 pub use orders::{
     CreateOrder, DEFAULT_LIMIT, ListOrders, MAX_IDEMPOTENCY_KEY_CHARS, MAX_LIMIT, OrderCreated, OrderError,
-    OrderListing, OrderService, start_order_workflow,
+    OrderListing, OrderService, ensure_order_workflow, start_order_workflow,
 };
 pub use products::{ProductListing, Products};
 pub use step_error::StepError;

@@ -214,14 +214,21 @@ impl OrderService {
         let fingerprint = request.order.fingerprint();
         if let Some(key) = &request.idempotency_key {
             check_idempotency_key(key)?;
-            if let Some(record) = self.orders.find_idempotency(key).await? {
-                return self.replay(record, &fingerprint).await;
-            }
         }
-
+        // The key's record and the prices are looked up at once: one round trip, not two. A repeat
+        // has then priced its items for nothing, which costs a read and no time.
         let product_ids: Vec<&str> = request.order.items.iter().map(|item| item.product_id.as_str()).collect();
-        let catalog = self.catalog.products(&product_ids).await?;
-        let (items, total_amount) = request.order.price(&catalog)?;
+        let first = async {
+            match &request.idempotency_key {
+                Some(key) => self.orders.find_idempotency(key).await,
+                None => Ok(None),
+            }
+        };
+        let (first, catalog) = tokio::join!(first, self.catalog.products(&product_ids));
+        if let Some(record) = first? {
+            return self.replay(record, &fingerprint).await;
+        }
+        let (items, total_amount) = request.order.price(&catalog?)?;
 
         let order_id = OrderId::new_random();
         let execution_arn = self.workflow.execution_arn(&order_id.to_string()).to_string();
@@ -277,7 +284,7 @@ impl OrderService {
 
     /// Starts a stored order's workflow, leaving a failure to the stream processor's retries.
     async fn try_start_order_workflow(&self, order_id: OrderId) {
-        if let Err(error) = start_order_workflow(self.workflow.as_ref(), order_id).await {
+        if let Err(error) = ensure_order_workflow(self.workflow.as_ref(), order_id).await {
             warn!(
                 order_id = %order_id, %error,
                 "could not start the order's workflow yet; its change record starts it once the engine answers"
@@ -377,6 +384,13 @@ pub async fn start_order_workflow(
         info!(order_id = %order_id, execution_arn = %started.execution_arn, "workflow started");
     }
     Ok(started)
+}
+
+/// Makes sure an order's workflow execution exists, as [`start_order_workflow`] names it, without
+/// asking whether this call started it (on Step Functions one request instead of two).
+pub async fn ensure_order_workflow(workflow: &dyn WorkflowEngine, order_id: OrderId) -> Result<(), WorkflowError> {
+    let input = serde_json::json!({ "order_id": order_id.to_string() });
+    workflow.ensure_execution(&order_id.to_string(), &input).await.map(|_| ())
 }
 
 fn check_idempotency_key(key: &str) -> Result<(), ValidationError> {

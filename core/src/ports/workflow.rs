@@ -101,6 +101,13 @@ pub trait WorkflowEngine: Send + Sync {
     /// changes nothing and returns the same ARN.
     async fn start_execution(&self, name: &str, input: &serde_json::Value) -> Result<StartedExecution, WorkflowError>;
 
+    /// Makes sure the execution `name` with `input` exists (started now, or started before, running
+    /// or ended) without telling which: the cheaper call where that does not matter. Fails with
+    /// [`WorkflowError::AlreadyExists`] when the execution of that name has another input.
+    async fn ensure_execution(&self, name: &str, input: &serde_json::Value) -> Result<ExecutionArn, WorkflowError> {
+        self.start_execution(name, input).await.map(|started| started.execution_arn)
+    }
+
     /// Describes an execution, or `None` if there is no such execution.
     async fn describe_execution(&self, arn: &ExecutionArn) -> Result<Option<ExecutionDescription>, WorkflowError>;
 

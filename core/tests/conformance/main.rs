@@ -124,6 +124,7 @@ conformance!(
     messages_received_too_often_move_to_the_dead_letter_queue,
     backups_are_written_once,
     workflow_executions_start_once_per_name,
+    workflow_executions_are_ensured_once_per_name,
     a_waiting_execution_shows_its_history,
     a_failed_task_fails_the_order_with_its_cause,
     a_client_failing_an_order_gives_the_reason,

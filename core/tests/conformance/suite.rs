@@ -255,6 +255,32 @@ pub async fn workflow_executions_start_once_per_name(ports: &Ports) {
     ));
 }
 
+pub async fn workflow_executions_are_ensured_once_per_name(ports: &Ports) {
+    // Given an execution made sure of for a name that has none
+    let name = OrderId::new_random().to_string();
+    let input = json!({ "order_id": name });
+    let arn = ports.workflow.ensure_execution(&name, &input).await.unwrap();
+    // Then it is that name's execution, started with that input
+    assert_eq!(arn, ports.workflow.execution_arn(&name));
+    let described = ports.workflow.describe_execution(&arn).await.unwrap().unwrap();
+    assert_eq!(described.input, input);
+    // And making sure again, or starting it, starts nothing new
+    assert_eq!(ports.workflow.ensure_execution(&name, &input).await.unwrap(), arn);
+    assert!(!ports.workflow.start_execution(&name, &input).await.unwrap().newly_started);
+    // And once it has ended (its order does not exist), it is still made sure of, not started again
+    eventually("the execution of a missing order to end", async || {
+        let status = ports.workflow.describe_execution(&arn).await.unwrap().unwrap().status;
+        if status == ExecutionStatus::Running { Err("running") } else { Ok(()) }
+    })
+    .await;
+    assert_eq!(ports.workflow.ensure_execution(&name, &input).await.unwrap(), arn);
+    // And another input under the same name is refused
+    assert!(matches!(
+        ports.workflow.ensure_execution(&name, &json!({"order_id": "other"})).await,
+        Err(WorkflowError::AlreadyExists(_))
+    ));
+}
+
 /// A new order whose execution has started and sent its first saga task, the stock reservation
 /// (taken off the queue).
 async fn an_order_awaiting_its_reservation(

@@ -80,23 +80,16 @@ fn json(text: Option<&str>) -> Option<Value> {
     text.map(|t| serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.to_owned())))
 }
 
-#[async_trait]
-impl WorkflowEngine for StepFunctionsEngine {
-    fn execution_arn(&self, name: &str) -> ExecutionArn {
-        ExecutionArn::for_execution(&self.state_machine_arn, name)
-            .unwrap_or_else(|_| panic!("execution name {name:?} does not make an ARN"))
-    }
+/// What StartExecution answered.
+enum Started {
+    /// Started, or a running execution of that name and input found.
+    Now,
+    /// `ExecutionAlreadyExists`: one of that name has ended, or has another input.
+    Refused,
+}
 
-    async fn start_execution(&self, name: &str, input: &Value) -> Result<StartedExecution, WorkflowError> {
-        let arn = self.execution_arn(name);
-        // Look first: StartExecution answers a repeat of a running execution as if it had started it.
-        if let Some(existing) = self.describe_execution(&arn).await? {
-            return if &existing.input == input {
-                Ok(StartedExecution { execution_arn: arn, newly_started: false })
-            } else {
-                Err(WorkflowError::AlreadyExists(name.to_owned()))
-            };
-        }
+impl StepFunctionsEngine {
+    async fn send_start(&self, name: &str, input: &Value) -> Result<Started, WorkflowError> {
         let result = self
             .client
             .start_execution()
@@ -106,11 +99,60 @@ impl WorkflowEngine for StepFunctionsEngine {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(StartedExecution { execution_arn: arn, newly_started: true }),
+            Ok(_) => Ok(Started::Now),
             Err(error) if error.as_service_error().is_some_and(|e| e.is_execution_already_exists()) => {
-                Ok(StartedExecution { execution_arn: arn, newly_started: false })
+                Ok(Started::Refused)
             }
             Err(error) => Err(workflow_error(error)),
+        }
+    }
+
+    /// The execution `name` that StartExecution refused to start: it, when its input is `input`.
+    async fn ensure_existing(&self, name: &str, input: &Value) -> Result<ExecutionArn, WorkflowError> {
+        let arn = self.execution_arn(name);
+        match self.describe_execution(&arn).await? {
+            Some(existing) if &existing.input == input => Ok(arn),
+            Some(_) => Err(WorkflowError::AlreadyExists(name.to_owned())),
+            None => Err(WorkflowError::Internal(format!("execution {name} was refused as existing, and is not there"))),
+        }
+    }
+}
+
+#[async_trait]
+impl WorkflowEngine for StepFunctionsEngine {
+    fn execution_arn(&self, name: &str) -> ExecutionArn {
+        ExecutionArn::for_execution(&self.state_machine_arn, name)
+            .unwrap_or_else(|_| panic!("execution name {name:?} does not make an ARN"))
+    }
+
+    async fn start_execution(&self, name: &str, input: &Value) -> Result<StartedExecution, WorkflowError> {
+        let arn = self.execution_arn(name);
+        // Look first: StartExecution answers a repeat of a running execution as if it had started
+        // it, and this call must say whether it started one.
+        if let Some(existing) = self.describe_execution(&arn).await? {
+            return if &existing.input == input {
+                Ok(StartedExecution { execution_arn: arn, newly_started: false })
+            } else {
+                Err(WorkflowError::AlreadyExists(name.to_owned()))
+            };
+        }
+        match self.send_start(name, input).await? {
+            Started::Now => Ok(StartedExecution { execution_arn: arn, newly_started: true }),
+            // Started by another caller between the look and the start.
+            Started::Refused => self
+                .ensure_existing(name, input)
+                .await
+                .map(|execution_arn| StartedExecution { execution_arn, newly_started: false }),
+        }
+    }
+
+    /// One request in the usual case: StartExecution succeeds for a new execution and for a repeat
+    /// of a running one with the same input. Only a refusal (an ended execution of that name, or
+    /// another input) costs a look.
+    async fn ensure_execution(&self, name: &str, input: &Value) -> Result<ExecutionArn, WorkflowError> {
+        match self.send_start(name, input).await? {
+            Started::Now => Ok(self.execution_arn(name)),
+            Started::Refused => self.ensure_existing(name, input).await,
         }
     }
 
