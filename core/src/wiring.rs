@@ -66,7 +66,13 @@ impl Ports {
 
     /// The reactions to order changes over these ports.
     pub fn change_reactions(&self) -> ChangeReactions {
-        ChangeReactions::new(self.orders.clone(), self.queues.clone(), self.callbacks.clone(), self.workflow.clone())
+        ChangeReactions::new(
+            self.orders.clone(),
+            self.queues.clone(),
+            self.stock.clone(),
+            self.callbacks.clone(),
+            self.workflow.clone(),
+        )
     }
 
     /// The workflow's callback tasks over these ports.

@@ -198,11 +198,11 @@ async fn after_the_store_is_lost_a_restore_brings_every_order_back_with_its_last
 async fn an_operator_sees_where_an_execution_waits_and_its_history() {
     let server = Server::start().await;
     let order_id = server.create_processing("CUST001").await;
-    // Wait until the workflow has reserved the stock, handed the order off and waits for the shipment
-    let shown = eventually("the execution to wait for the shipment", async || {
+    // Wait until the workflow has reserved the stock, handed the order off and waits for the delivery
+    let shown = eventually("the execution to wait for the delivery", async || {
         let (ok, stdout, stderr) = orders_cli(server.data_dir(), &["executions", &order_id]);
         assert!(ok, "{stderr}");
-        if stdout.contains("current state: AwaitShipped") { Ok(stdout) } else { Err(stdout) }
+        if stdout.contains("current state: AwaitDelivered") { Ok(stdout) } else { Err(stdout) }
     })
     .await;
     assert!(shown.contains(&format!(":execution:OrderProcessing:{order_id}")), "{shown}");
@@ -214,7 +214,7 @@ async fn an_operator_sees_where_an_execution_waits_and_its_history() {
     // An ARN works as well as an order id; nonsense is refused clearly
     let arn = format!("arn:aws:states:us-east-1:123456789012:execution:OrderProcessing:{order_id}");
     let (ok, by_arn, _) = orders_cli(server.data_dir(), &["executions", &arn]);
-    assert!(ok && by_arn.contains("current state: AwaitShipped"), "{by_arn}");
+    assert!(ok && by_arn.contains("current state: AwaitDelivered"), "{by_arn}");
     let (ok, _, stderr) = orders_cli(server.data_dir(), &["executions", "nonsense"]);
     assert!(!ok);
     assert!(stderr.contains("is neither an order id nor an execution ARN"), "{stderr}");

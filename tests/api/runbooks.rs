@@ -97,28 +97,26 @@ async fn dlq_not_empty() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn execution_stuck() {
-    // Given an order whose workflow waits for the shipment
+    // Given an order whose workflow waits for the delivery
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_in(dir.path()).await;
     let order_id = server.create_processing("A").await;
-    eventually("the workflow waits for the shipment", async || {
+    eventually("the workflow waits for the delivery", async || {
         run(&server, dir.path(), &format!("orders executions {order_id}"), None)
             .1
-            .contains("current state: AwaitShipped")
+            .contains("current state: AwaitDelivered")
     })
     .await;
-    // When the runbook is followed (look, then move the order on)
+    // When the runbook is followed (look, then, the parcel arrived, move the order on)
     for command in commands("execution-stuck.md") {
         let (ok, output) = run(&server, dir.path(), &command, Some(&order_id));
         assert!(ok, "{command}: {output}");
     }
-    // Then the order is shipped and the workflow waits for the delivery
+    // Then the order is delivered and its workflow has ended
     let (_, order) = server.get_json(&format!("/orders/{order_id}")).await;
-    assert_eq!(order["status"], "shipped");
-    eventually("the workflow moves on", async || {
-        run(&server, dir.path(), &format!("orders executions {order_id}"), None)
-            .1
-            .contains("current state: AwaitDelivered")
+    assert_eq!(order["status"], "delivered");
+    eventually("the workflow ends", async || {
+        run(&server, dir.path(), &format!("orders executions {order_id}"), None).1.contains("SUCCEEDED")
     })
     .await;
 }
@@ -215,12 +213,12 @@ async fn fulfilment_endpoint_down() {
         let (ok, output) = run(&server, dir.path(), &command, Some(&order_id));
         assert!(ok, "{command}: {output}");
     }
-    // Then the order is handed off and its workflow waits for the shipment
+    // Then the order is handed off and its workflow waits for the delivery
     eventually("the hand-off taken", async || receiver.deliveries().iter().any(|d| d.answered == 200)).await;
     eventually("the execution past the hand-off", async || {
         run(&server, dir.path(), "orders executions ORDER_ID", Some(&order_id))
             .1
-            .contains("current state: AwaitShipped")
+            .contains("current state: AwaitDelivered")
     })
     .await;
     assert_eq!(depth(), 0);

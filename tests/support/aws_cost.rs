@@ -16,7 +16,7 @@
 //! looks at to know when a stage is done.
 //!
 //! Stages are driven one after the other for all orders of a run (created → waiting for
-//! `shipped` → waiting for `delivered` → execution succeeded), each until everything is idle, so
+//! `delivered` → shipped → delivered → execution succeeded), each until everything is idle, so
 //! one order's counts do not depend on timing.
 //!
 //! Include it after `moto.rs` and `deployment.rs` (it uses `super::deployment`).
@@ -225,14 +225,15 @@ impl Pipeline {
             assert_eq!(status, StatusCode::CREATED, "{body}");
             ids.push(body["order_id"].as_str().unwrap().parse::<OrderId>().unwrap());
         }
-        self.settle("waiting for shipped", &ids, Stage::Awaiting("shipped")).await;
+        self.settle("waiting for delivered", &ids, Stage::Awaiting("delivered")).await;
         self.check_listing(OrderStatus::Processing, orders as u64).await;
         for id in &ids {
             let (status, body) =
                 self.call("PUT", &format!("/orders/{id}/status"), Some(json!({"status": "shipped"}))).await;
             assert_eq!(status, StatusCode::OK, "{body}");
         }
-        self.settle("waiting for delivered", &ids, Stage::Awaiting("delivered")).await;
+        // Shipping does not wake the workflow: this stage ends when the shipped changes are handled.
+        self.settle("shipped, still waiting for delivered", &ids, Stage::Awaiting("delivered")).await;
         self.check_listing(OrderStatus::Shipped, orders as u64).await;
         for id in &ids {
             let path = format!("/orders/{id}/status");

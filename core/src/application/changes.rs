@@ -7,7 +7,8 @@
 //! - a status change the store's listing has not followed (on AWS the workflow writes statuses
 //!   directly) refreshes the listing;
 //! - a change that can end a workflow's wait on the order (its status moved, or a new wait was
-//!   stored) answers that workflow's task token.
+//!   stored) answers that workflow's task token; a delivery first settles the order's reserved
+//!   stock for good (consumed, once), the saga's last step.
 //!
 //! Every step is idempotent, so a change delivered again (after a failure, or by the stream's
 //! at-least-once delivery) changes nothing twice.
@@ -17,13 +18,13 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::messages::BackupJob;
-use super::workflow_tasks::TaskAnswers;
+use super::workflow_tasks::{TaskAnswers, settled};
 use super::{StepError, ensure_order_workflow};
 use crate::domain::order::rfc3339;
 use crate::domain::{OrderStatus, OrderStopped, WaitOutcome};
 use crate::ports::{
-    ChangeImages, MessageQueue, OrderImage, OrderStore, OutgoingMessage, QueueName, TaskCallbacks, WorkflowEngine,
-    WorkflowError,
+    ChangeImages, MessageQueue, OrderImage, OrderStore, OutgoingMessage, QueueName, StockLedger, TaskCallbacks,
+    WorkflowEngine, WorkflowError,
 };
 
 /// Reacts to order changes.
@@ -31,21 +32,24 @@ use crate::ports::{
 pub struct ChangeReactions {
     orders: Arc<dyn OrderStore>,
     queues: Arc<dyn MessageQueue>,
+    stock: Arc<dyn StockLedger>,
     tasks: TaskAnswers,
     workflow: Arc<dyn WorkflowEngine>,
 }
 
 impl ChangeReactions {
     /// Reactions that refresh listings in `orders`, send backup jobs to `queues`, start new orders'
-    /// executions on `workflow` and answer waits through `callbacks`.
+    /// executions on `workflow`, consume delivered orders' `stock` and answer waits through
+    /// `callbacks`.
     pub fn new(
         orders: Arc<dyn OrderStore>,
         queues: Arc<dyn MessageQueue>,
+        stock: Arc<dyn StockLedger>,
         callbacks: Arc<dyn TaskCallbacks>,
         workflow: Arc<dyn WorkflowEngine>,
     ) -> Self {
         let tasks = TaskAnswers::new(callbacks);
-        ChangeReactions { orders, queues, tasks, workflow }
+        ChangeReactions { orders, queues, stock, tasks, workflow }
     }
 
     /// Reacts to one change. Starting the workflow comes before the backup job: on a failure the
@@ -113,8 +117,15 @@ impl ChangeReactions {
         let order = &new.order;
         match WaitOutcome::of(order.status, wait.status) {
             WaitOutcome::Reached => {
+                let mut output = json!({"order_id": order.order_id.to_string(), "status": order.status});
+                // Whoever ends the wait for the delivery settles the stock first: the workflow's
+                // next step is its end, and a record delivered again consumes nothing twice.
+                if wait.status == OrderStatus::Delivered {
+                    let outcome = self.stock.consume(order.order_id).await?;
+                    tracing::info!(order_id = %order.order_id, ?outcome, "delivered order's stock consumed");
+                    output["stock"] = settled(order.order_id, &outcome);
+                }
                 tracing::info!(order_id = %order.order_id, status = %order.status, "waking the workflow");
-                let output = json!({"order_id": order.order_id.to_string(), "status": order.status});
                 self.tasks.resume(&wait.task_token, &output).await
             }
             WaitOutcome::Stopped(stopped) => self.tasks.stop(&wait.task_token, order.order_id, stopped).await,

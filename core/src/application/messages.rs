@@ -63,7 +63,9 @@ pub enum WorkflowTask {
         /// The workflow's task token.
         task_token: String,
     },
-    /// The order was delivered: its reserved stock leaves for good; then answer.
+    /// The order was delivered: its reserved stock leaves for good; then answer. What executions
+    /// started on an earlier definition (a `Consume` state after the wait) still send, until they
+    /// end: the delivery's wake-up consumes the stock now.
     #[allow(missing_docs)]
     Consume {
         order_id: OrderId,

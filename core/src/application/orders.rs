@@ -215,8 +215,9 @@ impl OrderService {
         if let Some(key) = &request.idempotency_key {
             check_idempotency_key(key)?;
         }
-        // The key's record and the prices are looked up at once: one round trip, not two. A repeat
-        // has then priced its items for nothing, which costs a read and no time.
+        // The key's record, the prices and the order's place in the listings are looked up at once:
+        // one round trip, not three. A repeat or a refused order has then taken a read and a place
+        // for nothing (a gap in the numbering, which listings do not show), and no time.
         let product_ids: Vec<&str> = request.order.items.iter().map(|item| item.product_id.as_str()).collect();
         let first = async {
             match &request.idempotency_key {
@@ -224,11 +225,13 @@ impl OrderService {
                 None => Ok(None),
             }
         };
-        let (first, catalog) = tokio::join!(first, self.catalog.products(&product_ids));
+        let (first, catalog, place) =
+            tokio::join!(first, self.catalog.products(&product_ids), self.orders.take_listing_place());
         if let Some(record) = first? {
             return self.replay(record, &fingerprint).await;
         }
         let (items, total_amount) = request.order.price(&catalog?)?;
+        let place = place?;
 
         let order_id = OrderId::new_random();
         let execution_arn = self.workflow.execution_arn(&order_id.to_string()).to_string();
@@ -252,7 +255,7 @@ impl OrderService {
             execution_arn: execution_arn.clone(),
             expires_at: now + request.key_lifetime.unwrap_or(self.idempotency_ttl),
         });
-        match self.orders.create_order(&order, record.as_ref()).await? {
+        match self.orders.create_order_at(&order, record.as_ref(), place).await? {
             CreateOutcome::Replayed(first) => return self.replay(first, &fingerprint).await,
             CreateOutcome::Created => {}
         }

@@ -3,8 +3,9 @@
 //! - `reserve`: the order's stock, all lines or none; out of stock fails the order with the reason;
 //! - `hand_off`: the order to the merchant's fulfilment (a webhook, when one is configured); a
 //!   refusal fails the order with the reason, passing trouble is retried through the queue;
-//! - `release` (the compensation, on the cancel and failure paths) and `consume` (on delivery):
-//!   the reservation settled, once;
+//! - `release` (the compensation, on the cancel and failure paths): the reservation given back,
+//!   once (the delivery consumes it where the wait for it ends: [`super::changes`]); `consume` is
+//!   still answered for executions started on a definition that had it as a step of its own;
 //! - `await_status`: the token kept on the order, where the change reactions ([`super::changes`])
 //!   find it when the order reaches the status (or already has).
 //!
@@ -229,7 +230,7 @@ impl WorkflowTasks {
 }
 
 /// What a release or a consumption answers the workflow with.
-fn settled(order_id: OrderId, outcome: &SettleOutcome) -> serde_json::Value {
+pub(super) fn settled(order_id: OrderId, outcome: &SettleOutcome) -> serde_json::Value {
     let (settled_now, lines, state) = match outcome {
         SettleOutcome::Settled { lines } => (true, lines.len(), None),
         SettleOutcome::AlreadySettled(state) => (false, 0, Some(state.as_str())),

@@ -194,6 +194,26 @@ pub trait OrderStore: Send + Sync {
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<CreateOutcome, StoreError>;
 
+    /// Takes the place in the listings of an order about to be created, for
+    /// [`OrderStore::create_order_at`]: a store that numbers its orders from a counter of its own
+    /// takes the number here, so that a create can do it while it prices the order. `None` from a
+    /// store that numbers an order as it writes it. A place taken and not used leaves a gap, which
+    /// listings do not show.
+    async fn take_listing_place(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
+    /// As [`OrderStore::create_order`], at a place from [`OrderStore::take_listing_place`].
+    async fn create_order_at(
+        &self,
+        order: &Order,
+        idempotency: Option<&IdempotencyRecord>,
+        place: Option<u64>,
+    ) -> Result<CreateOutcome, StoreError> {
+        let _ = place;
+        self.create_order(order, idempotency).await
+    }
+
     /// One order by id.
     async fn get_order(&self, order_id: OrderId) -> Result<Option<Order>, StoreError>;
 

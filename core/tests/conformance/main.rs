@@ -118,6 +118,7 @@ conformance!(
     idempotency_records_replay_and_refuse,
     status_changes_follow_the_table_and_versions,
     listing_pages_cursors_filters_and_totals,
+    orders_are_listed_at_the_places_taken_for_them,
     status_waits_are_kept_on_existing_orders_only,
     the_catalog_is_replaced_whole_and_prices_known_products,
     queues_hide_received_messages_and_delete_them,

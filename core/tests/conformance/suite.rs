@@ -111,6 +111,26 @@ async fn page(
     (page.orders.iter().map(|o| o.order_id).collect(), page.total, page.next_cursor)
 }
 
+pub async fn orders_are_listed_at_the_places_taken_for_them(ports: &Ports) {
+    // Given an order created as usual, a place taken and never used, and an order created at the
+    // place taken after it
+    let customer = format!("PLACE-{}", OrderId::new_random());
+    let first = new_order(&customer);
+    ports.orders.create_order(&first, None).await.unwrap();
+    let _unused = ports.orders.take_listing_place().await.unwrap();
+    let place = ports.orders.take_listing_place().await.unwrap();
+    let second = new_order(&customer);
+    ports.orders.create_order_at(&second, None, place).await.unwrap();
+    let third = new_order(&customer);
+    ports.orders.create_order(&third, None).await.unwrap();
+    // Then the listing shows them newest first, counted once each, the unused place leaving no gap
+    let mine = ListFilter { customer_id: Some(customer), ..ListFilter::default() };
+    let (ids, total, next) = page(ports, &mine, 2, PagePosition::Number(1)).await;
+    assert_eq!((ids, total), (vec![third.order_id, second.order_id], 3));
+    let (rest, _, _) = page(ports, &mine, 2, PagePosition::After(next.unwrap())).await;
+    assert_eq!(rest, vec![first.order_id]);
+}
+
 pub async fn listing_pages_cursors_filters_and_totals(ports: &Ports) {
     // Given 23 orders of two customers, newest last, some cancelled and one deleted
     let mut created = Vec::new();

@@ -84,7 +84,7 @@ pub const FULFILMENT: LambdaFunction = LambdaFunction {
 };
 
 /// The orders table's stream: new orders' executions started, backup jobs, listing reconciliation,
-/// waiting workflows answered.
+/// waiting workflows answered (a delivered order's stock consumed first).
 pub const STREAM: LambdaFunction = LambdaFunction {
     binary: "stream",
     trigger: Trigger::OrdersStream,
@@ -93,6 +93,7 @@ pub const STREAM: LambdaFunction = LambdaFunction {
         CATALOG_TABLE,
         IDEMPOTENCY_TABLE,
         COUNTERS_TABLE,
+        RESERVATIONS_TABLE,
         BACKUP_QUEUE_URL,
         STATE_MACHINE_ARN,
     ],

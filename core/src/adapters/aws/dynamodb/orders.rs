@@ -139,7 +139,23 @@ impl OrderStore for DynamoDbStore {
         order: &Order,
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<CreateOutcome, StoreError> {
-        let seq = self.next_seq().await?;
+        self.create_order_at(order, idempotency, None).await
+    }
+
+    async fn take_listing_place(&self) -> Result<Option<u64>, StoreError> {
+        self.next_seq().await.map(Some)
+    }
+
+    async fn create_order_at(
+        &self,
+        order: &Order,
+        idempotency: Option<&IdempotencyRecord>,
+        place: Option<u64>,
+    ) -> Result<CreateOutcome, StoreError> {
+        let seq = match place {
+            Some(seq) => seq,
+            None => self.next_seq().await?,
+        };
         let image = OrderImage::created(order.clone(), idempotency.map(IdempotencyRecord::binding));
         let put_order = Put::builder()
             .table_name(&self.orders)
