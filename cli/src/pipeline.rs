@@ -7,9 +7,12 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use orders_core::adapters::embedded::ORDERS_TABLE;
 use orders_core::lambda::{Backoff, DeadLetters};
-use orders_core::ports::QueueName;
+use orders_core::ports::{MAX_RECEIVE_WAIT, QueueName};
 use orders_core::wiring::{AwsSystem, EmbeddedSystem, Ports};
 use orders_workers::aws_stream::DynamoDbStreamPoller;
 use orders_workers::backup::BackupWorker;
@@ -20,7 +23,7 @@ use orders_workers::runner::{QueuePoller, StreamPoller};
 use orders_workers::stream::StreamProcessor;
 
 use statemachine::DriverHandle;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 /// The name the embedded stream processor keeps its change-feed position under.
@@ -37,6 +40,7 @@ pub struct Pipeline {
     shutdown: watch::Sender<bool>,
     pollers: Vec<JoinHandle<()>>,
     driver: Option<DriverHandle>,
+    stream_waker: Option<Arc<Notify>>,
 }
 
 /// Builds the workers over the ports, whichever the backend.
@@ -104,7 +108,7 @@ impl Pipeline {
         };
         let mut pollers = vec![stream.spawn(stopped.clone())];
         pollers.extend(workers.queue_pollers(&source).into_iter().flat_map(|(p, n)| p.spawn_many(n, &stopped)));
-        Ok(Pipeline { shutdown, pollers, driver: Some(driver) })
+        Ok(Pipeline { shutdown, pollers, driver: Some(driver), stream_waker: None })
     }
 
     /// The AWS pipeline: polls the orders table's stream and the SQS queues.
@@ -118,12 +122,25 @@ impl Pipeline {
             source.region.clone(),
             workers.stream_processor(1),
         );
+        let stream_waker = Some(stream.waker());
         let mut pollers = vec![stream.spawn(stopped.clone())];
         // One poller per queue here: on AWS, Lambda's event source mappings carry the load, and
         // this runner (`serve --aws-endpoint`) drives emulators, where a 1 s visibility timeout
-        // and ten pollers redeliver slow messages into the DLQ.
-        pollers.extend(workers.queue_pollers(&source).into_iter().map(|(p, _)| p.spawn(stopped.clone())));
-        Pipeline { shutdown, pollers, driver: None }
+        // and ten pollers redeliver slow messages into the DLQ. Each long-polls, as Lambda does:
+        // every request is billed, and an idle queue then costs 3 requests a minute.
+        pollers.extend(
+            workers
+                .queue_pollers(&source)
+                .into_iter()
+                .map(|(p, _)| p.spawn_long_polling(MAX_RECEIVE_WAIT, stopped.clone())),
+        );
+        Pipeline { shutdown, pollers, driver: None, stream_waker }
+    }
+
+    /// What wakes the stream reader when this process has written to the orders table (AWS only:
+    /// the embedded change feed is read every 100 ms, at no cost).
+    pub fn stream_waker(&self) -> Option<Arc<Notify>> {
+        self.stream_waker.clone()
     }
 
     /// Stops the pollers (each finishes the batch in hand) and the driver.
@@ -135,5 +152,53 @@ impl Pipeline {
         if let Some(driver) = self.driver {
             driver.shutdown().await;
         }
+    }
+}
+
+/// After an API request that may have written the orders table, wakes the stream reader: it backs
+/// off while the stream is idle (DynamoDB Streams has no long poll), and the change a client just
+/// made should reach its backup and its workflow wake-up at once, not after the reader's pause.
+pub async fn wake_stream_after_writes(State(wake): State<Arc<Notify>>, request: Request, next: Next) -> Response {
+    let writes = !request.method().is_safe();
+    let response = next.run(request).await;
+    if writes && response.status().is_success() {
+        wake.notify_one();
+    }
+    response
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::{Method, StatusCode};
+    use axum::routing::get;
+    use futures::FutureExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn call(app: &Router, method: Method, path: &str) {
+        let request = axum::http::Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+        app.clone().oneshot(request).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_stream_reader_is_woken_by_writes_that_succeeded_only() {
+        // Given an API behind the wake-up layer
+        let wake = Arc::new(Notify::new());
+        let app = Router::new()
+            .route("/orders", get(|| async { StatusCode::OK }).post(|| async { StatusCode::CREATED }))
+            .route("/refused", axum::routing::post(|| async { StatusCode::CONFLICT }))
+            .layer(axum::middleware::from_fn_with_state(wake.clone(), wake_stream_after_writes));
+        let woken = || wake.notified().now_or_never().is_some();
+        // When it is read, or a write is refused, then the reader is not woken
+        call(&app, Method::GET, "/orders").await;
+        call(&app, Method::POST, "/refused").await;
+        assert!(!woken());
+        // And when a write succeeds, it is
+        call(&app, Method::POST, "/orders").await;
+        assert!(woken());
     }
 }

@@ -108,6 +108,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("  x-api-key: {key}");
     }
     let mut app = router(AppState { service, products, keys: Arc::new(keys.keys) });
+    if let Some(wake) = pipeline.stream_waker() {
+        app = app.layer(axum::middleware::from_fn_with_state(wake, crate::pipeline::wake_stream_after_writes));
+    }
     if let Some(per_second) = std::num::NonZeroU32::new(args.rate_limit) {
         let limit = ClientRateLimit::per_second(per_second);
         limit.spawn_cleanup(std::time::Duration::from_secs(60));

@@ -3,6 +3,10 @@
 //! sequence number per shard, and hands records to the stream handler as Lambda's stream events.
 //! A failed record is read again from its own sequence number. Positions live in memory: after a
 //! restart the stream is read from its oldest record again, which the idempotent handlers absorb.
+//!
+//! Reading costs a request each time, so an idle stream is read less and less often (see
+//! [`IDLE_BACKOFF`]), and the shards are described once, then again only when one closes or every
+//! [`DESCRIBE_EVERY`]: an idle reader makes well under one request a second.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,11 +16,25 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord, StreamViewType};
 use aws_sdk_dynamodbstreams::types::{OperationType, Record, ShardIteratorType};
 use chrono::{DateTime, Utc};
 use orders_core::ports::StoreError;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
-use crate::runner::{StreamRound, StreamRounds, drive_stream};
+use crate::runner::{IdleBackoff, StreamRound, StreamRounds, drive_stream};
 use crate::stream::StreamHandler;
+
+/// The pauses between reads of an idle stream. DynamoDB Streams has no long poll, so a record
+/// written after a quiet spell waits up to `longest` before it is read; writes this process makes
+/// wake the reader at once ([`DynamoDbStreamPoller::waker`]), so only other writers (the workflow's
+/// own status writes, other processes) can meet that wait. 1.6 s keeps an idle reader at about 0.6
+/// GetRecords a second.
+pub const IDLE_BACKOFF: IdleBackoff =
+    IdleBackoff { first: Duration::from_millis(200), longest: Duration::from_millis(1600) };
+
+/// How often the shards are described again although none closed, to find the shards a split
+/// made (a split closes its parent, which is described at once; this finds what a missed close
+/// would hide) and to renew the shards' iterators, which an emulator can let go stale.
+pub const DESCRIBE_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 struct Shard {
@@ -34,6 +52,11 @@ pub struct DynamoDbStreamPoller {
     handler: Arc<dyn StreamHandler>,
     stream_arn: Option<String>,
     shards: BTreeMap<String, Shard>,
+    /// When the shards were last described; `None` until they are.
+    described_at: Option<Instant>,
+    /// A shard closed since: describe again to find its children.
+    shard_closed: bool,
+    wake: Arc<Notify>,
 }
 
 fn unavailable(error: impl std::fmt::Debug) -> StoreError {
@@ -57,7 +80,20 @@ impl DynamoDbStreamPoller {
             handler,
             stream_arn: None,
             shards: BTreeMap::new(),
+            described_at: None,
+            shard_closed: false,
+            wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// Notifying this makes the spawned poller read at once, and back off again from its first
+    /// step: for the one who just wrote to the table.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    fn describe_due(&self) -> bool {
+        self.shard_closed || self.described_at.is_none_or(|at| at.elapsed() >= DESCRIBE_EVERY)
     }
 
     async fn iterator(
@@ -80,6 +116,8 @@ impl DynamoDbStreamPoller {
         Ok(output.shard_iterator)
     }
 
+    /// Describes the stream and takes up the shards it does not know yet (from their oldest
+    /// record); renews the iterators of the open shards it knows.
     async fn discover(&mut self) -> Result<String, StoreError> {
         let stream_arn = match &self.stream_arn {
             Some(arn) => arn.clone(),
@@ -107,9 +145,15 @@ impl DynamoDbStreamPoller {
             let Some(description) = output.stream_description else { break };
             for shard in description.shards() {
                 let Some(id) = shard.shard_id() else { continue };
-                if !self.shards.contains_key(id) {
-                    let iterator = self.iterator(&stream_arn, id, ShardIteratorType::TrimHorizon, None).await?;
-                    self.shards.insert(id.to_owned(), Shard { iterator, ..Shard::default() });
+                match self.shards.get(id) {
+                    None => {
+                        let iterator = self.iterator(&stream_arn, id, ShardIteratorType::TrimHorizon, None).await?;
+                        self.shards.insert(id.to_owned(), Shard { iterator, ..Shard::default() });
+                    }
+                    Some(known) if !known.closed && known.last_sequence.is_some() => {
+                        self.reacquire(&stream_arn, id).await?;
+                    }
+                    Some(_) => {}
                 }
             }
             start = description.last_evaluated_shard_id;
@@ -117,12 +161,17 @@ impl DynamoDbStreamPoller {
                 break;
             }
         }
+        self.described_at = Some(Instant::now());
+        self.shard_closed = false;
         Ok(stream_arn)
     }
 
-    /// One round over every shard.
+    /// One round over every open shard; the shards are described first when that is due.
     pub async fn poll_once(&mut self) -> Result<StreamRound, StoreError> {
-        let stream_arn = self.discover().await?;
+        let stream_arn = match &self.stream_arn {
+            Some(arn) if !self.describe_due() => arn.clone(),
+            _ => self.discover().await?,
+        };
         let shard_ids: Vec<String> = self.shards.keys().cloned().collect();
         let mut processed = 0;
         for shard_id in shard_ids {
@@ -142,13 +191,10 @@ impl DynamoDbStreamPoller {
             };
             let records = output.records.unwrap_or_default();
             if records.is_empty() {
-                // Emulators may leave an iterator stale; continuing after the last record is always right.
                 let shard = self.shards.entry(shard_id.clone()).or_default();
-                match output.next_shard_iterator {
-                    None => shard.closed = true,
-                    Some(_) if shard.last_sequence.is_some() => self.reacquire(&stream_arn, &shard_id).await?,
-                    Some(next) => shard.iterator = Some(next),
-                }
+                shard.closed = output.next_shard_iterator.is_none();
+                shard.iterator = output.next_shard_iterator;
+                self.shard_closed |= shard.closed;
                 continue;
             }
             let event = stream_event(&stream_arn, &self.region, &records);
@@ -161,6 +207,7 @@ impl DynamoDbStreamPoller {
                         records.last().and_then(|r| r.dynamodb()).and_then(|d| d.sequence_number()).map(str::to_owned);
                     shard.iterator = output.next_shard_iterator;
                     shard.closed = shard.iterator.is_none();
+                    self.shard_closed |= shard.closed;
                     processed += records.len();
                 }
                 Some(sequence) => {
@@ -187,9 +234,11 @@ impl DynamoDbStreamPoller {
         Ok(())
     }
 
-    /// Polls until `shutdown` turns true, pausing when idle and longer after failures.
+    /// Polls until `shutdown` turns true, pausing longer while the stream stays idle
+    /// ([`IDLE_BACKOFF`]) and after failures; [`waker`](Self::waker) cuts an idle pause short.
     pub fn spawn(self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-        tokio::spawn(drive_stream(self, Duration::from_millis(200), shutdown))
+        let wake = self.wake.clone();
+        tokio::spawn(drive_stream(self, IDLE_BACKOFF, wake, shutdown))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The local runner and the workers on SQS semantics as moto implements them: a backup job whose
 //! bucket is gone is delivered `maxReceiveCount` times and then moved to the DLQ by the queue's own
 //! redrive policy, intact; the job is written once the bucket is back and the job is replayed.
+//! The stream reader describes the stream once, not on every read, and still hands records over.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -9,18 +10,23 @@ mod deployment;
 #[path = "../../tests/support/moto.rs"]
 mod moto;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use aws_sdk_dynamodb::types::AttributeValue;
 use deployment::Deployment;
-use orders_core::adapters::aws::S3BackupStore;
+use orders_core::adapters::aws::{RequestCounter, S3BackupStore};
 use orders_core::application::{BackupJob, Backups};
 use orders_core::domain::OrderId;
 use orders_core::lambda::DeadLetters;
 use orders_core::ports::{BackupKey, BackupStore, OutgoingMessage, QueueName};
 use orders_testkit::eventually;
+use orders_workers::aws_stream::DynamoDbStreamPoller;
 use orders_workers::backup::BackupWorker;
 use orders_workers::events::EventSource;
-use orders_workers::runner::QueuePoller;
+use orders_workers::runner::{QueuePoller, StreamRound};
+use orders_workers::stream::StreamHandler;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_that_always_fails_reaches_the_dlq_after_max_receive_count_and_replays_once_fixed() {
@@ -78,4 +84,67 @@ async fn a_job_that_always_fails_reaches_the_dlq_after_max_receive_count_and_rep
     assert_eq!(working.poll_once().await.unwrap(), 1);
     assert!(system.ports.backups.get(&BackupKey::Tombstone { order_id }).await.unwrap().is_some());
     assert_eq!(system.ports.queues.depth(QueueName::Backup).await.unwrap(), 0);
+}
+
+/// Keeps the sequence numbers of the records it is handed.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl StreamHandler for Recorder {
+    async fn handle(&self, event: Event) -> DynamoDbEventResponse {
+        let mut seen = self.0.lock().unwrap();
+        seen.extend(event.records.iter().filter_map(|r| r.change.sequence_number.clone()));
+        DynamoDbEventResponse::default()
+    }
+}
+
+fn requests(counter: &RequestCounter, operation: &str) -> u64 {
+    counter.snapshot().iter().filter(|((_, op), _)| op == operation).map(|(_, n)| n).sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stream_reader_describes_the_stream_once_and_reads_records_without_describing_again() {
+    // Given the orders table's stream on moto, and a stream reader whose requests are counted
+    let deployment = Deployment::start().await;
+    let system = &deployment.system;
+    let counter = RequestCounter::new();
+    let clients = system.clients.counted(&counter);
+    let recorder = Arc::new(Recorder::default());
+    let mut reader = DynamoDbStreamPoller::new(
+        clients.streams.clone(),
+        clients.dynamodb.clone(),
+        system.resources.orders_table.clone(),
+        "us-east-1",
+        recorder.clone(),
+    );
+
+    // When it reads five times with nothing written
+    for _ in 0..5 {
+        assert_eq!(reader.poll_once().await.unwrap(), StreamRound::Idle);
+    }
+
+    // Then it found the stream and its shard once, and only read after that
+    assert_eq!(requests(&counter, "DescribeTable"), 1);
+    assert_eq!(requests(&counter, "DescribeStream"), 1);
+    assert_eq!(requests(&counter, "GetShardIterator"), 1);
+    assert_eq!(requests(&counter, "GetRecords"), 5);
+    assert_eq!(counter.total(), 8);
+
+    // And when an item is written, the next reads hand its record over, still without describing
+    system
+        .clients
+        .dynamodb
+        .put_item()
+        .table_name(&system.resources.orders_table)
+        .item("order_id", AttributeValue::S(OrderId::new_random().to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reader.poll_once().await.unwrap(), StreamRound::Processed(1));
+    assert_eq!(reader.poll_once().await.unwrap(), StreamRound::Idle);
+    assert_eq!(recorder.0.lock().unwrap().len(), 1);
+    assert_eq!(requests(&counter, "DescribeStream"), 1);
+    assert_eq!(requests(&counter, "GetShardIterator"), 1);
+    assert_eq!(requests(&counter, "GetRecords"), 7);
 }

@@ -23,7 +23,9 @@ pub use orders::{
     CreateOutcome, IdempotencyBinding, IdempotencyRecord, ListFilter, ListRequest, OrderPage, OrderStore, PagePosition,
     RestoreOutcome, StatusUpdate, StoreError,
 };
-pub use queues::{MessageQueue, OutgoingMessage, QueueError, QueueName, ReceivedMessage};
+pub use queues::{
+    MAX_RECEIVE_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName, RECEIVE_RETRY, ReceivedMessage,
+};
 pub use stock::StockLedger;
 pub use workflow::{
     ExecutionArn, ExecutionDescription, ExecutionStatus, HistoryEntry, InvalidExecutionArn, StartedExecution,

@@ -9,6 +9,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+/// The longest a receive waits for a message (SQS's `WaitTimeSeconds` is at most 20).
+pub const MAX_RECEIVE_WAIT: Duration = Duration::from_secs(20);
+
+/// How often [`MessageQueue::receive_waiting`] looks again while it waits, unless an adapter knows
+/// better.
+pub const RECEIVE_RETRY: Duration = Duration::from_millis(100);
+
 /// The pipeline's queues. Each work queue has a dead-letter queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum QueueName {
@@ -129,6 +136,31 @@ pub trait MessageQueue: Send + Sync {
     /// visibility timeout. A message received more than the queue's `maxReceiveCount` times moves to
     /// its dead-letter queue instead of being delivered again.
     async fn receive(&self, queue: QueueName, max_messages: usize) -> Result<Vec<ReceivedMessage>, QueueError>;
+
+    /// [`receive`](MessageQueue::receive), but when nothing is visible it waits up to `wait` (at
+    /// most [`MAX_RECEIVE_WAIT`]) for a message to arrive (SQS long polling); an empty answer means
+    /// none came in time. A receive given up (its future dropped) may have taken messages already:
+    /// they come back after their visibility timeout, as any unfinished delivery does.
+    ///
+    /// This version receives again after [`RECEIVE_RETRY`] pauses until a message is there or the
+    /// time is up: right for a queue this process does not hear about (the embedded queues are
+    /// written by operator commands in other processes too), and what SQS does on the server.
+    async fn receive_waiting(
+        &self,
+        queue: QueueName,
+        max_messages: usize,
+        wait: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let deadline = tokio::time::Instant::now() + wait.min(MAX_RECEIVE_WAIT);
+        loop {
+            let messages = self.receive(queue, max_messages).await?;
+            let now = tokio::time::Instant::now();
+            if !messages.is_empty() || now >= deadline {
+                return Ok(messages);
+            }
+            tokio::time::sleep(RECEIVE_RETRY.min(deadline - now)).await;
+        }
+    }
 
     /// Deletes a received message (done with it). A stale receipt handle deletes nothing.
     async fn delete(&self, queue: QueueName, receipt_handle: &str) -> Result<(), QueueError>;

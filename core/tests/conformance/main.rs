@@ -122,6 +122,7 @@ conformance!(
     status_waits_are_kept_on_existing_orders_only,
     the_catalog_is_replaced_whole_and_prices_known_products,
     queues_hide_received_messages_and_delete_them,
+    a_waiting_receive_hands_over_a_message_sent_while_it_waits,
     messages_received_too_often_move_to_the_dead_letter_queue,
     backups_are_written_once,
     workflow_executions_start_once_per_name,

@@ -222,6 +222,23 @@ pub async fn queues_hide_received_messages_and_delete_them(ports: &Ports) {
     assert!(ports.queues.receive(QueueName::Backup, 10).await.unwrap().is_empty(), "deleted: gone for good");
 }
 
+pub async fn a_waiting_receive_hands_over_a_message_sent_while_it_waits(ports: &Ports) {
+    // Given an empty queue, and a receive waiting up to 20 s for a message
+    let queues = ports.queues.clone();
+    let waiting =
+        tokio::spawn(async move { queues.receive_waiting(QueueName::Import, 10, Duration::from_secs(20)).await });
+    // When a message is sent
+    let message = OutgoingMessage { body: "late".into(), attributes: Default::default() };
+    ports.queues.send(QueueName::Import, message).await.unwrap();
+    // Then the waiting receive hands it over
+    let received = waiting.await.unwrap().unwrap();
+    assert_eq!(received.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["late"]);
+    ports.queues.delete(QueueName::Import, &received[0].receipt_handle).await.unwrap();
+    // And a waiting receive of a queue that stays empty ends, empty
+    let nothing = ports.queues.receive_waiting(QueueName::ImportDlq, 10, Duration::from_secs(1)).await.unwrap();
+    assert!(nothing.is_empty());
+}
+
 pub async fn messages_received_too_often_move_to_the_dead_letter_queue(ports: &Ports) {
     let message = OutgoingMessage { body: "poison".into(), attributes: Default::default() };
     ports.queues.send(QueueName::Fulfilment, message).await.unwrap();

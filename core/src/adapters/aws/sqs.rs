@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, Queu
 use chrono::DateTime;
 
 use super::errors::{describe, is_transient};
-use crate::ports::{MessageQueue, OutgoingMessage, QueueError, QueueName, ReceivedMessage};
+use crate::ports::{MAX_RECEIVE_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName, ReceivedMessage};
 
 /// The pipeline's queues on SQS.
 #[derive(Clone, Debug)]
@@ -44,38 +44,21 @@ impl SqsQueues {
             .map(String::as_str)
             .ok_or_else(|| QueueError::Internal(format!("no URL for queue {queue}")))
     }
-}
 
-#[async_trait]
-impl MessageQueue for SqsQueues {
-    async fn send(&self, queue: QueueName, message: OutgoingMessage) -> Result<String, QueueError> {
-        let mut attributes = HashMap::new();
-        for (name, value) in message.attributes {
-            let value = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .map_err(|e| QueueError::Internal(e.to_string()))?;
-            attributes.insert(name, value);
-        }
-        let output = self
-            .client
-            .send_message()
-            .queue_url(self.url(queue)?)
-            .message_body(message.body)
-            .set_message_attributes(Some(attributes).filter(|a| !a.is_empty()))
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(output.message_id.unwrap_or_default())
-    }
-
-    async fn receive(&self, queue: QueueName, max_messages: usize) -> Result<Vec<ReceivedMessage>, QueueError> {
+    /// One ReceiveMessage, waiting up to `wait` (whole seconds, at most 20) for a message.
+    async fn receive_within(
+        &self,
+        queue: QueueName,
+        max_messages: usize,
+        wait: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let wait_seconds = i32::try_from(wait.min(MAX_RECEIVE_WAIT).as_secs()).unwrap_or(0);
         let output = self
             .client
             .receive_message()
             .queue_url(self.url(queue)?)
             .max_number_of_messages(max_messages.clamp(1, 10) as i32)
+            .wait_time_seconds(wait_seconds)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
             .send()
@@ -107,7 +90,45 @@ impl MessageQueue for SqsQueues {
             })
             .collect())
     }
+}
 
+#[async_trait]
+impl MessageQueue for SqsQueues {
+    async fn send(&self, queue: QueueName, message: OutgoingMessage) -> Result<String, QueueError> {
+        let mut attributes = HashMap::new();
+        for (name, value) in message.attributes {
+            let value = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| QueueError::Internal(e.to_string()))?;
+            attributes.insert(name, value);
+        }
+        let output = self
+            .client
+            .send_message()
+            .queue_url(self.url(queue)?)
+            .message_body(message.body)
+            .set_message_attributes(Some(attributes).filter(|a| !a.is_empty()))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(output.message_id.unwrap_or_default())
+    }
+
+    async fn receive(&self, queue: QueueName, max_messages: usize) -> Result<Vec<ReceivedMessage>, QueueError> {
+        self.receive_within(queue, max_messages, Duration::ZERO).await
+    }
+
+    /// SQS long polling: one request that SQS answers as soon as a message is there.
+    async fn receive_waiting(
+        &self,
+        queue: QueueName,
+        max_messages: usize,
+        wait: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        self.receive_within(queue, max_messages, wait).await
+    }
     async fn delete(&self, queue: QueueName, receipt_handle: &str) -> Result<(), QueueError> {
         let result =
             self.client.delete_message().queue_url(self.url(queue)?).receipt_handle(receipt_handle).send().await;
