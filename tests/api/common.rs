@@ -269,12 +269,18 @@ pub fn orders_cli(data_dir: &Path, args: &[&str]) -> (bool, String, String) {
 /// Runs an `orders` operator command against the AWS-compatible endpoint of `aws` (the data dir
 /// holds only the key digest): whether it succeeded, and its stdout and stderr together.
 pub fn orders_aws_cli(aws: &AwsTarget, data_dir: &Path, args: &[&str]) -> (bool, String) {
+    orders_aws_cli_as(aws, data_dir, ("testing", "testing"), args)
+}
+
+/// As [`orders_aws_cli`], signing with `keys` (access key id, secret): for an endpoint that checks
+/// who calls.
+pub fn orders_aws_cli_as(aws: &AwsTarget, data_dir: &Path, keys: (&str, &str), args: &[&str]) -> (bool, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
         .args(args)
         .args(["--aws-endpoint", &aws.endpoint, "--prefix", &aws.prefix, "--data-dir"])
         .arg(data_dir)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ACCESS_KEY_ID", keys.0)
+        .env("AWS_SECRET_ACCESS_KEY", keys.1)
         .env("AWS_REGION", "us-east-1")
         .output()
         .unwrap();

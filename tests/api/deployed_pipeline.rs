@@ -19,7 +19,7 @@ use orders_testkit::eventually;
 use serde_json::{Value, json};
 
 use crate::backends::{Backups, encoded};
-use crate::common::seed_order;
+use crate::common::{AwsTarget, orders_aws_cli_as, seed_order};
 use crate::lambda_service::{DeployedFunction, EventSourceMappings, workspace_binary};
 use crate::runtime_api::{rest_event, rest_response};
 use crate::stack_support::{API_KEY_PARAMETER, STACK, Stack};
@@ -63,17 +63,8 @@ impl Gateway {
 fn operator_run(stack: &Stack, args: &[&str]) -> (bool, String) {
     let data = tempfile::tempdir().unwrap();
     let (key_id, secret) = stack.admin_keys();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
-        .args(args)
-        .args(["--aws-endpoint", &stack.moto.endpoint(), "--prefix", STACK, "--data-dir"])
-        .arg(data.path())
-        .env("AWS_ACCESS_KEY_ID", key_id)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), text)
+    let target = AwsTarget { endpoint: stack.moto.endpoint(), prefix: STACK.into() };
+    orders_aws_cli_as(&target, data.path(), (&key_id, &secret), args)
 }
 
 /// As [`operator_run`], for a command that must succeed: what it printed.
