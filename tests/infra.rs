@@ -486,14 +486,16 @@ fn the_fulfilment_retries_fit_inside_the_wait_the_workflow_allows_the_hand_off()
     // delivery after the worker parks a task with its reason
     assert_eq!(queue["VisibilityTimeout"].as_u64().unwrap(), backoff.first_delay.as_secs());
     assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap(), u64::from(backoff.attempts) + 1);
-    // And the state machine's hand-off, which waits up to its timeout
+    // And the state machine's processing task, which the worker fails when the hand-off has not
+    // gone through by its deadline, and which then waits up to 60 days for the delivery
     let definition: Value =
         serde_json::from_str(&std::fs::read_to_string(repo().join("statemachine/order-processing.asl.json")).unwrap())
             .unwrap();
-    let hand_off = &definition["States"]["HandOff"];
-    let wait = hand_off["TimeoutSeconds"].as_u64().unwrap();
+    let process = &definition["States"]["Process"];
+    let wait = orders_core::domain::HAND_OFF_DEADLINE.num_seconds().unsigned_abs();
     assert_eq!(wait, 24 * 60 * 60, "an order waits 24 hours for its hand-off");
-    assert!(hand_off.get("HeartbeatSeconds").is_none(), "a retried hand-off sends no heartbeat");
+    assert_eq!(process["TimeoutSeconds"].as_u64().unwrap(), wait + 60 * 24 * 60 * 60);
+    assert!(process.get("HeartbeatSeconds").is_none(), "a retried hand-off sends no heartbeat");
     // Then every attempt happens well before the wait ends, leaving an operator most of a day to
     // replay a parked task once the endpoint is back
     let retrying: u64 = (1..backoff.attempts).map(|attempt| backoff.delay(attempt).as_secs()).sum();

@@ -14,8 +14,9 @@ use orders_core::lambda::{Backoff, DeadLetters, SqsHandler, process_batch_with_b
 /// retry after the queue's visibility timeout (180 s), then twice as long each time up to an hour;
 /// parked with its reason after 9 deliveries, about 4.5 hours in (the queue's `maxReceiveCount`
 /// is one more, so its own redrive only catches a crash on the last delivery). An order may wait
-/// 24 hours for its hand-off (the `HandOff` state's `TimeoutSeconds`): an operator who replays the
-/// parked task within the remaining hours lets the order go on. `tests/infra.rs` checks that the
+/// 24 hours for its hand-off ([`HAND_OFF_DEADLINE`](orders_core::domain::HAND_OFF_DEADLINE), from
+/// the `Process` state's entry): an operator who replays the parked task within the remaining hours
+/// lets the order go on; a task tried after it fails the order. `tests/infra.rs` checks that the
 /// template and the state machine agree with these figures.
 pub const DEPLOYED_BACKOFF: Backoff = Backoff {
     attempts: 9,

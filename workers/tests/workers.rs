@@ -15,12 +15,12 @@ use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::sqs::SqsEvent;
 use orders_core::adapters::embedded::{EmbeddedConfig, FolderBackupStore, QueueSettings, WorkflowLocation};
 use orders_core::application::{BackupJob, Backups};
-use orders_core::domain::{OrderId, OrderStatus};
+use orders_core::domain::{Order, OrderId, OrderStatus};
 use orders_core::lambda::DeadLetters;
 use orders_core::lambda::SqsHandler;
 use orders_core::ports::{
-    BackupError, BackupKey, BackupStore, BackupWrite, ExecutionStatus, OrderStore, OutgoingMessage, QueueName,
-    WorkflowEngine,
+    BackupError, BackupKey, BackupStore, BackupWrite, ExecutionStatus, FulfilmentHandOff, HandOffError, HandedOff,
+    OrderStore, OutgoingMessage, QueueName, WorkflowEngine,
 };
 use orders_core::wiring::{EmbeddedSystem, wire_embedded};
 use orders_testkit::eventually;
@@ -310,15 +310,65 @@ async fn the_workflow_processes_an_order_that_is_already_processing() {
     let name = order.order_id.to_string();
     let workflow = &harness.system.workflow;
     let started = workflow.start_execution(&name, &serde_json::json!({ "order_id": name })).await.unwrap();
-    // Then it goes on to reserve the order's stock: the task is queued and the execution waits
-    let queued = eventually("a reservation task queued", async || {
+    // Then it goes on to process the order: the task is queued and the execution waits
+    let queued = eventually("a processing task queued", async || {
         Some(harness.system.ports.queues.depth(QueueName::Fulfilment).await.unwrap()).filter(|queued| *queued > 0)
     })
     .await;
-    assert_eq!(queued, 1, "the reservation task is queued");
+    assert_eq!(queued, 1, "the processing task is queued");
     let execution = workflow.describe_execution(&started.execution_arn).await.unwrap().unwrap();
     assert_eq!(execution.status, ExecutionStatus::Running, "{execution:?}");
-    // And the order is still processing, one version on: the workflow's own mark
+    // And the order is as the client left it: the task marks an order processing only once
     let stored = orders.get_order(order.order_id).await.unwrap().unwrap();
-    assert_eq!((stored.status, stored.version), (OrderStatus::Processing, 3));
+    assert_eq!((stored.status, stored.version), (OrderStatus::Processing, 2));
+}
+
+/// A merchant's fulfilment endpoint that is down.
+struct EndpointDown;
+
+#[async_trait]
+impl FulfilmentHandOff for EndpointDown {
+    async fn hand_off(&self, _order: &Order) -> Result<HandedOff, HandOffError> {
+        Err(HandOffError::Unavailable("HTTP 503 Service Unavailable".into()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hand_off_still_failing_past_its_deadline_fails_the_order_and_gives_its_stock_back() {
+    // Given an order whose workflow asks for its processing, and a fulfilment endpoint that is down
+    let harness = Harness::new(30_000, 5).await;
+    let order = common::new_order("CUST001");
+    harness.system.database.create_order(&order, None).await.unwrap();
+    let name = order.order_id.to_string();
+    harness.system.workflow.start_execution(&name, &serde_json::json!({ "order_id": name })).await.unwrap();
+    let queues = harness.system.ports.queues.clone();
+    let next_task = async || {
+        eventually("a fulfilment task", async || {
+            let message = queues.receive(QueueName::Fulfilment, 1).await.unwrap().pop()?;
+            queues.delete(QueueName::Fulfilment, &message.receipt_handle).await.unwrap();
+            Some(serde_json::from_str::<serde_json::Value>(&message.body).unwrap())
+        })
+        .await
+    };
+    let mut task = next_task().await;
+    assert_eq!(task["task"], "process");
+    let mut ports = harness.system.ports.clone();
+    ports.hand_off = Some(Arc::new(EndpointDown));
+    let tasks = ports.workflow_tasks();
+    // When the task is tried within its 24 hours
+    let tried = tasks.handle(serde_json::from_value(task.clone()).unwrap()).await;
+    // Then the trouble is passing: the task fails for a retry, the order processing, its stock held
+    assert!(tried.unwrap_err().to_string().contains("fulfilment endpoint unavailable"));
+    let stored = harness.system.database.get_order(order.order_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, OrderStatus::Processing);
+    // When it is tried again (a replay of the parked task) past its deadline
+    let asked = chrono::Utc::now() - chrono::TimeDelta::hours(25);
+    task["entered_at"] = asked.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).into();
+    tasks.handle(serde_json::from_value(task).unwrap()).await.unwrap();
+    // Then the order fails, saying why, and the workflow goes on to give its stock back
+    let stored = harness.system.database.get_order(order.order_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, OrderStatus::Failed);
+    assert_eq!(stored.failure_reason.as_deref(), Some("fulfilment hand-off timed out after 24 hours"));
+    let release = next_task().await;
+    assert_eq!((release["task"].as_str(), release["order_id"].as_str()), (Some("release"), Some(name.as_str())));
 }

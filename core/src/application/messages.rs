@@ -42,6 +42,19 @@ impl BackupJob {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "task", rename_all = "snake_case")]
 pub enum WorkflowTask {
+    /// Process the order, from its reservation to its delivery: reserve its stock, mark it
+    /// processing and keep the token on it, in one write; hand it off to the merchant's fulfilment.
+    /// The change reactions answer the token when the order is delivered (or stops).
+    #[allow(missing_docs)]
+    Process {
+        order_id: OrderId,
+        /// When the workflow asked (its state's entry time, RFC 3339): the hand-off's deadline
+        /// counts from here.
+        #[serde(with = "crate::domain::order::rfc3339")]
+        entered_at: chrono::DateTime<chrono::Utc>,
+        /// The workflow's task token.
+        task_token: String,
+    },
     /// Reserve the order's stock, then answer with the token.
     #[allow(missing_docs)]
     Reserve {
@@ -95,7 +108,8 @@ impl WorkflowTask {
     /// The order the task is about.
     pub fn order_id(&self) -> OrderId {
         match self {
-            WorkflowTask::Reserve { order_id, .. }
+            WorkflowTask::Process { order_id, .. }
+            | WorkflowTask::Reserve { order_id, .. }
             | WorkflowTask::HandOff { order_id, .. }
             | WorkflowTask::Release { order_id, .. }
             | WorkflowTask::Consume { order_id, .. }

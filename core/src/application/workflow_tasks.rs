@@ -1,5 +1,12 @@
 //! The workflow's callback tasks, answered with the task token: the order saga's steps.
 //!
+//! - `process`: the order's processing, from its reservation to its delivery: the stock reserved,
+//!   the order marked processing and the token kept on it in one write, then the hand-off to the
+//!   merchant's fulfilment. The change reactions ([`super::changes`]) answer the token when the
+//!   order is delivered (consuming its stock first) or stops; this task answers it only when
+//!   processing cannot go on (out of stock, a refusal, a hand-off past its deadline, an order that
+//!   stopped first). The tasks below are what earlier definitions of the workflow send, still
+//!   answered for executions started on them:
 //! - `reserve`: the order's stock, all lines or none; out of stock fails the order with the reason;
 //! - `hand_off`: the order to the merchant's fulfilment (a webhook, when one is configured); a
 //!   refusal fails the order with the reason, passing trouble is retried through the queue;
@@ -14,17 +21,23 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::StepError;
 use super::messages::WorkflowTask;
 use crate::domain::{
-    FailureReason, NewStatus, Order, OrderId, OrderStatus, OrderStopped, ProcessingFailure, ReserveOutcome,
-    SettleOutcome, StockLine,
+    FailureReason, HAND_OFF_DEADLINE, NewStatus, Order, OrderId, OrderStatus, OrderStopped, ProcessingFailure,
+    ReserveOutcome, SettleOutcome, StockLine,
 };
 use crate::ports::{
-    CallbackError, FulfilmentHandOff, HandOffError, OrderStore, StatusWait, StockLedger, StoreError, TaskCallbacks,
+    CallbackError, FulfilmentHandOff, HandOffError, OrderStore, ProcessingStart, StatusWait, StockLedger, StoreError,
+    TaskCallbacks,
 };
+
+/// The error a processing task fails with when the order went past processing without it (what
+/// the state machine's `Catch` sends to its `NotPending` end).
+pub const NOT_PENDING: &str = "OrderNotPending";
 
 /// Answers the workflow's callback tasks.
 #[derive(Clone)]
@@ -95,6 +108,9 @@ impl WorkflowTasks {
     /// Carries out one task.
     pub async fn handle(&self, task: WorkflowTask) -> Result<(), StepError> {
         match task {
+            WorkflowTask::Process { order_id, entered_at, task_token } => {
+                self.process(order_id, entered_at, task_token).await
+            }
             WorkflowTask::Reserve { order_id, task_token } => {
                 let step = self.reserve(order_id).await?;
                 self.answer(&task_token, order_id, step).await
@@ -123,6 +139,51 @@ impl WorkflowTasks {
             WorkflowTask::AwaitStatus { order_id, status, task_token } => {
                 self.await_status(order_id, status, task_token).await
             }
+        }
+    }
+
+    /// Begins the order's processing (its stock reserved, the order marked processing and the
+    /// token kept on it, in one write), then hands it off. The token is answered by the change
+    /// reactions when the order is delivered or stops; here only when processing cannot go on.
+    /// Passing trouble with the hand-off is retried through the queue; past
+    /// [`HAND_OFF_DEADLINE`] from `entered_at`, the order fails instead.
+    async fn process(&self, order_id: OrderId, entered_at: DateTime<Utc>, task_token: String) -> Result<(), StepError> {
+        let wait = StatusWait { status: OrderStatus::Delivered, task_token };
+        let task_token = &wait.task_token;
+        let order = match self.stock.begin_processing(order_id, &wait).await? {
+            ProcessingStart::Started { order, reserved } => {
+                tracing::info!(%order_id, tracked_lines = reserved.len(), "order's stock reserved; processing");
+                order
+            }
+            ProcessingStart::OutOfStock(short) => {
+                return self.answer(task_token, order_id, Step::Failed(ProcessingFailure::OutOfStock(short))).await;
+            }
+            ProcessingStart::Stopped(stopped) => return self.answers.stop(task_token, order_id, stopped).await,
+            // Released before it was reserved: only the cancel and failure paths release.
+            ProcessingStart::Settled(state) => {
+                tracing::info!(%order_id, %state, "order's reservation was settled before it was made");
+                return self.answers.stop(task_token, order_id, OrderStopped::Cancelled).await;
+            }
+            ProcessingStart::NotPending(status) => {
+                tracing::info!(%order_id, %status, "order moved past processing with nothing reserved");
+                let cause = format!("order {order_id} is {status}: there is nothing left to process");
+                return self.answers.fail(task_token, NOT_PENDING, &cause).await;
+            }
+        };
+        let Some(hand_off) = &self.hand_off else { return Ok(()) };
+        match hand_off.hand_off(&order).await {
+            Ok(taken) => {
+                tracing::info!(%order_id, delivery_id = %taken.delivery_id, status = taken.status, "order handed off");
+                Ok(())
+            }
+            Err(refused @ HandOffError::Refused { .. }) => {
+                let failure = ProcessingFailure::FulfilmentRefused(refused.to_string());
+                self.answer(task_token, order_id, Step::Failed(failure)).await
+            }
+            Err(HandOffError::Unavailable(_)) if Utc::now() >= entered_at + HAND_OFF_DEADLINE => {
+                self.answer(task_token, order_id, Step::Failed(ProcessingFailure::HandOffTimedOut)).await
+            }
+            Err(trouble @ HandOffError::Unavailable(_)) => Err(trouble.into()),
         }
     }
 

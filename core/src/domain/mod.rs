@@ -23,4 +23,4 @@ pub use stock::{
     CatalogEntry, OutOfStock, ReservationState, ReserveOutcome, SettleOutcome, StockLine, plan_reservation,
 };
 pub use validation::{NewOrder, NewOrderItem, ValidationError};
-pub use workflow::{OrderStopped, ProcessingFailure, WaitOutcome};
+pub use workflow::{HAND_OFF_DEADLINE, OrderStopped, ProcessingEntry, ProcessingFailure, WaitOutcome};

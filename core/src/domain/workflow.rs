@@ -54,6 +54,34 @@ impl fmt::Display for OrderStopped {
     }
 }
 
+/// Whether an order may begin its processing (the workflow's first step), by its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessingEntry {
+    /// It stopped: the workflow stops with it.
+    Stop(OrderStopped),
+    /// Pending or processing: its stock is reserved (once) and it is marked processing.
+    Reserve,
+    /// A client moved it past processing: it goes on only with a reservation made before (a repeat
+    /// of a step that had reserved); with none, there is nothing left to process.
+    OnlyIfReserved,
+}
+
+impl ProcessingEntry {
+    /// The entry of an order in `status`.
+    pub const fn for_status(status: OrderStatus) -> ProcessingEntry {
+        match OrderStopped::for_status(status) {
+            Some(stopped) => ProcessingEntry::Stop(stopped),
+            None => match status {
+                OrderStatus::Pending | OrderStatus::Processing => ProcessingEntry::Reserve,
+                _ => ProcessingEntry::OnlyIfReserved,
+            },
+        }
+    }
+}
+
+/// How long an order may wait for its hand-off to the merchant's fulfilment before it fails.
+pub const HAND_OFF_DEADLINE: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
 /// Why processing an order failed for good: the workflow's task fails with the error name (what
 /// the state machine's `Catch` rules see) and the order with the cause as its `failure_reason`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +90,8 @@ pub enum ProcessingFailure {
     OutOfStock(OutOfStock),
     /// The merchant's fulfilment refused it (the refusal, as `fulfilment refused: HTTP 422 …`).
     FulfilmentRefused(String),
+    /// Its hand-off did not go through within [`HAND_OFF_DEADLINE`] of the workflow asking for it.
+    HandOffTimedOut,
 }
 
 impl ProcessingFailure {
@@ -70,6 +100,7 @@ impl ProcessingFailure {
         match self {
             ProcessingFailure::OutOfStock(_) => "OutOfStock",
             ProcessingFailure::FulfilmentRefused(_) => "FulfilmentRefused",
+            ProcessingFailure::HandOffTimedOut => "HandOffTimedOut",
         }
     }
 
@@ -78,6 +109,9 @@ impl ProcessingFailure {
         match self {
             ProcessingFailure::OutOfStock(short) => short.to_string(),
             ProcessingFailure::FulfilmentRefused(refusal) => refusal.clone(),
+            ProcessingFailure::HandOffTimedOut => {
+                format!("fulfilment hand-off timed out after {} hours", HAND_OFF_DEADLINE.num_hours())
+            }
         }
     }
 }
@@ -128,6 +162,20 @@ mod tests {
         assert_eq!(WaitOutcome::of(Processing, Shipped), WaitOutcome::Waiting);
         assert_eq!(WaitOutcome::of(Cancelled, Shipped), WaitOutcome::Stopped(OrderStopped::Cancelled));
         assert_eq!(WaitOutcome::of(Failed, Shipped), WaitOutcome::Stopped(OrderStopped::Failed));
+    }
+
+    #[test]
+    fn given_an_order_past_processing_then_it_goes_on_only_with_a_reservation_made_before() {
+        assert_eq!(ProcessingEntry::for_status(Pending), ProcessingEntry::Reserve);
+        assert_eq!(ProcessingEntry::for_status(Processing), ProcessingEntry::Reserve);
+        assert_eq!(ProcessingEntry::for_status(Shipped), ProcessingEntry::OnlyIfReserved);
+        assert_eq!(ProcessingEntry::for_status(Delivered), ProcessingEntry::OnlyIfReserved);
+        assert_eq!(ProcessingEntry::for_status(Cancelled), ProcessingEntry::Stop(OrderStopped::Cancelled));
+        assert_eq!(
+            ProcessingFailure::HandOffTimedOut.cause(),
+            "fulfilment hand-off timed out after 24 hours",
+            "the reason an order fails with"
+        );
     }
 
     #[test]

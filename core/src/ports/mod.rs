@@ -26,7 +26,7 @@ pub use orders::{
 pub use queues::{
     MAX_RECEIVE_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName, RECEIVE_RETRY, ReceivedMessage,
 };
-pub use stock::StockLedger;
+pub use stock::{ProcessingStart, StockLedger};
 pub use workflow::{
     ExecutionArn, ExecutionDescription, ExecutionStatus, HistoryEntry, InvalidExecutionArn, StartedExecution,
     WorkflowEngine, WorkflowError,

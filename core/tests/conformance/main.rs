@@ -137,4 +137,6 @@ conformance!(
     concurrent_reservations_never_take_more_than_the_stock,
     an_order_of_a_hundred_tracked_lines_is_reserved_and_released_whole,
     a_hundred_line_order_short_on_its_last_line_holds_nothing,
+    processing_begins_with_the_reservation_the_status_and_the_wait_at_once,
+    processing_an_order_of_more_lines_than_one_transaction_holds_begins_whole,
 );

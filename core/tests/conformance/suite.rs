@@ -6,13 +6,13 @@ use std::time::Duration;
 use chrono::Duration as Span;
 use orders_core::domain::order::now_millis;
 use orders_core::domain::{
-    FailureReason, Money, NewStatus, OrderId, OrderStatus, OutOfStock, Product, ProductCatalog, ReservationState,
-    ReserveOutcome, SettleOutcome, StockLine,
+    FailureReason, Money, NewStatus, OrderId, OrderItem, OrderStatus, OrderStopped, OutOfStock, Product,
+    ProductCatalog, ReservationState, ReserveOutcome, SettleOutcome, StockLine,
 };
 use orders_core::ports::{
     BackupKey, BackupWrite, CallbackError, CreateOutcome, ExecutionStatus, IdempotencyBinding, IdempotencyRecord,
-    ListFilter, ListRequest, OrderBackup, OutgoingMessage, PagePosition, QueueName, StatusWait, StoreError,
-    WorkflowError,
+    ListFilter, ListRequest, OrderBackup, OutgoingMessage, PagePosition, ProcessingStart, QueueName, StatusWait,
+    StoreError, WorkflowError,
 };
 use orders_testkit::eventually;
 use serde_json::json;
@@ -304,7 +304,12 @@ pub async fn workflow_executions_are_ensured_once_per_name(ports: &Ports) {
     // And making sure again, or starting it, starts nothing new
     assert_eq!(ports.workflow.ensure_execution(&name, &input).await.unwrap(), arn);
     assert!(!ports.workflow.start_execution(&name, &input).await.unwrap().newly_started);
-    // And once it has ended (its order does not exist), it is still made sure of, not started again
+    // And once it has ended (its order does not exist: the processing task, answered as the worker
+    // answers an order that went past processing), it is still made sure of, not started again
+    let task = next_task(ports).await;
+    assert_eq!(task["task"], "process");
+    let token = task["task_token"].as_str().unwrap();
+    ports.callbacks.send_task_failure(token, "OrderNotPending", "nothing left to process").await.unwrap();
     eventually("the execution of a missing order to end", async || {
         let status = ports.workflow.describe_execution(&arn).await.unwrap().unwrap().status;
         if status == ExecutionStatus::Running { Err("running") } else { Ok(()) }
@@ -318,9 +323,9 @@ pub async fn workflow_executions_are_ensured_once_per_name(ports: &Ports) {
     ));
 }
 
-/// A new order whose execution has started and sent its first saga task, the stock reservation
+/// A new order whose execution has started and sent its one saga task, the order's processing
 /// (taken off the queue).
-async fn an_order_awaiting_its_reservation(
+async fn an_order_awaiting_its_processing(
     ports: &Ports,
 ) -> (orders_core::domain::Order, orders_core::ports::StartedExecution, serde_json::Value) {
     let order = new_order("CUST001");
@@ -342,15 +347,16 @@ async fn next_task(ports: &Ports) -> serde_json::Value {
 }
 
 pub async fn a_waiting_execution_shows_its_history(ports: &Ports) {
-    // Given a pending order whose execution waits on its reservation task
-    let (_order, started, task) = an_order_awaiting_its_reservation(ports).await;
-    assert_eq!(task["task"], "reserve");
+    // Given a pending order whose execution waits on its processing task
+    let (_order, started, task) = an_order_awaiting_its_processing(ports).await;
+    assert_eq!(task["task"], "process");
     assert!(task["task_token"].is_string());
+    assert!(task["entered_at"].as_str().is_some_and(|at| chrono::DateTime::parse_from_rfc3339(at).is_ok()), "{task}");
     // Then the history shows where it waits
     let history = ports.workflow.history(&started.execution_arn).await.unwrap();
     assert_eq!(history.first().map(|e| e.event_type.as_str()), Some("ExecutionStarted"));
     assert!(history.windows(2).all(|w| w[0].id < w[1].id));
-    assert!(history.iter().any(|e| e.state.as_deref() == Some("Reserve")), "{history:?}");
+    assert!(history.iter().any(|e| e.state.as_deref() == Some("Process")), "{history:?}");
     assert!(
         ports
             .workflow
@@ -362,12 +368,10 @@ pub async fn a_waiting_execution_shows_its_history(ports: &Ports) {
 }
 
 pub async fn a_failed_task_fails_the_order_with_its_cause(ports: &Ports) {
-    // Given an order whose execution waits on its reservation, which succeeds, then on its hand-off
-    let (order, started, task) = an_order_awaiting_its_reservation(ports).await;
-    ports.callbacks.send_task_success(task["task_token"].as_str().unwrap(), &json!({})).await.unwrap();
-    let task = next_task(ports).await;
-    assert_eq!(task["task"], "hand_off");
-    // When the hand-off fails with a cause
+    // Given an order whose execution waits on its processing
+    let (order, started, task) = an_order_awaiting_its_processing(ports).await;
+    assert_eq!(task["task"], "process");
+    // When the processing fails with a cause (the hand-off refused)
     let token = task["task_token"].as_str().unwrap();
     ports.callbacks.send_task_failure(token, "FulfilmentRefused", "fulfilment refused: HTTP 422").await.unwrap();
     // Then the saga compensates first: the workflow asks for the order's stock to be released
@@ -657,4 +661,100 @@ pub async fn a_hundred_line_order_short_on_its_last_line_holds_nothing(ports: &P
     let outcome = ports.stock.reserve(OrderId::new_random(), &lines).await.unwrap();
     assert_eq!(refused_text(&outcome), "out of stock: LAST (requested 1, available 0)");
     assert_eq!(stock_of(ports, "P000").await, (Some(1), 0));
+}
+
+/// An order of `lines` (product, units), created pending.
+async fn an_order_of(ports: &Ports, lines: &[(&str, u32)]) -> orders_core::domain::Order {
+    let mut order = new_order("CUST042");
+    order.items = lines
+        .iter()
+        .map(|(product_id, quantity)| OrderItem {
+            product_id: (*product_id).to_owned(),
+            quantity: *quantity,
+            unit_price: Money::from_cents(100),
+            line_total: Money::from_cents(100 * i64::from(*quantity)),
+        })
+        .collect();
+    ports.orders.create_order(&order, None).await.unwrap();
+    order
+}
+
+fn started(outcome: ProcessingStart) -> (orders_core::domain::Order, Vec<StockLine>) {
+    match outcome {
+        ProcessingStart::Started { order, reserved } => (order, reserved),
+        other => panic!("expected the processing to start, got {other:?}"),
+    }
+}
+
+pub async fn processing_begins_with_the_reservation_the_status_and_the_wait_at_once(ports: &Ports) {
+    // Given a tracked product with 5 units and an untracked one
+    let catalog = ProductCatalog::new(vec![product("A", Some(5)), product("U", None)]).unwrap();
+    ports.catalog.replace_catalog(&catalog).await.unwrap();
+    let processing = ListFilter { status: Some(OrderStatus::Processing), customer_id: Some("CUST042".into()) };
+    // When a pending order of both begins its processing
+    let order = an_order_of(ports, &[("A", 3), ("U", 7)]).await;
+    let wait = StatusWait { status: OrderStatus::Delivered, task_token: "token-1".into() };
+    let (begun, reserved) = started(ports.stock.begin_processing(order.order_id, &wait).await.unwrap());
+    // Then its tracked units are held, it is processing (a new version), and listed so
+    assert_eq!(reserved, [line("A", 3)]);
+    assert_eq!((begun.status, begun.version), (OrderStatus::Processing, 2));
+    assert_eq!(ports.orders.get_order(order.order_id).await.unwrap(), Some(begun.clone()));
+    assert_eq!(stock_of(ports, "A").await, (Some(2), 3));
+    assert_eq!(page(ports, &processing, 10, PagePosition::Number(1)).await.1, 1);
+    // And beginning again (a redelivered task, a new token) holds nothing more and moves nothing
+    let again = StatusWait { task_token: "token-2".into(), ..wait.clone() };
+    let (same, reserved_again) = started(ports.stock.begin_processing(order.order_id, &again).await.unwrap());
+    assert_eq!((same, reserved_again), (begun, reserved));
+    assert_eq!(stock_of(ports, "A").await, (Some(2), 3));
+    assert_eq!(page(ports, &processing, 10, PagePosition::Number(1)).await.1, 1);
+    // When another order wants more than is left, nothing is held and it stays pending
+    let short = an_order_of(ports, &[("A", 3)]).await;
+    assert_eq!(
+        ports.stock.begin_processing(short.order_id, &wait).await.unwrap(),
+        ProcessingStart::OutOfStock(OutOfStock { product_id: "A".into(), requested: 3, available: 2 })
+    );
+    assert_eq!(ports.orders.get_order(short.order_id).await.unwrap().unwrap().status, OrderStatus::Pending);
+    // And a cancelled order, a missing one, and one a client shipped first do not begin
+    let cancelled = an_order_of(ports, &[("A", 1)]).await;
+    ports.orders.update_status(cancelled.order_id, OrderStatus::Cancelled.into(), None).await.unwrap();
+    assert_eq!(
+        ports.stock.begin_processing(cancelled.order_id, &wait).await.unwrap(),
+        ProcessingStart::Stopped(OrderStopped::Cancelled)
+    );
+    assert_eq!(
+        ports.stock.begin_processing(OrderId::new_random(), &wait).await.unwrap(),
+        ProcessingStart::Stopped(OrderStopped::Deleted)
+    );
+    let shipped = an_order_of(ports, &[("A", 1)]).await;
+    ports.orders.update_status(shipped.order_id, OrderStatus::Processing.into(), None).await.unwrap();
+    ports.orders.update_status(shipped.order_id, OrderStatus::Shipped.into(), None).await.unwrap();
+    assert_eq!(
+        ports.stock.begin_processing(shipped.order_id, &wait).await.unwrap(),
+        ProcessingStart::NotPending(OrderStatus::Shipped)
+    );
+    assert_eq!(stock_of(ports, "A").await, (Some(2), 3));
+    // And an order shipped after its processing began goes on with its reservation
+    ports.orders.update_status(order.order_id, OrderStatus::Shipped.into(), None).await.unwrap();
+    let (shipped_on, kept) = started(ports.stock.begin_processing(order.order_id, &again).await.unwrap());
+    assert_eq!((shipped_on.status, kept), (OrderStatus::Shipped, vec![line("A", 3)]));
+}
+
+pub async fn processing_an_order_of_more_lines_than_one_transaction_holds_begins_whole(ports: &Ports) {
+    // Given 100 tracked products, and an order of every one of them
+    let products: Vec<Product> = (0..100).map(|i| product(&format!("P{i:03}"), Some(2))).collect();
+    ports.catalog.replace_catalog(&ProductCatalog::new(products).unwrap()).await.unwrap();
+    let ids: Vec<String> = (0..100).map(|i| format!("P{i:03}")).collect();
+    let lines: Vec<(&str, u32)> = ids.iter().map(|id| (id.as_str(), 1)).collect();
+    let order = an_order_of(ports, &lines).await;
+    // When its processing begins
+    let wait = StatusWait { status: OrderStatus::Delivered, task_token: "token-1".into() };
+    let (begun, reserved) = started(ports.stock.begin_processing(order.order_id, &wait).await.unwrap());
+    // Then every line is held and the order is processing
+    assert_eq!((begun.status, reserved.len()), (OrderStatus::Processing, 100));
+    assert_eq!(stock_of(ports, "P099").await, (Some(1), 1));
+    // And releasing it gives every unit back
+    assert!(
+        matches!(ports.stock.release(order.order_id).await.unwrap(), SettleOutcome::Settled { lines } if lines.len() == 100)
+    );
+    assert_eq!(stock_of(ports, "P000").await, (Some(2), 0));
 }

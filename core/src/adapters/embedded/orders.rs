@@ -208,7 +208,39 @@ impl OrderStore for Database {
 /// Writes a status change (version + 1), keeps the counts right and records the change.
 fn change_status(tx: &Transaction<'_>, seq: i64, before: OrderImage, to: NewStatus) -> Result<Order, StoreError> {
     let after = OrderImage { order: before.order.moved_to(to), ..before.clone() };
-    let order = &after.order;
+    set_status(tx, seq, &before, &after.order)?;
+    record_change(tx, ChangeKind::Modify, Some(&before), Some(&after))?;
+    Ok(after.order)
+}
+
+/// The start of an order's processing, once its stock is held: a pending order moves to
+/// `processing` (version + 1, counted), and the workflow's wait is kept on it; one change recorded.
+pub(super) fn start_processing(
+    tx: &Transaction<'_>,
+    seq: i64,
+    before: OrderImage,
+    wait: StatusWait,
+) -> Result<Order, StoreError> {
+    let mut after = before.clone();
+    if before.order.status == OrderStatus::Pending {
+        after.order = before.order.moved_to(NewStatus { status: OrderStatus::Processing, reason: None });
+        set_status(tx, seq, &before, &after.order)?;
+    }
+    execute_cached(
+        tx,
+        "UPDATE orders SET awaiting_status = ?1, task_token = ?2 WHERE seq = ?3",
+        params![wait.status.as_str(), wait.task_token, seq],
+    )
+    .map_err(sql_error)?;
+    after.awaiting = Some(wait);
+    if after != before {
+        record_change(tx, ChangeKind::Modify, Some(&before), Some(&after))?;
+    }
+    Ok(after.order)
+}
+
+/// Writes the order's new status columns and moves its listing counts.
+fn set_status(tx: &Transaction<'_>, seq: i64, before: &OrderImage, order: &Order) -> Result<(), StoreError> {
     execute_cached(
         tx,
         "UPDATE orders SET status = ?1, version = ?2, updated_at = ?3, failure_reason = ?4 WHERE seq = ?5",
@@ -223,8 +255,7 @@ fn change_status(tx: &Transaction<'_>, seq: i64, before: OrderImage, to: NewStat
     .map_err(sql_error)?;
     count(tx, seq, &order.customer_id, before.order.status, -1, Scopes::WithStatus)?;
     count(tx, seq, &order.customer_id, order.status, 1, Scopes::WithStatus)?;
-    record_change(tx, ChangeKind::Modify, Some(&before), Some(&after))?;
-    Ok(after.order)
+    Ok(())
 }
 
 /// An order's stored columns after `order_id`, in table order: `customer_id`, `status`,
@@ -321,7 +352,7 @@ fn live_idempotency(tx: &Transaction<'_>, key: &str) -> Result<Option<Idempotenc
     .transpose()
 }
 
-fn load_order(tx: &Transaction<'_>, order_id: OrderId) -> Result<Option<(i64, OrderImage)>, StoreError> {
+pub(super) fn load_order(tx: &Transaction<'_>, order_id: OrderId) -> Result<Option<(i64, OrderImage)>, StoreError> {
     let sql = format!("SELECT seq, {ORDER_COLUMNS} FROM orders WHERE order_id = ?1");
     query_row_cached(tx, &sql, [order_id.to_string()], |row| Ok((row.get::<_, i64>(0)?, read_order(row))))
         .optional()

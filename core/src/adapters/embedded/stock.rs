@@ -1,15 +1,18 @@
 //! Stock reservations in SQLite: each decided in one write transaction with the catalog rows it
-//! changes, so no other reservation or stock update sees a half of it.
+//! changes (and, when it begins an order's processing, with the order's row), so no other
+//! reservation or stock update sees a half of it.
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::catalog::entry;
 use super::db::{Database, execute_cached, sql_error};
+use super::orders::{load_order, start_processing};
 use crate::domain::{
-    OrderId, OutOfStock, ReservationState, ReserveOutcome, SettleOutcome, StockLine, plan_reservation,
+    OrderId, OrderStopped, OutOfStock, ProcessingEntry, ReservationState, ReserveOutcome, SettleOutcome, StockLine,
+    plan_reservation,
 };
-use crate::ports::{StockLedger, StoreError};
+use crate::ports::{ProcessingStart, StatusWait, StockLedger, StoreError};
 
 /// An order's reservation as stored.
 struct Stored {
@@ -22,38 +25,31 @@ struct Stored {
 impl StockLedger for Database {
     async fn reserve(&self, order_id: OrderId, lines: &[StockLine]) -> Result<ReserveOutcome, StoreError> {
         let lines = lines.to_vec();
+        self.write(move |tx| reserve(tx, order_id, &lines)).await
+    }
+
+    async fn begin_processing(&self, order_id: OrderId, wait: &StatusWait) -> Result<ProcessingStart, StoreError> {
+        let wait = wait.clone();
         self.write(move |tx| {
-            if let Some(stored) = stored(tx, order_id)? {
-                return Ok(match (stored.state, stored.refusal) {
-                    (ReservationState::Reserved, _) => ReserveOutcome::Reserved { lines: stored.lines },
-                    (ReservationState::Refused, Some(refusal)) => ReserveOutcome::OutOfStock(refusal),
-                    (state, _) => ReserveOutcome::Settled(state),
-                });
-            }
-            let mut available = Vec::with_capacity(lines.len());
-            for line in &lines {
-                available.push(entry(tx, &line.product_id)?.and_then(|entry| entry.product.stock));
-            }
-            let mut stock = available.into_iter();
-            match plan_reservation(&lines, |_| stock.next().flatten()) {
-                Err(refusal) => {
-                    record(tx, order_id, ReservationState::Refused, &[], Some(&refusal))?;
-                    Ok(ReserveOutcome::OutOfStock(refusal))
+            let Some((seq, before)) = load_order(tx, order_id)? else {
+                return Ok(ProcessingStart::Stopped(OrderStopped::Deleted));
+            };
+            let status = before.order.status;
+            let outcome = match ProcessingEntry::for_status(status) {
+                ProcessingEntry::Stop(stopped) => return Ok(ProcessingStart::Stopped(stopped)),
+                ProcessingEntry::Reserve => reserve(tx, order_id, &StockLine::for_order(&before.order))?,
+                ProcessingEntry::OnlyIfReserved => match stored(tx, order_id)? {
+                    Some(stored) => decided(stored),
+                    None => return Ok(ProcessingStart::NotPending(status)),
+                },
+            };
+            Ok(match outcome {
+                ReserveOutcome::Reserved { lines } => {
+                    ProcessingStart::Started { order: start_processing(tx, seq, before, wait)?, reserved: lines }
                 }
-                Ok(held) => {
-                    for line in &held {
-                        execute_cached(
-                            tx,
-                            "UPDATE catalog SET stock = stock - ?1, reserved = reserved + ?1, version = version + 1
-                             WHERE product_id = ?2",
-                            params![line.quantity, line.product_id],
-                        )
-                        .map_err(sql_error)?;
-                    }
-                    record(tx, order_id, ReservationState::Reserved, &held, None)?;
-                    Ok(ReserveOutcome::Reserved { lines: held })
-                }
-            }
+                ReserveOutcome::OutOfStock(refusal) => ProcessingStart::OutOfStock(refusal),
+                ReserveOutcome::Settled(state) => ProcessingStart::Settled(state),
+            })
         })
         .await
     }
@@ -109,6 +105,46 @@ impl Database {
             Some(Stored { state, .. }) => Ok(SettleOutcome::AlreadySettled(state)),
         })
         .await
+    }
+}
+
+/// Decides the order's reservation of `lines` (or answers as an earlier call decided).
+fn reserve(tx: &rusqlite::Connection, order_id: OrderId, lines: &[StockLine]) -> Result<ReserveOutcome, StoreError> {
+    if let Some(stored) = stored(tx, order_id)? {
+        return Ok(decided(stored));
+    }
+    let mut available = Vec::with_capacity(lines.len());
+    for line in lines {
+        available.push(entry(tx, &line.product_id)?.and_then(|entry| entry.product.stock));
+    }
+    let mut stock = available.into_iter();
+    match plan_reservation(lines, |_| stock.next().flatten()) {
+        Err(refusal) => {
+            record(tx, order_id, ReservationState::Refused, &[], Some(&refusal))?;
+            Ok(ReserveOutcome::OutOfStock(refusal))
+        }
+        Ok(held) => {
+            for line in &held {
+                execute_cached(
+                    tx,
+                    "UPDATE catalog SET stock = stock - ?1, reserved = reserved + ?1, version = version + 1
+                     WHERE product_id = ?2",
+                    params![line.quantity, line.product_id],
+                )
+                .map_err(sql_error)?;
+            }
+            record(tx, order_id, ReservationState::Reserved, &held, None)?;
+            Ok(ReserveOutcome::Reserved { lines: held })
+        }
+    }
+}
+
+/// What a reservation decided, as its record says.
+fn decided(stored: Stored) -> ReserveOutcome {
+    match (stored.state, stored.refusal) {
+        (ReservationState::Reserved, _) => ReserveOutcome::Reserved { lines: stored.lines },
+        (ReservationState::Refused, Some(refusal)) => ReserveOutcome::OutOfStock(refusal),
+        (state, _) => ReserveOutcome::Settled(state),
     }
 }
 

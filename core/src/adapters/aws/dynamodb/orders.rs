@@ -83,6 +83,50 @@ impl DynamoDbStore {
         }
     }
 
+    /// The items that begin an order's processing once its stock is held: the order (conditional on
+    /// its version) moved from pending to `processing` with the workflow's wait kept on it, and the
+    /// listing counters it leaves and enters. An order already further on keeps its status.
+    pub(super) fn processing_items(
+        &self,
+        current: &Stored,
+        wait: &StatusWait,
+    ) -> Result<(Order, Vec<TransactWriteItem>), StoreError> {
+        let before = &current.image.order;
+        let moves = before.status == OrderStatus::Pending;
+        let order = if moves {
+            before.moved_to(NewStatus { status: OrderStatus::Processing, reason: None })
+        } else {
+            before.clone()
+        };
+        let mut set = String::from("SET awaiting_status = :awaiting, task_token = :token");
+        let mut update = Update::builder()
+            .table_name(&self.orders)
+            .key("order_id", s(order.order_id.to_string()))
+            .condition_expression("#version = :current")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":current", n(before.version))
+            .expression_attribute_values(":awaiting", s(wait.status.as_str()))
+            .expression_attribute_values(":token", s(wait.task_token.clone()));
+        if moves {
+            set.push_str(
+                ", #status = :to, #version = :next, updated_at = :now, lk_status = :to, lk_customer_status = :cs, \
+                 counted_status = :to",
+            );
+            update = update
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":to", s(order.status.as_str()))
+                .expression_attribute_values(":next", n(order.version))
+                .expression_attribute_values(":now", s(rfc3339::format(&order.updated_at)))
+                .expression_attribute_values(":cs", s(customer_status(&order.customer_id, order.status)));
+        }
+        let update = update.update_expression(set).build().map_err(build_error)?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        if moves {
+            items.extend(self.status_scopes(&order.customer_id, current.counted_status, order.status, current.seq)?);
+        }
+        Ok((order, items))
+    }
+
     fn deletion_scope(order_id: OrderId) -> String {
         format!("{DELETED_SCOPE}{SEP}{order_id}")
     }

@@ -14,16 +14,22 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, Update};
 
+use super::orders::Stored;
 use super::{
     Attrs, DynamoDbStore, WRITE_ATTEMPTS, build_error, cancelled_conditions, n, number, s, sdk_error, transaction_error,
 };
 use crate::domain::{
-    OrderId, OutOfStock, ReservationState, ReserveOutcome, SettleOutcome, StockLine, plan_reservation,
+    OrderId, OrderStopped, OutOfStock, ProcessingEntry, ReservationState, ReserveOutcome, SettleOutcome, StockLine,
+    plan_reservation,
 };
-use crate::ports::{StockLedger, StoreError};
+use crate::ports::{ProcessingStart, StatusWait, StockLedger, StoreError};
 
 /// Product lines per transaction: 100 items, less the reservation record.
 const LINES_PER_TRANSACTION: usize = 99;
+
+/// Product lines a reservation may have to take one transaction with the start of the order's
+/// processing: 100 items, less the record, the order and its four listing counters.
+const LINES_BESIDE_ORDER: usize = 94;
 
 /// What a transaction does to a product line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,9 +103,104 @@ impl StockLedger for DynamoDbStore {
     async fn consume(&self, order_id: OrderId) -> Result<SettleOutcome, StoreError> {
         self.settle(order_id, ReservationState::Consumed, LineChange::Consume).await
     }
+
+    async fn begin_processing(&self, order_id: OrderId, wait: &StatusWait) -> Result<ProcessingStart, StoreError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let Some(current) = self.load(order_id).await? else {
+                return Ok(ProcessingStart::Stopped(OrderStopped::Deleted));
+            };
+            let status = current.image.order.status;
+            let entry = ProcessingEntry::for_status(status);
+            let lines = StockLine::for_order(&current.image.order);
+            let outcome = match entry {
+                ProcessingEntry::Stop(stopped) => return Ok(ProcessingStart::Stopped(stopped)),
+                ProcessingEntry::Reserve if lines.len() <= LINES_BESIDE_ORDER => {
+                    // The common case: nothing decided yet, and the reservation, the order and its
+                    // counters fit one transaction. A record already there sends it the long way.
+                    match self.reserve_and_start(&current, &lines, wait).await? {
+                        Ok(started) => return Ok(started),
+                        Err(Cancelled::Record) => self.reserve(order_id, &lines).await?,
+                        Err(Cancelled::Lines(_)) => continue,
+                    }
+                }
+                ProcessingEntry::Reserve => self.reserve(order_id, &lines).await?,
+                ProcessingEntry::OnlyIfReserved => match self.reservation(order_id).await? {
+                    Some(record) => outcome(self.finish_pending(order_id, record).await?),
+                    None => return Ok(ProcessingStart::NotPending(status)),
+                },
+            };
+            match outcome {
+                ReserveOutcome::Reserved { lines: held } => {
+                    let (order, items) = self.processing_items(&current, wait)?;
+                    match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                        Ok(_) => return Ok(ProcessingStart::Started { order, reserved: held }),
+                        // The order changed since it was read: again, from the order.
+                        Err(error) if cancelled_conditions(&error).is_some_and(|f| f.first() == Some(&true)) => {}
+                        Err(error) => return Err(transaction_error(error)),
+                    }
+                }
+                ReserveOutcome::OutOfStock(refusal) => return Ok(ProcessingStart::OutOfStock(refusal)),
+                ReserveOutcome::Settled(state) => return Ok(ProcessingStart::Settled(state)),
+            }
+        }
+        Err(StoreError::Unavailable(format!("order {order_id} kept changing while its processing began")))
+    }
 }
 
 impl DynamoDbStore {
+    /// Decides a new reservation of `lines` and begins the order's processing in one transaction:
+    /// the record (only if there is none), the products' stock, the order (only at the version
+    /// read) and its counters. Out of stock, the refusal is recorded as `reserve` records it.
+    /// [`Cancelled::Record`] when a reservation was decided before; [`Cancelled::Lines`] when the
+    /// stock changed since it was read (or the order did: it is read again either way).
+    async fn reserve_and_start(
+        &self,
+        current: &Stored,
+        lines: &[StockLine],
+        wait: &StatusWait,
+    ) -> Result<Result<ProcessingStart, Cancelled>, StoreError> {
+        let order_id = current.image.order.order_id;
+        let available = self.available_stock(lines).await?;
+        let held = match plan_reservation(lines, |id| available.get(id).copied().flatten()) {
+            Ok(held) => held,
+            Err(refusal) => {
+                let record = Record {
+                    state: ReservationState::Refused,
+                    lines: Vec::new(),
+                    refusal: Some(refusal.clone()),
+                    pending: Vec::new(),
+                    pending_change: None,
+                };
+                return Ok(match self.transition(order_id, None, &record, LineChange::Take, &[]).await? {
+                    Ok(_) => Ok(ProcessingStart::OutOfStock(refusal)),
+                    Err(_) => Err(Cancelled::Record),
+                });
+            }
+        };
+        let record = Record {
+            state: ReservationState::Reserved,
+            lines: held.clone(),
+            refusal: None,
+            pending: Vec::new(),
+            pending_change: None,
+        };
+        let (order, order_items) = self.processing_items(current, wait)?;
+        let mut items = Vec::with_capacity(held.len() + order_items.len() + 1);
+        items.push(self.record_update(order_id, None, &record)?);
+        for line in &held {
+            items.push(self.line_update(line, LineChange::Take)?);
+        }
+        items.extend(order_items);
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(Ok(ProcessingStart::Started { order, reserved: held })),
+            Err(error) => match cancelled_conditions(&error) {
+                Some(failed) if failed.first() == Some(&true) => Ok(Err(Cancelled::Record)),
+                Some(failed) if failed.iter().any(|f| *f) => Ok(Err(Cancelled::Lines(Vec::new()))),
+                _ => Err(transaction_error(error)),
+            },
+        }
+    }
+
     /// Moves a reserved reservation to `to`, changing its lines by `change`; records `to` when
     /// nothing was reserved; leaves any other state alone.
     async fn settle(
