@@ -102,9 +102,7 @@ async fn execution_stuck() {
     let server = Server::start_in(dir.path()).await;
     let order_id = server.create_processing("A").await;
     eventually("the workflow waits for the delivery", async || {
-        run(&server, dir.path(), &format!("orders executions {order_id}"), None)
-            .1
-            .contains("current state: Process")
+        run(&server, dir.path(), &format!("orders executions {order_id}"), None).1.contains("current state: Process")
     })
     .await;
     // When the runbook is followed (look, then, the parcel arrived, move the order on)

@@ -68,6 +68,8 @@ struct OrderRecord {
     /// Epoch seconds, as the idempotency table's TTL attribute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     idempotency_expires_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    stock_consumed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +112,7 @@ fn record_of(image: &OrderImage) -> OrderRecord {
         idempotency_key: image.idempotency.as_ref().map(|b| b.key.clone()),
         idempotency_fingerprint: image.idempotency.as_ref().map(|b| b.fingerprint.clone()),
         idempotency_expires_at: image.idempotency.as_ref().map(|b| b.expires_at.timestamp()),
+        stock_consumed: image.stock_consumed,
     }
 }
 
@@ -161,6 +164,7 @@ pub fn from_item(item: Item) -> Result<OrderImage, ItemError> {
         },
         awaiting,
         idempotency,
+        stock_consumed: record.stock_consumed,
     })
 }
 
@@ -210,6 +214,7 @@ mod tests {
                 fingerprint: "f1".into(),
                 expires_at: chrono::DateTime::from_timestamp(4_102_444_800, 0).unwrap(),
             }),
+            stock_consumed: true,
         }
     }
 

@@ -7,8 +7,8 @@
 //! - a status change the store's listing has not followed (on AWS the workflow writes statuses
 //!   directly) refreshes the listing;
 //! - a change that can end a workflow's wait on the order (its status moved, or a new wait was
-//!   stored) answers that workflow's task token; a delivery first settles the order's reserved
-//!   stock for good (consumed, once), the saga's last step.
+//!   stored) answers that workflow's task token; a delivery whose own write did not consume the
+//!   order's reserved stock (the store could not fit it in) has it consumed first, once.
 //!
 //! Every step is idempotent, so a change delivered again (after a failure, or by the stream's
 //! at-least-once delivery) changes nothing twice.
@@ -118,9 +118,11 @@ impl ChangeReactions {
         match WaitOutcome::of(order.status, wait.status) {
             WaitOutcome::Reached => {
                 let mut output = json!({"order_id": order.order_id.to_string(), "status": order.status});
-                // Whoever ends the wait for the delivery settles the stock first: the workflow's
-                // next step is its end, and a record delivered again consumes nothing twice.
-                if wait.status == OrderStatus::Delivered {
+                // The delivery consumes the order's stock in its own write where the store can
+                // (`stock_consumed`); else whoever ends the wait for it settles the stock first: the
+                // workflow's next step is its end, and a record delivered again consumes nothing
+                // twice.
+                if wait.status == OrderStatus::Delivered && !new.stock_consumed {
                     let outcome = self.stock.consume(order.order_id).await?;
                     tracing::info!(order_id = %order.order_id, ?outcome, "delivered order's stock consumed");
                     output["stock"] = settled(order.order_id, &outcome);

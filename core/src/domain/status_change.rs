@@ -43,6 +43,12 @@ pub enum StatusChange {
 }
 
 impl StatusChange {
+    /// Whether the change takes the order's reserved units out of the stock for good (the saga's
+    /// last step): a delivery does, in the same write as the status, once.
+    pub const fn consumes_stock(self) -> bool {
+        matches!(self, StatusChange::Move { to: OrderStatus::Delivered, .. })
+    }
+
     /// Decides a change of `current` to `to`, made by a caller who read it at `expected_version`
     /// (`None`: whatever version is stored). The version is checked first, so that a stale caller
     /// learns that the order changed rather than what the change would have been.
@@ -65,6 +71,20 @@ pub fn check_version(current: &Order, expected_version: Option<u64>) -> Result<(
     match expected_version {
         Some(expected) if expected != current.version => Err(VersionMismatch { expected, current: current.version }),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod stock_tests {
+    use super::*;
+
+    #[test]
+    fn only_a_delivery_consumes_the_stock() {
+        let change = |from, to| StatusChange::Move { from, to };
+        assert!(change(OrderStatus::Shipped, OrderStatus::Delivered).consumes_stock());
+        assert!(!change(OrderStatus::Processing, OrderStatus::Shipped).consumes_stock());
+        assert!(!change(OrderStatus::Processing, OrderStatus::Cancelled).consumes_stock());
+        assert!(!StatusChange::Unchanged.consumes_stock());
     }
 }
 

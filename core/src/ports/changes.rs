@@ -41,12 +41,16 @@ pub struct OrderImage {
     /// What made its create idempotent, if its request had a key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency: Option<IdempotencyBinding>,
+    /// Its reserved stock left in the same write as its delivery: the change reactions have none
+    /// left to consume.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stock_consumed: bool,
 }
 
 impl OrderImage {
     /// A new order as created: no workflow waits on it yet.
     pub fn created(order: Order, idempotency: Option<IdempotencyBinding>) -> Self {
-        OrderImage { order, awaiting: None, idempotency }
+        OrderImage { order, awaiting: None, idempotency, stock_consumed: false }
     }
 
     /// What a version's backup keeps of this image.

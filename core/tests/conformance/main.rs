@@ -139,4 +139,5 @@ conformance!(
     a_hundred_line_order_short_on_its_last_line_holds_nothing,
     processing_begins_with_the_reservation_the_status_and_the_wait_at_once,
     processing_an_order_of_more_lines_than_one_transaction_holds_begins_whole,
+    a_delivery_consumes_the_reserved_stock_in_its_own_write,
 );

@@ -758,3 +758,25 @@ pub async fn processing_an_order_of_more_lines_than_one_transaction_holds_begins
     );
     assert_eq!(stock_of(ports, "P000").await, (Some(2), 0));
 }
+
+pub async fn a_delivery_consumes_the_reserved_stock_in_its_own_write(ports: &Ports) {
+    // Given an order of 3 tracked units whose processing has begun
+    let catalog = ProductCatalog::new(vec![product("A", Some(5)), product("U", None)]).unwrap();
+    ports.catalog.replace_catalog(&catalog).await.unwrap();
+    let order = an_order_of(ports, &[("A", 3), ("U", 1)]).await;
+    let wait = StatusWait { status: OrderStatus::Delivered, task_token: "token-1".into() };
+    started(ports.stock.begin_processing(order.order_id, &wait).await.unwrap());
+    assert_eq!(stock_of(ports, "A").await, (Some(2), 3));
+    // When it is shipped, then delivered
+    ports.orders.update_status(order.order_id, OrderStatus::Shipped.into(), None).await.unwrap();
+    assert_eq!(stock_of(ports, "A").await, (Some(2), 3), "shipping consumes nothing");
+    let delivered = ports.orders.update_status(order.order_id, OrderStatus::Delivered.into(), None).await.unwrap();
+    // Then its units left the stock with the delivery, once: nothing is left to consume
+    assert_eq!(delivered.order.status, OrderStatus::Delivered);
+    assert_eq!(stock_of(ports, "A").await, (Some(2), 0));
+    assert_eq!(
+        ports.stock.consume(order.order_id).await.unwrap(),
+        SettleOutcome::AlreadySettled(ReservationState::Consumed)
+    );
+    assert_eq!(stock_of(ports, "A").await, (Some(2), 0));
+}

@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use super::changes::record_change;
 use super::db::{Database, execute_cached, query_row_cached, sql_error};
+use super::stock::consume_reservation;
 use crate::adapters::listing::{self, scope};
 use crate::domain::order::rfc3339;
 use crate::domain::status_change::check_version;
@@ -85,11 +86,19 @@ impl OrderStore for Database {
     ) -> Result<StatusUpdate, StoreError> {
         self.write(move |tx| {
             let (seq, image) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
-            match StatusChange::decide(&image.order, to.status, expected_version)? {
+            let change = StatusChange::decide(&image.order, to.status, expected_version)?;
+            match change {
                 StatusChange::Unchanged => Ok(StatusUpdate { order: image.order, changed: false }),
                 StatusChange::Move { .. } => {
-                    let order = change_status(tx, seq, image, to)?;
-                    Ok(StatusUpdate { order, changed: true })
+                    let consumed = change.consumes_stock();
+                    if consumed {
+                        consume_reservation(tx, order_id)?;
+                    }
+                    let after =
+                        OrderImage { order: image.order.moved_to(to), stock_consumed: consumed, ..image.clone() };
+                    set_status(tx, seq, &image, &after.order)?;
+                    record_change(tx, ChangeKind::Modify, Some(&image), Some(&after))?;
+                    Ok(StatusUpdate { order: after.order, changed: true })
                 }
             }
         })
@@ -137,7 +146,7 @@ impl OrderStore for Database {
     }
 
     async fn restore(&self, backup: &OrderBackup) -> Result<RestoreOutcome, StoreError> {
-        let after = OrderImage { order: backup.order.clone(), awaiting: None, idempotency: backup.idempotency.clone() };
+        let after = OrderImage::created(backup.order.clone(), backup.idempotency.clone());
         self.write(move |tx| {
             let order = &after.order;
             let deleted = query_row_cached(
@@ -394,7 +403,7 @@ fn read_order(row: &Row<'_>) -> Result<OrderImage, StoreError> {
         failure_reason: row.get(15).map_err(sql_error)?,
         items,
     };
-    Ok(OrderImage { order, awaiting, idempotency })
+    Ok(OrderImage { order, awaiting, idempotency, stock_consumed: false })
 }
 
 fn read_summary(row: &Row<'_>) -> Result<(i64, OrderSummary), StoreError> {

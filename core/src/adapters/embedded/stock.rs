@@ -67,25 +67,43 @@ impl StockLedger for Database {
     }
 
     async fn consume(&self, order_id: OrderId) -> Result<SettleOutcome, StoreError> {
-        self.settle(
-            order_id,
-            ReservationState::Consumed,
-            "UPDATE catalog SET reserved = MAX(reserved - ?1, 0), version = version + 1 WHERE product_id = ?2",
-        )
-        .await
+        self.write(move |tx| consume_reservation(tx, order_id)).await
     }
 }
 
+/// The order was delivered: its reserved units leave the stock for good, once (in the caller's
+/// transaction: the delivery's own).
+pub(super) fn consume_reservation(tx: &rusqlite::Connection, order_id: OrderId) -> Result<SettleOutcome, StoreError> {
+    settle(
+        tx,
+        order_id,
+        ReservationState::Consumed,
+        "UPDATE catalog SET reserved = MAX(reserved - ?1, 0), version = version + 1 WHERE product_id = ?2",
+    )
+}
+
 impl Database {
-    /// Moves a reservation from reserved to `to`, running `update` (quantity, product) for each of
-    /// its lines; any other state is final and left alone.
+    /// As [`settle`], in a write transaction of its own.
     async fn settle(
         &self,
         order_id: OrderId,
         to: ReservationState,
         update: &'static str,
     ) -> Result<SettleOutcome, StoreError> {
-        self.write(move |tx| match stored(tx, order_id)? {
+        self.write(move |tx| settle(tx, order_id, to, update)).await
+    }
+}
+
+/// Moves a reservation from reserved to `to`, running `update` (quantity, product) for each of its
+/// lines; any other state is final and left alone.
+fn settle(
+    tx: &rusqlite::Connection,
+    order_id: OrderId,
+    to: ReservationState,
+    update: &'static str,
+) -> Result<SettleOutcome, StoreError> {
+    {
+        match stored(tx, order_id)? {
             None => {
                 record(tx, order_id, to, &[], None)?;
                 Ok(SettleOutcome::NothingReserved)
@@ -103,8 +121,7 @@ impl Database {
                 Ok(SettleOutcome::Settled { lines })
             }
             Some(Stored { state, .. }) => Ok(SettleOutcome::AlreadySettled(state)),
-        })
-        .await
+        }
     }
 }
 

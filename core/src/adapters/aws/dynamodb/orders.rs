@@ -6,10 +6,11 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
 use chrono::Utc;
 
 use super::listing::{customer_status, scopes_of};
+use super::stock::LINES_BESIDE_ORDER;
 use super::{
     Attrs, DynamoDbStore, WRITE_ATTEMPTS, build_error, cancelled_conditions, n, number, s, sdk_error, transaction_error,
 };
@@ -17,7 +18,7 @@ use crate::adapters::dynamodb_item;
 use crate::adapters::listing::SEP;
 use crate::domain::order::{now_millis, rfc3339};
 use crate::domain::status_change::check_version;
-use crate::domain::{NewStatus, Order, OrderId, OrderStatus, StatusChange};
+use crate::domain::{NewStatus, Order, OrderId, OrderStatus, StatusChange, StockLine};
 use crate::ports::{
     CreateOutcome, IdempotencyRecord, ListRequest, OrderBackup, OrderImage, OrderPage, OrderStore, RestoreOutcome,
     StatusUpdate, StatusWait, StoreError,
@@ -32,7 +33,13 @@ pub(super) struct Stored {
     pub(super) image: OrderImage,
     pub(super) seq: u64,
     pub(super) counted_status: OrderStatus,
+    /// The lines its reservation holds, as its processing noted them (when they fit one
+    /// transaction with the order): what its delivery consumes.
+    pub(super) reserved_lines: Option<Vec<StockLine>>,
 }
+
+/// The attribute in which an order's item notes the lines its reservation holds.
+const RESERVED_LINES: &str = "reserved_lines";
 
 impl DynamoDbStore {
     pub(super) async fn load(&self, order_id: OrderId) -> Result<Option<Stored>, StoreError> {
@@ -51,15 +58,58 @@ impl DynamoDbStore {
     /// Writes a status change made from `current` (conditional on its version) with its counters.
     /// `Ok(None)` when another writer changed the order first.
     pub(super) async fn write_status(&self, current: &Stored, to: NewStatus) -> Result<Option<Order>, StoreError> {
+        self.write_status_consuming(current, to, None).await
+    }
+
+    /// [`Self::write_status`], and with `consumed`, the lines its reservation holds, the delivery's
+    /// consumption in the same transaction: the reservation record from reserved to consumed, the
+    /// products' reserved units taken out, the order marked `stock_consumed`. A reservation no
+    /// longer held as noted (settled meanwhile, a product gone) leaves the consumption to the change
+    /// reactions: the status is written alone.
+    async fn write_status_consuming(
+        &self,
+        current: &Stored,
+        to: NewStatus,
+        consumed: Option<&[StockLine]>,
+    ) -> Result<Option<Order>, StoreError> {
+        let mut consumed = consumed;
+        loop {
+            let (order, items) = self.status_items(current, to.clone(), consumed)?;
+            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => return Ok(Some(order)),
+                Err(error) => match cancelled_conditions(&error) {
+                    Some(failed) if failed.first() == Some(&true) => return Ok(None),
+                    Some(failed) if consumed.is_some() && failed.iter().any(|f| *f) => consumed = None,
+                    _ => return Err(transaction_error(error)),
+                },
+            }
+        }
+    }
+
+    fn status_items(
+        &self,
+        current: &Stored,
+        to: NewStatus,
+        consumed: Option<&[StockLine]>,
+    ) -> Result<(Order, Vec<TransactWriteItem>), StoreError> {
         let order = current.image.order.moved_to(to);
         let to = order.status;
-        let set = "SET #status = :to, #version = :next, updated_at = :now, lk_status = :to, \
-                   lk_customer_status = :cs, counted_status = :to";
+        let mut set = String::from(
+            "SET #status = :to, #version = :next, updated_at = :now, lk_status = :to, lk_customer_status = :cs, \
+             counted_status = :to",
+        );
+        if consumed.is_some() {
+            set.push_str(", stock_consumed = :consumed");
+        }
         let update = match &order.failure_reason {
             Some(reason) => Update::builder()
                 .update_expression(format!("{set}, failure_reason = :reason"))
                 .expression_attribute_values(":reason", s(reason)),
             None => Update::builder().update_expression(format!("{set} REMOVE failure_reason")),
+        };
+        let update = match consumed {
+            Some(_) => update.expression_attribute_values(":consumed", AttributeValue::Bool(true)),
+            None => update,
         };
         let update = update
             .table_name(&self.orders)
@@ -76,11 +126,10 @@ impl DynamoDbStore {
             .map_err(build_error)?;
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
         items.extend(self.status_scopes(&order.customer_id, current.counted_status, to, current.seq)?);
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(Some(order)),
-            Err(error) if cancelled_conditions(&error).is_some_and(|failed| failed.first() == Some(&true)) => Ok(None),
-            Err(error) => Err(transaction_error(error)),
+        if let Some(lines) = consumed {
+            items.extend(self.consumption_items(order.order_id, lines)?);
         }
+        Ok((order, items))
     }
 
     /// The items that begin an order's processing once its stock is held: the order (conditional on
@@ -90,6 +139,7 @@ impl DynamoDbStore {
         &self,
         current: &Stored,
         wait: &StatusWait,
+        reserved: &[StockLine],
     ) -> Result<(Order, Vec<TransactWriteItem>), StoreError> {
         let before = &current.image.order;
         let moves = before.status == OrderStatus::Pending;
@@ -107,6 +157,10 @@ impl DynamoDbStore {
             .expression_attribute_values(":current", n(before.version))
             .expression_attribute_values(":awaiting", s(wait.status.as_str()))
             .expression_attribute_values(":token", s(wait.task_token.clone()));
+        if reserved.len() <= LINES_BESIDE_ORDER {
+            set.push_str(", reserved_lines = :reserved");
+            update = update.expression_attribute_values(":reserved", s(json_text(reserved)?));
+        }
         if moves {
             set.push_str(
                 ", #status = :to, #version = :next, updated_at = :now, lk_status = :to, lk_customer_status = :cs, \
@@ -147,7 +201,17 @@ impl DynamoDbStore {
     }
 }
 
+fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
 fn stored(item: Attrs) -> Result<Stored, StoreError> {
+    let reserved_lines = item
+        .get(RESERVED_LINES)
+        .and_then(|v| v.as_s().ok())
+        .map(|text| serde_json::from_str(text))
+        .transpose()
+        .map_err(|e| StoreError::Internal(format!("unreadable {RESERVED_LINES}: {e}")))?;
     let seq: u64 = number(&item, "seq").ok_or_else(|| StoreError::Internal("order item without seq".into()))?;
     let counted_status = item
         .get(dynamodb_item::COUNTED_STATUS)
@@ -156,7 +220,7 @@ fn stored(item: Attrs) -> Result<Stored, StoreError> {
         .ok_or_else(|| StoreError::Internal("order item without counted_status".into()))?;
     let image =
         dynamodb_item::from_item(serde_dynamo::Item::from(item)).map_err(|e| StoreError::Internal(e.to_string()))?;
-    Ok(Stored { image, seq, counted_status })
+    Ok(Stored { image, seq, counted_status, reserved_lines })
 }
 
 /// The order's item with its listing attributes.
@@ -246,10 +310,14 @@ impl OrderStore for DynamoDbStore {
     ) -> Result<StatusUpdate, StoreError> {
         for _ in 0..WRITE_ATTEMPTS {
             let current = self.load(order_id).await?.ok_or(StoreError::NotFound(order_id))?;
-            match StatusChange::decide(&current.image.order, to.status, expected_version)? {
+            let change = StatusChange::decide(&current.image.order, to.status, expected_version)?;
+            match change {
                 StatusChange::Unchanged => return Ok(StatusUpdate { order: current.image.order, changed: false }),
                 StatusChange::Move { .. } => {
-                    if let Some(updated) = self.write_status(&current, to.clone()).await? {
+                    // A delivery consumes what the order's processing noted it holds, in the same
+                    // transaction; without a note (more lines than fit), the change reactions do.
+                    let consumed = current.reserved_lines.as_deref().filter(|_| change.consumes_stock());
+                    if let Some(updated) = self.write_status_consuming(&current, to.clone(), consumed).await? {
                         return Ok(StatusUpdate { order: updated, changed: true });
                     }
                 }
@@ -335,7 +403,7 @@ impl OrderStore for DynamoDbStore {
 
     async fn restore(&self, backup: &OrderBackup) -> Result<RestoreOutcome, StoreError> {
         let order = &backup.order;
-        let image = OrderImage { order: order.clone(), awaiting: None, idempotency: backup.idempotency.clone() };
+        let image = OrderImage::created(order.clone(), backup.idempotency.clone());
         for _ in 0..WRITE_ATTEMPTS {
             if self.was_deleted(order.order_id).await? {
                 return Ok(RestoreOutcome::Deleted);

@@ -29,7 +29,7 @@ const LINES_PER_TRANSACTION: usize = 99;
 
 /// Product lines a reservation may have to take one transaction with the start of the order's
 /// processing: 100 items, less the record, the order and its four listing counters.
-const LINES_BESIDE_ORDER: usize = 94;
+pub(super) const LINES_BESIDE_ORDER: usize = 94;
 
 /// What a transaction does to a product line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +131,7 @@ impl StockLedger for DynamoDbStore {
             };
             match outcome {
                 ReserveOutcome::Reserved { lines: held } => {
-                    let (order, items) = self.processing_items(&current, wait)?;
+                    let (order, items) = self.processing_items(&current, wait, &held)?;
                     match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
                         Ok(_) => return Ok(ProcessingStart::Started { order, reserved: held }),
                         // The order changed since it was read: again, from the order.
@@ -184,7 +184,7 @@ impl DynamoDbStore {
             pending: Vec::new(),
             pending_change: None,
         };
-        let (order, order_items) = self.processing_items(current, wait)?;
+        let (order, order_items) = self.processing_items(current, wait, &held)?;
         let mut items = Vec::with_capacity(held.len() + order_items.len() + 1);
         items.push(self.record_update(order_id, None, &record)?);
         for line in &held {
@@ -199,6 +199,29 @@ impl DynamoDbStore {
                 _ => Err(transaction_error(error)),
             },
         }
+    }
+
+    /// The items that consume a reservation holding `lines`, for the delivery's own transaction:
+    /// the record from reserved to consumed (conditional on it), each product's reserved units out.
+    pub(super) fn consumption_items(
+        &self,
+        order_id: OrderId,
+        lines: &[StockLine],
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let held = Record {
+            state: ReservationState::Reserved,
+            lines: lines.to_vec(),
+            refusal: None,
+            pending: Vec::new(),
+            pending_change: None,
+        };
+        let consumed = Record { state: ReservationState::Consumed, ..held.clone() };
+        let mut items = Vec::with_capacity(lines.len() + 1);
+        items.push(self.record_update(order_id, Some(&held), &consumed)?);
+        for line in lines {
+            items.push(self.line_update(line, LineChange::Consume)?);
+        }
+        Ok(items)
     }
 
     /// Moves a reserved reservation to `to`, changing its lines by `change`; records `to` when
