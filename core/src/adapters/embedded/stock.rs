@@ -102,26 +102,24 @@ fn settle(
     to: ReservationState,
     update: &'static str,
 ) -> Result<SettleOutcome, StoreError> {
-    {
-        match stored(tx, order_id)? {
-            None => {
-                record(tx, order_id, to, &[], None)?;
-                Ok(SettleOutcome::NothingReserved)
-            }
-            Some(Stored { state: ReservationState::Reserved, lines, .. }) => {
-                for line in &lines {
-                    execute_cached(tx, update, params![line.quantity, line.product_id]).map_err(sql_error)?;
-                }
-                execute_cached(
-                    tx,
-                    "UPDATE stock_reservations SET state = ?1 WHERE order_id = ?2",
-                    params![to.as_str(), order_id.to_string()],
-                )
-                .map_err(sql_error)?;
-                Ok(SettleOutcome::Settled { lines })
-            }
-            Some(Stored { state, .. }) => Ok(SettleOutcome::AlreadySettled(state)),
+    match stored(tx, order_id)? {
+        None => {
+            record(tx, order_id, to, &[], None)?;
+            Ok(SettleOutcome::NothingReserved)
         }
+        Some(Stored { state: ReservationState::Reserved, lines, .. }) => {
+            for line in &lines {
+                execute_cached(tx, update, params![line.quantity, line.product_id]).map_err(sql_error)?;
+            }
+            execute_cached(
+                tx,
+                "UPDATE stock_reservations SET state = ?1 WHERE order_id = ?2",
+                params![to.as_str(), order_id.to_string()],
+            )
+            .map_err(sql_error)?;
+            Ok(SettleOutcome::Settled { lines })
+        }
+        Some(Stored { state, .. }) => Ok(SettleOutcome::AlreadySettled(state)),
     }
 }
 
