@@ -30,9 +30,10 @@ use tokio::task::JoinHandle;
 pub const STREAM_CONSUMER: &str = "stream-processor";
 
 /// How many orders' change records the embedded stream processor handles at once. The embedded
-/// store's listing refreshes do nothing, so concurrent orders do not contend; their backup jobs and
-/// wake-ups share group commits (one at a time, each waited for its own sync, and a 10,000-order
-/// import's records took minutes to work through). On AWS it stays one (see `StreamProcessor`).
+/// store's listing refreshes do nothing, so concurrent orders do not contend; their wake-ups share
+/// group commits and their backup writes overlap (one at a time, each waited for its own sync, and
+/// a 10,000-order import's records took minutes to work through). On AWS it stays one (see
+/// `StreamProcessor`).
 const EMBEDDED_STREAM_ORDERS_AT_ONCE: usize = 16;
 
 /// The running pipeline; [`Pipeline::stop`] ends it.

@@ -69,6 +69,7 @@ impl Ports {
         ChangeReactions::new(
             self.orders.clone(),
             self.queues.clone(),
+            self.backup_service(),
             self.stock.clone(),
             self.callbacks.clone(),
             self.workflow.clone(),

@@ -103,8 +103,8 @@ async fn orders_go_through_the_deployed_stack_with_every_call_under_its_function
         std::panic::resume_unwind(failure)
     });
 
-    // Then least privilege, measured over all of it: no call was refused but the backups while their
-    // grant was gone; nothing is granted that no path uses, unless documented; and every statement
+    // Then least privilege, measured over all of it: no call was refused but the backup writes while
+    // their grant was gone; nothing is granted that no path uses, unless documented; and every statement
     // is the only grant of some call (removing any one fails a call, and the failure names it)
     let measured = stack.least_privilege();
     println!("{}", measured["markdown"].as_str().unwrap());
@@ -118,7 +118,7 @@ async fn orders_go_through_the_deployed_stack_with_every_call_under_its_function
 }
 
 /// The scenarios, each call under its function's role; returns the calls refused while the backup
-/// role's grant was gone.
+/// writers' grant was gone.
 async fn scenarios(stack: &Stack) -> Value {
     // Given the demo catalog loaded by an operator
     let admin = stack.admin_ports().await;
@@ -207,19 +207,31 @@ async fn scenarios(stack: &Stack) -> Value {
 
     assert_eq!(refused(stack), json!([]), "nothing refused to any role so far");
 
-    // When the backup role loses its grant to write backups (a broken deploy), and an order changes
+    // When the backups lose their grant to be written (a broken deploy: the WriteBackups statement
+    // gone from both roles that write them: the stream role, which writes each new version itself,
+    // and the backup role, which retries through the backup queue the writes the stream function
+    // could not make), and an order changes. (With only the stream role's grant gone, the backup
+    // function would write the job at once: the fallback, with no DLQ; with only the backup role's
+    // gone, the stream function would write it and the backup function would never be asked.)
     backups.wait_for(&imported, 2).await;
-    let grants = stack.role_policy("BackupFunction", "BackupFunctionRolePolicy0");
-    let mut broken = grants.clone();
-    broken["Statement"].as_array_mut().unwrap().retain(|s| s["Sid"] != "WriteBackups");
-    stack.put_role_policy("BackupFunction", "BackupFunctionRolePolicy0", &broken);
+    let writers = [("StreamFunction", "StreamFunctionRolePolicy0"), ("BackupFunction", "BackupFunctionRolePolicy0")];
+    let grants: Vec<Value> = writers.iter().map(|(function, policy)| stack.role_policy(function, policy)).collect();
+    for ((function, policy), granted) in writers.iter().zip(&grants) {
+        let mut broken = granted.clone();
+        let statements = broken["Statement"].as_array_mut().unwrap();
+        let before = statements.len();
+        statements.retain(|s| s["Sid"] != "WriteBackups");
+        assert_eq!(statements.len(), before - 1, "{function} has its WriteBackups statement");
+        stack.put_role_policy(function, policy, &broken);
+    }
     // (with the deployed 180 s visibility timeout the 5 deliveries the redrive allows would take
     // 15 minutes; the redrive itself stays as deployed)
     let backup_queue = format!("{}/123456789012/{STACK}-backup", stack.moto.endpoint());
     let attributes = stack.admin().await.sqs.set_queue_attributes().queue_url(&backup_queue);
     attributes.attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "1").send().await.unwrap();
     api.ok("PUT", &format!("/orders/{imported}/status"), Some(json!({"status": "shipped"}))).await;
-    // Then its backup fails, denied, until the queue's redrive parks it in the backup DLQ
+    // Then the stream function's write is refused and it sends the job to the backup queue; the
+    // backup function's writes are refused too, until the queue's redrive parks it in the backup DLQ
     eventually("the backup job moved from the backup queue to its DLQ", async || {
         let queued = admin.queues.depth(QueueName::Backup).await.unwrap();
         let parked = admin.queues.depth(QueueName::BackupDlq).await.unwrap();
@@ -229,10 +241,19 @@ async fn scenarios(stack: &Stack) -> Value {
     assert!(backups.version(&imported, 3).await.is_none());
     let while_broken = refused(stack);
     let denied = while_broken.as_array().unwrap();
-    assert!(!denied.is_empty(), "IAM is enforced: the backup was refused while its grant was gone");
-    assert!(denied.iter().all(|d| d["function"] == "BackupFunction" && d["action"] == "s3:PutObject"), "{denied:#?}");
-    // When the operator restores the grant and replays the DLQ, then every version is backed up
-    stack.put_role_policy("BackupFunction", "BackupFunctionRolePolicy0", &grants);
+    assert!(denied.iter().all(|d| d["action"] == "s3:PutObject"), "{denied:#?}");
+    for (function, _) in writers {
+        assert!(
+            denied.iter().any(|d| d["function"] == function),
+            "IAM is enforced: {function}'s backup write was refused while its grant was gone: {denied:#?}"
+        );
+    }
+    assert!(denied.iter().all(|d| writers.iter().any(|(f, _)| d["function"] == *f)), "{denied:#?}");
+    // When the operator restores the grants and replays the DLQ, then every version is backed up
+    // (by the backup function, from the replayed job)
+    for ((function, policy), granted) in writers.iter().zip(&grants) {
+        stack.put_role_policy(function, policy, granted);
+    }
     operator(stack, &["dlq", "replay", "backup-dlq"]);
     backups.wait_for(&imported, 3).await;
     eventually("every order's latest version backed up", async || match operator_run(stack, &["backup", "verify"]) {

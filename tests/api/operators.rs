@@ -92,7 +92,8 @@ async fn a_failing_backup_worker_fills_its_dlq_and_a_replay_after_the_fix_backs_
         ..Default::default()
     })
     .await;
-    // When orders are created (each change is a backup job that now fails)
+    // When orders are created (each change's backup write fails in the stream processor, which
+    // queues it as a job for the backup worker, whose writes fail too)
     let mut orders = Vec::new();
     for customer in ["A", "B", "C"] {
         orders.push(server.create_processing(customer).await);

@@ -1,4 +1,5 @@
-//! The backup worker: the backup queue's entry point. Each job is kept by
+//! The backup worker: the backup queue's entry point, the retrier of the backups the stream
+//! processor could not write itself (and of the jobs replayed from the DLQ). Each job is kept by
 //! [`Backups::keep`](orders_core::application::Backups::keep) (one immutable object per order
 //! version, retried at once on passing failures); what still fails is left to the queue's
 //! redelivery and dead-letter queue.

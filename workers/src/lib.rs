@@ -1,9 +1,10 @@
 //! The asynchronous workers, each a handler of one event kind, called the same way by its Lambda
 //! `main`, by the local runner of `orders serve`, and by tests:
 //!
-//! - [`stream::StreamProcessor`]: order change records (DynamoDB Streams) → backup jobs, and wake-ups
-//!   of workflows waiting for a status;
-//! - [`backup::BackupWorker`]: backup jobs (SQS) → `orders/{id}/v{version}.json`;
+//! - [`stream::StreamProcessor`]: order change records (DynamoDB Streams) → backups (the jobs whose
+//!   write failed to the backup queue), and wake-ups of workflows waiting for a status;
+//! - [`backup::BackupWorker`]: backup jobs (SQS: the writes the stream processor could not make,
+//!   and replays from the DLQ) → `orders/{id}/v{version}.json`;
 //! - [`fulfilment::FulfilmentWorker`]: the workflow's callback tasks (SQS) → SendTaskSuccess/Failure;
 //! - [`import::ImportWorker`]: import messages (SQS) → orders through the import use case, refusals
 //!   to the import DLQ.

@@ -1,10 +1,13 @@
 //! The local runner and the workers on SQS semantics as moto implements them: a backup job whose
 //! bucket is gone is delivered `maxReceiveCount` times and then moved to the DLQ by the queue's own
 //! redrive policy, intact; the job is written once the bucket is back and the job is replayed.
+//! The stream's reactions write backups to S3 themselves and queue only those they cannot write.
 //! The stream reader describes the stream once, not on every read, and still hands records over.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+#[path = "../../core/tests/common/mod.rs"]
+mod common;
 #[path = "../../tests/support/deployment.rs"]
 mod deployment;
 #[path = "../../tests/support/moto.rs"]
@@ -15,12 +18,14 @@ use std::sync::{Arc, Mutex};
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Utc;
 use deployment::Deployment;
 use orders_core::adapters::aws::{RequestCounter, S3BackupStore};
 use orders_core::application::{BackupJob, Backups};
-use orders_core::domain::OrderId;
+use orders_core::domain::{Order, OrderId};
 use orders_core::lambda::DeadLetters;
-use orders_core::ports::{BackupKey, BackupStore, OutgoingMessage, QueueName};
+use orders_core::ports::{BackupKey, BackupStore, ChangeImages, OrderImage, OutgoingMessage, QueueName};
+use orders_core::wiring::Ports;
 use orders_testkit::eventually;
 use orders_workers::aws_stream::DynamoDbStreamPoller;
 use orders_workers::backup::BackupWorker;
@@ -84,6 +89,58 @@ async fn a_job_that_always_fails_reaches_the_dlq_after_max_receive_count_and_rep
     assert_eq!(working.poll_once().await.unwrap(), 1);
     assert!(system.ports.backups.get(&BackupKey::Tombstone { order_id }).await.unwrap().is_some());
     assert_eq!(system.ports.queues.depth(QueueName::Backup).await.unwrap(), 0);
+}
+
+/// The change that deletes `order`: its reaction is the tombstone's backup and nothing else.
+fn deletion(order: Order) -> ChangeImages {
+    ChangeImages { old: Some(OrderImage::created(order, None)), new: None, at: Utc::now(), listed_status: None }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stream_writes_backups_to_s3_itself_and_queues_only_those_it_cannot_write() {
+    // Given a deployment on moto (queues with a 1 s visibility timeout)
+    let deployment = Deployment::start_with(1, 3).await;
+    let system = &deployment.system;
+    let tombstone = |order: &Order| BackupKey::Tombstone { order_id: order.order_id };
+
+    // When the change reactions, wired as the stream function's, handle an order's deletion
+    let kept = common::new_order("CUST001");
+    system.ports.change_reactions().react(&deletion(kept.clone())).await.unwrap();
+    // Then its tombstone is in the bucket, and nothing went to the backup queue
+    assert!(system.ports.backups.get(&tombstone(&kept)).await.unwrap().is_some());
+    assert_eq!(system.ports.queues.depth(QueueName::Backup).await.unwrap(), 0, "no backup job queued");
+
+    // When reactions whose bucket is gone handle two more deletions
+    let missing: Arc<dyn BackupStore> = Arc::new(S3BackupStore::new(system.clients.s3.clone(), "no-such-bucket"));
+    let refused = Ports { backups: missing, ..system.ports.clone() }.change_reactions();
+    let (first, second) = (common::new_order("CUST002"), common::new_order("CUST003"));
+    refused.react(&deletion(first.clone())).await.unwrap();
+    refused.react(&deletion(second.clone())).await.unwrap();
+    // Then neither change failed: both jobs wait in the backup queue
+    assert_eq!(system.ports.queues.depth(QueueName::Backup).await.unwrap(), 2);
+    assert!(system.ports.backups.get(&tombstone(&first)).await.unwrap().is_none());
+    // And the backup worker, whose bucket is there, writes both from the queue
+    let worker = QueuePoller {
+        queue: QueueName::Backup,
+        queues: system.ports.queues.clone(),
+        handler: Arc::new(BackupWorker::new(
+            system.ports.backup_service(),
+            DeadLetters::new(system.ports.queues.clone(), QueueName::BackupDlq),
+        )),
+        source: EventSource { region: "us-east-1".into(), account_id: "123456789012".into() },
+    };
+    eventually("both tombstones written by the backup worker", async || {
+        worker.poll_once().await.unwrap();
+        for order in [&first, &second] {
+            if system.ports.backups.get(&tombstone(order)).await.unwrap().is_none() {
+                return Err(format!("{} not yet", order.customer_id));
+            }
+        }
+        Ok(())
+    })
+    .await;
+    assert_eq!(system.ports.queues.depth(QueueName::Backup).await.unwrap(), 0);
+    assert_eq!(system.ports.queues.depth(QueueName::BackupDlq).await.unwrap(), 0);
 }
 
 /// Keeps the sequence numbers of the records it is handed.

@@ -20,9 +20,9 @@ use orders_core::lambda::DeadLetters;
 use orders_core::lambda::SqsHandler;
 use orders_core::ports::{
     BackupError, BackupKey, BackupStore, BackupWrite, ExecutionStatus, FulfilmentHandOff, HandOffError, HandedOff,
-    OrderStore, OutgoingMessage, QueueName, WorkflowEngine,
+    MessageQueue, OrderStore, OutgoingMessage, QueueError, QueueName, ReceivedMessage, WorkflowEngine,
 };
-use orders_core::wiring::{EmbeddedSystem, wire_embedded};
+use orders_core::wiring::{EmbeddedSystem, Ports, wire_embedded};
 use orders_testkit::eventually;
 use orders_workers::backup::BackupWorker;
 use orders_workers::events::EventSource;
@@ -39,6 +39,8 @@ enum Fault {
     BriefOutages(u32),
     /// Every write fails.
     Always,
+    /// Every write waits for ever (a store that does not answer).
+    Hangs,
 }
 
 /// The real folder store behind an injected fault.
@@ -56,6 +58,7 @@ impl BackupStore for FaultyBackups {
             Fault::FailFirst(n) if call <= n => Err(BackupError::Internal(format!("injected failure {call}"))),
             Fault::BriefOutages(n) if call <= n => Err(BackupError::Unavailable(format!("injected outage {call}"))),
             Fault::Always => Err(BackupError::Internal("injected: the store is broken".into())),
+            Fault::Hangs => std::future::pending().await,
             _ => self.inner.put_if_absent(key, body).await,
         }
     }
@@ -70,6 +73,45 @@ impl BackupStore for FaultyBackups {
 
     async fn keys(&self, order_id: OrderId) -> Result<Vec<BackupKey>, BackupError> {
         self.inner.keys(order_id).await
+    }
+}
+
+/// The system's queues, but the backup queue refuses every message.
+struct RefusingBackupQueue {
+    inner: Arc<dyn MessageQueue>,
+}
+
+#[async_trait]
+impl MessageQueue for RefusingBackupQueue {
+    async fn send(&self, queue: QueueName, message: OutgoingMessage) -> Result<String, QueueError> {
+        match queue {
+            QueueName::Backup => Err(QueueError::Unavailable("injected: the backup queue is down".into())),
+            _ => self.inner.send(queue, message).await,
+        }
+    }
+
+    async fn receive(&self, queue: QueueName, max_messages: usize) -> Result<Vec<ReceivedMessage>, QueueError> {
+        self.inner.receive(queue, max_messages).await
+    }
+
+    async fn delete(&self, queue: QueueName, receipt_handle: &str) -> Result<(), QueueError> {
+        self.inner.delete(queue, receipt_handle).await
+    }
+
+    async fn depth(&self, queue: QueueName) -> Result<u64, QueueError> {
+        self.inner.depth(queue).await
+    }
+
+    async fn in_flight(&self, queue: QueueName) -> Result<u64, QueueError> {
+        self.inner.in_flight(queue).await
+    }
+
+    async fn retry_after(&self, queue: QueueName, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
+        self.inner.retry_after(queue, receipt_handle, delay).await
+    }
+
+    async fn release(&self, queue: QueueName, receipt_handle: &str) -> Result<(), QueueError> {
+        self.inner.release(queue, receipt_handle).await
     }
 }
 
@@ -212,8 +254,18 @@ async fn a_poison_message_goes_to_the_dead_letter_queue_at_once_with_its_reason_
     assert!(reason.starts_with("malformed message: key must be a string"), "{reason}");
 }
 
+/// The two orders of the stream fixtures: one changed to version 3, one deleted after version 4.
+const CHANGED: &str = "550e8400-e29b-41d4-a716-446655440000";
+const DELETED: &str = "6fa459ea-ee8a-3ca4-894e-db77e160355e";
+
+/// The backup jobs waiting in the backup queue (received: hidden for the visibility timeout).
+async fn queued_backup_jobs(harness: &Harness) -> Vec<BackupJob> {
+    let messages = harness.system.ports.queues.receive(QueueName::Backup, 10).await.unwrap();
+    messages.iter().map(|m| serde_json::from_str(&m.body).unwrap()).collect()
+}
+
 #[tokio::test]
-async fn the_stream_processor_turns_a_lambda_stream_event_into_backup_jobs() {
+async fn the_stream_processor_backs_up_a_lambda_stream_event_itself_without_the_backup_queue() {
     // Given the stream event Lambda would deliver: a status change and a deletion
     let harness = Harness::new(30_000, 5).await;
     let event: Event = serde_json::from_str(include_str!("fixtures/dynamodb-stream-modify.json")).unwrap();
@@ -222,30 +274,93 @@ async fn the_stream_processor_turns_a_lambda_stream_event_into_backup_jobs() {
     let response = processor.handle(event).await;
     // Then nothing failed (the fixture's task token is not live: answering it is a no-op)
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    // And there is a backup job for version 3 and a tombstone for the deleted order
-    let mut jobs: Vec<BackupJob> = harness
-        .system
-        .ports
-        .queues
-        .receive(QueueName::Backup, 10)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| serde_json::from_str(&m.body).unwrap())
-        .collect();
-    // (one job per order; the order between two orders' records is not promised)
-    assert_eq!(jobs.len(), 2);
-    jobs.sort_by_key(|job| matches!(job, BackupJob::Tombstone { .. }));
-    match &jobs[0] {
-        BackupJob::Version { order, .. } => {
-            assert_eq!((order.version, order.status.as_str()), (3, "shipped"));
-            assert_eq!(order.total_amount.to_string(), "150.75");
-        }
-        other => panic!("expected a version job, got {other:?}"),
-    }
-    assert!(
-        matches!(&jobs[1], BackupJob::Tombstone { last_version: 4, deleted_at, .. } if deleted_at.starts_with("2024-11-25"))
-    );
+    // And version 3 and the deleted order's tombstone are in the backup store, written by the
+    // stream processor itself: nothing went to the backup queue
+    let backups = FolderBackupStore::new(harness.system.backup_root.clone());
+    let version = backups.get(&BackupKey::Version { order_id: CHANGED.parse().unwrap(), version: 3 }).await.unwrap();
+    let version: serde_json::Value = serde_json::from_slice(&version.expect("version 3 backed up")).unwrap();
+    assert_eq!((version["status"].as_str(), version["total_amount"].to_string()), (Some("shipped"), "150.75".into()));
+    let tombstone = backups.get(&BackupKey::Tombstone { order_id: DELETED.parse().unwrap() }).await.unwrap();
+    let tombstone: serde_json::Value = serde_json::from_slice(&tombstone.expect("tombstone backed up")).unwrap();
+    assert_eq!(tombstone["last_version"], 4);
+    assert!(tombstone["deleted_at"].as_str().unwrap().starts_with("2024-11-25"), "{tombstone}");
+    assert_eq!(harness.system.ports.queues.depth(QueueName::Backup).await.unwrap(), 0, "no backup job queued");
+}
+
+#[tokio::test]
+async fn a_backup_the_stream_cannot_write_goes_to_the_backup_queue_and_the_worker_writes_it() {
+    // Given a stream processor whose backup store refuses every write
+    let harness = Harness::new(100, 5).await;
+    let refusing = Arc::new(FaultyBackups {
+        inner: FolderBackupStore::new(harness.system.backup_root.clone()),
+        fault: Fault::Always,
+        calls: AtomicU32::new(0),
+    });
+    let ports = Ports { backups: refusing.clone(), ..harness.system.ports.clone() };
+    let processor = StreamProcessor::new(ports.change_reactions());
+    // When it handles a status change and a deletion
+    let event: Event = serde_json::from_str(include_str!("fixtures/dynamodb-stream-modify.json")).unwrap();
+    let response = processor.handle(event).await;
+    // Then nothing failed: each backup it could not write is a job in the backup queue, and the
+    // store was tried once (after a failure the next jobs go straight to the queue for a while)
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(refusing.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(harness.system.ports.queues.depth(QueueName::Backup).await.unwrap(), 2);
+    let changed = BackupKey::Version { order_id: CHANGED.parse().unwrap(), version: 3 };
+    let deleted = BackupKey::Tombstone { order_id: DELETED.parse().unwrap() };
+    assert!(refusing.get(&changed).await.unwrap().is_none());
+    // When the backup worker, whose store works, takes the queue
+    let (poller, store) = harness.backup_poller(Fault::FailFirst(0));
+    harness.drain(&poller).await;
+    // Then it wrote both, and nothing is dead-lettered
+    assert_eq!(store.calls.load(Ordering::SeqCst), 2);
+    assert!(store.get(&changed).await.unwrap().is_some());
+    assert!(store.get(&deleted).await.unwrap().is_some());
+    assert_eq!(harness.system.ports.queues.depth(QueueName::BackupDlq).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_backup_store_that_does_not_answer_holds_a_change_up_for_seconds_only() {
+    // Given a stream processor whose backup store never answers
+    let harness = Harness::new(30_000, 5).await;
+    let hanging = Arc::new(FaultyBackups {
+        inner: FolderBackupStore::new(harness.system.backup_root.clone()),
+        fault: Fault::Hangs,
+        calls: AtomicU32::new(0),
+    });
+    let processor =
+        StreamProcessor::new(Ports { backups: hanging.clone(), ..harness.system.ports.clone() }.change_reactions());
+    // When it handles a status change and a deletion
+    let event: Event = serde_json::from_str(include_str!("fixtures/dynamodb-stream-modify.json")).unwrap();
+    let started = std::time::Instant::now();
+    let response = processor.handle(event).await;
+    // Then the first write is given up after its budget (5 s) and the second not tried: both jobs
+    // wait in the backup queue, and nothing failed
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!(hanging.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(queued_backup_jobs(&harness).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_backup_that_can_be_neither_written_nor_queued_fails_the_record_for_the_stream_to_deliver_again() {
+    // Given a stream processor whose backup store refuses every write, and whose backup queue
+    // refuses every message
+    let harness = Harness::new(30_000, 5).await;
+    let refusing = Arc::new(FaultyBackups {
+        inner: FolderBackupStore::new(harness.system.backup_root.clone()),
+        fault: Fault::Always,
+        calls: AtomicU32::new(0),
+    });
+    let refusing_queue = Arc::new(RefusingBackupQueue { inner: harness.system.ports.queues.clone() });
+    let ports = Ports { backups: refusing, queues: refusing_queue, ..harness.system.ports.clone() };
+    let processor = StreamProcessor::new(ports.change_reactions());
+    // When it handles a status change and a deletion
+    let event: Event = serde_json::from_str(include_str!("fixtures/dynamodb-stream-modify.json")).unwrap();
+    let response = processor.handle(event).await;
+    // Then the first record fails, to come again with those after it: nothing is lost
+    let failed: Vec<Option<String>> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(failed, [Some("111100000000000000000001".to_owned())], "{response:?}");
 }
 
 #[tokio::test]
@@ -257,7 +372,9 @@ async fn a_malformed_stream_record_stops_the_batch_at_that_record() {
     let response = processor.handle(event).await;
     let failed: Vec<Option<String>> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
     assert_eq!(failed, [Some("111100000000000000000001".to_owned())]);
-    assert_eq!(harness.system.ports.queues.depth(QueueName::Backup).await.unwrap(), 0, "nothing after it ran");
+    assert_eq!(harness.system.ports.queues.depth(QueueName::Backup).await.unwrap(), 0);
+    let backups = FolderBackupStore::new(harness.system.backup_root.clone());
+    assert_eq!(backups.order_ids().await.unwrap(), [], "nothing after it ran");
 }
 
 #[tokio::test]
@@ -272,11 +389,11 @@ async fn orders_handled_at_once_report_the_earliest_failure_and_do_the_rest() {
     // Then the malformed record is the one to deliver again
     let failed: Vec<Option<String>> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
     assert_eq!(failed, [Some("111100000000000000000002".to_owned())]);
-    // And the first order's record, before it, was handled: its version 3 is queued for backup
-    let jobs = harness.system.ports.queues.receive(QueueName::Backup, 10).await.unwrap();
-    assert_eq!(jobs.len(), 1);
-    let job: BackupJob = serde_json::from_str(&jobs[0].body).unwrap();
-    assert!(matches!(job, BackupJob::Version { order, .. } if order.version == 3));
+    // And the first order's record, before it, was handled: its version 3 is backed up
+    let backups = FolderBackupStore::new(harness.system.backup_root.clone());
+    let version = BackupKey::Version { order_id: CHANGED.parse().unwrap(), version: 3 };
+    assert!(backups.get(&version).await.unwrap().is_some());
+    assert!(queued_backup_jobs(&harness).await.is_empty());
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
-//! The backup use cases: keep one version of an order (the backup worker's job), verify that every
-//! live order's current version is backed up, and restore orders from their backups.
+//! The backup use cases: keep one version of an order (the change reactions' job, and the backup
+//! worker's when their write failed), verify that every live order's current version is backed
+//! up, and restore orders from their backups.
 //!
 //! - Keep: each job becomes one immutable object, `orders/{order_id}/v{version}.json` (or
 //!   `deleted.json`). A repeated job finds the object there and changes nothing; passing failures

@@ -3,7 +3,10 @@
 //!
 //! - a new pending order gets its workflow execution started (idempotent by name: the create
 //!   request usually started it already; this guarantees it when that start failed);
-//! - every new version becomes a backup job, and a deletion a tombstone job;
+//! - every new version is backed up, and a deletion gets its tombstone: written here through the
+//!   [`Backups::keep`] use case (one request per version), and only when that write fails sent as a
+//!   job to the backup queue, whose worker retries it (and whose DLQ keeps what keeps failing); a
+//!   change whose backup can be neither written nor queued fails, so the change comes again;
 //! - a status change the store's listing has not followed (on AWS the workflow writes statuses
 //!   directly) refreshes the listing;
 //! - a change that can end a workflow's wait on the order (its status moved, or a new wait was
@@ -13,15 +16,17 @@
 //! Every step is idempotent, so a change delivered again (after a failure, or by the stream's
 //! at-least-once delivery) changes nothing twice.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::backups::Backups;
 use super::messages::BackupJob;
 use super::workflow_tasks::{TaskAnswers, settled};
 use super::{StepError, ensure_order_workflow};
 use crate::domain::order::rfc3339;
-use crate::domain::{OrderStatus, OrderStopped, WaitOutcome};
+use crate::domain::{OrderId, OrderStatus, OrderStopped, WaitOutcome};
 use crate::ports::{
     ChangeImages, MessageQueue, OrderImage, OrderStore, OutgoingMessage, QueueName, StockLedger, TaskCallbacks,
     WorkflowEngine, WorkflowError,
@@ -32,27 +37,41 @@ use crate::ports::{
 pub struct ChangeReactions {
     orders: Arc<dyn OrderStore>,
     queues: Arc<dyn MessageQueue>,
+    backups: Backups,
+    /// Until when backups go straight to the backup queue (set by a failed write).
+    backups_paused_until: Arc<Mutex<Option<Instant>>>,
     stock: Arc<dyn StockLedger>,
     tasks: TaskAnswers,
     workflow: Arc<dyn WorkflowEngine>,
 }
 
+/// How long a change waits for its backup write (the use case's retries included) before leaving
+/// the job to the backup queue: a slow backup store must not hold up workflow starts and answers.
+const BACKUP_WRITE_BUDGET: Duration = Duration::from_secs(5);
+
+/// After a backup write failed, how long the following jobs go straight to the backup queue: in an
+/// outage of the backup store each change costs one queue send, as before, instead of a write's
+/// retries (a stream batch of 100 changes must stay well within the function's timeout).
+const BACKUP_PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(60);
+
 impl ChangeReactions {
-    /// Reactions that refresh listings in `orders`, send backup jobs to `queues`, start new orders'
-    /// executions on `workflow`, consume delivered orders' `stock` and answer waits through
-    /// `callbacks`.
+    /// Reactions that refresh listings in `orders`, keep backups through `backups` (sending the jobs
+    /// it fails to `queues`' backup queue), start new orders' executions on `workflow`, consume
+    /// delivered orders' `stock` and answer waits through `callbacks`.
     pub fn new(
         orders: Arc<dyn OrderStore>,
         queues: Arc<dyn MessageQueue>,
+        backups: Backups,
         stock: Arc<dyn StockLedger>,
         callbacks: Arc<dyn TaskCallbacks>,
         workflow: Arc<dyn WorkflowEngine>,
     ) -> Self {
         let tasks = TaskAnswers::new(callbacks);
-        ChangeReactions { orders, queues, stock, tasks, workflow }
+        let backups_paused_until = Arc::new(Mutex::new(None));
+        ChangeReactions { orders, queues, backups, backups_paused_until, stock, tasks, workflow }
     }
 
-    /// Reacts to one change. Starting the workflow comes before the backup job: on a failure the
+    /// Reacts to one change. Starting the workflow comes before the backup: on a failure the
     /// change comes again, and each step is idempotent.
     pub async fn react(&self, change: &ChangeImages) -> Result<(), StepError> {
         let (old, new) = (change.old.as_ref(), change.new.as_ref());
@@ -65,7 +84,7 @@ impl ChangeReactions {
             self.start_workflow(created).await?;
         }
         if let Some(job) = backup_job(change) {
-            self.send_backup_job(&job).await?;
+            self.back_up(job).await?;
         }
         if let (Some(old), Some(new)) = (old, new)
             && old.order.status != new.order.status
@@ -89,11 +108,43 @@ impl ChangeReactions {
         }
     }
 
+    /// Writes the job's backup object; when that fails (after the use case's own retries), or takes
+    /// longer than [`BACKUP_WRITE_BUDGET`], or backups are paused after a failure, the job goes to
+    /// the backup queue instead, where the backup worker retries it. Only when that send fails too
+    /// does the change fail. A job both written and queued (a write that ended after its budget)
+    /// is harmless: the worker finds the object there and changes nothing.
+    async fn back_up(&self, job: BackupJob) -> Result<(), StepError> {
+        if !self.backups_paused() {
+            let why = match tokio::time::timeout(BACKUP_WRITE_BUDGET, self.backups.keep(job.clone())).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => format!("no answer within {BACKUP_WRITE_BUDGET:?}"),
+            };
+            let (order_id, version) = job_target(&job);
+            tracing::warn!(
+                %order_id,
+                version,
+                reason = %why,
+                pause = ?BACKUP_PAUSE_AFTER_FAILURE,
+                "backup write failed; the job goes to the backup queue, and so do the next ones for a while"
+            );
+            self.pause_backups();
+        }
+        self.send_backup_job(&job).await
+    }
+
+    fn backups_paused(&self) -> bool {
+        let paused_until = self.backups_paused_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        paused_until.is_some_and(|until| Instant::now() < until)
+    }
+
+    fn pause_backups(&self) {
+        let mut paused_until = self.backups_paused_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *paused_until = Some(Instant::now() + BACKUP_PAUSE_AFTER_FAILURE);
+    }
+
     async fn send_backup_job(&self, job: &BackupJob) -> Result<(), StepError> {
-        let (order_id, version) = match job {
-            BackupJob::Version { order, .. } => (order.order_id, order.version),
-            BackupJob::Tombstone { order_id, last_version, .. } => (*order_id, *last_version),
-        };
+        let (order_id, version) = job_target(job);
         let body = serde_json::to_string(job).map_err(|e| StepError::Malformed(e.to_string()))?;
         let attributes =
             [("order_id".to_owned(), order_id.to_string()), ("version".to_owned(), version.to_string())].into();
@@ -133,6 +184,14 @@ impl ChangeReactions {
             WaitOutcome::Stopped(stopped) => self.tasks.stop(&wait.task_token, order.order_id, stopped).await,
             WaitOutcome::Waiting => Ok(()),
         }
+    }
+}
+
+/// The order a backup job is for, and its version (the last one, for a tombstone).
+fn job_target(job: &BackupJob) -> (OrderId, u64) {
+    match job {
+        BackupJob::Version { order, .. } => (order.order_id, order.version),
+        BackupJob::Tombstone { order_id, last_version, .. } => (*order_id, *last_version),
     }
 }
 

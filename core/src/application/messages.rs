@@ -1,6 +1,7 @@
-//! The message bodies of the pipeline's queues (JSON): the backup jobs the change reactions send,
-//! and the workflow tasks the state machine sends the fulfilment queue. Producers and consumers
-//! share these types, so the two sides cannot disagree about a field.
+//! The message bodies of the pipeline's queues (JSON): the backup jobs the change reactions send
+//! (for the backups they could not write themselves), and the workflow tasks the state machine
+//! sends the fulfilment queue. Producers and consumers share these types, so the two sides cannot
+//! disagree about a field.
 
 use serde::{Deserialize, Serialize};
 

@@ -19,7 +19,7 @@ pub const RECEIVE_RETRY: Duration = Duration::from_millis(100);
 /// The pipeline's queues. Each work queue has a dead-letter queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum QueueName {
-    /// Backup jobs: one per order change.
+    /// Backup jobs: one per order change whose backup the change reactions could not write.
     Backup,
     /// Backup jobs that failed `maxReceiveCount` times.
     BackupDlq,

@@ -1,6 +1,7 @@
-//! The `backup` Lambda: backup jobs from the backup queue (SQS, partial batch responses) written to
-//! the backup bucket; malformed jobs go to the backup DLQ with their reason. Configuration:
-//! `functions::BACKUP` (`BACKUP_BUCKET`, `BACKUP_DLQ_URL`).
+//! The `backup` Lambda: backup jobs from the backup queue (SQS, partial batch responses: the writes
+//! the `stream` function could not make, and replays from the DLQ) written to the backup bucket;
+//! malformed jobs go to the backup DLQ with their reason. Configuration: `functions::BACKUP`
+//! (`BACKUP_BUCKET`, `BACKUP_DLQ_URL`).
 
 use std::sync::Arc;
 

@@ -1,7 +1,8 @@
-//! The `stream` Lambda: the orders table's DynamoDB stream (NEW_AND_OLD_IMAGES). Backup jobs go to
-//! the backup queue, listings are refreshed after the workflow's status writes, and workflows
-//! waiting on a status are answered; a new order's execution is started if its create request could
-//! not start it. Configuration: `functions::STREAM` (the tables, the backup queue, the state machine).
+//! The `stream` Lambda: the orders table's DynamoDB stream (NEW_AND_OLD_IMAGES). Each new version
+//! is backed up in the backup bucket (a write that fails goes to the backup queue as a job),
+//! listings are refreshed after the workflow's status writes, and workflows waiting on a status are
+//! answered; a new order's execution is started if its create request could not start it.
+//! Configuration: `functions::STREAM` (the tables, the backup bucket and queue, the state machine).
 
 use std::sync::Arc;
 

@@ -58,8 +58,8 @@ pub const IMPORT: LambdaFunction = LambdaFunction {
     optional_env: &[],
 };
 
-/// Backup jobs from the backup queue, written to the backup bucket; malformed jobs go to the backup
-/// DLQ with their reason.
+/// Backup jobs from the backup queue (the writes the stream function could not make), written to
+/// the backup bucket; malformed jobs go to the backup DLQ with their reason.
 pub const BACKUP: LambdaFunction = LambdaFunction {
     binary: "backup",
     trigger: Trigger::Sqs(QueueName::Backup),
@@ -83,8 +83,9 @@ pub const FULFILMENT: LambdaFunction = LambdaFunction {
     optional_env: &[FULFILMENT_WEBHOOK_URL, FULFILMENT_WEBHOOK_SECRET_ARN],
 };
 
-/// The orders table's stream: new orders' executions started, backup jobs, listing reconciliation,
-/// waiting workflows answered (a delivered order's stock consumed first).
+/// The orders table's stream: new orders' executions started, backups written (a write that fails
+/// goes to the backup queue as a job), listing reconciliation, waiting workflows answered (a
+/// delivered order's stock consumed first).
 pub const STREAM: LambdaFunction = LambdaFunction {
     binary: "stream",
     trigger: Trigger::OrdersStream,
@@ -94,6 +95,7 @@ pub const STREAM: LambdaFunction = LambdaFunction {
         IDEMPOTENCY_TABLE,
         COUNTERS_TABLE,
         RESERVATIONS_TABLE,
+        BACKUP_BUCKET,
         BACKUP_QUEUE_URL,
         STATE_MACHINE_ARN,
     ],
@@ -240,6 +242,7 @@ mod tests {
         let resources = config.resources();
         assert_eq!(resources.orders_table, "ORDERS_TABLE-value");
         assert_eq!(resources.queue_urls[&QueueName::Backup], "BACKUP_QUEUE_URL-value");
+        assert_eq!(resources.backup_bucket, "BACKUP_BUCKET-value");
         assert_eq!(resources.state_machine_arn, "STATE_MACHINE_ARN-value");
         assert_eq!(config.get(BACKUP_QUEUE_URL), "BACKUP_QUEUE_URL-value");
     }
