@@ -62,5 +62,5 @@ async fn the_api_function_stops_at_start_without_its_configuration() {
     let mut function = spawn_function(env!("CARGO_BIN_EXE_api"), &api, &[]).await;
     let status = function.wait_exit(Duration::from_secs(10)).await.expect("it stops by itself");
     assert!(!status.success());
-    assert!(function.output().contains("environment variables ORDERS_TABLE, CATALOG_TABLE, IDEMPOTENCY_TABLE, COUNTERS_TABLE, STATE_MACHINE_ARN, API_KEY_SHA256, AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH are required"), "{}", function.output());
+    assert!(function.output().contains("environment variables ORDERS_TABLE, CATALOG_TABLE, IDEMPOTENCY_TABLE, COUNTERS_TABLE, RESERVATIONS_TABLE, STATE_MACHINE_ARN, API_KEY_SHA256, AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH are required"), "{}", function.output());
 }

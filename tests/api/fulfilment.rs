@@ -228,7 +228,7 @@ async fn a_webhook_down_twice_then_up_takes_the_order(backend: Backend) {
         assert_eq!(server.set_status(&order_id, status, None).await.status(), StatusCode::OK);
     }
     let execution = wait_for_execution(&server, &arn, "SUCCEEDED").await;
-    assert_eq!(execution["output"]["delivered"]["stock"]["settled_now"], true);
+    assert_eq!(execution["output"]["delivered"]["stock"]["consumed_by"], "delivery");
     eventually("the units consumed", async || (stock_of(&server, "HOT").await == (Some(8), 0)).then_some(())).await;
 }
 

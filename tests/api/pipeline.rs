@@ -30,7 +30,7 @@ async fn an_order_flows_from_created_to_delivered_with_a_backup_of_every_version
     let output = &execution["output"];
     assert_eq!(output["delivered"]["status"], "delivered");
     assert_eq!(output["delivered"]["stock"]["order_id"], order_id);
-    assert_eq!(output["delivered"]["stock"]["settled_now"], true);
+    assert_eq!(output["delivered"]["stock"]["consumed_by"], "delivery", "in the delivery's own write");
     assert_eq!(output.get("shipped"), None, "shipping does not wake the workflow");
     assert!(execution["stop_date"].is_string());
     // And the order is delivered, with one backup per version

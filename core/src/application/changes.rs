@@ -173,7 +173,9 @@ impl ChangeReactions {
                 // (`stock_consumed`); else whoever ends the wait for it settles the stock first: the
                 // workflow's next step is its end, and a record delivered again consumes nothing
                 // twice.
-                if wait.status == OrderStatus::Delivered && !new.stock_consumed {
+                if wait.status == OrderStatus::Delivered && new.stock_consumed {
+                    output["stock"] = json!({"order_id": order.order_id.to_string(), "consumed_by": "delivery"});
+                } else if wait.status == OrderStatus::Delivered {
                     let outcome = self.stock.consume(order.order_id).await?;
                     tracing::info!(order_id = %order.order_id, ?outcome, "delivered order's stock consumed");
                     output["stock"] = settled(order.order_id, &outcome);

@@ -33,8 +33,9 @@ pub enum Trigger {
     OrdersStream,
 }
 
-/// The REST API (`ingest`'s Router under `lambda_http`). `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is
-/// read by `lambda_http`: behind a REST API stage, routes 404 without it.
+/// The REST API (`ingest`'s Router under `lambda_http`); a delivery consumes the order's reserved
+/// stock in its own transaction (hence the reservations table). `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH`
+/// is read by `lambda_http`: behind a REST API stage, routes 404 without it.
 pub const API: LambdaFunction = LambdaFunction {
     binary: "api",
     trigger: Trigger::Http,
@@ -43,6 +44,7 @@ pub const API: LambdaFunction = LambdaFunction {
         CATALOG_TABLE,
         IDEMPOTENCY_TABLE,
         COUNTERS_TABLE,
+        RESERVATIONS_TABLE,
         STATE_MACHINE_ARN,
         API_KEY_SHA256,
         AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH,
