@@ -148,12 +148,17 @@ impl Harness {
         EventSource { region: "us-east-1".into(), account_id: "000000000000".into() }
     }
 
-    fn backup_poller(&self, fault: Fault) -> (QueuePoller, Arc<FaultyBackups>) {
-        let store = Arc::new(FaultyBackups {
+    /// The system's backup folder behind `fault`.
+    fn faulty_backups(&self, fault: Fault) -> Arc<FaultyBackups> {
+        Arc::new(FaultyBackups {
             inner: FolderBackupStore::new(self.system.backup_root.clone()),
             fault,
             calls: AtomicU32::new(0),
-        });
+        })
+    }
+
+    fn backup_poller(&self, fault: Fault) -> (QueuePoller, Arc<FaultyBackups>) {
+        let store = self.faulty_backups(fault);
         let poller = QueuePoller {
             queue: QueueName::Backup,
             queues: self.system.ports.queues.clone(),
@@ -291,11 +296,7 @@ async fn the_stream_processor_backs_up_a_lambda_stream_event_itself_without_the_
 async fn a_backup_the_stream_cannot_write_goes_to_the_backup_queue_and_the_worker_writes_it() {
     // Given a stream processor whose backup store refuses every write
     let harness = Harness::new(100, 5).await;
-    let refusing = Arc::new(FaultyBackups {
-        inner: FolderBackupStore::new(harness.system.backup_root.clone()),
-        fault: Fault::Always,
-        calls: AtomicU32::new(0),
-    });
+    let refusing = harness.faulty_backups(Fault::Always);
     let ports = Ports { backups: refusing.clone(), ..harness.system.ports.clone() };
     let processor = StreamProcessor::new(ports.change_reactions());
     // When it handles a status change and a deletion
@@ -323,11 +324,7 @@ async fn a_backup_the_stream_cannot_write_goes_to_the_backup_queue_and_the_worke
 async fn a_backup_store_that_does_not_answer_holds_a_change_up_for_seconds_only() {
     // Given a stream processor whose backup store never answers
     let harness = Harness::new(30_000, 5).await;
-    let hanging = Arc::new(FaultyBackups {
-        inner: FolderBackupStore::new(harness.system.backup_root.clone()),
-        fault: Fault::Hangs,
-        calls: AtomicU32::new(0),
-    });
+    let hanging = harness.faulty_backups(Fault::Hangs);
     let processor =
         StreamProcessor::new(Ports { backups: hanging.clone(), ..harness.system.ports.clone() }.change_reactions());
     // When it handles a status change and a deletion
@@ -347,11 +344,7 @@ async fn a_backup_that_can_be_neither_written_nor_queued_fails_the_record_for_th
     // Given a stream processor whose backup store refuses every write, and whose backup queue
     // refuses every message
     let harness = Harness::new(30_000, 5).await;
-    let refusing = Arc::new(FaultyBackups {
-        inner: FolderBackupStore::new(harness.system.backup_root.clone()),
-        fault: Fault::Always,
-        calls: AtomicU32::new(0),
-    });
+    let refusing = harness.faulty_backups(Fault::Always);
     let refusing_queue = Arc::new(RefusingBackupQueue { inner: harness.system.ports.queues.clone() });
     let ports = Ports { backups: refusing, queues: refusing_queue, ..harness.system.ports.clone() };
     let processor = StreamProcessor::new(ports.change_reactions());
