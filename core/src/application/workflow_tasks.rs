@@ -170,20 +170,14 @@ impl WorkflowTasks {
                 return self.answers.fail(task_token, NOT_PENDING, &cause).await;
             }
         };
-        let Some(hand_off) = &self.hand_off else { return Ok(()) };
-        match hand_off.hand_off(&order).await {
-            Ok(taken) => {
-                tracing::info!(%order_id, delivery_id = %taken.delivery_id, status = taken.status, "order handed off");
-                Ok(())
-            }
-            Err(refused @ HandOffError::Refused { .. }) => {
-                let failure = ProcessingFailure::FulfilmentRefused(refused.to_string());
-                self.answer(task_token, order_id, Step::Failed(failure)).await
-            }
-            Err(HandOffError::Unavailable(_)) if Utc::now() >= entered_at + HAND_OFF_DEADLINE => {
+        match self.hand_off_order(&order).await {
+            // The token stays on the order, for the delivery to answer.
+            Ok(Step::Done(_)) => Ok(()),
+            Ok(step) => self.answer(task_token, order_id, step).await,
+            Err(_) if Utc::now() >= entered_at + HAND_OFF_DEADLINE => {
                 self.answer(task_token, order_id, Step::Failed(ProcessingFailure::HandOffTimedOut)).await
             }
-            Err(trouble @ HandOffError::Unavailable(_)) => Err(trouble.into()),
+            Err(trouble) => Err(trouble.into()),
         }
     }
 
@@ -223,18 +217,25 @@ impl WorkflowTasks {
             Ok(order) => order,
             Err(stopped) => return Ok(Step::Stopped(stopped)),
         };
+        Ok(self.hand_off_order(&order).await?)
+    }
+
+    /// Hands `order` off to the merchant's fulfilment: done (nothing to do without a hand-off
+    /// configured), failed for good on a refusal, or passing trouble to retry.
+    async fn hand_off_order(&self, order: &Order) -> Result<Step, HandOffError> {
         let Some(hand_off) = &self.hand_off else {
             return Ok(Step::Done(json!({"handed_off": false})));
         };
-        match hand_off.hand_off(&order).await {
+        match hand_off.hand_off(order).await {
             Ok(taken) => {
+                let order_id = order.order_id;
                 tracing::info!(%order_id, delivery_id = %taken.delivery_id, status = taken.status, "order handed off");
                 Ok(Step::Done(json!({"handed_off": true, "delivery_id": taken.delivery_id, "status": taken.status})))
             }
             Err(refused @ HandOffError::Refused { .. }) => {
                 Ok(Step::Failed(ProcessingFailure::FulfilmentRefused(refused.to_string())))
             }
-            Err(trouble @ HandOffError::Unavailable(_)) => Err(trouble.into()),
+            Err(trouble @ HandOffError::Unavailable(_)) => Err(trouble),
         }
     }
 

@@ -93,39 +93,21 @@ impl DynamoDbStore {
         consumed: Option<&[StockLine]>,
     ) -> Result<(Order, Vec<TransactWriteItem>), StoreError> {
         let order = current.image.order.moved_to(to);
-        let to = order.status;
-        let mut set = String::from(
-            "SET #status = :to, #version = :next, updated_at = :now, lk_status = :to, lk_customer_status = :cs, \
-             counted_status = :to",
-        );
-        if consumed.is_some() {
-            set.push_str(", stock_consumed = :consumed");
+        let mut set = Vec::new();
+        let mut remove = Vec::new();
+        let mut values = Vec::new();
+        match &order.failure_reason {
+            Some(reason) => {
+                set.push("failure_reason = :reason");
+                values.push((":reason", s(reason)));
+            }
+            None => remove.push("failure_reason"),
         }
-        let update = match &order.failure_reason {
-            Some(reason) => Update::builder()
-                .update_expression(format!("{set}, failure_reason = :reason"))
-                .expression_attribute_values(":reason", s(reason)),
-            None => Update::builder().update_expression(format!("{set} REMOVE failure_reason")),
-        };
-        let update = match consumed {
-            Some(_) => update.expression_attribute_values(":consumed", AttributeValue::Bool(true)),
-            None => update,
-        };
-        let update = update
-            .table_name(&self.orders)
-            .key("order_id", s(order.order_id.to_string()))
-            .condition_expression("#version = :current")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":to", s(to.as_str()))
-            .expression_attribute_values(":next", n(order.version))
-            .expression_attribute_values(":current", n(current.image.order.version))
-            .expression_attribute_values(":now", s(rfc3339::format(&order.updated_at)))
-            .expression_attribute_values(":cs", s(customer_status(&order.customer_id, to)))
-            .build()
-            .map_err(build_error)?;
-        let mut items = vec![TransactWriteItem::builder().update(update).build()];
-        items.extend(self.status_scopes(&order.customer_id, current.counted_status, to, current.seq)?);
+        if consumed.is_some() {
+            set.push("stock_consumed = :consumed");
+            values.push((":consumed", AttributeValue::Bool(true)));
+        }
+        let mut items = self.order_write(current, &order, &set, &remove, values)?;
         if let Some(lines) = consumed {
             items.extend(self.consumption_items(order.order_id, lines)?);
         }
@@ -142,30 +124,49 @@ impl DynamoDbStore {
         reserved: &[StockLine],
     ) -> Result<(Order, Vec<TransactWriteItem>), StoreError> {
         let before = &current.image.order;
-        let moves = before.status == OrderStatus::Pending;
-        let order = if moves {
+        let order = if before.status == OrderStatus::Pending {
             before.moved_to(NewStatus { status: OrderStatus::Processing, reason: None })
         } else {
             before.clone()
         };
-        let mut set = String::from("SET awaiting_status = :awaiting, task_token = :token");
+        let mut set = vec!["awaiting_status = :awaiting", "task_token = :token"];
+        let mut values = vec![(":awaiting", s(wait.status.as_str())), (":token", s(wait.task_token.clone()))];
+        if reserved.len() <= LINES_BESIDE_ORDER {
+            set.push("reserved_lines = :reserved");
+            values.push((":reserved", s(json_text(reserved)?)));
+        }
+        let items = self.order_write(current, &order, &set, &[], values)?;
+        Ok((order, items))
+    }
+
+    /// The write of `order` over `current`, conditional on `current`'s version: its status move,
+    /// when it has one (status, version, time, listing attributes, and the counters it leaves and
+    /// enters), with the further `set` clauses (their `values`) and `remove`d attributes.
+    fn order_write(
+        &self,
+        current: &Stored,
+        order: &Order,
+        set: &[&str],
+        remove: &[&str],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let moves = order.status != current.image.order.status;
+        let mut clauses: Vec<&str> = Vec::with_capacity(set.len() + 6);
         let mut update = Update::builder()
             .table_name(&self.orders)
             .key("order_id", s(order.order_id.to_string()))
             .condition_expression("#version = :current")
             .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":current", n(before.version))
-            .expression_attribute_values(":awaiting", s(wait.status.as_str()))
-            .expression_attribute_values(":token", s(wait.task_token.clone()));
-        if reserved.len() <= LINES_BESIDE_ORDER {
-            set.push_str(", reserved_lines = :reserved");
-            update = update.expression_attribute_values(":reserved", s(json_text(reserved)?));
-        }
+            .expression_attribute_values(":current", n(current.image.order.version));
         if moves {
-            set.push_str(
-                ", #status = :to, #version = :next, updated_at = :now, lk_status = :to, lk_customer_status = :cs, \
-                 counted_status = :to",
-            );
+            clauses.extend([
+                "#status = :to",
+                "#version = :next",
+                "updated_at = :now",
+                "lk_status = :to",
+                "lk_customer_status = :cs",
+                "counted_status = :to",
+            ]);
             update = update
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":to", s(order.status.as_str()))
@@ -173,12 +174,20 @@ impl DynamoDbStore {
                 .expression_attribute_values(":now", s(rfc3339::format(&order.updated_at)))
                 .expression_attribute_values(":cs", s(customer_status(&order.customer_id, order.status)));
         }
-        let update = update.update_expression(set).build().map_err(build_error)?;
+        clauses.extend_from_slice(set);
+        for (name, value) in values {
+            update = update.expression_attribute_values(name, value);
+        }
+        let mut expression = format!("SET {}", clauses.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let update = update.update_expression(expression).build().map_err(build_error)?;
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
         if moves {
             items.extend(self.status_scopes(&order.customer_id, current.counted_status, order.status, current.seq)?);
         }
-        Ok((order, items))
+        Ok(items)
     }
 
     fn deletion_scope(order_id: OrderId) -> String {
