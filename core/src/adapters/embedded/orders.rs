@@ -94,11 +94,8 @@ impl OrderStore for Database {
                     if consumed {
                         consume_reservation(tx, order_id)?;
                     }
-                    let after =
-                        OrderImage { order: image.order.moved_to(to), stock_consumed: consumed, ..image.clone() };
-                    set_status(tx, seq, &image, &after.order)?;
-                    record_change(tx, ChangeKind::Modify, Some(&image), Some(&after))?;
-                    Ok(StatusUpdate { order: after.order, changed: true })
+                    let order = change_status(tx, seq, image, to, consumed)?;
+                    Ok(StatusUpdate { order, changed: true })
                 }
             }
         })
@@ -139,7 +136,7 @@ impl OrderStore for Database {
             if !from.contains(&image.order.status) {
                 return Err(StoreError::ConditionFailed { current: image.order.status });
             }
-            let order = change_status(tx, seq, image, to)?;
+            let order = change_status(tx, seq, image, to, false)?;
             Ok(StatusUpdate { order, changed: true })
         })
         .await
@@ -214,9 +211,16 @@ impl OrderStore for Database {
     }
 }
 
-/// Writes a status change (version + 1), keeps the counts right and records the change.
-fn change_status(tx: &Transaction<'_>, seq: i64, before: OrderImage, to: NewStatus) -> Result<Order, StoreError> {
-    let after = OrderImage { order: before.order.moved_to(to), ..before.clone() };
+/// Writes a status change (version + 1), keeps the counts right and records the change (saying
+/// whether it consumed the order's stock in the same transaction).
+fn change_status(
+    tx: &Transaction<'_>,
+    seq: i64,
+    before: OrderImage,
+    to: NewStatus,
+    stock_consumed: bool,
+) -> Result<Order, StoreError> {
+    let after = OrderImage { order: before.order.moved_to(to), stock_consumed, ..before.clone() };
     set_status(tx, seq, &before, &after.order)?;
     record_change(tx, ChangeKind::Modify, Some(&before), Some(&after))?;
     Ok(after.order)
