@@ -78,6 +78,11 @@ fn number<T: std::str::FromStr>(item: &Attrs, name: &str) -> Option<T> {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
+/// A value kept in an attribute as JSON text (a reservation's lines, its refusal).
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
 fn build_error(error: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("cannot build the request: {error}"))
 }

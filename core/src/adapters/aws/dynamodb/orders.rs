@@ -12,7 +12,8 @@ use chrono::Utc;
 use super::listing::{customer_status, scopes_of};
 use super::stock::LINES_BESIDE_ORDER;
 use super::{
-    Attrs, DynamoDbStore, WRITE_ATTEMPTS, build_error, cancelled_conditions, n, number, s, sdk_error, transaction_error,
+    Attrs, DynamoDbStore, WRITE_ATTEMPTS, build_error, cancelled_conditions, json, n, number, s, sdk_error,
+    transaction_error,
 };
 use crate::adapters::dynamodb_item;
 use crate::adapters::listing::SEP;
@@ -133,7 +134,7 @@ impl DynamoDbStore {
         let mut values = vec![(":awaiting", s(wait.status.as_str())), (":token", s(wait.task_token.clone()))];
         if reserved.len() <= LINES_BESIDE_ORDER {
             set.push("reserved_lines = :reserved");
-            values.push((":reserved", s(json_text(reserved)?)));
+            values.push((":reserved", s(json(reserved)?)));
         }
         let items = self.order_write(current, &order, &set, &[], values)?;
         Ok((order, items))
@@ -208,10 +209,6 @@ impl DynamoDbStore {
             .map_err(sdk_error)?;
         Ok(output.item.is_some())
     }
-}
-
-fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Internal(e.to_string()))
 }
 
 fn stored(item: Attrs) -> Result<Stored, StoreError> {

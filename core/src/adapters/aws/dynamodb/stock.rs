@@ -16,7 +16,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteIt
 
 use super::orders::Stored;
 use super::{
-    Attrs, DynamoDbStore, WRITE_ATTEMPTS, build_error, cancelled_conditions, n, number, s, sdk_error, transaction_error,
+    Attrs, DynamoDbStore, WRITE_ATTEMPTS, build_error, cancelled_conditions, json, n, number, s, sdk_error,
+    transaction_error,
 };
 use crate::domain::{
     OrderId, OrderStopped, OutOfStock, ProcessingEntry, ReservationState, ReserveOutcome, SettleOutcome, StockLine,
@@ -517,9 +518,4 @@ fn read_record(order_id: OrderId, item: &Attrs) -> Result<Record, StoreError> {
             .map(|t| LineChange::parse(t).ok_or_else(|| corrupt("pending_op")))
             .transpose()?,
     })
-}
-
-/// A value kept on the record as JSON text.
-fn json(value: &impl serde::Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Internal(e.to_string()))
 }
