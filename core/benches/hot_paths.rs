@@ -86,6 +86,7 @@ fn image_of(case: &Case) -> OrderImage {
         awaiting: Some(StatusWait { status: OrderStatus::Shipped, task_token: format!("smtt1-{}", "ab".repeat(32)) }),
         idempotency: None,
         stock_consumed: false,
+        workflow_started: true,
     }
 }
 

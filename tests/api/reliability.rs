@@ -36,8 +36,8 @@ async fn execution_status(server: &Server, arn: &str) -> (StatusCode, Value) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_order_whose_workflow_cannot_start_is_created_and_started_once_the_engine_answers() {
-    // Given a server whose workflow engine fails to start executions after the order is written
-    // (its executions table refuses inserts, as a full disk would)
+    // Given a server whose workflow engine fails to start executions (its executions table refuses
+    // inserts, as a full disk would): the create then writes the order noted unstarted
     let data = tempfile::tempdir().unwrap();
     let server = Server::start_in(data.path()).await;
     let database = open_database(data.path());

@@ -18,12 +18,12 @@ async fn creating_an_order_starts_a_real_execution_that_can_be_described() {
     let order_id = created["order_id"].as_str().unwrap();
     // When the execution is looked up by its URL-encoded ARN
     let (status, execution) = server.get_json(&format!("/executions/{}", encoded(arn))).await;
-    // Then it is running, named by the order, with the order id as input
+    // Then it is running, named by the order, with the order id and its products as input
     assert_eq!(status, StatusCode::OK, "{execution}");
     assert_eq!(execution["execution_arn"], arn);
     assert_eq!(execution["name"], order_id);
     assert_eq!(execution["status"], "RUNNING");
-    assert_eq!(execution["input"], json!({"order_id": order_id}));
+    assert_eq!(execution["input"], json!({"order_id": order_id, "product_ids": ["PROD001", "PROD002"]}));
     assert_eq!(execution["state_machine_arn"], "arn:aws:states:us-east-1:123456789012:stateMachine:OrderProcessing");
     assert!(chrono::DateTime::parse_from_rfc3339(execution["start_date"].as_str().unwrap()).is_ok());
     assert_eq!(execution["stop_date"], json!(null));

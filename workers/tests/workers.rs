@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::sqs::SqsEvent;
 use orders_core::adapters::embedded::{EmbeddedConfig, FolderBackupStore, QueueSettings, WorkflowLocation};
-use orders_core::application::{BackupJob, Backups};
-use orders_core::domain::{Order, OrderId, OrderStatus};
+use orders_core::application::{BackupJob, Backups, execution_input};
+use orders_core::domain::{Money, ORDER_WRITE_GRACE, Order, OrderId, OrderItem, OrderStatus};
 use orders_core::lambda::DeadLetters;
 use orders_core::lambda::SqsHandler;
 use orders_core::ports::{
@@ -481,4 +481,77 @@ async fn a_hand_off_still_failing_past_its_deadline_fails_the_order_and_gives_it
     assert_eq!(stored.failure_reason.as_deref(), Some("fulfilment hand-off timed out after 24 hours"));
     let release = next_task().await;
     assert_eq!((release["task"].as_str(), release["order_id"].as_str()), (Some("release"), Some(name.as_str())));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_processing_task_waits_for_an_order_written_after_its_workflow_started() {
+    // Given an order whose workflow was started before the order was written, as a create does
+    let harness = Harness::new(30_000, 5).await;
+    let mut order = common::new_order("CUST001");
+    order.items = vec![OrderItem {
+        product_id: "PROD001".into(),
+        quantity: 1,
+        unit_price: Money::from_cents(100),
+        line_total: Money::from_cents(100),
+    }];
+    let name = order.order_id.to_string();
+    harness.system.workflow.start_execution(&name, &execution_input(&order)).await.unwrap();
+    let task = next_fulfilment_task(&harness).await;
+    assert_eq!(task["task"], "process");
+    assert_eq!(task["execution_input"]["product_ids"], serde_json::json!(["PROD001"]));
+    // When its processing task is handled while the order's write lands a moment later
+    let orders = harness.system.database.clone();
+    let written = order.clone();
+    let late_write = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        orders.create_order_at(&written, None, None, true).await.unwrap();
+    });
+    harness.system.ports.workflow_tasks().handle(serde_json::from_value(task).unwrap()).await.unwrap();
+    late_write.await.unwrap();
+    // Then the task waited for it: the order is processing
+    let stored = harness.system.database.get_order(order.order_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, OrderStatus::Processing);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workflow_whose_order_is_never_written_ends_quietly_after_the_grace() {
+    // Given a workflow started for an order whose create then failed: the order is never written
+    let harness = Harness::new(30_000, 5).await;
+    let order = common::new_order("CUST001");
+    let name = order.order_id.to_string();
+    let started = harness.system.workflow.start_execution(&name, &execution_input(&order)).await.unwrap();
+    let mut task = next_fulfilment_task(&harness).await;
+    let tasks = harness.system.ports.workflow_tasks();
+    // When its processing task is handled within the grace
+    let tried = tasks.handle(serde_json::from_value(task.clone()).unwrap()).await;
+    // Then the trouble is passing: the task fails for a retry, the execution still runs
+    assert!(tried.unwrap_err().to_string().contains("not stored yet"));
+    let execution = harness.system.workflow.describe_execution(&started.execution_arn).await.unwrap().unwrap();
+    assert_eq!(execution.status, ExecutionStatus::Running);
+    // When it comes again past the grace
+    let asked = chrono::Utc::now() - ORDER_WRITE_GRACE - chrono::TimeDelta::seconds(1);
+    task["entered_at"] = asked.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).into();
+    tasks.handle(serde_json::from_value(task).unwrap()).await.unwrap();
+    // Then the workflow ends without failing anything: no order was ever stored, none is created
+    eventually("the execution to end", async || {
+        let execution = harness.system.workflow.describe_execution(&started.execution_arn).await.unwrap()?;
+        (execution.status != ExecutionStatus::Running).then_some(execution)
+    })
+    .await;
+    let execution = harness.system.workflow.describe_execution(&started.execution_arn).await.unwrap().unwrap();
+    assert_eq!(execution.status, ExecutionStatus::Succeeded, "{execution:?}");
+    let history = harness.system.workflow.history(&started.execution_arn).await.unwrap();
+    assert!(history.iter().any(|event| event.state.as_deref() == Some("NeverStored")), "{history:?}");
+    assert_eq!(harness.system.database.get_order(order.order_id).await.unwrap(), None);
+}
+
+/// The next task the workflow sent the fulfilment queue (taken off the queue).
+async fn next_fulfilment_task(harness: &Harness) -> serde_json::Value {
+    let queues = harness.system.ports.queues.clone();
+    eventually("a fulfilment task", async || {
+        let message = queues.receive(QueueName::Fulfilment, 1).await.unwrap().pop()?;
+        queues.delete(QueueName::Fulfilment, &message.receipt_handle).await.unwrap();
+        Some(serde_json::from_str::<serde_json::Value>(&message.body).unwrap())
+    })
+    .await
 }

@@ -70,6 +70,8 @@ struct OrderRecord {
     idempotency_expires_at: Option<i64>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     stock_consumed: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    workflow_started: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +115,7 @@ fn record_of(image: &OrderImage) -> OrderRecord {
         idempotency_fingerprint: image.idempotency.as_ref().map(|b| b.fingerprint.clone()),
         idempotency_expires_at: image.idempotency.as_ref().map(|b| b.expires_at.timestamp()),
         stock_consumed: image.stock_consumed,
+        workflow_started: image.workflow_started,
     }
 }
 
@@ -165,6 +168,7 @@ pub fn from_item(item: Item) -> Result<OrderImage, ItemError> {
         awaiting,
         idempotency,
         stock_consumed: record.stock_consumed,
+        workflow_started: record.workflow_started,
     })
 }
 
@@ -215,6 +219,7 @@ mod tests {
                 expires_at: chrono::DateTime::from_timestamp(4_102_444_800, 0).unwrap(),
             }),
             stock_consumed: true,
+            workflow_started: true,
         }
     }
 

@@ -1,8 +1,8 @@
 //! The reactions to an order change, one change at a time in commit order (the change stream keeps
 //! each order's changes in order):
 //!
-//! - a new pending order gets its workflow execution started (idempotent by name: the create
-//!   request usually started it already; this guarantees it when that start failed);
+//! - a new pending order whose create could not start its workflow execution (the order notes
+//!   whether it did) gets it started here (idempotent by name);
 //! - every new version is backed up, and a deletion gets its tombstone: written here through the
 //!   [`Backups::keep`] use case (one request per version), and only when that write fails sent as a
 //!   job to the backup queue, whose worker retries it (and whose DLQ keeps what keeps failing); a
@@ -80,6 +80,7 @@ impl ChangeReactions {
         }
         if let (None, Some(created)) = (old, new)
             && created.order.status == OrderStatus::Pending
+            && !created.workflow_started
         {
             self.start_workflow(created).await?;
         }
@@ -97,7 +98,7 @@ impl ChangeReactions {
 
     async fn start_workflow(&self, created: &OrderImage) -> Result<(), StepError> {
         let order_id = created.order.order_id;
-        match ensure_order_workflow(self.workflow.as_ref(), order_id).await {
+        match ensure_order_workflow(self.workflow.as_ref(), &created.order).await {
             Ok(()) => Ok(()),
             // Only the same name with another input: not this order's workflow to fix here.
             Err(WorkflowError::AlreadyExists(name)) => {

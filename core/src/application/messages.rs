@@ -53,6 +53,10 @@ pub enum WorkflowTask {
         /// counts from here.
         #[serde(with = "crate::domain::order::rfc3339")]
         entered_at: chrono::DateTime<chrono::Utc>,
+        /// The execution's input, whole: an input without the fields the task reads (an operator's
+        /// start with the order id alone) leaves them empty.
+        #[serde(default)]
+        execution_input: ProcessInput,
         /// The workflow's task token.
         task_token: String,
     },
@@ -103,6 +107,15 @@ pub enum WorkflowTask {
         /// The workflow's task token.
         task_token: String,
     },
+}
+
+/// What the processing task reads of its execution's input (made by
+/// [`execution_input`](super::execution_input)).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInput {
+    /// The products of the order's lines: read together with the order.
+    #[serde(default)]
+    pub product_ids: Vec<String>,
 }
 
 impl WorkflowTask {

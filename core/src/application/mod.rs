@@ -26,10 +26,10 @@ pub mod workflow_tasks;
 pub use backups::{BackupProgress, Backups, BackupsError, RestoreReport, VerifyReport};
 pub use changes::ChangeReactions;
 pub use import::{ImportOutcome, OrderImport, REFERENCE_LIFETIME_DAYS};
-pub use messages::{BackupJob, WorkflowTask};
+pub use messages::{BackupJob, ProcessInput, WorkflowTask};
 pub use orders::{
     CreateOrder, DEFAULT_LIMIT, ListOrders, MAX_IDEMPOTENCY_KEY_CHARS, MAX_LIMIT, OrderCreated, OrderError,
-    OrderListing, OrderService, ensure_order_workflow, start_order_workflow,
+    OrderListing, OrderService, ensure_order_workflow, execution_input, start_order_workflow,
 };
 pub use products::{ProductListing, Products};
 pub use step_error::StepError;

@@ -207,8 +207,8 @@ impl OrderService {
         OrderService { orders, catalog, workflow, idempotency_ttl: Duration::hours(24) }
     }
 
-    /// Creates an order: validates and prices it, writes it (with its Idempotency-Key record, in one
-    /// atomic write), then starts its workflow execution named by the order id. A repeated request
+    /// Creates an order: validates and prices it, starts its workflow execution named by the order
+    /// id, then writes it (with its Idempotency-Key record, in one atomic write). A repeated request
     /// with the same key and the same body returns the first result and creates nothing.
     pub async fn create_order(&self, request: CreateOrder) -> Result<OrderCreated, OrderError> {
         let fingerprint = request.order.fingerprint();
@@ -255,16 +255,26 @@ impl OrderService {
             execution_arn: execution_arn.clone(),
             expires_at: now + request.key_lifetime.unwrap_or(self.idempotency_ttl),
         });
-        match self.orders.create_order_at(&order, record.as_ref(), place).await? {
+        // The execution starts before the order is written, and the order notes that it did: its
+        // change then has no start to make (one request less per order). Its task waits for the
+        // write (`ORDER_WRITE_GRACE`) and ends quietly if the write never lands (a create that
+        // failed or was answered as a repeat after the start). When the start fails, the order is
+        // written all the same, noted unstarted: its change record starts it.
+        let workflow_started = match ensure_order_workflow(self.workflow.as_ref(), &order).await {
+            Ok(()) => true,
+            Err(error) => {
+                warn!(
+                    order_id = %order_id, %error,
+                    "could not start the order's workflow yet; its change record starts it once the engine answers"
+                );
+                false
+            }
+        };
+        match self.orders.create_order_at(&order, record.as_ref(), place, workflow_started).await? {
             CreateOutcome::Replayed(first) => return self.replay(first, &fingerprint).await,
             CreateOutcome::Created => {}
         }
         info!(order_id = %order_id, customer_id = %order.customer_id, total = %order.total_amount, "order created");
-
-        // The order exists from here on, so the answer is a 201 whatever the engine says: the
-        // order's insert record makes the stream processor start the same execution (named by the
-        // order id) until it runs. Starting here only spares the client the stream's delay.
-        self.try_start_order_workflow(order_id).await;
         Ok(OrderCreated { order_id, execution_arn, replayed: false })
     }
 
@@ -279,17 +289,17 @@ impl OrderService {
         if let Some(order) = self.orders.get_order(record.order_id).await?
             && order.status == OrderStatus::Pending
         {
-            self.try_start_order_workflow(record.order_id).await;
+            self.try_start_order_workflow(&order).await;
         }
         info!(order_id = %record.order_id, "idempotent repeat answered from the first request");
         Ok(OrderCreated { order_id: record.order_id, execution_arn: record.execution_arn, replayed: true })
     }
 
     /// Starts a stored order's workflow, leaving a failure to the stream processor's retries.
-    async fn try_start_order_workflow(&self, order_id: OrderId) {
-        if let Err(error) = ensure_order_workflow(self.workflow.as_ref(), order_id).await {
+    async fn try_start_order_workflow(&self, order: &Order) {
+        if let Err(error) = ensure_order_workflow(self.workflow.as_ref(), order).await {
             warn!(
-                order_id = %order_id, %error,
+                order_id = %order.order_id, %error,
                 "could not start the order's workflow yet; its change record starts it once the engine answers"
             );
         }
@@ -364,8 +374,8 @@ impl OrderService {
 
     /// Starts the order's workflow execution (named by the order id), or returns the one it has.
     pub async fn start_workflow(&self, order_id: OrderId) -> Result<StartedExecution, OrderError> {
-        self.get_order(order_id).await?;
-        Ok(start_order_workflow(self.workflow.as_ref(), order_id).await?)
+        let order = self.get_order(order_id).await?;
+        Ok(start_order_workflow(self.workflow.as_ref(), &order).await?)
     }
 
     /// Describes a workflow execution.
@@ -374,26 +384,33 @@ impl OrderService {
     }
 }
 
-/// Starts an order's workflow execution: named by the order id, with the order id as its input, so
-/// that every caller (the create request, its retries, the stream processor reacting to the order's
-/// insert, an operator) asks for the same execution and a repeat starts nothing new.
+/// The input of an order's workflow execution: the order id, and the products of its lines (sorted,
+/// once each), which the processing task reads together with the order. Made from what never
+/// changes on an order, so that every caller (the create request, its retries, the stream processor
+/// reacting to the order's insert, an operator) gives the same input, as Step Functions' idempotent
+/// start requires.
+pub fn execution_input(order: &Order) -> serde_json::Value {
+    let products: std::collections::BTreeSet<&str> = order.items.iter().map(|item| item.product_id.as_str()).collect();
+    serde_json::json!({ "order_id": order.order_id.to_string(), "product_ids": products })
+}
+
+/// Starts an order's workflow execution, named by the order id with [`execution_input`], so that a
+/// repeat from any caller starts nothing new.
 pub async fn start_order_workflow(
     workflow: &dyn WorkflowEngine,
-    order_id: OrderId,
+    order: &Order,
 ) -> Result<StartedExecution, WorkflowError> {
-    let input = serde_json::json!({ "order_id": order_id.to_string() });
-    let started = workflow.start_execution(&order_id.to_string(), &input).await?;
+    let started = workflow.start_execution(&order.order_id.to_string(), &execution_input(order)).await?;
     if started.newly_started {
-        info!(order_id = %order_id, execution_arn = %started.execution_arn, "workflow started");
+        info!(order_id = %order.order_id, execution_arn = %started.execution_arn, "workflow started");
     }
     Ok(started)
 }
 
 /// Makes sure an order's workflow execution exists, as [`start_order_workflow`] names it, without
 /// asking whether this call started it (on Step Functions one request instead of two).
-pub async fn ensure_order_workflow(workflow: &dyn WorkflowEngine, order_id: OrderId) -> Result<(), WorkflowError> {
-    let input = serde_json::json!({ "order_id": order_id.to_string() });
-    workflow.ensure_execution(&order_id.to_string(), &input).await.map(|_| ())
+pub async fn ensure_order_workflow(workflow: &dyn WorkflowEngine, order: &Order) -> Result<(), WorkflowError> {
+    workflow.ensure_execution(&order.order_id.to_string(), &execution_input(order)).await.map(|_| ())
 }
 
 fn check_idempotency_key(key: &str) -> Result<(), ValidationError> {

@@ -20,15 +20,17 @@
 //! delivery id per order, and an answered token is simply gone.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::StepError;
 use super::messages::WorkflowTask;
 use crate::domain::{
-    FailureReason, HAND_OFF_DEADLINE, NewStatus, Order, OrderId, OrderStatus, OrderStopped, ProcessingFailure,
-    ReserveOutcome, SettleOutcome, StockLine,
+    FailureReason, HAND_OFF_DEADLINE, NewStatus, ORDER_WRITE_GRACE, Order, OrderId, OrderStatus, OrderStopped,
+    ProcessingFailure, ReserveOutcome, SettleOutcome, StockLine,
 };
 use crate::ports::{
     CallbackError, FulfilmentHandOff, HandOffError, OrderStore, ProcessingStart, StatusWait, StockLedger, StoreError,
@@ -38,6 +40,10 @@ use crate::ports::{
 /// The error a processing task fails with when the order went past processing without it (what
 /// the state machine's `Catch` sends to its `NotPending` end).
 pub const NOT_PENDING: &str = "OrderNotPending";
+
+/// The error a processing task fails with when its order was never stored (what the state
+/// machine's `Catch` sends to its `NeverStored` end).
+pub const NOT_STORED: &str = "OrderNotStored";
 
 /// Answers the workflow's callback tasks.
 #[derive(Clone)]
@@ -108,8 +114,8 @@ impl WorkflowTasks {
     /// Carries out one task.
     pub async fn handle(&self, task: WorkflowTask) -> Result<(), StepError> {
         match task {
-            WorkflowTask::Process { order_id, entered_at, task_token } => {
-                self.process(order_id, entered_at, task_token).await
+            WorkflowTask::Process { order_id, entered_at, execution_input, task_token } => {
+                self.process(order_id, entered_at, &execution_input.product_ids, task_token).await
             }
             WorkflowTask::Reserve { order_id, task_token } => {
                 let step = self.reserve(order_id).await?;
@@ -146,11 +152,19 @@ impl WorkflowTasks {
     /// token kept on it, in one write), then hands it off. The token is answered by the change
     /// reactions when the order is delivered or stops; here only when processing cannot go on.
     /// Passing trouble with the hand-off is retried through the queue; past
-    /// [`HAND_OFF_DEADLINE`] from `entered_at`, the order fails instead.
-    async fn process(&self, order_id: OrderId, entered_at: DateTime<Utc>, task_token: String) -> Result<(), StepError> {
+    /// [`HAND_OFF_DEADLINE`] from `entered_at`, the order fails instead. An order not stored yet
+    /// (its create starts the workflow before writing it) is waited for, up to
+    /// [`ORDER_WRITE_GRACE`] from `entered_at`; past that it never will be, and the workflow ends.
+    async fn process(
+        &self,
+        order_id: OrderId,
+        entered_at: DateTime<Utc>,
+        product_ids: &[String],
+        task_token: String,
+    ) -> Result<(), StepError> {
         let wait = StatusWait { status: OrderStatus::Delivered, task_token };
         let task_token = &wait.task_token;
-        let order = match self.stock.begin_processing(order_id, &wait).await? {
+        let order = match self.begin_processing(order_id, &wait, product_ids).await? {
             ProcessingStart::Started { order, reserved } => {
                 tracing::info!(%order_id, tracked_lines = reserved.len(), "order's stock reserved; processing");
                 order
@@ -169,6 +183,17 @@ impl WorkflowTasks {
                 let cause = format!("order {order_id} is {status}: there is nothing left to process");
                 return self.answers.fail(task_token, NOT_PENDING, &cause).await;
             }
+            ProcessingStart::NotStored if Utc::now() < entered_at + ORDER_WRITE_GRACE => {
+                return Err(StoreError::Unavailable(format!("order {order_id} is not stored yet")).into());
+            }
+            ProcessingStart::NotStored => {
+                tracing::warn!(%order_id, %entered_at, "order never stored: its create failed after starting the workflow");
+                let cause = format!(
+                    "order {order_id} was never stored: its create failed, or was answered as a repeat, after \
+                     starting this workflow"
+                );
+                return self.answers.fail(task_token, NOT_STORED, &cause).await;
+            }
         };
         match self.hand_off_order(&order).await {
             // The token stays on the order, for the delivery to answer.
@@ -178,6 +203,35 @@ impl WorkflowTasks {
                 self.answer(task_token, order_id, Step::Failed(ProcessingFailure::HandOffTimedOut)).await
             }
             Err(trouble) => Err(trouble.into()),
+        }
+    }
+
+    /// [`StockLedger::begin_processing`], tried again for a moment while the order is not stored:
+    /// its create writes it just after starting the workflow, and the task may come first.
+    async fn begin_processing(
+        &self,
+        order_id: OrderId,
+        wait: &StatusWait,
+        product_ids: &[String],
+    ) -> Result<ProcessingStart, StoreError> {
+        let attempt = || async {
+            match self.stock.begin_processing(order_id, wait, product_ids).await? {
+                ProcessingStart::NotStored => Err(StoreError::NotFound(order_id)),
+                start => Ok(start),
+            }
+        };
+        let started = attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(50))
+                    .with_max_delay(Duration::from_millis(800))
+                    .with_max_times(5),
+            )
+            .when(|error| matches!(error, StoreError::NotFound(_)))
+            .await;
+        match started {
+            Err(StoreError::NotFound(_)) => Ok(ProcessingStart::NotStored),
+            other => other,
         }
     }
 

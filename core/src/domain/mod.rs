@@ -23,4 +23,6 @@ pub use stock::{
     CatalogEntry, OutOfStock, ReservationState, ReserveOutcome, SettleOutcome, StockLine, plan_reservation,
 };
 pub use validation::{NewOrder, NewOrderItem, ValidationError};
-pub use workflow::{HAND_OFF_DEADLINE, OrderStopped, ProcessingEntry, ProcessingFailure, WaitOutcome};
+pub use workflow::{
+    HAND_OFF_DEADLINE, ORDER_WRITE_GRACE, OrderStopped, ProcessingEntry, ProcessingFailure, WaitOutcome,
+};

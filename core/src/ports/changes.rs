@@ -45,12 +45,17 @@ pub struct OrderImage {
     /// left to consume.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stock_consumed: bool,
+    /// Its create started its workflow execution before writing it: the change reactions have
+    /// none to start. False when the start failed (or for an order restored or written without
+    /// one): the reactions start it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub workflow_started: bool,
 }
 
 impl OrderImage {
-    /// A new order as created: no workflow waits on it yet.
+    /// A new order as created: no workflow waits on it yet, and none was started for it.
     pub fn created(order: Order, idempotency: Option<IdempotencyBinding>) -> Self {
-        OrderImage { order, awaiting: None, idempotency, stock_consumed: false }
+        OrderImage { order, awaiting: None, idempotency, stock_consumed: false, workflow_started: false }
     }
 
     /// What a version's backup keeps of this image.

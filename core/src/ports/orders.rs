@@ -187,12 +187,14 @@ pub trait OrderStore: Send + Sync {
     /// Writes a new order and, atomically with it, its idempotency record (which the order keeps
     /// too, as its [`IdempotencyBinding`]). If a live record for the same key exists, writes nothing:
     /// [`CreateOutcome::Replayed`] when its fingerprint matches, [`StoreError::IdempotencyKeyReused`]
-    /// when not.
+    /// when not. The order's change says its workflow is still to start.
     async fn create_order(
         &self,
         order: &Order,
         idempotency: Option<&IdempotencyRecord>,
-    ) -> Result<CreateOutcome, StoreError>;
+    ) -> Result<CreateOutcome, StoreError> {
+        self.create_order_at(order, idempotency, None, false).await
+    }
 
     /// Takes the place in the listings of an order about to be created, for
     /// [`OrderStore::create_order_at`]: a store that numbers its orders from a counter of its own
@@ -203,16 +205,16 @@ pub trait OrderStore: Send + Sync {
         Ok(None)
     }
 
-    /// As [`OrderStore::create_order`], at a place from [`OrderStore::take_listing_place`].
+    /// As [`OrderStore::create_order`], at a place from [`OrderStore::take_listing_place`], noting
+    /// on the order whether its workflow execution was started before the write
+    /// ([`OrderImage::workflow_started`](super::OrderImage::workflow_started)).
     async fn create_order_at(
         &self,
         order: &Order,
         idempotency: Option<&IdempotencyRecord>,
         place: Option<u64>,
-    ) -> Result<CreateOutcome, StoreError> {
-        let _ = place;
-        self.create_order(order, idempotency).await
-    }
+        workflow_started: bool,
+    ) -> Result<CreateOutcome, StoreError>;
 
     /// One order by id.
     async fn get_order(&self, order_id: OrderId) -> Result<Option<Order>, StoreError>;

@@ -31,6 +31,9 @@ pub enum ProcessingStart {
     /// The order went past `processing` (a client moved it on) with nothing reserved for it:
     /// nothing is left to process.
     NotPending(OrderStatus),
+    /// There is no such order, and none was deleted: its create started the workflow before
+    /// writing it, and the write has not landed (yet, or ever: the create failed after the start).
+    NotStored,
 }
 
 /// Reservations of product stock for orders.
@@ -53,6 +56,13 @@ pub trait StockLedger: Send + Sync {
     /// reservation of its lines (as [`StockLedger::reserve`]) and, when the units are held, moves a
     /// pending order to `processing` (counted in the listings) and keeps `wait` on it. An order
     /// already `processing` or further on keeps its status. Repeated, it holds nothing more and
-    /// keeps the (new) wait.
-    async fn begin_processing(&self, order_id: OrderId, wait: &StatusWait) -> Result<ProcessingStart, StoreError>;
+    /// keeps the (new) wait. `products` are the products the order is expected to hold (from the
+    /// workflow's input): a store may read their stock together with the order; the order's own
+    /// lines decide what is reserved.
+    async fn begin_processing(
+        &self,
+        order_id: OrderId,
+        wait: &StatusWait,
+        products: &[String],
+    ) -> Result<ProcessingStart, StoreError>;
 }

@@ -120,7 +120,7 @@ pub async fn orders_are_listed_at_the_places_taken_for_them(ports: &Ports) {
     let _unused = ports.orders.take_listing_place().await.unwrap();
     let place = ports.orders.take_listing_place().await.unwrap();
     let second = new_order(&customer);
-    ports.orders.create_order_at(&second, None, place).await.unwrap();
+    ports.orders.create_order_at(&second, None, place, false).await.unwrap();
     let third = new_order(&customer);
     ports.orders.create_order(&third, None).await.unwrap();
     // Then the listing shows them newest first, counted once each, the unused place leaving no gap
@@ -679,6 +679,12 @@ async fn an_order_of(ports: &Ports, lines: &[(&str, u32)]) -> orders_core::domai
     order
 }
 
+/// The products a workflow's input names for the order (what the processing task is handed).
+fn products_of(order: &orders_core::domain::Order) -> Vec<String> {
+    let input = orders_core::application::execution_input(order);
+    serde_json::from_value(input["product_ids"].clone()).unwrap()
+}
+
 fn started(outcome: ProcessingStart) -> (orders_core::domain::Order, Vec<StockLine>) {
     match outcome {
         ProcessingStart::Started { order, reserved } => (order, reserved),
@@ -694,7 +700,8 @@ pub async fn processing_begins_with_the_reservation_the_status_and_the_wait_at_o
     // When a pending order of both begins its processing
     let order = an_order_of(ports, &[("A", 3), ("U", 7)]).await;
     let wait = StatusWait { status: OrderStatus::Delivered, task_token: "token-1".into() };
-    let (begun, reserved) = started(ports.stock.begin_processing(order.order_id, &wait).await.unwrap());
+    let (begun, reserved) =
+        started(ports.stock.begin_processing(order.order_id, &wait, &products_of(&order)).await.unwrap());
     // Then its tracked units are held, it is processing (a new version), and listed so
     assert_eq!(reserved, [line("A", 3)]);
     assert_eq!((begun.status, begun.version), (OrderStatus::Processing, 2));
@@ -703,39 +710,46 @@ pub async fn processing_begins_with_the_reservation_the_status_and_the_wait_at_o
     assert_eq!(page(ports, &processing, 10, PagePosition::Number(1)).await.1, 1);
     // And beginning again (a redelivered task, a new token) holds nothing more and moves nothing
     let again = StatusWait { task_token: "token-2".into(), ..wait.clone() };
-    let (same, reserved_again) = started(ports.stock.begin_processing(order.order_id, &again).await.unwrap());
+    let (same, reserved_again) = started(ports.stock.begin_processing(order.order_id, &again, &[]).await.unwrap());
     assert_eq!((same, reserved_again), (begun, reserved));
     assert_eq!(stock_of(ports, "A").await, (Some(2), 3));
     assert_eq!(page(ports, &processing, 10, PagePosition::Number(1)).await.1, 1);
     // When another order wants more than is left, nothing is held and it stays pending
     let short = an_order_of(ports, &[("A", 3)]).await;
     assert_eq!(
-        ports.stock.begin_processing(short.order_id, &wait).await.unwrap(),
+        ports.stock.begin_processing(short.order_id, &wait, &products_of(&short)).await.unwrap(),
         ProcessingStart::OutOfStock(OutOfStock { product_id: "A".into(), requested: 3, available: 2 })
     );
     assert_eq!(ports.orders.get_order(short.order_id).await.unwrap().unwrap().status, OrderStatus::Pending);
-    // And a cancelled order, a missing one, and one a client shipped first do not begin
+    // And a cancelled order, a deleted one, one never stored, and one a client shipped first do not
+    // begin
     let cancelled = an_order_of(ports, &[("A", 1)]).await;
     ports.orders.update_status(cancelled.order_id, OrderStatus::Cancelled.into(), None).await.unwrap();
     assert_eq!(
-        ports.stock.begin_processing(cancelled.order_id, &wait).await.unwrap(),
+        ports.stock.begin_processing(cancelled.order_id, &wait, &products_of(&cancelled)).await.unwrap(),
         ProcessingStart::Stopped(OrderStopped::Cancelled)
     );
+    let deleted = an_order_of(ports, &[("A", 1)]).await;
+    ports.orders.delete_order(deleted.order_id, None).await.unwrap();
     assert_eq!(
-        ports.stock.begin_processing(OrderId::new_random(), &wait).await.unwrap(),
+        ports.stock.begin_processing(deleted.order_id, &wait, &products_of(&deleted)).await.unwrap(),
         ProcessingStart::Stopped(OrderStopped::Deleted)
+    );
+    assert_eq!(
+        ports.stock.begin_processing(OrderId::new_random(), &wait, &["A".to_owned()]).await.unwrap(),
+        ProcessingStart::NotStored
     );
     let shipped = an_order_of(ports, &[("A", 1)]).await;
     ports.orders.update_status(shipped.order_id, OrderStatus::Processing.into(), None).await.unwrap();
     ports.orders.update_status(shipped.order_id, OrderStatus::Shipped.into(), None).await.unwrap();
     assert_eq!(
-        ports.stock.begin_processing(shipped.order_id, &wait).await.unwrap(),
+        ports.stock.begin_processing(shipped.order_id, &wait, &products_of(&shipped)).await.unwrap(),
         ProcessingStart::NotPending(OrderStatus::Shipped)
     );
     assert_eq!(stock_of(ports, "A").await, (Some(2), 3));
     // And an order shipped after its processing began goes on with its reservation
     ports.orders.update_status(order.order_id, OrderStatus::Shipped.into(), None).await.unwrap();
-    let (shipped_on, kept) = started(ports.stock.begin_processing(order.order_id, &again).await.unwrap());
+    let (shipped_on, kept) = started(ports.stock.begin_processing(order.order_id, &again, &[]).await.unwrap());
     assert_eq!((shipped_on.status, kept), (OrderStatus::Shipped, vec![line("A", 3)]));
 }
 
@@ -748,7 +762,8 @@ pub async fn processing_an_order_of_more_lines_than_one_transaction_holds_begins
     let order = an_order_of(ports, &lines).await;
     // When its processing begins
     let wait = StatusWait { status: OrderStatus::Delivered, task_token: "token-1".into() };
-    let (begun, reserved) = started(ports.stock.begin_processing(order.order_id, &wait).await.unwrap());
+    let (begun, reserved) =
+        started(ports.stock.begin_processing(order.order_id, &wait, &products_of(&order)).await.unwrap());
     // Then every line is held and the order is processing
     assert_eq!((begun.status, reserved.len()), (OrderStatus::Processing, 100));
     assert_eq!(stock_of(ports, "P099").await, (Some(1), 1));
@@ -768,7 +783,7 @@ pub async fn a_delivery_consumes_the_reserved_stock_in_its_own_write(ports: &Por
     ports.catalog.replace_catalog(&catalog).await.unwrap();
     let order = an_order_of(ports, &[("A", 3), ("U", 1)]).await;
     let wait = StatusWait { status: OrderStatus::Delivered, task_token: "token-1".into() };
-    started(ports.stock.begin_processing(order.order_id, &wait).await.unwrap());
+    started(ports.stock.begin_processing(order.order_id, &wait, &products_of(&order)).await.unwrap());
     assert_eq!(stock_of(ports, "A").await, (Some(2), 3));
     // When it is shipped, then delivered
     ports.orders.update_status(order.order_id, OrderStatus::Shipped.into(), None).await.unwrap();

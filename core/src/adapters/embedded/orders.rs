@@ -33,10 +33,12 @@ impl OrderStore for Database {
         self.read_by_key(|tx| live_idempotency(tx, key))
     }
 
-    async fn create_order(
+    async fn create_order_at(
         &self,
         order: &Order,
         idempotency: Option<&IdempotencyRecord>,
+        _place: Option<u64>,
+        workflow_started: bool,
     ) -> Result<CreateOutcome, StoreError> {
         let order = order.clone();
         let idempotency = idempotency.cloned();
@@ -50,7 +52,10 @@ impl OrderStore for Database {
                     Err(StoreError::IdempotencyKeyReused)
                 };
             }
-            let image = OrderImage::created(order.clone(), idempotency.as_ref().map(IdempotencyRecord::binding));
+            let image = OrderImage {
+                workflow_started,
+                ..OrderImage::created(order.clone(), idempotency.as_ref().map(IdempotencyRecord::binding))
+            };
             insert_order(tx, &image)?;
             record_change(tx, ChangeKind::Insert, None, Some(&image))?;
             if let Some(record) = idempotency {
@@ -146,15 +151,7 @@ impl OrderStore for Database {
         let after = OrderImage::created(backup.order.clone(), backup.idempotency.clone());
         self.write(move |tx| {
             let order = &after.order;
-            let deleted = query_row_cached(
-                tx,
-                "SELECT 1 FROM deleted_orders WHERE order_id = ?1",
-                [order.order_id.to_string()],
-                |_| Ok(()),
-            )
-            .optional()
-            .map_err(sql_error)?;
-            if deleted.is_some() {
+            if was_deleted(tx, order.order_id)? {
                 return Ok(RestoreOutcome::Deleted);
             }
             let outcome = match load_order(tx, order.order_id)? {
@@ -228,6 +225,15 @@ fn change_status(
 
 /// The start of an order's processing, once its stock is held: a pending order moves to
 /// `processing` (version + 1, counted), and the workflow's wait is kept on it; one change recorded.
+/// Whether this store deleted the order.
+pub(super) fn was_deleted(tx: &Transaction<'_>, order_id: OrderId) -> Result<bool, StoreError> {
+    let deleted =
+        query_row_cached(tx, "SELECT 1 FROM deleted_orders WHERE order_id = ?1", [order_id.to_string()], |_| Ok(()))
+            .optional()
+            .map_err(sql_error)?;
+    Ok(deleted.is_some())
+}
+
 pub(super) fn start_processing(
     tx: &Transaction<'_>,
     seq: i64,
@@ -407,7 +413,7 @@ fn read_order(row: &Row<'_>) -> Result<OrderImage, StoreError> {
         failure_reason: row.get(15).map_err(sql_error)?,
         items,
     };
-    Ok(OrderImage { order, awaiting, idempotency, stock_consumed: false })
+    Ok(OrderImage { order, awaiting, idempotency, stock_consumed: false, workflow_started: false })
 }
 
 fn read_summary(row: &Row<'_>) -> Result<(i64, OrderSummary), StoreError> {

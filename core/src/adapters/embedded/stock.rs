@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::catalog::entry;
 use super::db::{Database, execute_cached, sql_error};
-use super::orders::{load_order, start_processing};
+use super::orders::{load_order, start_processing, was_deleted};
 use crate::domain::{
     OrderId, OrderStopped, OutOfStock, ProcessingEntry, ReservationState, ReserveOutcome, SettleOutcome, StockLine,
     plan_reservation,
@@ -28,11 +28,21 @@ impl StockLedger for Database {
         self.write(move |tx| reserve(tx, order_id, &lines)).await
     }
 
-    async fn begin_processing(&self, order_id: OrderId, wait: &StatusWait) -> Result<ProcessingStart, StoreError> {
+    async fn begin_processing(
+        &self,
+        order_id: OrderId,
+        wait: &StatusWait,
+        _products: &[String],
+    ) -> Result<ProcessingStart, StoreError> {
+        // One transaction reads the order and its products here: there is no read to save.
         let wait = wait.clone();
         self.write(move |tx| {
             let Some((seq, before)) = load_order(tx, order_id)? else {
-                return Ok(ProcessingStart::Stopped(OrderStopped::Deleted));
+                return Ok(if was_deleted(tx, order_id)? {
+                    ProcessingStart::Stopped(OrderStopped::Deleted)
+                } else {
+                    ProcessingStart::NotStored
+                });
             };
             let status = before.order.status;
             let outcome = match ProcessingEntry::for_status(status) {

@@ -196,7 +196,7 @@ impl DynamoDbStore {
     }
 
     /// Whether this store deleted the order.
-    async fn was_deleted(&self, order_id: OrderId) -> Result<bool, StoreError> {
+    pub(super) async fn was_deleted(&self, order_id: OrderId) -> Result<bool, StoreError> {
         let output = self
             .client
             .get_item()
@@ -211,7 +211,7 @@ impl DynamoDbStore {
     }
 }
 
-fn stored(item: Attrs) -> Result<Stored, StoreError> {
+pub(super) fn stored(item: Attrs) -> Result<Stored, StoreError> {
     let reserved_lines = item
         .get(RESERVED_LINES)
         .and_then(|v| v.as_s().ok())
@@ -248,14 +248,6 @@ impl OrderStore for DynamoDbStore {
         self.idempotency_record(key).await
     }
 
-    async fn create_order(
-        &self,
-        order: &Order,
-        idempotency: Option<&IdempotencyRecord>,
-    ) -> Result<CreateOutcome, StoreError> {
-        self.create_order_at(order, idempotency, None).await
-    }
-
     async fn take_listing_place(&self) -> Result<Option<u64>, StoreError> {
         self.next_seq().await.map(Some)
     }
@@ -265,12 +257,16 @@ impl OrderStore for DynamoDbStore {
         order: &Order,
         idempotency: Option<&IdempotencyRecord>,
         place: Option<u64>,
+        workflow_started: bool,
     ) -> Result<CreateOutcome, StoreError> {
         let seq = match place {
             Some(seq) => seq,
             None => self.next_seq().await?,
         };
-        let image = OrderImage::created(order.clone(), idempotency.map(IdempotencyRecord::binding));
+        let image = OrderImage {
+            workflow_started,
+            ..OrderImage::created(order.clone(), idempotency.map(IdempotencyRecord::binding))
+        };
         let put_order = Put::builder()
             .table_name(&self.orders)
             .set_item(Some(order_item(&image, seq)?))

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, Update};
 
-use super::orders::Stored;
+use super::orders::{Stored, stored};
 use super::{
     Attrs, DynamoDbStore, WRITE_ATTEMPTS, build_error, cancelled_conditions, json, n, number, s, sdk_error,
     transaction_error,
@@ -24,6 +24,9 @@ use crate::domain::{
     plan_reservation,
 };
 use crate::ports::{ProcessingStart, StatusWait, StockLedger, StoreError};
+
+/// Keys one `BatchGetItem` reads.
+const BATCH_GET_KEYS: usize = 100;
 
 /// Product lines per transaction: 100 items, less the reservation record.
 const LINES_PER_TRANSACTION: usize = 99;
@@ -105,10 +108,26 @@ impl StockLedger for DynamoDbStore {
         self.settle(order_id, ReservationState::Consumed, LineChange::Consume).await
     }
 
-    async fn begin_processing(&self, order_id: OrderId, wait: &StatusWait) -> Result<ProcessingStart, StoreError> {
+    async fn begin_processing(
+        &self,
+        order_id: OrderId,
+        wait: &StatusWait,
+        products: &[String],
+    ) -> Result<ProcessingStart, StoreError> {
+        // The first look reads the order and its expected products' stock in one request; a look
+        // after a conflict reads them as the order says.
+        let mut first_look = self.order_with_stock(order_id, products).await?;
         for _ in 0..WRITE_ATTEMPTS {
-            let Some(current) = self.load(order_id).await? else {
-                return Ok(ProcessingStart::Stopped(OrderStopped::Deleted));
+            let (current, stock_read) = match first_look.take() {
+                Some((current, stock)) => (current, Some(stock)),
+                None => (self.load(order_id).await?, None),
+            };
+            let Some(current) = current else {
+                return Ok(if self.was_deleted(order_id).await? {
+                    ProcessingStart::Stopped(OrderStopped::Deleted)
+                } else {
+                    ProcessingStart::NotStored
+                });
             };
             let status = current.image.order.status;
             let entry = ProcessingEntry::for_status(status);
@@ -116,9 +135,15 @@ impl StockLedger for DynamoDbStore {
             let outcome = match entry {
                 ProcessingEntry::Stop(stopped) => return Ok(ProcessingStart::Stopped(stopped)),
                 ProcessingEntry::Reserve if lines.len() <= LINES_BESIDE_ORDER => {
+                    let available = match stock_read
+                        .filter(|stock| lines.iter().all(|line| stock.contains_key(&line.product_id)))
+                    {
+                        Some(stock) => stock,
+                        None => self.available_stock(&lines).await?,
+                    };
                     // The common case: nothing decided yet, and the reservation, the order and its
                     // counters fit one transaction. A record already there sends it the long way.
-                    match self.reserve_and_start(&current, &lines, wait).await? {
+                    match self.reserve_and_start(&current, &lines, &available, wait).await? {
                         Ok(started) => return Ok(started),
                         Err(Cancelled::Record) => self.reserve(order_id, &lines).await?,
                         Err(Cancelled::Lines(_)) => continue,
@@ -149,6 +174,52 @@ impl StockLedger for DynamoDbStore {
 }
 
 impl DynamoDbStore {
+    /// The order (`None` when there is none) and the available stock of `products` (`None` for a
+    /// product not tracked or not in the catalog; every product asked for has an entry), read
+    /// strongly consistent in one `BatchGetItem`. `None` when there are no products to read, or
+    /// more than one request holds beside the order.
+    async fn order_with_stock(
+        &self,
+        order_id: OrderId,
+        products: &[String],
+    ) -> Result<Option<(Option<Stored>, HashMap<String, Option<u64>>)>, StoreError> {
+        if products.is_empty() || products.len() >= BATCH_GET_KEYS {
+            return Ok(None);
+        }
+        let order_keys = KeysAndAttributes::builder()
+            .consistent_read(true)
+            .keys(HashMap::from([("order_id".to_owned(), s(order_id.to_string()))]))
+            .build()
+            .map_err(build_error)?;
+        let mut product_keys = KeysAndAttributes::builder()
+            .consistent_read(true)
+            .projection_expression("product_id, #stock")
+            .expression_attribute_names("#stock", "stock");
+        for product_id in products {
+            product_keys = product_keys.keys(HashMap::from([("product_id".to_owned(), s(product_id.clone()))]));
+        }
+        let mut request = Some(HashMap::from([
+            (self.orders.clone(), order_keys),
+            (self.catalog.clone(), product_keys.build().map_err(build_error)?),
+        ]));
+        let mut order = None;
+        let mut available: HashMap<String, Option<u64>> = products.iter().map(|id| (id.clone(), None)).collect();
+        while let Some(items) = request.take().filter(|r| !r.is_empty()) {
+            let output = self.client.batch_get_item().set_request_items(Some(items)).send().await.map_err(sdk_error)?;
+            let responses = output.responses();
+            if let Some(item) = responses.and_then(|r| r.get(&self.orders)).and_then(|items| items.first()) {
+                order = Some(stored(item.clone())?);
+            }
+            for item in responses.and_then(|r| r.get(&self.catalog)).into_iter().flatten() {
+                if let Some(id) = item.get("product_id").and_then(|v| v.as_s().ok()) {
+                    available.insert(id.clone(), number(item, "stock"));
+                }
+            }
+            request = output.unprocessed_keys;
+        }
+        Ok(Some((order, available)))
+    }
+
     /// Decides a new reservation of `lines` and begins the order's processing in one transaction:
     /// the record (only if there is none), the products' stock, the order (only at the version
     /// read) and its counters. Out of stock, the refusal is recorded as `reserve` records it.
@@ -158,10 +229,10 @@ impl DynamoDbStore {
         &self,
         current: &Stored,
         lines: &[StockLine],
+        available: &HashMap<String, Option<u64>>,
         wait: &StatusWait,
     ) -> Result<Result<ProcessingStart, Cancelled>, StoreError> {
         let order_id = current.image.order.order_id;
-        let available = self.available_stock(lines).await?;
         let held = match plan_reservation(lines, |id| available.get(id).copied().flatten()) {
             Ok(held) => held,
             Err(refusal) => {
@@ -470,7 +541,7 @@ impl DynamoDbStore {
     /// that is not tracked or not in the catalog.
     async fn available_stock(&self, lines: &[StockLine]) -> Result<HashMap<String, Option<u64>>, StoreError> {
         let mut available = HashMap::with_capacity(lines.len());
-        for chunk in lines.chunks(100) {
+        for chunk in lines.chunks(BATCH_GET_KEYS) {
             let mut keys = KeysAndAttributes::builder()
                 .consistent_read(true)
                 .projection_expression("product_id, #stock")
