@@ -24,8 +24,8 @@ use crate::adapters::webhook::{WebhookConfig, WebhookHandOff};
 use crate::application::{Backups, ChangeReactions, OrderService, WorkflowTasks};
 use crate::domain::ProductCatalog;
 use crate::ports::{
-    BackupStore, CatalogStore, ChangeFeed, FulfilmentHandOff, HandOffError, MessageQueue, OrderStore, QueueName,
-    StockLedger, StoreError, TaskCallbacks, WorkflowEngine,
+    BackupStore, CatalogStore, ChangeFeed, CreateLookups, FulfilmentHandOff, HandOffError, MessageQueue, OrderStore,
+    QueueName, StockLedger, StoreError, TaskCallbacks, WorkflowEngine,
 };
 
 /// Every port of one way of running.
@@ -35,6 +35,8 @@ pub struct Ports {
     pub orders: Arc<dyn OrderStore>,
     /// The product catalog.
     pub catalog: Arc<dyn CatalogStore>,
+    /// What a create looks up before it writes (its key's record, its prices, its listing place).
+    pub create_lookups: Arc<dyn CreateLookups>,
     /// The orders' stock reservations.
     pub stock: Arc<dyn StockLedger>,
     /// The workflow engine: starts and describes the order workflow's executions.
@@ -56,7 +58,7 @@ pub struct Ports {
 impl Ports {
     /// The order use cases over these ports.
     pub fn order_service(&self) -> OrderService {
-        OrderService::new(self.orders.clone(), self.catalog.clone(), self.workflow.clone())
+        OrderService::new(self.orders.clone(), self.create_lookups.clone(), self.workflow.clone())
     }
 
     /// The catalog use cases (products with their stock) over these ports.
@@ -137,6 +139,7 @@ pub async fn wire_embedded(config: &EmbeddedConfig) -> Result<EmbeddedSystem, St
     let ports = Ports {
         orders: Arc::new(database.clone()),
         catalog: Arc::new(database.clone()),
+        create_lookups: Arc::new(database.clone()),
         stock: Arc::new(database.clone()),
         workflow: Arc::new(workflow.clone()),
         callbacks: Arc::new(workflow.clone()),
@@ -178,6 +181,7 @@ mod aws {
         let ports = Ports {
             orders: store.clone(),
             catalog: store.clone(),
+            create_lookups: store.clone(),
             stock: store,
             workflow: Arc::new(StepFunctionsEngine::new(clients.sfn.clone(), resources.state_machine_arn.clone())),
             callbacks: Arc::new(StepFunctionsCallbacks::new(clients.sfn.clone())),

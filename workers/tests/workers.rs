@@ -20,7 +20,7 @@ use orders_core::lambda::DeadLetters;
 use orders_core::lambda::SqsHandler;
 use orders_core::ports::{
     BackupError, BackupKey, BackupStore, BackupWrite, ExecutionStatus, FulfilmentHandOff, HandOffError, HandedOff,
-    MessageQueue, OrderStore, OutgoingMessage, QueueError, QueueName, ReceivedMessage, WorkflowEngine,
+    ListingPlace, MessageQueue, OrderStore, OutgoingMessage, QueueError, QueueName, ReceivedMessage, WorkflowEngine,
 };
 use orders_core::wiring::{EmbeddedSystem, Ports, wire_embedded};
 use orders_testkit::eventually;
@@ -504,7 +504,7 @@ async fn a_processing_task_waits_for_an_order_written_after_its_workflow_started
     let written = order.clone();
     let late_write = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(150)).await;
-        orders.create_order_at(&written, None, None, true).await.unwrap();
+        orders.create_order_at(&written, None, ListingPlace::AtWrite, true).await.unwrap();
     });
     harness.system.ports.workflow_tasks().handle(serde_json::from_value(task).unwrap()).await.unwrap();
     late_write.await.unwrap();

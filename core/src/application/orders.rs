@@ -16,7 +16,7 @@ use crate::domain::{
     IllegalTransition, NewOrder, NewStatus, Order, OrderId, OrderStatus, OrderSummary, ValidationError,
 };
 use crate::ports::{
-    CatalogStore, CreateOutcome, ExecutionArn, ExecutionDescription, IdempotencyRecord, ListFilter, ListRequest,
+    CreateLookups, CreateOutcome, ExecutionArn, ExecutionDescription, IdempotencyRecord, ListFilter, ListRequest,
     OrderStore, PagePosition, StartedExecution, StatusUpdate, StoreError, WorkflowEngine, WorkflowError,
 };
 
@@ -196,15 +196,19 @@ struct PageToken {
 #[derive(Clone)]
 pub struct OrderService {
     orders: Arc<dyn OrderStore>,
-    catalog: Arc<dyn CatalogStore>,
+    lookups: Arc<dyn CreateLookups>,
     workflow: Arc<dyn WorkflowEngine>,
     idempotency_ttl: Duration,
 }
 
 impl OrderService {
     /// Builds the service; Idempotency-Keys are honoured for 24 hours.
-    pub fn new(orders: Arc<dyn OrderStore>, catalog: Arc<dyn CatalogStore>, workflow: Arc<dyn WorkflowEngine>) -> Self {
-        OrderService { orders, catalog, workflow, idempotency_ttl: Duration::hours(24) }
+    pub fn new(
+        orders: Arc<dyn OrderStore>,
+        lookups: Arc<dyn CreateLookups>,
+        workflow: Arc<dyn WorkflowEngine>,
+    ) -> Self {
+        OrderService { orders, lookups, workflow, idempotency_ttl: Duration::hours(24) }
     }
 
     /// Creates an order: validates and prices it, starts its workflow execution named by the order
@@ -215,23 +219,16 @@ impl OrderService {
         if let Some(key) = &request.idempotency_key {
             check_idempotency_key(key)?;
         }
-        // The key's record, the prices and the order's place in the listings are looked up at once:
-        // one round trip, not three. A repeat or a refused order has then taken a read and a place
-        // for nothing (a gap in the numbering, which listings do not show), and no time.
+        // The key's record, the prices and the order's place in the listings are looked up at once
+        // (one request on DynamoDB). A refused order may then have taken a place for nothing (a
+        // gap in the numbering, which listings do not show).
         let product_ids: Vec<&str> = request.order.items.iter().map(|item| item.product_id.as_str()).collect();
-        let first = async {
-            match &request.idempotency_key {
-                Some(key) => self.orders.find_idempotency(key).await,
-                None => Ok(None),
-            }
-        };
-        let (first, catalog, place) =
-            tokio::join!(first, self.catalog.products(&product_ids), self.orders.take_listing_place());
-        if let Some(record) = first? {
+        let lookup = self.lookups.look_before_create(request.idempotency_key.as_deref(), &product_ids).await?;
+        if let Some(record) = lookup.earlier {
             return self.replay(record, &fingerprint).await;
         }
-        let (items, total_amount) = request.order.price(&catalog?)?;
-        let place = place?;
+        let (items, total_amount) = request.order.price(&lookup.catalog)?;
+        let place = lookup.place;
 
         let order_id = OrderId::new_random();
         let execution_arn = self.workflow.execution_arn(&order_id.to_string()).to_string();

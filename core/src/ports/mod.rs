@@ -20,8 +20,8 @@ pub use catalog::{CatalogStore, ProductPage};
 pub use changes::{ChangeFeed, ChangeImages, ChangeKind, OrderChange, OrderImage, StatusWait};
 pub use fulfilment::{FulfilmentHandOff, HandOffError, HandedOff};
 pub use orders::{
-    CreateOutcome, IdempotencyBinding, IdempotencyRecord, ListFilter, ListRequest, OrderPage, OrderStore, PagePosition,
-    RestoreOutcome, StatusUpdate, StoreError,
+    CreateLookup, CreateLookups, CreateOutcome, IdempotencyBinding, IdempotencyRecord, ListFilter, ListRequest,
+    ListingPlace, OrderPage, OrderStore, PagePosition, RestoreOutcome, StatusUpdate, StoreError,
 };
 pub use queues::{
     MAX_RECEIVE_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName, RECEIVE_RETRY, ReceivedMessage,

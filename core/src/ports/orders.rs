@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(doc)]
 use super::ChangeImages;
 use super::{OrderBackup, StatusWait};
-use crate::domain::{IllegalTransition, NewStatus, Order, OrderId, OrderStatus, OrderSummary};
+use crate::domain::{IllegalTransition, NewStatus, Order, OrderId, OrderStatus, OrderSummary, ProductCatalog};
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +178,48 @@ pub struct StatusUpdate {
     pub changed: bool,
 }
 
+/// Where a new order goes in the listings: the number it is listed by, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListingPlace {
+    /// The store numbers the order as it writes it.
+    AtWrite,
+    /// The order's number, taken from the store's counter before the write. A number taken for an
+    /// order that is then refused leaves a gap, which listings do not show.
+    Taken(u64),
+    /// The store's counter stood at this number when the create looked: the write takes the next
+    /// number, on condition that the counter still stands there. When another create took it first,
+    /// the write takes a number from the counter and goes on.
+    Next {
+        /// The counter's number when read.
+        after: u64,
+    },
+}
+
+/// What a create looks up before it writes: an earlier request with its Idempotency-Key, the prices
+/// of its products, and its place in the listings.
+#[derive(Debug, Clone)]
+pub struct CreateLookup {
+    /// The live record of an earlier request with the same key, if any.
+    pub earlier: Option<IdempotencyRecord>,
+    /// The products asked for that are in the catalog.
+    pub catalog: ProductCatalog,
+    /// Where the order would go in the listings.
+    pub place: ListingPlace,
+}
+
+/// The look a create takes before it writes: one request where the store keeps the keys, the
+/// catalog and the listing counter together (DynamoDB), however many otherwise.
+#[async_trait]
+pub trait CreateLookups: Send + Sync {
+    /// The record of `idempotency_key` (when given), the products of `product_ids`, and a place in
+    /// the listings.
+    async fn look_before_create(
+        &self,
+        idempotency_key: Option<&str>,
+        product_ids: &[&str],
+    ) -> Result<CreateLookup, StoreError>;
+}
+
 /// Order storage: what the order use cases need.
 #[async_trait]
 pub trait OrderStore: Send + Sync {
@@ -193,26 +235,17 @@ pub trait OrderStore: Send + Sync {
         order: &Order,
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<CreateOutcome, StoreError> {
-        self.create_order_at(order, idempotency, None, false).await
+        self.create_order_at(order, idempotency, ListingPlace::AtWrite, false).await
     }
 
-    /// Takes the place in the listings of an order about to be created, for
-    /// [`OrderStore::create_order_at`]: a store that numbers its orders from a counter of its own
-    /// takes the number here, so that a create can do it while it prices the order. `None` from a
-    /// store that numbers an order as it writes it. A place taken and not used leaves a gap, which
-    /// listings do not show.
-    async fn take_listing_place(&self) -> Result<Option<u64>, StoreError> {
-        Ok(None)
-    }
-
-    /// As [`OrderStore::create_order`], at a place from [`OrderStore::take_listing_place`], noting
-    /// on the order whether its workflow execution was started before the write
+    /// As [`OrderStore::create_order`], at `place` (from [`CreateLookups::look_before_create`]),
+    /// noting on the order whether its workflow execution was started before the write
     /// ([`OrderImage::workflow_started`](super::OrderImage::workflow_started)).
     async fn create_order_at(
         &self,
         order: &Order,
         idempotency: Option<&IdempotencyRecord>,
-        place: Option<u64>,
+        place: ListingPlace,
         workflow_started: bool,
     ) -> Result<CreateOutcome, StoreError>;
 

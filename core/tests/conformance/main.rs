@@ -18,7 +18,7 @@ use orders_core::adapters::aws::setup::{self, SetupOptions};
 use orders_core::adapters::aws::{AwsClients, AwsResources, S3BackupStore};
 use orders_core::adapters::embedded::{EmbeddedConfig, ORDER_PROCESSING_DEFINITION, QueueSettings, WorkflowLocation};
 use orders_core::ports::{
-    BackupStore, CatalogStore, MessageQueue, OrderStore, StockLedger, TaskCallbacks, WorkflowEngine,
+    BackupStore, CatalogStore, CreateLookups, MessageQueue, OrderStore, StockLedger, TaskCallbacks, WorkflowEngine,
 };
 use orders_core::wiring::{wire_aws, wire_embedded};
 
@@ -30,6 +30,7 @@ pub const MAX_RECEIVE_COUNT: u32 = 2;
 pub struct Ports {
     pub orders: Arc<dyn OrderStore>,
     pub catalog: Arc<dyn CatalogStore>,
+    pub lookups: Arc<dyn CreateLookups>,
     pub stock: Arc<dyn StockLedger>,
     pub queues: Arc<dyn MessageQueue>,
     pub backups: Arc<dyn BackupStore>,
@@ -54,6 +55,7 @@ async fn embedded() -> Ports {
     Ports {
         orders: ports.orders,
         catalog: ports.catalog,
+        lookups: ports.create_lookups,
         stock: ports.stock,
         queues: ports.queues,
         backups: ports.backups,
@@ -81,6 +83,7 @@ async fn aws(moto: moto::Moto) -> Ports {
     Ports {
         orders: ports.orders,
         catalog: ports.catalog,
+        lookups: ports.create_lookups,
         stock: ports.stock,
         queues: ports.queues,
         backups,
@@ -118,7 +121,7 @@ conformance!(
     idempotency_records_replay_and_refuse,
     status_changes_follow_the_table_and_versions,
     listing_pages_cursors_filters_and_totals,
-    orders_are_listed_at_the_places_taken_for_them,
+    orders_are_listed_at_the_places_their_lookups_found_even_when_creates_race,
     status_waits_are_kept_on_existing_orders_only,
     the_catalog_is_replaced_whole_and_prices_known_products,
     queues_hide_received_messages_and_delete_them,

@@ -111,23 +111,44 @@ async fn page(
     (page.orders.iter().map(|o| o.order_id).collect(), page.total, page.next_cursor)
 }
 
-pub async fn orders_are_listed_at_the_places_taken_for_them(ports: &Ports) {
-    // Given an order created as usual, a place taken and never used, and an order created at the
-    // place taken after it
+pub async fn orders_are_listed_at_the_places_their_lookups_found_even_when_creates_race(ports: &Ports) {
+    // Given a catalog, an order created as usual, and an order created with an Idempotency-Key
+    let catalog = ProductCatalog::new(vec![product("A", None)]).unwrap();
+    ports.catalog.replace_catalog(&catalog).await.unwrap();
     let customer = format!("PLACE-{}", OrderId::new_random());
     let first = new_order(&customer);
     ports.orders.create_order(&first, None).await.unwrap();
-    let _unused = ports.orders.take_listing_place().await.unwrap();
-    let place = ports.orders.take_listing_place().await.unwrap();
-    let second = new_order(&customer);
-    ports.orders.create_order_at(&second, None, place, false).await.unwrap();
-    let third = new_order(&customer);
-    ports.orders.create_order(&third, None).await.unwrap();
-    // Then the listing shows them newest first, counted once each, the unused place leaving no gap
+    let keyed = new_order(&format!("KEYED-{}", OrderId::new_random()));
+    let record = IdempotencyRecord {
+        key: format!("key-{}", keyed.order_id),
+        fingerprint: "f".into(),
+        order_id: keyed.order_id,
+        execution_arn: "arn".into(),
+        expires_at: now_millis() + Span::hours(1),
+    };
+    ports.orders.create_order(&keyed, Some(&record)).await.unwrap();
+    // When a create looks before it writes, with that key
+    let seen = ports.lookups.look_before_create(Some(&record.key), &["A", "NOPE"]).await.unwrap();
+    // Then it finds the earlier request and the products there are
+    assert_eq!(seen.earlier.map(|earlier| earlier.order_id), Some(keyed.order_id));
+    assert!(seen.catalog.get("A").is_some() && seen.catalog.get("NOPE").is_none());
+    // When a look is not used (a refused order), and two creates look at the same moment and both
+    // write at the places they found, then one more is created as usual
+    let _refused = ports.lookups.look_before_create(None, &["A"]).await.unwrap();
+    let (one, two) = (new_order(&customer), new_order(&customer));
+    let (look_one, look_two) =
+        tokio::join!(ports.lookups.look_before_create(None, &["A"]), ports.lookups.look_before_create(None, &["A"]));
+    let (look_one, look_two) = (look_one.unwrap(), look_two.unwrap());
+    assert_eq!(ports.orders.create_order_at(&one, None, look_one.place, true).await.unwrap(), CreateOutcome::Created);
+    assert_eq!(ports.orders.create_order_at(&two, None, look_two.place, true).await.unwrap(), CreateOutcome::Created);
+    let last = new_order(&customer);
+    ports.orders.create_order(&last, None).await.unwrap();
+    // Then the listing shows each once, newest first, the racer that wrote second above the first,
+    // and the unused look leaves no gap
     let mine = ListFilter { customer_id: Some(customer), ..ListFilter::default() };
-    let (ids, total, next) = page(ports, &mine, 2, PagePosition::Number(1)).await;
-    assert_eq!((ids, total), (vec![third.order_id, second.order_id], 3));
-    let (rest, _, _) = page(ports, &mine, 2, PagePosition::After(next.unwrap())).await;
+    let (ids, total, next) = page(ports, &mine, 3, PagePosition::Number(1)).await;
+    assert_eq!((ids, total), (vec![last.order_id, two.order_id, one.order_id], 4));
+    let (rest, _, _) = page(ports, &mine, 3, PagePosition::After(next.unwrap())).await;
     assert_eq!(rest, vec![first.order_id]);
 }
 

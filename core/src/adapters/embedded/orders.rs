@@ -15,8 +15,9 @@ use crate::domain::order::rfc3339;
 use crate::domain::status_change::check_version;
 use crate::domain::{Money, NewStatus, Order, OrderId, OrderItem, OrderStatus, OrderSummary, StatusChange};
 use crate::ports::{
-    ChangeKind, CreateOutcome, IdempotencyBinding, IdempotencyRecord, ListFilter, ListRequest, OrderBackup, OrderImage,
-    OrderPage, OrderStore, PagePosition, RestoreOutcome, StatusUpdate, StatusWait, StoreError,
+    CatalogStore, ChangeKind, CreateLookup, CreateLookups, CreateOutcome, IdempotencyBinding, IdempotencyRecord,
+    ListFilter, ListRequest, ListingPlace, OrderBackup, OrderImage, OrderPage, OrderStore, PagePosition,
+    RestoreOutcome, StatusUpdate, StatusWait, StoreError,
 };
 
 /// Sequence numbers per counting block, as SQLite integers.
@@ -28,6 +29,25 @@ const ORDER_COLUMNS: &str = "order_id, customer_id, status, total_cents, version
 const SUMMARY_COLUMNS: &str = "seq, order_id, customer_id, status, total_cents, created_at";
 
 #[async_trait]
+impl CreateLookups for Database {
+    /// Reads the key's record and the prices at once; the order is numbered as it is written.
+    async fn look_before_create(
+        &self,
+        idempotency_key: Option<&str>,
+        product_ids: &[&str],
+    ) -> Result<CreateLookup, StoreError> {
+        let earlier = async {
+            match idempotency_key {
+                Some(key) => self.find_idempotency(key).await,
+                None => Ok(None),
+            }
+        };
+        let (earlier, catalog) = tokio::join!(earlier, CatalogStore::products(self, product_ids));
+        Ok(CreateLookup { earlier: earlier?, catalog: catalog?, place: ListingPlace::AtWrite })
+    }
+}
+
+#[async_trait]
 impl OrderStore for Database {
     async fn find_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.read_by_key(|tx| live_idempotency(tx, key))
@@ -37,7 +57,7 @@ impl OrderStore for Database {
         &self,
         order: &Order,
         idempotency: Option<&IdempotencyRecord>,
-        _place: Option<u64>,
+        _place: ListingPlace,
         workflow_started: bool,
     ) -> Result<CreateOutcome, StoreError> {
         let order = order.clone();

@@ -202,7 +202,7 @@ impl DynamoDbStore {
 
 /// A product item, if it has every attribute a product needs (`reserved` and `version` are 0 on
 /// items written before stock was kept).
-fn read_entry(item: &Attrs) -> Option<CatalogEntry> {
+pub(super) fn read_entry(item: &Attrs) -> Option<CatalogEntry> {
     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
     Some(CatalogEntry {
         product: Product {

@@ -5,7 +5,7 @@
 use aws_sdk_dynamodb::types::Put;
 use chrono::{DateTime, Utc};
 
-use super::{DynamoDbStore, build_error, n, s, sdk_error};
+use super::{Attrs, DynamoDbStore, build_error, n, s, sdk_error};
 use crate::ports::{IdempotencyRecord, StoreError};
 
 /// The idempotency table's TTL attribute: when a key expires (epoch seconds).
@@ -38,20 +38,23 @@ impl DynamoDbStore {
             .send()
             .await
             .map_err(sdk_error)?;
-        let Some(item) = output.item else { return Ok(None) };
-        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-        let expires_at: i64 =
-            item.get(EXPIRES_AT).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
-        if expires_at <= Utc::now().timestamp() {
-            return Ok(None);
-        }
-        let corrupt = || StoreError::Internal(format!("idempotency record {key:?} is incomplete"));
-        Ok(Some(IdempotencyRecord {
-            key: key.to_owned(),
-            fingerprint: text("fingerprint").ok_or_else(corrupt)?,
-            order_id: text("order_id").and_then(|id| id.parse().ok()).ok_or_else(corrupt)?,
-            execution_arn: text("execution_arn").ok_or_else(corrupt)?,
-            expires_at: DateTime::from_timestamp(expires_at, 0).unwrap_or_default(),
-        }))
+        output.item.map_or(Ok(None), |item| read_idempotency(key, &item))
     }
+}
+
+/// The live record in a key's item (`None` once it has expired).
+pub(super) fn read_idempotency(key: &str, item: &Attrs) -> Result<Option<IdempotencyRecord>, StoreError> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let expires_at: i64 = item.get(EXPIRES_AT).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    if expires_at <= Utc::now().timestamp() {
+        return Ok(None);
+    }
+    let corrupt = || StoreError::Internal(format!("idempotency record {key:?} is incomplete"));
+    Ok(Some(IdempotencyRecord {
+        key: key.to_owned(),
+        fingerprint: text("fingerprint").ok_or_else(corrupt)?,
+        order_id: text("order_id").and_then(|id| id.parse().ok()).ok_or_else(corrupt)?,
+        execution_arn: text("execution_arn").ok_or_else(corrupt)?,
+        expires_at: DateTime::from_timestamp(expires_at, 0).unwrap_or_default(),
+    }))
 }

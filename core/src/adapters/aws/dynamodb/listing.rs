@@ -3,7 +3,10 @@
 //! reading a page, the counter updates every order write carries, and the reconciliation after a
 //! status change made outside the API.
 
-use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::{
@@ -37,7 +40,45 @@ pub(super) fn customer_status(customer: &str, status: OrderStatus) -> String {
     format!("{customer}{SEP}{status}")
 }
 
+/// After a create lost the race for the number it read, how long creates take their numbers from
+/// the counter's increment instead (a request of their own): under contention, reading the number
+/// first would cost the losers two requests more each.
+const NUMBERING_PAUSE: Duration = Duration::from_secs(10);
+
 impl DynamoDbStore {
+    /// Whether creates read the counter (with their other reads) rather than increment it.
+    pub(super) fn reads_numbers(&self) -> bool {
+        let paused_until = self.numbering_paused_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        paused_until.is_none_or(|until| Instant::now() >= until)
+    }
+
+    /// A create lost the race for the number it read: increment the counter for a while.
+    pub(super) fn pause_number_reads(&self) {
+        let mut paused_until = self.numbering_paused_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *paused_until = Some(Instant::now() + NUMBERING_PAUSE);
+    }
+
+    /// The key of the counter item that hands out `seq` numbers.
+    pub(super) fn seq_key() -> HashMap<String, AttributeValue> {
+        HashMap::from([("scope".to_owned(), s(SEQ_SCOPE)), ("bucket".to_owned(), n(0))])
+    }
+
+    /// For a create's transaction: the counter moves from `after` to `after + 1`, only if it still
+    /// stands at `after` (no item yet, for 0).
+    pub(super) fn seq_claim(&self, after: u64) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.counters)
+            .set_key(Some(Self::seq_key()))
+            .update_expression("SET n = :next")
+            .expression_attribute_values(":next", n(after + 1));
+        let update = if after == 0 {
+            update.condition_expression("attribute_not_exists(n)")
+        } else {
+            update.condition_expression("n = :after").expression_attribute_values(":after", n(after))
+        };
+        Ok(TransactWriteItem::builder().update(update.build().map_err(build_error)?).build())
+    }
+
     pub(super) async fn next_seq(&self) -> Result<u64, StoreError> {
         let output = self
             .client

@@ -49,6 +49,9 @@ pub struct DynamoDbStore {
     idempotency: String,
     counters: String,
     reservations: String,
+    /// Until when creates take their listing number from the counter's increment rather than
+    /// reading it (set when a create lost a race for the number it read).
+    numbering_paused_until: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl DynamoDbStore {
@@ -61,6 +64,7 @@ impl DynamoDbStore {
             idempotency: resources.idempotency_table.clone(),
             counters: resources.counters_table.clone(),
             reservations: resources.reservations_table.clone(),
+            numbering_paused_until: std::sync::Arc::default(),
         }
     }
 }
@@ -100,6 +104,22 @@ where
 }
 
 /// Which of a transaction's items failed their condition, by position.
+/// Whether a cancelled transaction's last item was refused: its condition failed, or another
+/// transaction was writing it at the same moment.
+fn last_item_refused(error: &SdkError<TransactWriteItemsError>) -> bool {
+    match error {
+        SdkError::ServiceError(service) => match service.err() {
+            TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled
+                .cancellation_reasons()
+                .last()
+                .and_then(|reason| reason.code())
+                .is_some_and(|code| code == "ConditionalCheckFailed" || code == "TransactionConflict"),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 fn cancelled_conditions(error: &SdkError<TransactWriteItemsError>) -> Option<Vec<bool>> {
     match error {
         SdkError::ServiceError(service) => match service.err() {

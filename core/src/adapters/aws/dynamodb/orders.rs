@@ -6,14 +6,21 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
 use chrono::Utc;
 
+use super::catalog::read_entry;
+use super::idempotency::read_idempotency;
 use super::listing::{customer_status, scopes_of};
+use super::stock::BATCH_GET_KEYS;
 use super::stock::LINES_BESIDE_ORDER;
 use super::{
-    Attrs, DynamoDbStore, WRITE_ATTEMPTS, build_error, cancelled_conditions, json, n, number, s, sdk_error,
-    transaction_error,
+    Attrs, DynamoDbStore, WRITE_ATTEMPTS, build_error, cancelled_conditions, json, last_item_refused, n, number, s,
+    sdk_error, transaction_error,
 };
 use crate::adapters::dynamodb_item;
 use crate::adapters::listing::SEP;
@@ -21,8 +28,8 @@ use crate::domain::order::{now_millis, rfc3339};
 use crate::domain::status_change::check_version;
 use crate::domain::{NewStatus, Order, OrderId, OrderStatus, StatusChange, StockLine};
 use crate::ports::{
-    CreateOutcome, IdempotencyRecord, ListRequest, OrderBackup, OrderImage, OrderPage, OrderStore, RestoreOutcome,
-    StatusUpdate, StatusWait, StoreError,
+    CatalogStore, CreateLookup, CreateLookups, CreateOutcome, IdempotencyRecord, ListRequest, ListingPlace,
+    OrderBackup, OrderImage, OrderPage, OrderStore, RestoreOutcome, StatusUpdate, StatusWait, StoreError,
 };
 
 /// The counters table's items that remember deleted orders (`deleted{SEP}{order_id}`, bucket 0), so
@@ -191,6 +198,26 @@ impl DynamoDbStore {
         Ok(items)
     }
 
+    /// What a create's cancelled transaction means: a repeat of an earlier request with the same
+    /// key, a key used with another request, an order id taken, or passing trouble.
+    async fn refused_create(
+        &self,
+        order: &Order,
+        idempotency: Option<&IdempotencyRecord>,
+        failed: Vec<bool>,
+        error: SdkError<TransactWriteItemsError>,
+    ) -> Result<CreateOutcome, StoreError> {
+        match idempotency {
+            Some(record) if failed.get(1) == Some(&true) => match self.idempotency_record(&record.key).await? {
+                Some(first) if first.fingerprint == record.fingerprint => Ok(CreateOutcome::Replayed(first)),
+                Some(_) => Err(StoreError::IdempotencyKeyReused),
+                None => Err(StoreError::Unavailable("idempotency record changed during the write; retry".into())),
+            },
+            _ if failed.first() == Some(&true) => Err(StoreError::AlreadyExists(order.order_id)),
+            _ => Err(transaction_error(error)),
+        }
+    }
+
     fn deletion_scope(order_id: OrderId) -> String {
         format!("{DELETED_SCOPE}{SEP}{order_id}")
     }
@@ -243,25 +270,79 @@ fn order_item(image: &OrderImage, seq: u64) -> Result<Attrs, StoreError> {
 }
 
 #[async_trait]
+impl CreateLookups for DynamoDbStore {
+    /// One strongly consistent `BatchGetItem` of the key's record, the products and the listing
+    /// counter (the products' prices may be read eventually consistent: a price changed a moment
+    /// ago is as good as one changed a moment later). While creates race for numbers, or when the
+    /// keys do not fit one request, the number is taken by the counter's increment beside the read.
+    async fn look_before_create(
+        &self,
+        idempotency_key: Option<&str>,
+        product_ids: &[&str],
+    ) -> Result<CreateLookup, StoreError> {
+        let keys = product_ids.len() + usize::from(idempotency_key.is_some()) + 1;
+        if !self.reads_numbers() || keys > BATCH_GET_KEYS {
+            let earlier = async {
+                match idempotency_key {
+                    Some(key) => self.idempotency_record(key).await,
+                    None => Ok(None),
+                }
+            };
+            let (earlier, catalog, seq) =
+                tokio::join!(earlier, CatalogStore::products(self, product_ids), self.next_seq());
+            return Ok(CreateLookup { earlier: earlier?, catalog: catalog?, place: ListingPlace::Taken(seq?) });
+        }
+        let mut request = HashMap::new();
+        if !product_ids.is_empty() {
+            let mut products = KeysAndAttributes::builder();
+            for id in product_ids {
+                products = products.keys(HashMap::from([("product_id".to_owned(), s(*id))]));
+            }
+            request.insert(self.catalog.clone(), products.build().map_err(build_error)?);
+        }
+        let counter = KeysAndAttributes::builder().consistent_read(true).keys(Self::seq_key());
+        request.insert(self.counters.clone(), counter.build().map_err(build_error)?);
+        if let Some(key) = idempotency_key {
+            let record =
+                KeysAndAttributes::builder().consistent_read(true).keys(HashMap::from([("key".to_owned(), s(key))]));
+            request.insert(self.idempotency.clone(), record.build().map_err(build_error)?);
+        }
+        let (mut products, mut after, mut earlier) = (Vec::new(), 0, None);
+        let mut request = Some(request);
+        while let Some(items) = request.take().filter(|r| !r.is_empty()) {
+            let output = self.client.batch_get_item().set_request_items(Some(items)).send().await.map_err(sdk_error)?;
+            let responses = output.responses();
+            let read = |table: &str| responses.and_then(|r| r.get(table)).into_iter().flatten();
+            products.extend(read(&self.catalog).filter_map(read_entry).map(|entry| entry.product));
+            if let Some(counter) = read(&self.counters).next() {
+                after = number(counter, "n").unwrap_or(0);
+            }
+            if let (Some(key), Some(item)) = (idempotency_key, read(&self.idempotency).next()) {
+                earlier = read_idempotency(key, item)?;
+            }
+            request = output.unprocessed_keys;
+        }
+        Ok(CreateLookup { earlier, catalog: products.into_iter().collect(), place: ListingPlace::Next { after } })
+    }
+}
+
+#[async_trait]
 impl OrderStore for DynamoDbStore {
     async fn find_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.idempotency_record(key).await
-    }
-
-    async fn take_listing_place(&self) -> Result<Option<u64>, StoreError> {
-        self.next_seq().await.map(Some)
     }
 
     async fn create_order_at(
         &self,
         order: &Order,
         idempotency: Option<&IdempotencyRecord>,
-        place: Option<u64>,
+        place: ListingPlace,
         workflow_started: bool,
     ) -> Result<CreateOutcome, StoreError> {
-        let seq = match place {
-            Some(seq) => seq,
-            None => self.next_seq().await?,
+        let (seq, claim) = match place {
+            ListingPlace::AtWrite => (self.next_seq().await?, None),
+            ListingPlace::Taken(seq) => (seq, None),
+            ListingPlace::Next { after } => (after + 1, Some(after)),
         };
         let image = OrderImage {
             workflow_started,
@@ -278,21 +359,29 @@ impl OrderStore for DynamoDbStore {
             items.push(TransactWriteItem::builder().put(self.idempotency_put(record)?).build());
         }
         items.extend(self.all_scopes(&order.customer_id, order.status, seq, 1)?);
+        if let Some(after) = claim {
+            items.push(self.seq_claim(after)?);
+        }
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(CreateOutcome::Created),
-            Err(error) => match (cancelled_conditions(&error), idempotency) {
-                (Some(failed), Some(record)) if failed.get(1) == Some(&true) => {
-                    match self.idempotency_record(&record.key).await? {
-                        Some(first) if first.fingerprint == record.fingerprint => Ok(CreateOutcome::Replayed(first)),
-                        Some(_) => Err(StoreError::IdempotencyKeyReused),
-                        None => {
-                            Err(StoreError::Unavailable("idempotency record changed during the write; retry".into()))
-                        }
-                    }
+            Err(error) => {
+                let failed = cancelled_conditions(&error);
+                let refused_for_key_or_id = failed.as_ref().is_some_and(|failed| {
+                    failed.first() == Some(&true) || (idempotency.is_some() && failed.get(1) == Some(&true))
+                });
+                if claim.is_some() && !refused_for_key_or_id && last_item_refused(&error) {
+                    // Another create took the number read (or was taking it): take one from the
+                    // counter, and write again.
+                    self.pause_number_reads();
+                    let seq = self.next_seq().await?;
+                    let place = ListingPlace::Taken(seq);
+                    return Box::pin(self.create_order_at(order, idempotency, place, workflow_started)).await;
                 }
-                (Some(failed), _) if failed.first() == Some(&true) => Err(StoreError::AlreadyExists(order.order_id)),
-                _ => Err(transaction_error(error)),
-            },
+                match failed {
+                    Some(failed) => self.refused_create(order, idempotency, failed, error).await,
+                    None => Err(transaction_error(error)),
+                }
+            }
         }
     }
 

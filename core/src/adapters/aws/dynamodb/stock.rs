@@ -26,7 +26,7 @@ use crate::domain::{
 use crate::ports::{ProcessingStart, StatusWait, StockLedger, StoreError};
 
 /// Keys one `BatchGetItem` reads.
-const BATCH_GET_KEYS: usize = 100;
+pub(super) const BATCH_GET_KEYS: usize = 100;
 
 /// Product lines per transaction: 100 items, less the reservation record.
 const LINES_PER_TRANSACTION: usize = 99;
