@@ -292,6 +292,14 @@ pub struct ServeArgs {
     /// Seconds a client has to send a request's body, from the end of its head; then 408.
     #[arg(long, env = "ORDERS_BODY_READ_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
     pub body_read_timeout: Duration,
+    /// Days a finished workflow execution and its history are kept (embedded default; Step Functions
+    /// keeps them 90 days). Change-feed entries every consumer has processed and expired
+    /// Idempotency-Key records are removed as well, in the background.
+    #[arg(long, env = "ORDERS_EXECUTION_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub execution_retention_days: u32,
+    /// Seconds between two passes of the background removal (embedded default).
+    #[arg(long, env = "ORDERS_RETENTION_INTERVAL", default_value = "60", value_parser = parse_seconds)]
+    pub retention_interval: Duration,
     /// Seconds a connection with no request in progress (a keep-alive connection waiting, or a
     /// client not reading its response) may stay without a byte moving; then it is closed.
     #[arg(long, env = "ORDERS_IDLE_TIMEOUT", default_value = "60", value_parser = parse_seconds)]
@@ -340,5 +348,7 @@ mod tests {
         assert!(err.contains("--account-id"), "{err}");
         let err = Cli::try_parse_from(["orders", "serve", "--addr", "nowhere"]).unwrap_err().to_string();
         assert!(err.contains("--addr"), "{err}");
+        let err = Cli::try_parse_from(["orders", "serve", "--execution-retention-days", "0"]).unwrap_err().to_string();
+        assert!(err.contains("--execution-retention-days"), "{err}");
     }
 }

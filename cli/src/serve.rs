@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use orders_core::adapters::embedded::{EmbeddedConfig, QueueSettings, WorkflowLocation};
+use chrono::TimeDelta;
+use orders_core::adapters::embedded::{Database, EmbeddedConfig, QueueSettings, Retention, WorkflowLocation};
 use orders_core::adapters::webhook::WebhookConfig;
 use orders_core::domain::ProductCatalog;
 use orders_core::lambda::Backoff;
@@ -38,6 +39,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         first_delay: args.visibility_timeout,
         max_delay: std::time::Duration::from_secs(3600),
     };
+    let mut pruning = None;
     let (service, products, pipeline, backend) = if args.backend.uses_aws() {
         let queues = crate::setup::QueueOptions {
             visibility_timeout: u32::try_from(args.visibility_timeout.as_secs().max(1)).unwrap_or(43_200),
@@ -93,6 +95,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         let pipeline =
             Pipeline::start_embedded(&system, source, fulfilment_backoff).await.context("cannot start the pipeline")?;
+        let retention =
+            Retention { executions: TimeDelta::days(i64::from(args.execution_retention_days)), ..Retention::default() };
+        pruning = Some(tokio::spawn(keep_pruning(system.database.clone(), retention, args.retention_interval)));
         (
             system.ports.order_service(),
             system.ports.product_service(),
@@ -123,6 +128,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("orders: listening on http://{local} ({backend})");
     tracing::info!(addr = %local, %backend, "serving");
     crate::http_server::serve(listener, app, limits, shutdown).await;
+    if let Some(pruning) = pruning {
+        // Each batch is its own transaction: stopping between two loses nothing.
+        pruning.abort();
+    }
     pipeline.stop().await;
     drop(lock);
     tracing::info!("stopped cleanly");
@@ -145,6 +154,27 @@ pub const WEBHOOK_SECRET_ENV: &str = "ORDERS_FULFILMENT_WEBHOOK_SECRET";
 
 /// The HTTP server's limits from the flags; the connection cap by default sits safely below the
 /// open-files limit, which is first raised to its hard limit.
+/// Removes what the embedded store no longer needs, every `interval`, in the background (small
+/// batches: requests keep their turn at the writer).
+async fn keep_pruning(database: Database, retention: Retention, interval: std::time::Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match database.prune(&retention).await {
+            Ok(pruned) if pruned.is_empty() => {}
+            Ok(pruned) => tracing::info!(
+                changes = pruned.changes,
+                executions = pruned.executions,
+                history_events = pruned.history_events,
+                idempotency_keys = pruned.idempotency_keys,
+                "removed what retention allows"
+            ),
+            Err(error) => tracing::warn!(%error, "retention pass failed; the next one tries again"),
+        }
+    }
+}
+
 fn server_limits(args: &ServeArgs) -> Limits {
     let open_files = raise_open_files_limit();
     let safe = open_files.map_or(DEFAULT_MAX_CONNECTIONS, safe_connection_cap);

@@ -45,6 +45,8 @@ struct ExecutionRow {
     arn: String,
     machine: String,
     status: &'static str,
+    /// When it stopped (milliseconds since the epoch), once it has.
+    stopped_at: Option<i64>,
     version: i64,
     token: Option<String>,
     json: String,
@@ -57,6 +59,7 @@ impl ExecutionRow {
             arn: record.execution_arn.clone(),
             machine: record.state_machine_arn.clone(),
             status: record.status.as_str(),
+            stopped_at: record.stop_date.map(|at| at.timestamp_millis()),
             version: record.version as i64,
             token: record.task_token().map(str::to_owned),
             json: to_json(record).map_err(from_port)?,
@@ -76,7 +79,8 @@ impl ExecutionStore for Database {
         record: &ExecutionRecord,
         events: &[HistoryEvent],
     ) -> Result<CreateOutcome, StoreError> {
-        let ExecutionRow { arn, machine, status, version, token, json, events } = ExecutionRow::new(record, events)?;
+        let ExecutionRow { arn, machine, status, stopped_at, version, token, json, events } =
+            ExecutionRow::new(record, events)?;
         self.write(move |tx| {
             let existing: Option<String> =
                 query_row_cached(tx, "SELECT record FROM executions WHERE execution_arn = ?1", [&arn], |row| {
@@ -89,9 +93,10 @@ impl ExecutionStore for Database {
             }
             execute_cached(
                 tx,
-                "INSERT INTO executions (execution_arn, state_machine_arn, status, version, task_token, record)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![arn, machine, status, version, token, json],
+                "INSERT INTO executions (execution_arn, state_machine_arn, status, version, task_token, record,
+                                         stopped_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![arn, machine, status, version, token, json, stopped_at],
             )
             .map_err(sql)?;
             append_events(tx, &arn, &events)?;
@@ -122,28 +127,34 @@ impl ExecutionStore for Database {
         expected_version: u64,
         events: &[HistoryEvent],
     ) -> Result<(), StoreError> {
-        let ExecutionRow { arn, status, version, token, json, events, .. } = ExecutionRow::new(record, events)?;
+        let ExecutionRow { arn, status, stopped_at, version, token, json, events, .. } =
+            ExecutionRow::new(record, events)?;
         self.write(move |tx| {
-                let stored: Option<i64> = query_row_cached(tx, "SELECT version FROM executions WHERE execution_arn = ?1", [&arn], |row| row.get(0))
-                    .optional()
-                    .map_err(sql)?;
-                match stored {
-                    None => return Ok(Err(StoreError::NotFound(arn))),
-                    Some(stored) if stored != expected_version as i64 => {
-                        return Ok(Err(StoreError::VersionConflict { execution_arn: arn, expected_version }));
-                    }
-                    Some(_) => {}
-                }
-                execute_cached(tx,
-                    "UPDATE executions SET status = ?1, version = ?2, task_token = ?3, record = ?4 WHERE execution_arn = ?5",
-                    params![status, version, token, json, arn],
-                )
+            let stored: Option<i64> =
+                query_row_cached(tx, "SELECT version FROM executions WHERE execution_arn = ?1", [&arn], |row| {
+                    row.get(0)
+                })
+                .optional()
                 .map_err(sql)?;
-                append_events(tx, &arn, &events)?;
-                Ok(Ok(()))
-            })
-            .await
-            .map_err(from_port)?
+            match stored {
+                None => return Ok(Err(StoreError::NotFound(arn))),
+                Some(stored) if stored != expected_version as i64 => {
+                    return Ok(Err(StoreError::VersionConflict { execution_arn: arn, expected_version }));
+                }
+                Some(_) => {}
+            }
+            execute_cached(
+                tx,
+                "UPDATE executions SET status = ?1, version = ?2, task_token = ?3, record = ?4, stopped_at = ?6
+                     WHERE execution_arn = ?5",
+                params![status, version, token, json, arn, stopped_at],
+            )
+            .map_err(sql)?;
+            append_events(tx, &arn, &events)?;
+            Ok(Ok(()))
+        })
+        .await
+        .map_err(from_port)?
     }
 
     async fn load_history(&self, execution_arn: &str) -> Result<Vec<HistoryEvent>, StoreError> {

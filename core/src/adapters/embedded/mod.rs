@@ -8,6 +8,7 @@ mod db;
 mod executions;
 mod orders;
 mod queues;
+mod retention;
 mod stock;
 mod tasks;
 mod workflow;
@@ -15,6 +16,7 @@ mod workflow;
 pub use backups::FolderBackupStore;
 pub use db::Database;
 pub use queues::{EmbeddedQueues, QueueSettings};
+pub use retention::{Pruned, Retention};
 pub use tasks::{EmbeddedTasks, UnsupportedTask};
 pub use workflow::EmbeddedWorkflow;
 

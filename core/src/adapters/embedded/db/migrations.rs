@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_order_idempotency_and_deletions.sql"),
     include_str!("../migrations/0004_order_failure_reason.sql"),
     include_str!("../migrations/0005_stock_and_reservations.sql"),
+    include_str!("../migrations/0006_retention.sql"),
 ];
 
 /// Applies the migrations this database has not had yet, in one transaction.
@@ -58,6 +59,7 @@ mod tests {
                 "c23b8f76fe2748294d2ba4727c3829f2307f60fd800bd13c31c3ad7c54d84755",
                 "1a49f0cdfc94c4c8d0f37c1396fd39d866a036f8f423b945255ba67300cd33a8",
                 "2bb856fda3b1c6028de69cf7b4b6a010f7c900b5e4785c9dbb8a7ac68c81f293",
+                "7f36f019d9511ad2fa48713ecfe7bdbaf0a43d8f92c219cdb1533093eb4013d5",
             ]
         );
     }
@@ -96,6 +98,36 @@ mod tests {
             )
             .expect("the order is still there");
         assert_eq!(binding, ("k-1".to_owned(), "f-1".to_owned(), 42));
+    }
+
+    #[tokio::test]
+    async fn given_executions_stored_before_retention_when_it_opens_then_the_finished_have_their_stop_time() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("orders.db");
+        // Given a file of schema 5 with a finished execution and a running one
+        {
+            let conn = rusqlite::Connection::open(&path).expect("the file opens");
+            for migration in &MIGRATIONS[..5] {
+                conn.execute_batch(migration).expect("the migration runs");
+            }
+            conn.pragma_update(None, "user_version", 5).expect("the version is set");
+            conn.execute_batch(
+                r#"INSERT INTO executions (execution_arn, state_machine_arn, status, version, record)
+                   VALUES ('done', 'm', 'SUCCEEDED', 3, '{"stopDate":"2026-01-02T03:04:05.678901Z"}'),
+                          ('running', 'm', 'RUNNING', 1, '{"stopDate":null}');"#,
+            )
+            .expect("the executions are stored");
+        }
+        // When it opens
+        drop(Database::open(&path).expect("the database opens"));
+        // Then the finished one has its stop time in milliseconds, the running one none
+        let conn = rusqlite::Connection::open(&path).expect("the file opens");
+        let stopped = |arn: &str| -> Option<i64> {
+            conn.query_row("SELECT stopped_at FROM executions WHERE execution_arn = ?1", [arn], |row| row.get(0))
+                .expect("the execution is there")
+        };
+        assert_eq!(stopped("done"), Some(1_767_323_045_679));
+        assert_eq!(stopped("running"), None);
     }
 
     #[test]
