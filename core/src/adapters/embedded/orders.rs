@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use super::changes::record_change;
 use super::db::{Database, execute_cached, query_row_cached, sql_error};
+use super::retention::prune_expired_keys;
 use super::stock::consume_reservation;
 use crate::adapters::listing::{self, scope};
 use crate::domain::order::rfc3339;
@@ -79,14 +80,7 @@ impl OrderStore for Database {
             insert_order(tx, &image)?;
             record_change(tx, ChangeKind::Insert, None, Some(&image))?;
             if let Some(record) = idempotency {
-                let now = Utc::now().timestamp();
-                execute_cached(
-                    tx,
-                    "DELETE FROM idempotency_keys WHERE key IN
-                       (SELECT key FROM idempotency_keys WHERE expires_at <= ?1 LIMIT 100)",
-                    [now],
-                )
-                .map_err(sql_error)?;
+                prune_expired_keys(tx, Utc::now().timestamp(), 100)?;
                 put_idempotency(tx, &record)?;
             }
             Ok(CreateOutcome::Created)

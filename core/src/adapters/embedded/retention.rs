@@ -51,33 +51,29 @@ impl Database {
     /// Removes what retention allows, batch by batch, until nothing more is due.
     pub async fn prune(&self, retention: &Retention) -> Result<Pruned, StoreError> {
         let batch = i64::try_from(retention.batch.max(1)).unwrap_or(i64::MAX);
-        let mut pruned = Pruned::default();
-        loop {
-            let removed = self.write(move |tx| prune_consumed_changes(tx, batch)).await?;
-            pruned.changes += removed;
-            if removed < batch as u64 {
-                break;
-            }
-        }
+        let (changes, _) = self.in_batches(batch, move |tx| Ok((prune_consumed_changes(tx, batch)?, 0))).await?;
         let stopped_before = (Utc::now() - retention.executions).timestamp_millis();
+        let (executions, history_events) =
+            self.in_batches(batch, move |tx| prune_finished_executions(tx, stopped_before, batch)).await?;
+        let (idempotency_keys, _) =
+            self.in_batches(batch, move |tx| Ok((prune_expired_keys(tx, Utc::now().timestamp(), batch)?, 0))).await?;
+        Ok(Pruned { changes, executions, history_events, idempotency_keys })
+    }
+
+    /// Runs `step` as one write after another until a write removes fewer than `batch` rows (the
+    /// first figure it returns); the sums of both figures.
+    async fn in_batches<F>(&self, batch: i64, step: F) -> Result<(u64, u64), StoreError>
+    where
+        F: Fn(&Transaction<'_>) -> Result<(u64, u64), StoreError> + Clone + Send + 'static,
+    {
+        let mut total = (0, 0);
         loop {
-            let (executions, events) =
-                self.write(move |tx| prune_finished_executions(tx, stopped_before, batch)).await?;
-            pruned.executions += executions;
-            pruned.history_events += events;
-            if executions < batch as u64 {
-                break;
+            let (rows, more) = self.write(step.clone()).await?;
+            total = (total.0 + rows, total.1 + more);
+            if rows < batch as u64 {
+                return Ok(total);
             }
         }
-        loop {
-            let now = Utc::now().timestamp();
-            let removed = self.write(move |tx| prune_expired_keys(tx, now, batch)).await?;
-            pruned.idempotency_keys += removed;
-            if removed < batch as u64 {
-                break;
-            }
-        }
-        Ok(pruned)
     }
 }
 
@@ -115,8 +111,9 @@ fn prune_finished_executions(tx: &Transaction<'_>, stopped_before: i64, batch: i
     Ok((arns.len() as u64, events))
 }
 
-/// Key records expired at `now` (epoch seconds): a create already ignores them.
-fn prune_expired_keys(tx: &Transaction<'_>, now: i64, batch: i64) -> Result<u64, StoreError> {
+/// Up to `batch` key records expired at `now` (epoch seconds): a create already ignores them (and
+/// removes up to 100 itself).
+pub(super) fn prune_expired_keys(tx: &Transaction<'_>, now: i64, batch: i64) -> Result<u64, StoreError> {
     let removed = execute_cached(
         tx,
         "DELETE FROM idempotency_keys WHERE key IN

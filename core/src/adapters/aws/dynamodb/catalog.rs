@@ -22,14 +22,10 @@ impl CatalogStore for DynamoDbStore {
             for id in chunk {
                 keys = keys.keys(HashMap::from([("product_id".to_owned(), s(*id))]));
             }
-            let mut request = Some(HashMap::from([(self.catalog.clone(), keys.build().map_err(build_error)?)]));
-            while let Some(items) = request.take().filter(|r| !r.is_empty()) {
-                let output =
-                    self.client.batch_get_item().set_request_items(Some(items)).send().await.map_err(sdk_error)?;
-                for item in output.responses().and_then(|r| r.get(&self.catalog)).into_iter().flatten() {
-                    products.extend(read_entry(item).map(|entry| entry.product));
-                }
-                request = output.unprocessed_keys;
+            let read =
+                self.batch_get(HashMap::from([(self.catalog.clone(), keys.build().map_err(build_error)?)])).await?;
+            for item in read.get(&self.catalog).into_iter().flatten() {
+                products.extend(read_entry(item).map(|entry| entry.product));
             }
         }
         Ok(products.into_iter().collect())

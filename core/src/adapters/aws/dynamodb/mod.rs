@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use super::AwsResources;
 use super::errors::{describe, is_transient};
@@ -103,37 +103,50 @@ where
     }
 }
 
-/// Which of a transaction's items failed their condition, by position.
-/// Whether a cancelled transaction's last item was refused: its condition failed, or another
-/// transaction was writing it at the same moment.
-fn last_item_refused(error: &SdkError<TransactWriteItemsError>) -> bool {
-    match error {
-        SdkError::ServiceError(service) => match service.err() {
-            TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled
-                .cancellation_reasons()
-                .last()
-                .and_then(|reason| reason.code())
-                .is_some_and(|code| code == "ConditionalCheckFailed" || code == "TransactionConflict"),
-            _ => false,
-        },
-        _ => false,
+impl DynamoDbStore {
+    /// Reads `request` (the keys to read, per table) through `BatchGetItem`, asking again for the keys
+    /// DynamoDB leaves unprocessed; the items read, per table.
+    async fn batch_get(
+        &self,
+        request: HashMap<String, KeysAndAttributes>,
+    ) -> Result<HashMap<String, Vec<Attrs>>, StoreError> {
+        let mut found: HashMap<String, Vec<Attrs>> = HashMap::new();
+        let mut request = Some(request);
+        while let Some(items) = request.take().filter(|r| !r.is_empty()) {
+            let output = self.client.batch_get_item().set_request_items(Some(items)).send().await.map_err(sdk_error)?;
+            request = output.unprocessed_keys;
+            for (table, items) in output.responses.unwrap_or_default() {
+                found.entry(table).or_default().extend(items);
+            }
+        }
+        Ok(found)
     }
 }
 
-fn cancelled_conditions(error: &SdkError<TransactWriteItemsError>) -> Option<Vec<bool>> {
+/// The code of each item's cancellation reason, by position, when the transaction was cancelled.
+fn cancellation_codes(error: &SdkError<TransactWriteItemsError>) -> Option<Vec<Option<&str>>> {
     match error {
         SdkError::ServiceError(service) => match service.err() {
-            TransactWriteItemsError::TransactionCanceledException(cancelled) => Some(
-                cancelled
-                    .cancellation_reasons()
-                    .iter()
-                    .map(|reason| reason.code() == Some("ConditionalCheckFailed"))
-                    .collect(),
-            ),
+            TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                Some(cancelled.cancellation_reasons().iter().map(|reason| reason.code()).collect())
+            }
             _ => None,
         },
         _ => None,
     }
+}
+
+/// Whether a cancelled transaction's last item was refused: its condition failed, or another
+/// transaction was writing it at the same moment.
+fn last_item_refused(error: &SdkError<TransactWriteItemsError>) -> bool {
+    cancellation_codes(error)
+        .and_then(|codes| codes.last().copied().flatten())
+        .is_some_and(|code| code == "ConditionalCheckFailed" || code == "TransactionConflict")
+}
+
+/// Which of a transaction's items failed their condition, by position.
+fn cancelled_conditions(error: &SdkError<TransactWriteItemsError>) -> Option<Vec<bool>> {
+    cancellation_codes(error).map(|codes| codes.iter().map(|code| *code == Some("ConditionalCheckFailed")).collect())
 }
 
 /// A transaction's failure when no condition of ours refused it. Cancelled because another
@@ -143,16 +156,10 @@ fn cancelled_conditions(error: &SdkError<TransactWriteItemsError>) -> Option<Vec
 /// classified like any SDK error.
 fn transaction_error(error: SdkError<TransactWriteItemsError>) -> StoreError {
     const PASSING: &[&str] = &["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"];
-    let passing = match &error {
-        SdkError::ServiceError(service) => match service.err() {
-            TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                let codes: Vec<&str> = cancelled.cancellation_reasons().iter().filter_map(|r| r.code()).collect();
-                codes.iter().any(|code| PASSING.contains(code)) && !codes.contains(&"ConditionalCheckFailed")
-            }
-            _ => false,
-        },
-        _ => false,
-    };
+    let passing = cancellation_codes(&error).is_some_and(|codes| {
+        let codes: Vec<&str> = codes.into_iter().flatten().collect();
+        codes.iter().any(|code| PASSING.contains(code)) && !codes.contains(&"ConditionalCheckFailed")
+    });
     if passing { StoreError::Unavailable(describe(&error)) } else { sdk_error(error) }
 }
 

@@ -307,22 +307,15 @@ impl CreateLookups for DynamoDbStore {
                 KeysAndAttributes::builder().consistent_read(true).keys(HashMap::from([("key".to_owned(), s(key))]));
             request.insert(self.idempotency.clone(), record.build().map_err(build_error)?);
         }
-        let (mut products, mut after, mut earlier) = (Vec::new(), 0, None);
-        let mut request = Some(request);
-        while let Some(items) = request.take().filter(|r| !r.is_empty()) {
-            let output = self.client.batch_get_item().set_request_items(Some(items)).send().await.map_err(sdk_error)?;
-            let responses = output.responses();
-            let read = |table: &str| responses.and_then(|r| r.get(table)).into_iter().flatten();
-            products.extend(read(&self.catalog).filter_map(read_entry).map(|entry| entry.product));
-            if let Some(counter) = read(&self.counters).next() {
-                after = number(counter, "n").unwrap_or(0);
-            }
-            if let (Some(key), Some(item)) = (idempotency_key, read(&self.idempotency).next()) {
-                earlier = read_idempotency(key, item)?;
-            }
-            request = output.unprocessed_keys;
-        }
-        Ok(CreateLookup { earlier, catalog: products.into_iter().collect(), place: ListingPlace::Next { after } })
+        let found = self.batch_get(request).await?;
+        let read = |table: &str| found.get(table).into_iter().flatten();
+        let catalog = read(&self.catalog).filter_map(read_entry).map(|entry| entry.product).collect();
+        let after = read(&self.counters).next().and_then(|counter| number(counter, "n")).unwrap_or(0);
+        let earlier = match (idempotency_key, read(&self.idempotency).next()) {
+            (Some(key), Some(item)) => read_idempotency(key, item)?,
+            _ => None,
+        };
+        Ok(CreateLookup { earlier, catalog, place: ListingPlace::Next { after } })
     }
 }
 

@@ -198,25 +198,15 @@ impl DynamoDbStore {
         for product_id in products {
             product_keys = product_keys.keys(HashMap::from([("product_id".to_owned(), s(product_id.clone()))]));
         }
-        let mut request = Some(HashMap::from([
-            (self.orders.clone(), order_keys),
-            (self.catalog.clone(), product_keys.build().map_err(build_error)?),
-        ]));
-        let mut order = None;
+        let mut read = self
+            .batch_get(HashMap::from([
+                (self.orders.clone(), order_keys),
+                (self.catalog.clone(), product_keys.build().map_err(build_error)?),
+            ]))
+            .await?;
+        let order = read.remove(&self.orders).and_then(|items| items.into_iter().next()).map(stored).transpose()?;
         let mut available: HashMap<String, Option<u64>> = products.iter().map(|id| (id.clone(), None)).collect();
-        while let Some(items) = request.take().filter(|r| !r.is_empty()) {
-            let output = self.client.batch_get_item().set_request_items(Some(items)).send().await.map_err(sdk_error)?;
-            let responses = output.responses();
-            if let Some(item) = responses.and_then(|r| r.get(&self.orders)).and_then(|items| items.first()) {
-                order = Some(stored(item.clone())?);
-            }
-            for item in responses.and_then(|r| r.get(&self.catalog)).into_iter().flatten() {
-                if let Some(id) = item.get("product_id").and_then(|v| v.as_s().ok()) {
-                    available.insert(id.clone(), number(item, "stock"));
-                }
-            }
-            request = output.unprocessed_keys;
-        }
+        available.extend(read.get(&self.catalog).into_iter().flatten().filter_map(available_of));
         Ok(Some((order, available)))
     }
 
@@ -549,20 +539,18 @@ impl DynamoDbStore {
             for line in chunk {
                 keys = keys.keys(HashMap::from([("product_id".to_owned(), s(line.product_id.clone()))]));
             }
-            let mut request = Some(HashMap::from([(self.catalog.clone(), keys.build().map_err(build_error)?)]));
-            while let Some(items) = request.take().filter(|r| !r.is_empty()) {
-                let output =
-                    self.client.batch_get_item().set_request_items(Some(items)).send().await.map_err(sdk_error)?;
-                for item in output.responses().and_then(|r| r.get(&self.catalog)).into_iter().flatten() {
-                    if let Some(id) = item.get("product_id").and_then(|v| v.as_s().ok()) {
-                        available.insert(id.clone(), number(item, "stock"));
-                    }
-                }
-                request = output.unprocessed_keys;
-            }
+            let read =
+                self.batch_get(HashMap::from([(self.catalog.clone(), keys.build().map_err(build_error)?)])).await?;
+            available.extend(read.get(&self.catalog).into_iter().flatten().filter_map(available_of));
         }
         Ok(available)
     }
+}
+
+/// A catalog item's product and its available stock (`None`: not tracked).
+fn available_of(item: &Attrs) -> Option<(String, Option<u64>)> {
+    let id = item.get("product_id").and_then(|v| v.as_s().ok())?;
+    Some((id.clone(), number(item, "stock")))
 }
 
 /// What a reservation decided, as its record says.
