@@ -1,13 +1,22 @@
 //! The embedded workflow engine's execution store: the `statemachine` crate's [`ExecutionStore`] on
-//! SQLite. One row per execution (its record as JSON, with status, version and current task token
-//! as columns for look-ups) and one row per history event; every save checks the version.
+//! SQLite. One row per execution (its record as compressed JSON, with status, version and current
+//! task token as columns for look-ups) and its history in pages of up to [`EVENTS_PER_PAGE`] events;
+//! every save checks the version and appends the step's events to the last page in the same write.
 
 use async_trait::async_trait;
+use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, Transaction, params};
 use statemachine::{CreateOutcome, ExecutionRecord, ExecutionStatus, ExecutionStore, HistoryEvent, StoreError};
 
 use super::db::{Database, execute_cached, query_row_cached};
 use crate::ports;
+
+/// Most events a history page holds before the next step starts a new one: a step rewrites at most
+/// this many events, however long the history grows. The order workflow's executions fit in one.
+const EVENTS_PER_PAGE: usize = 64;
+
+/// zstd's level for records and pages: its default, a few microseconds for a record.
+const COMPRESSION_LEVEL: i32 = 3;
 
 fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(error))
@@ -25,18 +34,91 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, ports::StoreError> 
     serde_json::to_string(value).map_err(|e| ports::StoreError::Internal(format!("execution JSON: {e}")))
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ports::StoreError> {
-    serde_json::from_str(text).map_err(|e| ports::StoreError::Internal(format!("stored execution JSON: {e}")))
+/// Compressed JSON, as records and history pages are stored: a record is about 40% of its JSON, a
+/// page of the order workflow's events about 35%.
+fn pack(json: &[u8]) -> Result<Vec<u8>, ports::StoreError> {
+    zstd::bulk::compress(json, COMPRESSION_LEVEL)
+        .map_err(|e| ports::StoreError::Internal(format!("compressing an execution: {e}")))
 }
 
-fn append_events(tx: &Transaction<'_>, arn: &str, events: &[(u64, String)]) -> Result<(), ports::StoreError> {
-    let mut insert = tx
-        .prepare_cached("INSERT INTO execution_history (execution_arn, event_id, event) VALUES (?1, ?2, ?3)")
-        .map_err(sql)?;
-    for (id, event) in events {
-        insert.execute(params![arn, *id as i64, event]).map_err(sql)?;
+/// The JSON of a stored value: compressed (a BLOB) or, as stored before compression, TEXT.
+fn unpack(value: ValueRef<'_>) -> Result<Vec<u8>, ports::StoreError> {
+    match value {
+        ValueRef::Text(text) => Ok(text.to_vec()),
+        ValueRef::Blob(packed) => zstd::decode_all(packed)
+            .map_err(|e| ports::StoreError::Internal(format!("stored execution is not readable: {e}"))),
+        other => Err(ports::StoreError::Internal(format!("stored execution has type {:?}", other.data_type()))),
     }
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, ports::StoreError> {
+    serde_json::from_slice(json).map_err(|e| ports::StoreError::Internal(format!("stored execution JSON: {e}")))
+}
+
+/// A stored record, compressed or not.
+fn read_record(value: ValueRef<'_>) -> Result<ExecutionRecord, ports::StoreError> {
+    from_json(&unpack(value)?)
+}
+
+/// Appends a step's events to the execution's last history page while it has room, else starts a
+/// new page with them.
+fn append_events(tx: &Transaction<'_>, arn: &str, events: &[(u64, String)]) -> Result<(), ports::StoreError> {
+    let Some((first_new, _)) = events.first() else { return Ok(()) };
+    let last_new = events.last().map_or(*first_new, |(id, _)| *id);
+    let last_page = query_row_cached(
+        tx,
+        "SELECT first_event, last_event, events FROM execution_history_pages
+          WHERE execution_arn = ?1 ORDER BY first_event DESC LIMIT 1",
+        [arn],
+        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, unpack(row.get_ref(2)?))),
+    )
+    .optional()
+    .map_err(sql)?;
+    let (first_event, mut lines) = match last_page {
+        Some((first, last, lines)) if (last - first + 1) as usize + events.len() <= EVENTS_PER_PAGE => {
+            let mut lines = lines?;
+            lines.push(b'\n');
+            (first, lines)
+        }
+        _ => (*first_new as i64, Vec::new()),
+    };
+    for (index, (_, event)) in events.iter().enumerate() {
+        if index > 0 {
+            lines.push(b'\n');
+        }
+        lines.extend_from_slice(event.as_bytes());
+    }
+    execute_cached(
+        tx,
+        "INSERT OR REPLACE INTO execution_history_pages (execution_arn, first_event, last_event, events)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![arn, first_event, last_new as i64, pack(&lines)?],
+    )
+    .map_err(sql)?;
     Ok(())
+}
+
+/// An execution's history: the events stored one per row before pages, then the pages'.
+fn read_history(tx: &rusqlite::Connection, arn: &str) -> Result<Vec<HistoryEvent>, ports::StoreError> {
+    let mut events = Vec::new();
+    let mut rows_before_pages = tx
+        .prepare_cached("SELECT event FROM execution_history WHERE execution_arn = ?1 ORDER BY event_id")
+        .map_err(sql)?;
+    let rows = rows_before_pages.query_map([arn], |row| row.get::<_, String>(0)).map_err(sql)?;
+    for row in rows {
+        events.push(from_json(row.map_err(sql)?.as_bytes())?);
+    }
+    let mut pages = tx
+        .prepare_cached("SELECT events FROM execution_history_pages WHERE execution_arn = ?1 ORDER BY first_event")
+        .map_err(sql)?;
+    let mut rows = pages.query([arn]).map_err(sql)?;
+    while let Some(row) = rows.next().map_err(sql)? {
+        let lines = unpack(row.get_ref(0).map_err(sql)?)?;
+        for line in lines.split(|byte| *byte == b'\n') {
+            events.push(from_json(line)?);
+        }
+    }
+    Ok(events)
 }
 
 /// An execution as its row holds it, with the history events to append, ready to move to the
@@ -49,7 +131,8 @@ struct ExecutionRow {
     stopped_at: Option<i64>,
     version: i64,
     token: Option<String>,
-    json: String,
+    /// The record's compressed JSON.
+    packed: Vec<u8>,
     events: Vec<(u64, String)>,
 }
 
@@ -62,7 +145,7 @@ impl ExecutionRow {
             stopped_at: record.stop_date.map(|at| at.timestamp_millis()),
             version: record.version as i64,
             token: record.task_token().map(str::to_owned),
-            json: to_json(record).map_err(from_port)?,
+            packed: pack(to_json(record).map_err(from_port)?.as_bytes()).map_err(from_port)?,
             events: events
                 .iter()
                 .map(|event| Ok((event.id, to_json(event)?)))
@@ -79,24 +162,24 @@ impl ExecutionStore for Database {
         record: &ExecutionRecord,
         events: &[HistoryEvent],
     ) -> Result<CreateOutcome, StoreError> {
-        let ExecutionRow { arn, machine, status, stopped_at, version, token, json, events } =
+        let ExecutionRow { arn, machine, status, stopped_at, version, token, packed, events } =
             ExecutionRow::new(record, events)?;
         self.write(move |tx| {
-            let existing: Option<String> =
+            let existing =
                 query_row_cached(tx, "SELECT record FROM executions WHERE execution_arn = ?1", [&arn], |row| {
-                    row.get(0)
+                    Ok(read_record(row.get_ref(0)?))
                 })
                 .optional()
                 .map_err(sql)?;
             if let Some(existing) = existing {
-                return Ok(CreateOutcome::AlreadyExists(Box::new(from_json(&existing)?)));
+                return Ok(CreateOutcome::AlreadyExists(Box::new(existing?)));
             }
             execute_cached(
                 tx,
                 "INSERT INTO executions (execution_arn, state_machine_arn, status, version, task_token, record,
                                          stopped_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![arn, machine, status, version, token, json, stopped_at],
+                params![arn, machine, status, version, token, packed, stopped_at],
             )
             .map_err(sql)?;
             append_events(tx, &arn, &events)?;
@@ -108,15 +191,12 @@ impl ExecutionStore for Database {
 
     async fn load_execution(&self, execution_arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
         self.read_by_key(|tx| {
-            let text: Option<String> = query_row_cached(
-                tx,
-                "SELECT record FROM executions WHERE execution_arn = ?1",
-                [execution_arn],
-                |row| row.get(0),
-            )
+            query_row_cached(tx, "SELECT record FROM executions WHERE execution_arn = ?1", [execution_arn], |row| {
+                Ok(read_record(row.get_ref(0)?))
+            })
             .optional()
-            .map_err(sql)?;
-            text.as_deref().map(from_json).transpose()
+            .map_err(sql)?
+            .transpose()
         })
         .map_err(from_port)
     }
@@ -127,7 +207,7 @@ impl ExecutionStore for Database {
         expected_version: u64,
         events: &[HistoryEvent],
     ) -> Result<(), StoreError> {
-        let ExecutionRow { arn, status, stopped_at, version, token, json, events, .. } =
+        let ExecutionRow { arn, status, stopped_at, version, token, packed, events, .. } =
             ExecutionRow::new(record, events)?;
         self.write(move |tx| {
             let stored: Option<i64> =
@@ -147,7 +227,7 @@ impl ExecutionStore for Database {
                 tx,
                 "UPDATE executions SET status = ?1, version = ?2, task_token = ?3, record = ?4, stopped_at = ?6
                      WHERE execution_arn = ?5",
-                params![status, version, token, json, arn, stopped_at],
+                params![status, version, token, packed, arn, stopped_at],
             )
             .map_err(sql)?;
             append_events(tx, &arn, &events)?;
@@ -159,19 +239,7 @@ impl ExecutionStore for Database {
 
     async fn load_history(&self, execution_arn: &str) -> Result<Vec<HistoryEvent>, StoreError> {
         let arn = execution_arn.to_owned();
-        self.read(move |tx| {
-            let mut stmt = tx
-                .prepare_cached("SELECT event FROM execution_history WHERE execution_arn = ?1 ORDER BY event_id")
-                .map_err(sql)?;
-            let rows = stmt.query_map([&arn], |row| row.get::<_, String>(0)).map_err(sql)?;
-            let mut events = Vec::new();
-            for row in rows {
-                events.push(from_json(&row.map_err(sql)?)?);
-            }
-            Ok(events)
-        })
-        .await
-        .map_err(from_port)
+        self.read(move |tx| read_history(tx, &arn)).await.map_err(from_port)
     }
 
     async fn list_executions(
@@ -188,10 +256,10 @@ impl ExecutionStore for Database {
                      ORDER BY execution_arn",
                 )
                 .map_err(sql)?;
-            let rows = stmt.query_map(params![machine, status], |row| row.get::<_, String>(0)).map_err(sql)?;
+            let mut rows = stmt.query(params![machine, status]).map_err(sql)?;
             let mut records = Vec::new();
-            for row in rows {
-                records.push(from_json(&row.map_err(sql)?)?);
+            while let Some(row) = rows.next().map_err(sql)? {
+                records.push(read_record(row.get_ref(0).map_err(sql)?)?);
             }
             Ok(records)
         })
@@ -208,5 +276,123 @@ impl ExecutionStore for Database {
             .map_err(sql)
         })
         .map_err(from_port)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+    use statemachine::{Definition, Executor, StateMachineArn, TaskFailure, TaskInvoker, TaskOutcome, TaskRequest};
+
+    use super::*;
+
+    /// The definitions below have no Task state.
+    struct NoTasks;
+
+    #[async_trait]
+    impl TaskInvoker for NoTasks {
+        async fn invoke(&self, request: TaskRequest) -> Result<TaskOutcome, TaskFailure> {
+            Err(TaskFailure::new("Test.NoTasks", request.resource))
+        }
+    }
+
+    /// A workflow of `passes` Pass states one after the other, each adding its name to the data.
+    fn pass_chain(passes: usize) -> Definition {
+        let mut states = serde_json::Map::new();
+        for n in 0..passes {
+            let mut state = json!({"Type": "Pass", "Result": n, "ResultPath": format!("$.p{n}")});
+            if n + 1 == passes {
+                state["End"] = json!(true);
+            } else {
+                state["Next"] = json!(format!("P{}", n + 1));
+            }
+            states.insert(format!("P{n}"), state);
+        }
+        Definition::from_json(&json!({"StartAt": "P0", "States": states})).unwrap()
+    }
+
+    async fn run(database: &Database, passes: usize, name: &str) -> (Executor, String) {
+        let arn = StateMachineArn::new("us-east-1", "123456789012", "Pages").unwrap();
+        let executor = Executor::new(pass_chain(passes), arn, Arc::new(NoTasks), Arc::new(database.clone()));
+        let started = executor.start_execution(name, json!({"order_id": name})).await.unwrap();
+        executor.run_until_idle().await.unwrap();
+        (executor, started.execution_arn)
+    }
+
+    fn pages(file: &rusqlite::Connection, arn: &str) -> Vec<(i64, i64)> {
+        let conn = file;
+        let mut stmt = conn
+            .prepare("SELECT first_event, last_event FROM execution_history_pages WHERE execution_arn = ?1 ORDER BY 1")
+            .unwrap();
+        stmt.query_map([arn], |row| Ok((row.get(0)?, row.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
+    #[tokio::test]
+    async fn given_a_long_execution_then_its_history_is_paged_compressed_and_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::open(&dir.path().join("orders.db")).unwrap();
+        let file = rusqlite::Connection::open(dir.path().join("orders.db")).unwrap();
+
+        // When an execution passes through 100 states, each step saved on its own
+        let (executor, arn) = run(&database, 100, "long").await;
+
+        // Then its history reads back whole and in order
+        let history = executor.get_execution_history(&arn).await.unwrap();
+        let ids: Vec<u64> = history.iter().map(|event| event.id).collect();
+        assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
+        assert_eq!(history.last().unwrap().event_type.as_str(), "ExecutionSucceeded");
+        // And it is kept in pages of at most 64 events, each following the one before
+        let pages = pages(&file, &arn);
+        assert_eq!(pages.len(), ids.len().div_ceil(EVENTS_PER_PAGE), "{pages:?}");
+        assert!(pages.windows(2).all(|w| w[1].0 == w[0].1 + 1), "{pages:?}");
+        assert!(pages.iter().all(|(first, last)| last - first < EVENTS_PER_PAGE as i64), "{pages:?}");
+        assert_eq!(pages.last().unwrap().1, ids.len() as i64);
+        // And the record is stored compressed
+        let record: Vec<u8> =
+            file.query_row("SELECT record FROM executions WHERE execution_arn = ?1", [&arn], |row| row.get(0)).unwrap();
+        let status: Value = from_json(&zstd::decode_all(&record[..]).unwrap()).unwrap();
+        assert_eq!(status["status"], "SUCCEEDED");
+    }
+
+    #[tokio::test]
+    async fn given_an_execution_stored_before_compression_then_it_reads_and_goes_on_in_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::open(&dir.path().join("orders.db")).unwrap();
+        let conn = rusqlite::Connection::open(dir.path().join("orders.db")).unwrap();
+        // Given a finished execution, rewritten as the schema before pages stored it: the record as
+        // JSON text and one row per event
+        let (executor, arn) = run(&database, 3, "older").await;
+        let history = executor.get_execution_history(&arn).await.unwrap();
+        let record = ExecutionStore::load_execution(&database, &arn).await.unwrap().unwrap();
+        {
+            conn.execute("DELETE FROM execution_history_pages", []).unwrap();
+            conn.execute("UPDATE executions SET record = ?1", [serde_json::to_string(&record).unwrap()]).unwrap();
+            for event in &history {
+                conn.execute(
+                    "INSERT INTO execution_history (execution_arn, event_id, event) VALUES (?1, ?2, ?3)",
+                    params![arn, event.id as i64, serde_json::to_string(event).unwrap()],
+                )
+                .unwrap();
+            }
+        }
+
+        // When it is read, then it is as it was
+        assert_eq!(executor.get_execution_history(&arn).await.unwrap(), history);
+        assert_eq!(ExecutionStore::load_execution(&database, &arn).await.unwrap(), Some(record.clone()));
+        // And when a step appends to it, the new events go to a page after the old rows
+        let last = history.last().unwrap();
+        let mut next = last.clone();
+        next.id = last.id + 1;
+        next.previous_event_id = last.id;
+        let mut saved = record.clone();
+        saved.version += 1;
+        database.save_execution(&saved, record.version, std::slice::from_ref(&next)).await.unwrap();
+        let read = executor.get_execution_history(&arn).await.unwrap();
+        assert_eq!(read.len(), history.len() + 1);
+        assert_eq!(read.last(), Some(&next));
+        assert_eq!(pages(&conn, &arn), [(next.id as i64, next.id as i64)]);
     }
 }

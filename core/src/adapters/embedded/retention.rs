@@ -8,7 +8,7 @@
 use chrono::{TimeDelta, Utc};
 use rusqlite::{Transaction, params};
 
-use super::db::{Database, execute_cached, sql_error};
+use super::db::{Database, execute_cached, query_row_cached, sql_error};
 use crate::ports::StoreError;
 
 /// How long what is kept stays.
@@ -106,6 +106,16 @@ fn prune_finished_executions(tx: &Transaction<'_>, stopped_before: i64, batch: i
     for arn in &arns {
         events += execute_cached(tx, "DELETE FROM execution_history WHERE execution_arn = ?1", [arn])
             .map_err(sql_error)? as u64;
+        let paged: i64 = query_row_cached(
+            tx,
+            "SELECT coalesce(sum(last_event - first_event + 1), 0) FROM execution_history_pages
+              WHERE execution_arn = ?1",
+            [arn],
+            |row| row.get(0),
+        )
+        .map_err(sql_error)?;
+        events += paged as u64;
+        execute_cached(tx, "DELETE FROM execution_history_pages WHERE execution_arn = ?1", [arn]).map_err(sql_error)?;
         execute_cached(tx, "DELETE FROM executions WHERE execution_arn = ?1", [arn]).map_err(sql_error)?;
     }
     Ok((arns.len() as u64, events))

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_order_failure_reason.sql"),
     include_str!("../migrations/0005_stock_and_reservations.sql"),
     include_str!("../migrations/0006_retention.sql"),
+    include_str!("../migrations/0007_execution_history_pages.sql"),
 ];
 
 /// Applies the migrations this database has not had yet, in one transaction.
@@ -60,6 +61,7 @@ mod tests {
                 "1a49f0cdfc94c4c8d0f37c1396fd39d866a036f8f423b945255ba67300cd33a8",
                 "2bb856fda3b1c6028de69cf7b4b6a010f7c900b5e4785c9dbb8a7ac68c81f293",
                 "7f36f019d9511ad2fa48713ecfe7bdbaf0a43d8f92c219cdb1533093eb4013d5",
+                "a9d4c85c8d2674c755eedb1382ba3af0fc83f29f6de0387b20bb01b5de20c835",
             ]
         );
     }
