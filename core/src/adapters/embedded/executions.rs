@@ -3,6 +3,8 @@
 //! task token as columns for look-ups) and its history in pages of up to [`EVENTS_PER_PAGE`] events;
 //! every save checks the version and appends the step's events to the last page in the same write.
 
+use std::cell::RefCell;
+
 use async_trait::async_trait;
 use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -34,19 +36,51 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, ports::StoreError> 
     serde_json::to_string(value).map_err(|e| ports::StoreError::Internal(format!("execution JSON: {e}")))
 }
 
+/// The largest JSON a stored value may unpack to: far above Step Functions' 256 KiB payloads, and a
+/// bound on what a damaged frame header can make this allocate.
+const MAX_UNPACKED: usize = 64 << 20;
+
+thread_local! {
+    // zstd's contexts allocate their work space when made: each thread keeps one of each rather
+    // than paying that at every record (it was 5% of the CPU under load).
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
+fn zstd_error(what: &str) -> impl Fn(std::io::Error) -> ports::StoreError + '_ {
+    move |e| ports::StoreError::Internal(format!("{what}: {e}"))
+}
+
 /// Compressed JSON, as records and history pages are stored: a record is about 40% of its JSON, a
 /// page of the order workflow's events about 35%.
 fn pack(json: &[u8]) -> Result<Vec<u8>, ports::StoreError> {
-    zstd::bulk::compress(json, COMPRESSION_LEVEL)
-        .map_err(|e| ports::StoreError::Internal(format!("compressing an execution: {e}")))
+    COMPRESSOR.with_borrow_mut(|compressor| {
+        let compressor = match compressor {
+            Some(compressor) => compressor,
+            None => compressor.insert(
+                zstd::bulk::Compressor::new(COMPRESSION_LEVEL).map_err(zstd_error("cannot compress"))?,
+            ),
+        };
+        compressor.compress(json).map_err(zstd_error("compressing an execution"))
+    })
 }
 
 /// The JSON of a stored value: compressed (a BLOB) or, as stored before compression, TEXT.
 fn unpack(value: ValueRef<'_>) -> Result<Vec<u8>, ports::StoreError> {
     match value {
         ValueRef::Text(text) => Ok(text.to_vec()),
-        ValueRef::Blob(packed) => zstd::decode_all(packed)
-            .map_err(|e| ports::StoreError::Internal(format!("stored execution is not readable: {e}"))),
+        ValueRef::Blob(packed) => {
+            let size = zstd::zstd_safe::get_frame_content_size(packed).ok().flatten().unwrap_or(MAX_UNPACKED as u64);
+            let capacity = usize::try_from(size).unwrap_or(MAX_UNPACKED).min(MAX_UNPACKED);
+            DECOMPRESSOR.with_borrow_mut(|decompressor| {
+                let decompressor = match decompressor {
+                    Some(decompressor) => decompressor,
+                    None => decompressor
+                        .insert(zstd::bulk::Decompressor::new().map_err(zstd_error("cannot decompress"))?),
+                };
+                decompressor.decompress(packed, capacity).map_err(zstd_error("stored execution is not readable"))
+            })
+        }
         other => Err(ports::StoreError::Internal(format!("stored execution has type {:?}", other.data_type()))),
     }
 }

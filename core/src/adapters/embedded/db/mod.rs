@@ -215,6 +215,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn given_commits_in_the_log_then_the_checkpointer_copies_them_into_the_file() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("orders.db");
+        let database = Database::open(&path).expect("the database opens");
+        let size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or_default();
+        let before = size();
+        // When many writes commit (the writer itself never checkpoints)
+        for n in 0..300 {
+            insert_product(&database, n, false).await.expect("a write");
+        }
+        // Then the database file grows with them, while the log is still open
+        orders_testkit::eventually("the log copied into the file", async || {
+            if size() > before { Ok(()) } else { Err(format!("still {} bytes", size())) }
+        })
+        .await;
+        assert_eq!(catalog_rows(&database), 300);
+    }
+
+    #[tokio::test]
     async fn given_a_write_that_breaks_a_constraint_then_the_error_is_its_own() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let database = Database::open(&dir.path().join("orders.db")).expect("the database opens");

@@ -1,10 +1,12 @@
 //! The writes: one thread that runs the writes waiting together in one transaction, each in its
-//! own savepoint, and commits them with one fsync; and the guard that stops writing once the file
+//! own savepoint, and commits them with one fsync; a second thread that copies the write-ahead log
+//! into the database file behind it (checkpoints); and the guard that stops writing once the file
 //! it opened is deleted or replaced on disk.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Transaction, TransactionBehavior};
@@ -36,12 +38,45 @@ pub(super) fn start(
     path: &Path,
 ) -> Result<mpsc::Sender<WriteJob>, StoreError> {
     let mut files = OpenedFiles::of(path);
+    let checkpoints = start_checkpointer(path)?;
+    // The checkpointer copies the log into the file; the writer only appends to the log.
+    connection.pragma_update(None, "wal_autocheckpoint", 0).map_err(super::sql_error)?;
     let (writer, jobs) = mpsc::channel();
     std::thread::Builder::new()
         .name("sqlite-writer".to_owned())
-        .spawn(move || write_groups(connection, &jobs, &mut files))
+        .spawn(move || write_groups(connection, &jobs, &mut files, &checkpoints))
         .map_err(|e| StoreError::Internal(format!("cannot start the database writer: {e}")))?;
     Ok(writer)
+}
+
+/// How long the checkpointer lets commits gather in the log before copying them into the file.
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(50);
+
+/// Starts the thread that copies the write-ahead log into the database file (a passive checkpoint)
+/// after commits; returns what the writer tells it about a commit with. SQLite would otherwise run
+/// that copy, and the database file's fsync, inside every few commits on the writer thread, and
+/// every write waiting behind them would wait for it too. A passive checkpoint never blocks the
+/// writer or the readers; it copies what no reader still needs. The thread ends with the writer.
+fn start_checkpointer(path: &Path) -> Result<mpsc::SyncSender<()>, StoreError> {
+    let connection = rusqlite::Connection::open(path)
+        .and_then(|conn| conn.busy_timeout(Duration::from_secs(10)).map(|()| conn))
+        .and_then(|conn| conn.execute_batch("PRAGMA synchronous = FULL").map(|()| conn))
+        .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
+    // One pending wake-up is enough: a checkpoint copies every commit before it.
+    let (commits, committed) = mpsc::sync_channel::<()>(1);
+    std::thread::Builder::new()
+        .name("sqlite-checkpointer".to_owned())
+        .spawn(move || {
+            while committed.recv().is_ok() {
+                std::thread::sleep(CHECKPOINT_PAUSE);
+                while committed.try_recv().is_ok() {}
+                if let Err(error) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(%error, "checkpoint failed; the next commit tries again");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Internal(format!("cannot start the database checkpointer: {e}")))?;
+    Ok(commits)
 }
 
 impl Database {
@@ -145,6 +180,7 @@ fn write_groups(
     mut connection: r2d2::PooledConnection<SqliteConnectionManager>,
     jobs: &mpsc::Receiver<WriteJob>,
     files: &mut OpenedFiles,
+    checkpoints: &mpsc::SyncSender<()>,
 ) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
@@ -165,6 +201,8 @@ fn write_groups(
             continue;
         }
         write_group(&mut connection, group);
+        // Full means a checkpoint is already due.
+        let _ = checkpoints.try_send(());
     }
 }
 
