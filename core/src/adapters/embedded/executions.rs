@@ -57,9 +57,8 @@ fn pack(json: &[u8]) -> Result<Vec<u8>, ports::StoreError> {
     COMPRESSOR.with_borrow_mut(|compressor| {
         let compressor = match compressor {
             Some(compressor) => compressor,
-            None => compressor.insert(
-                zstd::bulk::Compressor::new(COMPRESSION_LEVEL).map_err(zstd_error("cannot compress"))?,
-            ),
+            None => compressor
+                .insert(zstd::bulk::Compressor::new(COMPRESSION_LEVEL).map_err(zstd_error("cannot compress"))?),
         };
         compressor.compress(json).map_err(zstd_error("compressing an execution"))
     })
@@ -75,8 +74,9 @@ fn unpack(value: ValueRef<'_>) -> Result<Vec<u8>, ports::StoreError> {
             DECOMPRESSOR.with_borrow_mut(|decompressor| {
                 let decompressor = match decompressor {
                     Some(decompressor) => decompressor,
-                    None => decompressor
-                        .insert(zstd::bulk::Decompressor::new().map_err(zstd_error("cannot decompress"))?),
+                    None => {
+                        decompressor.insert(zstd::bulk::Decompressor::new().map_err(zstd_error("cannot decompress"))?)
+                    }
                 };
                 decompressor.decompress(packed, capacity).map_err(zstd_error("stored execution is not readable"))
             })

@@ -11,7 +11,7 @@ use std::time::Duration;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Transaction, TransactionBehavior};
 
-use super::{Database, commit_error};
+use super::{Database, commit_error, execute_cached};
 use crate::ports::StoreError;
 
 /// Most writes one group commit takes: bounds how long the first of them waits for the commit.
@@ -41,6 +41,7 @@ pub(super) fn start(
     let checkpoints = start_checkpointer(path)?;
     // The checkpointer copies the log into the file; the writer only appends to the log.
     connection.pragma_update(None, "wal_autocheckpoint", 0).map_err(super::sql_error)?;
+
     let (writer, jobs) = mpsc::channel();
     std::thread::Builder::new()
         .name("sqlite-writer".to_owned())
@@ -225,16 +226,16 @@ fn write_group(connection: &mut rusqlite::Connection, group: Vec<WriteJob>) {
             job(Err(error));
             continue;
         }
-        if let Err(error) = tx.execute_batch("SAVEPOINT write") {
+        if let Err(error) = execute_cached(&tx, "SAVEPOINT write", []) {
             job(Err(&error));
             broken = Some(error);
             continue;
         }
         let Some(done) = job(Ok(&tx)) else { continue };
         let closed = if done.failed {
-            tx.execute_batch("ROLLBACK TO write; RELEASE write")
+            execute_cached(&tx, "ROLLBACK TO write", []).and_then(|_| execute_cached(&tx, "RELEASE write", []))
         } else {
-            tx.execute_batch("RELEASE write")
+            execute_cached(&tx, "RELEASE write", [])
         };
         answers.push(done.answer);
         if let Err(error) = closed {
