@@ -54,6 +54,10 @@ pub(crate) enum Callback {
     Heartbeat,
 }
 
+/// Most states one write holds: a workflow that loops through Pass and Choice states without
+/// waiting still writes its history every so many states, instead of only in memory.
+pub(crate) const STEPS_PER_WRITE: usize = 256;
+
 /// Builds the record and first history events of a new execution, entered into its StartAt state.
 pub(crate) fn new_execution(
     definition: &Definition,
@@ -88,6 +92,11 @@ pub(crate) fn new_execution(
         EventDetails { input: Some(input.clone()), ..EventDetails::default() },
     );
     step.enter_state(definition.start_at(), input);
+    // The start runs in memory up to its first task, wait or end, so that the execution's first
+    // write holds all of it. Nothing before that point reaches outside the engine, so a crash
+    // before the write loses a start that never answered, and one after it replays nothing: a task
+    // scheduled but not yet invoked is invoked when the execution is driven or resumed.
+    step.advance_to_durable_point(&|_| false);
     let events = step.into_events();
     (record, events)
 }
@@ -173,6 +182,19 @@ impl<'a> Step<'a> {
         if let Some(current) = self.record.current.as_mut() {
             current.waiting_for = waiting_for;
         }
+    }
+
+    /// Advances in memory until the execution waits (a Task to invoke, a timer, a callback) or
+    /// ends, or [`STEPS_PER_WRITE`] states have run: what the next write makes durable. Returns
+    /// `Continue` only when it stopped at that bound.
+    pub(crate) fn advance_to_durable_point(&mut self, in_flight: &dyn Fn(u64) -> bool) -> Action {
+        for _ in 0..STEPS_PER_WRITE {
+            match self.advance(in_flight) {
+                Action::Continue => {}
+                other => return other,
+            }
+        }
+        Action::Continue
     }
 
     /// Takes the next step. `in_flight(id)` says whether invocation `id` is running in this process.

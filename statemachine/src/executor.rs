@@ -634,7 +634,7 @@ impl Executor {
             let before = record.clone();
             let in_flight = |id: u64| lock(&self.inner.in_flight).contains(&(execution_arn.to_owned(), id));
             let mut step = Step::new(&self.inner.definition, self.inner.machine.name(), &mut record, self.now());
-            let action = step.advance(&in_flight);
+            let action = step.advance_to_durable_point(&in_flight);
             let events = step.into_events();
             self.persist(&before, &mut record, &events).await?;
             match action {

@@ -646,10 +646,17 @@ async fn given_a_panicking_invoker_when_the_task_runs_then_the_state_fails_and_c
     assert_eq!(done.output.unwrap()["Error"], json!("States.TaskFailed"));
 }
 
-/// A store that fails its first `fail_saves` saves.
+/// A store that fails its first `fail_saves` saves, and counts the saves that succeed.
 struct FlakyStore {
     inner: InMemoryStore,
     fail_saves: AtomicUsize,
+    saves: AtomicUsize,
+}
+
+impl FlakyStore {
+    fn failing(fail_saves: usize) -> Self {
+        FlakyStore { inner: InMemoryStore::new(), fail_saves: AtomicUsize::new(fail_saves), saves: AtomicUsize::new(0) }
+    }
 }
 
 #[async_trait::async_trait]
@@ -676,7 +683,9 @@ impl ExecutionStore for FlakyStore {
         if self.fail_saves.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
             return Err(statemachine::StoreError::backend("database is locked"));
         }
-        self.inner.save_execution(record, expected_version, events).await
+        self.inner.save_execution(record, expected_version, events).await?;
+        self.saves.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
     async fn load_history(&self, arn: &str) -> Result<Vec<statemachine::HistoryEvent>, statemachine::StoreError> {
         self.inner.load_history(arn).await
@@ -696,16 +705,65 @@ impl ExecutionStore for FlakyStore {
 #[tokio::test]
 async fn given_a_store_failure_when_advancing_then_the_error_is_reported_and_the_step_is_retried_later() {
     let clock = Arc::new(ManualClock::new(t0()));
-    let store = Arc::new(FlakyStore { inner: InMemoryStore::new(), fail_saves: AtomicUsize::new(1) });
-    let definition = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": 1, "End": true}}});
-    let executor = executor_on(&definition, ScriptedInvoker::new(no_tasks), store, clock.clone());
+    let store = Arc::new(FlakyStore::failing(1));
+    let definition = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "work", "Next": "P"},
+        "P": {"Type": "Pass", "Result": 1, "End": true}}});
+    let invoker = ScriptedInvoker::new(|_| Ok(TaskOutcome::Completed(json!({}))));
+    let executor = executor_on(&definition, invoker.clone(), store, clock.clone());
     let arn = executor.start_execution("flaky", json!({})).await.unwrap().execution_arn;
+    // The task's result cannot be saved: the step is not durable, and the execution stays running
     let error = executor.run_until_idle().await.unwrap_err();
     assert!(matches!(error, ExecutorError::Store(_)), "{error}");
     assert_eq!(executor.describe_execution(&arn).await.unwrap().status, ExecutionStatus::Running);
+    // Retried later, the step is replayed from the last durable point: the task is invoked again
     clock.advance(Duration::from_secs(1));
     executor.run_until_idle().await.unwrap();
     assert_eq!(executor.describe_execution(&arn).await.unwrap().output, Some(json!(1)));
+    assert_eq!(invoker.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn given_a_start_through_pass_states_to_a_task_then_one_write_holds_it_all_before_the_task_runs() {
+    // Given a workflow that passes two states before its task
+    let store = Arc::new(FlakyStore::failing(0));
+    let definition = json!({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Next": "B"},
+        "B": {"Type": "Pass", "Next": "T"},
+        "T": {"Type": "Task", "Resource": "work", "End": true}}});
+    let saves_when_invoked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (seen, counted) = (saves_when_invoked.clone(), store.clone());
+    let invoker = ScriptedInvoker::new(move |_| {
+        seen.lock().unwrap().push(counted.saves.load(Ordering::SeqCst));
+        Ok(TaskOutcome::Completed(json!("done")))
+    });
+    let clock = Arc::new(ManualClock::new(t0()));
+    let executor = executor_on(&definition, invoker, store.clone(), clock);
+    // When it starts and runs
+    let arn = executor.start_execution("one-write", json!({})).await.unwrap().execution_arn;
+    let started = store.inner.load_history(&arn).await.unwrap();
+    executor.run_until_idle().await.unwrap();
+    // Then the start's one write held everything up to the task, which ran before any other write
+    let types = |events: &[statemachine::HistoryEvent]| -> Vec<String> {
+        events.iter().map(|e| e.event_type.as_str().to_owned()).collect()
+    };
+    assert_eq!(
+        types(&started),
+        [
+            "ExecutionStarted",
+            "PassStateEntered",
+            "PassStateExited",
+            "PassStateEntered",
+            "PassStateExited",
+            "TaskStateEntered",
+            "TaskScheduled",
+            "TaskStarted"
+        ]
+    );
+    assert_eq!(*saves_when_invoked.lock().unwrap(), [0]);
+    // And the task's result and the end were the one write after it
+    assert_eq!(store.saves.load(Ordering::SeqCst), 1);
+    assert_eq!(executor.describe_execution(&arn).await.unwrap().output, Some(json!("done")));
 }
 
 #[tokio::test]

@@ -7,8 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::join_all;
-use orders_core::ports::{ChangeFeed, MessageQueue, QueueError, QueueName, ReceivedMessage};
+use orders_core::ports::{ChangeFeed, MAX_BATCH, MessageQueue, QueueError, QueueName, ReceivedMessage};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
@@ -34,7 +33,7 @@ pub struct QueuePoller {
 impl QueuePoller {
     /// One receive-handle-delete round; returns how many messages were handed over.
     pub async fn poll_once(&self) -> Result<usize, QueueError> {
-        let messages = self.queues.receive(self.queue, 10).await?;
+        let messages = self.queues.receive(self.queue, MAX_BATCH).await?;
         self.hand_over(messages).await
     }
 
@@ -45,13 +44,17 @@ impl QueuePoller {
         }
         let event = sqs_event(&self.source, self.queue.as_str(), &messages);
         let response = self.handler.handle(event).await;
-        // Delete what succeeded all at once (the embedded store commits the deletes together); a
-        // delete that fails leaves its message to come back, which the handlers are ready for.
-        let deletes = messages
+        // Delete what succeeded in one batch, as Lambda does (one request to SQS, one write to the
+        // embedded queues); a delete that fails leaves its messages to come back, which the
+        // handlers are ready for.
+        let done: Vec<String> = messages
             .iter()
             .filter(|message| !response.batch_item_failures.iter().any(|f| f.item_identifier == message.message_id))
-            .map(|message| self.queues.delete(self.queue, &message.receipt_handle));
-        join_all(deletes).await.into_iter().collect::<Result<Vec<()>, _>>()?;
+            .map(|message| message.receipt_handle.clone())
+            .collect();
+        for batch in done.chunks(MAX_BATCH) {
+            self.queues.delete_batch(self.queue, batch).await?;
+        }
         Ok(messages.len())
     }
 
@@ -79,10 +82,10 @@ impl QueuePoller {
             let received = if wait.is_zero() {
                 // Not given up at shutdown: a short receive ends soon, and one dropped after it
                 // took messages would hide them for the visibility timeout.
-                self.queues.receive(self.queue, 10).await
+                self.queues.receive(self.queue, MAX_BATCH).await
             } else {
                 tokio::select! {
-                    received = self.queues.receive_waiting(self.queue, 10, wait) => received,
+                    received = self.queues.receive_waiting(self.queue, MAX_BATCH, wait) => received,
                     _ = shutdown.changed() => break,
                 }
             };

@@ -24,7 +24,7 @@ pub use orders::{
     ListingPlace, OrderPage, OrderStore, PagePosition, RestoreOutcome, StatusUpdate, StoreError,
 };
 pub use queues::{
-    MAX_RECEIVE_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName, RECEIVE_RETRY, ReceivedMessage,
+    MAX_BATCH, MAX_RECEIVE_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName, RECEIVE_RETRY, ReceivedMessage,
 };
 pub use stock::{ProcessingStart, StockLedger};
 pub use workflow::{

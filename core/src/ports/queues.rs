@@ -12,6 +12,9 @@ use chrono::{DateTime, Utc};
 /// The longest a receive waits for a message (SQS's `WaitTimeSeconds` is at most 20).
 pub const MAX_RECEIVE_WAIT: Duration = Duration::from_secs(20);
 
+/// The most messages one receive hands over and one batch delete removes (SQS's limit for both).
+pub const MAX_BATCH: usize = 10;
+
 /// How often [`MessageQueue::receive_waiting`] looks again while it waits, unless an adapter knows
 /// better.
 pub const RECEIVE_RETRY: Duration = Duration::from_millis(100);
@@ -164,6 +167,17 @@ pub trait MessageQueue: Send + Sync {
 
     /// Deletes a received message (done with it). A stale receipt handle deletes nothing.
     async fn delete(&self, queue: QueueName, receipt_handle: &str) -> Result<(), QueueError>;
+
+    /// Deletes up to [`MAX_BATCH`] received messages at once, as SQS's `DeleteMessageBatch` does:
+    /// one request to SQS, one write to the embedded queues. Stale receipt handles delete nothing;
+    /// an error may leave some of the batch deleted and the rest to come back, which every handler
+    /// is ready for. This version deletes them one by one.
+    async fn delete_batch(&self, queue: QueueName, receipt_handles: &[String]) -> Result<(), QueueError> {
+        for receipt_handle in receipt_handles {
+            self.delete(queue, receipt_handle).await?;
+        }
+        Ok(())
+    }
 
     /// How many messages the queue holds (visible or in flight).
     async fn depth(&self, queue: QueueName) -> Result<u64, QueueError>;

@@ -125,6 +125,7 @@ conformance!(
     status_waits_are_kept_on_existing_orders_only,
     the_catalog_is_replaced_whole_and_prices_known_products,
     queues_hide_received_messages_and_delete_them,
+    a_batch_delete_removes_the_messages_it_names_and_skips_stale_handles,
     a_waiting_receive_hands_over_a_message_sent_while_it_waits,
     messages_received_too_often_move_to_the_dead_letter_queue,
     backups_are_written_once,

@@ -243,6 +243,38 @@ pub async fn queues_hide_received_messages_and_delete_them(ports: &Ports) {
     assert!(ports.queues.receive(QueueName::Backup, 10).await.unwrap().is_empty(), "deleted: gone for good");
 }
 
+pub async fn a_batch_delete_removes_the_messages_it_names_and_skips_stale_handles(ports: &Ports) {
+    // Given three messages received together, and one received, deleted and so stale
+    for job in 1..=4 {
+        let message = OutgoingMessage { body: json!({"job": job}).to_string(), attributes: Default::default() };
+        ports.queues.send(QueueName::Fulfilment, message).await.unwrap();
+    }
+    let mut received = Vec::new();
+    while received.len() < 4 {
+        let batch = ports.queues.receive(QueueName::Fulfilment, 10).await.unwrap();
+        assert!(!batch.is_empty(), "all four are visible: {received:?}");
+        received.extend(batch);
+    }
+    let stale = received.pop().unwrap();
+    ports.queues.delete(QueueName::Fulfilment, &stale.receipt_handle).await.unwrap();
+    let kept = received.pop().unwrap();
+
+    // When two of them and the stale handle are deleted in one batch
+    let batch = [received[0].receipt_handle.clone(), received[1].receipt_handle.clone(), stale.receipt_handle];
+    ports.queues.delete_batch(QueueName::Fulfilment, &batch).await.unwrap();
+
+    // Then only the one left out is still in the queue, and it comes back after its timeout
+    assert_eq!(ports.queues.depth(QueueName::Fulfilment).await.unwrap(), 1);
+    let again = eventually("the message left out comes back", async || {
+        let back = ports.queues.receive(QueueName::Fulfilment, 10).await.map_err(|e| e.to_string())?;
+        if back.is_empty() { Err("not visible yet".to_owned()) } else { Ok(back) }
+    })
+    .await;
+    assert_eq!(again.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), [kept.body.as_str()]);
+    ports.queues.delete_batch(QueueName::Fulfilment, &[again[0].receipt_handle.clone()]).await.unwrap();
+    assert_eq!(ports.queues.depth(QueueName::Fulfilment).await.unwrap(), 0);
+}
+
 pub async fn a_waiting_receive_hands_over_a_message_sent_while_it_waits(ports: &Ports) {
     // Given an empty queue, and a receive waiting up to 20 s for a message
     let queues = ports.queues.clone();

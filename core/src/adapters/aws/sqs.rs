@@ -7,11 +7,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
+};
 use chrono::DateTime;
 
 use super::errors::{describe, is_transient};
-use crate::ports::{MAX_RECEIVE_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName, ReceivedMessage};
+use crate::ports::{
+    MAX_BATCH, MAX_RECEIVE_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName, ReceivedMessage,
+};
 
 /// The pipeline's queues on SQS.
 #[derive(Clone, Debug)]
@@ -138,6 +142,44 @@ impl MessageQueue for SqsQueues {
             Err(error) if error.as_service_error().is_some_and(|e| e.is_receipt_handle_is_invalid()) => Ok(()),
             Err(error) => Err(sdk_error(error)),
         }
+    }
+
+    async fn delete_batch(&self, queue: QueueName, receipt_handles: &[String]) -> Result<(), QueueError> {
+        let mut handles: Vec<&String> = receipt_handles.iter().collect();
+        // SQS refuses a batch that names one entry twice.
+        handles.sort();
+        handles.dedup();
+        for chunk in handles.chunks(MAX_BATCH) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(index, handle)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(index.to_string())
+                        .receipt_handle(handle.as_str())
+                        .build()
+                        .map_err(|e| QueueError::Internal(format!("delete batch entry: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let answer = self
+                .client
+                .delete_message_batch()
+                .queue_url(self.url(queue)?)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            // A stale receipt handle deletes nothing, as in `delete`; any other refusal is an error.
+            if let Some(refused) = answer.failed().iter().find(|entry| entry.code() != "ReceiptHandleIsInvalid") {
+                let reason = format!("{}: {}", refused.code(), refused.message().unwrap_or_default());
+                return Err(if refused.sender_fault() {
+                    QueueError::Internal(reason)
+                } else {
+                    QueueError::Unavailable(reason)
+                });
+            }
+        }
+        Ok(())
     }
 
     async fn retry_after(&self, queue: QueueName, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {

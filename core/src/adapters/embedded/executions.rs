@@ -323,34 +323,35 @@ mod tests {
 
     use super::*;
 
-    /// The definitions below have no Task state.
-    struct NoTasks;
+    /// Completes every task at once.
+    struct Immediate;
 
     #[async_trait]
-    impl TaskInvoker for NoTasks {
-        async fn invoke(&self, request: TaskRequest) -> Result<TaskOutcome, TaskFailure> {
-            Err(TaskFailure::new("Test.NoTasks", request.resource))
+    impl TaskInvoker for Immediate {
+        async fn invoke(&self, _: TaskRequest) -> Result<TaskOutcome, TaskFailure> {
+            Ok(TaskOutcome::Completed(json!("done")))
         }
     }
 
-    /// A workflow of `passes` Pass states one after the other, each adding its name to the data.
-    fn pass_chain(passes: usize) -> Definition {
+    /// A workflow of `tasks` Task states one after the other: each is two writes (before its
+    /// invocation and after its result).
+    fn task_chain(tasks: usize) -> Definition {
         let mut states = serde_json::Map::new();
-        for n in 0..passes {
-            let mut state = json!({"Type": "Pass", "Result": n, "ResultPath": format!("$.p{n}")});
-            if n + 1 == passes {
+        for n in 0..tasks {
+            let mut state = json!({"Type": "Task", "Resource": "work", "ResultPath": format!("$.t{n}")});
+            if n + 1 == tasks {
                 state["End"] = json!(true);
             } else {
-                state["Next"] = json!(format!("P{}", n + 1));
+                state["Next"] = json!(format!("T{}", n + 1));
             }
-            states.insert(format!("P{n}"), state);
+            states.insert(format!("T{n}"), state);
         }
-        Definition::from_json(&json!({"StartAt": "P0", "States": states})).unwrap()
+        Definition::from_json(&json!({"StartAt": "T0", "States": states})).unwrap()
     }
 
-    async fn run(database: &Database, passes: usize, name: &str) -> (Executor, String) {
+    async fn run(database: &Database, tasks: usize, name: &str) -> (Executor, String) {
         let arn = StateMachineArn::new("us-east-1", "123456789012", "Pages").unwrap();
-        let executor = Executor::new(pass_chain(passes), arn, Arc::new(NoTasks), Arc::new(database.clone()));
+        let executor = Executor::new(task_chain(tasks), arn, Arc::new(Immediate), Arc::new(database.clone()));
         let started = executor.start_execution(name, json!({"order_id": name})).await.unwrap();
         executor.run_until_idle().await.unwrap();
         (executor, started.execution_arn)
@@ -370,8 +371,8 @@ mod tests {
         let database = Database::open(&dir.path().join("orders.db")).unwrap();
         let file = rusqlite::Connection::open(dir.path().join("orders.db")).unwrap();
 
-        // When an execution passes through 100 states, each step saved on its own
-        let (executor, arn) = run(&database, 100, "long").await;
+        // When an execution runs 40 tasks, each step saved on its own
+        let (executor, arn) = run(&database, 40, "long").await;
 
         // Then its history reads back whole and in order
         let history = executor.get_execution_history(&arn).await.unwrap();

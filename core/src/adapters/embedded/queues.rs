@@ -157,6 +157,27 @@ impl MessageQueue for EmbeddedQueues {
             .map_err(queue_error)
     }
 
+    async fn delete_batch(&self, queue: QueueName, receipt_handles: &[String]) -> Result<(), QueueError> {
+        if receipt_handles.is_empty() {
+            return Ok(());
+        }
+        let receipt_handles = receipt_handles.to_vec();
+        self.database
+            .write(move |tx| {
+                for receipt_handle in &receipt_handles {
+                    execute_cached(
+                        tx,
+                        "DELETE FROM queue_messages WHERE queue = ?1 AND receipt_handle = ?2",
+                        params![queue.as_str(), receipt_handle],
+                    )
+                    .map_err(sql_error)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(queue_error)
+    }
+
     async fn retry_after(&self, queue: QueueName, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
         let receipt_handle = receipt_handle.to_owned();
         let visible_at = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
