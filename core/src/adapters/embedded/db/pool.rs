@@ -17,17 +17,34 @@ const STATEMENT_CACHE: usize = 128;
 /// memory: the pages are the OS page cache's).
 const MMAP_BYTES: i64 = 4 << 30;
 
+/// How long a connection waits for another's lock on the file before the write fails as
+/// unavailable (in tries one millisecond apart).
+const LOCK_WAIT_TRIES: i32 = 10_000;
+
+/// SQLite's busy handler for every connection: tries again every millisecond, for up to about 10 s.
+/// SQLite's own busy timeout backs off to 100 ms between tries, and a server whose writer commits
+/// group after group leaves the lock free only between groups (see `writer::YIELD_EVERY`): tries
+/// that far apart missed those moments, and `orders import` beside a busy server failed with
+/// "database is locked".
+pub(super) fn wait_for_lock(tries: i32) -> bool {
+    if tries >= LOCK_WAIT_TRIES {
+        return false;
+    }
+    std::thread::sleep(Duration::from_millis(1));
+    true
+}
+
 /// Opens the pool on the file, switching the file to WAL mode first.
 pub(super) fn open(path: &Path) -> Result<r2d2::Pool<SqliteConnectionManager>, StoreError> {
     // WAL is a property of the file: set it once, on one connection, before the pool opens more
     // (connections racing to switch the journal mode would meet "database is locked").
     let first = rusqlite::Connection::open(path)
-        .and_then(|conn| conn.busy_timeout(Duration::from_secs(10)).map(|()| conn))
+        .and_then(|conn| conn.busy_handler(Some(wait_for_lock)).map(|()| conn))
         .and_then(|conn| conn.pragma_update(None, "journal_mode", "WAL").map(|()| conn))
         .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
     drop(first);
     let manager = SqliteConnectionManager::file(path).with_init(|conn| {
-        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.busy_handler(Some(wait_for_lock))?;
         // Room for every statement the adapters run, so none is parsed twice.
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // FULL: once a commit returns, it survives a crash of the machine, not only of the process.
