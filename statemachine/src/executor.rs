@@ -158,7 +158,8 @@ struct Inner {
     store: Arc<dyn ExecutionStore>,
     clock: Arc<dyn Clock>,
     options: ExecutorOptions,
-    /// One lock per execution, serialising everything that changes it.
+    /// One lock per execution while something holds or awaits it, serialising everything that
+    /// changes it (an execution waiting for a callback has none: see [`ExecutionLock`]).
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// When each running execution next has something due.
     wakeups: Mutex<HashMap<String, DateTime<Utc>>>,
@@ -199,6 +200,34 @@ struct InFlightGuard {
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
         lock(&self.inner.in_flight).remove(&self.key);
+    }
+}
+
+/// A handle on one execution's lock; the last handle dropped removes the lock from the map, so
+/// that the executor keeps no lock for the executions that are only waiting (a store of 100,000
+/// orders waiting to ship would otherwise hold 100,000 of them). A later step makes a new one.
+struct ExecutionLock {
+    inner: Arc<Inner>,
+    execution_arn: String,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::ops::Deref for ExecutionLock {
+    type Target = tokio::sync::Mutex<()>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.lock
+    }
+}
+
+impl Drop for ExecutionLock {
+    fn drop(&mut self) {
+        let mut locks = lock(&self.inner.locks);
+        // Only the map's and this handle's: no one else holds or awaits it. Checked under the
+        // map's mutex, which every new handle is taken under.
+        if Arc::strong_count(&self.lock) == 2 {
+            locks.remove(&self.execution_arn);
+        }
     }
 }
 
@@ -558,8 +587,9 @@ impl Executor {
         }
     }
 
-    fn lock_for(&self, execution_arn: &str) -> Arc<tokio::sync::Mutex<()>> {
-        lock(&self.inner.locks).entry(execution_arn.to_owned()).or_default().clone()
+    fn lock_for(&self, execution_arn: &str) -> ExecutionLock {
+        let lock = lock(&self.inner.locks).entry(execution_arn.to_owned()).or_default().clone();
+        ExecutionLock { inner: self.inner.clone(), execution_arn: execution_arn.to_owned(), lock }
     }
 
     /// Drops the timer and lock of an execution that has ended.
@@ -686,5 +716,43 @@ impl Executor {
                 format!("the task invoker for {resource} did not complete: {error}"),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::InMemoryStore;
+
+    /// Every task waits for its callback.
+    struct Callbacks;
+
+    #[async_trait::async_trait]
+    impl TaskInvoker for Callbacks {
+        async fn invoke(&self, _: TaskRequest) -> Result<TaskOutcome, TaskFailure> {
+            Ok(TaskOutcome::AwaitingCallback)
+        }
+    }
+
+    #[tokio::test]
+    async fn executions_waiting_for_their_callbacks_leave_no_lock_behind() {
+        let definition = Definition::from_json(&json!({"StartAt": "T", "States": {"T": {
+            "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {"QueueUrl": "q", "MessageBody": {"token.$": "$$.Task.Token"}}, "End": true}}}))
+        .unwrap();
+        let machine = StateMachineArn::new("us-east-1", "123456789012", "locks").unwrap();
+        let executor = Executor::new(definition, machine, Arc::new(Callbacks), Arc::new(InMemoryStore::new()));
+        // When 50 executions start and each reaches its callback wait
+        for n in 0..50 {
+            executor.start_execution(&format!("e{n}"), json!({})).await.unwrap();
+        }
+        executor.run_until_idle().await.unwrap();
+        let waiting = executor.list_executions(Some(ExecutionStatus::Running)).await.unwrap();
+        assert_eq!(waiting.len(), 50);
+        // Then the executor keeps no lock for any of them
+        assert_eq!(lock(&executor.inner.locks).len(), 0);
     }
 }
