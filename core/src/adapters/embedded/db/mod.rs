@@ -233,40 +233,6 @@ mod tests {
         assert_eq!(catalog_rows(&database), 300);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn given_a_writer_committing_without_pause_then_another_process_on_the_file_still_gets_to_write() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let path = dir.path().join("orders.db");
-        // Given a server's writer kept busy group after group for 15 s (longer than any wait for
-        // the lock may last)
-        let server = Database::open(&path).expect("the database opens");
-        let until = std::time::Instant::now() + Duration::from_secs(15);
-        let busy: Vec<_> = (0..32)
-            .map(|task| {
-                let server = server.clone();
-                tokio::spawn(async move {
-                    let mut n = task * 1_000_000;
-                    while std::time::Instant::now() < until {
-                        insert_product(&server, n, false).await.expect("the server's write");
-                        n += 1;
-                    }
-                })
-            })
-            .collect();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        // When another process (its own connections and writer) writes to the same file
-        let operator = Database::open(&path).expect("a second opening of the file");
-        for n in 0..20 {
-            let written = insert_product(&operator, 1_000_000_000 + n, false).await;
-            // Then each of its writes gets its turn, long before the server's load ends
-            assert!(written.is_ok(), "write {n}: {written:?}");
-        }
-        assert!(std::time::Instant::now() < until, "the operator's writes waited for the server to finish");
-        for task in busy {
-            task.await.expect("the server's writes end");
-        }
-    }
-
     #[tokio::test]
     async fn given_a_write_that_breaks_a_constraint_then_the_error_is_its_own() {
         let dir = tempfile::tempdir().expect("a temporary directory");
