@@ -37,7 +37,14 @@ fn put_blocking(path: &Path, body: &[u8]) -> Result<BackupWrite, BackupError> {
         return Ok(BackupWrite::AlreadyPresent);
     }
     let folder = path.parent().ok_or_else(|| BackupError::Internal(format!("{} has no folder", path.display())))?;
-    std::fs::create_dir_all(folder).map_err(|e| io_error("cannot create", folder, e))?;
+    if !folder.is_dir() {
+        std::fs::create_dir_all(folder).map_err(|e| io_error("cannot create", folder, e))?;
+        // A new folder (an order's first backup) is an entry in its parent: synced too, or a power
+        // loss could take the folder, and the synced object in it, away.
+        if let Some(parent) = folder.parent() {
+            sync_folder(parent).map_err(|e| io_error("cannot sync", parent, e))?;
+        }
+    }
     let temporary = folder.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
     let written = (|| {
         let mut file = std::fs::File::create_new(&temporary)?;
@@ -53,14 +60,17 @@ fn put_blocking(path: &Path, body: &[u8]) -> Result<BackupWrite, BackupError> {
     let _ = std::fs::remove_file(&temporary);
     match linked {
         Ok(()) => {
-            if let Ok(dir) = std::fs::File::open(folder) {
-                let _ = dir.sync_all();
-            }
+            let _ = sync_folder(folder);
             Ok(BackupWrite::Written)
         }
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(BackupWrite::AlreadyPresent),
         Err(error) => Err(io_error("cannot link", path, error)),
     }
+}
+
+/// Makes a folder's entries durable (the names linked or created in it).
+fn sync_folder(folder: &Path) -> std::io::Result<()> {
+    std::fs::File::open(folder)?.sync_all()
 }
 
 #[async_trait]
