@@ -52,9 +52,7 @@ impl QueuePoller {
             .filter(|message| !response.batch_item_failures.iter().any(|f| f.item_identifier == message.message_id))
             .map(|message| message.receipt_handle.clone())
             .collect();
-        for batch in done.chunks(MAX_BATCH) {
-            self.queues.delete_batch(self.queue, batch).await?;
-        }
+        self.queues.delete_batch(self.queue, &done).await?;
         Ok(messages.len())
     }
 

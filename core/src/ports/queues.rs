@@ -168,8 +168,8 @@ pub trait MessageQueue: Send + Sync {
     /// Deletes a received message (done with it). A stale receipt handle deletes nothing.
     async fn delete(&self, queue: QueueName, receipt_handle: &str) -> Result<(), QueueError>;
 
-    /// Deletes up to [`MAX_BATCH`] received messages at once, as SQS's `DeleteMessageBatch` does:
-    /// one request to SQS, one write to the embedded queues. Stale receipt handles delete nothing;
+    /// Deletes received messages together: one `DeleteMessageBatch` request to SQS per
+    /// [`MAX_BATCH`] of them, one write to the embedded queues. Stale receipt handles delete nothing;
     /// an error may leave some of the batch deleted and the rest to come back, which every handler
     /// is ready for. This version deletes them one by one.
     async fn delete_batch(&self, queue: QueueName, receipt_handles: &[String]) -> Result<(), QueueError> {

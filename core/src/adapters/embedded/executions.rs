@@ -109,15 +109,11 @@ fn append_events(tx: &Transaction<'_>, arn: &str, events: &[(u64, String)]) -> R
     .optional()
     .map_err(sql)?;
     let (first_event, mut lines) = match last_page {
-        Some((first, last, lines)) if (last - first + 1) as usize + events.len() <= EVENTS_PER_PAGE => {
-            let mut lines = lines?;
-            lines.push(b'\n');
-            (first, lines)
-        }
+        Some((first, last, lines)) if (last - first + 1) as usize + events.len() <= EVENTS_PER_PAGE => (first, lines?),
         _ => (*first_new as i64, Vec::new()),
     };
-    for (index, (_, event)) in events.iter().enumerate() {
-        if index > 0 {
+    for (_, event) in events {
+        if !lines.is_empty() {
             lines.push(b'\n');
         }
         lines.extend_from_slice(event.as_bytes());
@@ -357,9 +353,16 @@ mod tests {
         (executor, started.execution_arn)
     }
 
+    /// A new database, and a plain connection to its file for looking at the rows.
+    fn opened() -> (tempfile::TempDir, Database, rusqlite::Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::open(&dir.path().join("orders.db")).unwrap();
+        let file = rusqlite::Connection::open(dir.path().join("orders.db")).unwrap();
+        (dir, database, file)
+    }
+
     fn pages(file: &rusqlite::Connection, arn: &str) -> Vec<(i64, i64)> {
-        let conn = file;
-        let mut stmt = conn
+        let mut stmt = file
             .prepare("SELECT first_event, last_event FROM execution_history_pages WHERE execution_arn = ?1 ORDER BY 1")
             .unwrap();
         stmt.query_map([arn], |row| Ok((row.get(0)?, row.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap()
@@ -367,9 +370,7 @@ mod tests {
 
     #[tokio::test]
     async fn given_a_long_execution_then_its_history_is_paged_compressed_and_read_back_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let database = Database::open(&dir.path().join("orders.db")).unwrap();
-        let file = rusqlite::Connection::open(dir.path().join("orders.db")).unwrap();
+        let (_dir, database, file) = opened();
 
         // When an execution runs 40 tasks, each step saved on its own
         let (executor, arn) = run(&database, 40, "long").await;
@@ -394,9 +395,7 @@ mod tests {
 
     #[tokio::test]
     async fn given_an_execution_stored_before_compression_then_it_reads_and_goes_on_in_pages() {
-        let dir = tempfile::tempdir().unwrap();
-        let database = Database::open(&dir.path().join("orders.db")).unwrap();
-        let conn = rusqlite::Connection::open(dir.path().join("orders.db")).unwrap();
+        let (_dir, database, conn) = opened();
         // Given a finished execution, rewritten as the schema before pages stored it: the record as
         // JSON text and one row per event
         let (executor, arn) = run(&database, 3, "older").await;

@@ -142,19 +142,7 @@ impl MessageQueue for EmbeddedQueues {
     }
 
     async fn delete(&self, queue: QueueName, receipt_handle: &str) -> Result<(), QueueError> {
-        let receipt_handle = receipt_handle.to_owned();
-        self.database
-            .write(move |tx| {
-                execute_cached(
-                    tx,
-                    "DELETE FROM queue_messages WHERE queue = ?1 AND receipt_handle = ?2",
-                    params![queue.as_str(), receipt_handle],
-                )
-                .map_err(sql_error)?;
-                Ok(())
-            })
-            .await
-            .map_err(queue_error)
+        self.delete_batch(queue, &[receipt_handle.to_owned()]).await
     }
 
     async fn delete_batch(&self, queue: QueueName, receipt_handles: &[String]) -> Result<(), QueueError> {

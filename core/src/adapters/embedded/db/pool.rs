@@ -34,13 +34,21 @@ pub(super) fn wait_for_lock(tries: i32) -> bool {
     true
 }
 
+/// A connection of its own to the file, outside the pool, waiting for other processes' locks as
+/// pooled connections do.
+pub(super) fn connect(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+    rusqlite::Connection::open(path)
+        .and_then(|conn| conn.busy_handler(Some(wait_for_lock)).map(|()| conn))
+        .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))
+}
+
 /// Opens the pool on the file, switching the file to WAL mode first.
 pub(super) fn open(path: &Path) -> Result<r2d2::Pool<SqliteConnectionManager>, StoreError> {
     // WAL is a property of the file: set it once, on one connection, before the pool opens more
     // (connections racing to switch the journal mode would meet "database is locked").
-    let first = rusqlite::Connection::open(path)
-        .and_then(|conn| conn.busy_handler(Some(wait_for_lock)).map(|()| conn))
-        .and_then(|conn| conn.pragma_update(None, "journal_mode", "WAL").map(|()| conn))
+    let first = connect(path)?;
+    first
+        .pragma_update(None, "journal_mode", "WAL")
         .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
     drop(first);
     let manager = SqliteConnectionManager::file(path).with_init(|conn| {

@@ -41,7 +41,6 @@ pub(super) fn start(
     let checkpoints = start_checkpointer(path)?;
     // The checkpointer copies the log into the file; the writer only appends to the log.
     connection.pragma_update(None, "wal_autocheckpoint", 0).map_err(super::sql_error)?;
-
     let (writer, jobs) = mpsc::channel();
     std::thread::Builder::new()
         .name("sqlite-writer".to_owned())
@@ -69,10 +68,8 @@ const CHECKPOINT_PAUSE: Duration = Duration::from_millis(50);
 /// every write waiting behind them would wait for it too. A passive checkpoint never blocks the
 /// writer or the readers; it copies what no reader still needs. The thread ends with the writer.
 fn start_checkpointer(path: &Path) -> Result<mpsc::SyncSender<()>, StoreError> {
-    let connection = rusqlite::Connection::open(path)
-        .and_then(|conn| conn.busy_handler(Some(super::pool::wait_for_lock)).map(|()| conn))
-        .and_then(|conn| conn.execute_batch("PRAGMA synchronous = FULL").map(|()| conn))
-        .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
+    let connection = super::pool::connect(path)?;
+    connection.execute_batch("PRAGMA synchronous = FULL").map_err(super::sql_error)?;
     // One pending wake-up is enough: a checkpoint copies every commit before it.
     let (commits, committed) = mpsc::sync_channel::<()>(1);
     std::thread::Builder::new()
