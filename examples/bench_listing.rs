@@ -104,7 +104,7 @@ fn order(n: usize) -> Order {
     let unit_price = Money::from_cents(2_550);
     let line_total = Money::from_cents(2_550 * i64::from(quantity));
     Order {
-        order_id: OrderId::new_random(),
+        order_id: OrderId::generate(),
         customer_id: customer(n),
         items: vec![OrderItem { product_id: "PROD001".into(), quantity, unit_price, line_total }],
         total_amount: line_total,

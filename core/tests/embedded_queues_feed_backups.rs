@@ -132,13 +132,13 @@ async fn every_committed_change_is_in_the_feed_in_order_with_both_images() {
 async fn a_backup_is_written_once_and_never_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(FolderBackupStore::new(dir.path().join("backups")));
-    let key = BackupKey::Version { order_id: OrderId::new_random(), version: 3 };
+    let key = BackupKey::Version { order_id: OrderId::generate(), version: 3 };
     assert_eq!(store.put_if_absent(&key, b"first").await.unwrap(), BackupWrite::Written);
     assert_eq!(store.put_if_absent(&key, b"second").await.unwrap(), BackupWrite::AlreadyPresent);
     assert_eq!(store.get(&key).await.unwrap().unwrap(), b"first");
     assert!(dir.path().join("backups").join(key.object_key()).is_file());
     // Racing writers of one key leave exactly one object and no temporary files
-    let key = BackupKey::Tombstone { order_id: OrderId::new_random() };
+    let key = BackupKey::Tombstone { order_id: OrderId::generate() };
     let writes = (0..8).map(|i| {
         let store = store.clone();
         let key = key.clone();

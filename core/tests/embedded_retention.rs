@@ -92,7 +92,7 @@ async fn keyed_order(system: &EmbeddedSystem, from_now: TimeDelta) -> Idempotenc
 /// An order workflow's execution that has ended (its processing answered as for an order a client
 /// moved on first).
 async fn finished_execution(system: &EmbeddedSystem) -> ExecutionArn {
-    let name = OrderId::new_random().to_string();
+    let name = OrderId::generate().to_string();
     let started = system.ports.workflow.start_execution(&name, &json!({ "order_id": name })).await.unwrap();
     let queues = system.ports.queues.clone();
     let token = eventually("the execution's processing task", async || {

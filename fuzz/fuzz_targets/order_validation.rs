@@ -163,6 +163,6 @@ fn exact_line(product: &Product, quantity: u32) -> i128 {
 }
 
 fn fixed_id() -> OrderId {
-    // The API's ids are v4; any fixed id will do for a round trip.
+    // The API's ids are v7; any fixed id will do for a round trip.
     "00000000-0000-4000-8000-000000000000".parse().expect("a canonical UUID")
 }

@@ -145,7 +145,7 @@ async fn seed(deployment: &Deployment, orders: usize) {
         let now = now_millis();
         let unit = Money::from_cents(1_000 + (i % 97) as i64 * 25);
         let order = Order {
-            order_id: OrderId::new_random(),
+            order_id: OrderId::generate(),
             customer_id: format!("CUST{:04}", i % CUSTOMERS),
             items: vec![OrderItem {
                 product_id: "PROD001".into(),

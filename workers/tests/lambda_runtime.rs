@@ -46,7 +46,7 @@ fn sqs_event(bodies: &[(&str, String)]) -> Value {
 fn order(version: u64) -> Order {
     let now = orders_core::domain::order::now_millis();
     Order {
-        order_id: OrderId::new_random(),
+        order_id: OrderId::generate(),
         customer_id: "CUST001".into(),
         items: Vec::new(),
         total_amount: Money::from_cents(15075),

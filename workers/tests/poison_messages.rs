@@ -111,7 +111,7 @@ fn assert_parked(dead: &[ReceivedMessage], poison: &[String], queue: QueueName) 
 #[tokio::test(flavor = "multi_thread")]
 async fn poison_on_the_backup_queue_is_parked_with_its_reason_and_the_good_job_is_written() {
     let h = Harness::new().await;
-    let good = OrderId::new_random();
+    let good = OrderId::generate();
     let job =
         json!({"kind": "tombstone", "order_id": good, "last_version": 2, "deleted_at": "2026-01-01T00:00:00.000Z"});
     let poison = vec![
@@ -131,11 +131,11 @@ async fn poison_on_the_backup_queue_is_parked_with_its_reason_and_the_good_job_i
 async fn poison_on_the_fulfilment_queue_is_parked_with_its_reason_and_the_good_task_is_answered() {
     let h = Harness::new().await;
     // A real task for an order that is gone: answered (its token is dead) and done
-    let good = json!({"task": "fulfil", "order_id": OrderId::new_random(), "task_token": "dead-token"});
+    let good = json!({"task": "fulfil", "order_id": OrderId::generate(), "task_token": "dead-token"});
     let poison = vec![
         "{\"task\": \"fulfil\",".to_owned(),
         json!({"task": "fulfil", "order_id": 42, "task_token": ["x"]}).to_string(),
-        json!({"task": "await_status", "order_id": OrderId::new_random(), "status": "teleported", "task_token": "t"})
+        json!({"task": "await_status", "order_id": OrderId::generate(), "status": "teleported", "task_token": "t"})
             .to_string(),
         oversized(),
     ];

@@ -49,7 +49,7 @@ async fn a_job_that_always_fails_reaches_the_dlq_after_max_receive_count_and_rep
         )),
         source: source.clone(),
     };
-    let order_id = OrderId::new_random();
+    let order_id = OrderId::generate();
     let job = BackupJob::Tombstone { order_id, last_version: 2, deleted_at: "2026-01-01T00:00:00.000Z".into() };
     let body = serde_json::to_string(&job).unwrap();
     system
@@ -194,7 +194,7 @@ async fn the_stream_reader_describes_the_stream_once_and_reads_records_without_d
         .dynamodb
         .put_item()
         .table_name(&system.resources.orders_table)
-        .item("order_id", AttributeValue::S(OrderId::new_random().to_string()))
+        .item("order_id", AttributeValue::S(OrderId::generate().to_string()))
         .send()
         .await
         .unwrap();

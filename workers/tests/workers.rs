@@ -200,7 +200,7 @@ async fn a_backup_that_fails_twice_is_delivered_again_and_then_succeeds() {
     // Given a backup store that fails the first two attempts for good
     let harness = Harness::new(100, 5).await;
     let (poller, store) = harness.backup_poller(Fault::FailFirst(2));
-    let order_id = OrderId::new_random();
+    let order_id = OrderId::generate();
     harness.send_backup_job(order_id, 4).await;
     // When the runner polls until the queue is empty
     let deliveries = harness.drain(&poller).await;
@@ -215,7 +215,7 @@ async fn a_backup_that_fails_twice_is_delivered_again_and_then_succeeds() {
 async fn brief_outages_are_retried_with_backoff_inside_one_delivery() {
     let harness = Harness::new(100, 5).await;
     let (poller, store) = harness.backup_poller(Fault::BriefOutages(2));
-    let order_id = OrderId::new_random();
+    let order_id = OrderId::generate();
     harness.send_backup_job(order_id, 1).await;
     assert_eq!(harness.drain(&poller).await, 1, "one delivery was enough");
     assert_eq!(store.calls.load(Ordering::SeqCst), 3);
@@ -227,7 +227,7 @@ async fn a_job_that_always_fails_lands_in_the_dead_letter_queue_after_max_receiv
     // Given a broken backup store and maxReceiveCount 3
     let harness = Harness::new(50, 3).await;
     let (poller, store) = harness.backup_poller(Fault::Always);
-    harness.send_backup_job(OrderId::new_random(), 1).await;
+    harness.send_backup_job(OrderId::generate(), 1).await;
     // When the runner polls until the queue is empty
     let deliveries = harness.drain(&poller).await;
     // Then it was tried three times and now waits in the DLQ, intact
@@ -244,7 +244,7 @@ async fn a_poison_message_goes_to_the_dead_letter_queue_at_once_with_its_reason_
     // Given a good backup job and garbage in the same queue (maxReceiveCount 5)
     let harness = Harness::new(50, 5).await;
     let (poller, store) = harness.backup_poller(Fault::FailFirst(0));
-    let good = OrderId::new_random();
+    let good = OrderId::generate();
     harness.send_backup_job(good, 7).await;
     let garbage = OutgoingMessage { body: "{not json".into(), attributes: Default::default() };
     harness.system.ports.queues.send(QueueName::Backup, garbage).await.unwrap();

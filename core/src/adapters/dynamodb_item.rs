@@ -196,7 +196,7 @@ mod tests {
         let now = crate::domain::order::now_millis();
         OrderImage {
             order: Order {
-                order_id: OrderId::new_random(),
+                order_id: OrderId::generate(),
                 customer_id: "CUST001".into(),
                 items: vec![OrderItem {
                     product_id: "PROD001".into(),

@@ -230,7 +230,7 @@ impl OrderService {
         let (items, total_amount) = request.order.price(&lookup.catalog)?;
         let place = lookup.place;
 
-        let order_id = OrderId::new_random();
+        let order_id = OrderId::generate();
         let execution_arn = self.workflow.execution_arn(&order_id.to_string()).to_string();
         let now = now_millis();
         let order = Order {

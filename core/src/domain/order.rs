@@ -22,9 +22,12 @@ pub struct OrderId(Uuid);
 pub struct InvalidOrderId(pub String);
 
 impl OrderId {
-    /// A fresh random (v4) id.
-    pub fn new_random() -> Self {
-        OrderId(Uuid::new_v4())
+    /// A fresh id: a UUID v7, whose first 48 bits are the time in milliseconds and whose other 74
+    /// are random. Ids made later sort later, so the store's indexes on them (orders, executions,
+    /// reservations) grow at one end instead of touching a random page per insert, which is what
+    /// keeps inserts fast once they no longer fit in the cache. An id still cannot be guessed.
+    pub fn generate() -> Self {
+        OrderId(Uuid::now_v7())
     }
 
     /// The UUID inside.

@@ -98,7 +98,7 @@ mod tests {
 
     fn order(status: OrderStatus, version: u64) -> Order {
         Order {
-            order_id: OrderId::new_random(),
+            order_id: OrderId::generate(),
             customer_id: "CUST001".to_owned(),
             items: Vec::new(),
             total_amount: Money::from_cents(0),

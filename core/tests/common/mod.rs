@@ -8,7 +8,7 @@ use orders_core::domain::{Money, Order, OrderId, OrderStatus};
 pub fn new_order(customer: &str) -> Order {
     let now = orders_core::domain::order::now_millis();
     Order {
-        order_id: OrderId::new_random(),
+        order_id: OrderId::generate(),
         customer_id: customer.to_owned(),
         items: Vec::new(),
         total_amount: Money::from_cents(100),

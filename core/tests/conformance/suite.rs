@@ -90,7 +90,7 @@ pub async fn status_changes_follow_the_table_and_versions(ports: &Ports) {
     let stored = ports.orders.get_order(id).await.unwrap().unwrap();
     assert_eq!((stored.status, stored.version), (OrderStatus::Shipped, 3));
     assert!(stored.updated_at >= stored.created_at);
-    let missing = OrderId::new_random();
+    let missing = OrderId::generate();
     assert!(matches!(
         ports.orders.update_status(missing, OrderStatus::Shipped.into(), None).await,
         Err(StoreError::NotFound(_))
@@ -115,10 +115,10 @@ pub async fn orders_are_listed_at_the_places_their_lookups_found_even_when_creat
     // Given a catalog, an order created as usual, and an order created with an Idempotency-Key
     let catalog = ProductCatalog::new(vec![product("A", None)]).unwrap();
     ports.catalog.replace_catalog(&catalog).await.unwrap();
-    let customer = format!("PLACE-{}", OrderId::new_random());
+    let customer = format!("PLACE-{}", OrderId::generate());
     let first = new_order(&customer);
     ports.orders.create_order(&first, None).await.unwrap();
-    let keyed = new_order(&format!("KEYED-{}", OrderId::new_random()));
+    let keyed = new_order(&format!("KEYED-{}", OrderId::generate()));
     let record = IdempotencyRecord {
         key: format!("key-{}", keyed.order_id),
         fingerprint: "f".into(),
@@ -204,7 +204,7 @@ pub async fn status_waits_are_kept_on_existing_orders_only(ports: &Ports) {
     ports.orders.await_status(order.order_id, wait.clone()).await.unwrap();
     // Keeping a wait changes nothing a client sees
     assert_eq!(ports.orders.get_order(order.order_id).await.unwrap(), Some(order));
-    assert!(matches!(ports.orders.await_status(OrderId::new_random(), wait).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(ports.orders.await_status(OrderId::generate(), wait).await, Err(StoreError::NotFound(_))));
 }
 
 pub async fn the_catalog_is_replaced_whole_and_prices_known_products(ports: &Ports) {
@@ -312,16 +312,16 @@ pub async fn messages_received_too_often_move_to_the_dead_letter_queue(ports: &P
 }
 
 pub async fn backups_are_written_once(ports: &Ports) {
-    let key = BackupKey::Version { order_id: OrderId::new_random(), version: 2 };
+    let key = BackupKey::Version { order_id: OrderId::generate(), version: 2 };
     assert_eq!(ports.backups.put_if_absent(&key, b"{\"v\":2}").await.unwrap(), BackupWrite::Written);
     assert_eq!(ports.backups.put_if_absent(&key, b"{\"v\":\"other\"}").await.unwrap(), BackupWrite::AlreadyPresent);
     assert_eq!(ports.backups.get(&key).await.unwrap().unwrap(), b"{\"v\":2}");
-    let missing = BackupKey::Tombstone { order_id: OrderId::new_random() };
+    let missing = BackupKey::Tombstone { order_id: OrderId::generate() };
     assert_eq!(ports.backups.get(&missing).await.unwrap(), None);
 }
 
 pub async fn workflow_executions_start_once_per_name(ports: &Ports) {
-    let name = OrderId::new_random().to_string();
+    let name = OrderId::generate().to_string();
     let input = json!({ "order_id": name });
     let started = ports.workflow.start_execution(&name, &input).await.unwrap();
     assert!(started.newly_started);
@@ -336,7 +336,7 @@ pub async fn workflow_executions_start_once_per_name(ports: &Ports) {
     ));
     let described = ports.workflow.describe_execution(&started.execution_arn).await.unwrap().unwrap();
     assert_eq!((described.name.as_str(), &described.input), (name.as_str(), &input));
-    let unknown = ports.workflow.execution_arn(&OrderId::new_random().to_string());
+    let unknown = ports.workflow.execution_arn(&OrderId::generate().to_string());
     assert_eq!(ports.workflow.describe_execution(&unknown).await.unwrap(), None);
     // (this order does not exist: the workflow's first step finds no pending order and ends)
     assert!(matches!(
@@ -347,7 +347,7 @@ pub async fn workflow_executions_start_once_per_name(ports: &Ports) {
 
 pub async fn workflow_executions_are_ensured_once_per_name(ports: &Ports) {
     // Given an execution made sure of for a name that has none
-    let name = OrderId::new_random().to_string();
+    let name = OrderId::generate().to_string();
     let input = json!({ "order_id": name });
     let arn = ports.workflow.ensure_execution(&name, &input).await.unwrap();
     // Then it is that name's execution, started with that input
@@ -413,7 +413,7 @@ pub async fn a_waiting_execution_shows_its_history(ports: &Ports) {
     assert!(
         ports
             .workflow
-            .history(&ports.workflow.execution_arn(&OrderId::new_random().to_string()))
+            .history(&ports.workflow.execution_arn(&OrderId::generate().to_string()))
             .await
             .unwrap()
             .is_empty()
@@ -520,8 +520,8 @@ pub async fn orders_are_restored_once_and_backups_are_listed(ports: &Ports) {
     assert_eq!(ports.orders.restore(&taken).await.unwrap(), RestoreOutcome::Restored);
     assert_eq!(ports.orders.find_idempotency(&key).await.unwrap().unwrap().order_id, keyed.order_id);
     // Backup objects are listed by order (on S3 one key per page: listings cross pages)
-    let id = OrderId::new_random();
-    let other = OrderId::new_random();
+    let id = OrderId::generate();
+    let other = OrderId::generate();
     for key in [
         BackupKey::Version { order_id: id, version: 1 },
         BackupKey::Version { order_id: id, version: 2 },
@@ -538,7 +538,7 @@ pub async fn orders_are_restored_once_and_backups_are_listed(ports: &Ports) {
         keys,
         [format!("orders/{id}/deleted.json"), format!("orders/{id}/v1.json"), format!("orders/{id}/v2.json")]
     );
-    assert!(ports.backups.keys(OrderId::new_random()).await.unwrap().is_empty());
+    assert!(ports.backups.keys(OrderId::generate()).await.unwrap().is_empty());
 }
 
 fn product(id: &str, stock: Option<u64>) -> Product {
@@ -584,7 +584,7 @@ pub async fn reservations_hold_all_lines_or_none_once_per_order(ports: &Ports) {
     // Given two tracked products and an untracked one
     let catalog = ProductCatalog::new(vec![product("A", Some(5)), product("B", Some(2)), product("U", None)]);
     ports.catalog.replace_catalog(&catalog.unwrap()).await.unwrap();
-    let first = OrderId::new_random();
+    let first = OrderId::generate();
     // When an order reserves lines of all three
     let lines = [line("A", 3), line("U", 50), line("B", 2)];
     let reserved = ports.stock.reserve(first, &lines).await.unwrap();
@@ -597,7 +597,7 @@ pub async fn reservations_hold_all_lines_or_none_once_per_order(ports: &Ports) {
     assert_eq!(stock_of(ports, "A").await, (Some(2), 3));
     // When another order asks for more than is left, nothing of it is held, and the first short
     // line is named (the same answer when asked again)
-    let second = OrderId::new_random();
+    let second = OrderId::generate();
     let refused = ports.stock.reserve(second, &[line("A", 1), line("B", 1)]).await.unwrap();
     let expected = OutOfStock { product_id: "B".into(), requested: 1, available: 0 };
     assert_eq!(refused, ReserveOutcome::OutOfStock(expected.clone()));
@@ -617,7 +617,7 @@ fn refused_text(outcome: &ReserveOutcome) -> String {
 pub async fn a_release_gives_units_back_once_and_a_delivery_consumes_them(ports: &Ports) {
     let catalog = ProductCatalog::new(vec![product("A", Some(10))]).unwrap();
     ports.catalog.replace_catalog(&catalog).await.unwrap();
-    let (cancelled, delivered) = (OrderId::new_random(), OrderId::new_random());
+    let (cancelled, delivered) = (OrderId::generate(), OrderId::generate());
     ports.stock.reserve(cancelled, &[line("A", 3)]).await.unwrap();
     ports.stock.reserve(delivered, &[line("A", 4)]).await.unwrap();
     assert_eq!(stock_of(ports, "A").await, (Some(3), 7));
@@ -641,7 +641,7 @@ pub async fn a_release_gives_units_back_once_and_a_delivery_consumes_them(ports:
     );
     assert_eq!(stock_of(ports, "A").await, (Some(6), 0));
     // And an order released before it reserved anything can never reserve
-    let early = OrderId::new_random();
+    let early = OrderId::generate();
     assert_eq!(ports.stock.release(early).await.unwrap(), SettleOutcome::NothingReserved);
     assert_eq!(
         ports.stock.reserve(early, &[line("A", 1)]).await.unwrap(),
@@ -649,7 +649,7 @@ pub async fn a_release_gives_units_back_once_and_a_delivery_consumes_them(ports:
     );
     // And a catalog file read again (a restart with --catalog) keeps the stock a tracked product
     // has and the units it has reserved; a new product takes the file's stock
-    let again = OrderId::new_random();
+    let again = OrderId::generate();
     ports.stock.reserve(again, &[line("A", 2)]).await.unwrap();
     let file = ProductCatalog::new(vec![product("A", Some(50)), product("NEW", Some(7))]).unwrap();
     ports.catalog.replace_catalog(&file).await.unwrap();
@@ -668,7 +668,7 @@ pub async fn concurrent_reservations_never_take_more_than_the_stock(ports: &Port
     ports.catalog.replace_catalog(&catalog).await.unwrap();
     let attempts = (0..30).map(|_| {
         let stock = ports.stock.clone();
-        tokio::spawn(async move { stock.reserve(OrderId::new_random(), &[line("HOT", 1)]).await })
+        tokio::spawn(async move { stock.reserve(OrderId::generate(), &[line("HOT", 1)]).await })
     });
     let mut held = 0;
     for attempt in attempts {
@@ -688,13 +688,13 @@ pub async fn an_order_of_a_hundred_tracked_lines_is_reserved_and_released_whole(
     ports.catalog.replace_catalog(&ProductCatalog::new(products).unwrap()).await.unwrap();
     let lines: Vec<StockLine> = (0..100).map(|i| line(&format!("P{i:03}"), 1)).collect();
     // When one order takes every one of them
-    let order = OrderId::new_random();
+    let order = OrderId::generate();
     assert!(
         matches!(ports.stock.reserve(order, &lines).await.unwrap(), ReserveOutcome::Reserved { lines } if lines.len() == 100)
     );
     assert_eq!(stock_of(ports, "P099").await, (Some(0), 1));
     // Then another order wanting the last product is refused
-    let other = OrderId::new_random();
+    let other = OrderId::generate();
     let outcome = ports.stock.reserve(other, &[line("P099", 1)]).await.unwrap();
     assert_eq!(refused_text(&outcome), "out of stock: P099 (requested 1, available 0)");
     // And releasing it gives every unit back
@@ -711,7 +711,7 @@ pub async fn a_hundred_line_order_short_on_its_last_line_holds_nothing(ports: &P
     ports.catalog.replace_catalog(&ProductCatalog::new(products).unwrap()).await.unwrap();
     let mut lines: Vec<StockLine> = (0..99).map(|i| line(&format!("P{i:03}"), 1)).collect();
     lines.push(line("LAST", 1));
-    let outcome = ports.stock.reserve(OrderId::new_random(), &lines).await.unwrap();
+    let outcome = ports.stock.reserve(OrderId::generate(), &lines).await.unwrap();
     assert_eq!(refused_text(&outcome), "out of stock: LAST (requested 1, available 0)");
     assert_eq!(stock_of(ports, "P000").await, (Some(1), 0));
 }
@@ -789,7 +789,7 @@ pub async fn processing_begins_with_the_reservation_the_status_and_the_wait_at_o
         ProcessingStart::Stopped(OrderStopped::Deleted)
     );
     assert_eq!(
-        ports.stock.begin_processing(OrderId::new_random(), &wait, &["A".to_owned()]).await.unwrap(),
+        ports.stock.begin_processing(OrderId::generate(), &wait, &["A".to_owned()]).await.unwrap(),
         ProcessingStart::NotStored
     );
     let shipped = an_order_of(ports, &[("A", 1)]).await;
