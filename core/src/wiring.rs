@@ -17,15 +17,16 @@ use std::sync::Arc;
 use statemachine::{Definition, Executor, StateMachineArn};
 
 use crate::adapters::embedded::{
-    BACKUP_FOLDER, DATABASE_FILE, Database, EmbeddedConfig, EmbeddedQueues, EmbeddedTasks, EmbeddedWorkflow,
-    FolderBackupStore, ORDER_PROCESSING_DEFINITION, ORDERS_TABLE, StackError, definition_substitutions, queue_url,
+    BACKUP_FOLDER, DATABASE_FILE, Database, EmbeddedConfig, EmbeddedOrderIntake, EmbeddedQueues, EmbeddedTasks,
+    EmbeddedWorkflow, FolderBackupStore, ORDER_PROCESSING_DEFINITION, ORDERS_TABLE, StackError,
+    definition_substitutions, queue_url,
 };
 use crate::adapters::webhook::{WebhookConfig, WebhookHandOff};
 use crate::application::{Backups, ChangeReactions, OrderService, WorkflowTasks};
 use crate::domain::ProductCatalog;
 use crate::ports::{
     BackupStore, CatalogStore, ChangeFeed, CreateLookups, FulfilmentHandOff, HandOffError, MessageQueue, OrderStore,
-    QueueName, StockLedger, StoreError, TaskCallbacks, WorkflowEngine,
+    OrderWithWorkflow, QueueName, StockLedger, StoreError, TaskCallbacks, WorkflowEngine,
 };
 
 /// Every port of one way of running.
@@ -50,6 +51,10 @@ pub struct Ports {
     /// Where orders are handed off for fulfilment; `None`: no webhook configured, processing is the
     /// reservation alone ([`Ports::with_fulfilment_webhook`]).
     pub hand_off: Option<Arc<dyn FulfilmentHandOff>>,
+    /// Where one write can hold a new order and the start of its workflow execution (the embedded
+    /// default, whose orders and executions share a database); `None`: the execution is started
+    /// first and the order written after.
+    pub order_with_workflow: Option<Arc<dyn OrderWithWorkflow>>,
     /// The order change feed, where the system reads it itself (the embedded outbox); on AWS the
     /// orders table's stream is read through the SDK instead.
     pub changes: Option<Arc<dyn ChangeFeed>>,
@@ -58,7 +63,11 @@ pub struct Ports {
 impl Ports {
     /// The order use cases over these ports.
     pub fn order_service(&self) -> OrderService {
-        OrderService::new(self.orders.clone(), self.create_lookups.clone(), self.workflow.clone())
+        let service = OrderService::new(self.orders.clone(), self.create_lookups.clone(), self.workflow.clone());
+        match &self.order_with_workflow {
+            Some(order_with_workflow) => service.creating_with(order_with_workflow.clone()),
+            None => service,
+        }
     }
 
     /// The catalog use cases (products with their stock) over these ports.
@@ -146,6 +155,7 @@ pub async fn wire_embedded(config: &EmbeddedConfig) -> Result<EmbeddedSystem, St
         queues,
         backups: Arc::new(FolderBackupStore::new(backup_root.clone())),
         hand_off: None,
+        order_with_workflow: Some(Arc::new(EmbeddedOrderIntake::new(database.clone(), workflow.clone()))),
         changes: Some(Arc::new(database.clone())),
     };
     Ok(EmbeddedSystem { ports, database, workflow, backup_root })
@@ -188,6 +198,7 @@ mod aws {
             queues: Arc::new(SqsQueues::new(clients.sqs.clone(), resources.queue_urls.clone())),
             backups: Arc::new(S3BackupStore::new(clients.s3.clone(), resources.backup_bucket.clone())),
             hand_off: None,
+            order_with_workflow: None,
             changes: None,
         };
         AwsSystem { ports, clients, resources }

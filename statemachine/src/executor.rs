@@ -33,11 +33,21 @@ pub struct ExecutorOptions {
     /// When advancing an execution fails (e.g. the store is unavailable), how long until the
     /// driver tries again. Default: 1 s.
     pub retry_after_error: Duration,
+    /// How far ahead the executor keeps executions' timers in memory. Timers further out stay in
+    /// the store alone ([`ExecutionStore::wakeups_due_by`]), which the executor reads again before
+    /// half of this has passed: memory holds what is due soon, not every running execution's
+    /// timeout (a store of 100,000 orders waiting days to ship would otherwise keep 100,000 timers).
+    /// Default: 10 minutes.
+    pub wakeup_horizon: Duration,
 }
 
 impl Default for ExecutorOptions {
     fn default() -> Self {
-        ExecutorOptions { max_driver_sleep: Duration::from_secs(1), retry_after_error: Duration::from_secs(1) }
+        ExecutorOptions {
+            max_driver_sleep: Duration::from_secs(1),
+            retry_after_error: Duration::from_secs(1),
+            wakeup_horizon: Duration::from_secs(600),
+        }
     }
 }
 
@@ -48,6 +58,15 @@ pub struct StartedExecution {
     pub execution_arn: String,
     /// When it started.
     pub start_date: DateTime<Utc>,
+}
+
+/// An execution ready to be stored and run: see [`Executor::prepare_start`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedExecution {
+    /// Its record, as first stored.
+    pub record: ExecutionRecord,
+    /// Its first history events.
+    pub events: Vec<HistoryEvent>,
 }
 
 /// What [`Executor::describe_execution`] returns.
@@ -161,8 +180,8 @@ struct Inner {
     /// One lock per execution while something holds or awaits it, serialising everything that
     /// changes it (an execution waiting for a callback has none: see [`ExecutionLock`]).
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// When each running execution next has something due.
-    wakeups: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// When running executions next have something due, as far ahead as read from the store.
+    wakeups: Mutex<Wakeups>,
     /// Task invocations running in this process: (execution ARN, invocation id).
     in_flight: Mutex<HashSet<(String, u64)>>,
     /// How many spawned jobs are running.
@@ -170,6 +189,22 @@ struct Inner {
     driver_wake: Notify,
     changed: Notify,
     job_errors: Mutex<Vec<ExecutorError>>,
+}
+
+/// The timers the executor keeps in memory: every running execution's next due time up to
+/// `loaded_until`, and possibly some beyond it. Later ones are in the store, read when
+/// `loaded_until` comes near (`Executor::load_wakeups_if_near`).
+struct Wakeups {
+    due: HashMap<String, DateTime<Utc>>,
+    /// Every timer due by this time is in `due` (or being acted on); none is read from the store
+    /// yet at first.
+    loaded_until: DateTime<Utc>,
+}
+
+impl Default for Wakeups {
+    fn default() -> Self {
+        Wakeups { due: HashMap::new(), loaded_until: DateTime::<Utc>::MIN_UTC }
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -319,6 +354,26 @@ impl Executor {
     /// [`ExecutorError::ExecutionAlreadyExists`], which tells the existing status and whether the
     /// input was the same.
     pub async fn start_execution(&self, name: &str, input: Value) -> Result<StartedExecution, ExecutorError> {
+        let prepared = self.prepare_start(name, input)?;
+        match self.inner.store.create_execution(&prepared.record, &prepared.events).await? {
+            CreateOutcome::Created => Ok(self.run_stored(&prepared)),
+            CreateOutcome::AlreadyExists(existing) => {
+                let execution_arn = prepared.record.execution_arn;
+                let same_input = existing.input == prepared.record.input;
+                if same_input && existing.status == ExecutionStatus::Running {
+                    Ok(StartedExecution { execution_arn, start_date: existing.start_date })
+                } else {
+                    Err(ExecutorError::ExecutionAlreadyExists { execution_arn, status: existing.status, same_input })
+                }
+            }
+        }
+    }
+
+    /// A new execution named `name` with `input`, taken up to its first task, wait or end, as
+    /// [`ExecutionStore::create_execution`] would store it, but not stored: for a store that writes
+    /// it in one transaction with data of its own (an order and its workflow, say). Once stored,
+    /// [`Executor::run_stored`] runs it; a prepared execution that is never stored leaves no trace.
+    pub fn prepare_start(&self, name: &str, input: Value) -> Result<PreparedExecution, ExecutorError> {
         validate_name(name)?;
         let execution_arn = self.inner.machine.execution_arn(name);
         // An execution is only ever found again by its ARN: start none whose ARN would be refused.
@@ -329,27 +384,23 @@ impl Executor {
             &self.inner.definition,
             &self.inner.machine_arn,
             self.inner.machine.name(),
-            execution_arn.clone(),
+            execution_arn,
             name.to_owned(),
-            input.clone(),
+            input,
             self.now(),
         );
-        match self.inner.store.create_execution(&record, &events).await? {
-            CreateOutcome::Created => {
-                tracing::debug!(execution_arn = %execution_arn, "execution started");
-                self.after_save(&record);
-                self.spawn_drive(execution_arn.clone());
-                Ok(StartedExecution { execution_arn, start_date: record.start_date })
-            }
-            CreateOutcome::AlreadyExists(existing) => {
-                let same_input = existing.input == input;
-                if same_input && existing.status == ExecutionStatus::Running {
-                    Ok(StartedExecution { execution_arn, start_date: existing.start_date })
-                } else {
-                    Err(ExecutorError::ExecutionAlreadyExists { execution_arn, status: existing.status, same_input })
-                }
-            }
-        }
+        Ok(PreparedExecution { record, events })
+    }
+
+    /// Runs, in the background, an execution from [`Executor::prepare_start`] that its caller has
+    /// just stored (as [`ExecutionStore::create_execution`] stores one). Were the process to stop
+    /// first, [`Executor::resume_running`] runs it after the restart.
+    pub fn run_stored(&self, prepared: &PreparedExecution) -> StartedExecution {
+        let record = &prepared.record;
+        tracing::debug!(execution_arn = %record.execution_arn, "execution started");
+        self.after_save(record);
+        self.spawn_drive(record.execution_arn.clone());
+        StartedExecution { execution_arn: record.execution_arn.clone(), start_date: record.start_date }
     }
 
     async fn load_own(&self, execution_arn: &str) -> Result<ExecutionRecord, ExecutorError> {
@@ -504,13 +555,16 @@ impl Executor {
         let this = self.clone();
         let join = tokio::spawn(async move {
             loop {
+                if let Err(error) = this.load_wakeups_if_near().await {
+                    tracing::warn!(%error, "reading the executions' timers failed; will retry");
+                }
                 let sleep_for = this.until_next_wakeup().min(this.inner.options.max_driver_sleep);
                 tokio::select! {
                     _ = &mut stop => break,
                     () = tokio::time::sleep(sleep_for) => {}
                     () = this.inner.driver_wake.notified() => {}
                 }
-                this.tick();
+                this.fire_due();
             }
         });
         DriverHandle { shutdown: Some(shutdown), join: Some(join) }
@@ -524,6 +578,7 @@ impl Executor {
         loop {
             let mut jobs = self.inner.jobs.subscribe();
             let _ = jobs.wait_for(|n| *n == 0).await;
+            self.load_wakeups_if_near().await?;
             let due = self.take_due();
             if due.is_empty() {
                 break;
@@ -539,9 +594,47 @@ impl Executor {
     }
 
     /// Fires, in the background, every wait, retry and timeout that is due by the clock, without
-    /// waiting for anything; returns how many executions were woken. (What the driver does on each
-    /// wake-up; useful in tests where an invocation is deliberately left hanging.)
-    pub fn tick(&self) -> usize {
+    /// waiting for the executions it wakes; returns how many were woken. (What the driver does on
+    /// each wake-up; useful in tests where an invocation is deliberately left hanging.)
+    pub async fn tick(&self) -> Result<usize, ExecutorError> {
+        self.load_wakeups_if_near().await?;
+        Ok(self.fire_due())
+    }
+
+    /// Reads from the store the timers due within the horizon, once the last read's reach is less
+    /// than half the horizon away. `loaded_until` moves before the read: a timer saved while it
+    /// runs is either in what it reads or, noted after it, kept in memory. A timer read that
+    /// memory already has a newer value for at worst wakes its execution early, which then finds
+    /// nothing due and notes the right time.
+    async fn load_wakeups_if_near(&self) -> Result<(), ExecutorError> {
+        let horizon = TimeDelta::from_std(self.inner.options.wakeup_horizon).unwrap_or(TimeDelta::MAX);
+        let now = self.now();
+        let until = now.checked_add_signed(horizon).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let previous = {
+            let mut wakeups = lock(&self.inner.wakeups);
+            if wakeups.loaded_until > now.checked_add_signed(horizon / 2).unwrap_or(DateTime::<Utc>::MAX_UTC) {
+                return Ok(());
+            }
+            std::mem::replace(&mut wakeups.loaded_until, until)
+        };
+        match self.inner.store.wakeups_due_by(&self.inner.machine_arn, until).await {
+            Ok(due) => {
+                let mut wakeups = lock(&self.inner.wakeups);
+                for (execution_arn, at) in due {
+                    wakeups.due.entry(execution_arn).or_insert(at);
+                }
+                Ok(())
+            }
+            Err(error) => {
+                // Not read: read the same span again next time.
+                let mut wakeups = lock(&self.inner.wakeups);
+                wakeups.loaded_until = wakeups.loaded_until.min(previous);
+                Err(error.into())
+            }
+        }
+    }
+
+    fn fire_due(&self) -> usize {
         let due = self.take_due();
         let count = due.len();
         for execution_arn in due {
@@ -550,19 +643,20 @@ impl Executor {
         count
     }
 
+    /// How long until a timer in memory is due, or the store's timers must be read again.
     fn until_next_wakeup(&self) -> Duration {
         let now = self.now();
-        lock(&self.inner.wakeups)
-            .values()
-            .min()
-            .map(|at| (*at - now).to_std().unwrap_or(Duration::ZERO))
-            .unwrap_or(Duration::MAX)
+        let half_horizon = TimeDelta::from_std(self.inner.options.wakeup_horizon / 2).unwrap_or(TimeDelta::MAX);
+        let wakeups = lock(&self.inner.wakeups);
+        let read_again_at = wakeups.loaded_until.checked_sub_signed(half_horizon).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let next = wakeups.due.values().min().map_or(read_again_at, |at| read_again_at.min(*at));
+        (next - now).to_std().unwrap_or(Duration::ZERO)
     }
 
     fn take_due(&self) -> Vec<String> {
         let now = self.now();
         let mut due = Vec::new();
-        lock(&self.inner.wakeups).retain(|arn, at| {
+        lock(&self.inner.wakeups).due.retain(|arn, at| {
             if *at <= now {
                 due.push(arn.clone());
                 false
@@ -576,13 +670,14 @@ impl Executor {
     fn note_wakeup(&self, record: &ExecutionRecord) {
         let mut wakeups = lock(&self.inner.wakeups);
         match record.next_wakeup() {
-            Some(at) => {
-                if wakeups.insert(record.execution_arn.clone(), at) != Some(at) {
+            // Further out, the store has it, and it is read from there in time.
+            Some(at) if at <= wakeups.loaded_until => {
+                if wakeups.due.insert(record.execution_arn.clone(), at) != Some(at) {
                     self.inner.driver_wake.notify_one();
                 }
             }
-            None => {
-                wakeups.remove(&record.execution_arn);
+            _ => {
+                wakeups.due.remove(&record.execution_arn);
             }
         }
     }
@@ -640,7 +735,7 @@ impl Executor {
                         TimeDelta::from_std(this.inner.options.retry_after_error).unwrap_or(TimeDelta::MAX),
                     )
                     .unwrap_or_else(|| this.now());
-                lock(&this.inner.wakeups).insert(execution_arn, retry_at);
+                lock(&this.inner.wakeups).due.insert(execution_arn, retry_at);
                 let mut errors = lock(&this.inner.job_errors);
                 if errors.len() < 64 {
                     errors.push(error);
@@ -754,5 +849,41 @@ mod tests {
         assert_eq!(waiting.len(), 50);
         // Then the executor keeps no lock for any of them
         assert_eq!(lock(&executor.inner.locks).len(), 0);
+    }
+
+    #[tokio::test]
+    async fn timers_beyond_the_horizon_stay_in_the_store_until_they_come_near_and_still_fire_on_time() {
+        let definition = Definition::from_json(&json!({"StartAt": "Later", "States": {
+            "Later": {"Type": "Wait", "Seconds": 7200, "Next": "Soon"},
+            "Soon": {"Type": "Wait", "Seconds": 60, "End": true}}}))
+        .unwrap();
+        let machine = StateMachineArn::new("us-east-1", "123456789012", "timers").unwrap();
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let clock = Arc::new(crate::ManualClock::new(t0));
+        let executor = Executor::builder(definition, machine, Arc::new(Callbacks), Arc::new(InMemoryStore::new()))
+            .clock(clock.clone())
+            .options(ExecutorOptions { wakeup_horizon: Duration::from_secs(600), ..ExecutorOptions::default() })
+            .build();
+        let timers = || lock(&executor.inner.wakeups).due.len();
+        // Given 20 executions waiting two hours, with a 10-minute horizon
+        for n in 0..20 {
+            executor.start_execution(&format!("e{n}"), json!({})).await.unwrap();
+        }
+        executor.run_until_idle().await.unwrap();
+        // Then memory holds none of their timers
+        assert_eq!(timers(), 0);
+        // When time comes within the horizon of them, then they are read from the store
+        clock.advance(Duration::from_secs(7200 - 120));
+        assert_eq!(executor.tick().await.unwrap(), 0, "nothing is due yet");
+        assert_eq!(timers(), 20);
+        // And when they are due, every one fires, and the next wait (within the horizon) is kept
+        clock.advance(Duration::from_secs(120));
+        executor.run_until_idle().await.unwrap();
+        assert_eq!(timers(), 20);
+        clock.advance(Duration::from_secs(60));
+        executor.run_until_idle().await.unwrap();
+        let succeeded = executor.list_executions(Some(ExecutionStatus::Succeeded)).await.unwrap();
+        assert_eq!(succeeded.len(), 20);
+        assert_eq!(timers(), 0);
     }
 }

@@ -41,7 +41,9 @@ pub use arn::{ExecutionArn, InvalidExecutionArn, StateMachineArn, validate_name}
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use definition::Definition;
 pub use error::{ExecutorError, LoadError, LoadErrorKind, StoreError, error_names};
-pub use executor::{DriverHandle, ExecutionDescription, Executor, ExecutorBuilder, ExecutorOptions, StartedExecution};
+pub use executor::{
+    DriverHandle, ExecutionDescription, Executor, ExecutorBuilder, ExecutorOptions, PreparedExecution, StartedExecution,
+};
 pub use history::{EventDetails, HistoryEvent, HistoryEventType};
 pub use memory::InMemoryStore;
 pub use store::{CreateOutcome, CurrentState, ExecutionRecord, ExecutionStatus, ExecutionStore, TaskWait, WaitingFor};

@@ -234,4 +234,20 @@ pub trait ExecutionStore: Send + Sync {
     /// The ARN of the execution whose current [`task_token`](ExecutionRecord::task_token) is
     /// `task_token`, if any.
     async fn find_by_task_token(&self, task_token: &str) -> Result<Option<String>, StoreError>;
+
+    /// The RUNNING executions of a state machine with something due by `until` (their
+    /// [`ExecutionRecord::next_wakeup`]), with when. The executor keeps only the timers due soon in
+    /// memory and asks for the next ones with this. This default reads every running record; a
+    /// store that keeps the next wake-up in an index should answer from it.
+    async fn wakeups_due_by(
+        &self,
+        state_machine_arn: &str,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let running = self.list_executions(state_machine_arn, Some(ExecutionStatus::Running)).await?;
+        Ok(running
+            .into_iter()
+            .filter_map(|record| record.next_wakeup().filter(|at| *at <= until).map(|at| (record.execution_arn, at)))
+            .collect())
+    }
 }

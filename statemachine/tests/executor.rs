@@ -217,7 +217,7 @@ async fn given_a_plain_task_with_timeout_seconds_when_the_invocation_hangs_then_
     invocations.recv().await.unwrap();
     // When its TimeoutSeconds pass
     clock.advance(Duration::from_secs(5));
-    assert_eq!(executor.tick(), 1);
+    assert_eq!(executor.tick().await.unwrap(), 1);
     let done = tokio::time::timeout(Duration::from_secs(5), executor.wait_for_execution(&arn)).await.unwrap().unwrap();
     // Then the state fails with States.Timeout
     assert_eq!((done.status, done.error.as_deref()), (ExecutionStatus::Failed, Some("States.Timeout")));

@@ -17,7 +17,8 @@ use crate::domain::{
 };
 use crate::ports::{
     CreateLookups, CreateOutcome, ExecutionArn, ExecutionDescription, IdempotencyRecord, ListFilter, ListRequest,
-    OrderStore, PagePosition, StartedExecution, StatusUpdate, StoreError, WorkflowEngine, WorkflowError,
+    ListingPlace, OrderStore, OrderWithWorkflow, PagePosition, StartedExecution, StatusUpdate, StoreError,
+    WorkflowEngine, WorkflowError,
 };
 
 /// Default page size of a listing.
@@ -198,6 +199,8 @@ pub struct OrderService {
     orders: Arc<dyn OrderStore>,
     lookups: Arc<dyn CreateLookups>,
     workflow: Arc<dyn WorkflowEngine>,
+    /// Where one write can hold a new order and its execution's start (the embedded default).
+    order_with_workflow: Option<Arc<dyn OrderWithWorkflow>>,
     idempotency_ttl: Duration,
 }
 
@@ -208,12 +211,20 @@ impl OrderService {
         lookups: Arc<dyn CreateLookups>,
         workflow: Arc<dyn WorkflowEngine>,
     ) -> Self {
-        OrderService { orders, lookups, workflow, idempotency_ttl: Duration::hours(24) }
+        OrderService { orders, lookups, workflow, order_with_workflow: None, idempotency_ttl: Duration::hours(24) }
+    }
+
+    /// The same service, writing each new order and its execution's start in one write through
+    /// `order_with_workflow`.
+    pub fn creating_with(mut self, order_with_workflow: Arc<dyn OrderWithWorkflow>) -> Self {
+        self.order_with_workflow = Some(order_with_workflow);
+        self
     }
 
     /// Creates an order: validates and prices it, starts its workflow execution named by the order
-    /// id, then writes it (with its Idempotency-Key record, in one atomic write). A repeated request
-    /// with the same key and the same body returns the first result and creates nothing.
+    /// id, then writes it (with its Idempotency-Key record, in one atomic write); where one write can
+    /// hold both, the start and the order are that one write. A repeated request with the same key
+    /// and the same body returns the first result and creates nothing.
     pub async fn create_order(&self, request: CreateOrder) -> Result<OrderCreated, OrderError> {
         let fingerprint = request.order.fingerprint();
         if let Some(key) = &request.idempotency_key {
@@ -252,27 +263,45 @@ impl OrderService {
             execution_arn: execution_arn.clone(),
             expires_at: now + request.key_lifetime.unwrap_or(self.idempotency_ttl),
         });
-        // The execution starts before the order is written, and the order notes that it did: its
-        // change then has no start to make (one request less per order). Its task waits for the
-        // write (`ORDER_WRITE_GRACE`) and ends quietly if the write never lands (a create that
-        // failed or was answered as a repeat after the start). When the start fails, the order is
-        // written all the same, noted unstarted: its change record starts it.
-        let workflow_started = match ensure_order_workflow(self.workflow.as_ref(), &order).await {
-            Ok(()) => true,
-            Err(error) => {
-                warn!(
-                    order_id = %order_id, %error,
-                    "could not start the order's workflow yet; its change record starts it once the engine answers"
-                );
-                false
+        let written = match &self.order_with_workflow {
+            Some(order_with_workflow) => {
+                let (name, input) = (order_id.to_string(), execution_input(&order));
+                order_with_workflow
+                    .create_order_and_start_workflow(&order, record.as_ref(), place, &name, &input)
+                    .await?
             }
+            None => self.start_then_write(&order, record.as_ref(), place).await?,
         };
-        match self.orders.create_order_at(&order, record.as_ref(), place, workflow_started).await? {
+        match written {
             CreateOutcome::Replayed(first) => return self.replay(first, &fingerprint).await,
             CreateOutcome::Created => {}
         }
         info!(order_id = %order_id, customer_id = %order.customer_id, total = %order.total_amount, "order created");
         Ok(OrderCreated { order_id, execution_arn, replayed: false })
+    }
+
+    /// Starts the order's execution, then writes the order noting that it did: its change then has
+    /// no start to make (one request less per order). Its task waits for the write
+    /// (`ORDER_WRITE_GRACE`) and ends quietly if the write never lands (a create that failed or was
+    /// answered as a repeat after the start). When the start fails, the order is written all the
+    /// same, noted unstarted: its change record starts it.
+    async fn start_then_write(
+        &self,
+        order: &Order,
+        record: Option<&IdempotencyRecord>,
+        place: ListingPlace,
+    ) -> Result<CreateOutcome, OrderError> {
+        let workflow_started = match ensure_order_workflow(self.workflow.as_ref(), order).await {
+            Ok(()) => true,
+            Err(error) => {
+                warn!(
+                    order_id = %order.order_id, %error,
+                    "could not start the order's workflow yet; its change record starts it once the engine answers"
+                );
+                false
+            }
+        };
+        Ok(self.orders.create_order_at(order, record, place, workflow_started).await?)
     }
 
     /// Answers a repeated request from its idempotency record (its workflow is started as for a

@@ -6,6 +6,7 @@
 use std::cell::RefCell;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, Transaction, params};
 use statemachine::{CreateOutcome, ExecutionRecord, ExecutionStatus, ExecutionStore, HistoryEvent, StoreError};
@@ -151,14 +152,68 @@ fn read_history(tx: &rusqlite::Connection, arn: &str) -> Result<Vec<HistoryEvent
     Ok(events)
 }
 
+/// When the execution next has something due, in milliseconds since the epoch, rounded up: read
+/// back, it never wakes the execution before its time.
+fn wakeup_millis(record: &ExecutionRecord) -> Option<i64> {
+    record.next_wakeup().map(|at| at.timestamp_millis() + i64::from(at.timestamp_subsec_nanos() % 1_000_000 != 0))
+}
+
+/// Migration 8's step: the next wake-up of every running execution stored before it (read from its
+/// record, which SQL cannot read into). A record that cannot be read is left without one, and
+/// said so: the database still opens, and that execution fails as before when it is loaded.
+pub(super) fn fill_in_next_wakeups(tx: &Transaction<'_>) -> Result<(), ports::StoreError> {
+    let mut running =
+        tx.prepare("SELECT execution_arn, record FROM executions WHERE status = 'RUNNING'").map_err(sql)?;
+    let mut rows = running.query([]).map_err(sql)?;
+    while let Some(row) = rows.next().map_err(sql)? {
+        let arn: String = row.get(0).map_err(sql)?;
+        let next_wakeup = match read_record(row.get_ref(1).map_err(sql)?) {
+            Ok(record) => wakeup_millis(&record),
+            Err(error) => {
+                tracing::warn!(execution_arn = %arn, %error, "an execution's record is unreadable: no timer for it");
+                continue;
+            }
+        };
+        tx.execute("UPDATE executions SET next_wakeup = ?1 WHERE execution_arn = ?2", params![next_wakeup, arn])
+            .map_err(sql)?;
+    }
+    Ok(())
+}
+
+/// Stores a new execution with its first events, as [`ExecutionStore::create_execution`] does, in
+/// the write `tx` (which may write other things too).
+pub(super) fn insert_execution(tx: &Transaction<'_>, row: ExecutionRow) -> Result<CreateOutcome, ports::StoreError> {
+    let ExecutionRow { arn, machine, status, stopped_at, next_wakeup, version, token, packed, events } = row;
+    let existing = query_row_cached(tx, "SELECT record FROM executions WHERE execution_arn = ?1", [&arn], |row| {
+        Ok(read_record(row.get_ref(0)?))
+    })
+    .optional()
+    .map_err(sql)?;
+    if let Some(existing) = existing {
+        return Ok(CreateOutcome::AlreadyExists(Box::new(existing?)));
+    }
+    execute_cached(
+        tx,
+        "INSERT INTO executions (execution_arn, state_machine_arn, status, version, task_token, record,
+                                 stopped_at, next_wakeup)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![arn, machine, status, version, token, packed, stopped_at, next_wakeup],
+    )
+    .map_err(sql)?;
+    append_events(tx, &arn, &events)?;
+    Ok(CreateOutcome::Created)
+}
+
 /// An execution as its row holds it, with the history events to append, ready to move to the
 /// database thread.
-struct ExecutionRow {
+pub(super) struct ExecutionRow {
     arn: String,
     machine: String,
     status: &'static str,
     /// When it stopped (milliseconds since the epoch), once it has.
     stopped_at: Option<i64>,
+    /// When it next has something due (milliseconds since the epoch), while running.
+    next_wakeup: Option<i64>,
     version: i64,
     token: Option<String>,
     /// The record's compressed JSON.
@@ -167,12 +222,13 @@ struct ExecutionRow {
 }
 
 impl ExecutionRow {
-    fn new(record: &ExecutionRecord, events: &[HistoryEvent]) -> Result<Self, StoreError> {
+    pub(super) fn new(record: &ExecutionRecord, events: &[HistoryEvent]) -> Result<Self, StoreError> {
         Ok(ExecutionRow {
             arn: record.execution_arn.clone(),
             machine: record.state_machine_arn.clone(),
             status: record.status.as_str(),
             stopped_at: record.stop_date.map(|at| at.timestamp_millis()),
+            next_wakeup: wakeup_millis(record),
             version: record.version as i64,
             token: record.task_token().map(str::to_owned),
             packed: pack(to_json(record).map_err(from_port)?.as_bytes()).map_err(from_port)?,
@@ -192,31 +248,8 @@ impl ExecutionStore for Database {
         record: &ExecutionRecord,
         events: &[HistoryEvent],
     ) -> Result<CreateOutcome, StoreError> {
-        let ExecutionRow { arn, machine, status, stopped_at, version, token, packed, events } =
-            ExecutionRow::new(record, events)?;
-        self.write(move |tx| {
-            let existing =
-                query_row_cached(tx, "SELECT record FROM executions WHERE execution_arn = ?1", [&arn], |row| {
-                    Ok(read_record(row.get_ref(0)?))
-                })
-                .optional()
-                .map_err(sql)?;
-            if let Some(existing) = existing {
-                return Ok(CreateOutcome::AlreadyExists(Box::new(existing?)));
-            }
-            execute_cached(
-                tx,
-                "INSERT INTO executions (execution_arn, state_machine_arn, status, version, task_token, record,
-                                         stopped_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![arn, machine, status, version, token, packed, stopped_at],
-            )
-            .map_err(sql)?;
-            append_events(tx, &arn, &events)?;
-            Ok(CreateOutcome::Created)
-        })
-        .await
-        .map_err(from_port)
+        let row = ExecutionRow::new(record, events)?;
+        self.write(move |tx| insert_execution(tx, row)).await.map_err(from_port)
     }
 
     async fn load_execution(&self, execution_arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
@@ -237,7 +270,7 @@ impl ExecutionStore for Database {
         expected_version: u64,
         events: &[HistoryEvent],
     ) -> Result<(), StoreError> {
-        let ExecutionRow { arn, status, stopped_at, version, token, packed, events, .. } =
+        let ExecutionRow { arn, status, stopped_at, next_wakeup, version, token, packed, events, .. } =
             ExecutionRow::new(record, events)?;
         self.write(move |tx| {
             let stored: Option<i64> =
@@ -255,9 +288,10 @@ impl ExecutionStore for Database {
             }
             execute_cached(
                 tx,
-                "UPDATE executions SET status = ?1, version = ?2, task_token = ?3, record = ?4, stopped_at = ?6
+                "UPDATE executions SET status = ?1, version = ?2, task_token = ?3, record = ?4, stopped_at = ?6,
+                                       next_wakeup = ?7
                      WHERE execution_arn = ?5",
-                params![status, version, token, packed, arn, stopped_at],
+                params![status, version, token, packed, arn, stopped_at, next_wakeup],
             )
             .map_err(sql)?;
             append_events(tx, &arn, &events)?;
@@ -305,6 +339,37 @@ impl ExecutionStore for Database {
             .optional()
             .map_err(sql)
         })
+        .map_err(from_port)
+    }
+
+    async fn wakeups_due_by(
+        &self,
+        state_machine_arn: &str,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let machine = state_machine_arn.to_owned();
+        self.read(move |tx| {
+            let mut due = tx
+                .prepare_cached(
+                    "SELECT execution_arn, next_wakeup FROM executions
+                      WHERE state_machine_arn = ?1 AND next_wakeup IS NOT NULL AND next_wakeup <= ?2",
+                )
+                .map_err(sql)?;
+            let rows = due
+                .query_map(params![machine, until.timestamp_millis()], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })
+                .map_err(sql)?;
+            let mut wakeups = Vec::new();
+            for row in rows {
+                let (arn, at) = row.map_err(sql)?;
+                let at = DateTime::from_timestamp_millis(at)
+                    .ok_or_else(|| ports::StoreError::Internal(format!("stored wake-up {at} is out of range")))?;
+                wakeups.push((arn, at));
+            }
+            Ok(wakeups)
+        })
+        .await
         .map_err(from_port)
     }
 }
@@ -391,6 +456,40 @@ mod tests {
             file.query_row("SELECT record FROM executions WHERE execution_arn = ?1", [&arn], |row| row.get(0)).unwrap();
         let status: Value = from_json(&zstd::decode_all(&record[..]).unwrap()).unwrap();
         assert_eq!(status["status"], "SUCCEEDED");
+    }
+
+    #[tokio::test]
+    async fn given_waiting_and_finished_executions_then_the_timers_are_read_by_due_time_and_filled_in_by_migration() {
+        let (_dir, database, mut file) = opened();
+        let machine = StateMachineArn::new("us-east-1", "123456789012", "Timers").unwrap();
+        let waits = Definition::from_json(&json!({"StartAt": "W", "States": {
+            "W": {"Type": "Wait", "Seconds": 3600, "End": true}}}))
+        .unwrap();
+        let executor = Executor::new(waits, machine.clone(), Arc::new(Immediate), Arc::new(database.clone()));
+        // Given three executions waiting an hour, and one that has finished
+        let before = Utc::now();
+        for name in ["w1", "w2", "w3"] {
+            executor.start_execution(name, json!({})).await.unwrap();
+        }
+        let (_, finished) = run(&database, 1, "done").await;
+        executor.run_until_idle().await.unwrap();
+        let due_by = async |until: DateTime<Utc>| {
+            let mut due = database.wakeups_due_by(&machine.to_string(), until).await.unwrap();
+            due.sort();
+            due
+        };
+        // Then none is due within half an hour, and the three are within two hours, at their time
+        assert_eq!(due_by(before + chrono::TimeDelta::minutes(30)).await, []);
+        let due = due_by(before + chrono::TimeDelta::hours(2)).await;
+        assert_eq!(due.iter().map(|(arn, _)| arn.rsplit(':').next().unwrap()).collect::<Vec<_>>(), ["w1", "w2", "w3"]);
+        assert!(due.iter().all(|(_, at)| *at >= before + chrono::TimeDelta::hours(1)), "{due:?}");
+        assert!(!due.iter().any(|(arn, _)| *arn == finished));
+        // And when rows lack the time (as stored before migration 8), its step fills it in again
+        file.execute("UPDATE executions SET next_wakeup = NULL", []).unwrap();
+        let tx = file.transaction().unwrap();
+        fill_in_next_wakeups(&tx).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(due_by(before + chrono::TimeDelta::hours(2)).await, due);
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ mod catalog;
 mod changes;
 mod db;
 mod executions;
+mod intake;
 mod orders;
 mod queues;
 mod retention;
@@ -15,6 +16,7 @@ mod workflow;
 
 pub use backups::FolderBackupStore;
 pub use db::Database;
+pub use intake::EmbeddedOrderIntake;
 pub use queues::{EmbeddedQueues, QueueSettings};
 pub use retention::{Pruned, Retention};
 pub use tasks::{EmbeddedTasks, UnsupportedTask};

@@ -21,6 +21,40 @@ use crate::ports::{
     RestoreOutcome, StatusUpdate, StatusWait, StoreError,
 };
 
+/// What a create answers when its key's live record exists: the first create's answer when the
+/// request is the same, [`StoreError::IdempotencyKeyReused`] when not; `None` when the create is new.
+pub(super) fn earlier_create(
+    tx: &Transaction<'_>,
+    idempotency: Option<&IdempotencyRecord>,
+) -> Result<Option<CreateOutcome>, StoreError> {
+    let Some(record) = idempotency else { return Ok(None) };
+    match live_idempotency(tx, &record.key)? {
+        Some(first) if first.fingerprint == record.fingerprint => Ok(Some(CreateOutcome::Replayed(first))),
+        Some(_) => Err(StoreError::IdempotencyKeyReused),
+        None => Ok(None),
+    }
+}
+
+/// Writes a new order with its change record and its key's record (expired keys pruned on the way).
+pub(super) fn insert_new_order(
+    tx: &Transaction<'_>,
+    order: Order,
+    idempotency: Option<IdempotencyRecord>,
+    workflow_started: bool,
+) -> Result<(), StoreError> {
+    let image = OrderImage {
+        workflow_started,
+        ..OrderImage::created(order, idempotency.as_ref().map(IdempotencyRecord::binding))
+    };
+    insert_order(tx, &image)?;
+    record_change(tx, ChangeKind::Insert, None, Some(&image))?;
+    if let Some(record) = idempotency {
+        prune_expired_keys(tx, Utc::now().timestamp(), 100)?;
+        put_idempotency(tx, &record)?;
+    }
+    Ok(())
+}
+
 /// Sequence numbers per counting block, as SQLite integers.
 const BUCKET: i64 = listing::BUCKET as i64;
 
@@ -64,25 +98,10 @@ impl OrderStore for Database {
         let order = order.clone();
         let idempotency = idempotency.cloned();
         self.write(move |tx| {
-            if let Some(record) = &idempotency
-                && let Some(first) = live_idempotency(tx, &record.key)?
-            {
-                return if first.fingerprint == record.fingerprint {
-                    Ok(CreateOutcome::Replayed(first))
-                } else {
-                    Err(StoreError::IdempotencyKeyReused)
-                };
+            if let Some(first) = earlier_create(tx, idempotency.as_ref())? {
+                return Ok(first);
             }
-            let image = OrderImage {
-                workflow_started,
-                ..OrderImage::created(order.clone(), idempotency.as_ref().map(IdempotencyRecord::binding))
-            };
-            insert_order(tx, &image)?;
-            record_change(tx, ChangeKind::Insert, None, Some(&image))?;
-            if let Some(record) = idempotency {
-                prune_expired_keys(tx, Utc::now().timestamp(), 100)?;
-                put_idempotency(tx, &record)?;
-            }
+            insert_new_order(tx, order, idempotency, workflow_started)?;
             Ok(CreateOutcome::Created)
         })
         .await

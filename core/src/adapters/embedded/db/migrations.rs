@@ -16,7 +16,13 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_stock_and_reservations.sql"),
     include_str!("../migrations/0006_retention.sql"),
     include_str!("../migrations/0007_execution_history_pages.sql"),
+    include_str!("../migrations/0008_execution_wakeups.sql"),
 ];
+
+/// What a migration cannot do in SQL, run in its transaction right after its SQL: (the migration's
+/// number, counting from 1, the step).
+type RustStep = fn(&rusqlite::Transaction<'_>) -> Result<(), StoreError>;
+const RUST_STEPS: &[(usize, RustStep)] = &[(8, crate::adapters::embedded::executions::fill_in_next_wakeups)];
 
 /// Applies the migrations this database has not had yet, in one transaction.
 pub(super) fn migrate(conn: &mut rusqlite::Connection) -> Result<(), StoreError> {
@@ -31,6 +37,9 @@ pub(super) fn migrate(conn: &mut rusqlite::Connection) -> Result<(), StoreError>
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
         tx.execute_batch(migration).map_err(sql_error)?;
+        for (_, step) in RUST_STEPS.iter().filter(|(number, _)| *number == index + 1) {
+            step(&tx)?;
+        }
         tx.pragma_update(None, "user_version", index as i64 + 1).map_err(sql_error)?;
     }
     tx.commit().map_err(sql_error)
@@ -62,6 +71,7 @@ mod tests {
                 "2bb856fda3b1c6028de69cf7b4b6a010f7c900b5e4785c9dbb8a7ac68c81f293",
                 "7f36f019d9511ad2fa48713ecfe7bdbaf0a43d8f92c219cdb1533093eb4013d5",
                 "a9d4c85c8d2674c755eedb1382ba3af0fc83f29f6de0387b20bb01b5de20c835",
+                "72d0e85f300a8ffc25cff69aba81bad869cfafc0f43d0f668bb877f25213f352",
             ]
         );
     }

@@ -1,0 +1,106 @@
+//! The embedded default's create: a new order and the start of its workflow execution in one
+//! write, since the orders and the executions are kept in the same SQLite file. One commit per
+//! create instead of two, and no execution without its order (a create refused as a repeat, or
+//! lost to a crash, starts nothing).
+
+use async_trait::async_trait;
+use serde_json::Value;
+use statemachine::CreateOutcome as ExecutionCreated;
+
+use super::db::{Database, execute_cached, sql_error};
+use super::executions::{ExecutionRow, insert_execution};
+use super::orders::{earlier_create, insert_new_order};
+use super::workflow::EmbeddedWorkflow;
+use crate::domain::Order;
+use crate::ports::{CreateOutcome, IdempotencyRecord, ListingPlace, OrderWithWorkflow, StoreError};
+
+/// Creates orders together with their workflow executions.
+#[derive(Clone)]
+pub struct EmbeddedOrderIntake {
+    database: Database,
+    workflow: EmbeddedWorkflow,
+}
+
+impl EmbeddedOrderIntake {
+    /// Writes orders into `database` and starts their executions on `workflow`, whose executions
+    /// are kept in the same database.
+    pub fn new(database: Database, workflow: EmbeddedWorkflow) -> Self {
+        EmbeddedOrderIntake { database, workflow }
+    }
+}
+
+/// What became of the execution's start in the create's write.
+#[derive(PartialEq)]
+enum Start {
+    /// Stored now: it runs once the write has committed.
+    New,
+    /// Already stored, with this input.
+    Existing,
+    /// Not stored: the order's change record starts it.
+    Failed,
+}
+
+fn cannot_start(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(format!("the order's workflow execution cannot start: {error}"))
+}
+
+#[async_trait]
+impl OrderWithWorkflow for EmbeddedOrderIntake {
+    async fn create_order_and_start_workflow(
+        &self,
+        order: &Order,
+        idempotency: Option<&IdempotencyRecord>,
+        _place: ListingPlace,
+        execution_name: &str,
+        execution_input: &Value,
+    ) -> Result<CreateOutcome, StoreError> {
+        let executor = self.workflow.executor();
+        let prepared = executor.prepare_start(execution_name, execution_input.clone()).map_err(cannot_start)?;
+        let row = ExecutionRow::new(&prepared.record, &prepared.events).map_err(cannot_start)?;
+        let (order, idempotency, input) = (order.clone(), idempotency.cloned(), execution_input.clone());
+        let (outcome, started) = self
+            .database
+            .write(move |tx| {
+                if let Some(first) = earlier_create(tx, idempotency.as_ref())? {
+                    return Ok((first, false));
+                }
+                // The start in a savepoint of its own: should it fail, the order is written all the
+                // same, noted unstarted, as when Step Functions refuses a start, and its change
+                // record starts it later.
+                execute_cached(tx, "SAVEPOINT start_execution", []).map_err(sql_error)?;
+                let start = match insert_execution(tx, row) {
+                    Ok(ExecutionCreated::Created) => Ok(Start::New),
+                    // Started before by this name with this input (an operator's start, say): it is
+                    // this order's, and already running or done.
+                    Ok(ExecutionCreated::AlreadyExists(existing)) if existing.input == input => Ok(Start::Existing),
+                    Ok(ExecutionCreated::AlreadyExists(existing)) => {
+                        Err(format!("an execution named {} exists with another input", existing.name))
+                    }
+                    Err(error) => Err(error.to_string()),
+                };
+                let start = match start {
+                    Ok(start) => {
+                        execute_cached(tx, "RELEASE start_execution", []).map_err(sql_error)?;
+                        start
+                    }
+                    Err(error) => {
+                        tracing::warn!(
+                            order_id = %order.order_id, %error,
+                            "could not start the order's workflow yet; its change record starts it once the engine answers"
+                        );
+                        execute_cached(tx, "ROLLBACK TO start_execution", [])
+                            .and_then(|_| execute_cached(tx, "RELEASE start_execution", []))
+                            .map_err(sql_error)?;
+                        Start::Failed
+                    }
+                };
+                insert_new_order(tx, order, idempotency, start != Start::Failed)?;
+                Ok((CreateOutcome::Created, start == Start::New))
+            })
+            .await?;
+        if started {
+            executor.run_stored(&prepared);
+        }
+        Ok(outcome)
+    }
+}

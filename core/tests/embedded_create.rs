@@ -1,0 +1,73 @@
+//! The embedded default's create: the order and the start of its workflow execution are one write,
+//! so neither is ever stored without the other, and a repeat starts nothing.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::time::Duration;
+
+use orders_core::adapters::embedded::{DATABASE_FILE, EmbeddedConfig, QueueSettings, WorkflowLocation};
+use orders_core::application::CreateOrder;
+use orders_core::domain::{NewOrder, NewOrderItem};
+use orders_core::ports::{ExecutionArn, ExecutionStatus, OrderStore};
+use orders_core::wiring::{EmbeddedSystem, wire_embedded};
+
+async fn system(dir: &tempfile::TempDir) -> EmbeddedSystem {
+    let config = EmbeddedConfig {
+        data_dir: dir.path().to_owned(),
+        location: WorkflowLocation::default(),
+        queue_settings: QueueSettings { visibility_timeout: Duration::from_secs(30), max_receive_count: 5 },
+    };
+    wire_embedded(&config).await.unwrap()
+}
+
+fn request(key: Option<&str>) -> CreateOrder {
+    CreateOrder {
+        order: NewOrder {
+            customer_id: "CUST001".into(),
+            items: vec![NewOrderItem { product_id: "PROD001".into(), quantity: 1 }],
+        },
+        idempotency_key: key.map(str::to_owned),
+        key_lifetime: None,
+    }
+}
+
+fn executions(dir: &tempfile::TempDir) -> i64 {
+    let file = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    file.query_row("SELECT COUNT(*) FROM executions", [], |row| row.get(0)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_created_order_has_its_execution_and_a_repeat_starts_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = system(&dir).await;
+    let service = system.ports.order_service();
+    // When an order is created with a key, and the same request comes again
+    let created = service.create_order(request(Some("key-1"))).await.unwrap();
+    let repeated = service.create_order(request(Some("key-1"))).await.unwrap();
+    // Then the repeat answers the first order, and one execution exists: the order's, running
+    assert!(repeated.replayed);
+    assert_eq!((repeated.order_id, &repeated.execution_arn), (created.order_id, &created.execution_arn));
+    assert_eq!(executions(&dir), 1);
+    let arn: ExecutionArn = created.execution_arn.parse().unwrap();
+    let execution = system.ports.workflow.describe_execution(&arn).await.unwrap().unwrap();
+    assert_eq!(execution.status, ExecutionStatus::Running);
+    assert!(system.database.get_order(created.order_id).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_order_that_cannot_be_written_leaves_no_execution_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = system(&dir).await;
+    // Given orders that cannot be written (as a constraint the order breaks would refuse it)
+    let file = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    file.execute_batch(
+        "CREATE TRIGGER refuse_orders BEFORE INSERT ON orders
+         BEGIN SELECT RAISE(FAIL, 'injected fault: no room for orders'); END;",
+    )
+    .unwrap();
+    // When a client creates an order
+    let refused = system.ports.order_service().create_order(request(None)).await;
+    // Then the create fails, and its execution was not started either
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(executions(&dir), 0);
+}
