@@ -9,6 +9,7 @@
 
 pub mod adapters;
 pub mod application;
+pub mod client_waiting;
 pub mod domain;
 #[cfg(feature = "lambda")]
 pub mod lambda;

@@ -73,6 +73,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_api_key))
+        .layer(axum::middleware::from_fn(|request, next: axum::middleware::Next| {
+            orders_core::client_waiting::client_waiting(next.run(request))
+        }))
         .with_state(state);
     routes.layer(
         ServiceBuilder::new()

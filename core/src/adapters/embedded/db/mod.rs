@@ -14,14 +14,14 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::ErrorCode;
 
 use self::pool::pool_error;
-use self::writer::WriteJob;
+use self::writer::QueuedWrite;
 use crate::ports::StoreError;
 
 /// The embedded database; cheap to clone (a pool handle and the writer's queue).
 #[derive(Clone)]
 pub struct Database {
     pool: r2d2::Pool<SqliteConnectionManager>,
-    writer: Arc<mpsc::Sender<WriteJob>>,
+    writer: Arc<mpsc::Sender<QueuedWrite>>,
 }
 
 impl Database {

@@ -17,10 +17,21 @@ use crate::ports::StoreError;
 /// Most writes one group commit takes: bounds how long the first of them waits for the commit.
 const MAX_GROUP: usize = 256;
 
+/// Most background writes a group takes while clients' writes wait
+/// ([`client_waiting`](crate::client_waiting)): a client's write then waits for a few dozen of them
+/// rather than for a full group, and the background still moves on.
+const BACKGROUND_BESIDE_CLIENTS: usize = 32;
+
 /// A write waiting for the writer thread. Given the group's transaction, it runs and returns
 /// whether it failed (its changes are then rolled back alone) and how to answer once the group
 /// commits; given the error that keeps the group from running, it answers with it at once.
 pub(super) type WriteJob = Box<dyn FnOnce(Result<&Transaction<'_>, &rusqlite::Error>) -> Option<JobDone> + Send>;
+
+/// A write in the writer's queue, and whether a client waits for it.
+pub(super) struct QueuedWrite {
+    job: WriteJob,
+    client_waiting: bool,
+}
 
 /// A write that ran: whether it failed, and its answer, given the group's commit result.
 pub(super) struct JobDone {
@@ -36,12 +47,12 @@ type Answer = Box<dyn FnOnce(Result<(), &rusqlite::Error>) + Send>;
 pub(super) fn start(
     connection: r2d2::PooledConnection<SqliteConnectionManager>,
     path: &Path,
-) -> Result<mpsc::Sender<WriteJob>, StoreError> {
+) -> Result<mpsc::Sender<QueuedWrite>, StoreError> {
     let mut files = OpenedFiles::of(path);
     let checkpoints = start_checkpointer(path)?;
     // The checkpointer copies the log into the file; the writer only appends to the log.
     connection.pragma_update(None, "wal_autocheckpoint", 0).map_err(super::sql_error)?;
-    let (writer, jobs) = mpsc::channel();
+    let (writer, jobs) = mpsc::channel::<QueuedWrite>();
     std::thread::Builder::new()
         .name("sqlite-writer".to_owned())
         .spawn(move || write_groups(connection, &jobs, &mut files, &checkpoints))
@@ -122,7 +133,8 @@ impl Database {
                 }),
             })
         });
-        self.writer.send(job).map_err(|_| StoreError::Internal("the database writer has stopped".to_owned()))?;
+        let queued = QueuedWrite { job, client_waiting: crate::client_waiting::is_client_waiting() };
+        self.writer.send(queued).map_err(|_| StoreError::Internal("the database writer has stopped".to_owned()))?;
         answer.await.map_err(|_| StoreError::Internal("the database writer dropped a write".to_owned()))?
     }
 }
@@ -186,36 +198,36 @@ fn file_id(_path: &Path) -> Option<FileId> {
 /// together, until every [`Database`] handle is gone.
 fn write_groups(
     mut connection: r2d2::PooledConnection<SqliteConnectionManager>,
-    jobs: &mpsc::Receiver<WriteJob>,
+    jobs: &mpsc::Receiver<QueuedWrite>,
     files: &mut OpenedFiles,
     checkpoints: &mpsc::SyncSender<()>,
 ) {
     let mut busy_since: Option<Instant> = None;
+    let mut waiting = WaitingWrites::default();
     loop {
-        let first = match jobs.try_recv() {
-            Ok(job) => job,
-            Err(mpsc::TryRecvError::Disconnected) => return,
-            Err(mpsc::TryRecvError::Empty) => {
-                // Idle: the lock is free for other processes while this waits.
-                busy_since = None;
-                match jobs.recv() {
-                    Ok(job) => job,
-                    Err(_) => return,
+        if waiting.is_empty() {
+            match jobs.try_recv() {
+                Ok(queued) => waiting.push(queued),
+                Err(mpsc::TryRecvError::Disconnected) => return,
+                Err(mpsc::TryRecvError::Empty) => {
+                    // Idle: the lock is free for other processes while this waits.
+                    busy_since = None;
+                    match jobs.recv() {
+                        Ok(queued) => waiting.push(queued),
+                        Err(_) => return,
+                    }
                 }
             }
-        };
+        }
         let since = *busy_since.get_or_insert_with(Instant::now);
         if since.elapsed() >= YIELD_EVERY {
             std::thread::sleep(YIELD_FOR);
             busy_since = Some(Instant::now());
         }
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
+        while let Ok(queued) = jobs.try_recv() {
+            waiting.push(queued);
         }
+        let group = waiting.next_group();
         if let Some(reason) = files.check() {
             let error = rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
@@ -229,6 +241,33 @@ fn write_groups(
         write_group(&mut connection, group);
         // Full means a checkpoint is already due.
         let _ = checkpoints.try_send(());
+    }
+}
+
+/// The writes taken from the queue and not yet run, clients' apart from the background's.
+#[derive(Default)]
+struct WaitingWrites {
+    clients: std::collections::VecDeque<WriteJob>,
+    background: std::collections::VecDeque<WriteJob>,
+}
+
+impl WaitingWrites {
+    fn push(&mut self, queued: QueuedWrite) {
+        if queued.client_waiting { self.clients.push_back(queued.job) } else { self.background.push_back(queued.job) }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.clients.is_empty() && self.background.is_empty()
+    }
+
+    /// The next group: clients' writes first, each queue in arrival order; beside clients' writes,
+    /// at most [`BACKGROUND_BESIDE_CLIENTS`] background ones.
+    fn next_group(&mut self) -> Vec<WriteJob> {
+        let clients = self.clients.len().min(MAX_GROUP);
+        let room = MAX_GROUP - clients;
+        let background =
+            self.background.len().min(if clients > 0 { room.min(BACKGROUND_BESIDE_CLIENTS) } else { room });
+        self.clients.drain(..clients).chain(self.background.drain(..background)).collect()
     }
 }
 
@@ -274,5 +313,64 @@ fn write_group(connection: &mut rusqlite::Connection, group: Vec<WriteJob>) {
     };
     for answer in answers {
         answer(committed.as_ref().map(|_| ()));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A write that notes `id` in `ran` when run.
+    fn write(id: usize, ran: &Arc<Mutex<Vec<usize>>>, client_waiting: bool) -> QueuedWrite {
+        let ran = ran.clone();
+        let job: WriteJob = Box::new(move |_| {
+            ran.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+            None
+        });
+        QueuedWrite { job, client_waiting }
+    }
+
+    fn run(group: Vec<WriteJob>) {
+        let error = rusqlite::Error::InvalidQuery;
+        for job in group {
+            job(Err(&error));
+        }
+    }
+
+    #[test]
+    fn clients_writes_go_first_beside_a_few_background_ones_and_the_background_then_gets_whole_groups() {
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let mut waiting = WaitingWrites::default();
+        // Given 300 background writes queued, then 10 writes clients wait for
+        for id in 0..300 {
+            waiting.push(write(id, &ran, false));
+        }
+        for id in 1000..1010 {
+            waiting.push(write(id, &ran, true));
+        }
+        // Then the next group is the clients' 10, then the 32 oldest background writes
+        run(waiting.next_group());
+        let first: Vec<usize> = (1000..1010).chain(0..BACKGROUND_BESIDE_CLIENTS).collect();
+        assert_eq!(*ran.lock().unwrap(), first);
+        // And with no client waiting, the background fills whole groups, in order
+        ran.lock().unwrap().clear();
+        run(waiting.next_group());
+        assert_eq!(
+            *ran.lock().unwrap(),
+            (BACKGROUND_BESIDE_CLIENTS..BACKGROUND_BESIDE_CLIENTS + MAX_GROUP).collect::<Vec<_>>()
+        );
+        run(waiting.next_group());
+        assert!(waiting.is_empty());
+    }
+
+    #[tokio::test]
+    async fn only_a_task_marked_as_a_clients_request_counts_as_one() {
+        assert!(!crate::client_waiting::is_client_waiting());
+        assert!(crate::client_waiting::client_waiting(async { crate::client_waiting::is_client_waiting() }).await);
+        let spawned = tokio::spawn(async { crate::client_waiting::is_client_waiting() });
+        assert!(!spawned.await.unwrap(), "background work it spawns is not");
     }
 }
