@@ -555,10 +555,13 @@ impl Executor {
         let this = self.clone();
         let join = tokio::spawn(async move {
             loop {
-                if let Err(error) = this.load_wakeups_if_near().await {
+                let read = this.load_wakeups_if_near().await;
+                let mut sleep_for = this.until_next_wakeup().min(this.inner.options.max_driver_sleep);
+                if let Err(error) = read {
+                    // The read is due again at once: wait as after any failed step, not in a loop.
                     tracing::warn!(%error, "reading the executions' timers failed; will retry");
+                    sleep_for = sleep_for.max(this.inner.options.retry_after_error);
                 }
-                let sleep_for = this.until_next_wakeup().min(this.inner.options.max_driver_sleep);
                 tokio::select! {
                     _ = &mut stop => break,
                     () = tokio::time::sleep(sleep_for) => {}
@@ -849,6 +852,74 @@ mod tests {
         assert_eq!(waiting.len(), 50);
         // Then the executor keeps no lock for any of them
         assert_eq!(lock(&executor.inner.locks).len(), 0);
+    }
+
+    /// An in-memory store whose timers cannot be read, counting the tries.
+    #[derive(Default)]
+    struct TimersUnreadable {
+        inner: InMemoryStore,
+        tries: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl ExecutionStore for TimersUnreadable {
+        async fn create_execution(
+            &self,
+            record: &ExecutionRecord,
+            events: &[HistoryEvent],
+        ) -> Result<CreateOutcome, crate::StoreError> {
+            self.inner.create_execution(record, events).await
+        }
+        async fn load_execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, crate::StoreError> {
+            self.inner.load_execution(arn).await
+        }
+        async fn save_execution(
+            &self,
+            record: &ExecutionRecord,
+            expected_version: u64,
+            events: &[HistoryEvent],
+        ) -> Result<(), crate::StoreError> {
+            self.inner.save_execution(record, expected_version, events).await
+        }
+        async fn load_history(&self, arn: &str) -> Result<Vec<HistoryEvent>, crate::StoreError> {
+            self.inner.load_history(arn).await
+        }
+        async fn list_executions(
+            &self,
+            machine: &str,
+            status: Option<ExecutionStatus>,
+        ) -> Result<Vec<ExecutionRecord>, crate::StoreError> {
+            self.inner.list_executions(machine, status).await
+        }
+        async fn find_by_task_token(&self, token: &str) -> Result<Option<String>, crate::StoreError> {
+            self.inner.find_by_task_token(token).await
+        }
+        async fn wakeups_due_by(
+            &self,
+            _: &str,
+            _: DateTime<Utc>,
+        ) -> Result<Vec<(String, DateTime<Utc>)>, crate::StoreError> {
+            self.tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(crate::StoreError::Backend("the disk is gone".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_driver_that_cannot_read_the_timers_tries_again_after_a_pause_not_in_a_loop() {
+        let definition =
+            Definition::from_json(&json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}})).unwrap();
+        let machine = StateMachineArn::new("us-east-1", "123456789012", "unreadable").unwrap();
+        let store = Arc::new(TimersUnreadable::default());
+        let executor = Executor::builder(definition, machine, Arc::new(Callbacks), store.clone())
+            .options(ExecutorOptions { retry_after_error: Duration::from_millis(100), ..ExecutorOptions::default() })
+            .build();
+        // When the driver runs for half a second while every read of the timers fails
+        let driver = executor.spawn_driver();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        driver.shutdown().await;
+        // Then it tried about once per pause (100 ms), not thousands of times
+        let tries = store.tries.load(std::sync::atomic::Ordering::Relaxed);
+        assert!((1..=10).contains(&tries), "{tries} reads in 500 ms");
     }
 
     #[tokio::test]
