@@ -27,9 +27,13 @@ pub struct Database {
 impl Database {
     /// Opens the file (creating it), sets it up for durable concurrent use, and migrates it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_restarting_log_after(path, writer::LOG_RESTART_FRAMES)
+    }
+
+    fn open_restarting_log_after(path: &Path, log_frames: i64) -> Result<Self, StoreError> {
         let pool = pool::open(path)?;
         migrations::migrate(&mut *pool.get().map_err(pool_error)?)?;
-        let writer = writer::start(pool.get().map_err(pool_error)?, path)?;
+        let writer = writer::start(pool.get().map_err(pool_error)?, path, log_frames)?;
         Ok(Database { pool, writer: Arc::new(writer) })
     }
 }
@@ -231,6 +235,51 @@ mod tests {
         })
         .await;
         assert_eq!(catalog_rows(&database), 300);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn given_readers_always_inside_the_log_then_the_log_still_starts_over_and_stays_bounded() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("orders.db");
+        let log = dir.path().join("orders.db-wal");
+        // Given a log that starts over past 64 frames, and readers that always hold a snapshot
+        let database = Database::open_restarting_log_after(&path, 64).expect("the database opens");
+        let reading = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (database, reading) = (database.clone(), Arc::clone(&reading));
+                std::thread::spawn(move || {
+                    while reading.load(std::sync::atomic::Ordering::Relaxed) {
+                        database
+                            .read_by_key(|tx| {
+                                tx.query_row("SELECT COUNT(*) FROM catalog", [], |row| row.get::<_, i64>(0))
+                                    .map_err(sql_error)
+                            })
+                            .expect("a read");
+                    }
+                })
+            })
+            .collect();
+        // When writes of about 8 MB commit one after another
+        let mut largest_log = 0;
+        for n in 0..2_000 {
+            database
+                .write(move |tx| {
+                    tx.execute(
+                        "INSERT INTO catalog (product_id, name, unit_price_cents) VALUES (?1, ?2, 1)",
+                        (format!("p-{n}"), "n".repeat(4_000)),
+                    )
+                    .map_err(sql_error)
+                })
+                .await
+                .expect("a write");
+            largest_log = largest_log.max(std::fs::metadata(&log).map(|m| m.len()).unwrap_or_default());
+        }
+        reading.store(false, std::sync::atomic::Ordering::Relaxed);
+        readers.into_iter().for_each(|reader| reader.join().expect("the reader ends"));
+        // Then the log never held more than a small part of them
+        assert!(largest_log < 3 << 20, "the log grew to {largest_log} bytes");
+        assert_eq!(catalog_rows(&database), 2_000);
     }
 
     #[tokio::test]

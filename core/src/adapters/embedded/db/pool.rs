@@ -21,6 +21,16 @@ const MMAP_BYTES: i64 = 4 << 30;
 /// unavailable (in tries one millisecond apart).
 const LOCK_WAIT_TRIES: i32 = 10_000;
 
+/// How large the write-ahead log file stays once a checkpoint has started it over: what it grew to
+/// beyond this is given back to the file system.
+const LOG_FILE_LIMIT_BYTES: i64 = 64 << 20;
+
+/// Caps the log file's size after the log starts over (`journal_size_limit`, a per-connection
+/// setting that applies on whichever connection restarts it).
+pub(super) fn limit_log_size(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_size_limit", LOG_FILE_LIMIT_BYTES)
+}
+
 /// SQLite's busy handler for every connection: tries again every millisecond, for up to about 10 s.
 /// SQLite's own busy timeout backs off to 100 ms between tries, and a server whose writer commits
 /// group after group leaves the lock free only between groups (see `writer::YIELD_EVERY`): tries
@@ -57,6 +67,7 @@ pub(super) fn open(path: &Path) -> Result<r2d2::Pool<SqliteConnectionManager>, S
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // FULL: once a commit returns, it survives a crash of the machine, not only of the process.
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        limit_log_size(conn)?;
         // Reads through a memory map of the file: pages come from the OS page cache, shared by
         // every connection, without a read(2) and a copy each (what random listing pages of a
         // large database are made of). Writes still go through the WAL.
