@@ -19,7 +19,7 @@ use crate::arn::{ExecutionArn, StateMachineArn, validate_name};
 use crate::clock::{Clock, SystemClock};
 use crate::definition::Definition;
 use crate::engine::{Action, Callback, Step, is_well_formed_token, new_execution};
-use crate::error::{ExecutorError, error_names};
+use crate::error::{ExecutorError, StoreError, error_names};
 use crate::history::HistoryEvent;
 use crate::store::{CreateOutcome, ExecutionRecord, ExecutionStatus, ExecutionStore};
 use crate::task::{TaskFailure, TaskInvoker, TaskOutcome, TaskRequest};
@@ -399,7 +399,7 @@ impl Executor {
         let record = &prepared.record;
         tracing::debug!(execution_arn = %record.execution_arn, "execution started");
         self.after_save(record);
-        self.spawn_drive(record.execution_arn.clone());
+        self.spawn_drive_from(record.execution_arn.clone(), Some(record.clone()));
         StartedExecution { execution_arn: record.execution_arn.clone(), start_date: record.start_date }
     }
 
@@ -529,7 +529,7 @@ impl Executor {
         self.persist(&before, &mut record, &events).await?;
         drop(guard);
         if !heartbeat && record.status == ExecutionStatus::Running {
-            self.spawn_drive(execution_arn);
+            self.spawn_drive_from(execution_arn, Some(record));
         }
         Ok(())
     }
@@ -725,12 +725,18 @@ impl Executor {
     }
 
     fn spawn_drive(&self, execution_arn: String) {
+        self.spawn_drive_from(execution_arn, None);
+    }
+
+    /// Advances the execution in the background, starting from `saved` (the record this executor
+    /// has just saved) rather than a read of the store, when given.
+    fn spawn_drive_from(&self, execution_arn: String, saved: Option<ExecutionRecord>) {
         self.inner.jobs.send_modify(|n| *n += 1);
         let job = JobGuard(self.inner.clone());
         let this = self.clone();
         tokio::spawn(async move {
             let _job = job;
-            if let Err(error) = this.drive(&execution_arn).await {
+            if let Err(error) = this.drive(&execution_arn, saved).await {
                 tracing::warn!(execution_arn = %execution_arn, %error, "advancing the execution failed; will retry");
                 let retry_at = this
                     .now()
@@ -747,13 +753,22 @@ impl Executor {
         });
     }
 
-    /// Advances one execution as far as it can go now.
-    async fn drive(&self, execution_arn: &str) -> Result<(), ExecutorError> {
+    /// Advances one execution as far as it can go now. Between its steps the record stays in memory:
+    /// each save is conditional on the version it read ([`ExecutionStore::save_execution`]), so a
+    /// record someone else changed in the meantime (a callback, a stop, another process) is never
+    /// overwritten: the save fails, and the step runs again on the record read back from the store.
+    /// Reading the record back after every save was a read, a decompression and a parse per step.
+    async fn drive(&self, execution_arn: &str, mut known: Option<ExecutionRecord>) -> Result<(), ExecutorError> {
         let execution_lock = self.lock_for(execution_arn);
         loop {
             let guard = execution_lock.lock().await;
-            let Some(mut record) = self.inner.store.load_execution(execution_arn).await? else {
-                return Ok(());
+            let from_memory = known.is_some();
+            let mut record = match known.take() {
+                Some(record) => record,
+                None => match self.inner.store.load_execution(execution_arn).await? {
+                    Some(record) => record,
+                    None => return Ok(()),
+                },
             };
             if record.state_machine_arn != self.inner.machine_arn || record.status != ExecutionStatus::Running {
                 self.forget_if_done(&record);
@@ -764,9 +779,12 @@ impl Executor {
             let mut step = Step::new(&self.inner.definition, self.inner.machine.name(), &mut record, self.now());
             let action = step.advance_to_durable_point(&in_flight);
             let events = step.into_events();
-            self.persist(&before, &mut record, &events).await?;
+            match self.persist(&before, &mut record, &events).await {
+                Err(ExecutorError::Store(StoreError::VersionConflict { .. })) if from_memory => continue,
+                saved => saved?,
+            }
             match action {
-                Action::Continue => continue,
+                Action::Continue => known = Some(record),
                 Action::Idle => return Ok(()),
                 Action::Invoke { request, invocation_id } => {
                     let key = (execution_arn.to_owned(), invocation_id);
@@ -775,32 +793,48 @@ impl Executor {
                     drop(guard);
                     let outcome = self.invoke(*request).await;
                     let _guard = execution_lock.lock().await;
-                    let applied = self.apply_invocation(execution_arn, invocation_id, outcome).await;
+                    let applied = self.apply_invocation(execution_arn, invocation_id, outcome, record).await;
                     drop(in_flight_guard);
                     // If the result was stale (a callback, timeout or stop came first), the next
                     // step finds out what, if anything, is left to do.
-                    applied?;
+                    known = applied?;
                 }
             }
         }
     }
 
+    /// Applies a task's outcome to `saved` (the record as this executor last saved it), or, if the
+    /// stored record has moved on since, to the stored one. Returns the record as it now is, when
+    /// known without a read.
     async fn apply_invocation(
         &self,
         execution_arn: &str,
         invocation_id: u64,
         outcome: Result<TaskOutcome, TaskFailure>,
-    ) -> Result<(), ExecutorError> {
-        let Some(mut record) = self.inner.store.load_execution(execution_arn).await? else {
-            return Ok(());
-        };
-        let before = record.clone();
-        let mut step = Step::new(&self.inner.definition, self.inner.machine.name(), &mut record, self.now());
-        if step.apply_invocation(invocation_id, outcome) {
+        saved: ExecutionRecord,
+    ) -> Result<Option<ExecutionRecord>, ExecutorError> {
+        let mut known = Some(saved);
+        loop {
+            let from_memory = known.is_some();
+            let mut record = match known.take() {
+                Some(record) => record,
+                None => match self.inner.store.load_execution(execution_arn).await? {
+                    Some(record) => record,
+                    None => return Ok(None),
+                },
+            };
+            let before = record.clone();
+            let mut step = Step::new(&self.inner.definition, self.inner.machine.name(), &mut record, self.now());
+            if !step.apply_invocation(invocation_id, outcome.clone()) {
+                return Ok(None);
+            }
             let events = step.into_events();
-            self.persist(&before, &mut record, &events).await?;
+            match self.persist(&before, &mut record, &events).await {
+                Err(ExecutorError::Store(StoreError::VersionConflict { .. })) if from_memory => continue,
+                saved => saved?,
+            }
+            return Ok(Some(record));
         }
-        Ok(())
     }
 
     async fn invoke(&self, request: TaskRequest) -> Result<TaskOutcome, TaskFailure> {

@@ -398,6 +398,35 @@ async fn given_an_invocation_under_way_when_the_process_restarts_then_the_task_i
 }
 
 #[tokio::test]
+async fn given_another_process_changed_the_execution_during_a_task_when_the_task_returns_then_its_change_stands() {
+    // Given an execution whose task is under way in this executor
+    let (started, mut invocations) = mpsc::unbounded_channel();
+    let release = Arc::new(Notify::new());
+    let invoker = Arc::new(HangingInvoker { started, release: release.clone(), result: json!({"shipped": true}) });
+    let clock = Arc::new(ManualClock::new(t0()));
+    let store = Arc::new(InMemoryStore::new());
+    let definition = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "ship", "Next": "U"},
+        "U": {"Type": "Task", "Resource": "ship", "End": true}}});
+    let executor = executor_on(&definition, invoker, store.clone(), clock.clone());
+    let arn = executor.start_execution("ship-1", json!({})).await.unwrap().execution_arn;
+    invocations.recv().await.unwrap();
+    // When another process on the same store stops it, and then the task returns
+    let operator = executor_on(&definition, ScriptedInvoker::new(|_| panic!("no task here")), store, clock);
+    operator.stop_execution(&arn, Some("Operator"), Some("stopped by hand")).await.unwrap();
+    release.notify_one();
+    // Then the stop stands (the task's result, applied to the record this executor held, is not
+    // saved over it), nothing more is invoked, and the executor reports no error
+    executor.run_until_idle().await.unwrap();
+    let description = executor.describe_execution(&arn).await.unwrap();
+    assert_eq!(description.status, ExecutionStatus::Aborted);
+    assert!(invocations.try_recv().is_err(), "the next task was not invoked");
+    let history = executor.get_execution_history(&arn).await.unwrap();
+    let kinds: Vec<_> = history.iter().map(|e| e.event_type.to_string()).collect();
+    assert_eq!(kinds.last().map(String::as_str), Some("ExecutionAborted"), "{kinds:?}");
+}
+
+#[tokio::test]
 async fn given_an_execution_name_when_started_again_then_it_is_idempotent_only_while_running_with_equal_input() {
     let h = Harness::new(approval_machine(json!({})), awaiting);
     let first = h.executor.start_execution("order-9", json!({"order": "o-9"})).await.unwrap();

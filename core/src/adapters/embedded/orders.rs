@@ -9,7 +9,6 @@ use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use super::changes::record_change;
 use super::db::{Database, execute_cached, query_row_cached, sql_error};
-use super::retention::prune_expired_keys;
 use super::stock::consume_reservation;
 use crate::adapters::listing::{self, scope};
 use crate::domain::order::rfc3339;
@@ -35,7 +34,8 @@ pub(super) fn earlier_create(
     }
 }
 
-/// Writes a new order with its change record and its key's record (expired keys pruned on the way).
+/// Writes a new order with its change record and its key's record (replacing an expired record of
+/// the same key; retention removes the other expired ones).
 pub(super) fn insert_new_order(
     tx: &Transaction<'_>,
     order: Order,
@@ -49,7 +49,6 @@ pub(super) fn insert_new_order(
     insert_order(tx, &image)?;
     record_change(tx, ChangeKind::Insert, None, Some(&image))?;
     if let Some(record) = idempotency {
-        prune_expired_keys(tx, Utc::now().timestamp(), 100)?;
         put_idempotency(tx, &record)?;
     }
     Ok(())
