@@ -144,11 +144,37 @@ async fn a_backup_is_written_once_and_never_overwritten() {
         let key = key.clone();
         tokio::spawn(async move { store.put_if_absent(&key, format!("w{i}").as_bytes()).await.unwrap() })
     });
-    let results = futures_join(writes).await;
+    // (Spawned before any is awaited: they race.)
+    let results = futures_join(writes.collect::<Vec<_>>().into_iter()).await;
     assert_eq!(results.iter().filter(|w| **w == BackupWrite::Written).count(), 1);
     let folder = dir.path().join("backups").join(key.object_key());
     let siblings = std::fs::read_dir(folder.parent().unwrap()).unwrap().count();
     assert_eq!(siblings, 1);
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_written_at_the_same_time_share_their_syncs() {
+    // Given a backup store
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FolderBackupStore::new(dir.path().join("backups")));
+    // When 64 orders' first versions are written at once
+    let keys: Vec<_> = (0..64).map(|_| BackupKey::Version { order_id: OrderId::generate(), version: 1 }).collect();
+    let writes = keys.clone().into_iter().map(|key| {
+        let store = store.clone();
+        tokio::spawn(async move { store.put_if_absent(&key, key.object_key().as_bytes()).await.unwrap() })
+    });
+    let results = futures_join(writes.collect::<Vec<_>>().into_iter()).await;
+    // Then every one is written, whole, with no temporary file left
+    assert!(results.iter().all(|w| *w == BackupWrite::Written));
+    for key in &keys {
+        assert_eq!(store.get(key).await.unwrap().unwrap(), key.object_key().as_bytes());
+        let folder = dir.path().join("backups").join(key.object_key());
+        assert_eq!(std::fs::read_dir(folder.parent().unwrap()).unwrap().count(), 1);
+    }
+    // And they took fewer syncs than two each (the file before its link, the link)
+    assert!(store.syncs_made() < 2 * 64, "{} syncs for 64 objects", store.syncs_made());
+    assert!(store.syncs_made() >= 2, "at least the files' and the links' syncs");
 }
 
 async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
