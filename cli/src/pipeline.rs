@@ -34,7 +34,13 @@ pub const STREAM_CONSUMER: &str = "stream-processor";
 /// group commits and their backup writes overlap (one at a time, each waited for its own sync, and
 /// a 10,000-order import's records took minutes to work through). On AWS it stays one (see
 /// `StreamProcessor`).
-const EMBEDDED_STREAM_ORDERS_AT_ONCE: usize = 16;
+const EMBEDDED_STREAM_ORDERS_AT_ONCE: usize = 64;
+
+/// Most change records the embedded stream processor takes per round: each round ends with a write
+/// of the feed position and waits for its slowest order, so larger rounds share those costs (and
+/// the backups' syncs) among more orders. Lambda's `BatchSize` for a DynamoDB stream goes up to
+/// 10,000; AWS's default is 100.
+const EMBEDDED_STREAM_BATCH: usize = 1_000;
 
 /// The running pipeline; [`Pipeline::stop`] ends it.
 pub struct Pipeline {
@@ -106,6 +112,7 @@ impl Pipeline {
             consumer: STREAM_CONSUMER.into(),
             table: ORDERS_TABLE.into(),
             source: source.clone(),
+            batch_size: EMBEDDED_STREAM_BATCH,
         };
         let mut pollers = vec![stream.spawn(stopped.clone())];
         pollers.extend(workers.queue_pollers(&source).into_iter().flat_map(|(p, n)| p.spawn_many(n, &stopped)));

@@ -122,6 +122,8 @@ pub struct StreamPoller {
     pub table: String,
     /// What events say about their source.
     pub source: EventSource,
+    /// Most records per round (a Lambda event source mapping's `BatchSize`).
+    pub batch_size: usize,
 }
 
 /// The outcome of one stream round.
@@ -139,7 +141,7 @@ impl StreamPoller {
     /// One read-handle-advance round.
     pub async fn poll_once(&self) -> Result<StreamRound, orders_core::ports::StoreError> {
         let position = self.feed.position(&self.consumer).await?;
-        let changes = self.feed.changes_after(position, 100).await?;
+        let changes = self.feed.changes_after(position, self.batch_size).await?;
         let Some(last) = changes.last().map(|c| c.sequence) else { return Ok(StreamRound::Idle) };
         let event = stream_event(&self.source, &self.table, &changes)
             .map_err(|e| orders_core::ports::StoreError::Internal(e.to_string()))?;
