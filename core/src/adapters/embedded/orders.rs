@@ -380,7 +380,7 @@ fn sql_version(version: u64) -> Result<i64, StoreError> {
     i64::try_from(version).map_err(|_| StoreError::Internal(format!("version {version} does not fit SQLite")))
 }
 
-fn live_idempotency(tx: &Transaction<'_>, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+fn live_idempotency(tx: &rusqlite::Connection, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
     let now = Utc::now().timestamp();
     let row = query_row_cached(
         tx,
@@ -403,7 +403,10 @@ fn live_idempotency(tx: &Transaction<'_>, key: &str) -> Result<Option<Idempotenc
     .transpose()
 }
 
-pub(super) fn load_order(tx: &Transaction<'_>, order_id: OrderId) -> Result<Option<(i64, OrderImage)>, StoreError> {
+pub(super) fn load_order(
+    tx: &rusqlite::Connection,
+    order_id: OrderId,
+) -> Result<Option<(i64, OrderImage)>, StoreError> {
     let sql = format!("SELECT seq, {ORDER_COLUMNS} FROM orders WHERE order_id = ?1");
     query_row_cached(tx, &sql, [order_id.to_string()], |row| Ok((row.get::<_, i64>(0)?, read_order(row))))
         .optional()

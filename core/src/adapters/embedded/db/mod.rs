@@ -283,6 +283,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn given_point_reads_that_fail_or_panic_then_their_connections_come_back_without_a_snapshot() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let database = Database::open(&dir.path().join("orders.db")).expect("the database opens");
+        // Given reads that fail, and reads that panic, on every pooled connection
+        for n in 0..20 {
+            let failed = database.read_by_key(|conn| {
+                conn.query_row("SELECT COUNT(*) FROM catalog", [], |row| row.get::<_, i64>(0)).map_err(sql_error)?;
+                Err::<(), _>(StoreError::Internal(format!("read {n} gives up")))
+            });
+            assert!(failed.is_err());
+            let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                database.read_by_key(|_| -> Result<(), StoreError> { panic!("read {n} panics") })
+            }));
+            assert!(panicked.is_err());
+        }
+        // When a write commits
+        insert_product(&database, 1, false).await.expect("a write");
+        // Then every later read sees it: no connection kept an old snapshot open
+        for _ in 0..20 {
+            let seen = database
+                .read_by_key(|conn| {
+                    conn.query_row("SELECT COUNT(*) FROM catalog", [], |row| row.get::<_, i64>(0)).map_err(sql_error)
+                })
+                .expect("a read");
+            assert_eq!(seen, 1);
+        }
+    }
+
+    #[tokio::test]
     async fn given_a_write_that_breaks_a_constraint_then_the_error_is_its_own() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let database = Database::open(&dir.path().join("orders.db")).expect("the database opens");
