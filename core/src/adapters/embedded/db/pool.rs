@@ -78,6 +78,9 @@ pub(super) fn open(path: &Path) -> Result<r2d2::Pool<SqliteConnectionManager>, S
         conn.pragma_update(None, "mmap_size", MMAP_BYTES)
     });
     r2d2::Pool::builder()
+        // A connection to a local file does not go stale as a network one does: no check (an empty
+        // statement) at every checkout.
+        .test_on_check_out(false)
         .max_size(8)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(10))
