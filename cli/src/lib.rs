@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod backend;
+pub mod background;
 pub mod backup;
 pub mod catalog;
 pub mod config;

@@ -93,16 +93,23 @@ impl Workers<'_> {
 impl Pipeline {
     /// The embedded pipeline: resumes interrupted executions, starts the workflow driver, and polls
     /// the change feed and the queues.
+    /// Its tasks, and the workflow's executions from then on, run on `runtime`.
     pub async fn start_embedded(
         system: &EmbeddedSystem,
         source: EventSource,
         fulfilment_backoff: Backoff,
+        runtime: &tokio::runtime::Handle,
     ) -> anyhow::Result<Pipeline> {
+        // The driver first: the executions it resumes, and every later one, advance on its runtime.
+        let driver = {
+            let _on = runtime.enter();
+            system.workflow.spawn_driver()
+        };
         let resumed = system.workflow.resume().await?;
         if resumed > 0 {
             tracing::info!(resumed, "resumed running executions");
         }
-        let driver = system.workflow.spawn_driver();
+        let _on = runtime.enter();
         let workers = Workers { ports: &system.ports, fulfilment_backoff };
         let feed = system.ports.changes.clone().context("the embedded stack has a change feed")?;
         let (shutdown, stopped) = watch::channel(false);

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use orders_workers::events::EventSource;
 
 use crate::api_key;
+use crate::background::Background;
 use crate::config::ServeArgs;
 use crate::http_server::Limits;
 use crate::pipeline::Pipeline;
@@ -40,6 +41,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_delay: std::time::Duration::from_secs(3600),
     };
     let mut pruning = None;
+    // The embedded pipeline's runtime, below the requests' priority (the AWS pipeline only polls).
+    let mut background = None;
     let (service, products, pipeline, backend) = if args.backend.uses_aws() {
         let queues = crate::setup::QueueOptions {
             visibility_timeout: u32::try_from(args.visibility_timeout.as_secs().max(1)).unwrap_or(43_200),
@@ -93,11 +96,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         if let Some(catalog) = read_catalog(&args)? {
             system.ports.catalog.replace_catalog(&catalog).await.context("cannot store the catalog")?;
         }
-        let pipeline =
-            Pipeline::start_embedded(&system, source, fulfilment_backoff).await.context("cannot start the pipeline")?;
+        let runtime = Background::start(std::thread::available_parallelism().map_or(2, |n| n.get()))?;
+        let pipeline = Pipeline::start_embedded(&system, source, fulfilment_backoff, runtime.handle())
+            .await
+            .context("cannot start the pipeline")?;
         let retention =
             Retention { executions: TimeDelta::days(i64::from(args.execution_retention_days)), ..Retention::default() };
-        pruning = Some(tokio::spawn(keep_pruning(system.database.clone(), retention, args.retention_interval)));
+        pruning =
+            Some(runtime.handle().spawn(keep_pruning(system.database.clone(), retention, args.retention_interval)));
+        background = Some(runtime);
         (
             system.ports.order_service(),
             system.ports.product_service(),
@@ -133,6 +140,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         pruning.abort();
     }
     pipeline.stop().await;
+    if let Some(background) = background {
+        background.stop().await;
+    }
     drop(lock);
     tracing::info!("stopped cleanly");
     Ok(())

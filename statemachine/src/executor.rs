@@ -157,6 +157,7 @@ impl ExecutorBuilder {
                 driver_wake: Notify::new(),
                 changed: Notify::new(),
                 job_errors: Mutex::default(),
+                runtime: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -189,6 +190,10 @@ struct Inner {
     driver_wake: Notify,
     changed: Notify,
     job_errors: Mutex<Vec<ExecutorError>>,
+    /// The runtime the driver was started on ([`Executor::spawn_driver`]): executions advance
+    /// there, whoever starts or answers them (a host may keep its request handlers on a runtime of
+    /// their own and run the workflow's work behind them).
+    runtime: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 /// The timers the executor keeps in memory: every running execution's next due time up to
@@ -549,10 +554,12 @@ impl Executor {
     }
 
     /// Starts a background task that advances executions whose waits, retry intervals or
-    /// timeouts are due, reading time from the executor's clock.
+    /// timeouts are due, reading time from the executor's clock. From then on every execution
+    /// advances on the runtime this is called on.
     pub fn spawn_driver(&self) -> DriverHandle {
         let (shutdown, mut stop) = oneshot::channel::<()>();
         let this = self.clone();
+        let _ = self.inner.runtime.set(tokio::runtime::Handle::current());
         let join = tokio::spawn(async move {
             loop {
                 let read = this.load_wakeups_if_near().await;
@@ -734,7 +741,7 @@ impl Executor {
         self.inner.jobs.send_modify(|n| *n += 1);
         let job = JobGuard(self.inner.clone());
         let this = self.clone();
-        tokio::spawn(async move {
+        self.spawn(async move {
             let _job = job;
             if let Err(error) = this.drive(&execution_arn, saved).await {
                 tracing::warn!(execution_arn = %execution_arn, %error, "advancing the execution failed; will retry");
@@ -837,11 +844,23 @@ impl Executor {
         }
     }
 
+    /// Spawns on the driver's runtime once there is one, else on the caller's.
+    fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self.inner.runtime.get() {
+            Some(runtime) => runtime.spawn(future),
+            None => tokio::spawn(future),
+        }
+    }
+
     async fn invoke(&self, request: TaskRequest) -> Result<TaskOutcome, TaskFailure> {
         let invoker = self.inner.invoker.clone();
         let resource = request.resource.clone();
         // A separate task, so that a panicking invoker fails the task instead of the executor.
-        match tokio::spawn(async move { invoker.invoke(request).await }).await {
+        match self.spawn(async move { invoker.invoke(request).await }).await {
             Ok(outcome) => outcome,
             Err(error) => Err(TaskFailure::new(
                 error_names::TASK_FAILED,
