@@ -18,9 +18,9 @@ use crate::ports::StoreError;
 const MAX_GROUP: usize = 256;
 
 /// Most background writes a group takes while clients' writes wait
-/// ([`client_waiting`](crate::client_waiting)): a client's write then waits for a few dozen of them
+/// ([`client_waiting`](crate::client_waiting)): a client's write then waits for a few of them
 /// rather than for a full group, and the background still moves on.
-const BACKGROUND_BESIDE_CLIENTS: usize = 32;
+const BACKGROUND_BESIDE_CLIENTS: usize = 8;
 
 /// A write waiting for the writer thread. Given the group's transaction, it runs and returns
 /// whether it failed (its changes are then rolled back alone) and how to answer once the group
@@ -374,7 +374,7 @@ mod tests {
         for id in 1000..1010 {
             waiting.push(write(id, &ran, true));
         }
-        // Then the next group is the clients' 10, then the 32 oldest background writes
+        // Then the next group is the clients' 10, then the oldest background writes (BACKGROUND_BESIDE_CLIENTS of them)
         run(waiting.next_group());
         let first: Vec<usize> = (1000..1010).chain(0..BACKGROUND_BESIDE_CLIENTS).collect();
         assert_eq!(*ran.lock().unwrap(), first);
