@@ -22,6 +22,8 @@ use crate::ports::StoreError;
 pub struct Database {
     pool: r2d2::Pool<SqliteConnectionManager>,
     writer: Arc<mpsc::Sender<QueuedWrite>>,
+    /// The file's path; also what identifies this database to the threads' point-read connections.
+    file: Arc<std::path::PathBuf>,
 }
 
 impl Database {
@@ -34,7 +36,7 @@ impl Database {
         let pool = pool::open(path)?;
         migrations::migrate(&mut *pool.get().map_err(pool_error)?)?;
         let writer = writer::start(pool.get().map_err(pool_error)?, path, log_frames)?;
-        Ok(Database { pool, writer: Arc::new(writer) })
+        Ok(Database { pool, writer: Arc::new(writer), file: Arc::new(path.to_path_buf()) })
     }
 }
 
@@ -309,6 +311,24 @@ mod tests {
                 .expect("a read");
             assert_eq!(seen, 1);
         }
+    }
+
+    #[test]
+    fn given_databases_dropped_then_the_threads_point_read_connections_to_them_close() {
+        let count = || pool::POINT_READERS.with(|readers| readers.borrow().len());
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("a temporary directory")).collect();
+        // Given three databases read on this thread, each through a connection of the thread's own
+        let databases: Vec<_> =
+            dirs.iter().map(|dir| Database::open(&dir.path().join("orders.db")).expect("opens")).collect();
+        for database in &databases {
+            database.read_by_key(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_error)).expect("a read");
+        }
+        assert_eq!(count(), 3);
+        // When two are dropped and the third is read again
+        let kept = databases.into_iter().next().expect("the first");
+        kept.read_by_key(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_error)).expect("a read");
+        // Then only its connection is left
+        assert_eq!(count(), 1);
     }
 
     #[tokio::test]
