@@ -91,9 +91,9 @@ impl Workers<'_> {
 }
 
 impl Pipeline {
-    /// The embedded pipeline: resumes interrupted executions, starts the workflow driver, and polls
-    /// the change feed and the queues.
-    /// Its tasks, and the workflow's executions from then on, run on `runtime`.
+    /// The embedded pipeline: starts the workflow driver, resumes interrupted executions, and polls
+    /// the change feed and the queues. Its tasks, and the workflow's executions from then on, run
+    /// on `runtime`.
     pub async fn start_embedded(
         system: &EmbeddedSystem,
         source: EventSource,

@@ -769,13 +769,8 @@ impl Executor {
         let execution_lock = self.lock_for(execution_arn);
         loop {
             let guard = execution_lock.lock().await;
-            let from_memory = known.is_some();
-            let mut record = match known.take() {
-                Some(record) => record,
-                None => match self.inner.store.load_execution(execution_arn).await? {
-                    Some(record) => record,
-                    None => return Ok(()),
-                },
+            let Some((mut record, from_memory)) = self.record_to_step(execution_arn, &mut known).await? else {
+                return Ok(());
             };
             if record.state_machine_arn != self.inner.machine_arn || record.status != ExecutionStatus::Running {
                 self.forget_if_done(&record);
@@ -786,9 +781,8 @@ impl Executor {
             let mut step = Step::new(&self.inner.definition, self.inner.machine.name(), &mut record, self.now());
             let action = step.advance_to_durable_point(&in_flight);
             let events = step.into_events();
-            match self.persist(&before, &mut record, &events).await {
-                Err(ExecutorError::Store(StoreError::VersionConflict { .. })) if from_memory => continue,
-                saved => saved?,
+            if !self.save_step(&before, &mut record, &events, from_memory).await? {
+                continue;
             }
             match action {
                 Action::Continue => known = Some(record),
@@ -822,13 +816,8 @@ impl Executor {
     ) -> Result<Option<ExecutionRecord>, ExecutorError> {
         let mut known = Some(saved);
         loop {
-            let from_memory = known.is_some();
-            let mut record = match known.take() {
-                Some(record) => record,
-                None => match self.inner.store.load_execution(execution_arn).await? {
-                    Some(record) => record,
-                    None => return Ok(None),
-                },
+            let Some((mut record, from_memory)) = self.record_to_step(execution_arn, &mut known).await? else {
+                return Ok(None);
             };
             let before = record.clone();
             let mut step = Step::new(&self.inner.definition, self.inner.machine.name(), &mut record, self.now());
@@ -836,11 +825,37 @@ impl Executor {
                 return Ok(None);
             }
             let events = step.into_events();
-            match self.persist(&before, &mut record, &events).await {
-                Err(ExecutorError::Store(StoreError::VersionConflict { .. })) if from_memory => continue,
-                saved => saved?,
+            if self.save_step(&before, &mut record, &events, from_memory).await? {
+                return Ok(Some(record));
             }
-            return Ok(Some(record));
+        }
+    }
+
+    /// The record a step begins from: `known` (as this executor last saved it), taken, or else the
+    /// store's; and whether it came from memory.
+    async fn record_to_step(
+        &self,
+        execution_arn: &str,
+        known: &mut Option<ExecutionRecord>,
+    ) -> Result<Option<(ExecutionRecord, bool)>, ExecutorError> {
+        match known.take() {
+            Some(record) => Ok(Some((record, true))),
+            None => Ok(self.inner.store.load_execution(execution_arn).await?.map(|record| (record, false))),
+        }
+    }
+
+    /// Saves a step. False when the step began from a record in memory that someone else has
+    /// changed since: nothing was written, and the step is to run again on the stored record.
+    async fn save_step(
+        &self,
+        before: &ExecutionRecord,
+        record: &mut ExecutionRecord,
+        events: &[HistoryEvent],
+        from_memory: bool,
+    ) -> Result<bool, ExecutorError> {
+        match self.persist(before, record, events).await {
+            Err(ExecutorError::Store(StoreError::VersionConflict { .. })) if from_memory => Ok(false),
+            saved => saved.map(|()| true),
         }
     }
 

@@ -14,7 +14,9 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+#[cfg(target_os = "linux")]
+use std::sync::OnceLock;
+use std::sync::{Arc, Condvar, Mutex};
 
 use async_trait::async_trait;
 
@@ -107,6 +109,7 @@ struct GroupSync {
     finished: Condvar,
     /// The backup root, open for as long as the store lives: `syncfs` reports, on a descriptor,
     /// every write-back error since that descriptor's previous call, so one descriptor sees them all.
+    #[cfg(target_os = "linux")]
     root: OnceLock<std::fs::File>,
 }
 
@@ -133,12 +136,17 @@ impl GroupSync {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Makes everything this thread wrote before the call durable: by a sync of the file system
-    /// under `root` shared with the other writers waiting (Linux), or else by `alone`.
-    fn sync(&self, root: &Path, alone: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
-        if !cfg!(target_os = "linux") {
-            return alone();
-        }
+    /// Makes everything this thread wrote before the call durable: where `syncfs` is missing, by
+    /// `alone` (the file's and folders' own syncs).
+    #[cfg(not(target_os = "linux"))]
+    fn sync(&self, _root: &Path, alone: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
+        alone()
+    }
+
+    /// Makes everything this thread wrote before the call durable, by a sync of the file system
+    /// under `root` shared with the other writers waiting (`alone` is for systems without one).
+    #[cfg(target_os = "linux")]
+    fn sync(&self, root: &Path, _alone: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
         let mut state = self.state();
         state.taken += 1;
         let ticket = state.taken;
@@ -186,11 +194,6 @@ impl GroupSync {
             }
         };
         rustix::fs::syncfs(root).map_err(std::io::Error::from)
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn sync_file_system(&self, _root: &Path) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

@@ -115,9 +115,10 @@ impl Database {
     /// Runs `work` in a read transaction on the calling thread: for reads of a few rows by key.
     /// Through the memory map they take microseconds, less than handing them to a blocking thread
     /// and back, which was a third of `GET /orders/{id}`'s CPU time (docs/BENCHMARKS.md). Readers
-    /// never wait for the writer in WAL mode; a caller waits only when every pooled connection is
-    /// in use, for one to come back. `BEGIN` and `COMMIT` go through the statement cache: parsed at
-    /// every read, as a `rusqlite::Transaction` does, they were a sixth of a `GET`'s CPU time.
+    /// never wait for the writer in WAL mode; each thread reads on a connection of its own
+    /// ([`PointReader`]), so a read waits for nothing. `BEGIN` and `COMMIT` go through the
+    /// statement cache: parsed at every read, as a `rusqlite::Transaction` does, they were a sixth
+    /// of a `GET`'s CPU time.
     pub(crate) fn read_by_key<T>(
         &self,
         work: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,

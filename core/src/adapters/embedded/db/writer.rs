@@ -374,7 +374,8 @@ mod tests {
         for id in 1000..1010 {
             waiting.push(write(id, &ran, true));
         }
-        // Then the next group is the clients' 10, then the oldest background writes (BACKGROUND_BESIDE_CLIENTS of them)
+        // Then the next group is the clients' 10, then the oldest background writes
+        // (BACKGROUND_BESIDE_CLIENTS of them)
         run(waiting.next_group());
         let first: Vec<usize> = (1000..1010).chain(0..BACKGROUND_BESIDE_CLIENTS).collect();
         assert_eq!(*ran.lock().unwrap(), first);
