@@ -49,6 +49,7 @@ async fn main() {
         service: ports.order_service(),
         products: ports.product_service(),
         keys: Arc::new(ApiKeys::from_keys([API_KEY]).unwrap()),
+        metrics: None,
     });
     let post = async |key: Option<String>| {
         let order = json!({"customer_id": "CUST001", "items": [

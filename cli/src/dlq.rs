@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
+use orders_core::lambda::dead_letters::REPLAYED_FROM;
 use orders_core::ports::{OutgoingMessage, QueueName, ReceivedMessage};
 
 use orders_core::wiring::Ports;
@@ -154,7 +155,9 @@ async fn replay(
             }
             pace.tick().await;
             // Send first, then delete: an interruption between the two duplicates, never loses.
-            let outgoing = OutgoingMessage { body: message.body.clone(), attributes: message.attributes.clone() };
+            let mut attributes = message.attributes.clone();
+            attributes.insert(REPLAYED_FROM.to_owned(), dlq.as_str().to_owned());
+            let outgoing = OutgoingMessage { body: message.body.clone(), attributes };
             backend.queues.send(source, outgoing).await.context("cannot send back to the source queue")?;
             backend.queues.delete(dlq, &message.receipt_handle).await?;
             replayed += 1;

@@ -119,7 +119,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("Generated an API key (shown only now; only its SHA-256 digest is kept, in {file}):");
         println!("  x-api-key: {key}");
     }
-    let mut app = router(AppState { service, products, keys: Arc::new(keys.keys) });
+    let metrics = crate::telemetry::export_metrics().context("cannot start the metrics exporter")?;
+    let mut app = router(AppState { service, products, keys: Arc::new(keys.keys), metrics: Some(metrics) });
     if let Some(wake) = pipeline.stream_waker() {
         app = app.layer(axum::middleware::from_fn_with_state(wake, crate::pipeline::wake_stream_after_writes));
     }

@@ -5,7 +5,7 @@
 //! [`application`] (the use cases), which applies [`domain`] rules and talks to [`ports`]; [`adapters`]
 //! implement the ports (embedded today; AWS behind the same traits). [`lambda`] (feature `lambda`)
 //! is the plumbing every Lambda entry point shares; [`wiring`] builds every port of each way of running
-//! (embedded, AWS or an AWS-compatible endpoint, inside Lambda).
+//! (embedded, AWS or an AWS-compatible endpoint, inside Lambda); [`metrics`] names what the use cases count.
 
 pub mod adapters;
 pub mod application;
@@ -13,5 +13,6 @@ pub mod client_waiting;
 pub mod domain;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod metrics;
 pub mod ports;
 pub mod wiring;

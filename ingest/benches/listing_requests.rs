@@ -77,6 +77,7 @@ async fn main() {
         service: system.ports.order_service(),
         products: system.ports.product_service(),
         keys: Arc::new(ApiKeys::from_keys([API_KEY]).unwrap()),
+        metrics: None,
     });
     let bench = Bench { api, counter, relay };
 

@@ -6,6 +6,8 @@
 
 #[path = "../../tests/support/deployment.rs"]
 mod deployment;
+#[path = "../../tests/support/emf.rs"]
+mod emf;
 #[path = "../../tests/support/moto.rs"]
 mod moto;
 #[path = "../../tests/support/runtime_api.rs"]
@@ -14,6 +16,7 @@ mod runtime_api;
 use std::time::Duration;
 
 use deployment::Deployment;
+use emf::Emf;
 use orders_core::domain::ProductCatalog;
 use orders_ingest::http::ApiKeys;
 use runtime_api::{RuntimeApi, rest_event, rest_response as response, spawn_function};
@@ -54,6 +57,62 @@ async fn the_api_function_serves_the_rest_api_behind_a_stage() {
     let (status, body) = response(api.invoke(rest_event("GET", &path, None, Some(KEY), None)).await);
     assert_eq!(status, 200);
     assert_eq!(body["order_id"], order_id);
+
+    // When the client cancels it
+    let path = format!("/orders/{order_id}/status");
+    let cancel = json!({"status": "cancelled"});
+    let (status, body) = response(api.invoke(rest_event("PUT", &path, None, Some(KEY), Some(cancel))).await);
+    assert_eq!(status, 200, "{body}");
+    // And a second order goes all the way to delivered
+    let order = json!({"customer_id": "CUST002", "items": [{"product_id": "PROD002", "quantity": 1}]});
+    let (status, created) = response(api.invoke(rest_event("POST", "/orders", None, Some(KEY), Some(order))).await);
+    assert_eq!(status, 201, "{created}");
+    let path = format!("/orders/{}/status", created["order_id"].as_str().unwrap());
+    for step in ["processing", "shipped", "delivered"] {
+        let change = json!({"status": step});
+        let (status, body) = response(api.invoke(rest_event("PUT", &path, None, Some(KEY), Some(change))).await);
+        assert_eq!(status, 200, "{step}: {body}");
+    }
+    // Then the function's metrics count the creates, the cancel and the delivery, and the first invocation's
+    // cold start only, each document carrying its invocation's request id
+    let output = function.output();
+    let metrics = Emf::parse(&output);
+    let api_function = [("function", "api")];
+    assert_eq!(metrics.sum("orders_created", &api_function), 2.0, "{output}");
+    assert_eq!(metrics.sum("orders_cancelled", &api_function), 1.0, "{output}");
+    assert_eq!(metrics.sum("orders_delivered", &api_function), 1.0, "{output}");
+    assert_eq!(metrics.sum("cold_starts", &api_function), 1.0, "{output}");
+    let documents: Vec<serde_json::Value> =
+        output.lines().filter(|l| l.contains("\"_aws\"")).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(documents.iter().all(|d| d["request_id"].as_str().is_some_and(|id| !id.is_empty())), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_function_logs_at_the_level_lambda_sets() {
+    // Given the api function with Lambda's log level at WARN
+    let deployment = Deployment::start().await;
+    deployment.system.ports.catalog.replace_catalog(&ProductCatalog::demo()).await.unwrap();
+    let api = RuntimeApi::start().await;
+    let mut env = deployment.function_env();
+    env.push(("API_KEY_SHA256", ApiKeys::hex_digest(KEY)));
+    env.push(("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true".into()));
+    env.push(("AWS_LAMBDA_LOG_LEVEL", "WARN".into()));
+    env.push(("RUST_LOG", "debug".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let function = spawn_function(env!("CARGO_BIN_EXE_api"), &api, &env).await;
+    // When an order is created and a client marks it failed
+    let order = json!({"customer_id": "CUST001", "items": [{"product_id": "PROD001", "quantity": 1}]});
+    let (status, created) = response(api.invoke(rest_event("POST", "/orders", None, Some(KEY), Some(order))).await);
+    assert_eq!(status, 201, "{created}");
+    let path = format!("/orders/{}/status", created["order_id"].as_str().unwrap());
+    let failed = json!({"status": "failed", "reason": "customer's card declined"});
+    let (status, body) = response(api.invoke(rest_event("PUT", &path, None, Some(KEY), Some(failed))).await);
+    assert_eq!(status, 200, "{body}");
+    // Then no INFO line was written (Lambda's level wins over RUST_LOG), but the metrics were
+    let output = function.output();
+    assert!(!output.contains("order created"), "{output}");
+    let metrics = Emf::parse(&output);
+    assert_eq!(metrics.sum("orders_failed", &[("function", "api"), ("reason", "client")]), 1.0, "{output}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

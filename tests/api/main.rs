@@ -26,6 +26,7 @@ mod errors;
 mod fulfilment;
 mod idempotency;
 mod listing;
+mod metrics;
 mod openapi;
 mod operators;
 mod pipeline;

@@ -19,7 +19,7 @@ async fn the_document_describes_every_route_with_its_errors() {
 
     // Every route that reads or writes storage can answer 503 (storage busy, `Retry-After: 1`), and
     // every route 429 (the per-client rate limit of `orders serve`, API Gateway's throttling).
-    let expected: [(&str, &str, &[&str]); 11] = [
+    let expected: [(&str, &str, &[&str]); 12] = [
         ("/orders", "post", &["201", "400", "403", "413", "415", "422", "500", "503"]),
         ("/orders", "get", &["200", "400", "403", "500", "503"]),
         ("/orders/{order_id}", "get", &["200", "400", "403", "404", "500", "503"]),
@@ -31,6 +31,7 @@ async fn the_document_describes_every_route_with_its_errors() {
         ("/products/{product_id}", "get", &["200", "400", "403", "404", "500", "503"]),
         ("/products/{product_id}/stock", "put", &["200", "400", "403", "404", "412", "413", "415", "500", "503"]),
         ("/openapi.json", "get", &["200", "403"]),
+        ("/metrics", "get", &["200", "403", "404"]),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();

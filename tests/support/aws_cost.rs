@@ -154,6 +154,7 @@ impl Pipeline {
             service: api.ports.order_service(),
             products: api.ports.product_service(),
             keys: Arc::new(keys),
+            metrics: None,
         });
 
         let source = EventSource { region: "us-east-1".into(), account_id: "123456789012".into() };

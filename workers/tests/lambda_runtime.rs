@@ -1,11 +1,14 @@
 //! The workers' Lambda binaries run as Lambda runs them: started with `AWS_LAMBDA_RUNTIME_API`
 //! pointing at a local Runtime API, handed real event shapes, answering with (partial) batch
-//! responses, and doing their work on a deployment in moto.
+//! responses, and doing their work on a deployment in moto; what they count read back from the
+//! Embedded Metric Format lines they print.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
 #[path = "../../tests/support/deployment.rs"]
 mod deployment;
+#[path = "../../tests/support/emf.rs"]
+mod emf;
 #[path = "../../tests/support/moto.rs"]
 mod moto;
 #[path = "../../tests/support/runtime_api.rs"]
@@ -14,28 +17,38 @@ mod runtime_api;
 use std::time::Duration;
 
 use deployment::Deployment;
+use emf::Emf;
 use orders_core::application::BackupJob;
-use orders_core::domain::{Money, Order, OrderId, OrderStatus, ProductCatalog};
+use orders_core::domain::{Money, Order, OrderId, OrderItem, OrderStatus, ProductCatalog};
 use orders_core::ports::{BackupKey, QueueName};
 use runtime_api::{Invocation, RuntimeApi, spawn_function};
 use serde_json::{Value, json};
 
+/// The metrics' namespace the tests give the functions (the template gives one per stack).
+const NAMESPACE: &str = "OrderPipeline/lambda-tests";
+
 async fn start(binary: &str, deployment: &Deployment) -> (RuntimeApi, runtime_api::FunctionProcess) {
     let api = RuntimeApi::start().await;
-    let env = deployment.function_env();
+    let mut env = deployment.function_env();
+    env.push(("METRICS_NAMESPACE", NAMESPACE.to_owned()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let function = spawn_function(binary, &api, &env).await;
     (api, function)
 }
 
 fn sqs_event(bodies: &[(&str, String)]) -> Value {
+    sqs_event_with_attributes(bodies, json!({}))
+}
+
+/// An SQS event whose every record carries `attributes` (SQS message attributes, as Lambda shows them).
+fn sqs_event_with_attributes(bodies: &[(&str, String)], attributes: Value) -> Value {
     let records: Vec<Value> = bodies
         .iter()
         .map(|(id, body)| {
             json!({
                 "messageId": id, "receiptHandle": format!("handle-{id}"), "body": body,
                 "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1732520000000"},
-                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                "messageAttributes": attributes, "md5OfBody": "", "eventSource": "aws:sqs",
                 "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:lambda-backup", "awsRegion": "us-east-1"
             })
         })
@@ -81,11 +94,38 @@ async fn the_backup_function_writes_to_s3_and_parks_the_bad_record_in_its_dlq_wi
         .unwrap();
     let stored: Order = serde_json::from_slice(&stored.unwrap()).unwrap();
     assert_eq!(stored, order);
-    // The logs are JSON lines
+    // The logs are JSON lines, the first invocation's marked as the cold start
     let output = function.output();
     let line = output.lines().find(|l| l.contains("backup written")).unwrap();
     let log: Value = serde_json::from_str(line).unwrap();
     assert_eq!(log["level"], "INFO");
+    assert_eq!(log["span"]["cold_start"], true, "{line}");
+    // And its metrics, in the stack's namespace with the function's name: one cold start, the
+    // backup's lag, the parked record
+    let metrics = Emf::parse(&output);
+    assert!(metrics.data.iter().all(|d| d.namespace == NAMESPACE), "{output}");
+    let backup = [("function", "backup")];
+    assert_eq!(metrics.sum("cold_starts", &backup), 1.0, "{output}");
+    let lag = metrics.values("backup_lag_seconds", &backup);
+    assert_eq!(lag.len(), 1, "{output}");
+    assert!(lag[0] >= 0.0 && lag[0] < 60.0, "{lag:?}");
+    assert!(metrics.matching("backup_lag_seconds", &backup).all(|d| d.unit.as_deref() == Some("Seconds")));
+    assert_eq!(metrics.sum("dlq_messages_parked", &[("function", "backup"), ("queue", "backup")]), 1.0, "{output}");
+
+    // When the operator replays the parked job (now fixed) and it is delivered again
+    let mut replayed = order.clone();
+    replayed.version = 4;
+    let job = serde_json::to_string(&BackupJob::Version { order: replayed, idempotency: None }).unwrap();
+    let from_dlq = json!({"replayed_from": {"stringValue": "backup-dlq", "dataType": "String"}});
+    let answer = api.invoke(sqs_event_with_attributes(&[("again", job)], from_dlq)).await;
+    assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
+    // Then it counts as a replay, and the warm invocation as no cold start
+    let output = function.output();
+    let metrics = Emf::parse(&output);
+    assert_eq!(metrics.sum("dlq_replays", &[("function", "backup"), ("queue", "backup")]), 1.0, "{output}");
+    assert_eq!(metrics.sum("cold_starts", &backup), 1.0, "{output}");
+    let warm = output.lines().filter(|l| l.contains("backup written")).nth(1).unwrap();
+    assert_eq!(serde_json::from_str::<Value>(warm).unwrap()["span"]["cold_start"], false, "{warm}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -105,6 +145,9 @@ async fn the_stream_function_writes_a_stream_event_s_backups_to_s3_without_the_b
     let tombstone = backups.get(&BackupKey::Tombstone { order_id: deleted }).await.unwrap();
     assert!(tombstone.is_some(), "{}", function.output());
     assert_eq!(deployment.system.ports.queues.depth(QueueName::Backup).await.unwrap(), 0);
+    // And each backup's lag from its change is a metric of the stream function
+    let metrics = Emf::parse(&function.output());
+    assert_eq!(metrics.values("backup_lag_seconds", &[("function", "stream")]).len(), 2, "{}", function.output());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -118,6 +161,9 @@ async fn the_fulfilment_function_answers_tasks_and_parks_the_malformed_record_in
     assert_eq!(dead.len(), 1, "{}", function.output());
     assert_eq!(dead[0].attributes["source_message_id"], "2e1424d4-f796-459a-8184-9c92662be6da");
     assert!(dead[0].attributes["reason"].contains("launch_rockets"), "{:?}", dead[0].attributes);
+    let metrics = Emf::parse(&function.output());
+    let parked = [("function", "fulfilment"), ("queue", "fulfilment")];
+    assert_eq!(metrics.sum("dlq_messages_parked", &parked), 1.0, "{}", function.output());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -149,6 +195,14 @@ async fn the_import_function_creates_orders_and_rejects_the_invalid_to_the_dlq()
     let rejects = deployment.system.ports.queues.receive(QueueName::ImportDlq, 10).await.unwrap();
     assert_eq!(rejects.len(), 1);
     assert_eq!(rejects[0].attributes["client_reference"], "L-2");
+    // And the entries are counted by outcome, the order as created, the refusal as parked
+    let output = function.output();
+    let metrics = Emf::parse(&output);
+    let import = |outcome| [("function", "import"), ("outcome", outcome)];
+    assert_eq!(metrics.sum("import_entries", &import("accepted")), 1.0, "{output}");
+    assert_eq!(metrics.sum("import_entries", &import("refused")), 1.0, "{output}");
+    assert_eq!(metrics.sum("orders_created", &[("function", "import")]), 1.0, "{output}");
+    assert_eq!(metrics.sum("dlq_messages_parked", &[("function", "import"), ("queue", "import")]), 1.0, "{output}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -201,4 +255,80 @@ async fn the_fulfilment_function_signs_its_hand_off_with_the_secret_it_reads_fro
     assert_eq!(signature, &orders_core::adapters::webhook::signature(secret, timestamp, body.as_bytes()));
     let event: Value = serde_json::from_str(body).unwrap();
     assert_eq!(event["order"]["order_id"], order.order_id.to_string());
+    // And the hand-off is counted as accepted, with how long the merchant took
+    let metrics = Emf::parse(&function.output());
+    let fulfilment = [("function", "fulfilment")];
+    assert_eq!(metrics.sum("webhook_handoffs", &[("function", "fulfilment"), ("outcome", "accepted")]), 1.0);
+    assert_eq!(metrics.values("webhook_handoff_seconds", &fulfilment).len(), 1, "{}", function.output());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fulfilment_function_counts_a_refused_hand_off_and_the_order_it_fails() {
+    // Given a merchant's receiver that refuses every order, and an order in processing
+    let deployment = Deployment::start().await;
+    let created = deployment
+        .system
+        .clients
+        .secrets
+        .create_secret()
+        .name("lambda/fulfilment-refusing")
+        .secret_string("whsec_refusing_0123456789abcdef")
+        .send()
+        .await
+        .unwrap();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|| async { (axum::http::StatusCode::UNPROCESSABLE_ENTITY, "address unknown") }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut order = order(2);
+    order.status = OrderStatus::Processing;
+    deployment.system.ports.orders.create_order(&order, None).await.unwrap();
+    // When the function hands it off
+    let api = RuntimeApi::start().await;
+    let mut env = deployment.function_env();
+    env.push(("FULFILMENT_WEBHOOK_URL", url));
+    env.push(("FULFILMENT_WEBHOOK_SECRET_ARN", created.arn.unwrap()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let function = spawn_function(env!("CARGO_BIN_EXE_fulfilment"), &api, &env).await;
+    let task = json!({"task": "hand_off", "order_id": order.order_id, "task_token": "a-refused-token"});
+    let answer = api.invoke(sqs_event(&[("m-1", task.to_string())])).await;
+    assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
+    // Then the order failed, and the refusal and the failure are counted
+    let stored = deployment.system.ports.orders.get_order(order.order_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, OrderStatus::Failed, "{}", function.output());
+    let output = function.output();
+    let metrics = Emf::parse(&output);
+    assert_eq!(metrics.sum("webhook_handoffs", &[("function", "fulfilment"), ("outcome", "refused")]), 1.0, "{output}");
+    let failed = [("function", "fulfilment"), ("reason", "fulfilment_refused")];
+    assert_eq!(metrics.sum("orders_failed", &failed), 1.0, "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fulfilment_function_counts_a_stock_out_and_the_order_it_fails() {
+    // Given a product out of stock, and a pending order for one of it
+    let deployment = Deployment::start().await;
+    let ports = &deployment.system.ports;
+    ports.catalog.replace_catalog(&ProductCatalog::demo()).await.unwrap();
+    ports.product_service().set_stock("PROD001", 0, None).await.unwrap();
+    let mut order = order(1);
+    order.status = OrderStatus::Pending;
+    let price = Money::from_cents(2550);
+    order.items = vec![OrderItem { product_id: "PROD001".into(), quantity: 1, unit_price: price, line_total: price }];
+    order.total_amount = price;
+    ports.orders.create_order(&order, None).await.unwrap();
+    // When the workflow asks the fulfilment function to reserve its stock
+    let (api, function) = start(env!("CARGO_BIN_EXE_fulfilment"), &deployment).await;
+    let task = json!({"task": "reserve", "order_id": order.order_id, "task_token": "a-reserve-token"});
+    let answer = api.invoke(sqs_event(&[("r-1", task.to_string())])).await;
+    assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
+    // Then the order failed for lack of stock, and both are counted
+    let stored = ports.orders.get_order(order.order_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, OrderStatus::Failed, "{}", function.output());
+    let metrics = Emf::parse(&function.output());
+    assert_eq!(metrics.sum("stock_outs", &[("function", "fulfilment")]), 1.0, "{}", function.output());
+    let failed = [("function", "fulfilment"), ("reason", "out_of_stock")];
+    assert_eq!(metrics.sum("orders_failed", &failed), 1.0, "{}", function.output());
 }

@@ -96,10 +96,14 @@ impl Backups {
 
     /// Writes a backup job's object unless it is there already.
     pub async fn keep(&self, job: BackupJob) -> Result<BackupWrite, StepError> {
-        let backup = match job {
-            BackupJob::Version { order, idempotency } => BackupObject::Version(OrderBackup { order, idempotency }),
+        let (backup, changed_at) = match job {
+            BackupJob::Version { order, idempotency } => {
+                let changed_at = Some(order.updated_at);
+                (BackupObject::Version(OrderBackup { order, idempotency }), changed_at)
+            }
             BackupJob::Tombstone { order_id, last_version, deleted_at } => {
-                BackupObject::Tombstone { order_id, last_version, deleted_at }
+                let changed_at = DateTime::parse_from_rfc3339(&deleted_at).ok().map(|at| at.with_timezone(&Utc));
+                (BackupObject::Tombstone { order_id, last_version, deleted_at }, changed_at)
             }
         };
         let key = backup.key();
@@ -116,7 +120,12 @@ impl Backups {
             .notify(|error, delay| tracing::warn!(%error, ?delay, "backup write failed; retrying"))
             .await?;
         match write {
-            BackupWrite::Written => tracing::info!(object = %key.object_key(), "backup written"),
+            BackupWrite::Written => {
+                if let Some(changed_at) = changed_at {
+                    crate::metrics::backup_written(changed_at);
+                }
+                tracing::info!(object = %key.object_key(), "backup written")
+            }
             BackupWrite::AlreadyPresent => tracing::debug!(object = %key.object_key(), "backup already present"),
         }
         Ok(write)

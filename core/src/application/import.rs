@@ -42,6 +42,14 @@ impl OrderImport {
 
     /// Creates `entry`'s order, or says why it never can be; `Err` is passing trouble.
     pub async fn import(&self, entry: &ImportEntry) -> Result<ImportOutcome, OrderError> {
+        let outcome = self.create_entry(entry).await;
+        if let Ok(outcome) = &outcome {
+            crate::metrics::import_entry(matches!(outcome, ImportOutcome::Created(_)));
+        }
+        outcome
+    }
+
+    async fn create_entry(&self, entry: &ImportEntry) -> Result<ImportOutcome, OrderError> {
         let refuse = |reason: String| Ok(ImportOutcome::Refused(reason));
         let reference = match &entry.client_reference {
             Ok(reference) => reference,

@@ -276,6 +276,7 @@ impl OrderService {
             CreateOutcome::Replayed(first) => return self.replay(first, &fingerprint).await,
             CreateOutcome::Created => {}
         }
+        crate::metrics::order_created();
         info!(order_id = %order_id, customer_id = %order.customer_id, total = %order.total_amount, "order created");
         Ok(OrderCreated { order_id, execution_arn, replayed: false })
     }
@@ -387,6 +388,12 @@ impl OrderService {
         let update = self.orders.update_status(order_id, to, expected_version).await?;
         if update.changed {
             info!(order_id = %order_id, status = %status, version = update.order.version, reason = ?update.order.failure_reason, "order status changed");
+            match status {
+                OrderStatus::Cancelled => crate::metrics::order_cancelled(),
+                OrderStatus::Delivered => crate::metrics::order_delivered(),
+                OrderStatus::Failed => crate::metrics::order_failed(crate::metrics::FailureKind::Client),
+                OrderStatus::Pending | OrderStatus::Processing | OrderStatus::Shipped => {}
+            }
         }
         Ok(update)
     }

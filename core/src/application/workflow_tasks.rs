@@ -32,6 +32,7 @@ use crate::domain::{
     FailureReason, HAND_OFF_DEADLINE, NewStatus, ORDER_WRITE_GRACE, Order, OrderId, OrderStatus, OrderStopped,
     ProcessingFailure, ReserveOutcome, SettleOutcome, StockLine,
 };
+use crate::metrics::HandOffOutcome;
 use crate::ports::{
     CallbackError, FulfilmentHandOff, HandOffError, OrderStore, ProcessingStart, StatusWait, StockLedger, StoreError,
     TaskCallbacks,
@@ -170,6 +171,7 @@ impl WorkflowTasks {
                 order
             }
             ProcessingStart::OutOfStock(short) => {
+                crate::metrics::stock_out();
                 return self.answer(task_token, order_id, Step::Failed(ProcessingFailure::OutOfStock(short))).await;
             }
             ProcessingStart::Stopped(stopped) => return self.answers.stop(task_token, order_id, stopped).await,
@@ -253,7 +255,10 @@ impl WorkflowTasks {
                     "reserved_lines": held.len(),
                 }))
             }
-            ReserveOutcome::OutOfStock(short) => Step::Failed(ProcessingFailure::OutOfStock(short)),
+            ReserveOutcome::OutOfStock(short) => {
+                crate::metrics::stock_out();
+                Step::Failed(ProcessingFailure::OutOfStock(short))
+            }
             // Released (or consumed) before it was reserved: a release only runs on the cancel and
             // failure paths, so the workflow has stopped the order meanwhile, whatever status this
             // (earlier) read saw; the task fails as for a cancelled order.
@@ -280,7 +285,15 @@ impl WorkflowTasks {
         let Some(hand_off) = &self.hand_off else {
             return Ok(Step::Done(json!({"handed_off": false})));
         };
-        match hand_off.hand_off(order).await {
+        let asked = std::time::Instant::now();
+        let answer = hand_off.hand_off(order).await;
+        let outcome = match &answer {
+            Ok(_) => HandOffOutcome::Accepted,
+            Err(HandOffError::Refused { .. }) => HandOffOutcome::Refused,
+            Err(HandOffError::Unavailable(_)) => HandOffOutcome::Failed,
+        };
+        crate::metrics::hand_off(outcome, asked.elapsed());
+        match answer {
             Ok(taken) => {
                 let order_id = order.order_id;
                 tracing::info!(%order_id, delivery_id = %taken.delivery_id, status = taken.status, "order handed off");
@@ -317,6 +330,7 @@ impl WorkflowTasks {
                 let reason = FailureReason::from_cause(&cause);
                 let failed = NewStatus { status: OrderStatus::Failed, reason: Some(reason) };
                 match self.orders.transition(order_id, &[OrderStatus::Pending, OrderStatus::Processing], failed).await {
+                    Ok(update) if update.changed => crate::metrics::order_failed((&failure).into()),
                     // Already stopped by someone else (or gone): the task still fails with the cause.
                     Ok(_) | Err(StoreError::ConditionFailed { .. } | StoreError::NotFound(_)) => {}
                     Err(error) => return Err(error.into()),

@@ -79,6 +79,13 @@ where
         let receive_count: u32 =
             record.attributes.get("ApproximateReceiveCount").and_then(|count| count.parse().ok()).unwrap_or(1);
         let size = record.body.as_ref().map_or(0, String::len);
+        // A replay is counted at its first delivery, not at each retry.
+        if receive_count == 1
+            && record.message_attributes.contains_key(super::dead_letters::REPLAYED_FROM)
+            && let Some(queue) = dead_letters.queue().source_queue()
+        {
+            crate::metrics::message_replayed(queue);
+        }
         // A copy of each record, to park it as it came (the handler takes the original).
         let original = record.clone();
         let work = AssertUnwindSafe(async move {

@@ -6,6 +6,10 @@
 //! - [`SOURCE_MESSAGE_ID`]: the SQS message it came in;
 //! - [`CLIENT_REFERENCE`]: for an import entry with a usable reference, that reference.
 //!
+//! A replay (`orders dlq replay`) sends a dead letter back to its source queue with its attributes
+//! and [`REPLAYED_FROM`], naming the dead-letter queue: whether it was parked by a handler or moved
+//! there by the queue's redrive, its handler then knows it for a replay (and counts it).
+//!
 //! A message parked whole keeps its body byte for byte; a part of a message (one import entry) is
 //! parked with that part as its body.
 
@@ -22,6 +26,8 @@ pub const REASON: &str = "reason";
 pub const SOURCE_MESSAGE_ID: &str = "source_message_id";
 /// The attribute carrying an import entry's client reference.
 pub const CLIENT_REFERENCE: &str = "client_reference";
+/// The attribute a replayed dead letter carries: the dead-letter queue it was replayed from.
+pub const REPLAYED_FROM: &str = "replayed_from";
 
 /// One queue's dead-letter queue.
 #[derive(Clone)]
@@ -69,7 +75,9 @@ impl DeadLetters {
     }
 
     async fn send(&self, body: String, attributes: BTreeMap<String, String>) -> Result<(), QueueError> {
-        self.queues.send(self.queue, OutgoingMessage { body, attributes }).await.map(|_| ())
+        self.queues.send(self.queue, OutgoingMessage { body, attributes }).await?;
+        crate::metrics::message_parked(self.queue.source_queue().unwrap_or(self.queue));
+        Ok(())
     }
 }
 

@@ -1,14 +1,17 @@
 //! The plumbing every Lambda entry point shares (feature `lambda`), whichever crate its `main` is
-//! in: the JSON log set-up, the message of a caught panic, running a handler under the Lambda
-//! runtime, the partial-batch runner of SQS handlers ([`batch`]) and dead-letter parking with one
-//! set of message attributes for every queue ([`dead_letters`]). The local runner of
-//! `orders serve` drives the same SQS handlers, so it shares the runner and the parking too.
+//! in: the logs and metrics set-up and the bracket around each invocation ([`telemetry`]), the
+//! message of a caught panic, running a handler under the Lambda runtime, the partial-batch runner
+//! of SQS handlers ([`batch`]) and dead-letter parking with one set of message attributes for every
+//! queue ([`dead_letters`]). The local runner of `orders serve` drives the same SQS handlers, so it
+//! shares the runner and the parking too.
 
 pub mod batch;
 pub mod dead_letters;
+pub mod telemetry;
 
 pub use batch::{Backoff, MAX_MESSAGE_BYTES, SqsHandler, process_batch, process_batch_with_backoff};
 pub use dead_letters::DeadLetters;
+pub use telemetry::init;
 
 use std::any::Any;
 use std::future::Future;
@@ -19,21 +22,6 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
-
-/// Installs the JSON log subscriber once (one object per line, with span fields; no timestamp, as
-/// CloudWatch Logs stamps every line), filtered by `RUST_LOG` (default `info`).
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_env_filter(filter)
-        .without_time()
-        .with_writer(std::io::stderr)
-        .init();
-}
 
 /// What a caught panic said (`panic!`'s formatted message or literal), for the log and the report.
 pub fn panic_message(panic: &(dyn Any + Send)) -> &str {
@@ -53,7 +41,8 @@ pub async fn run_sqs(handler: Arc<dyn SqsHandler>) -> Result<(), lambda_runtime:
     .await
 }
 
-/// Runs `handle` under the Lambda runtime, each invocation in a span carrying its request id.
+/// Runs `handle` under the Lambda runtime, each invocation in a span carrying its request id (and
+/// whether it is a cold start), its metrics written once it is done.
 pub async fn run_handler<E, R, F, Fut>(handle: F) -> Result<(), lambda_runtime::Error>
 where
     E: DeserializeOwned + Send + 'static,
@@ -63,8 +52,10 @@ where
 {
     let handle = &handle;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| async move {
-        let span = tracing::info_span!("invocation", request_id = %event.context.request_id);
-        Ok::<_, lambda_runtime::Error>(handle(event.payload).instrument(span).await)
+        let request_id = event.context.request_id;
+        let answer = handle(event.payload).instrument(telemetry::invocation_span(&request_id)).await;
+        telemetry::flush_metrics(&request_id);
+        Ok::<_, lambda_runtime::Error>(answer)
     }))
     .await
 }

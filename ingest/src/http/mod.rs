@@ -6,6 +6,7 @@ mod body;
 mod error;
 mod executions;
 mod extract;
+mod metrics;
 mod openapi;
 mod orders;
 mod products;
@@ -33,6 +34,7 @@ pub use body::{
     ProductListBody, ProductListQuery, StatusChangeBody, StockChangeBody, WorkflowStartedBody,
 };
 pub use error::{ApiError, BodyReadTimeout, ErrorBody, ForbiddenResponse, StorageFailureResponses};
+pub use metrics::MetricsText;
 pub use openapi::{openapi_document, openapi_json};
 pub use request_id::{MAX_REQUEST_ID_CHARS, is_acceptable_request_id, new_request_id};
 
@@ -52,6 +54,8 @@ pub struct AppState {
     pub products: Products,
     /// The accepted API keys.
     pub keys: Arc<ApiKeys>,
+    /// The process's metrics as Prometheus text, for `GET /metrics`, where the runner exports them.
+    pub metrics: Option<MetricsText>,
 }
 
 /// The whole API as one Router: every route behind the `x-api-key` check, JSON errors everywhere
@@ -69,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/products/{product_id}", get(products::get_product))
         .route("/products/{product_id}/stock", put(products::set_stock))
         .route("/openapi.json", get(openapi::serve_document))
+        .route("/metrics", get(metrics::render))
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -16,7 +16,7 @@ use super::body::{
     StatusChangeBody, StockChangeBody, WorkflowStartedBody,
 };
 use super::error::{ErrorBody, ForbiddenResponse};
-use super::{executions, orders, products};
+use super::{executions, metrics, orders, products};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,6 +36,7 @@ use super::{executions, orders, products};
         products::list_products,
         products::get_product,
         products::set_stock,
+        metrics::render,
         serve_document,
     ),
     components(schemas(

@@ -13,7 +13,7 @@ use orders_workers::backup::BackupWorker;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    orders_core::lambda::init_logging();
+    orders_core::lambda::init(functions::BACKUP.binary);
     let ports = wire_lambda(&FunctionConfig::from_env(&functions::BACKUP)?).await.ports;
     let worker = BackupWorker::new(ports.backup_service(), DeadLetters::new(ports.queues, QueueName::BackupDlq));
     orders_core::lambda::run_sqs(Arc::new(worker)).await

@@ -13,7 +13,7 @@ use orders_workers::fulfilment::{DEPLOYED_BACKOFF, FulfilmentWorker};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    orders_core::lambda::init_logging();
+    orders_core::lambda::init(functions::FULFILMENT.binary);
     let config = FunctionConfig::from_env(&functions::FULFILMENT)?;
     let system = wire_lambda(&config).await;
     let webhook = fulfilment_webhook(&system.clients, &config).await?;

@@ -12,7 +12,7 @@ use orders_workers::import::ImportWorker;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    orders_core::lambda::init_logging();
+    orders_core::lambda::init(functions::IMPORT.binary);
     let ports = wire_lambda(&FunctionConfig::from_env(&functions::IMPORT)?).await.ports;
     let worker = ImportWorker::new(ports.order_service(), DeadLetters::new(ports.queues, QueueName::ImportDlq));
     orders_core::lambda::run_sqs(Arc::new(worker)).await

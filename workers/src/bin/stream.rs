@@ -13,7 +13,7 @@ use orders_workers::stream::{StreamHandler, StreamProcessor};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    orders_core::lambda::init_logging();
+    orders_core::lambda::init(functions::STREAM.binary);
     let ports = wire_lambda(&FunctionConfig::from_env(&functions::STREAM)?).await.ports;
     // The stream both answers waiting tasks (callbacks) and starts new orders' executions (engine).
     let processor = Arc::new(StreamProcessor::new(ports.change_reactions()));
