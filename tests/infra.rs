@@ -2,8 +2,9 @@
 //! configured with exactly the environment the binary requires, every trigger is wired as its handler
 //! expects, every queue has its DLQ and alarm, the tables are the ones the store queries, the names are
 //! the ones the operator CLI looks up, the state machine's substitutions cover the ASL placeholders,
-//! and no IAM statement grants `*` where a resource can be named. (cfn-lint and checkov check the
-//! template itself: `scripts/check-infra`.)
+//! no IAM statement grants `*` where a resource can be named, and the dashboard and the backup-lag alarm
+//! read the metrics the functions emit. (cfn-lint and checkov check the template itself:
+//! `scripts/check-infra`.)
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use orders_core::adapters::aws::functions::{self, FunctionConfig, LambdaFunction, Trigger};
 use orders_core::adapters::aws::setup::queue_name;
 use orders_core::adapters::aws::{AwsResources, EXPIRES_AT, LISTING_INDEXES, SUMMARY_ATTRIBUTES, env};
+use orders_core::metrics;
 use orders_core::ports::QueueName;
 use orders_workers::fulfilment::DEPLOYED_BACKOFF;
 use serde_json::{Value, json};
@@ -512,4 +514,101 @@ fn the_fulfilment_retries_fit_inside_the_wait_the_workflow_allows_the_hand_off()
     assert_eq!(secret[0], "HandOffToWebhook");
     assert_eq!(secret[1]["Action"], "secretsmanager:GetSecretValue");
     assert_eq!(secret[1]["Resource"], json!({"Ref": "FulfilmentWebhookSecretArn"}));
+}
+
+/// The functions' metrics namespace, one per stack (`METRICS_NAMESPACE`).
+const METRICS_NAMESPACE: &str = "OrderPipeline/${AWS::StackName}";
+
+/// Every metric the functions emit (`core/src/metrics.rs`).
+const EMITTED: [&str; 12] = [
+    metrics::ORDERS_CREATED,
+    metrics::IMPORT_ENTRIES,
+    metrics::ORDERS_FAILED,
+    metrics::ORDERS_CANCELLED,
+    metrics::ORDERS_DELIVERED,
+    metrics::STOCK_OUTS,
+    metrics::DLQ_MESSAGES_PARKED,
+    metrics::DLQ_REPLAYS,
+    metrics::BACKUP_LAG_SECONDS,
+    metrics::WEBHOOK_HANDOFF_SECONDS,
+    metrics::WEBHOOK_HANDOFFS,
+    metrics::COLD_STARTS,
+];
+
+#[test]
+fn the_dashboard_and_the_backup_lag_alarm_read_the_metrics_the_functions_emit() {
+    // Given every function's metrics namespace, one per stack
+    let template = Template::load();
+    let variables = &template.0["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(variables["METRICS_NAMESPACE"], json!({"Fn::Sub": METRICS_NAMESPACE}));
+
+    // Then the dashboard searches it, by the `function` dimension, for every metric the code emits
+    let [(_, dashboard)] = template.of_type("AWS::CloudWatch::Dashboard").collect::<Vec<_>>()[..] else {
+        panic!("one dashboard")
+    };
+    let body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"].as_str().expect("a !Sub of the dashboard's JSON");
+    let search = format!(r#"SEARCH('{{{METRICS_NAMESPACE},function"#);
+    for metric in EMITTED {
+        let found = body.match_indices(&search).any(|(at, _)| {
+            let dimensions_then_rest = &body[at + search.len()..];
+            dimensions_then_rest
+                .split_once('}')
+                .is_some_and(|(_, rest)| rest.starts_with(&format!(r#" MetricName=\"{metric}\""#)))
+        });
+        assert!(found, "the dashboard does not search for {metric}");
+    }
+    // And shows each function's, each queue's and the workflow's own AWS metrics
+    for (id, _) in template.of_type("AWS::Serverless::Function") {
+        assert!(body.contains(&format!(r#""FunctionName", "${{{id}}}""#)), "the dashboard does not show {id}");
+    }
+    for (id, _) in template.of_type("AWS::SQS::Queue") {
+        assert!(body.contains(&format!(r#""QueueName", "${{{id}.QueueName}}""#)), "the dashboard does not show {id}");
+    }
+    assert!(body.contains(r#""StateMachineArn", "${OrderProcessing}""#));
+    // And, substituted as CloudFormation does, it is JSON, every graph in the stack's region
+    let substituted = regex_lite::Regex::new(r"\$\{([^!}][^}]*)\}")
+        .unwrap()
+        .replace_all(body, |c: &regex_lite::Captures| match &c[1] {
+            "AWS::Region" => REGION.to_owned(),
+            name => match &template.0["Parameters"][name] {
+                parameter if parameter["Type"] == "Number" => parameter["Default"].to_string(),
+                _ => "x".to_owned(),
+            },
+        })
+        .replace("${!", "${");
+    let widgets: Value = serde_json::from_str(&substituted).unwrap_or_else(|e| panic!("the dashboard body: {e}"));
+    for widget in widgets["widgets"].as_array().unwrap().iter().filter(|w| w["type"] == "metric") {
+        assert_eq!(widget["properties"]["region"], REGION, "{widget}");
+    }
+
+    // And the backup-lag alarm takes the worse of the two functions that write backups
+    let alarms: Vec<&Value> = template
+        .of_type("AWS::CloudWatch::Alarm")
+        .map(|(_, alarm)| &alarm["Properties"])
+        .filter(|alarm| alarm["Metrics"].is_array())
+        .collect();
+    let [alarm] = alarms[..] else { panic!("{} metric-math alarms", alarms.len()) };
+    let queries = alarm["Metrics"].as_array().unwrap();
+    let mut watched = BTreeSet::new();
+    for query in queries.iter().filter(|q| q.get("MetricStat").is_some()) {
+        let metric = &query["MetricStat"]["Metric"];
+        assert_eq!(metric["Namespace"], json!({"Fn::Sub": METRICS_NAMESPACE}));
+        assert_eq!(metric["MetricName"], metrics::BACKUP_LAG_SECONDS);
+        assert_eq!(query["MetricStat"]["Stat"], "Maximum");
+        assert_eq!(query["ReturnData"], false);
+        let [dimension] = metric["Dimensions"].as_array().unwrap().as_slice() else { panic!("{metric}") };
+        assert_eq!(dimension["Name"], "function");
+        watched.insert((query["Id"].as_str().unwrap(), dimension["Value"].as_str().unwrap()));
+    }
+    let binaries: BTreeSet<&str> = watched.iter().map(|(_, binary)| *binary).collect();
+    assert_eq!(binaries, BTreeSet::from([functions::STREAM.binary, functions::BACKUP.binary]));
+    let [expression] = queries.iter().filter(|q| q["ReturnData"] == true).collect::<Vec<_>>()[..] else {
+        panic!("one query returns data")
+    };
+    let ids: Vec<&str> = watched.iter().map(|(id, _)| *id).collect();
+    let filled: Vec<String> = ids.iter().map(|id| format!("FILL({id}, 0)")).collect();
+    assert_eq!(expression["Expression"], format!("MAX([{}])", filled.join(", ")));
+    let threshold = Template::target(&alarm["Threshold"]);
+    assert_eq!(template.0["Parameters"][threshold]["Type"], "Number", "the threshold is a parameter");
+    assert!(alarm["AlarmActions"].as_array().is_some_and(|a| !a.is_empty()), "the alarm notifies");
 }

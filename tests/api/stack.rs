@@ -202,7 +202,7 @@ const COMPARED: [&str; 4] =
     ["AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket", "AWS::StepFunctions::StateMachine"];
 
 /// What the template deploys that `orders setup` does not make, and why.
-const ONLY_DEPLOYED: [(&str, &str); 16] = [
+const ONLY_DEPLOYED: [(&str, &str); 17] = [
     ("AWS::Lambda::Function", "locally `orders serve` runs the functions' code in its own process"),
     ("AWS::Lambda::EventSourceMapping", "locally `orders serve` polls the queues and reads the stream itself"),
     ("AWS::Lambda::Permission", "API Gateway's right to call the api function; locally serve answers HTTP itself"),
@@ -215,6 +215,7 @@ const ONLY_DEPLOYED: [(&str, &str); 16] = [
     ("AWS::ApiGateway::UsagePlanKey", "part of the REST API (above)"),
     ("AWS::ApiGateway::Account", "the account's API Gateway logging role"),
     ("AWS::CloudWatch::Alarm", "alarms watch the deployed functions, queues and workflow; serve logs locally"),
+    ("AWS::CloudWatch::Dashboard", "shows the deployed functions' metrics; serve has GET /metrics"),
     ("AWS::Logs::LogGroup", "the functions', API's and workflow's logs; serve writes its own log"),
     ("AWS::Logs::MetricFilter", "reads a deployed log group (above)"),
     ("AWS::SNS::Topic", "where the alarms (above) go"),

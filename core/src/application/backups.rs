@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
+use tracing::Instrument;
 
 use super::{BackupJob, StepError};
 use crate::domain::OrderId;
@@ -94,8 +95,24 @@ impl Backups {
         Backups { orders, backups }
     }
 
-    /// Writes a backup job's object unless it is there already.
+    /// Writes a backup job's object unless it is there already, in a span naming the order and the
+    /// version (or tombstone) kept.
     pub async fn keep(&self, job: BackupJob) -> Result<BackupWrite, StepError> {
+        let span = match &job {
+            BackupJob::Version { order, .. } => tracing::info_span!(
+                "backup",
+                order_id = %order.order_id,
+                version = order.version,
+                execution_arn = order.execution_arn.as_deref().unwrap_or_default(),
+            ),
+            BackupJob::Tombstone { order_id, last_version, .. } => {
+                tracing::info_span!("backup", order_id = %order_id, tombstone_after = last_version)
+            }
+        };
+        self.keep_in_span(job).instrument(span).await
+    }
+
+    async fn keep_in_span(&self, job: BackupJob) -> Result<BackupWrite, StepError> {
         let (backup, changed_at) = match job {
             BackupJob::Version { order, idempotency } => {
                 let changed_at = Some(order.updated_at);

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use tracing::Instrument;
 
 use super::backups::Backups;
 use super::messages::BackupJob;
@@ -71,9 +72,24 @@ impl ChangeReactions {
         ChangeReactions { orders, queues, backups, backups_paused_until, stock, tasks, workflow }
     }
 
-    /// Reacts to one change. Starting the workflow comes before the backup: on a failure the
-    /// change comes again, and each step is idempotent.
+    /// Reacts to one change, in a span naming the order, its version and its execution (what every
+    /// log line of the reaction is about).
     pub async fn react(&self, change: &ChangeImages) -> Result<(), StepError> {
+        let span = match change.new.as_ref().or(change.old.as_ref()) {
+            Some(image) => tracing::info_span!(
+                "order_change",
+                order_id = %image.order.order_id,
+                version = image.order.version,
+                execution_arn = image.order.execution_arn.as_deref().unwrap_or_default(),
+            ),
+            None => tracing::Span::none(),
+        };
+        self.react_to(change).instrument(span).await
+    }
+
+    /// Starting the workflow comes before the backup: on a failure the change comes again, and
+    /// each step is idempotent.
+    async fn react_to(&self, change: &ChangeImages) -> Result<(), StepError> {
         let (old, new) = (change.old.as_ref(), change.new.as_ref());
         if old.is_none() && new.is_none() {
             return Err(StepError::Malformed("a change without images".into()));

@@ -11,6 +11,7 @@
 //! the import dead-letter queue) is the caller's business.
 
 use chrono::Duration;
+use tracing::Instrument;
 
 use super::orders::{CreateOrder, OrderCreated, OrderError, OrderService};
 use crate::domain::NewOrder;
@@ -42,7 +43,9 @@ impl OrderImport {
 
     /// Creates `entry`'s order, or says why it never can be; `Err` is passing trouble.
     pub async fn import(&self, entry: &ImportEntry) -> Result<ImportOutcome, OrderError> {
-        let outcome = self.create_entry(entry).await;
+        let reference = entry.client_reference.as_deref().unwrap_or_default();
+        let span = tracing::info_span!("import_entry", client_reference = %reference);
+        let outcome = self.create_entry(entry).instrument(span).await;
         if let Ok(outcome) = &outcome {
             crate::metrics::import_entry(matches!(outcome, ImportOutcome::Created(_)));
         }
