@@ -7,14 +7,31 @@ use anyhow::{Context, bail};
 use indicatif::ProgressBar;
 use orders_core::application::{BackupProgress, Backups};
 use orders_core::domain::OrderId;
+use serde::Serialize;
 
 use crate::backend;
-use crate::config::BackupCommand;
+use crate::config::{BackupCommand, OutputFormat};
+use crate::output::print_json;
+
+/// What `orders backup verify --output json` prints (also when it then fails).
+#[derive(Debug, Serialize)]
+pub struct VerifySummary {
+    /// Live orders checked.
+    pub checked: u64,
+    /// Of those, backed up at their latest version.
+    pub backed_up: u64,
+    /// Backup keys of latest versions that are missing.
+    pub missing: Vec<String>,
+    /// Tombstones of orders that are live in the store.
+    pub resurrected: Vec<String>,
+}
 
 /// Runs `orders backup …`.
 pub async fn run(command: BackupCommand) -> anyhow::Result<()> {
     match command {
-        BackupCommand::Verify { target } => verify(&backend::open(&target).await?.backup_service()).await,
+        BackupCommand::Verify { target, output } => {
+            verify(&backend::open(&target).await?.backup_service(), output.output).await
+        }
         BackupCommand::Restore { order, all: _, target } => {
             let backups = backend::open(&target).await?.backup_service();
             let ids = match order {
@@ -26,7 +43,7 @@ pub async fn run(command: BackupCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn verify(backups: &Backups) -> anyhow::Result<()> {
+async fn verify(backups: &Backups, output: OutputFormat) -> anyhow::Result<()> {
     let progress = ProgressBar::new_spinner();
     let report = backups
         .verify(&mut |step| {
@@ -38,18 +55,28 @@ async fn verify(backups: &Backups) -> anyhow::Result<()> {
         .await
         .context("cannot verify the backups")?;
     progress.finish_and_clear();
-    for key in &report.missing {
-        println!("missing: {key}");
-    }
-    for key in &report.resurrected {
-        println!("deleted but live: {key} exists, and the order is in the store");
-    }
     let missing = report.missing.len();
-    println!(
-        "checked {} orders: {} backed up at their latest version, {missing} missing",
-        report.checked,
-        report.checked as usize - missing,
-    );
+    match output {
+        OutputFormat::Json => print_json(&VerifySummary {
+            checked: report.checked,
+            backed_up: report.checked.saturating_sub(missing as u64),
+            missing: report.missing.clone(),
+            resurrected: report.resurrected.clone(),
+        })?,
+        OutputFormat::Text => {
+            for key in &report.missing {
+                println!("missing: {key}");
+            }
+            for key in &report.resurrected {
+                println!("deleted but live: {key} exists, and the order is in the store");
+            }
+            println!(
+                "checked {} orders: {} backed up at their latest version, {missing} missing",
+                report.checked,
+                report.checked as usize - missing,
+            );
+        }
+    }
     if missing > 0 {
         bail!("{missing} orders lack a backup of their latest version (is the backup queue or its DLQ holding them?)");
     }

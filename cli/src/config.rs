@@ -36,6 +36,9 @@ pub enum Command {
         /// Where the data is.
         #[command(flatten)]
         target: TargetArgs,
+        /// How to print the result.
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Check and restore the order backups.
     Backup {
@@ -55,6 +58,40 @@ pub enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
+    /// The pipeline's health on one screen: orders by status, queues and their oldest messages,
+    /// dead letters, executions (and the running ones past their deadline), backup lag, stock-outs.
+    Status {
+        /// Where the data is.
+        #[command(flatten)]
+        target: TargetArgs,
+        /// How to print the result.
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Print the shell completion script for bash, zsh or fish (e.g. `orders completions bash >
+    /// ~/.local/share/bash-completion/completions/orders`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// How an operator command prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Readable text.
+    Text,
+    /// One JSON document on stdout (shapes in docs/OPERATIONS.md).
+    Json,
+}
+
+/// `--output text|json`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct OutputArgs {
+    /// Print the result as readable text, or as one JSON document (docs/OPERATIONS.md).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 /// `orders catalog …`.
@@ -68,6 +105,9 @@ pub enum CatalogCommand {
         /// Where the data is.
         #[command(flatten)]
         target: TargetArgs,
+        /// How to print the result.
+        #[command(flatten)]
+        output: OutputArgs,
     },
 }
 
@@ -79,6 +119,9 @@ pub enum BackupCommand {
         /// Where the data is.
         #[command(flatten)]
         target: TargetArgs,
+        /// How to print the result.
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Rebuild orders from their latest backups; deleted orders stay deleted. Safe to run twice.
     Restore {
@@ -102,6 +145,9 @@ pub enum DlqCommand {
         /// Where the data is.
         #[command(flatten)]
         target: TargetArgs,
+        /// How to print the result.
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Show messages of a dead-letter queue with their failure reason and receive count (they stay).
     Peek {
@@ -113,6 +159,9 @@ pub enum DlqCommand {
         /// Where the data is.
         #[command(flatten)]
         target: TargetArgs,
+        /// How to print the result.
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Send a dead-letter queue's messages back to the queue they came from.
     Replay {

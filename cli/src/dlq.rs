@@ -13,9 +13,74 @@ use orders_core::lambda::dead_letters::REPLAYED_FROM;
 use orders_core::ports::{OutgoingMessage, QueueName, ReceivedMessage};
 
 use orders_core::wiring::Ports;
+use serde::Serialize;
 
 use crate::backend;
-use crate::config::{DlqCommand, TargetArgs};
+use crate::config::{DlqCommand, OutputFormat, TargetArgs};
+use crate::output::print_json;
+
+/// What `orders dlq list --output json` prints.
+#[derive(Debug, Serialize)]
+pub struct DlqListing {
+    /// Every dead-letter queue.
+    pub dead_letter_queues: Vec<DlqSummary>,
+}
+
+/// One dead-letter queue in the listing.
+#[derive(Debug, Serialize)]
+pub struct DlqSummary {
+    /// Its name (`backup-dlq`).
+    pub name: &'static str,
+    /// The queue whose dead letters it holds (`backup`).
+    pub source_queue: &'static str,
+    /// Messages it holds.
+    pub messages: u64,
+    /// Whole minutes since its oldest message was first sent; `null` when it is empty or every
+    /// message is in flight (received by someone else).
+    pub oldest_message_age_minutes: Option<i64>,
+}
+
+/// What `orders dlq peek --output json` prints.
+#[derive(Debug, Serialize)]
+pub struct DlqPeek {
+    /// The dead-letter queue.
+    pub queue: &'static str,
+    /// Messages it holds in all.
+    pub messages: u64,
+    /// The messages looked at (they stay in the queue).
+    pub shown: Vec<PeekedMessage>,
+}
+
+/// One message looked at.
+#[derive(Debug, Serialize)]
+pub struct PeekedMessage {
+    /// Its stable id.
+    pub message_id: String,
+    /// When it was first sent (RFC 3339, UTC).
+    #[serde(with = "orders_core::domain::order::rfc3339")]
+    pub sent_at: chrono::DateTime<Utc>,
+    /// Deliveries so far (looking at it counts too).
+    pub receive_count: u32,
+    /// Its `reason` attribute, where the worker that gave up on it said why.
+    pub reason: Option<String>,
+    /// Its string attributes, `reason` included.
+    pub attributes: std::collections::BTreeMap<String, String>,
+    /// Its body, as sent.
+    pub body: String,
+}
+
+impl From<ReceivedMessage> for PeekedMessage {
+    fn from(message: ReceivedMessage) -> Self {
+        PeekedMessage {
+            reason: message.attributes.get("reason").cloned(),
+            message_id: message.message_id,
+            sent_at: message.sent_at,
+            receive_count: message.receive_count,
+            attributes: message.attributes,
+            body: message.body,
+        }
+    }
+}
 
 fn dead_letter_queue(name: &str) -> anyhow::Result<QueueName> {
     let queue: QueueName = name.parse().map_err(anyhow::Error::msg)?;
@@ -70,16 +135,26 @@ async fn look(backend: &Ports, queue: QueueName, max: usize) -> anyhow::Result<V
 /// Runs `orders dlq …`.
 pub async fn run(command: DlqCommand) -> anyhow::Result<()> {
     match command {
-        DlqCommand::List { target } => list(&target).await,
-        DlqCommand::Peek { queue, max, target } => {
+        DlqCommand::List { target, output } => list(&target, output.output).await,
+        DlqCommand::Peek { queue, max, target, output } => {
             let queue = dead_letter_queue(&queue)?;
             let backend = backend::open(&target).await?;
             let messages = look(&backend, queue, max).await?;
-            println!("{queue}: {} messages in all, showing {}", backend.queues.depth(queue).await?, messages.len());
-            for message in &messages {
-                print!("{}", describe(message));
+            let depth = backend.queues.depth(queue).await?;
+            match output.output {
+                OutputFormat::Json => print_json(&DlqPeek {
+                    queue: queue.as_str(),
+                    messages: depth,
+                    shown: messages.into_iter().map(PeekedMessage::from).collect(),
+                }),
+                OutputFormat::Text => {
+                    println!("{queue}: {depth} messages in all, showing {}", messages.len());
+                    for message in &messages {
+                        print!("{}", describe(message));
+                    }
+                    Ok(())
+                }
             }
-            Ok(())
         }
         DlqCommand::Replay { queue, filter, rate, max, dry_run, target } => {
             let dlq = dead_letter_queue(&queue)?;
@@ -88,25 +163,40 @@ pub async fn run(command: DlqCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn list(target: &TargetArgs) -> anyhow::Result<()> {
+async fn list(target: &TargetArgs, output: OutputFormat) -> anyhow::Result<()> {
     let backend = backend::open(target).await?;
-    println!("{:<16} {:>9}  oldest", "queue", "messages");
-    for queue in QueueName::ALL.into_iter().filter(|q| q.source_queue().is_some()) {
-        let depth = backend.queues.depth(queue).await?;
-        let oldest = if depth == 0 {
-            "-".to_owned()
+    let mut listing = DlqListing { dead_letter_queues: Vec::new() };
+    for queue in QueueName::ALL {
+        let Some(source) = queue.source_queue() else { continue };
+        let messages = backend.queues.depth(queue).await?;
+        let oldest_message_age_minutes = if messages == 0 {
+            None
         } else {
             let sample = look(&backend, queue, 10).await?;
-            sample
-                .iter()
-                .map(|m| m.sent_at)
-                .min()
-                .map(|at| format!("{} min", Utc::now().signed_duration_since(at).num_minutes()))
-                .unwrap_or_else(|| "in flight".to_owned())
+            sample.iter().map(|m| m.sent_at).min().map(|at| Utc::now().signed_duration_since(at).num_minutes())
         };
-        println!("{:<16} {depth:>9}  {oldest}", queue.as_str());
+        listing.dead_letter_queues.push(DlqSummary {
+            name: queue.as_str(),
+            source_queue: source.as_str(),
+            messages,
+            oldest_message_age_minutes,
+        });
     }
-    Ok(())
+    match output {
+        OutputFormat::Json => print_json(&listing),
+        OutputFormat::Text => {
+            println!("{:<16} {:>9}  oldest", "queue", "messages");
+            for dlq in &listing.dead_letter_queues {
+                let oldest = match (dlq.messages, dlq.oldest_message_age_minutes) {
+                    (0, _) => "-".to_owned(),
+                    (_, Some(minutes)) => format!("{minutes} min"),
+                    (_, None) => "in flight".to_owned(),
+                };
+                println!("{:<16} {:>9}  {oldest}", dlq.name, dlq.messages);
+            }
+            Ok(())
+        }
+    }
 }
 
 async fn replay(

@@ -3,15 +3,53 @@
 //! whole history.
 
 use anyhow::bail;
+use chrono::{DateTime, Utc};
 use orders_core::domain::OrderId;
 use orders_core::domain::order::rfc3339;
-use orders_core::ports::ExecutionArn;
+use orders_core::ports::{ExecutionArn, ExecutionDescription, HistoryEntry};
+use serde::Serialize;
 
 use crate::backend;
-use crate::config::TargetArgs;
+use crate::config::{OutputFormat, TargetArgs};
+use crate::output::print_json;
+
+/// What `orders executions --output json` prints.
+#[derive(Debug, Serialize)]
+pub struct ExecutionReport {
+    /// The execution as the engine describes it.
+    pub execution: ExecutionDescription,
+    /// The state it is in (entered and not exited), if any.
+    pub current_state: Option<String>,
+    /// Its history, oldest first.
+    pub history: Vec<HistoryEvent>,
+}
+
+/// One event of the history.
+#[derive(Debug, Serialize)]
+#[allow(missing_docs)]
+pub struct HistoryEvent {
+    pub id: u64,
+    #[serde(with = "rfc3339")]
+    pub timestamp: DateTime<Utc>,
+    pub event_type: String,
+    pub state: Option<String>,
+    pub error: Option<String>,
+}
+
+impl From<&HistoryEntry> for HistoryEvent {
+    fn from(entry: &HistoryEntry) -> Self {
+        HistoryEvent {
+            id: entry.id,
+            timestamp: entry.timestamp,
+            event_type: entry.event_type.clone(),
+            state: entry.state.clone(),
+            error: entry.error.clone(),
+        }
+    }
+}
 
 /// Runs `orders executions`.
-pub async fn run(order_or_arn: String, target: TargetArgs) -> anyhow::Result<()> {
+pub async fn run(order_or_arn: String, target: TargetArgs, output: OutputFormat) -> anyhow::Result<()> {
     let backend = backend::open(&target).await?;
     let arn: ExecutionArn = match order_or_arn.parse::<OrderId>() {
         Ok(order_id) => backend.workflow.execution_arn(&order_id.to_string()),
@@ -30,6 +68,13 @@ pub async fn run(order_or_arn: String, target: TargetArgs) -> anyhow::Result<()>
         } else if entry.event_type.ends_with("StateExited") {
             entered = None;
         }
+    }
+    if output == OutputFormat::Json {
+        return print_json(&ExecutionReport {
+            current_state: entered.map(str::to_owned),
+            history: history.iter().map(HistoryEvent::from).collect(),
+            execution,
+        });
     }
     println!("execution {arn}");
     println!("  status:        {}", serde_json::to_value(execution.status)?.as_str().unwrap_or_default());

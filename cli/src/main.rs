@@ -13,12 +13,19 @@ async fn main() -> ExitCode {
         Command::Serve(args) => orders_cli::serve::run(args).await,
         Command::Setup(args) => orders_cli::setup::run(args).await,
         Command::Import(args) => orders_cli::import::run(args).await,
-        Command::Catalog { command: CatalogCommand::Load { file, target } } => {
-            orders_cli::catalog::load(&file, target).await
+        Command::Catalog { command: CatalogCommand::Load { file, target, output } } => {
+            orders_cli::catalog::load(&file, target, output.output).await
         }
         Command::Dlq { command } => orders_cli::dlq::run(command).await,
         Command::Backup { command } => orders_cli::backup::run(command).await,
-        Command::Executions { order_or_arn, target } => orders_cli::executions::run(order_or_arn, target).await,
+        Command::Executions { order_or_arn, target, output } => {
+            orders_cli::executions::run(order_or_arn, target, output.output).await
+        }
+        Command::Status { target, output } => orders_cli::status::run(target, output.output).await,
+        Command::Completions { shell } => {
+            orders_cli::completions::write(shell, &mut std::io::stdout());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -27,7 +27,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 /// The name the embedded stream processor keeps its change-feed position under.
-pub const STREAM_CONSUMER: &str = "stream-processor";
+pub use orders_core::adapters::embedded::STREAM_CONSUMER;
 
 /// How many orders' change records the embedded stream processor handles at once. The embedded
 /// store's listing refreshes do nothing, so concurrent orders do not contend; their wake-ups share

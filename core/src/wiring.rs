@@ -17,8 +17,8 @@ use std::sync::Arc;
 use statemachine::{Definition, Executor, StateMachineArn};
 
 use crate::adapters::embedded::{
-    BACKUP_FOLDER, DATABASE_FILE, Database, EmbeddedConfig, EmbeddedOrderIntake, EmbeddedQueues, EmbeddedTasks,
-    EmbeddedWorkflow, FolderBackupStore, ORDER_PROCESSING_DEFINITION, ORDERS_TABLE, StackError,
+    BACKUP_FOLDER, DATABASE_FILE, Database, EmbeddedConfig, EmbeddedGauges, EmbeddedOrderIntake, EmbeddedQueues,
+    EmbeddedTasks, EmbeddedWorkflow, FolderBackupStore, ORDER_PROCESSING_DEFINITION, ORDERS_TABLE, StackError,
     definition_substitutions, queue_url,
 };
 use crate::adapters::webhook::{WebhookConfig, WebhookHandOff};
@@ -26,7 +26,7 @@ use crate::application::{Backups, ChangeReactions, OrderService, WorkflowTasks};
 use crate::domain::ProductCatalog;
 use crate::ports::{
     BackupStore, CatalogStore, ChangeFeed, CreateLookups, FulfilmentHandOff, HandOffError, MessageQueue, OrderStore,
-    OrderWithWorkflow, QueueName, StockLedger, StoreError, TaskCallbacks, WorkflowEngine,
+    OrderWithWorkflow, PipelineGauges, QueueName, StockLedger, StoreError, TaskCallbacks, WorkflowEngine,
 };
 
 /// Every port of one way of running.
@@ -55,6 +55,8 @@ pub struct Ports {
     /// default, whose orders and executions share a database); `None`: the execution is started
     /// first and the order written after.
     pub order_with_workflow: Option<Arc<dyn OrderWithWorkflow>>,
+    /// The figures of the pipeline's health only the backend can read (`orders status`).
+    pub gauges: Arc<dyn PipelineGauges>,
     /// The order change feed, where the system reads it itself (the embedded outbox); on AWS the
     /// orders table's stream is read through the SDK instead.
     pub changes: Option<Arc<dyn ChangeFeed>>,
@@ -99,6 +101,11 @@ impl Ports {
             None => None,
         };
         Ok(self)
+    }
+
+    /// The pipeline's health (`orders status`) over these ports.
+    pub fn pipeline_health(&self) -> crate::application::PipelineHealth {
+        crate::application::PipelineHealth::new(self.orders.clone(), self.gauges.clone())
     }
 
     /// The backup use cases over these ports.
@@ -156,6 +163,7 @@ pub async fn wire_embedded(config: &EmbeddedConfig) -> Result<EmbeddedSystem, St
         backups: Arc::new(FolderBackupStore::new(backup_root.clone())),
         hand_off: None,
         order_with_workflow: Some(Arc::new(EmbeddedOrderIntake::new(database.clone(), workflow.clone()))),
+        gauges: Arc::new(EmbeddedGauges::new(database.clone())),
         changes: Some(Arc::new(database.clone())),
     };
     Ok(EmbeddedSystem { ports, database, workflow, backup_root })
@@ -170,8 +178,8 @@ mod aws {
 
     use super::Ports;
     use crate::adapters::aws::{
-        AwsClients, AwsResources, DynamoDbStore, FunctionConfig, S3BackupStore, SqsQueues, StepFunctionsCallbacks,
-        StepFunctionsEngine,
+        AwsClients, AwsGauges, AwsResources, DynamoDbStore, FunctionConfig, S3BackupStore, SqsQueues,
+        StepFunctionsCallbacks, StepFunctionsEngine,
     };
 
     /// AWS or an AWS-compatible endpoint, wired: its ports, and the clients and resources under them.
@@ -199,6 +207,12 @@ mod aws {
             backups: Arc::new(S3BackupStore::new(clients.s3.clone(), resources.backup_bucket.clone())),
             hand_off: None,
             order_with_workflow: None,
+            gauges: Arc::new(AwsGauges::new(
+                clients.sqs.clone(),
+                resources.queue_urls.clone(),
+                clients.sfn.clone(),
+                resources.state_machine_arn.clone(),
+            )),
             changes: None,
         };
         AwsSystem { ports, clients, resources }

@@ -37,5 +37,6 @@ mod security;
 mod server_process;
 mod slow_clients;
 mod stack;
+mod status;
 mod status_and_delete;
 mod workflow;

@@ -12,6 +12,7 @@
 //! - [`backups`]: keep an order version in the backup store, verify the backups, restore from them;
 //! - [`import`]: import one entry of an import message through the create use case, its client
 //!   reference as the idempotency key; refusals for good told apart from passing trouble;
+//! - [`status`]: the pipeline's health on one screen (orders, queues, executions, backups, stock-outs);
 //! - [`messages`]: the queues' message bodies those use cases send and read.
 
 pub mod backups;
@@ -20,6 +21,7 @@ pub mod import;
 pub mod messages;
 pub mod orders;
 pub mod products;
+pub mod status;
 mod step_error;
 pub mod workflow_tasks;
 
@@ -32,5 +34,6 @@ pub use orders::{
     OrderListing, OrderService, ensure_order_workflow, execution_input, start_order_workflow,
 };
 pub use products::{ProductListing, Products};
+pub use status::{PipelineHealth, PipelineStatus, StatusError};
 pub use step_error::StepError;
 pub use workflow_tasks::WorkflowTasks;

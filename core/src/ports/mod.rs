@@ -10,6 +10,7 @@ mod changes;
 mod fulfilment;
 mod orders;
 mod queues;
+mod status;
 mod stock;
 mod workflow;
 
@@ -25,6 +26,10 @@ pub use orders::{
 };
 pub use queues::{
     MAX_BATCH, MAX_RECEIVE_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName, RECEIVE_RETRY, ReceivedMessage,
+};
+pub use status::{
+    BackupBacklog, ExecutionCounts, ExecutionGauge, GaugeError, OldestMessage, OverdueExecution, PipelineGauges,
+    QueueGauge,
 };
 pub use stock::{ProcessingStart, StockLedger};
 pub use workflow::{

@@ -16,6 +16,7 @@ mod s3;
 mod secrets;
 mod sfn;
 mod sqs;
+mod status;
 
 pub mod functions;
 pub mod setup;
@@ -27,6 +28,7 @@ pub use s3::S3BackupStore;
 pub use secrets::{WebhookSettingsError, fulfilment_webhook};
 pub use sfn::{StepFunctionsCallbacks, StepFunctionsEngine};
 pub use sqs::SqsQueues;
+pub use status::AwsGauges;
 
 use std::collections::BTreeMap;
 

@@ -45,7 +45,7 @@ impl StepFunctionsCallbacks {
     }
 }
 
-fn workflow_error<E, R>(error: aws_sdk_sfn::error::SdkError<E, R>) -> WorkflowError
+pub(super) fn workflow_error<E, R>(error: aws_sdk_sfn::error::SdkError<E, R>) -> WorkflowError
 where
     E: aws_sdk_sfn::error::ProvideErrorMetadata + std::fmt::Debug,
     R: std::fmt::Debug,
@@ -72,7 +72,7 @@ where
     }
 }
 
-fn date(value: &aws_sdk_sfn::primitives::DateTime) -> DateTime<Utc> {
+pub(super) fn date(value: &aws_sdk_sfn::primitives::DateTime) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(value.to_millis().unwrap_or_default()).unwrap_or_default()
 }
 

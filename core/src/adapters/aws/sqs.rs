@@ -24,7 +24,7 @@ pub struct SqsQueues {
     urls: BTreeMap<QueueName, String>,
 }
 
-fn sdk_error<E, R>(error: aws_sdk_sqs::error::SdkError<E, R>) -> QueueError
+pub(super) fn sdk_error<E, R>(error: aws_sdk_sqs::error::SdkError<E, R>) -> QueueError
 where
     E: aws_sdk_sqs::error::ProvideErrorMetadata + std::fmt::Debug,
     R: std::fmt::Debug,

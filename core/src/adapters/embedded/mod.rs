@@ -10,6 +10,7 @@ mod intake;
 mod orders;
 mod queues;
 mod retention;
+mod status;
 mod stock;
 mod tasks;
 mod workflow;
@@ -19,6 +20,7 @@ pub use db::Database;
 pub use intake::EmbeddedOrderIntake;
 pub use queues::{EmbeddedQueues, QueueSettings};
 pub use retention::{Pruned, Retention};
+pub use status::{EmbeddedGauges, STREAM_CONSUMER};
 pub use tasks::{EmbeddedTasks, UnsupportedTask};
 pub use workflow::EmbeddedWorkflow;
 

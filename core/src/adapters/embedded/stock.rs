@@ -198,10 +198,11 @@ fn record(
 ) -> Result<(), StoreError> {
     let lines = serde_json::to_string(lines).map_err(|e| StoreError::Internal(e.to_string()))?;
     let refusal = refusal.map(serde_json::to_string).transpose().map_err(|e| StoreError::Internal(e.to_string()))?;
+    let refused_at = refusal.as_ref().map(|_| chrono::Utc::now().timestamp_millis());
     execute_cached(
         tx,
-        "INSERT INTO stock_reservations (order_id, state, lines, refusal) VALUES (?1, ?2, ?3, ?4)",
-        params![order_id.to_string(), state.as_str(), lines, refusal],
+        "INSERT INTO stock_reservations (order_id, state, lines, refusal, refused_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![order_id.to_string(), state.as_str(), lines, refusal, refused_at],
     )
     .map_err(sql_error)?;
     Ok(())

@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_retention.sql"),
     include_str!("../migrations/0007_execution_history_pages.sql"),
     include_str!("../migrations/0008_execution_wakeups.sql"),
+    include_str!("../migrations/0009_stock_refusal_times.sql"),
 ];
 
 /// What a migration cannot do in SQL, run in its transaction right after its SQL: (the migration's
@@ -72,6 +73,7 @@ mod tests {
                 "7f36f019d9511ad2fa48713ecfe7bdbaf0a43d8f92c219cdb1533093eb4013d5",
                 "a9d4c85c8d2674c755eedb1382ba3af0fc83f29f6de0387b20bb01b5de20c835",
                 "72d0e85f300a8ffc25cff69aba81bad869cfafc0f43d0f668bb877f25213f352",
+                "8c2885d23bab607648810cff388d8254eecd10d646072c6ac762dbd49ab2725f",
             ]
         );
     }
