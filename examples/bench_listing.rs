@@ -114,6 +114,7 @@ fn order(n: usize) -> Order {
         updated_at: now,
         execution_arn: None,
         failure_reason: None,
+        correlation_id: None,
     }
 }
 

@@ -72,6 +72,7 @@ fn order_of(case: &Case) -> Order {
             "arn:aws:states:us-east-1:123456789012:execution:OrderProcessingStateMachine:{order_id}"
         )),
         failure_reason: None,
+        correlation_id: None,
     }
 }
 

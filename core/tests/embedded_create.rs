@@ -28,6 +28,7 @@ fn request(key: Option<&str>) -> CreateOrder {
         },
         idempotency_key: key.map(str::to_owned),
         key_lifetime: None,
+        correlation_id: None,
     }
 }
 

@@ -139,6 +139,7 @@ fn check_pricing(order: &NewOrder, catalog: &ProductCatalog) {
         updated_at: chrono::DateTime::UNIX_EPOCH,
         execution_arn: None,
         failure_reason: None,
+        correlation_id: None,
     };
     let text = serde_json::to_string(&shown).expect("an order serialises");
     let back: Order = serde_json::from_str(&text).expect("an order reads back");

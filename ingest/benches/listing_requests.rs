@@ -161,6 +161,7 @@ async fn seed(deployment: &Deployment, orders: usize) {
             updated_at: now,
             execution_arn: None,
             failure_reason: None,
+            correlation_id: None,
         };
         store.create_order(&order, None).await.expect("the order is written");
         if (i + 1) % 250 == 0 {

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use crate::backends::{Backups, encoded};
 use crate::common::{AwsTarget, orders_aws_cli_as, seed_order};
 use crate::lambda_service::{DeployedFunction, EventSourceMappings, workspace_binary};
+use crate::logs::{about_order, field, json_lines};
 use crate::runtime_api::{rest_event, rest_response};
 use crate::stack_support::{API_KEY_PARAMETER, STACK, Stack};
 
@@ -152,6 +153,23 @@ async fn scenarios(stack: &Stack) -> Value {
     let versions = backups.wait_for(&order_id, 4).await;
     let statuses: Vec<&Value> = versions.iter().map(|v| &v["status"]).collect();
     assert_eq!(statuses, ["pending", "processing", "shipped", "delivered"], "{}", outputs());
+    // And one id follows the order through every function that handled it: its create request's
+    // (API Gateway's request id, the client having sent none), on every line about the order
+    let lines_of =
+        |logical_id: &str| json_lines(&running.iter().find(|f| f.logical_id == logical_id).unwrap().output());
+    let api_lines = lines_of("ApiFunction");
+    let created_line = about_order(&api_lines, &order_id)
+        .into_iter()
+        .find(|line| field(line, "message") == Some("order created"))
+        .unwrap_or_else(|| panic!("no 'order created' line: {}", outputs()));
+    let correlation_id = field(created_line, "correlation_id").expect("the create's line carries its id").to_owned();
+    for function in ["ApiFunction", "StreamFunction", "FulfilmentFunction"] {
+        let lines = lines_of(function);
+        let about = about_order(&lines, &order_id);
+        assert!(!about.is_empty(), "{function} logged nothing about {order_id}: {}", outputs());
+        let without: Vec<_> = about.iter().filter(|l| field(l, "correlation_id") != Some(&correlation_id)).collect();
+        assert!(without.is_empty(), "{function}'s lines about {order_id} without {correlation_id}: {without:#?}");
+    }
 
     // When another order is cancelled while it is processing, then its units come back
     let cancelled = api

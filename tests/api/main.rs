@@ -5,6 +5,8 @@
 mod common;
 #[path = "../support/lambda_service.rs"]
 mod lambda_service;
+#[path = "../support/logs.rs"]
+mod logs;
 #[path = "../support/moto.rs"]
 mod moto;
 #[path = "../support/runtime_api.rs"]
@@ -19,6 +21,7 @@ mod backends;
 
 mod auth;
 mod concurrency;
+mod correlation;
 mod crash_safety;
 mod create_and_get;
 mod deployed_pipeline;

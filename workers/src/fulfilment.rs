@@ -42,7 +42,11 @@ impl FulfilmentWorker {
     async fn process(&self, message: SqsMessage) -> Result<(), StepError> {
         let body = message.body.ok_or_else(|| StepError::Malformed("empty body".into()))?;
         let task: WorkflowTask = serde_json::from_str(&body).map_err(|e| StepError::Malformed(e.to_string()))?;
-        let span = tracing::info_span!("workflow_task", order_id = %task.order_id());
+        let span = tracing::info_span!(
+            "workflow_task",
+            order_id = %task.order_id(),
+            correlation_id = tracing::field::Empty,
+        );
         tracing::Instrument::instrument(self.tasks.handle(task), span).await
     }
 }

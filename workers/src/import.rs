@@ -48,7 +48,7 @@ impl ImportWorker {
         // emulator, with lost updates; the queue's own concurrency (several messages at once) is
         // where imports get their parallelism.
         for entry in &entries {
-            match self.import.import(entry).await? {
+            match self.import.import(entry, message.message_id.as_deref()).await? {
                 ImportOutcome::Created(_) => {}
                 ImportOutcome::Refused(reason) => self.refuse(&message, entry, &reason).await?,
             }

@@ -56,6 +56,8 @@ struct OrderRecord {
     execution_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     failure_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    correlation_id: Option<String>,
     items: Vec<ItemRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     awaiting_status: Option<String>,
@@ -99,6 +101,7 @@ fn record_of(image: &OrderImage) -> OrderRecord {
         updated_at: rfc3339::format(&order.updated_at),
         execution_arn: order.execution_arn.clone(),
         failure_reason: order.failure_reason.clone(),
+        correlation_id: order.correlation_id.clone(),
         items: order
             .items
             .iter()
@@ -164,6 +167,7 @@ pub fn from_item(item: Item) -> Result<OrderImage, ItemError> {
             updated_at: time(&record.updated_at)?,
             execution_arn: record.execution_arn,
             failure_reason: record.failure_reason,
+            correlation_id: record.correlation_id,
         },
         awaiting,
         idempotency,
@@ -211,6 +215,7 @@ mod tests {
                 updated_at: now,
                 execution_arn: None,
                 failure_reason: None,
+                correlation_id: None,
             },
             awaiting: Some(StatusWait { status: OrderStatus::Shipped, task_token: "tok".into() }),
             idempotency: Some(IdempotencyBinding {

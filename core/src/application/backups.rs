@@ -104,6 +104,7 @@ impl Backups {
                 order_id = %order.order_id,
                 version = order.version,
                 execution_arn = order.execution_arn.as_deref().unwrap_or_default(),
+                correlation_id = order.correlation_id.as_deref().unwrap_or_default(),
             ),
             BackupJob::Tombstone { order_id, last_version, .. } => {
                 tracing::info_span!("backup", order_id = %order_id, tombstone_after = last_version)

@@ -81,6 +81,7 @@ impl ChangeReactions {
                 order_id = %image.order.order_id,
                 version = image.order.version,
                 execution_arn = image.order.execution_arn.as_deref().unwrap_or_default(),
+                correlation_id = image.order.correlation_id.as_deref().unwrap_or_default(),
             ),
             None => tracing::Span::none(),
         };

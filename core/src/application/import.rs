@@ -41,18 +41,20 @@ impl OrderImport {
         OrderImport { service }
     }
 
-    /// Creates `entry`'s order, or says why it never can be; `Err` is passing trouble.
-    pub async fn import(&self, entry: &ImportEntry) -> Result<ImportOutcome, OrderError> {
+    /// Creates `entry`'s order, or says why it never can be; `Err` is passing trouble. The order
+    /// keeps `message_id` (the import message's) as its correlation id.
+    pub async fn import(&self, entry: &ImportEntry, message_id: Option<&str>) -> Result<ImportOutcome, OrderError> {
         let reference = entry.client_reference.as_deref().unwrap_or_default();
-        let span = tracing::info_span!("import_entry", client_reference = %reference);
-        let outcome = self.create_entry(entry).instrument(span).await;
+        let correlation_id = message_id.unwrap_or_default();
+        let span = tracing::info_span!("import_entry", client_reference = %reference, %correlation_id);
+        let outcome = self.create_entry(entry, message_id).instrument(span).await;
         if let Ok(outcome) = &outcome {
             crate::metrics::import_entry(matches!(outcome, ImportOutcome::Created(_)));
         }
         outcome
     }
 
-    async fn create_entry(&self, entry: &ImportEntry) -> Result<ImportOutcome, OrderError> {
+    async fn create_entry(&self, entry: &ImportEntry, message_id: Option<&str>) -> Result<ImportOutcome, OrderError> {
         let refuse = |reason: String| Ok(ImportOutcome::Refused(reason));
         let reference = match &entry.client_reference {
             Ok(reference) => reference,
@@ -69,6 +71,7 @@ impl OrderImport {
             order,
             idempotency_key: Some(idempotency_key(reference)),
             key_lifetime: Some(Duration::days(REFERENCE_LIFETIME_DAYS)),
+            correlation_id: message_id.map(str::to_owned),
         };
         match self.service.create_order(request).await {
             Ok(created) => {

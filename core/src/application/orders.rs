@@ -128,6 +128,9 @@ pub struct CreateOrder {
     pub idempotency_key: Option<String>,
     /// How long the key protects against repeats; 24 hours when `None`.
     pub key_lifetime: Option<Duration>,
+    /// The id of what asks for the order (the request's id, the import message's), kept on the
+    /// order for every later step's logs.
+    pub correlation_id: Option<String>,
 }
 
 /// A created (or, for a repeated idempotent request, the first created) order.
@@ -255,6 +258,7 @@ impl OrderService {
             updated_at: now,
             execution_arn: Some(execution_arn.clone()),
             failure_reason: None,
+            correlation_id: request.correlation_id,
         };
         let record = request.idempotency_key.clone().map(|key| IdempotencyRecord {
             key,
@@ -277,7 +281,10 @@ impl OrderService {
             CreateOutcome::Created => {}
         }
         crate::metrics::order_created();
-        info!(order_id = %order_id, customer_id = %order.customer_id, total = %order.total_amount, "order created");
+        info!(
+            order_id = %order_id, customer_id = %order.customer_id, total = %order.total_amount,
+            correlation_id = order.correlation_id.as_deref().unwrap_or_default(), "order created"
+        );
         Ok(OrderCreated { order_id, execution_arn, replayed: false })
     }
 
@@ -387,7 +394,12 @@ impl OrderService {
         let status = to.status;
         let update = self.orders.update_status(order_id, to, expected_version).await?;
         if update.changed {
-            info!(order_id = %order_id, status = %status, version = update.order.version, reason = ?update.order.failure_reason, "order status changed");
+            info!(
+                order_id = %order_id, status = %status, version = update.order.version,
+                reason = ?update.order.failure_reason,
+                correlation_id = update.order.correlation_id.as_deref().unwrap_or_default(),
+                "order status changed"
+            );
             match status {
                 OrderStatus::Cancelled => crate::metrics::order_cancelled(),
                 OrderStatus::Delivered => crate::metrics::order_delivered(),

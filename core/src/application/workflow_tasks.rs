@@ -167,6 +167,7 @@ impl WorkflowTasks {
         let task_token = &wait.task_token;
         let order = match self.begin_processing(order_id, &wait, product_ids).await? {
             ProcessingStart::Started { order, reserved } => {
+                note_correlation(&order);
                 tracing::info!(%order_id, tracked_lines = reserved.len(), "order's stock reserved; processing");
                 order
             }
@@ -311,6 +312,7 @@ impl WorkflowTasks {
         let Some(order) = self.orders.get_order(order_id).await? else {
             return Ok(Err(OrderStopped::Deleted));
         };
+        note_correlation(&order);
         Ok(match OrderStopped::for_status(order.status) {
             Some(stopped) => Err(stopped),
             None => Ok(order),
@@ -378,5 +380,13 @@ fn answered(result: Result<(), CallbackError>) -> Result<(), StepError> {
             Ok(())
         }
         Err(error) => Err(error.into()),
+    }
+}
+
+/// Adds the order's correlation id to the task's span (the entry point opens it with the field
+/// empty: a task message names the order, and only the order knows what created it).
+fn note_correlation(order: &Order) {
+    if let Some(correlation_id) = &order.correlation_id {
+        tracing::Span::current().record("correlation_id", correlation_id.as_str());
     }
 }

@@ -100,6 +100,10 @@ pub struct Order {
     /// Why a failed order failed, when the client or the workflow that failed it said why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+    /// The id of what created the order (its create request's id, or the import message's), kept
+    /// for good: every step that handles the order logs it, so that one id finds them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
 }
 
 impl Order {

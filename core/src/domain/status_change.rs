@@ -108,6 +108,7 @@ mod tests {
             updated_at: Utc::now(),
             execution_arn: None,
             failure_reason: None,
+            correlation_id: None,
         }
     }
 

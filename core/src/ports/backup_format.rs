@@ -125,6 +125,9 @@ struct VersionDocument {
     /// Optional in format 1: written when the order has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     failure_reason: Option<String>,
+    /// Optional in format 1: written when the order has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    correlation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     idempotency: Option<IdempotencyDocument>,
 }
@@ -186,6 +189,7 @@ impl From<&OrderBackup> for VersionDocument {
             updated_at: order.updated_at,
             execution_arn: order.execution_arn.clone(),
             failure_reason: order.failure_reason.clone(),
+            correlation_id: order.correlation_id.clone(),
             idempotency: backup.idempotency.as_ref().map(|binding| IdempotencyDocument {
                 key: binding.key.clone(),
                 fingerprint: binding.fingerprint.clone(),
@@ -218,6 +222,7 @@ impl From<VersionDocument> for OrderBackup {
                 updated_at: document.updated_at,
                 execution_arn: document.execution_arn,
                 failure_reason: document.failure_reason,
+                correlation_id: document.correlation_id,
             },
             idempotency: document.idempotency.map(|binding| IdempotencyBinding {
                 key: binding.key,

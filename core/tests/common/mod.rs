@@ -18,5 +18,6 @@ pub fn new_order(customer: &str) -> Order {
         updated_at: now,
         execution_arn: None,
         failure_reason: None,
+        correlation_id: None,
     }
 }

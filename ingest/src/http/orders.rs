@@ -64,7 +64,10 @@ pub async fn create_order(
         ),
     };
     let order = NewOrder::from_json_bytes(&body)?;
-    let created = state.service.create_order(CreateOrder { order, idempotency_key, key_lifetime: None }).await?;
+    // The request's id (assigned before any handler runs: the client's, API Gateway's or fresh).
+    let correlation_id = headers.get(super::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let request = CreateOrder { order, idempotency_key, key_lifetime: None, correlation_id };
+    let created = state.service.create_order(request).await?;
     let replayed = created.replayed;
     let body = OrderCreatedBody::from(created);
     let location = format!("/orders/{}", body.order_id);

@@ -1,6 +1,7 @@
 //! The one place that decides each request's id (`x-request-id`): a client's own id is kept when it
-//! is short and plain, anything else is replaced by a fresh UUID. The id is then in the request
-//! span of the log and echoed on the response, so both always carry the same valid id.
+//! is short and plain; otherwise behind API Gateway its own request id is taken, and anywhere else
+//! a fresh UUID. The id is then in the request span of the log and echoed on the response, so both
+//! always carry the same valid id; a create keeps it on the order as its correlation id.
 //!
 //! Plain means 1 to [`MAX_REQUEST_ID_CHARS`] characters of `A-Z a-z 0-9 - _ . :`: enough for UUIDs,
 //! ULIDs, hex trace ids, W3C `traceparent` values and AWS request ids; nothing that could break a
@@ -8,6 +9,8 @@
 //! and no 60 KB value copied into every log line and response.
 
 use axum::http::{HeaderValue, Request};
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
 use uuid::Uuid;
 
 use super::REQUEST_ID_HEADER;
@@ -29,8 +32,16 @@ pub fn new_request_id() -> HeaderValue {
 }
 
 /// Keeps the request's `x-request-id` if it is acceptable (the first one, when several were sent),
-/// else sets a fresh one.
+/// else sets API Gateway's request id (inside the `api` function) or a fresh one.
 pub fn assign<B>(mut request: Request<B>) -> Request<B> {
+    let gateway = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(context)) => context
+            .request_id
+            .as_deref()
+            .filter(|id| is_acceptable_request_id(id.as_bytes()))
+            .and_then(|id| HeaderValue::from_str(id).ok()),
+        _ => None,
+    };
     let headers = request.headers_mut();
     let kept = headers
         .get_all(REQUEST_ID_HEADER)
@@ -40,7 +51,7 @@ pub fn assign<B>(mut request: Request<B>) -> Request<B> {
             headers.get_all(REQUEST_ID_HEADER).iter().count() == 1 && is_acceptable_request_id(value.as_bytes())
         })
         .cloned();
-    headers.insert(REQUEST_ID_HEADER, kept.unwrap_or_else(new_request_id));
+    headers.insert(REQUEST_ID_HEADER, kept.or(gateway).unwrap_or_else(new_request_id));
     request
 }
 

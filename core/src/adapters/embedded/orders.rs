@@ -59,7 +59,7 @@ const BUCKET: i64 = listing::BUCKET as i64;
 
 const ORDER_COLUMNS: &str = "order_id, customer_id, status, total_cents, version, created_at, updated_at, \
                              execution_arn, items, awaiting_status, task_token, idempotency_key, \
-                             idempotency_fingerprint, idempotency_expires_at, failure_reason";
+                             idempotency_fingerprint, idempotency_expires_at, failure_reason, correlation_id";
 const SUMMARY_COLUMNS: &str = "seq, order_id, customer_id, status, total_cents, created_at";
 
 #[async_trait]
@@ -193,8 +193,8 @@ impl OrderStore for Database {
                         "UPDATE orders SET customer_id = ?1, status = ?2, total_cents = ?3, version = ?4, created_at = ?5,
                                 updated_at = ?6, execution_arn = ?7, items = ?8, awaiting_status = NULL,
                                 task_token = NULL, idempotency_key = ?9, idempotency_fingerprint = ?10,
-                                idempotency_expires_at = ?11, failure_reason = ?12
-                          WHERE seq = ?13",
+                                idempotency_expires_at = ?11, failure_reason = ?12, correlation_id = ?13
+                          WHERE seq = ?14",
                         params_from_iter(order_columns(&after)?.into_iter().chain([Value::Integer(seq)])),
                     )
                     .map_err(sql_error)?;
@@ -312,8 +312,8 @@ fn set_status(tx: &Transaction<'_>, seq: i64, before: &OrderImage, order: &Order
 /// An order's stored columns after `order_id`, in table order: `customer_id`, `status`,
 /// `total_cents`, `version`, `created_at`, `updated_at`, `execution_arn`, `items`, its
 /// idempotency binding (`idempotency_key`, `idempotency_fingerprint`, `idempotency_expires_at`)
-/// and `failure_reason`.
-fn order_columns(image: &OrderImage) -> Result<[Value; 12], StoreError> {
+/// `failure_reason` and `correlation_id`.
+fn order_columns(image: &OrderImage) -> Result<[Value; 13], StoreError> {
     let order = &image.order;
     let binding = image.idempotency.as_ref();
     let text = |value: Option<&str>| value.map_or(Value::Null, |v| Value::Text(v.to_owned()));
@@ -330,6 +330,7 @@ fn order_columns(image: &OrderImage) -> Result<[Value; 12], StoreError> {
         text(binding.map(|b| b.fingerprint.as_str())),
         binding.map_or(Value::Null, |b| Value::Integer(b.expires_at.timestamp())),
         text(order.failure_reason.as_deref()),
+        text(order.correlation_id.as_deref()),
     ])
 }
 
@@ -361,8 +362,8 @@ fn insert_order(tx: &Transaction<'_>, image: &OrderImage) -> Result<i64, StoreEr
         tx,
         "INSERT INTO orders (order_id, customer_id, status, total_cents, version, created_at, updated_at,
                              execution_arn, items, idempotency_key, idempotency_fingerprint,
-                             idempotency_expires_at, failure_reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                             idempotency_expires_at, failure_reason, correlation_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params_from_iter([Value::Text(order.order_id.to_string())].into_iter().chain(order_columns(image)?)),
     );
     match inserted {
@@ -446,6 +447,7 @@ fn read_order(row: &Row<'_>) -> Result<OrderImage, StoreError> {
         updated_at: parse_time(&text(7)?)?,
         execution_arn: row.get(8).map_err(sql_error)?,
         failure_reason: row.get(15).map_err(sql_error)?,
+        correlation_id: row.get(16).map_err(sql_error)?,
         items,
     };
     Ok(OrderImage { order, awaiting, idempotency, stock_consumed: false, workflow_started: false })

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_execution_history_pages.sql"),
     include_str!("../migrations/0008_execution_wakeups.sql"),
     include_str!("../migrations/0009_stock_refusal_times.sql"),
+    include_str!("../migrations/0010_order_correlation_id.sql"),
 ];
 
 /// What a migration cannot do in SQL, run in its transaction right after its SQL: (the migration's
@@ -74,6 +75,7 @@ mod tests {
                 "a9d4c85c8d2674c755eedb1382ba3af0fc83f29f6de0387b20bb01b5de20c835",
                 "72d0e85f300a8ffc25cff69aba81bad869cfafc0f43d0f668bb877f25213f352",
                 "8c2885d23bab607648810cff388d8254eecd10d646072c6ac762dbd49ab2725f",
+                "8b4ee1157522e650dd9b8e21d82e6041414b4e5cee037bc1e8e284b6bac43d90",
             ]
         );
     }
