@@ -41,7 +41,9 @@ async fn every_log_line_about_an_order_carries_the_id_of_the_request_that_create
             server.request(Method::PUT, &format!("/orders/{order_id}/status")).json(&change).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
     }
-    wait_for_execution(&server, created["execution_arn"].as_str().unwrap(), "SUCCEEDED").await;
+    let execution = wait_for_execution(&server, created["execution_arn"].as_str().unwrap(), "SUCCEEDED").await;
+    // (the execution's input carries it too, and so the processing task's message)
+    assert_eq!(execution["input"]["correlation_id"], correlation_id);
     Backups::Folder(server.data_dir().to_owned()).wait_for(&order_id, 4).await;
 
     // Then every line about the order carries that id, beside the order id

@@ -163,4 +163,8 @@ async fn every_order_event_is_counted_at_get_metrics() {
     // And the page is behind the key, as every route
     let anonymous = server.anonymous(Method::GET, "/metrics").send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::FORBIDDEN);
+    // And the server's text log, written to a file, holds no terminal colour codes
+    let log = std::fs::read_to_string(server.data_dir().join("server.log")).unwrap();
+    assert!(log.contains("order created"), "{log}");
+    assert!(!log.contains('\u{1b}'), "escape codes in the log file");
 }

@@ -13,17 +13,23 @@ fn encoded(arn: &str) -> String {
 async fn creating_an_order_starts_a_real_execution_that_can_be_described() {
     // Given a created order and the ARN it returned
     let server = Server::start().await;
-    let created = body_json(server.create(&crate::common::seed_order()).await).await;
+    let response = server.create(&crate::common::seed_order()).await;
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let created = body_json(response).await;
     let arn = created["execution_arn"].as_str().unwrap();
     let order_id = created["order_id"].as_str().unwrap();
     // When the execution is looked up by its URL-encoded ARN
     let (status, execution) = server.get_json(&format!("/executions/{}", encoded(arn))).await;
-    // Then it is running, named by the order, with the order id and its products as input
+    // Then it is running, named by the order, with the order id, its products and the id of the
+    // request that created it as input
     assert_eq!(status, StatusCode::OK, "{execution}");
     assert_eq!(execution["execution_arn"], arn);
     assert_eq!(execution["name"], order_id);
     assert_eq!(execution["status"], "RUNNING");
-    assert_eq!(execution["input"], json!({"order_id": order_id, "product_ids": ["PROD001", "PROD002"]}));
+    assert_eq!(
+        execution["input"],
+        json!({"order_id": order_id, "product_ids": ["PROD001", "PROD002"], "correlation_id": request_id})
+    );
     assert_eq!(execution["state_machine_arn"], "arn:aws:states:us-east-1:123456789012:stateMachine:OrderProcessing");
     assert!(chrono::DateTime::parse_from_rfc3339(execution["start_date"].as_str().unwrap()).is_ok());
     assert_eq!(execution["stop_date"], json!(null));

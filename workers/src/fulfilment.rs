@@ -47,6 +47,10 @@ impl FulfilmentWorker {
             order_id = %task.order_id(),
             correlation_id = tracing::field::Empty,
         );
+        // From the message when it carries it; otherwise recorded once the task has read the order.
+        if let Some(correlation_id) = task.correlation_id() {
+            span.record("correlation_id", correlation_id);
+        }
         tracing::Instrument::instrument(self.tasks.handle(task), span).await
     }
 }

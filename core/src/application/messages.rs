@@ -116,9 +116,21 @@ pub struct ProcessInput {
     /// The products of the order's lines: read together with the order.
     #[serde(default)]
     pub product_ids: Vec<String>,
+    /// The order's correlation id (executions started before it existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
 }
 
 impl WorkflowTask {
+    /// The order's correlation id, when the task's message carries it (a processing task has the
+    /// execution's input).
+    pub fn correlation_id(&self) -> Option<&str> {
+        match self {
+            WorkflowTask::Process { execution_input, .. } => execution_input.correlation_id.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The order the task is about.
     pub fn order_id(&self) -> OrderId {
         match self {

@@ -429,14 +429,19 @@ impl OrderService {
     }
 }
 
-/// The input of an order's workflow execution: the order id, and the products of its lines (sorted,
-/// once each), which the processing task reads together with the order. Made from what never
-/// changes on an order, so that every caller (the create request, its retries, the stream processor
-/// reacting to the order's insert, an operator) gives the same input, as Step Functions' idempotent
-/// start requires.
+/// The input of an order's workflow execution: the order id, the products of its lines (sorted,
+/// once each), which the processing task reads together with the order, and the order's
+/// correlation id when it has one (so the workflow's history and its task messages carry it).
+/// Made from what never changes on an order, so that every caller (the create request, its
+/// retries, the stream processor reacting to the order's insert, an operator) gives the same input,
+/// as Step Functions' idempotent start requires.
 pub fn execution_input(order: &Order) -> serde_json::Value {
     let products: std::collections::BTreeSet<&str> = order.items.iter().map(|item| item.product_id.as_str()).collect();
-    serde_json::json!({ "order_id": order.order_id.to_string(), "product_ids": products })
+    let mut input = serde_json::json!({ "order_id": order.order_id.to_string(), "product_ids": products });
+    if let Some(correlation_id) = &order.correlation_id {
+        input["correlation_id"] = serde_json::json!(correlation_id);
+    }
+    input
 }
 
 /// Starts an order's workflow execution, named by the order id with [`execution_input`], so that a

@@ -53,6 +53,16 @@ pub(super) fn connect(path: &Path) -> Result<rusqlite::Connection, StoreError> {
         .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))
 }
 
+/// A connection of its own to the file, which must exist: a thread's point-read connection. Opening
+/// one must never create the file: a file deleted under a running server would otherwise come back
+/// empty at the next thread's first read, and reads would answer from it.
+fn connect_existing(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    rusqlite::Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))
+}
+
 /// Sets up a connection of the pool, or a thread's point-read connection.
 fn configure(conn: &mut rusqlite::Connection) -> rusqlite::Result<()> {
     conn.busy_handler(Some(wait_for_lock))?;
@@ -149,7 +159,7 @@ impl Database {
             match readers.iter().position(|reader| std::ptr::eq(reader.database.as_ptr(), Arc::as_ptr(&self.file))) {
                 Some(index) => index,
                 None => {
-                    let mut conn = connect(&self.file).ok()?;
+                    let mut conn = connect_existing(&self.file).ok()?;
                     configure(&mut conn).ok()?;
                     readers.push(PointReader { database: Arc::downgrade(&self.file), conn });
                     readers.len() - 1
