@@ -17,6 +17,15 @@ use metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
 use crate::domain::ProcessingFailure;
 use crate::ports::QueueName;
 
+/// The CloudWatch namespace of the metrics when no deployment names one.
+pub const NAMESPACE: &str = "OrderPipeline";
+
+/// The CloudWatch namespace of the deployment `name` (a stack, or `orders setup`'s prefix): the
+/// template gives each stack its own, so two stacks in one account do not mix their figures.
+pub fn namespace_of(deployment: &str) -> String {
+    format!("{NAMESPACE}/{deployment}")
+}
+
 /// New orders stored (through the API or an import; a repeated request is not counted).
 pub const ORDERS_CREATED: &str = "orders_created";
 /// Import entries, by `outcome` (`accepted`: its order exists; `refused`: parked for good).

@@ -178,7 +178,7 @@ mod aws {
 
     use super::Ports;
     use crate::adapters::aws::{
-        AwsClients, AwsGauges, AwsResources, DynamoDbStore, FunctionConfig, S3BackupStore, SqsQueues,
+        AwsClients, AwsGauges, AwsResources, DynamoDbStore, FunctionConfig, MetricsReader, S3BackupStore, SqsQueues,
         StepFunctionsCallbacks, StepFunctionsEngine,
     };
 
@@ -212,6 +212,7 @@ mod aws {
                 resources.queue_urls.clone(),
                 clients.sfn.clone(),
                 resources.state_machine_arn.clone(),
+                MetricsReader::new(clients.cloudwatch.clone(), resources.metrics_namespace.clone()),
             )),
             changes: None,
         };

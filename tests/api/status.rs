@@ -1,6 +1,7 @@
 //! The operator's console: `orders status` against a stack in a known state (embedded default and
 //! moto), `--output json` of every operator command that prints a result, and the shell completions.
 
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use orders_core::adapters::embedded::{DATABASE_FILE, Database, EmbeddedQueues};
 use orders_core::ports::{MessageQueue, OutgoingMessage, QueueName};
 use orders_testkit::eventually;
@@ -191,7 +192,7 @@ async fn every_operator_command_that_prints_a_result_prints_one_json_document() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn status_on_an_aws_endpoint_reads_queues_and_executions_and_says_what_it_cannot_know() {
+async fn status_on_an_aws_endpoint_reads_queues_executions_and_the_functions_metrics() {
     // Given orders serve on moto with two orders processing and a message in the import DLQ
     let moto = crate::moto::Moto::start().await;
     let aws = AwsTarget { endpoint: moto.endpoint(), prefix: "status".into() };
@@ -201,6 +202,23 @@ async fn status_on_an_aws_endpoint_reads_queues_and_executions_and_says_what_it_
     let clients = orders_core::adapters::aws::AwsClients::for_emulator(&aws.endpoint, "us-east-1").await;
     let url = clients.sqs.get_queue_url().queue_name("status-import-dlq").send().await.unwrap().queue_url.unwrap();
     clients.sqs.send_message().queue_url(url).message_body("{\"job\":1}").send().await.unwrap();
+    // And what the functions reported to CloudWatch in the last minutes (from their EMF lines):
+    // backups 42 s behind in the stream function, 7 s in the backup function, 3 stock-outs
+    let datum = |metric: &str, function: &str, value: f64, unit| {
+        let function = Dimension::builder().name("function").value(function).build();
+        MetricDatum::builder().metric_name(metric).dimensions(function).value(value).unit(unit).build()
+    };
+    clients
+        .cloudwatch
+        .put_metric_data()
+        .namespace("OrderPipeline/status")
+        .metric_data(datum("backup_lag_seconds", "stream", 42.0, StandardUnit::Seconds))
+        .metric_data(datum("backup_lag_seconds", "backup", 7.0, StandardUnit::Seconds))
+        .metric_data(datum("stock_outs", "fulfilment", 2.0, StandardUnit::Count))
+        .metric_data(datum("stock_outs", "fulfilment", 1.0, StandardUnit::Count))
+        .send()
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
 
     // When the operator asks for the status
@@ -212,18 +230,20 @@ async fn status_on_an_aws_endpoint_reads_queues_and_executions_and_says_what_it_
     })
     .await;
 
-    // Then orders, queue depths and executions come from DynamoDB, SQS and Step Functions
+    // Then orders, queue depths and executions come from DynamoDB, SQS and Step Functions, the
+    // backup lag (the larger of the two functions') and the stock-outs from CloudWatch
     assert_eq!(status["orders"]["total"], 2, "{status}");
     assert_eq!(queue(&status, "import-dlq")["messages"], 1, "{status}");
     assert_eq!(queue(&status, "backup-dlq")["messages"], 0, "{status}");
     assert_eq!(status["executions"]["by_status"]["RUNNING"], 2, "{status}");
     assert_eq!(status["executions"]["overdue"], 0, "{status}");
-    // And what only CloudWatch knows, or DynamoDB does not record, is null rather than guessed
+    assert_eq!(status["backup"]["lag_seconds"], 42, "{status}");
+    assert_eq!(status["stock_outs_last_hour"], 3, "{status}");
+    // And what the queues cannot tell without being received from, and the stream's backlog, are
+    // null rather than guessed
     assert_eq!(queue(&status, "import-dlq")["oldest_message_age_seconds"], Value::Null, "{status}");
     assert_eq!(queue(&status, "import")["oldest_message_age_seconds"], 0, "{status}");
-    assert_eq!(status["backup"]["lag_seconds"], Value::Null, "{status}");
     assert_eq!(status["backup"]["pending_changes"], Value::Null, "{status}");
-    assert_eq!(status["stock_outs_last_hour"], Value::Null, "{status}");
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! against one clock. The rules live here once: a message's or a change's age is `observed_at`
 //! minus its time; a running execution is overdue once its deadline is more than
 //! [`OVERDUE_GRACE`] past; the backup lag is the age of the oldest order change or backup job not
-//! yet written to the backup store; stock-outs count the last [`STOCK_OUT_WINDOW`].
+//! yet written to the backup store, or where that backlog cannot be read the longest lag measured
+//! in the last [`MEASURED_LAG_WINDOW`]; stock-outs count the last [`STOCK_OUT_WINDOW`].
 
 use std::sync::Arc;
 
@@ -23,6 +24,10 @@ pub const OVERDUE_GRACE: chrono::Duration = chrono::Duration::seconds(60);
 
 /// How far back stock-outs are counted.
 pub const STOCK_OUT_WINDOW: chrono::Duration = chrono::Duration::hours(1);
+
+/// How far back the measured backup lag is read where the backlog itself cannot be (AWS): three
+/// of the backup-lag alarm's periods.
+pub const MEASURED_LAG_WINDOW: chrono::Duration = chrono::Duration::minutes(15);
 
 /// At most this many overdue executions are named (all are counted).
 pub const OVERDUE_EXAMPLES: usize = 10;
@@ -148,7 +153,9 @@ pub struct OverdueStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct BackupStatus {
     /// Whole seconds since the oldest order change or backup job not yet in the backup store was
-    /// made; `0` when nothing waits; `null` where the change feed's backlog cannot be read (AWS).
+    /// made, `0` when nothing waits (embedded); on AWS, where that backlog cannot be read, the
+    /// longest lag the stream and backup functions measured in the last 15 minutes
+    /// (`backup_lag_seconds` in CloudWatch); `null` when neither is known.
     pub lag_seconds: Option<u64>,
     /// Order changes the backup writer has not processed yet; `null` where that cannot be read.
     pub pending_changes: Option<u64>,
@@ -260,7 +267,8 @@ impl PipelineHealth {
             (Some(backlog), Some(oldest_job)) => {
                 Some(backlog.oldest_pending_at.map_or(0, |at| age(now, at)).max(oldest_job))
             }
-            _ => None,
+            // Where the backlog cannot be read (AWS), the longest lag the writers measured lately.
+            _ => self.gauges.measured_backup_lag(now - MEASURED_LAG_WINDOW).await?,
         };
         let backup = BackupStatus {
             lag_seconds,

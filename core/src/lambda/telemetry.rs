@@ -21,7 +21,7 @@ use tracing_subscriber::filter::LevelFilter;
 pub const METRICS_NAMESPACE_ENV: &str = "METRICS_NAMESPACE";
 
 /// The namespace when [`METRICS_NAMESPACE_ENV`] is not set.
-pub const DEFAULT_METRICS_NAMESPACE: &str = "OrderPipeline";
+pub const DEFAULT_METRICS_NAMESPACE: &str = crate::metrics::NAMESPACE;
 
 /// The dimension every metric of a function carries: which function it is (its binary's name).
 pub const FUNCTION_DIMENSION: &str = "function";

@@ -87,6 +87,9 @@ pub enum GaugeError {
     /// The workflow engine failed.
     #[error(transparent)]
     Workflow(#[from] WorkflowError),
+    /// The metrics store failed (CloudWatch, on AWS).
+    #[error("cannot read the metrics: {0}")]
+    Metrics(String),
 }
 
 /// The figures of the pipeline's health a backend reads.
@@ -107,6 +110,12 @@ pub trait PipelineGauges: Send + Sync {
     async fn backup_backlog(&self) -> Result<Option<BackupBacklog>, GaugeError>;
 
     /// How many stock reservations were refused for want of stock since `since`, where the store
-    /// records when a refusal happened (`None`: it does not).
+    /// records when a refusal happened or the backend keeps the `stock_outs` metric (`None`:
+    /// neither).
     async fn stock_outs_since(&self, since: DateTime<Utc>) -> Result<Option<u64>, GaugeError>;
+
+    /// The longest backup lag the backup writers measured since `since` (the `backup_lag_seconds`
+    /// metric), where the backend keeps its metrics (CloudWatch); `None` where it does not (the
+    /// embedded store reads its backlog instead) or nothing was backed up since.
+    async fn measured_backup_lag(&self, since: DateTime<Utc>) -> Result<Option<u64>, GaugeError>;
 }

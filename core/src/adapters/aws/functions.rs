@@ -213,6 +213,7 @@ impl FunctionConfig {
             queue_urls,
             backup_bucket: value(BACKUP_BUCKET),
             state_machine_arn: value(STATE_MACHINE_ARN),
+            metrics_namespace: String::new(),
         }
     }
 }

@@ -28,7 +28,7 @@ pub use s3::S3BackupStore;
 pub use secrets::{WebhookSettingsError, fulfilment_webhook};
 pub use sfn::{StepFunctionsCallbacks, StepFunctionsEngine};
 pub use sqs::SqsQueues;
-pub use status::AwsGauges;
+pub use status::{AwsGauges, MetricsReader};
 
 use std::collections::BTreeMap;
 
@@ -58,6 +58,8 @@ pub struct AwsResources {
     pub backup_bucket: String,
     /// The order workflow's state machine ARN.
     pub state_machine_arn: String,
+    /// The CloudWatch namespace of the deployment's metrics.
+    pub metrics_namespace: String,
 }
 
 impl AwsResources {
@@ -73,6 +75,7 @@ impl AwsResources {
             queue_urls: BTreeMap::new(),
             backup_bucket: format!("{prefix}-backups-{account_id}-{region}"),
             state_machine_arn: format!("arn:aws:states:{region}:{account_id}:stateMachine:{prefix}-OrderProcessing"),
+            metrics_namespace: crate::metrics::namespace_of(prefix),
         }
     }
 }
@@ -92,6 +95,8 @@ pub struct AwsClients {
     pub sfn: aws_sdk_sfn::Client,
     /// Secrets Manager (the fulfilment webhook's signing secret).
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// CloudWatch (the figures of `orders status` that only its metrics hold).
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 impl AwsClients {
@@ -146,6 +151,7 @@ impl AwsClients {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             sfn: aws_sdk_sfn::Client::new(&shared),
             secrets: aws_sdk_secretsmanager::Client::new(&shared),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&shared),
         }
     }
 
@@ -170,6 +176,9 @@ impl AwsClients {
             ),
             secrets: aws_sdk_secretsmanager::Client::from_conf(
                 self.secrets.config().to_builder().interceptor(counter.interceptor("Secrets Manager")).build(),
+            ),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                self.cloudwatch.config().to_builder().interceptor(counter.interceptor("CloudWatch")).build(),
             ),
         }
     }

@@ -1,16 +1,20 @@
 //! The pipeline gauges on AWS, from what the SDK clients can read without changing anything: SQS
-//! GetQueueAttributes for the queues and Step Functions ListExecutions for the executions. The
-//! oldest message's age and the stream's backlog are CloudWatch metrics
-//! (`ApproximateAgeOfOldestMessage`, `IteratorAge`), and stock refusals carry no time in DynamoDB:
-//! those gauges answer "unknown" here rather than receive messages or scan tables.
+//! GetQueueAttributes for the queues, Step Functions ListExecutions for the executions, and
+//! CloudWatch GetMetricStatistics for what only the functions' own metrics hold (the backup lag
+//! they measured, the stock-outs they counted: [`crate::metrics`]). A queue's oldest message's age
+//! (an SQS metric in CloudWatch, not readable from the queue without receiving, which counts
+//! towards a message's `maxReceiveCount`) and the stream's backlog answer "unknown" here.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
+use aws_sdk_cloudwatch::types::{Dimension, Statistic};
 use aws_sdk_sfn::types::ExecutionStatus as SfnStatus;
 use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
 
+use super::functions;
 use super::sfn::{date, workflow_error};
 use super::sqs::sdk_error;
 use crate::adapters::embedded::ORDER_PROCESSING_DEFINITION;
@@ -23,6 +27,52 @@ use crate::ports::{
 /// lower bounds, as the gauge says.
 const MAX_PAGES: usize = 10;
 
+/// The deployment's own metrics in CloudWatch, as the functions emit them ([`crate::metrics`]: a
+/// namespace per deployment, each metric by the `function` dimension).
+#[derive(Clone, Debug)]
+pub struct MetricsReader {
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    namespace: String,
+}
+
+/// The statistics' granularity: CloudWatch keeps one-minute datapoints of custom metrics for 15 days.
+const PERIOD_SECONDS: i32 = 60;
+
+impl MetricsReader {
+    /// The metrics in `namespace`.
+    pub fn new(cloudwatch: aws_sdk_cloudwatch::Client, namespace: String) -> Self {
+        MetricsReader { cloudwatch, namespace }
+    }
+
+    /// `statistic` (`Maximum` or `Sum`) of `metric` from `function`, each minute since `since`.
+    async fn per_minute(
+        &self,
+        metric: &str,
+        function: &str,
+        statistic: Statistic,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<f64>, GaugeError> {
+        let answer = self
+            .cloudwatch
+            .get_metric_statistics()
+            .namespace(&self.namespace)
+            .metric_name(metric)
+            .dimensions(Dimension::builder().name("function").value(function).build())
+            .start_time(AwsDateTime::from_secs(since.timestamp()))
+            .end_time(AwsDateTime::from_secs(Utc::now().timestamp() + 1))
+            .period(PERIOD_SECONDS)
+            .statistics(statistic.clone())
+            .send()
+            .await
+            .map_err(|e| GaugeError::Metrics(aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string()))?;
+        Ok(answer
+            .datapoints()
+            .iter()
+            .filter_map(|point| if statistic == Statistic::Maximum { point.maximum() } else { point.sum() })
+            .collect())
+    }
+}
+
 /// The gauges of one deployment.
 #[derive(Clone, Debug)]
 pub struct AwsGauges {
@@ -33,21 +83,24 @@ pub struct AwsGauges {
     /// The order workflow's own `TimeoutSeconds`: a running execution's deadline is its start plus
     /// this.
     execution_timeout: Option<chrono::Duration>,
+    metrics: MetricsReader,
 }
 
 impl AwsGauges {
-    /// The gauges of the queues at `queue_urls` and the state machine `state_machine_arn`.
+    /// The gauges of the queues at `queue_urls`, the state machine `state_machine_arn` and the
+    /// deployment's `metrics`.
     pub fn new(
         sqs: aws_sdk_sqs::Client,
         queue_urls: BTreeMap<QueueName, String>,
         sfn: aws_sdk_sfn::Client,
         state_machine_arn: String,
+        metrics: MetricsReader,
     ) -> Self {
         let execution_timeout = serde_json::from_str::<serde_json::Value>(ORDER_PROCESSING_DEFINITION)
             .ok()
             .and_then(|definition| definition["TimeoutSeconds"].as_i64())
             .map(chrono::Duration::seconds);
-        AwsGauges { sqs, queue_urls, sfn, state_machine_arn, execution_timeout }
+        AwsGauges { sqs, queue_urls, sfn, state_machine_arn, execution_timeout, metrics }
     }
 
     /// Counts the executions in `status`; with `running` also collects their deadlines before
@@ -143,7 +196,26 @@ impl PipelineGauges for AwsGauges {
         Ok(None)
     }
 
-    async fn stock_outs_since(&self, _since: DateTime<Utc>) -> Result<Option<u64>, GaugeError> {
-        Ok(None)
+    /// From the `stock_outs` the fulfilment function counted (its workflow tasks reserve the stock).
+    async fn stock_outs_since(&self, since: DateTime<Utc>) -> Result<Option<u64>, GaugeError> {
+        let function = functions::FULFILMENT.binary;
+        let sums = self.metrics.per_minute(crate::metrics::STOCK_OUTS, function, Statistic::Sum, since).await?;
+        Ok(Some(sums.iter().sum::<f64>().round() as u64))
+    }
+
+    /// The largest `backup_lag_seconds` of the two functions that write backups: the stream
+    /// function (each change's backup) and the backup function (the writes it retries).
+    async fn measured_backup_lag(&self, since: DateTime<Utc>) -> Result<Option<u64>, GaugeError> {
+        let mut largest: Option<f64> = None;
+        for function in [functions::STREAM.binary, functions::BACKUP.binary] {
+            let maxima = self
+                .metrics
+                .per_minute(crate::metrics::BACKUP_LAG_SECONDS, function, Statistic::Maximum, since)
+                .await?;
+            for value in maxima {
+                largest = Some(largest.map_or(value, |l| l.max(value)));
+            }
+        }
+        Ok(largest.map(|seconds| seconds.ceil() as u64))
     }
 }
