@@ -1,9 +1,10 @@
 //! The pipeline gauges on AWS, from what the SDK clients can read without changing anything: SQS
 //! GetQueueAttributes for the queues, Step Functions ListExecutions for the executions, and
 //! CloudWatch GetMetricStatistics for what only the functions' own metrics hold (the backup lag
-//! they measured, the stock-outs they counted: [`crate::metrics`]). A queue's oldest message's age
-//! (an SQS metric in CloudWatch, not readable from the queue without receiving, which counts
-//! towards a message's `maxReceiveCount`) and the stream's backlog answer "unknown" here.
+//! they measured, the stock-outs they counted: [`crate::metrics`]) and for a queue's oldest
+//! message's age, which SQS reports only there (`ApproximateAgeOfOldestMessage`; reading it from
+//! the queue would mean receiving, which counts towards a message's `maxReceiveCount`). The
+//! stream's backlog answers "unknown".
 
 use std::collections::BTreeMap;
 
@@ -22,6 +23,10 @@ use crate::ports::{
     BackupBacklog, ExecutionCounts, ExecutionGauge, GaugeError, OldestMessage, OverdueExecution, PipelineGauges,
     QueueError, QueueGauge, QueueName,
 };
+
+/// How far back a queue's oldest-message age is read: SQS reports it to CloudWatch every minute
+/// while the queue is active, every few more when it is not.
+const OLDEST_AGE_WINDOW: chrono::Duration = chrono::Duration::minutes(15);
 
 /// ListExecutions pages read per status at most (1,000 executions each); beyond, the counts are
 /// lower bounds, as the gauge says.
@@ -52,12 +57,37 @@ impl MetricsReader {
         statistic: Statistic,
         since: DateTime<Utc>,
     ) -> Result<Vec<f64>, GaugeError> {
+        let points = self.datapoints(&self.namespace, metric, ("function", function), statistic.clone(), since).await?;
+        Ok(points.into_iter().map(|(_, value)| value).collect())
+    }
+
+    /// The newest `ApproximateAgeOfOldestMessage` SQS reported for the queue `queue_name` since
+    /// `since`: (when it was measured, the age in seconds).
+    async fn oldest_message_age(
+        &self,
+        queue_name: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<(DateTime<Utc>, f64)>, GaugeError> {
+        let metric = "ApproximateAgeOfOldestMessage";
+        let points = self.datapoints("AWS/SQS", metric, ("QueueName", queue_name), Statistic::Maximum, since).await?;
+        Ok(points.into_iter().max_by_key(|(at, _)| *at))
+    }
+
+    /// The one-minute datapoints of `metric` in `namespace` with one `dimension`, since `since`.
+    async fn datapoints(
+        &self,
+        namespace: &str,
+        metric: &str,
+        dimension: (&str, &str),
+        statistic: Statistic,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, f64)>, GaugeError> {
         let answer = self
             .cloudwatch
             .get_metric_statistics()
-            .namespace(&self.namespace)
+            .namespace(namespace)
             .metric_name(metric)
-            .dimensions(Dimension::builder().name("function").value(function).build())
+            .dimensions(Dimension::builder().name(dimension.0).value(dimension.1).build())
             .start_time(AwsDateTime::from_secs(since.timestamp()))
             .end_time(AwsDateTime::from_secs(Utc::now().timestamp() + 1))
             .period(PERIOD_SECONDS)
@@ -68,7 +98,11 @@ impl MetricsReader {
         Ok(answer
             .datapoints()
             .iter()
-            .filter_map(|point| if statistic == Statistic::Maximum { point.maximum() } else { point.sum() })
+            .filter_map(|point| {
+                let value = if statistic == Statistic::Maximum { point.maximum() } else { point.sum() };
+                let at = point.timestamp().and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), 0))?;
+                Some((at, value?))
+            })
             .collect())
     }
 }
@@ -167,7 +201,17 @@ impl PipelineGauges for AwsGauges {
         let messages = read(QueueAttributeName::ApproximateNumberOfMessages)
             + in_flight
             + read(QueueAttributeName::ApproximateNumberOfMessagesDelayed);
-        let oldest = if messages == 0 { OldestMessage::Empty } else { OldestMessage::Unknown };
+        let oldest = if messages == 0 {
+            OldestMessage::Empty
+        } else {
+            let name = url.rsplit('/').next().unwrap_or_default();
+            match self.metrics.oldest_message_age(name, Utc::now() - OLDEST_AGE_WINDOW).await? {
+                Some((measured_at, age)) => {
+                    OldestMessage::SentAt(measured_at - chrono::Duration::milliseconds((age * 1000.0) as i64))
+                }
+                None => OldestMessage::Unknown,
+            }
+        };
         Ok(QueueGauge { messages, in_flight, oldest })
     }
 
