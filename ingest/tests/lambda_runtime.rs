@@ -24,17 +24,25 @@ use serde_json::json;
 
 const KEY: &str = "lambda-test-key-0123456789";
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_api_function_serves_the_rest_api_behind_a_stage() {
-    // Given a deployment with the demo catalog, and the api function configured for it
+/// A deployment with the demo catalog and the api function configured for it as the template
+/// configures it, with `extra` variables besides.
+async fn start_api(extra: &[(&str, &str)]) -> (Deployment, RuntimeApi, runtime_api::FunctionProcess) {
     let deployment = Deployment::start().await;
     deployment.system.ports.catalog.replace_catalog(&ProductCatalog::demo()).await.unwrap();
     let api = RuntimeApi::start().await;
     let mut env = deployment.function_env();
     env.push(("API_KEY_SHA256", ApiKeys::hex_digest(KEY)));
     env.push(("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true".into()));
+    env.extend(extra.iter().map(|(name, value)| (*name, (*value).to_owned())));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let function = spawn_function(env!("CARGO_BIN_EXE_api"), &api, &env).await;
+    (deployment, api, function)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_function_serves_the_rest_api_behind_a_stage() {
+    // Given a deployment with the demo catalog, and the api function configured for it
+    let (_deployment, api, function) = start_api(&[]).await;
 
     // When the seed's order is posted through API Gateway
     let order = json!({"customer_id": "CUST001", "items": [{"product_id": "PROD001", "quantity": 2}, {"product_id": "PROD002", "quantity": 1}]});
@@ -90,16 +98,7 @@ async fn the_api_function_serves_the_rest_api_behind_a_stage() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_function_logs_at_the_level_lambda_sets() {
     // Given the api function with Lambda's log level at WARN
-    let deployment = Deployment::start().await;
-    deployment.system.ports.catalog.replace_catalog(&ProductCatalog::demo()).await.unwrap();
-    let api = RuntimeApi::start().await;
-    let mut env = deployment.function_env();
-    env.push(("API_KEY_SHA256", ApiKeys::hex_digest(KEY)));
-    env.push(("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true".into()));
-    env.push(("AWS_LAMBDA_LOG_LEVEL", "WARN".into()));
-    env.push(("RUST_LOG", "debug".into()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let function = spawn_function(env!("CARGO_BIN_EXE_api"), &api, &env).await;
+    let (_deployment, api, function) = start_api(&[("AWS_LAMBDA_LOG_LEVEL", "WARN"), ("RUST_LOG", "debug")]).await;
     // When an order is created and a client marks it failed
     let order = json!({"customer_id": "CUST001", "items": [{"product_id": "PROD001", "quantity": 1}]});
     let (status, created) = response(api.invoke(rest_event("POST", "/orders", None, Some(KEY), Some(order))).await);

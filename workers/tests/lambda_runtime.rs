@@ -56,6 +56,28 @@ fn sqs_event_with_attributes(bodies: &[(&str, String)], attributes: Value) -> Va
     json!({ "Records": records })
 }
 
+/// Serves `receiver` at a `/hook` URL on loopback, keeps `secret` in Secrets Manager as
+/// `secret_name`, and starts the fulfilment function configured with that URL and the secret's ARN.
+async fn start_handing_off_to(
+    deployment: &Deployment,
+    receiver: axum::Router,
+    secret_name: &str,
+    secret: &str,
+) -> (RuntimeApi, runtime_api::FunctionProcess) {
+    let secrets = &deployment.system.clients.secrets;
+    let created = secrets.create_secret().name(secret_name).secret_string(secret).send().await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    let api = RuntimeApi::start().await;
+    let mut env = deployment.function_env();
+    env.push(("FULFILMENT_WEBHOOK_URL", url));
+    env.push(("FULFILMENT_WEBHOOK_SECRET_ARN", created.arn.unwrap()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let function = spawn_function(env!("CARGO_BIN_EXE_fulfilment"), &api, &env).await;
+    (api, function)
+}
+
 /// The invocation's span among a JSON log line's spans.
 fn invocation(line: &Value) -> Value {
     let spans = line["spans"].as_array().unwrap_or_else(|| panic!("no spans: {line}"));
@@ -217,19 +239,9 @@ async fn the_fulfilment_function_signs_its_hand_off_with_the_secret_it_reads_fro
     // Given a deployment whose webhook secret is in Secrets Manager, and a merchant's receiver
     let deployment = Deployment::start().await;
     let secret = "whsec_lambda_0123456789abcdef";
-    let created = deployment
-        .system
-        .clients
-        .secrets
-        .create_secret()
-        .name("lambda/fulfilment-webhook")
-        .secret_string(secret)
-        .send()
-        .await
-        .unwrap();
     let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
     let record = received.clone();
-    let app = axum::Router::new().route(
+    let receiver = axum::Router::new().route(
         "/hook",
         axum::routing::post(move |headers: axum::http::HeaderMap, body: String| async move {
             let signature = headers["x-orders-signature"].to_str().unwrap().to_owned();
@@ -237,20 +249,12 @@ async fn the_fulfilment_function_signs_its_hand_off_with_the_secret_it_reads_fro
             axum::http::StatusCode::ACCEPTED
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     // And an order to hand off
     let mut order = order(2);
     order.status = OrderStatus::Processing;
     deployment.system.ports.orders.create_order(&order, None).await.unwrap();
     // When the function, configured with the webhook's URL and the secret's ARN, gets the task
-    let api = RuntimeApi::start().await;
-    let mut env = deployment.function_env();
-    env.push(("FULFILMENT_WEBHOOK_URL", url));
-    env.push(("FULFILMENT_WEBHOOK_SECRET_ARN", created.arn.unwrap()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let function = spawn_function(env!("CARGO_BIN_EXE_fulfilment"), &api, &env).await;
+    let (api, function) = start_handing_off_to(&deployment, receiver, "lambda/fulfilment-webhook", secret).await;
     let task = json!({"task": "hand_off", "order_id": order.order_id, "task_token": "an-answered-token"});
     let answer = api.invoke(sqs_event(&[("m-1", task.to_string())])).await;
     // Then the receiver got the order once, signed with that secret
@@ -273,33 +277,16 @@ async fn the_fulfilment_function_signs_its_hand_off_with_the_secret_it_reads_fro
 async fn the_fulfilment_function_counts_a_refused_hand_off_and_the_order_it_fails() {
     // Given a merchant's receiver that refuses every order, and an order in processing
     let deployment = Deployment::start().await;
-    let created = deployment
-        .system
-        .clients
-        .secrets
-        .create_secret()
-        .name("lambda/fulfilment-refusing")
-        .secret_string("whsec_refusing_0123456789abcdef")
-        .send()
-        .await
-        .unwrap();
-    let app = axum::Router::new().route(
+    let receiver = axum::Router::new().route(
         "/hook",
         axum::routing::post(|| async { (axum::http::StatusCode::UNPROCESSABLE_ENTITY, "address unknown") }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let mut order = order(2);
     order.status = OrderStatus::Processing;
     deployment.system.ports.orders.create_order(&order, None).await.unwrap();
     // When the function hands it off
-    let api = RuntimeApi::start().await;
-    let mut env = deployment.function_env();
-    env.push(("FULFILMENT_WEBHOOK_URL", url));
-    env.push(("FULFILMENT_WEBHOOK_SECRET_ARN", created.arn.unwrap()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let function = spawn_function(env!("CARGO_BIN_EXE_fulfilment"), &api, &env).await;
+    let secret = "whsec_refusing_0123456789abcdef";
+    let (api, function) = start_handing_off_to(&deployment, receiver, "lambda/fulfilment-refusing", secret).await;
     let task = json!({"task": "hand_off", "order_id": order.order_id, "task_token": "a-refused-token"});
     let answer = api.invoke(sqs_event(&[("m-1", task.to_string())])).await;
     assert_eq!(answer, Invocation::Response(json!({"batchItemFailures": []})), "{}", function.output());
