@@ -279,8 +279,8 @@ mod tests {
         }
         reading.store(false, std::sync::atomic::Ordering::Relaxed);
         readers.into_iter().for_each(|reader| reader.join().expect("the reader ends"));
-        // Then the log never held more than a small part of them
-        assert!(largest_log < 3 << 20, "the log grew to {largest_log} bytes");
+        // Then the log never held more than a small part of them, however the threads were scheduled
+        assert!(largest_log < 2 << 20, "the log grew to {largest_log} bytes");
         assert_eq!(catalog_rows(&database), 2_000);
     }
 

@@ -51,12 +51,17 @@ pub(super) fn start(
 ) -> Result<mpsc::Sender<QueuedWrite>, StoreError> {
     let mut files = OpenedFiles::of(path);
     let checkpoints = start_checkpointer(path, restart_log_after_frames)?;
-    // The checkpointer copies the log into the file; the writer only appends to the log.
+    // The checkpointer copies the log into the file; the writer only appends to the log, unless
+    // the checkpointer falls far behind (`restart_overlong_log`).
     connection.pragma_update(None, "wal_autocheckpoint", 0).map_err(super::sql_error)?;
+    connection.wal_hook(Some(restart_overlong_log));
     let (writer, jobs) = mpsc::channel::<QueuedWrite>();
     std::thread::Builder::new()
         .name("sqlite-writer".to_owned())
-        .spawn(move || write_groups(connection, &jobs, &mut files, &checkpoints))
+        .spawn(move || {
+            LOG_FRAMES_LIMIT.set(restart_log_after_frames.saturating_mul(LOG_LIMIT_OVER_RESTART));
+            write_groups(connection, &jobs, &mut files, &checkpoints)
+        })
         .map_err(|e| StoreError::Internal(format!("cannot start the database writer: {e}")))?;
     Ok(writer)
 }
@@ -80,6 +85,30 @@ const CHECKPOINT_PAUSE: Duration = Duration::from_millis(50);
 /// in a 100,000-order import), every frame lands in a newly allocated block, and a reader looks a
 /// page up through one more hash table per 4,096 frames.
 pub(super) const LOG_RESTART_FRAMES: i64 = 8_192;
+
+/// How many times [`LOG_RESTART_FRAMES`] the log may reach before the writer restarts it itself.
+const LOG_LIMIT_OVER_RESTART: i64 = 4;
+
+thread_local! {
+    /// Frames past which the writer thread restarts the log itself (SQLite's write-ahead-log hook is
+    /// a plain function, so its limit lives with the thread that commits).
+    static LOG_FRAMES_LIMIT: std::cell::Cell<i64> = const { std::cell::Cell::new(i64::MAX) };
+}
+
+/// Called by SQLite after each of the writer's commits with the frames now in the log. The
+/// checkpointer keeps the log short while it gets a core; starved of one (two cores, every thread
+/// busy), it falls behind and the log would grow with every commit. Past
+/// [`LOG_LIMIT_OVER_RESTART`] times its restart point the writer restarts the log itself, between
+/// two groups, so the log stays bounded however the threads are scheduled. Never an error: the
+/// group has committed, and a checkpoint that cannot finish now is tried again at the next commit.
+fn restart_overlong_log(log: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
+    if i64::from(frames) > LOG_FRAMES_LIMIT.get()
+        && let Err(error) = log.checkpoint_v2(rusqlite::hooks::CheckpointMode::RESTART)
+    {
+        tracing::warn!(%error, frames, "the log is past its limit and cannot start over yet");
+    }
+    Ok(())
+}
 
 /// Starts the thread that copies the write-ahead log into the database file (a passive checkpoint)
 /// after commits; returns what the writer tells it about a commit with. SQLite would otherwise run
