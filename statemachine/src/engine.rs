@@ -8,12 +8,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 use crate::definition::{
-    Definition, Reason, State, StateKind, TaskState, Transition, WaitFor, WaitState, error_matches,
+    Definition, MapState, ParallelState, Reason, State, StateKind, TaskState, Transition, WaitFor, WaitState,
+    error_matches,
 };
 use crate::error::{Failure, error_names};
 use crate::history::{EventDetails, HistoryEvent, HistoryEventType};
 use crate::path::kind_of;
-use crate::store::{CurrentState, ExecutionRecord, ExecutionStatus, TaskWait, WaitingFor};
+use crate::store::{BranchRun, Branches, CurrentState, ExecutionRecord, ExecutionStatus, TaskWait, WaitingFor};
 use crate::task::{TaskFailure, TaskOutcome, TaskRequest};
 use crate::timestamp;
 
@@ -29,11 +30,85 @@ pub(crate) fn new_task_token() -> String {
     format!("{TOKEN_PREFIX}{}{}", uuid::Uuid::now_v7().simple(), uuid::Uuid::new_v4().simple())
 }
 
-/// Whether `token` has the shape of a token [`new_task_token`] makes.
-pub(crate) fn is_well_formed_token(token: &str) -> bool {
+/// A new task token for a task inside a Parallel branch or a Map iteration: a
+/// [`new_task_token`] followed by the execution's ARN (hex-encoded). An execution may wait on many
+/// of these at once, so they name their execution themselves instead of being looked up in the
+/// store's index of each execution's one task token.
+fn new_nested_task_token(execution_arn: &str) -> String {
+    let mut token = new_task_token();
+    token.push('-');
+    for byte in execution_arn.bytes() {
+        token.push_str(&format!("{byte:02x}"));
+    }
     token
-        .strip_prefix(TOKEN_PREFIX)
-        .is_some_and(|rest| rest.len() == 64 && rest.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)))
+}
+
+fn is_lower_hex(text: &str) -> bool {
+    text.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+}
+
+/// Whether `token` has the shape of a token [`new_task_token`] (or a nested task's) makes.
+pub(crate) fn is_well_formed_token(token: &str) -> bool {
+    let Some(rest) = token.strip_prefix(TOKEN_PREFIX) else { return false };
+    let (random, execution) = rest.split_at_checked(64).unwrap_or((rest, ""));
+    random.len() == 64
+        && is_lower_hex(random)
+        && (execution.is_empty()
+            || execution
+                .strip_prefix('-')
+                .is_some_and(|hex| !hex.is_empty() && hex.len() % 2 == 0 && is_lower_hex(hex)))
+}
+
+/// The execution a nested task's token names, if it is one.
+pub(crate) fn execution_of_token(token: &str) -> Option<String> {
+    if !is_well_formed_token(token) {
+        return None;
+    }
+    let hex = token.strip_prefix(TOKEN_PREFIX)?.get(64..)?.strip_prefix('-')?;
+    let bytes: Option<Vec<u8>> =
+        (0..hex.len()).step_by(2).map(|at| u8::from_str_radix(hex.get(at..at + 2)?, 16).ok()).collect();
+    String::from_utf8(bytes?).ok()
+}
+
+/// The slot holding the state of the thread `path` names: the execution's own (an empty path), or
+/// that of a run of a Parallel or Map state, each index choosing a run one level further in.
+fn slot<'r>(current: &'r Option<CurrentState>, path: &[usize]) -> Option<&'r Option<CurrentState>> {
+    let mut slot = current;
+    for &index in path {
+        slot = match slot {
+            Some(CurrentState { waiting_for: WaitingFor::Branches(branches), .. }) => {
+                &branches.runs.get(index)?.current
+            }
+            _ => return None,
+        };
+    }
+    Some(slot)
+}
+
+fn slot_mut<'r>(current: &'r mut Option<CurrentState>, path: &[usize]) -> Option<&'r mut Option<CurrentState>> {
+    let mut slot = current;
+    for &index in path {
+        slot = match slot {
+            Some(CurrentState { waiting_for: WaitingFor::Branches(branches), .. }) => {
+                &mut branches.runs.get_mut(index)?.current
+            }
+            _ => return None,
+        };
+    }
+    Some(slot)
+}
+
+/// The path of the first thread (depth first) whose state waits on a task `matches` accepts.
+fn find_task(current: &Option<CurrentState>, matches: &dyn Fn(&TaskWait) -> bool) -> Option<Vec<usize>> {
+    match &current.as_ref()?.waiting_for {
+        WaitingFor::Task(wait) if matches(wait) => Some(Vec::new()),
+        WaitingFor::Branches(branches) => branches.runs.iter().enumerate().find_map(|(index, run)| {
+            let mut path = find_task(&run.current, matches)?;
+            path.insert(0, index);
+            Some(path)
+        }),
+        _ => None,
+    }
 }
 
 /// What the executor should do after a step.
@@ -43,9 +118,17 @@ pub(crate) enum Action {
     Continue,
     /// Persist; nothing more until a timer is due, a callback arrives or an invocation returns.
     Idle,
-    /// Persist, then invoke this task (without holding the execution's lock) and apply the
-    /// outcome with [`Step::apply_invocation`].
-    Invoke { request: Box<TaskRequest>, invocation_id: u64 },
+    /// Persist, then invoke these tasks (without holding the execution's lock; several when
+    /// Parallel branches or Map iterations wait on tasks together) and apply each outcome with
+    /// [`Step::apply_invocation`].
+    Invoke(Vec<Invocation>),
+}
+
+/// A task invocation to make.
+#[derive(Debug)]
+pub(crate) struct Invocation {
+    pub request: Box<TaskRequest>,
+    pub invocation_id: u64,
 }
 
 /// A task callback (`SendTaskSuccess` / `SendTaskFailure` / `SendTaskHeartbeat`).
@@ -115,6 +198,9 @@ pub(crate) struct Step<'a> {
     record: &'a mut ExecutionRecord,
     now: DateTime<Utc>,
     events: Vec<HistoryEvent>,
+    /// The thread being stepped: empty for the execution's own, else the run indexes leading to
+    /// a Parallel branch or Map iteration (see [`slot`]).
+    path: Vec<usize>,
 }
 
 impl<'a> Step<'a> {
@@ -124,7 +210,7 @@ impl<'a> Step<'a> {
         record: &'a mut ExecutionRecord,
         now: DateTime<Utc>,
     ) -> Self {
-        Step { definition, state_machine_name, record, now, events: Vec::new() }
+        Step { definition, state_machine_name, record, now, events: Vec::new(), path: Vec::new() }
     }
 
     /// The history events the step produced.
@@ -138,9 +224,33 @@ impl<'a> Step<'a> {
         self.events.push(HistoryEvent { id, previous_event_id: id - 1, timestamp: self.now, event_type, details });
     }
 
+    /// The state the thread being stepped is in.
+    fn thread(&self) -> Option<&CurrentState> {
+        slot(&self.record.current, &self.path)?.as_ref()
+    }
+
+    fn thread_mut(&mut self) -> Option<&mut CurrentState> {
+        slot_mut(&mut self.record.current, &self.path)?.as_mut()
+    }
+
+    /// The runs of the Parallel or Map state the thread being stepped is in.
+    fn branches(&self) -> Option<&Branches> {
+        match &self.thread()?.waiting_for {
+            WaitingFor::Branches(branches) => Some(branches),
+            _ => None,
+        }
+    }
+
+    fn branches_mut(&mut self) -> Option<&mut Branches> {
+        match &mut self.thread_mut()?.waiting_for {
+            WaitingFor::Branches(branches) => Some(branches),
+            _ => None,
+        }
+    }
+
     fn context(&self, task_token: Option<&str>) -> Value {
         let record = &*self.record;
-        let (name, entered, retries) = match &record.current {
+        let (name, entered, retries) = match self.thread() {
             Some(c) => (c.name.as_str(), c.entered_time, c.retry_count),
             None => ("", self.now, 0),
         };
@@ -163,8 +273,10 @@ impl<'a> Step<'a> {
     /// The current state's record and definition, or `None` after failing the execution because
     /// there is none (which only a definition changed under a running execution can cause).
     fn current(&mut self) -> Option<(CurrentState, &'a State)> {
-        let Some(current) = self.record.current.clone() else {
-            self.fail(Failure::runtime("the execution is running but has no current state"));
+        let Some(current) = self.thread().cloned() else {
+            if self.path.is_empty() {
+                self.fail(Failure::runtime("the execution is running but has no current state"));
+            }
             return None;
         };
         let definition = self.definition;
@@ -181,7 +293,7 @@ impl<'a> Step<'a> {
     }
 
     fn set_waiting(&mut self, waiting_for: WaitingFor) {
-        if let Some(current) = self.record.current.as_mut() {
+        if let Some(current) = self.thread_mut() {
             current.waiting_for = waiting_for;
         }
     }
@@ -208,31 +320,54 @@ impl<'a> Step<'a> {
             self.time_out();
             return Action::Idle;
         }
-        let Some((current, state)) = self.current() else { return Action::Idle };
+        self.path.clear();
+        let mut invocations = Vec::new();
+        if self.advance_thread(in_flight, &mut invocations) {
+            // A task just scheduled is found again, not yet invoked, by the next step.
+            Action::Continue
+        } else if invocations.is_empty() {
+            Action::Idle
+        } else {
+            Action::Invoke(invocations)
+        }
+    }
+
+    /// One step of the thread at `self.path` (and, for a Parallel or Map state, of each of its
+    /// runs); whether it changed anything. Tasks scheduled but not running in this process are
+    /// added to `invocations`.
+    fn advance_thread(&mut self, in_flight: &dyn Fn(u64) -> bool, invocations: &mut Vec<Invocation>) -> bool {
+        if self.branches().is_some() {
+            return self.advance_branches(in_flight, invocations);
+        }
+        let events_before = self.record.last_event_id;
+        let Some((current, state)) = self.current() else { return self.record.last_event_id != events_before };
         match &current.waiting_for {
-            WaitingFor::Nothing => self.run_state(&current, state),
+            WaitingFor::Nothing => {
+                self.run_state(&current, state);
+                true
+            }
             WaitingFor::Timer { until } => {
                 if self.now < *until {
-                    return Action::Idle;
+                    return false;
                 }
                 if let StateKind::Wait(wait) = &state.kind {
                     self.finish_wait(&current, wait);
                 } else {
                     self.fail(Failure::runtime(format!("state \"{}\" is not a Wait state", current.name)));
                 }
-                Action::Continue
+                true
             }
             WaitingFor::RetryInterval { until } => {
                 if self.now < *until {
-                    return Action::Idle;
+                    return false;
                 }
                 self.set_waiting(WaitingFor::Nothing);
-                Action::Continue
+                true
             }
             WaitingFor::Task(wait) => {
                 let StateKind::Task(task) = &state.kind else {
                     self.fail(Failure::runtime(format!("state \"{}\" is not a Task state", current.name)));
-                    return Action::Idle;
+                    return true;
                 };
                 if wait.timeout_at.is_some_and(|t| self.now >= t) {
                     let cause = format!(
@@ -240,24 +375,252 @@ impl<'a> Step<'a> {
                         task.timeout_seconds.unwrap_or_default()
                     );
                     self.task_timed_out(task, Failure::new(error_names::TIMEOUT, cause));
-                    Action::Continue
+                    true
                 } else if wait.heartbeat_at.is_some_and(|t| self.now >= t) {
                     let cause = format!(
                         "No heartbeat was received within HeartbeatSeconds ({})",
                         task.heartbeat_seconds.unwrap_or_default()
                     );
                     self.task_timed_out(task, Failure::new(error_names::HEARTBEAT_TIMEOUT, cause));
-                    Action::Continue
-                } else if !wait.invoked && !in_flight(wait.invocation_id) {
-                    // Scheduled but not running here: the process stopped during the invocation.
-                    Action::Invoke {
-                        request: Box::new(self.request(task, &current, wait)),
-                        invocation_id: wait.invocation_id,
-                    }
+                    true
                 } else {
-                    Action::Idle
+                    if !wait.invoked && !in_flight(wait.invocation_id) {
+                        // Scheduled but not running here: just scheduled, or the process stopped
+                        // during the invocation.
+                        invocations.push(Invocation {
+                            request: Box::new(self.request(task, &current, wait)),
+                            invocation_id: wait.invocation_id,
+                        });
+                    }
+                    false
                 }
             }
+            WaitingFor::Branches(_) => false,
+        }
+    }
+
+    /// One step of a Parallel or Map state's runs: start the iterations `MaxConcurrency` allows,
+    /// step each run, then fail the state if a run's failure fails it, or complete it once every
+    /// run has succeeded.
+    fn advance_branches(&mut self, in_flight: &dyn Fn(u64) -> bool, invocations: &mut Vec<Invocation>) -> bool {
+        let Some(name) = self.thread().map(|c| c.name.clone()) else { return false };
+        let definition = self.definition;
+        let Some(state) = definition.state(&name) else {
+            self.fail(Failure::runtime(format!("the definition has no state \"{name}\"")));
+            return true;
+        };
+        let mut progressed = false;
+        if let StateKind::Map(map) = &state.kind {
+            progressed |= self.start_iterations(map, &name);
+        }
+        let runs = self.branches().map_or(0, |b| b.runs.len());
+        for index in 0..runs {
+            if self.branches().is_none_or(|b| b.runs[index].is_finished()) {
+                continue;
+            }
+            self.path.push(index);
+            progressed |= self.advance_thread(in_flight, invocations);
+            self.path.pop();
+            if let Some(failure) = self.failure_of_runs(state) {
+                self.abort_runs(state);
+                self.branches_failed(state, failure);
+                return true;
+            }
+        }
+        if let Some(failure) = self.failure_of_runs(state) {
+            self.abort_runs(state);
+            self.branches_failed(state, failure);
+            return true;
+        }
+        let all_done = self.branches().is_some_and(|b| {
+            b.runs.iter().all(BranchRun::is_finished) && (b.items.is_empty() || b.runs.len() == b.items.len())
+        });
+        if all_done {
+            self.branches_succeeded(state);
+            return true;
+        }
+        progressed
+    }
+
+    /// Starts a Map's next iterations, as many as `MaxConcurrency` allows; whether it started any.
+    fn start_iterations(&mut self, map: &MapState, name: &str) -> bool {
+        let mut started_any = false;
+        loop {
+            let Some(branches) = self.branches() else { return started_any };
+            let running = branches.runs.iter().filter(|run| !run.is_finished()).count() as u64;
+            let index = branches.runs.len();
+            if index >= branches.items.len() || (map.max_concurrency != 0 && running >= map.max_concurrency) {
+                return started_any;
+            }
+            let item = branches.items[index].clone();
+            let effective = self.thread().and_then(|c| c.effective_input.clone()).unwrap_or(Value::Null);
+            let input = match &map.item_selector {
+                None => Ok(item),
+                Some(selector) => {
+                    let mut context = self.context(None);
+                    context["Map"] = json!({ "Item": { "Index": index, "Value": item } });
+                    selector.eval(&effective, &context)
+                }
+            };
+            if let Some(branches) = self.branches_mut() {
+                branches.runs.push(BranchRun { current: None, output: None, error: None, cause: None });
+            }
+            self.event(
+                HistoryEventType::MapIterationStarted,
+                EventDetails { name: Some(name.to_owned()), index: Some(index as u64), ..EventDetails::default() },
+            );
+            self.path.push(index);
+            match input {
+                Ok(input) => self.enter_state(&map.processor, input),
+                Err(failure) => self.finish_run(Err(failure)),
+            }
+            self.path.pop();
+            started_any = true;
+        }
+    }
+
+    /// The failure that fails a Parallel or Map state, if its runs' failures do: any failed
+    /// branch fails a Parallel state and any failed iteration an inline Map; a Distributed Map
+    /// fails once more iterations have failed than it tolerates.
+    fn failure_of_runs(&self, state: &State) -> Option<Failure> {
+        let branches = self.branches()?;
+        let mut failed = branches.runs.iter().filter(|run| run.is_finished() && run.output.is_none());
+        let run_failure = |run: &BranchRun| Failure {
+            error: run.error.clone().unwrap_or_default(),
+            cause: run.cause.clone().unwrap_or_default(),
+        };
+        match &state.kind {
+            StateKind::Map(map) if map.distributed => {
+                let count = failed.count() as u64;
+                let total = branches.items.len().max(1) as f64;
+                let over_count = map.tolerated.count.is_none_or(|tolerated| count > tolerated);
+                let over_percentage =
+                    map.tolerated.percentage.is_none_or(|tolerated| count as f64 * 100.0 / total > tolerated);
+                (count > 0 && over_count && over_percentage).then(|| {
+                    Failure::new(
+                        error_names::EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                        "The specified tolerated failure threshold was exceeded",
+                    )
+                })
+            }
+            _ => failed.next().map(run_failure),
+        }
+    }
+
+    /// Stops a Parallel or Map state's runs that are still going (their tasks' late results and
+    /// callbacks are then ignored).
+    fn abort_runs(&mut self, state: &State) {
+        let Some(name) = self.thread().map(|c| c.name.clone()) else { return };
+        let is_map = matches!(state.kind, StateKind::Map(_));
+        let mut aborted = Vec::new();
+        if let Some(branches) = self.branches_mut() {
+            for (index, run) in branches.runs.iter_mut().enumerate() {
+                if !run.is_finished() {
+                    run.current = None;
+                    aborted.push(index);
+                }
+            }
+        }
+        if is_map {
+            for index in aborted {
+                self.event(
+                    HistoryEventType::MapIterationAborted,
+                    EventDetails { name: Some(name.clone()), index: Some(index as u64), ..EventDetails::default() },
+                );
+            }
+        }
+    }
+
+    fn branches_failed(&mut self, state: &State, failure: Failure) {
+        let failed = match &state.kind {
+            StateKind::Map(map) => {
+                if map.distributed {
+                    self.event(
+                        HistoryEventType::MapRunFailed,
+                        EventDetails {
+                            error: Some(failure.error.clone()),
+                            cause: Some(failure.cause.clone()),
+                            ..EventDetails::default()
+                        },
+                    );
+                }
+                HistoryEventType::MapStateFailed
+            }
+            _ => HistoryEventType::ParallelStateFailed,
+        };
+        self.event(failed, EventDetails::default());
+        self.handle_error(failure);
+    }
+
+    /// Every run has ended and the state has not failed: its result is the array of the runs'
+    /// outputs (a tolerated failed iteration's is its error output).
+    fn branches_succeeded(&mut self, state: &State) {
+        let Some((current, _)) = self.current() else { return };
+        let outputs: Vec<Value> = self
+            .branches()
+            .map(|b| {
+                b.runs
+                    .iter()
+                    .map(|run| run.output.clone().unwrap_or_else(|| json!({ "Error": run.error, "Cause": run.cause })))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (result_selector, result_path, output_path, transition) = match &state.kind {
+            StateKind::Parallel(p) => (&p.result_selector, &p.result_path, &p.output_path, &p.transition),
+            StateKind::Map(m) => (&m.result_selector, &m.result_path, &m.output_path, &m.transition),
+            _ => return,
+        };
+        match &state.kind {
+            StateKind::Map(map) => {
+                if map.distributed {
+                    self.event(HistoryEventType::MapRunSucceeded, EventDetails::default());
+                }
+                self.event(HistoryEventType::MapStateSucceeded, EventDetails::default());
+            }
+            _ => self.event(HistoryEventType::ParallelStateSucceeded, EventDetails::default()),
+        }
+        let context = self.context(None);
+        let result = match result_selector {
+            None => Value::Array(outputs),
+            Some(template) => match template.eval(&Value::Array(outputs), &context) {
+                Ok(selected) => selected,
+                Err(failure) => return self.handle_error(failure),
+            },
+        };
+        let output = match result_path.apply(&current.raw_input, result) {
+            Ok(output) => output,
+            Err(failure) => return self.handle_error(failure),
+        };
+        match output_path.apply(&output, &context, "OutputPath") {
+            Ok(output) => self.complete_state(state, output, transition),
+            Err(failure) => self.fail(failure),
+        }
+    }
+
+    /// Ends the run being stepped (a Parallel branch or a Map iteration) with its output or error.
+    fn finish_run(&mut self, outcome: Result<Value, Failure>) {
+        let Some((&index, parent)) = self.path.split_last() else { return };
+        let parent = parent.to_vec();
+        let Some(Some(parent_state)) = slot_mut(&mut self.record.current, &parent) else { return };
+        let name = parent_state.name.clone();
+        let WaitingFor::Branches(branches) = &mut parent_state.waiting_for else { return };
+        let Some(run) = branches.runs.get_mut(index) else { return };
+        run.current = None;
+        let succeeded = outcome.is_ok();
+        match outcome {
+            Ok(output) => run.output = Some(output),
+            Err(failure) => {
+                run.error = Some(failure.error);
+                run.cause = Some(failure.cause);
+            }
+        }
+        if matches!(self.definition.state(&name).map(|s| &s.kind), Some(StateKind::Map(_))) {
+            let event_type =
+                if succeeded { HistoryEventType::MapIterationSucceeded } else { HistoryEventType::MapIterationFailed };
+            self.event(
+                event_type,
+                EventDetails { name: Some(name), index: Some(index as u64), ..EventDetails::default() },
+            );
         }
     }
 
@@ -309,7 +672,7 @@ impl<'a> Step<'a> {
                 let context = self.context(None);
                 match self.wait_deadline(current, wait, &context) {
                     Ok((effective, until)) => {
-                        if let Some(current) = self.record.current.as_mut() {
+                        if let Some(current) = self.thread_mut() {
                             current.effective_input = Some(effective);
                             current.waiting_for = WaitingFor::Timer { until };
                         }
@@ -354,8 +717,74 @@ impl<'a> Step<'a> {
                 }
             }
             StateKind::Task(task) => return self.start_task(current, task),
+            StateKind::Parallel(parallel) => self.start_branches(current, parallel),
+            StateKind::Map(map) => self.start_map(current, map),
         }
         Action::Continue
+    }
+
+    /// Enters a Parallel state's branches, each with the state's effective input.
+    fn start_branches(&mut self, current: &CurrentState, parallel: &ParallelState) {
+        let context = self.context(None);
+        let effective = match parallel.input_path.apply(&current.raw_input, &context, "InputPath") {
+            Ok(effective) => effective,
+            Err(failure) => return self.fail(failure),
+        };
+        let input = match &parallel.parameters {
+            None => effective,
+            Some(template) => match template.eval(&effective, &context) {
+                Ok(parameters) => parameters,
+                Err(failure) => return self.handle_error(failure),
+            },
+        };
+        self.event(HistoryEventType::ParallelStateStarted, EventDetails::default());
+        let runs = vec![BranchRun { current: None, output: None, error: None, cause: None }; parallel.branches.len()];
+        self.set_waiting(WaitingFor::Branches(Box::new(Branches { items: Vec::new(), runs })));
+        for (index, start_at) in parallel.branches.iter().enumerate() {
+            self.path.push(index);
+            self.enter_state(start_at, input.clone());
+            self.path.pop();
+        }
+    }
+
+    /// Starts a Map state: selects its items; the iterations start as the state is stepped.
+    fn start_map(&mut self, current: &CurrentState, map: &MapState) {
+        let context = self.context(None);
+        let effective = match map.input_path.apply(&current.raw_input, &context, "InputPath") {
+            Ok(effective) => effective,
+            Err(failure) => return self.fail(failure),
+        };
+        let items = match &map.items_path {
+            None => Some(&effective),
+            Some(path) => path.resolve(&effective, &context),
+        };
+        let items = match items {
+            Some(Value::Array(items)) => items.clone(),
+            Some(other) => {
+                return self.fail(Failure::runtime(format!(
+                    "Invalid path '{}': the ItemsPath selects {}, not an array",
+                    map.items_path.as_ref().map_or_else(|| "$".to_owned(), ToString::to_string),
+                    kind_of(other)
+                )));
+            }
+            None => {
+                return self.fail(Failure::runtime(format!(
+                    "Invalid path '{}': the ItemsPath references a field not present in the input",
+                    map.items_path.as_ref().map_or_else(|| "$".to_owned(), ToString::to_string),
+                )));
+            }
+        };
+        self.event(
+            HistoryEventType::MapStateStarted,
+            EventDetails { length: Some(items.len() as u64), ..EventDetails::default() },
+        );
+        if map.distributed {
+            self.event(HistoryEventType::MapRunStarted, EventDetails::default());
+        }
+        if let Some(current) = self.thread_mut() {
+            current.effective_input = Some(effective);
+            current.waiting_for = WaitingFor::Branches(Box::new(Branches { items, runs: Vec::new() }));
+        }
     }
 
     fn wait_deadline(
@@ -426,7 +855,9 @@ impl<'a> Step<'a> {
     }
 
     fn start_task(&mut self, current: &CurrentState, task: &TaskState) -> Action {
-        let token = task.wait_for_task_token.then(new_task_token);
+        let token = task.wait_for_task_token.then(|| {
+            if self.path.is_empty() { new_task_token() } else { new_nested_task_token(&self.record.execution_arn) }
+        });
         let context = self.context(token.as_deref());
         let effective = match task.input_path.apply(&current.raw_input, &context, "InputPath") {
             Ok(effective) => effective,
@@ -440,7 +871,7 @@ impl<'a> Step<'a> {
             Some(template) => match template.eval(&effective, &context) {
                 Ok(parameters) => parameters,
                 Err(failure) => {
-                    self.handle_task_error(task, failure);
+                    self.handle_error(failure);
                     return Action::Continue;
                 }
             },
@@ -454,7 +885,7 @@ impl<'a> Step<'a> {
             timeout_at: task.timeout_seconds.and_then(|s| seconds_after(self.now, s as f64)),
             heartbeat_at: task.heartbeat_seconds.and_then(|s| seconds_after(self.now, s as f64)),
         };
-        if let Some(current) = self.record.current.as_mut() {
+        if let Some(current) = self.thread_mut() {
             current.effective_input = Some(parameters.clone());
             current.waiting_for = WaitingFor::Task(wait.clone());
         }
@@ -474,7 +905,7 @@ impl<'a> Step<'a> {
         );
         let mut current = current.clone();
         current.effective_input = Some(parameters);
-        Action::Invoke { request: Box::new(self.request(task, &current, &wait)), invocation_id }
+        Action::Invoke(vec![Invocation { request: Box::new(self.request(task, &current, &wait)), invocation_id }])
     }
 
     fn request(&self, task: &TaskState, current: &CurrentState, wait: &TaskWait) -> TaskRequest {
@@ -492,9 +923,9 @@ impl<'a> Step<'a> {
         }
     }
 
-    /// The current Task state and its outstanding task, if the execution is waiting on one.
+    /// The current Task state and its outstanding task, if the thread is waiting on one.
     fn waiting_task(&self) -> Option<(&'a TaskState, TaskWait)> {
-        let current = self.record.current.as_ref()?;
+        let current = self.thread()?;
         let WaitingFor::Task(wait) = &current.waiting_for else { return None };
         let definition = self.definition;
         match &definition.state(&current.name)?.kind {
@@ -516,6 +947,10 @@ impl<'a> Step<'a> {
         if self.record.status != ExecutionStatus::Running {
             return false;
         }
+        let Some(path) = find_task(&self.record.current, &|wait| wait.invocation_id == invocation_id) else {
+            return false;
+        };
+        self.path = path;
         let Some((task, wait)) = self.waiting_task() else { return false };
         if wait.invocation_id != invocation_id || wait.invoked || self.deadline_passed(&wait) {
             return false;
@@ -545,6 +980,10 @@ impl<'a> Step<'a> {
         if self.record.status != ExecutionStatus::Running {
             return false;
         }
+        let Some(path) = find_task(&self.record.current, &|wait| wait.task_token.as_deref() == Some(token)) else {
+            return false;
+        };
+        self.path = path;
         let Some((task, wait)) = self.waiting_task() else { return false };
         if wait.task_token.as_deref() != Some(token) || self.deadline_passed(&wait) {
             return false;
@@ -587,12 +1026,12 @@ impl<'a> Step<'a> {
             None => result,
             Some(template) => match template.eval(&result, &context) {
                 Ok(selected) => selected,
-                Err(failure) => return self.handle_task_error(task, failure),
+                Err(failure) => return self.handle_error(failure),
             },
         };
         let output = match task.result_path.apply(&current.raw_input, result) {
             Ok(output) => output,
-            Err(failure) => return self.handle_task_error(task, failure),
+            Err(failure) => return self.handle_error(failure),
         };
         match task.output_path.apply(&output, &context, "OutputPath") {
             Ok(output) => self.complete_state(state, output, &task.transition),
@@ -610,7 +1049,7 @@ impl<'a> Step<'a> {
                 ..EventDetails::default()
             },
         );
-        self.handle_task_error(task, Failure { error, cause });
+        self.handle_error(Failure { error, cause });
     }
 
     fn task_timed_out(&mut self, task: &TaskState, failure: Failure) {
@@ -623,17 +1062,19 @@ impl<'a> Step<'a> {
                 ..EventDetails::default()
             },
         );
-        self.handle_task_error(task, failure);
+        self.handle_error(failure);
     }
 
-    /// A Task state reported `failure`: retry it, catch it, or fail the execution.
-    fn handle_task_error(&mut self, task: &TaskState, failure: Failure) {
+    /// The current Task, Parallel or Map state reported `failure`: retry it, catch it, or fail
+    /// the thread (the execution, or the branch or iteration it is in).
+    fn handle_error(&mut self, failure: Failure) {
         if failure.error == error_names::RUNTIME {
             return self.fail(failure);
         }
         let Some((current, state)) = self.current() else { return };
+        let (retry, catch) = state.kind.error_handling();
         if let Some((index, retrier)) =
-            task.retry.iter().enumerate().find(|(_, r)| error_matches(&r.error_equals, &failure.error))
+            retry.iter().enumerate().find(|(_, r)| error_matches(&r.error_equals, &failure.error))
         {
             let used = current.retrier_attempts.get(index).copied().unwrap_or(0);
             if used < retrier.max_attempts {
@@ -646,9 +1087,9 @@ impl<'a> Step<'a> {
                     delay = rand::random_range(0.0..=delay);
                 }
                 let until = seconds_after(self.now, delay).unwrap_or(self.now);
-                if let Some(current) = self.record.current.as_mut() {
-                    if current.retrier_attempts.len() < task.retry.len() {
-                        current.retrier_attempts.resize(task.retry.len(), 0);
+                if let Some(current) = self.thread_mut() {
+                    if current.retrier_attempts.len() < retry.len() {
+                        current.retrier_attempts.resize(retry.len(), 0);
                     }
                     current.retrier_attempts[index] = used + 1;
                     current.retry_count = current.retry_count.saturating_add(1);
@@ -658,7 +1099,7 @@ impl<'a> Step<'a> {
                 return;
             }
         }
-        if let Some(catcher) = task.catch.iter().find(|c| error_matches(&c.error_equals, &failure.error)) {
+        if let Some(catcher) = catch.iter().find(|c| error_matches(&c.error_equals, &failure.error)) {
             let error_output = json!({ "Error": failure.error, "Cause": failure.cause });
             match catcher.result_path.apply(&current.raw_input, error_output) {
                 Ok(output) => self.complete_state(state, output, &Transition::Next(catcher.next.clone())),
@@ -674,7 +1115,7 @@ impl<'a> Step<'a> {
 
     /// Emits the exit event of the current state and follows `transition`.
     fn complete_state(&mut self, state: &State, output: Value, transition: &Transition) {
-        let name = self.record.current.as_ref().map(|c| c.name.clone()).unwrap_or_default();
+        let name = self.thread().map(|c| c.name.clone()).unwrap_or_default();
         if let Some(exited) = HistoryEventType::exited(state.kind.type_name()) {
             self.event(
                 exited,
@@ -682,6 +1123,7 @@ impl<'a> Step<'a> {
             );
         }
         match transition {
+            Transition::End if !self.path.is_empty() => self.finish_run(Ok(output)),
             Transition::End => {
                 self.finish(ExecutionStatus::Succeeded, None, None);
                 self.record.output = Some(output.clone());
@@ -699,11 +1141,9 @@ impl<'a> Step<'a> {
         let Some(state) = definition.state(name) else {
             return self.fail(Failure::runtime(format!("the definition has no state \"{name}\"")));
         };
-        let retriers = match &state.kind {
-            StateKind::Task(task) => task.retry.len(),
-            _ => 0,
-        };
-        self.record.current = Some(CurrentState {
+        let retriers = state.kind.error_handling().0.len();
+        let Some(thread) = slot_mut(&mut self.record.current, &self.path) else { return };
+        *thread = Some(CurrentState {
             name: name.to_owned(),
             entered_time: self.now,
             raw_input: input.clone(),
@@ -730,7 +1170,12 @@ impl<'a> Step<'a> {
         self.fail_with(Some(failure.error), Some(failure.cause));
     }
 
+    /// Fails the thread: the execution, or the branch or iteration being stepped.
     fn fail_with(&mut self, error: Option<String>, cause: Option<String>) {
+        if !self.path.is_empty() {
+            return self
+                .finish_run(Err(Failure { error: error.unwrap_or_default(), cause: cause.unwrap_or_default() }));
+        }
         self.finish(ExecutionStatus::Failed, error.clone(), cause.clone());
         self.event(HistoryEventType::ExecutionFailed, EventDetails { error, cause, ..EventDetails::default() });
     }

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use crate::arn::{ExecutionArn, StateMachineArn, validate_name};
 use crate::clock::{Clock, SystemClock};
 use crate::definition::Definition;
-use crate::engine::{Action, Callback, Step, is_well_formed_token, new_execution};
+use crate::engine::{Action, Callback, Invocation, Step, execution_of_token, is_well_formed_token, new_execution};
 use crate::error::{ExecutorError, StoreError, error_names};
 use crate::history::HistoryEvent;
 use crate::store::{CreateOutcome, ExecutionRecord, ExecutionStatus, ExecutionStore};
@@ -509,8 +509,14 @@ impl Executor {
         if !is_well_formed_token(token) {
             return Err(ExecutorError::InvalidToken);
         }
-        let Some(execution_arn) = self.inner.store.find_by_task_token(token).await? else {
-            return Err(ExecutorError::TaskTimedOut);
+        // A task inside a branch or iteration has a token naming its execution; the store indexes
+        // only each execution's own task's.
+        let execution_arn = match execution_of_token(token) {
+            Some(execution_arn) => execution_arn,
+            None => match self.inner.store.find_by_task_token(token).await? {
+                Some(execution_arn) => execution_arn,
+                None => return Err(ExecutorError::TaskTimedOut),
+            },
         };
         let Some(record) = self.inner.store.load_execution(&execution_arn).await? else {
             return Err(ExecutorError::TaskTimedOut);
@@ -744,18 +750,52 @@ impl Executor {
         self.spawn(async move {
             let _job = job;
             if let Err(error) = this.drive(&execution_arn, saved).await {
-                tracing::warn!(execution_arn = %execution_arn, %error, "advancing the execution failed; will retry");
-                let retry_at = this
-                    .now()
-                    .checked_add_signed(
-                        TimeDelta::from_std(this.inner.options.retry_after_error).unwrap_or(TimeDelta::MAX),
-                    )
-                    .unwrap_or_else(|| this.now());
-                lock(&this.inner.wakeups).due.insert(execution_arn, retry_at);
-                let mut errors = lock(&this.inner.job_errors);
-                if errors.len() < 64 {
-                    errors.push(error);
-                }
+                this.retry_later(execution_arn, error);
+            }
+        });
+    }
+
+    /// After a failed step: the execution is woken again after `retry_after_error`, and the error
+    /// kept for [`Executor::run_until_idle`].
+    fn retry_later(&self, execution_arn: String, error: ExecutorError) {
+        tracing::warn!(execution_arn = %execution_arn, %error, "advancing the execution failed; will retry");
+        let retry_at = self
+            .now()
+            .checked_add_signed(TimeDelta::from_std(self.inner.options.retry_after_error).unwrap_or(TimeDelta::MAX))
+            .unwrap_or_else(|| self.now());
+        lock(&self.inner.wakeups).due.insert(execution_arn, retry_at);
+        let mut errors = lock(&self.inner.job_errors);
+        if errors.len() < 64 {
+            errors.push(error);
+        }
+    }
+
+    /// Invokes a task in the background (one of several an execution's branches or iterations
+    /// wait on together), applies its outcome as soon as it returns, and advances the execution
+    /// from there.
+    fn spawn_invocation(&self, execution_arn: String, invocation: Invocation) {
+        let key = (execution_arn.clone(), invocation.invocation_id);
+        lock(&self.inner.in_flight).insert(key.clone());
+        let in_flight = InFlightGuard { inner: self.inner.clone(), key };
+        self.inner.jobs.send_modify(|n| *n += 1);
+        let job = JobGuard(self.inner.clone());
+        let this = self.clone();
+        self.spawn(async move {
+            let _job = job;
+            let outcome = this.invoke(*invocation.request).await;
+            let applied = {
+                let execution_lock = this.lock_for(&execution_arn);
+                let _guard = execution_lock.lock().await;
+                let applied = this.apply_invocation(&execution_arn, invocation.invocation_id, outcome, None).await;
+                drop(in_flight);
+                applied
+            };
+            let advanced = match applied {
+                Ok(known) => this.drive(&execution_arn, known).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = advanced {
+                this.retry_later(execution_arn, error);
             }
         });
     }
@@ -787,14 +827,19 @@ impl Executor {
             match action {
                 Action::Continue => known = Some(record),
                 Action::Idle => return Ok(()),
-                Action::Invoke { request, invocation_id } => {
+                Action::Invoke(mut invocations) => {
+                    // Tasks beyond the first (of branches or iterations) run beside it.
+                    for other in invocations.split_off(1) {
+                        self.spawn_invocation(execution_arn.to_owned(), other);
+                    }
+                    let Some(Invocation { request, invocation_id }) = invocations.pop() else { return Ok(()) };
                     let key = (execution_arn.to_owned(), invocation_id);
                     lock(&self.inner.in_flight).insert(key.clone());
                     let in_flight_guard = InFlightGuard { inner: self.inner.clone(), key };
                     drop(guard);
                     let outcome = self.invoke(*request).await;
                     let _guard = execution_lock.lock().await;
-                    let applied = self.apply_invocation(execution_arn, invocation_id, outcome, record).await;
+                    let applied = self.apply_invocation(execution_arn, invocation_id, outcome, Some(record)).await;
                     drop(in_flight_guard);
                     // If the result was stale (a callback, timeout or stop came first), the next
                     // step finds out what, if anything, is left to do.
@@ -804,17 +849,17 @@ impl Executor {
         }
     }
 
-    /// Applies a task's outcome to `saved` (the record as this executor last saved it), or, if the
-    /// stored record has moved on since, to the stored one. Returns the record as it now is, when
-    /// known without a read.
+    /// Applies a task's outcome to `saved` (the record as this executor last saved it, if known),
+    /// or, if the stored record has moved on since, to the stored one. Returns the record as it
+    /// now is, when known without a read.
     async fn apply_invocation(
         &self,
         execution_arn: &str,
         invocation_id: u64,
         outcome: Result<TaskOutcome, TaskFailure>,
-        saved: ExecutionRecord,
+        saved: Option<ExecutionRecord>,
     ) -> Result<Option<ExecutionRecord>, ExecutorError> {
-        let mut known = Some(saved);
+        let mut known = saved;
         loop {
             let Some((mut record, from_memory)) = self.record_to_step(execution_arn, &mut known).await? else {
                 return Ok(None);

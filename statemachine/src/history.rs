@@ -28,6 +28,25 @@ pub enum HistoryEventType {
     SucceedStateEntered,
     SucceedStateExited,
     FailStateEntered,
+    ParallelStateEntered,
+    ParallelStateStarted,
+    ParallelStateSucceeded,
+    ParallelStateFailed,
+    ParallelStateAborted,
+    ParallelStateExited,
+    MapStateEntered,
+    MapStateStarted,
+    MapStateSucceeded,
+    MapStateFailed,
+    MapStateAborted,
+    MapStateExited,
+    MapIterationStarted,
+    MapIterationSucceeded,
+    MapIterationFailed,
+    MapIterationAborted,
+    MapRunStarted,
+    MapRunSucceeded,
+    MapRunFailed,
     TaskScheduled,
     TaskStarted,
     TaskSubmitted,
@@ -56,6 +75,25 @@ impl HistoryEventType {
             HistoryEventType::SucceedStateEntered => "SucceedStateEntered",
             HistoryEventType::SucceedStateExited => "SucceedStateExited",
             HistoryEventType::FailStateEntered => "FailStateEntered",
+            HistoryEventType::ParallelStateEntered => "ParallelStateEntered",
+            HistoryEventType::ParallelStateStarted => "ParallelStateStarted",
+            HistoryEventType::ParallelStateSucceeded => "ParallelStateSucceeded",
+            HistoryEventType::ParallelStateFailed => "ParallelStateFailed",
+            HistoryEventType::ParallelStateAborted => "ParallelStateAborted",
+            HistoryEventType::ParallelStateExited => "ParallelStateExited",
+            HistoryEventType::MapStateEntered => "MapStateEntered",
+            HistoryEventType::MapStateStarted => "MapStateStarted",
+            HistoryEventType::MapStateSucceeded => "MapStateSucceeded",
+            HistoryEventType::MapStateFailed => "MapStateFailed",
+            HistoryEventType::MapStateAborted => "MapStateAborted",
+            HistoryEventType::MapStateExited => "MapStateExited",
+            HistoryEventType::MapIterationStarted => "MapIterationStarted",
+            HistoryEventType::MapIterationSucceeded => "MapIterationSucceeded",
+            HistoryEventType::MapIterationFailed => "MapIterationFailed",
+            HistoryEventType::MapIterationAborted => "MapIterationAborted",
+            HistoryEventType::MapRunStarted => "MapRunStarted",
+            HistoryEventType::MapRunSucceeded => "MapRunSucceeded",
+            HistoryEventType::MapRunFailed => "MapRunFailed",
             HistoryEventType::TaskScheduled => "TaskScheduled",
             HistoryEventType::TaskStarted => "TaskStarted",
             HistoryEventType::TaskSubmitted => "TaskSubmitted",
@@ -73,6 +111,8 @@ impl HistoryEventType {
             "Choice" => HistoryEventType::ChoiceStateEntered,
             "Wait" => HistoryEventType::WaitStateEntered,
             "Succeed" => HistoryEventType::SucceedStateEntered,
+            "Parallel" => HistoryEventType::ParallelStateEntered,
+            "Map" => HistoryEventType::MapStateEntered,
             _ => HistoryEventType::FailStateEntered,
         }
     }
@@ -85,6 +125,8 @@ impl HistoryEventType {
             "Choice" => HistoryEventType::ChoiceStateExited,
             "Wait" => HistoryEventType::WaitStateExited,
             "Succeed" => HistoryEventType::SucceedStateExited,
+            "Parallel" => HistoryEventType::ParallelStateExited,
+            "Map" => HistoryEventType::MapStateExited,
             _ => return None,
         })
     }
@@ -128,6 +170,12 @@ pub struct EventDetails {
     /// The task's `HeartbeatSeconds`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_in_seconds: Option<u64>,
+    /// The iteration's index (Map iteration events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u64>,
+    /// How many items the Map iterates over (`MapStateStarted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u64>,
 }
 
 /// One event of an execution's history.

@@ -115,7 +115,8 @@ impl RefPath {
             Refusal::unsupported(format!(
                 "context path {:?} addresses a field this executor does not provide \
                  (available: $$.Execution.Id/Input/Name/StartTime, $$.State.EnteredTime/Name/RetryCount, \
-                 $$.StateMachine.Id/Name, and $$.Task.Token in a .waitForTaskToken Task's Parameters)",
+                 $$.StateMachine.Id/Name, $$.Map.Item.Index/Value in a Map's ItemSelector, and $$.Task.Token \
+                 in a .waitForTaskToken Task's Parameters)",
                 self.text
             ))
         };
@@ -137,9 +138,9 @@ impl RefPath {
                     )))
                 }
             }
-            [Some("Map"), ..] => {
-                Err(Refusal::unsupported(format!("context path {:?}: Map states are not supported", self.text)))
-            }
+            // Present in a Map state's ItemSelector; elsewhere the path selects nothing, as in AWS.
+            [Some("Map")] | [Some("Map"), Some("Item")] => Ok(()),
+            [Some("Map"), Some("Item"), Some("Index")] | [Some("Map"), Some("Item"), Some("Value"), ..] => Ok(()),
             _ => Err(unknown()),
         }
     }
@@ -444,7 +445,9 @@ mod tests {
         assert!(check("$$.Task.Token", true).is_ok());
         assert!(check("$$.Task.Token", false).is_err());
         assert!(check("$$.DayOfWeek", false).unwrap_err().unsupported);
-        assert!(check("$$.Map.Item.Value", false).unwrap_err().message.contains("Map"));
+        assert!(check("$$.Map.Item.Value.sku", false).is_ok());
+        assert!(check("$$.Map.Item.Index", false).is_ok());
+        assert!(check("$$.Map.Items", false).unwrap_err().unsupported);
         assert!(check("$$.Execution.RoleArn", false).is_err());
     }
 }

@@ -130,6 +130,59 @@ pub enum WaitingFor {
     },
     /// A Task state's invocation (and, for `.waitForTaskToken`, its callback).
     Task(TaskWait),
+    /// A Parallel state's branches or a Map state's iterations.
+    Branches(Box<Branches>),
+}
+
+/// The runs of a Parallel state's branches (one per branch, all started at once) or of a Map
+/// state's iterations (one per item, started as `MaxConcurrency` allows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Branches {
+    /// A Map's items, each iteration's input before `ItemSelector`; empty for a Parallel state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<Value>,
+    /// The runs started so far, by branch or item index.
+    pub runs: Vec<BranchRun>,
+}
+
+/// One branch or iteration: the state it is in while it runs, then its output or its error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BranchRun {
+    /// The state the run is in, while it runs.
+    pub current: Option<CurrentState>,
+    /// Its output, once it has succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// Its error, once it has failed (or was stopped because another run failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Its cause, once it has failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+impl BranchRun {
+    /// Whether the run has ended, one way or the other.
+    pub fn is_finished(&self) -> bool {
+        self.current.is_none()
+    }
+}
+
+impl CurrentState {
+    /// This state and every state its branches are in, at any depth.
+    fn with_nested(&self) -> Vec<&CurrentState> {
+        let mut states = vec![self];
+        let mut next = 0;
+        while next < states.len() {
+            if let WaitingFor::Branches(branches) = &states[next].waiting_for {
+                states.extend(branches.runs.iter().filter_map(|run| run.current.as_ref()));
+            }
+            next += 1;
+        }
+        states
+    }
 }
 
 /// An outstanding task.
@@ -152,6 +205,8 @@ pub struct TaskWait {
 impl ExecutionRecord {
     /// The task token the execution is waiting on, if any. A store can index it (e.g. a
     /// nullable, unique `task_token` column) to answer [`ExecutionStore::find_by_task_token`].
+    /// Tasks inside Parallel branches and Map iterations (an execution may wait on many at once)
+    /// get tokens that name their execution themselves, so a store never looks them up.
     pub fn task_token(&self) -> Option<&str> {
         match &self.current.as_ref()?.waiting_for {
             WaitingFor::Task(task) => task.task_token.as_deref(),
@@ -165,13 +220,19 @@ impl ExecutionRecord {
         if self.status != ExecutionStatus::Running {
             return None;
         }
-        let state_deadline = self.current.as_ref().and_then(|current| match &current.waiting_for {
-            WaitingFor::Nothing => None,
-            WaitingFor::Timer { until } | WaitingFor::RetryInterval { until } => Some(*until),
-            WaitingFor::Task(task) => match (task.timeout_at, task.heartbeat_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
+        let state_deadline = self.current.as_ref().and_then(|current| {
+            current
+                .with_nested()
+                .into_iter()
+                .filter_map(|state| match &state.waiting_for {
+                    WaitingFor::Nothing | WaitingFor::Branches(_) => None,
+                    WaitingFor::Timer { until } | WaitingFor::RetryInterval { until } => Some(*until),
+                    WaitingFor::Task(task) => match (task.timeout_at, task.heartbeat_at) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    },
+                })
+                .min()
         });
         match (state_deadline, self.timeout_at) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -28,11 +28,61 @@ fn assert_refusal(error: &LoadError, kind: LoadErrorKind, state: Option<&str>, f
 }
 
 #[test]
-fn given_parallel_and_map_states_when_loaded_then_refused_as_not_supported() {
-    let parallel = refused(machine_with(json!({"Type": "Parallel", "Branches": [], "Next": "Done"})));
-    assert_refusal(&parallel, LoadErrorKind::Unsupported, Some("S"), Some("Type"), "Parallel states are not supported");
-    let map = refused(machine_with(json!({"Type": "Map", "ItemProcessor": {}, "Next": "Done"})));
-    assert_refusal(&map, LoadErrorKind::Unsupported, Some("S"), Some("Type"), "Map states are not supported");
+fn given_malformed_parallel_and_map_states_when_loaded_then_each_is_refused_at_its_field() {
+    let branch = |states: Value| json!({"StartAt": "B", "States": states});
+    for (state, field, words) in [
+        (json!({"Type": "Parallel", "Branches": [], "Next": "Done"}), "Branches", "must not be empty"),
+        (json!({"Type": "Parallel", "Next": "Done"}), "Branches", "is required"),
+        (
+            json!({"Type": "Parallel", "Branches": [branch(json!({"B": {"Type": "Pass", "Next": "Done"}}))], "Next": "Done"}),
+            "Next",
+            "no state is named \"Done\"",
+        ),
+        (
+            json!({"Type": "Parallel", "Branches": [{"StartAt": "Nowhere", "States": {"B": {"Type": "Succeed"}}}], "End": true}),
+            "Branches[0].StartAt",
+            "no state is named \"Nowhere\"",
+        ),
+        (json!({"Type": "Map", "Next": "Done"}), "ItemProcessor", "is required"),
+        (
+            json!({"Type": "Map", "ItemProcessor": branch(json!({"B": {"Type": "Succeed"}})), "ToleratedFailureCount": 1, "End": true}),
+            "ToleratedFailureCount",
+            "only allowed in a DISTRIBUTED Map",
+        ),
+        (
+            json!({"Type": "Map", "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "B",
+                "States": {"B": {"Type": "Succeed"}}}, "End": true}),
+            "ItemProcessor.ProcessorConfig.ExecutionType",
+            "is required for a DISTRIBUTED Map",
+        ),
+        (
+            json!({"Type": "Map", "ItemProcessor": branch(json!({"B": {"Type": "Succeed"}})), "MaxConcurrency": -1, "End": true}),
+            "MaxConcurrency",
+            "must be an integer",
+        ),
+    ] {
+        let error = refused(machine_with(state));
+        assert_eq!(error.kind, LoadErrorKind::Invalid, "{error}");
+        let (at_state, at_field) = if field == "Next" { ("B", "Next") } else { ("S", field) };
+        assert_refusal(&error, LoadErrorKind::Invalid, Some(at_state), Some(at_field), words);
+    }
+}
+
+#[test]
+fn given_a_state_name_used_in_a_branch_and_outside_when_loaded_then_refused_as_not_unique() {
+    let error = refused(json!({"StartAt": "P", "States": {
+        "P": {"Type": "Parallel", "Branches": [{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}], "Next": "Done"},
+        "Done": {"Type": "Succeed"}}}));
+    assert_refusal(&error, LoadErrorKind::Invalid, Some("Done"), None, "unique across the whole state machine");
+}
+
+#[test]
+fn given_a_map_reading_items_from_s3_when_loaded_then_refused_as_not_supported() {
+    let error =
+        refused(machine_with(json!({"Type": "Map", "ItemReader": {"Resource": "arn:aws:states:::s3:getObject"},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "B",
+        "States": {"B": {"Type": "Succeed"}}}, "End": true})));
+    assert_refusal(&error, LoadErrorKind::Unsupported, Some("S"), Some("ItemReader"), "reading them from S3");
 }
 
 #[test]
@@ -53,7 +103,6 @@ fn given_jsonata_variable_and_unknown_fields_when_loaded_then_each_is_refused_by
         (json!({"Type": "Pass", "Output": {}, "Next": "Done"}), "Output", "JSONata fields"),
         (json!({"Type": "Pass", "Assign": {"x": 1}, "Next": "Done"}), "Assign", "variables"),
         (json!({"Type": "Task", "Resource": "r", "Credentials": {}, "Next": "Done"}), "Credentials", "Credentials"),
-        (json!({"Type": "Pass", "ItemProcessor": {}, "Next": "Done"}), "ItemProcessor", "Map"),
         (
             json!({"Type": "Task", "Resource": "r", "TimeoutSecondsPath": "$.t", "Next": "Done"}),
             "TimeoutSecondsPath",
@@ -78,6 +127,7 @@ fn given_fields_of_another_state_type_when_loaded_then_refused_as_not_allowed_th
     for (state, field) in [
         (json!({"Type": "Pass", "ResultSelector": {}, "Next": "Done"}), "ResultSelector"),
         (json!({"Type": "Pass", "Retry": [], "Next": "Done"}), "Retry"),
+        (json!({"Type": "Pass", "ItemProcessor": {}, "Next": "Done"}), "ItemProcessor"),
         (
             json!({"Type": "Choice", "Choices": [{"Variable": "$.a", "IsNull": true, "Next": "Done"}], "End": true}),
             "End",
@@ -118,7 +168,6 @@ fn given_non_reference_paths_when_loaded_then_refused_with_the_field_named() {
             "Parameters.d.$",
             "does not provide",
         ),
-        (json!({"Type": "Pass", "Parameters": {"i.$": "$$.Map.Item.Value"}, "Next": "Done"}), "Parameters.i.$", "Map"),
     ] {
         let error = refused(machine_with(state));
         assert_refusal(&error, LoadErrorKind::Unsupported, Some("S"), Some(field), words);

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde_json::{Map, Value};
 
 use super::model::{
-    Catcher, ChoiceState, Definition, FailState, IoPath, PassState, Reason, ResultPath, Retrier, State, StateKind,
-    SucceedState, TaskState, Transition, WaitFor, WaitState,
+    Catcher, ChoiceState, Definition, FailState, IoPath, MapState, ParallelState, PassState, Reason, ResultPath,
+    Retrier, State, StateKind, SucceedState, TaskState, ToleratedFailure, Transition, WaitFor, WaitState,
 };
 use crate::choice;
 use crate::error::{LoadError, LoadErrorKind, Refusal, error_names};
@@ -79,6 +79,15 @@ const ASL_STATE_FIELDS: &[&str] = &[
     "Cause",
     "ErrorPath",
     "CausePath",
+    "Branches",
+    "ItemsPath",
+    "ItemSelector",
+    "ItemProcessor",
+    "Iterator",
+    "MaxConcurrency",
+    "ToleratedFailureCount",
+    "ToleratedFailurePercentage",
+    "Label",
 ];
 
 fn allowed_fields(type_name: &str) -> &'static [&'static str] {
@@ -102,6 +111,37 @@ fn allowed_fields(type_name: &str) -> &'static [&'static str] {
         "Wait" => &["InputPath", "OutputPath", "Seconds", "SecondsPath", "Timestamp", "TimestampPath", "Next", "End"],
         "Succeed" => &["InputPath", "OutputPath"],
         "Fail" => &["Error", "Cause", "ErrorPath", "CausePath"],
+        "Parallel" => &[
+            "InputPath",
+            "OutputPath",
+            "Parameters",
+            "ResultSelector",
+            "ResultPath",
+            "Branches",
+            "Next",
+            "End",
+            "Retry",
+            "Catch",
+        ],
+        "Map" => &[
+            "InputPath",
+            "OutputPath",
+            "ItemsPath",
+            "ItemSelector",
+            "Parameters",
+            "ItemProcessor",
+            "Iterator",
+            "MaxConcurrency",
+            "ToleratedFailureCount",
+            "ToleratedFailurePercentage",
+            "Label",
+            "ResultSelector",
+            "ResultPath",
+            "Next",
+            "End",
+            "Retry",
+            "Catch",
+        ],
         _ => &[],
     }
 }
@@ -130,25 +170,19 @@ fn refuse_field(state: &str, type_name: &str, field: &str) -> LoadError {
             at,
             "timeouts taken from the input are not supported; use TimeoutSeconds / HeartbeatSeconds",
         ),
-        "ItemProcessor"
-        | "Iterator"
-        | "ItemsPath"
-        | "Items"
-        | "ItemSelector"
-        | "ItemReader"
-        | "ItemBatcher"
-        | "ResultWriter"
-        | "MaxConcurrency"
-        | "MaxConcurrencyPath"
-        | "ToleratedFailureCount"
-        | "ToleratedFailurePercentage"
-        | "ToleratedFailureCountPath"
-        | "ToleratedFailurePercentagePath" => {
-            unsupported(Some(state), at, "Map state fields are not supported (Map states are not supported)")
+        "ItemReader" | "ResultWriter" if type_name == "Map" => unsupported(
+            Some(state),
+            at,
+            "a Map's items are read from its input; reading them from S3 (ItemReader) and writing results to S3 \
+             (ResultWriter) are not supported",
+        ),
+        "ItemBatcher" if type_name == "Map" => {
+            unsupported(Some(state), at, "batching a Map's items (ItemBatcher) is not supported")
         }
-        "Branches" => {
-            unsupported(Some(state), at, "Parallel state fields are not supported (Parallel states are not supported)")
+        "MaxConcurrencyPath" | "ToleratedFailureCountPath" | "ToleratedFailurePercentagePath" if type_name == "Map" => {
+            unsupported(Some(state), at, "Map settings taken from the input are not supported; give them as numbers")
         }
+        "Items" if type_name == "Map" => unsupported(Some(state), at, "\"Items\" is a JSONata field; use ItemsPath"),
         known if ASL_STATE_FIELDS.contains(&known) => {
             invalid(Some(state), at, format!("a {type_name} state may not have the field \"{known}\""))
         }
@@ -325,22 +359,82 @@ fn load(value: &Value) -> Result<Definition, LoadError> {
             }
         },
     };
-    let Some(Value::Object(state_values)) = top.get("States") else {
-        return Err(invalid(None, Some("States"), "is required: an object of states"));
+    let mut states = BTreeMap::new();
+    load_machine(None, top, &start_at, &mut states)?;
+    Ok(Definition { comment, start_at, timeout_seconds, states, source: value.clone() })
+}
+
+/// Loads the `States` of a state machine, a Parallel branch or a Map's item processor (`within`
+/// names the state and field holding it) into `all`, and checks its graph: transitions stay
+/// within it, and every state is reachable from its `StartAt`. State names are unique across
+/// the whole definition, as the States Language requires.
+fn load_machine(
+    within: Option<(&str, &str)>,
+    map: &Map<String, Value>,
+    start_at: &str,
+    all: &mut BTreeMap<String, State>,
+) -> Result<(), LoadError> {
+    let (state, field) = within.map_or((None, String::new()), |(s, f)| (Some(s), format!("{f}.")));
+    let Some(Value::Object(state_values)) = map.get("States") else {
+        return Err(invalid(state, Some(&format!("{field}States")), "is required: an object of states"));
     };
     if state_values.is_empty() {
-        return Err(invalid(None, Some("States"), "must hold at least one state"));
+        return Err(invalid(state, Some(&format!("{field}States")), "must hold at least one state"));
     }
     let mut states = BTreeMap::new();
     for (name, state_value) in state_values {
-        states.insert(name.clone(), load_state(name, state_value)?);
+        states.insert(name.clone(), load_state(name, state_value, all)?);
     }
-    let definition = Definition { comment, start_at, timeout_seconds, states, source: value.clone() };
-    check_graph(&definition)?;
-    Ok(definition)
+    check_graph(start_at, &states).map_err(|error| match within {
+        // A missing StartAt is the branch's, not the definition's.
+        Some((outer, field)) if error.state.is_none() => {
+            LoadError { state: Some(outer.to_owned()), field: Some(format!("{field}.StartAt")), ..error }
+        }
+        _ => error,
+    })?;
+    for (name, loaded) in states {
+        if all.contains_key(&name) {
+            return Err(invalid(
+                Some(&name),
+                None,
+                "state names must be unique across the whole state machine, branches included",
+            ));
+        }
+        all.insert(name, loaded);
+    }
+    Ok(())
 }
 
-fn load_state(name: &str, value: &Value) -> Result<State, LoadError> {
+/// A Parallel branch or a Map item processor: a `StartAt` and `States` (`allowed` are the
+/// other fields it may have); its states go into `all`. Returns its `StartAt`.
+fn load_nested_machine(
+    state: &str,
+    field: &str,
+    value: &Value,
+    allowed: &[&str],
+    all: &mut BTreeMap<String, State>,
+) -> Result<String, LoadError> {
+    let Value::Object(map) = value else {
+        return Err(invalid(Some(state), Some(field), "must be an object with StartAt and States"));
+    };
+    for key in map.keys() {
+        if !["StartAt", "States", "Comment"].contains(&key.as_str()) && !allowed.contains(&key.as_str()) {
+            return Err(unsupported(
+                Some(state),
+                Some(&format!("{field}.{key}")),
+                format!("unknown or unsupported field \"{key}\""),
+            ));
+        }
+    }
+    let start_at = match map.get("StartAt") {
+        Some(Value::String(s)) => s.clone(),
+        _ => return Err(invalid(Some(state), Some(&format!("{field}.StartAt")), "is required: a state name")),
+    };
+    load_machine(Some((state, field)), map, &start_at, all)?;
+    Ok(start_at)
+}
+
+fn load_state(name: &str, value: &Value, all: &mut BTreeMap<String, State>) -> Result<State, LoadError> {
     let state = Some(name);
     if name.is_empty() || name.chars().count() > 80 {
         return Err(invalid(state, None, "a state name must be 1 to 80 characters"));
@@ -354,14 +448,7 @@ fn load_state(name: &str, value: &Value) -> Result<State, LoadError> {
         None => return Err(invalid(state, Some("Type"), "is required")),
     };
     match type_name {
-        "Pass" | "Task" | "Choice" | "Wait" | "Succeed" | "Fail" => {}
-        "Parallel" | "Map" => {
-            return Err(unsupported(
-                state,
-                Some("Type"),
-                format!("{type_name} states are not supported by this executor"),
-            ));
-        }
+        "Pass" | "Task" | "Choice" | "Wait" | "Succeed" | "Fail" | "Parallel" | "Map" => {}
         other => {
             return Err(invalid(
                 state,
@@ -398,6 +485,8 @@ fn load_state(name: &str, value: &Value) -> Result<State, LoadError> {
         }),
         "Task" => StateKind::Task(Box::new(load_task(&fields)?)),
         "Choice" => StateKind::Choice(load_choice(&fields)?),
+        "Parallel" => StateKind::Parallel(Box::new(load_parallel(&fields, all)?)),
+        "Map" => StateKind::Map(Box::new(load_map(&fields, all)?)),
         "Wait" => StateKind::Wait(load_wait(&fields)?),
         "Succeed" => StateKind::Succeed(SucceedState {
             input_path: fields.io_path("InputPath")?,
@@ -411,19 +500,7 @@ fn load_state(name: &str, value: &Value) -> Result<State, LoadError> {
     Ok(State { kind })
 }
 
-fn load_task(fields: &Fields<'_>) -> Result<TaskState, LoadError> {
-    let resource = fields.required_string("Resource")?;
-    if resource.is_empty() {
-        return Err(fields.invalid("Resource", "must not be empty"));
-    }
-    let wait_for_task_token = resource.ends_with(".waitForTaskToken");
-    let timeout_seconds = fields.integer("TimeoutSeconds", 1, MAX_SECONDS)?;
-    let heartbeat_seconds = fields.integer("HeartbeatSeconds", 1, MAX_SECONDS)?;
-    if let (Some(timeout), Some(heartbeat)) = (timeout_seconds, heartbeat_seconds)
-        && heartbeat >= timeout
-    {
-        return Err(fields.invalid("HeartbeatSeconds", "must be smaller than TimeoutSeconds"));
-    }
+fn load_retry_and_catch(fields: &Fields<'_>) -> Result<(Vec<Retrier>, Vec<Catcher>), LoadError> {
     let retry = match fields.get("Retry") {
         None => Vec::new(),
         Some(Value::Array(items)) => items
@@ -442,6 +519,144 @@ fn load_task(fields: &Fields<'_>) -> Result<TaskState, LoadError> {
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(fields.invalid("Catch", "must be an array of Catchers")),
     };
+    Ok((retry, catch))
+}
+
+fn load_parallel(fields: &Fields<'_>, all: &mut BTreeMap<String, State>) -> Result<ParallelState, LoadError> {
+    let Some(Value::Array(branch_values)) = fields.get("Branches") else {
+        return Err(fields.invalid("Branches", "is required: a non-empty array of branches"));
+    };
+    if branch_values.is_empty() {
+        return Err(fields.invalid("Branches", "must not be empty"));
+    }
+    let branches = branch_values
+        .iter()
+        .enumerate()
+        .map(|(i, branch)| load_nested_machine(fields.state, &format!("Branches[{i}]"), branch, &[], all))
+        .collect::<Result<_, _>>()?;
+    let (retry, catch) = load_retry_and_catch(fields)?;
+    Ok(ParallelState {
+        input_path: fields.io_path("InputPath")?,
+        parameters: fields.template("Parameters", false)?,
+        branches,
+        result_selector: fields.template("ResultSelector", false)?,
+        result_path: fields.result_path("ResultPath")?,
+        output_path: fields.io_path("OutputPath")?,
+        retry,
+        catch,
+        transition: fields.transition()?,
+    })
+}
+
+fn load_map(fields: &Fields<'_>, all: &mut BTreeMap<String, State>) -> Result<MapState, LoadError> {
+    let (processor_field, processor_value) = match (fields.get("ItemProcessor"), fields.get("Iterator")) {
+        (Some(_), Some(_)) => {
+            return Err(fields.invalid("Iterator", "a Map state has ItemProcessor or the older Iterator, not both"));
+        }
+        (Some(value), None) => ("ItemProcessor", value),
+        (None, Some(value)) => ("Iterator", value),
+        (None, None) => return Err(fields.invalid("ItemProcessor", "is required")),
+    };
+    let distributed = match processor_value.get("ProcessorConfig") {
+        None => false,
+        Some(config) => {
+            let config = sub_object(
+                fields.state,
+                format!("{processor_field}.ProcessorConfig."),
+                config,
+                &["Mode", "ExecutionType"],
+            )?;
+            let distributed = match config.string("Mode")? {
+                None | Some("INLINE") => false,
+                Some("DISTRIBUTED") => true,
+                Some(other) => {
+                    return Err(config.invalid("Mode", format!("must be \"INLINE\" or \"DISTRIBUTED\", not {other:?}")));
+                }
+            };
+            match config.string("ExecutionType")? {
+                None if !distributed => {}
+                Some("STANDARD" | "EXPRESS") if distributed => {}
+                None => return Err(config.invalid("ExecutionType", "is required for a DISTRIBUTED Map")),
+                Some(_) if !distributed => {
+                    return Err(config.invalid("ExecutionType", "is only allowed for a DISTRIBUTED Map"));
+                }
+                Some(other) => {
+                    return Err(config.invalid("ExecutionType", format!("must be STANDARD or EXPRESS, not {other:?}")));
+                }
+            }
+            distributed
+        }
+    };
+    let processor = load_nested_machine(fields.state, processor_field, processor_value, &["ProcessorConfig"], all)?;
+    let item_selector = match (fields.get("ItemSelector"), fields.get("Parameters")) {
+        (Some(_), Some(_)) => {
+            return Err(fields.invalid("Parameters", "a Map state has ItemSelector or the older Parameters, not both"));
+        }
+        (Some(_), None) => fields.template("ItemSelector", false)?,
+        (None, _) => fields.template("Parameters", false)?,
+    };
+    let items_path = match fields.get("ItemsPath") {
+        None => None,
+        Some(Value::String(text)) => {
+            let path = RefPath::parse(text).map_err(|r| fields.refusal("ItemsPath", r))?;
+            path.check_context(false).map_err(|r| fields.refusal("ItemsPath", r))?;
+            Some(path)
+        }
+        Some(_) => return Err(fields.invalid("ItemsPath", "must be a reference path (a string)")),
+    };
+    let tolerated_count = fields.integer("ToleratedFailureCount", 0, u64::from(u32::MAX))?;
+    let tolerated_percentage = match fields.get("ToleratedFailurePercentage") {
+        None => None,
+        Some(value) => match value.as_f64() {
+            Some(p) if (0.0..=100.0).contains(&p) => Some(p),
+            _ => return Err(fields.invalid("ToleratedFailurePercentage", "must be a number from 0 to 100")),
+        },
+    };
+    if !distributed {
+        for key in ["ToleratedFailureCount", "ToleratedFailurePercentage", "Label"] {
+            if fields.get(key).is_some() {
+                return Err(fields.invalid(key, "is only allowed in a DISTRIBUTED Map"));
+            }
+        }
+    }
+    if let Some(label) = fields.string("Label")?
+        && (label.chars().count() > 40
+            || label.chars().any(|c| c.is_whitespace() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c)))
+    {
+        return Err(fields.invalid("Label", "must be up to 40 characters, without whitespace or special characters"));
+    }
+    let (retry, catch) = load_retry_and_catch(fields)?;
+    Ok(MapState {
+        input_path: fields.io_path("InputPath")?,
+        items_path,
+        item_selector,
+        processor,
+        max_concurrency: fields.integer("MaxConcurrency", 0, u64::from(u32::MAX))?.unwrap_or(0),
+        distributed,
+        tolerated: ToleratedFailure { count: tolerated_count, percentage: tolerated_percentage },
+        result_selector: fields.template("ResultSelector", false)?,
+        result_path: fields.result_path("ResultPath")?,
+        output_path: fields.io_path("OutputPath")?,
+        retry,
+        catch,
+        transition: fields.transition()?,
+    })
+}
+
+fn load_task(fields: &Fields<'_>) -> Result<TaskState, LoadError> {
+    let resource = fields.required_string("Resource")?;
+    if resource.is_empty() {
+        return Err(fields.invalid("Resource", "must not be empty"));
+    }
+    let wait_for_task_token = resource.ends_with(".waitForTaskToken");
+    let timeout_seconds = fields.integer("TimeoutSeconds", 1, MAX_SECONDS)?;
+    let heartbeat_seconds = fields.integer("HeartbeatSeconds", 1, MAX_SECONDS)?;
+    if let (Some(timeout), Some(heartbeat)) = (timeout_seconds, heartbeat_seconds)
+        && heartbeat >= timeout
+    {
+        return Err(fields.invalid("HeartbeatSeconds", "must be smaller than TimeoutSeconds"));
+    }
+    let (retry, catch) = load_retry_and_catch(fields)?;
     Ok(TaskState {
         resource: resource.to_owned(),
         wait_for_task_token,
@@ -614,16 +829,19 @@ fn transitions_of(state: &State) -> Vec<(String, String)> {
         Transition::Next(next) => vec![("Next".to_owned(), next.clone())],
         Transition::End => Vec::new(),
     };
+    let with_catchers = |transition: &Transition| {
+        let mut targets = next_of(transition);
+        for (i, c) in state.kind.error_handling().1.iter().enumerate() {
+            targets.push((format!("Catch[{i}].Next"), c.next.clone()));
+        }
+        targets
+    };
     match &state.kind {
         StateKind::Pass(s) => next_of(&s.transition),
         StateKind::Wait(s) => next_of(&s.transition),
-        StateKind::Task(s) => {
-            let mut targets = next_of(&s.transition);
-            for (i, c) in s.catch.iter().enumerate() {
-                targets.push((format!("Catch[{i}].Next"), c.next.clone()));
-            }
-            targets
-        }
+        StateKind::Task(s) => with_catchers(&s.transition),
+        StateKind::Parallel(s) => with_catchers(&s.transition),
+        StateKind::Map(s) => with_catchers(&s.transition),
         StateKind::Choice(s) => {
             let mut targets: Vec<(String, String)> = s
                 .choices
@@ -640,33 +858,34 @@ fn transitions_of(state: &State) -> Vec<(String, String)> {
     }
 }
 
-/// Every transition target exists, and every state is reachable from StartAt.
-fn check_graph(definition: &Definition) -> Result<(), LoadError> {
-    if !definition.states.contains_key(&definition.start_at) {
-        return Err(invalid(None, Some("StartAt"), format!("no state is named \"{}\"", definition.start_at)));
+/// Every transition target exists (in the same machine: a branch's states cannot leave it), and
+/// every state is reachable from `start_at`.
+fn check_graph(start_at: &str, states: &BTreeMap<String, State>) -> Result<(), LoadError> {
+    if !states.contains_key(start_at) {
+        return Err(invalid(None, Some("StartAt"), format!("no state is named \"{start_at}\"")));
     }
     let mut edges: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (name, state) in &definition.states {
+    for (name, state) in states {
         let targets = transitions_of(state);
         for (field, target) in &targets {
-            if !definition.states.contains_key(target) {
+            if !states.contains_key(target) {
                 return Err(invalid(Some(name), Some(field), format!("no state is named \"{target}\"")));
             }
         }
         edges.insert(name.as_str(), targets.into_iter().map(|(_, t)| t).collect());
     }
     let mut reached: BTreeSet<&str> = BTreeSet::new();
-    let mut queue = VecDeque::from([definition.start_at.as_str()]);
+    let mut queue = VecDeque::from([start_at]);
     while let Some(name) = queue.pop_front() {
         if reached.insert(name) {
             queue.extend(edges.get(name).into_iter().flatten().map(String::as_str));
         }
     }
-    if let Some(unreachable) = definition.states.keys().find(|n| !reached.contains(n.as_str())) {
+    if let Some(unreachable) = states.keys().find(|n| !reached.contains(n.as_str())) {
         return Err(invalid(
             Some(unreachable),
             None,
-            format!("the state is not reachable from StartAt \"{}\"", definition.start_at),
+            format!("the state is not reachable from StartAt \"{start_at}\""),
         ));
     }
     Ok(())

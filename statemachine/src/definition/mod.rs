@@ -5,4 +5,6 @@ mod load;
 mod model;
 
 pub use model::Definition;
-pub(crate) use model::{Reason, State, StateKind, TaskState, Transition, WaitFor, WaitState, error_matches};
+pub(crate) use model::{
+    MapState, ParallelState, Reason, State, StateKind, TaskState, Transition, WaitFor, WaitState, error_matches,
+};

@@ -14,11 +14,16 @@ use crate::path::RefPath;
 use crate::payload::Template;
 
 /// A loaded, validated state machine definition. Cheap to share behind an `Arc`.
+///
+/// State names are unique across the whole definition, branches and item processors included (as
+/// the States Language requires), so every state is kept in one map by name: a state inside a
+/// Parallel branch is found the same way as a top-level one.
 #[derive(Debug, Clone)]
 pub struct Definition {
     pub(super) comment: Option<String>,
     pub(super) start_at: String,
     pub(super) timeout_seconds: Option<u64>,
+    /// Every state of the definition, at any depth.
     pub(super) states: BTreeMap<String, State>,
     pub(super) source: Value,
 }
@@ -39,7 +44,8 @@ impl Definition {
         self.timeout_seconds
     }
 
-    /// The names of the states, in name order.
+    /// The names of the states, in name order, including those inside Parallel branches and Map
+    /// item processors.
     pub fn state_names(&self) -> impl Iterator<Item = &str> {
         self.states.keys().map(String::as_str)
     }
@@ -80,6 +86,8 @@ pub(crate) enum StateKind {
     Wait(WaitState),
     Succeed(SucceedState),
     Fail(FailState),
+    Parallel(Box<ParallelState>),
+    Map(Box<MapState>),
 }
 
 impl StateKind {
@@ -92,6 +100,18 @@ impl StateKind {
             StateKind::Wait(_) => "Wait",
             StateKind::Succeed(_) => "Succeed",
             StateKind::Fail(_) => "Fail",
+            StateKind::Parallel(_) => "Parallel",
+            StateKind::Map(_) => "Map",
+        }
+    }
+
+    /// The state's Retriers and Catchers (only Task, Parallel and Map states have any).
+    pub(crate) fn error_handling(&self) -> (&[Retrier], &[Catcher]) {
+        match self {
+            StateKind::Task(task) => (&task.retry, &task.catch),
+            StateKind::Parallel(parallel) => (&parallel.retry, &parallel.catch),
+            StateKind::Map(map) => (&map.retry, &map.catch),
+            _ => (&[], &[]),
         }
     }
 }
@@ -202,6 +222,52 @@ pub(crate) struct WaitState {
 pub(crate) struct SucceedState {
     pub input_path: IoPath,
     pub output_path: IoPath,
+}
+
+/// A Parallel state: its branches (each named by its `StartAt`; their states are in the
+/// definition's map) run on the same input, and its result is the array of their outputs.
+#[derive(Debug, Clone)]
+pub(crate) struct ParallelState {
+    pub input_path: IoPath,
+    pub parameters: Option<Template>,
+    pub branches: Vec<String>,
+    pub result_selector: Option<Template>,
+    pub result_path: ResultPath,
+    pub output_path: IoPath,
+    pub retry: Vec<Retrier>,
+    pub catch: Vec<Catcher>,
+    pub transition: Transition,
+}
+
+/// How many iterations of a Map may fail before the Map does (Distributed mode only; inline Maps
+/// fail on the first).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ToleratedFailure {
+    pub count: Option<u64>,
+    pub percentage: Option<f64>,
+}
+
+/// A Map state: its item processor (named by its `StartAt`) runs once per item of the array
+/// `ItemsPath` selects, at most `max_concurrency` at a time (0: no limit), and its result is the
+/// array of the iterations' outputs, in item order.
+#[derive(Debug, Clone)]
+pub(crate) struct MapState {
+    pub input_path: IoPath,
+    pub items_path: Option<RefPath>,
+    /// `ItemSelector` (or the older `Parameters`): each iteration's input, with `$$.Map.Item`.
+    pub item_selector: Option<Template>,
+    pub processor: String,
+    pub max_concurrency: u64,
+    /// `ProcessorConfig.Mode` is `DISTRIBUTED`: each iteration is a child workflow run in a Map
+    /// Run, and failures up to `tolerated` are tolerated.
+    pub distributed: bool,
+    pub tolerated: ToleratedFailure,
+    pub result_selector: Option<Template>,
+    pub result_path: ResultPath,
+    pub output_path: IoPath,
+    pub retry: Vec<Retrier>,
+    pub catch: Vec<Catcher>,
+    pub transition: Transition,
 }
 
 /// A Fail state's `Error` or `Cause`: literal, path, or intrinsic function.
