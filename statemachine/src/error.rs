@@ -22,7 +22,8 @@ pub mod error_names {
     pub const PERMISSIONS: &str = "States.Permissions";
     /// `ResultPath` could not be applied to the state's input.
     pub const RESULT_PATH_MATCH_FAILURE: &str = "States.ResultPathMatchFailure";
-    /// A path in `Parameters` or `ResultSelector` matched nothing.
+    /// Predefined by the States Language for a `Parameters` path that matches nothing. Step
+    /// Functions, and this executor, report that case as [`RUNTIME`] instead.
     pub const PARAMETER_PATH_FAILURE: &str = "States.ParameterPathFailure";
     /// A Choice state matched no rule and has no `Default`.
     pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";

@@ -7,7 +7,8 @@
 use serde_json::{Number, Value};
 
 use crate::error::{Failure, Refusal, error_names};
-use crate::path::{RefPath, kind_of};
+use crate::jsonpath::JsonPath;
+use crate::path::kind_of;
 
 /// The functions this executor implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +90,7 @@ enum Arg {
     Number(Number),
     Bool(bool),
     Null,
-    Path(RefPath),
+    Path(JsonPath),
     Call(Box<Call>),
 }
 
@@ -212,10 +213,10 @@ fn eval_arg(arg: &Arg, data: &Value, context: &Value) -> Result<Value, Failure> 
         Arg::Number(n) => Value::Number(n.clone()),
         Arg::Bool(b) => Value::Bool(*b),
         Arg::Null => Value::Null,
-        Arg::Path(path) => path.resolve(data, context).cloned().ok_or_else(|| {
+        Arg::Path(path) => path.select(data, context).ok_or_else(|| {
             Failure::new(
                 error_names::INTRINSIC_FAILURE,
-                format!("the JSONPath {path:?} of an intrinsic function argument could not be found in the input"),
+                format!("the JSONPath \"{path}\" of an intrinsic function argument could not be found in the input"),
             )
         })?,
         Arg::Call(call) => call.eval(data, context)?,
@@ -418,7 +419,7 @@ impl Parser<'_> {
         }
         self.pos = self.pos.min(self.chars.len());
         let text: String = self.chars[start..self.pos].iter().collect();
-        let path = RefPath::parse(text.trim_end()).map_err(|r| Refusal {
+        let path = JsonPath::parse(text.trim_end()).map_err(|r| Refusal {
             unsupported: r.unsupported,
             message: format!("intrinsic function {:?}: {}", self.text, r.message),
         })?;
@@ -636,7 +637,8 @@ mod tests {
         ] {
             assert!(Call::parse(bad, false).is_err(), "{bad} should be refused");
         }
-        assert!(Call::parse("States.Array($.a[*])", false).unwrap_err().unsupported);
+        assert!(Call::parse("States.Array($.a[*])", false).is_ok(), "arguments take full JSONPath");
+        assert!(Call::parse("States.Array($.a.length())", false).unwrap_err().unsupported);
         assert!(Call::parse("States.Array($$.Task.Token)", false).is_err());
         assert!(Call::parse("States.Array($$.Task.Token)", true).is_ok());
     }

@@ -29,6 +29,7 @@ mod error;
 mod executor;
 mod history;
 mod intrinsics;
+mod jsonpath;
 mod memory;
 mod path;
 mod payload;

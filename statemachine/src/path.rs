@@ -1,13 +1,15 @@
 //! Reference paths (`$`, `$.a.b`, `$.a[0]`, `$['a b']`, `$.a\.b`) and context paths (`$$.…`):
-//! parsing, which refuses every JSONPath feature a Reference Path excludes (wildcards, recursive
-//! descent, slices, unions, filters, scripts, negative indexes), reading a value, writing one for
-//! `ResultPath`, and checking context paths against the context object this executor provides.
+//! parsing (with the JSONPath parser of [`crate::jsonpath`], refusing every feature a Reference
+//! Path excludes: wildcards, recursive descent, slices, unions, filters, functions, negative
+//! indexes), reading a value, writing one for `ResultPath`, and checking context paths against the
+//! context object this executor provides.
 
 use std::fmt;
 
 use serde_json::{Map, Value};
 
 use crate::error::Refusal;
+use crate::jsonpath::{Token, parse_tokens};
 
 /// What a path is applied to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,14 +44,19 @@ impl fmt::Display for RefPath {
 impl RefPath {
     /// Parses a path; `$$…` paths address the context object.
     pub(crate) fn parse(text: &str) -> Result<RefPath, Refusal> {
-        let (root, body) = if let Some(rest) = text.strip_prefix("$$") {
-            (Root::Context, rest)
-        } else if let Some(rest) = text.strip_prefix('$') {
-            (Root::Data, rest)
-        } else {
-            return Err(Refusal::invalid(format!("path {text:?} must begin with \"$\"")));
-        };
-        let segments = parse_segments(text, body)?;
+        let (root, tokens) = parse_tokens(text)?;
+        let segments = tokens
+            .into_iter()
+            .map(|token| match token {
+                Token::Name(name) => Ok(Segment::Field(name)),
+                Token::Index(index) if index >= 0 => Ok(Segment::Index(usize::try_from(index).unwrap_or(usize::MAX))),
+                other => Err(Refusal::unsupported(format!(
+                    "path {text:?}: {} are not supported here: this field takes a reference path (names and \
+                     indexes only); Parameters, ResultSelector and intrinsic function arguments take full JSONPath",
+                    other.feature()
+                ))),
+            })
+            .collect::<Result<_, _>>()?;
         Ok(RefPath { root, segments, text: text.to_owned() })
     }
 
@@ -60,10 +67,6 @@ impl RefPath {
             return Err(Refusal::invalid(format!("path {text:?} must not address the context object (\"$$\")")));
         }
         Ok(path)
-    }
-
-    pub(crate) fn root(&self) -> Root {
-        self.root
     }
 
     /// Whether this is `$` (the whole data).
@@ -111,38 +114,47 @@ impl RefPath {
                 Segment::Index(_) => None,
             })
             .collect();
-        let unknown = || {
-            Refusal::unsupported(format!(
-                "context path {:?} addresses a field this executor does not provide \
-                 (available: $$.Execution.Id/Input/Name/StartTime, $$.State.EnteredTime/Name/RetryCount, \
-                 $$.StateMachine.Id/Name, $$.Map.Item.Index/Value in a Map's ItemSelector, and $$.Task.Token \
-                 in a .waitForTaskToken Task's Parameters)",
-                self.text
-            ))
-        };
-        match fields.as_slice() {
-            [] => Ok(()),
-            [Some("Execution")] | [Some("State")] | [Some("StateMachine")] => Ok(()),
-            [Some("Execution"), Some("Input"), ..] => Ok(()),
-            [Some("Execution"), Some("Id" | "Name" | "StartTime")] => Ok(()),
-            [Some("State"), Some("EnteredTime" | "Name" | "RetryCount")] => Ok(()),
-            [Some("StateMachine"), Some("Id" | "Name")] => Ok(()),
-            [Some("Task")] | [Some("Task"), Some("Token")] => {
-                if task_token_available {
-                    Ok(())
-                } else {
-                    Err(Refusal::invalid(format!(
-                        "context path {:?}: $$.Task.Token exists only in the Parameters of a Task state whose \
-                         Resource ends with .waitForTaskToken",
-                        self.text
-                    )))
-                }
+        check_context_fields(&self.text, &fields, task_token_available)
+    }
+}
+
+/// Checks the fields a context path (`text`) names, in order (`None` for an index), against the
+/// context object the executor provides. `$$.Task.Token` exists only in the Parameters of a
+/// `.waitForTaskToken` Task state.
+pub(crate) fn check_context_fields(
+    text: &str,
+    fields: &[Option<&str>],
+    task_token_available: bool,
+) -> Result<(), Refusal> {
+    let unknown = || {
+        Refusal::unsupported(format!(
+            "context path {text:?} addresses a field this executor does not provide \
+             (available: $$.Execution.Id/Input/Name/StartTime, $$.State.EnteredTime/Name/RetryCount, \
+             $$.StateMachine.Id/Name, $$.Map.Item.Index/Value in a Map's ItemSelector, and $$.Task.Token \
+             in a .waitForTaskToken Task's Parameters)"
+        ))
+    };
+    match fields {
+        [] => Ok(()),
+        [Some("Execution")] | [Some("State")] | [Some("StateMachine")] => Ok(()),
+        [Some("Execution"), Some("Input"), ..] => Ok(()),
+        [Some("Execution"), Some("Id" | "Name" | "StartTime")] => Ok(()),
+        [Some("State"), Some("EnteredTime" | "Name" | "RetryCount")] => Ok(()),
+        [Some("StateMachine"), Some("Id" | "Name")] => Ok(()),
+        [Some("Task")] | [Some("Task"), Some("Token")] => {
+            if task_token_available {
+                Ok(())
+            } else {
+                Err(Refusal::invalid(format!(
+                    "context path {text:?}: $$.Task.Token exists only in the Parameters of a Task state whose \
+                     Resource ends with .waitForTaskToken"
+                )))
             }
-            // Present in a Map state's ItemSelector; elsewhere the path selects nothing, as in AWS.
-            [Some("Map")] | [Some("Map"), Some("Item")] => Ok(()),
-            [Some("Map"), Some("Item"), Some("Index")] | [Some("Map"), Some("Item"), Some("Value"), ..] => Ok(()),
-            _ => Err(unknown()),
         }
+        // Present in a Map state's ItemSelector; elsewhere the path selects nothing, as in AWS.
+        [Some("Map")] | [Some("Map"), Some("Item")] => Ok(()),
+        [Some("Map"), Some("Item"), Some("Index")] | [Some("Map"), Some("Item"), Some("Value"), ..] => Ok(()),
+        _ => Err(unknown()),
     }
 }
 
@@ -194,154 +206,6 @@ pub(crate) fn kind_of(value: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
-}
-
-fn parse_segments(text: &str, body: &str) -> Result<Vec<Segment>, Refusal> {
-    let chars: Vec<char> = body.chars().collect();
-    let mut segments = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        match chars[i] {
-            '.' => {
-                if chars.get(i + 1) == Some(&'.') {
-                    return Err(Refusal::unsupported(format!(
-                        "path {text:?}: recursive descent (\"..\") is not supported; only reference paths are"
-                    )));
-                }
-                i += 1;
-                let mut name = String::new();
-                while i < chars.len() && chars[i] != '.' && chars[i] != '[' {
-                    let c = chars[i];
-                    if c == '\\' {
-                        let Some(&escaped) = chars.get(i + 1) else {
-                            return Err(Refusal::invalid(format!("path {text:?} ends with an open escape \"\\\"")));
-                        };
-                        name.push(escaped);
-                        i += 2;
-                        continue;
-                    }
-                    if let Some(refusal) = operator_refusal(text, c) {
-                        return Err(refusal);
-                    }
-                    name.push(c);
-                    i += 1;
-                }
-                if name.is_empty() {
-                    return Err(Refusal::invalid(format!("path {text:?} has an empty field name")));
-                }
-                segments.push(Segment::Field(name));
-            }
-            '[' => {
-                i += 1;
-                match chars.get(i) {
-                    Some(&quote @ ('\'' | '"')) => {
-                        i += 1;
-                        let mut name = String::new();
-                        loop {
-                            match chars.get(i) {
-                                None => {
-                                    return Err(Refusal::invalid(format!(
-                                        "path {text:?} has an unterminated quoted name"
-                                    )));
-                                }
-                                Some('\\') => {
-                                    let Some(&escaped) = chars.get(i + 1) else {
-                                        return Err(Refusal::invalid(format!(
-                                            "path {text:?} ends with an open escape \"\\\""
-                                        )));
-                                    };
-                                    name.push(escaped);
-                                    i += 2;
-                                }
-                                Some(&c) if c == quote => {
-                                    i += 1;
-                                    break;
-                                }
-                                Some(&c) => {
-                                    name.push(c);
-                                    i += 1;
-                                }
-                            }
-                        }
-                        match chars.get(i) {
-                            Some(']') => {}
-                            Some(',') => {
-                                return Err(Refusal::unsupported(format!(
-                                    "path {text:?}: unions (\"[a,b]\") are not supported; only reference paths are"
-                                )));
-                            }
-                            _ => {
-                                return Err(Refusal::invalid(format!(
-                                    "path {text:?}: expected \"]\" after the quoted name"
-                                )));
-                            }
-                        }
-                        i += 1;
-                        segments.push(Segment::Field(name));
-                    }
-                    _ => {
-                        let start = i;
-                        while i < chars.len() && chars[i] != ']' {
-                            i += 1;
-                        }
-                        if i == chars.len() {
-                            return Err(Refusal::invalid(format!("path {text:?} has an unclosed \"[\"")));
-                        }
-                        let inside: String = chars[start..i].iter().collect();
-                        i += 1;
-                        segments.push(Segment::Index(parse_index(text, inside.trim())?));
-                    }
-                }
-            }
-            c => {
-                return Err(Refusal::invalid(format!(
-                    "path {text:?}: unexpected {c:?} (expected \".field\" or \"[…]\")"
-                )));
-            }
-        }
-    }
-    Ok(segments)
-}
-
-fn parse_index(text: &str, inside: &str) -> Result<usize, Refusal> {
-    if inside.is_empty() {
-        return Err(Refusal::invalid(format!("path {text:?} has an empty \"[]\"")));
-    }
-    if inside.chars().all(|c| c.is_ascii_digit()) {
-        return inside.parse().map_err(|_| Refusal::invalid(format!("path {text:?}: index {inside} is too large")));
-    }
-    let feature = if inside == "*" {
-        "wildcards (\"[*]\")"
-    } else if inside.starts_with('?') {
-        "filters (\"[?(…)]\")"
-    } else if inside.starts_with('(') {
-        "script expressions (\"[(…)]\")"
-    } else if inside.contains(':') {
-        "slices (\"[a:b]\")"
-    } else if inside.contains(',') {
-        "unions (\"[a,b]\")"
-    } else if inside.starts_with('-') {
-        "negative indexes"
-    } else {
-        return Err(Refusal::invalid(format!("path {text:?}: \"[{inside}]\" is not an index")));
-    };
-    Err(Refusal::unsupported(format!("path {text:?}: {feature} are not supported; only reference paths are")))
-}
-
-fn operator_refusal(text: &str, c: char) -> Option<Refusal> {
-    let feature = match c {
-        '*' => "wildcards (\"*\")",
-        '@' => "the current-node operator (\"@\")",
-        '?' => "filters (\"?\")",
-        ',' => "unions (\",\")",
-        ':' => "slices (\":\")",
-        '(' | ')' => "functions and scripts (\"(…)\")",
-        ']' => return Some(Refusal::invalid(format!("path {text:?} has an unmatched \"]\""))),
-        _ => return None,
-    };
-    Some(Refusal::unsupported(format!(
-        "path {text:?}: {feature} are not supported; only reference paths are (escape the character with \"\\\" if it is part of a field name)"
-    )))
 }
 
 #[cfg(test)]
@@ -415,6 +279,19 @@ mod tests {
         for invalid in ["a.b", "$.", "$.a.", "$a", "$[", "$['a'", "$.a\\"] {
             assert!(!RefPath::parse(invalid).unwrap_err().unsupported, "{invalid}");
         }
+    }
+
+    #[test]
+    fn given_bracketed_names_with_backslashes_when_parsed_then_they_unescape_as_jayway_does() {
+        // Quoted names follow Jayway (\\ \' \" \n \t \uXXXX; any other \c is c), and the Step Functions
+        // "Paths" page's `$.abc.['def ghi']` (a dot before a bracket) is accepted.
+        assert_eq!(fields(r"$['it\'s']"), [f("it's")]);
+        assert_eq!(fields(r"$['a\\b']"), [f("a\\b")]);
+        assert_eq!(fields(r"$['a\nb']"), [f("a\nb")]);
+        assert_eq!(fields(r"$['\u00e9t\u00e9']"), [f("été")]);
+        assert_eq!(fields(r"$['a\.b']"), [f("a.b")]);
+        assert_eq!(fields("$.abc.['def ghi']"), [f("abc"), f("def ghi")]);
+        assert_eq!(fields("$[ 'a' ][ 0 ]"), [f("a"), Segment::Index(0)]);
     }
 
     #[test]

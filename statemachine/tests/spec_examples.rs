@@ -131,8 +131,7 @@ async fn given_the_spec_hello_world_pass_when_run_then_the_result_is_the_output(
 
 #[tokio::test]
 async fn given_the_spec_payload_template_example_when_the_task_runs_then_its_effective_input_is_the_spec_payload() {
-    // Given the spec's Task "X" Parameters, with two adaptations this executor needs: the slice
-    // "$.vals[-3:]" (not a reference path) is spelled with States.Array, and the
+    // Given the spec's Task "X" Parameters, with one adaptation this executor needs: the
     // interpreter-defined $$.DayOfWeek is read from $$.Execution.Name, the execution being named
     // TUESDAY.
     let h = Harness::new(
@@ -145,7 +144,7 @@ async fn given_the_spec_payload_template_example_when_the_task_runs_then_its_eff
                     "flagged": true,
                     "parts": {
                         "first.$": "$.vals[0]",
-                        "last3.$": "States.Array($.vals[3], $.vals[4], $.vals[5])"
+                        "last3.$": "$.vals[-3:]"
                     },
                     "weekday.$": "$$.Execution.Name",
                     "formattedOutput.$": "States.Format('Today is {}', $$.Execution.Name)"
