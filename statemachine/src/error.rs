@@ -44,7 +44,7 @@ pub enum LoadErrorKind {
     /// A `${Name}` placeholder has no substitution (or substitutions loop).
     Substitution,
     /// Valid ASL, but a feature this executor does not implement (Parallel, Map, JSONata,
-    /// variables, JSONPath filters, an intrinsic it lacks, …).
+    /// variables, JSONPath filters, …).
     Unsupported,
     /// Not valid ASL (missing or mistyped field, unknown state, unreachable state, …).
     Invalid,

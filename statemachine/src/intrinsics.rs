@@ -1,44 +1,97 @@
 //! Intrinsic functions: parsing an intrinsic expression (`States.Format('…{}', $.x)`) with the
-//! spec's argument kinds and escaping rules, checking arity and literal argument types at load,
-//! and evaluating it. Supported: `States.Format`, `States.StringToJson`, `States.JsonToString`,
-//! `States.Array`, `States.UUID`, `States.MathAdd`, `States.ArrayLength`, `States.ArrayGetItem`;
-//! any other function is refused at load.
+//! spec's argument kinds and escaping rules, checking it at load, and evaluating it.
+//!
+//! Every function of the Step Functions reference ("Intrinsic functions for JSONPath states") is
+//! implemented:
+//!
+//! - arrays: `States.Array`, `States.ArrayPartition`, `States.ArrayContains`, `States.ArrayRange`,
+//!   `States.ArrayGetItem`, `States.ArrayLength`, `States.ArrayUnique`;
+//! - encoding: `States.Base64Encode`, `States.Base64Decode`; hashing: `States.Hash`;
+//! - JSON: `States.JsonMerge`, `States.StringToJson`, `States.JsonToString`;
+//! - math: `States.MathRandom`, `States.MathAdd`; strings: `States.StringSplit`;
+//! - `States.UUID` and `States.Format`.
+//!
+//! The argument rules come from that AWS page first; where it is silent, from LocalStack's
+//! implementation (as ported into moto, under `moto/stepfunctions/parser/asl/component/intrinsic`).
+//! Where the two disagree the AWS page wins, and the code says so where it happens.
+//!
+//! At load: the arity, at most ten functions nested in one another, and every literal argument
+//! checked with the very rule the function applies when it runs. An invocation whose arguments are
+//! all literals is evaluated once, so one that can only fail (`States.ArrayRange(1, 5000, 1)`) is
+//! refused. At run time a failure is `States.IntrinsicFailure` (the States Language's name for it),
+//! its cause naming the function.
 
-use serde_json::{Number, Value};
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use base64::Engine as _;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use rand::{Rng as _, SeedableRng as _};
+use serde_json::{Map, Number, Value};
 
 use crate::error::{Failure, Refusal, error_names};
 use crate::jsonpath::JsonPath;
 use crate::path::kind_of;
 
-/// The functions this executor implements.
+/// AWS: "You can nest up to 10 intrinsic functions within a field". Read as nesting depth (the
+/// page's own example nests nine functions, five deep); a total count would refuse more.
+const MAX_NESTED_FUNCTIONS: usize = 10;
+
+/// AWS: the input of `States.Base64Encode`, `States.Base64Decode` and `States.Hash` is at most
+/// 10,000 characters.
+const MAX_INPUT_CHARACTERS: usize = 10_000;
+
+/// AWS: "The newly generated array can't contain more than 1000 items" (`States.ArrayRange`).
+const MAX_RANGE_ITEMS: i128 = 1000;
+
+/// The functions of the States Language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Func {
     Format,
     StringToJson,
     JsonToString,
     Array,
-    Uuid,
-    MathAdd,
-    ArrayLength,
+    ArrayPartition,
+    ArrayContains,
+    ArrayRange,
     ArrayGetItem,
+    ArrayLength,
+    ArrayUnique,
+    Base64Encode,
+    Base64Decode,
+    Hash,
+    JsonMerge,
+    MathRandom,
+    MathAdd,
+    StringSplit,
+    Uuid,
 }
 
-const SUPPORTED: &str = "States.Format, States.StringToJson, States.JsonToString, States.Array, States.UUID, \
-                         States.MathAdd, States.ArrayLength, States.ArrayGetItem";
-
 impl Func {
+    const ALL: [Func; 18] = [
+        Func::Format,
+        Func::StringToJson,
+        Func::JsonToString,
+        Func::Array,
+        Func::ArrayPartition,
+        Func::ArrayContains,
+        Func::ArrayRange,
+        Func::ArrayGetItem,
+        Func::ArrayLength,
+        Func::ArrayUnique,
+        Func::Base64Encode,
+        Func::Base64Decode,
+        Func::Hash,
+        Func::JsonMerge,
+        Func::MathRandom,
+        Func::MathAdd,
+        Func::StringSplit,
+        Func::Uuid,
+    ];
+
     fn from_name(name: &str) -> Option<Func> {
-        Some(match name {
-            "States.Format" => Func::Format,
-            "States.StringToJson" => Func::StringToJson,
-            "States.JsonToString" => Func::JsonToString,
-            "States.Array" => Func::Array,
-            "States.UUID" => Func::Uuid,
-            "States.MathAdd" => Func::MathAdd,
-            "States.ArrayLength" => Func::ArrayLength,
-            "States.ArrayGetItem" => Func::ArrayGetItem,
-            _ => return None,
-        })
+        Func::ALL.into_iter().find(|func| func.name() == name)
     }
 
     fn name(self) -> &'static str {
@@ -47,10 +100,44 @@ impl Func {
             Func::StringToJson => "States.StringToJson",
             Func::JsonToString => "States.JsonToString",
             Func::Array => "States.Array",
-            Func::Uuid => "States.UUID",
-            Func::MathAdd => "States.MathAdd",
-            Func::ArrayLength => "States.ArrayLength",
+            Func::ArrayPartition => "States.ArrayPartition",
+            Func::ArrayContains => "States.ArrayContains",
+            Func::ArrayRange => "States.ArrayRange",
             Func::ArrayGetItem => "States.ArrayGetItem",
+            Func::ArrayLength => "States.ArrayLength",
+            Func::ArrayUnique => "States.ArrayUnique",
+            Func::Base64Encode => "States.Base64Encode",
+            Func::Base64Decode => "States.Base64Decode",
+            Func::Hash => "States.Hash",
+            Func::JsonMerge => "States.JsonMerge",
+            Func::MathRandom => "States.MathRandom",
+            Func::MathAdd => "States.MathAdd",
+            Func::StringSplit => "States.StringSplit",
+            Func::Uuid => "States.UUID",
+        }
+    }
+
+    /// The fewest and the most arguments the function takes (`None`: no upper bound).
+    fn arity(self) -> (usize, Option<usize>) {
+        match self {
+            Func::Format => (1, None),
+            Func::Array => (0, None),
+            Func::Uuid => (0, Some(0)),
+            Func::StringToJson
+            | Func::JsonToString
+            | Func::ArrayLength
+            | Func::ArrayUnique
+            | Func::Base64Encode
+            | Func::Base64Decode => (1, Some(1)),
+            Func::ArrayPartition
+            | Func::ArrayContains
+            | Func::ArrayGetItem
+            | Func::Hash
+            | Func::MathAdd
+            | Func::StringSplit => (2, Some(2)),
+            // The seed is optional.
+            Func::MathRandom => (2, Some(3)),
+            Func::ArrayRange | Func::JsonMerge => (3, Some(3)),
         }
     }
 }
@@ -94,6 +181,19 @@ enum Arg {
     Call(Box<Call>),
 }
 
+impl Arg {
+    /// The value of a literal argument, known at load; `None` for paths and nested functions.
+    fn literal_value(&self) -> Option<Value> {
+        match self {
+            Arg::Str(literal) => Some(Value::String(literal.text())),
+            Arg::Number(n) => Some(Value::Number(n.clone())),
+            Arg::Bool(b) => Some(Value::Bool(*b)),
+            Arg::Null => Some(Value::Null),
+            Arg::Path(_) | Arg::Call(_) => None,
+        }
+    }
+}
+
 /// A parsed intrinsic function invocation.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Call {
@@ -105,7 +205,7 @@ impl Call {
     /// Parses and checks an intrinsic expression. `task_token_available` says whether
     /// `$$.Task.Token` may be referenced.
     pub(crate) fn parse(text: &str, task_token_available: bool) -> Result<Call, Refusal> {
-        let mut parser = Parser { text, chars: text.chars().collect(), pos: 0, task_token_available };
+        let mut parser = Parser { text, chars: text.chars().collect(), pos: 0, task_token_available, depth: 0 };
         parser.skip_ws();
         let call = parser.call()?;
         parser.skip_ws();
@@ -119,91 +219,14 @@ impl Call {
     pub(crate) fn eval(&self, data: &Value, context: &Value) -> Result<Value, Failure> {
         let fail =
             |cause: String| Failure::new(error_names::INTRINSIC_FAILURE, format!("{}: {cause}", self.func.name()));
-        match self.func {
-            Func::Format => {
-                let (template, rest) = match self.args.split_first() {
-                    Some((Arg::Str(literal), rest)) => (literal.pieces.clone(), rest),
-                    Some((other, rest)) => match eval_arg(other, data, context)? {
-                        Value::String(s) => (runtime_template(&s), rest),
-                        v => return Err(fail(format!("the template must be a string, not {}", kind_of(&v)))),
-                    },
-                    None => return Err(fail("missing template".to_owned())),
-                };
-                let holes = template.iter().filter(|p| **p == Piece::Hole).count();
-                if holes != rest.len() {
-                    return Err(fail(format!(
-                        "the template has {holes} placeholder(s) but {} argument(s) follow it",
-                        rest.len()
-                    )));
-                }
-                let mut values = rest.iter();
-                let mut out = String::new();
-                for piece in template {
-                    match piece {
-                        Piece::Text(t) => out.push_str(&t),
-                        Piece::Hole => {
-                            let Some(arg) = values.next() else { break };
-                            match eval_arg(arg, data, context)? {
-                                Value::String(s) => out.push_str(&s),
-                                Value::Null => out.push_str("null"),
-                                v @ (Value::Bool(_) | Value::Number(_)) => out.push_str(&v.to_string()),
-                                v => {
-                                    return Err(fail(format!(
-                                        "a value to format must be a string, number, boolean or null, not {}",
-                                        kind_of(&v)
-                                    )));
-                                }
-                            }
-                        }
-                    }
-                }
-                Ok(Value::String(out))
-            }
-            Func::StringToJson => match self.single(data, context)? {
-                Value::String(s) => serde_json::from_str(&s).map_err(|e| fail(format!("the string is not JSON: {e}"))),
-                v => Err(fail(format!("the argument must be a string, not {}", kind_of(&v)))),
-            },
-            Func::JsonToString => {
-                let value = self.single(data, context)?;
-                serde_json::to_string(&value).map(Value::String).map_err(|e| fail(e.to_string()))
-            }
-            Func::Array => {
-                let values = self.args.iter().map(|a| eval_arg(a, data, context)).collect::<Result<Vec<_>, _>>()?;
-                Ok(Value::Array(values))
-            }
-            Func::Uuid => Ok(Value::String(uuid::Uuid::new_v4().to_string())),
-            Func::MathAdd => {
-                let [a, b] = &self.args[..] else { return Err(fail("needs two arguments".to_owned())) };
-                let a =
-                    integer(&eval_arg(a, data, context)?).ok_or_else(|| fail("arguments must be integers".into()))?;
-                let b =
-                    integer(&eval_arg(b, data, context)?).ok_or_else(|| fail("arguments must be integers".into()))?;
-                a.checked_add(b).map(Value::from).ok_or_else(|| fail("the sum overflows".to_owned()))
-            }
-            Func::ArrayLength => match self.single(data, context)? {
-                Value::Array(items) => Ok(Value::from(items.len())),
-                v => Err(fail(format!("the argument must be an array, not {}", kind_of(&v)))),
-            },
-            Func::ArrayGetItem => {
-                let [array, index] = &self.args[..] else { return Err(fail("needs two arguments".to_owned())) };
-                let Value::Array(items) = eval_arg(array, data, context)? else {
-                    return Err(fail("the first argument must be an array".to_owned()));
-                };
-                let index = integer(&eval_arg(index, data, context)?)
-                    .and_then(|i| usize::try_from(i).ok())
-                    .ok_or_else(|| fail("the index must be a non-negative integer".to_owned()))?;
-                items.get(index).cloned().ok_or_else(|| {
-                    fail(format!("index {index} is out of bounds for an array of {} element(s)", items.len()))
-                })
-            }
+        // A literal template keeps its escapes apart from its placeholders (`\{}` is text), which
+        // its text alone would lose.
+        if let (Func::Format, Some((Arg::Str(template), rest))) = (self.func, self.args.split_first()) {
+            let values = rest.iter().map(|arg| eval_arg(arg, data, context)).collect::<Result<Vec<_>, _>>()?;
+            return format(&template.pieces, &values).map(Value::String).map_err(fail);
         }
-    }
-
-    fn single(&self, data: &Value, context: &Value) -> Result<Value, Failure> {
-        match &self.args[..] {
-            [arg] => eval_arg(arg, data, context),
-            _ => Err(Failure::new(error_names::INTRINSIC_FAILURE, format!("{} takes one argument", self.func.name()))),
-        }
+        let values = self.args.iter().map(|arg| eval_arg(arg, data, context)).collect::<Result<Vec<_>, _>>()?;
+        evaluate(self.func, &values).map_err(fail)
     }
 }
 
@@ -223,15 +246,402 @@ fn eval_arg(arg: &Arg, data: &Value, context: &Value) -> Result<Value, Failure> 
     })
 }
 
-/// An integer value (a JSON number without a fractional part).
-fn integer(value: &Value) -> Option<i64> {
-    let Value::Number(n) = value else { return None };
-    if let Some(i) = n.as_i64() {
-        return Some(i);
+/// Runs `func` on evaluated arguments (their number already checked at load). The error is the
+/// cause, without the function's name.
+fn evaluate(func: Func, args: &[Value]) -> Result<Value, String> {
+    let arg = |position: usize| args.get(position).unwrap_or(&Value::Null);
+    match func {
+        Func::Format => {
+            let template = runtime_template(string_arg(arg(0), 0)?);
+            format(&template, args.get(1..).unwrap_or_default()).map(Value::String)
+        }
+        Func::StringToJson => string_to_json(string_arg(arg(0), 0)?),
+        Func::JsonToString => serde_json::to_string(arg(0)).map(Value::String).map_err(|e| e.to_string()),
+        Func::Array => Ok(Value::Array(args.to_vec())),
+        Func::ArrayPartition => {
+            let items = array_arg(arg(0), 0)?;
+            let size = chunk_size(arg(1), 1)?;
+            Ok(Value::Array(items.chunks(size).map(|chunk| Value::Array(chunk.to_vec())).collect()))
+        }
+        Func::ArrayContains => {
+            let items = array_arg(arg(0), 0)?;
+            let wanted = comparable(arg(1));
+            Ok(Value::Bool(items.iter().any(|item| comparable(item) == wanted)))
+        }
+        Func::ArrayRange => array_range(integer_arg(arg(0), 0)?, integer_arg(arg(1), 1)?, range_step(arg(2), 2)?),
+        Func::ArrayGetItem => {
+            let items = array_arg(arg(0), 0)?;
+            let index = array_index(arg(1), 1)?;
+            items
+                .get(index)
+                .cloned()
+                .ok_or_else(|| format!("index {index} is out of bounds for an array of {} element(s)", items.len()))
+        }
+        Func::ArrayLength => Ok(Value::from(array_arg(arg(0), 0)?.len())),
+        Func::ArrayUnique => {
+            let mut seen = HashSet::new();
+            let items = array_arg(arg(0), 0)?;
+            Ok(Value::Array(items.iter().filter(|item| seen.insert(comparable(item).to_string())).cloned().collect()))
+        }
+        Func::Base64Encode => Ok(Value::String(STANDARD.encode(limited_text(arg(0), 0)?))),
+        Func::Base64Decode => {
+            let bytes = base64_bytes(limited_text(arg(0), 0)?)?;
+            String::from_utf8(bytes).map(Value::String).map_err(|_| "the decoded bytes are not UTF-8 text".to_owned())
+        }
+        Func::Hash => {
+            let algorithm = hash_algorithm(arg(1), 1)?;
+            Ok(Value::String(algorithm.hex_digest(limited_text(arg(0), 0)?.as_bytes())))
+        }
+        Func::JsonMerge => {
+            let mut merged = object_arg(arg(0), 0)?.clone();
+            let overrides = object_arg(arg(1), 1)?;
+            shallow_merge_flag(arg(2), 2)?;
+            // Shallow: a key of the second object replaces the first's whole value.
+            merged.extend(overrides.iter().map(|(key, value)| (key.clone(), value.clone())));
+            Ok(Value::Object(merged))
+        }
+        Func::MathRandom => {
+            let start = integer_arg(arg(0), 0)?;
+            let end = integer_arg(arg(1), 1)?;
+            let seed = args.get(2).map(|seed| integer_arg(seed, 2)).transpose()?;
+            math_random(start, end, seed)
+        }
+        Func::MathAdd => Ok(Value::from(math_add_operand(arg(0), 0)? + math_add_operand(arg(1), 1)?)),
+        Func::StringSplit => Ok(string_split(string_arg(arg(0), 0)?, string_arg(arg(1), 1)?)),
+        Func::Uuid => Ok(Value::String(uuid::Uuid::new_v4().to_string())),
     }
-    let f = n.as_f64()?;
-    // The range check keeps the cast exact.
-    (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
+}
+
+/// Checks one argument the way `func` checks it when it runs, alone (rules between arguments, such
+/// as MathRandom's start below its end, are left to the run). At load it is given each literal.
+fn check_argument(func: Func, position: usize, value: &Value) -> Result<(), String> {
+    match (func, position) {
+        (Func::StringToJson | Func::StringSplit, _) | (Func::Format, 0) => string_arg(value, position).map(drop),
+        (
+            Func::ArrayPartition | Func::ArrayContains | Func::ArrayGetItem | Func::ArrayLength | Func::ArrayUnique,
+            0,
+        ) => array_arg(value, position).map(drop),
+        (Func::ArrayPartition, 1) => chunk_size(value, position).map(drop),
+        (Func::ArrayGetItem, 1) => array_index(value, position).map(drop),
+        (Func::ArrayRange, 0 | 1) | (Func::MathRandom, _) => integer_arg(value, position).map(drop),
+        (Func::ArrayRange, 2) => range_step(value, position).map(drop),
+        (Func::Base64Encode | Func::Hash, 0) => limited_text(value, position).map(drop),
+        (Func::Base64Decode, 0) => base64_bytes(limited_text(value, position)?).map(drop),
+        (Func::Hash, 1) => hash_algorithm(value, position).map(drop),
+        (Func::JsonMerge, 0 | 1) => object_arg(value, position).map(drop),
+        (Func::JsonMerge, 2) => shallow_merge_flag(value, position),
+        (Func::MathAdd, _) => math_add_operand(value, position).map(drop),
+        _ => Ok(()),
+    }
+}
+
+fn ordinal(position: usize) -> &'static str {
+    ["first", "second", "third"].get(position).copied().unwrap_or("last")
+}
+
+fn string_arg(value: &Value, position: usize) -> Result<&str, String> {
+    match value {
+        Value::String(text) => Ok(text),
+        other => Err(format!("the {} argument must be a string, not {}", ordinal(position), kind_of(other))),
+    }
+}
+
+fn array_arg(value: &Value, position: usize) -> Result<&[Value], String> {
+    match value {
+        Value::Array(items) => Ok(items),
+        other => Err(format!("the {} argument must be an array, not {}", ordinal(position), kind_of(other))),
+    }
+}
+
+fn object_arg(value: &Value, position: usize) -> Result<&Map<String, Value>, String> {
+    match value {
+        Value::Object(object) => Ok(object),
+        other => Err(format!("the {} argument must be a JSON object, not {}", ordinal(position), kind_of(other))),
+    }
+}
+
+/// A string of at most 10,000 characters (Base64Encode, Base64Decode, Hash).
+fn limited_text(value: &Value, position: usize) -> Result<&str, String> {
+    let text = string_arg(value, position)?;
+    let characters = text.chars().count();
+    if characters > MAX_INPUT_CHARACTERS {
+        return Err(format!(
+            "the {} argument has {characters} characters; at most {MAX_INPUT_CHARACTERS} are allowed",
+            ordinal(position)
+        ));
+    }
+    Ok(text)
+}
+
+/// A number as an integer. AWS: "If you specify a non-integer value …, Step Functions will round
+/// it off to the nearest integer" (MathAdd, MathRandom, ArrayRange, ArrayPartition). Halves round
+/// up, as Java's `Math.round` does (2.5 → 3, -2.5 → -2): LocalStack's MathAdd rounds so, to match
+/// Step Functions, which runs on Java. (LocalStack's MathRandom truncates and its ArrayRange and
+/// ArrayPartition round halves to even; the AWS page says "nearest" for all four.)
+fn integer_arg(value: &Value, position: usize) -> Result<i64, String> {
+    let Value::Number(number) = value else {
+        return Err(format!("the {} argument must be a number, not {}", ordinal(position), kind_of(value)));
+    };
+    if let Some(integer) = number.as_i64() {
+        return Ok(integer);
+    }
+    // Below 2^53 every f64 integer is exact, so the cast below is too.
+    let x = number
+        .as_f64()
+        .filter(|x| x.abs() < 9.0e15)
+        .ok_or_else(|| format!("the {} argument {number} is too large", ordinal(position)))?;
+    let floor = x.floor();
+    Ok((if x - floor >= 0.5 { floor + 1.0 } else { floor }) as i64)
+}
+
+/// AWS (MathAdd): "You must specify integer values in the range of -2147483648 and 2147483647".
+fn math_add_operand(value: &Value, position: usize) -> Result<i64, String> {
+    let integer = integer_arg(value, position)?;
+    i32::try_from(integer)
+        .map(i64::from)
+        .map_err(|_| format!("the {} argument {integer} is outside -2147483648..=2147483647", ordinal(position)))
+}
+
+/// AWS (ArrayPartition): "a non-zero, positive integer for the second argument".
+fn chunk_size(value: &Value, position: usize) -> Result<usize, String> {
+    let size = integer_arg(value, position)?;
+    usize::try_from(size)
+        .ok()
+        .filter(|size| *size > 0)
+        .ok_or_else(|| format!("the chunk size must be a positive integer, not {size}"))
+}
+
+/// AWS (ArrayRange): "a non-zero value for the third argument"; a negative step counts down
+/// (LocalStack refuses it, the AWS page does not).
+fn range_step(value: &Value, position: usize) -> Result<i64, String> {
+    match integer_arg(value, position)? {
+        0 => Err("the step must not be 0".to_owned()),
+        step => Ok(step),
+    }
+}
+
+/// An index into an array: a non-negative integer, not rounded (the AWS page says nothing of
+/// rounding here; LocalStack takes integers only).
+fn array_index(value: &Value, position: usize) -> Result<usize, String> {
+    let Value::Number(number) = value else {
+        return Err(format!("the {} argument must be an index, not {}", ordinal(position), kind_of(value)));
+    };
+    let integer = number.as_u64().or_else(|| {
+        let x = number.as_f64()?;
+        (x.fract() == 0.0 && (0.0..9.0e15).contains(&x)).then_some(x as u64)
+    });
+    integer
+        .and_then(|i| usize::try_from(i).ok())
+        .ok_or_else(|| format!("the index must be a non-negative integer, not {number}"))
+}
+
+/// AWS (JsonMerge): "Step Functions only supports the shallow merging mode; therefore, you must
+/// specify the boolean value as false".
+fn shallow_merge_flag(value: &Value, position: usize) -> Result<(), String> {
+    match value {
+        Value::Bool(false) => Ok(()),
+        Value::Bool(true) => Err(format!(
+            "the {} argument must be false: Step Functions only supports the shallow merging mode",
+            ordinal(position)
+        )),
+        other => Err(format!("the {} argument must be the boolean false, not {}", ordinal(position), kind_of(other))),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum HashAlgorithm {
+    Md5,
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl HashAlgorithm {
+    fn hex_digest(self, data: &[u8]) -> String {
+        match self {
+            HashAlgorithm::Md5 => lower_hex(&<md5::Md5 as md5::Digest>::digest(data)),
+            HashAlgorithm::Sha1 => lower_hex(&<sha1::Sha1 as sha1::Digest>::digest(data)),
+            HashAlgorithm::Sha256 => lower_hex(&<sha2::Sha256 as sha2::Digest>::digest(data)),
+            HashAlgorithm::Sha384 => lower_hex(&<sha2::Sha384 as sha2::Digest>::digest(data)),
+            HashAlgorithm::Sha512 => lower_hex(&<sha2::Sha512 as sha2::Digest>::digest(data)),
+        }
+    }
+}
+
+fn hash_algorithm(value: &Value, position: usize) -> Result<HashAlgorithm, String> {
+    // The names exactly as AWS lists them (LocalStack too): "sha-256" is unknown.
+    match string_arg(value, position)? {
+        "MD5" => Ok(HashAlgorithm::Md5),
+        "SHA-1" => Ok(HashAlgorithm::Sha1),
+        "SHA-256" => Ok(HashAlgorithm::Sha256),
+        "SHA-384" => Ok(HashAlgorithm::Sha384),
+        "SHA-512" => Ok(HashAlgorithm::Sha512),
+        other => {
+            Err(format!("unknown hash algorithm {other:?}; the algorithms are MD5, SHA-1, SHA-256, SHA-384, SHA-512"))
+        }
+    }
+}
+
+fn lower_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// "MIME Base64" decoding, as AWS names it: characters outside the Base64 alphabet (line breaks
+/// included) are skipped, and the closing `=` padding may be left out, as Java's MIME decoder
+/// allows. (LocalStack's Python decoder skips them too, but wants the padding.)
+fn base64_bytes(text: &str) -> Result<Vec<u8>, String> {
+    const MIME: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    let alphabet_only: String =
+        text.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')).collect();
+    MIME.decode(alphabet_only).map_err(|e| format!("the argument is not Base64: {e}"))
+}
+
+/// AWS: "The interpreter applies a JSON parser". Blank text gives null, as LocalStack's does (the
+/// AWS page does not say); `-0` gives 0, as Java's and Python's parsers read it.
+fn string_to_json(text: &str) -> Result<Value, String> {
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(&without_integer_negative_zero(text)).map_err(|e| format!("the string is not JSON: {e}"))
+}
+
+/// serde_json reads the integer `-0` as the float -0.0 (written back as `-0.0`), where Java's
+/// and Python's parsers read the integer 0: the text loses that minus sign first. `-0.0` and
+/// `-0e0` are floats everywhere and keep it.
+fn without_integer_negative_zero(text: &str) -> Cow<'_, str> {
+    let mut rewritten: Option<String> = None;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (at, c) in text.char_indices() {
+        let is_minus_of_integer_zero = !in_string
+            && c == '-'
+            && text[at + 1..].starts_with('0')
+            && !text[at + 2..].starts_with(|next: char| next.is_ascii_digit() || matches!(next, '.' | 'e' | 'E'));
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        }
+        if is_minus_of_integer_zero {
+            rewritten.get_or_insert_with(|| text[..at].to_owned());
+        } else if let Some(out) = rewritten.as_mut() {
+            out.push(c);
+        }
+    }
+    rewritten.map_or(Cow::Borrowed(text), Cow::Owned)
+}
+
+/// A value as ArrayContains and ArrayUnique compare it: numbers by their value (`1` and `1.0` are
+/// equal, as in LocalStack's Python), while a boolean never equals a number (Python's
+/// `True == 1` is not what JSON means).
+fn comparable(value: &Value) -> Cow<'_, Value> {
+    match value {
+        Value::Number(number) if number.is_f64() => match number.as_f64() {
+            Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => Cow::Owned(Value::from(x as i64)),
+            _ => Cow::Borrowed(value),
+        },
+        Value::Array(items) => {
+            Cow::Owned(Value::Array(items.iter().map(|item| comparable(item).into_owned()).collect()))
+        }
+        Value::Object(object) => Cow::Owned(Value::Object(
+            object.iter().map(|(key, item)| (key.clone(), comparable(item).into_owned())).collect(),
+        )),
+        _ => Cow::Borrowed(value),
+    }
+}
+
+/// From `start` to `end` inclusive by `step`, which may be negative; a step away from `end` gives
+/// an empty array, `start == end` a single item.
+fn array_range(start: i64, end: i64, step: i64) -> Result<Value, String> {
+    let span = i128::from(end) - i128::from(start);
+    let count = if span == 0 {
+        1
+    } else if (span > 0) == (step > 0) {
+        span / i128::from(step) + 1
+    } else {
+        0
+    };
+    if count > MAX_RANGE_ITEMS {
+        return Err(format!("the range has {count} items; at most {MAX_RANGE_ITEMS} are allowed"));
+    }
+    // Every item lies between start and end, so it fits an i64.
+    Ok(Value::Array((0..count).map(|k| Value::from((i128::from(start) + k * i128::from(step)) as i64)).collect()))
+}
+
+/// AWS: "a random number between the specified start number (inclusive) and end number
+/// (exclusive)", the same number for the same seed. LocalStack includes the end (Python's
+/// `randint`); the AWS page wins, so the end must exceed the start. The number a seed gives is
+/// this executor's (rand's `StdRng`), not the one AWS gives.
+fn math_random(start: i64, end: i64, seed: Option<i64>) -> Result<Value, String> {
+    if start >= end {
+        return Err(format!("the end ({end}) must be greater than the start ({start}): the end is exclusive"));
+    }
+    let number = match seed {
+        // Any integer is a seed: its bits, reinterpreted.
+        Some(seed) => rand::rngs::StdRng::seed_from_u64(seed as u64).random_range(start..end),
+        None => rand::rng().random_range(start..end),
+    };
+    Ok(Value::from(number))
+}
+
+/// AWS: the second argument holds the delimiting characters, each of which splits (`".+,="`);
+/// empty pieces are dropped, as in LocalStack. An empty delimiter splits between every character,
+/// as LocalStack's regular expression does (the AWS page does not say).
+fn string_split(text: &str, delimiters: &str) -> Value {
+    if delimiters.is_empty() {
+        return Value::Array(text.chars().map(|c| Value::String(c.to_string())).collect());
+    }
+    Value::Array(
+        text.split(|c| delimiters.contains(c))
+            .filter(|piece| !piece.is_empty())
+            .map(|piece| Value::String(piece.to_owned()))
+            .collect(),
+    )
+}
+
+/// Fills the template's placeholders with `values`, one each.
+fn format(template: &[Piece], values: &[Value]) -> Result<String, String> {
+    let holes = template.iter().filter(|piece| **piece == Piece::Hole).count();
+    if holes != values.len() {
+        return Err(format!("the template has {holes} placeholder(s) but {} argument(s) follow it", values.len()));
+    }
+    let mut values = values.iter();
+    let mut out = String::new();
+    for piece in template {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Hole => out.push_str(&formatted(values.next().unwrap_or(&Value::Null))),
+        }
+    }
+    Ok(out)
+}
+
+/// A value as States.Format writes it: a string as it is; a number, boolean or null as JSON; an
+/// array or object the way Step Functions' Java writes a list or map (`[a, 1]`, `{key=value}`,
+/// strings inside unquoted), as LocalStack renders it too. The States Language spec says such a
+/// value "MUST NOT be a JSON array or object", but Step Functions takes it.
+fn formatted(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Array(items) => format!("[{}]", items.iter().map(formatted).collect::<Vec<_>>().join(", ")),
+        Value::Object(object) => format!(
+            "{{{}}}",
+            object.iter().map(|(key, item)| format!("{key}={}", formatted(item))).collect::<Vec<_>>().join(", ")
+        ),
+        scalar => scalar.to_string(),
+    }
 }
 
 /// A States.Format template that came from data: `{}` placeholders, `\` escapes.
@@ -263,6 +673,8 @@ struct Parser<'a> {
     chars: Vec<char>,
     pos: usize,
     task_token_available: bool,
+    /// How many calls enclose the one being parsed.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -294,11 +706,18 @@ impl Parser<'_> {
         }
         self.pos += 1;
         let Some(func) = Func::from_name(&name) else {
-            return Err(Refusal::unsupported(format!(
-                "intrinsic function {name} (in {:?}) is not supported; supported: {SUPPORTED}",
-                self.text
+            let known: Vec<&str> = Func::ALL.iter().map(|func| func.name()).collect();
+            return Err(self.invalid(&format!(
+                "{name} is not an intrinsic function; the States Language has {}",
+                known.join(", ")
             )));
         };
+        self.depth += 1;
+        if self.depth > MAX_NESTED_FUNCTIONS {
+            return Err(
+                self.invalid(&format!("more than {MAX_NESTED_FUNCTIONS} intrinsic functions nested in one another"))
+            );
+        }
         let mut args = Vec::new();
         self.skip_ws();
         if self.peek() == Some(')') {
@@ -318,6 +737,7 @@ impl Parser<'_> {
                 }
             }
         }
+        self.depth -= 1;
         self.check(func, &args)?;
         Ok(Call { func, args })
     }
@@ -438,89 +858,50 @@ impl Parser<'_> {
             .map_err(|_| self.invalid(&format!("{text:?} is not a number")))
     }
 
-    /// Arity and literal-type checks, so that a definition that cannot work is refused at load.
+    /// Load-time checks, so that a definition that cannot work is refused at load: the arity, each
+    /// literal argument by the rule the function applies to it when it runs, and an invocation of
+    /// literals only by running it once.
     fn check(&self, func: Func, args: &[Arg]) -> Result<(), Refusal> {
         let name = func.name();
-        let arity = |expected: usize| -> Result<(), Refusal> {
-            if args.len() == expected {
-                Ok(())
-            } else {
-                Err(self.invalid(&format!("{name} takes {expected} argument(s), not {}", args.len())))
-            }
-        };
-        let is_literal_scalar = |a: &Arg| matches!(a, Arg::Str(_) | Arg::Number(_) | Arg::Bool(_) | Arg::Null);
-        match func {
-            Func::Format => match args.first() {
-                None => Err(self.invalid("States.Format needs a template argument")),
-                Some(Arg::Str(template)) => {
-                    if template.holes() == args.len() - 1 {
-                        Ok(())
-                    } else {
-                        Err(self.invalid(&format!(
-                            "the template has {} placeholder(s) \"{{}}\" but {} argument(s) follow it",
-                            template.holes(),
-                            args.len() - 1
-                        )))
-                    }
-                }
-                Some(Arg::Number(_) | Arg::Bool(_) | Arg::Null) => {
-                    Err(self.invalid("the first argument of States.Format must be a string"))
-                }
-                Some(_) => Ok(()),
-            },
-            Func::StringToJson => {
-                arity(1)?;
-                if matches!(args[0], Arg::Number(_) | Arg::Bool(_) | Arg::Null) {
-                    return Err(self.invalid("States.StringToJson takes a string"));
-                }
-                Ok(())
-            }
-            Func::JsonToString => {
-                arity(1)?;
-                if !matches!(args[0], Arg::Path(_)) {
-                    return Err(self.invalid("the argument of States.JsonToString must be a path"));
-                }
-                Ok(())
-            }
-            Func::Array => Ok(()),
-            Func::Uuid => arity(0),
-            Func::MathAdd => {
-                arity(2)?;
-                for arg in args {
-                    let ok = match arg {
-                        Arg::Number(n) => integer(&Value::Number(n.clone())).is_some(),
-                        Arg::Path(_) | Arg::Call(_) => true,
-                        _ => false,
-                    };
-                    if !ok {
-                        return Err(self.invalid("the arguments of States.MathAdd must be integers"));
-                    }
-                }
-                Ok(())
-            }
-            Func::ArrayLength => {
-                arity(1)?;
-                if is_literal_scalar(&args[0]) {
-                    return Err(self.invalid("States.ArrayLength takes an array (a path or function)"));
-                }
-                Ok(())
-            }
-            Func::ArrayGetItem => {
-                arity(2)?;
-                if is_literal_scalar(&args[0]) {
-                    return Err(self.invalid("the first argument of States.ArrayGetItem must be an array"));
-                }
-                let index_ok = match &args[1] {
-                    Arg::Number(n) => integer(&Value::Number(n.clone())).is_some_and(|i| i >= 0),
-                    Arg::Path(_) | Arg::Call(_) => true,
-                    _ => false,
+        let (fewest, most) = func.arity();
+        if args.len() < fewest || most.is_some_and(|most| args.len() > most) {
+            let expected = match most {
+                Some(most) if most == fewest => format!("{fewest}"),
+                Some(most) => format!("{fewest} to {most}"),
+                None => format!("at least {fewest}"),
+            };
+            return Err(self.invalid(&format!("{name} takes {expected} argument(s), not {}", args.len())));
+        }
+        match (func, args.first()) {
+            (Func::Format, Some(Arg::Str(template))) => {
+                return if template.holes() == args.len() - 1 {
+                    Ok(())
+                } else {
+                    Err(self.invalid(&format!(
+                        "the template has {} placeholder(s) \"{{}}\" but {} argument(s) follow it",
+                        template.holes(),
+                        args.len() - 1
+                    )))
                 };
-                if !index_ok {
-                    return Err(self.invalid("the index of States.ArrayGetItem must be a non-negative integer"));
-                }
-                Ok(())
+            }
+            // The States Language: "This Intrinsic Function takes a single argument which MUST be a Path".
+            (Func::JsonToString, Some(arg)) if !matches!(arg, Arg::Path(_)) => {
+                return Err(self.invalid("the argument of States.JsonToString must be a path"));
+            }
+            _ => {}
+        }
+        for (position, arg) in args.iter().enumerate() {
+            if let Some(value) = arg.literal_value() {
+                check_argument(func, position, &value)
+                    .map_err(|message| self.invalid(&format!("{name}: {message}")))?;
             }
         }
+        if func != Func::Format
+            && let Some(values) = args.iter().map(Arg::literal_value).collect::<Option<Vec<_>>>()
+        {
+            evaluate(func, &values).map_err(|message| self.invalid(&format!("{name}: {message}")))?;
+        }
+        Ok(())
     }
 }
 
@@ -588,8 +969,35 @@ mod tests {
     fn given_the_spec_math_add_example_when_evaluated_then_the_step_is_added() {
         assert_eq!(eval("States.MathAdd($.value1, $.step)", json!({"value1": 111, "step": -1})).unwrap(), json!(110));
         assert_eq!(eval("States.MathAdd(1, 2.0)", json!({})).unwrap(), json!(3));
-        let failure = eval("States.MathAdd($.a, 1)", json!({"a": 1.5})).unwrap_err();
+    }
+
+    #[test]
+    fn given_non_integer_numbers_when_rounded_then_halves_go_up_as_in_java() {
+        // Java's Math.round, which LocalStack's MathAdd copies: ties towards positive infinity.
+        for (a, b, sum) in [
+            (json!(1.5), json!(1), 3),
+            (json!(2.5), json!(0), 3),
+            (json!(-2.5), json!(0), -2),
+            (json!(-1.5), json!(0), -1),
+            (json!(2.4), json!(-2.6), -1),
+            (json!(0.49999999999999994), json!(0), 0),
+        ] {
+            let out = eval("States.MathAdd($.a, $.b)", json!({"a": a, "b": b})).unwrap();
+            assert_eq!(out, json!(sum), "{a} + {b}");
+        }
+    }
+
+    #[test]
+    fn given_math_add_operands_outside_32_bits_when_evaluated_then_it_fails() {
+        // AWS: "You must specify integer values in the range of -2147483648 and 2147483647".
+        let edge = eval("States.MathAdd($.a, $.b)", json!({"a": 2_147_483_647, "b": -2_147_483_648})).unwrap();
+        assert_eq!(edge, json!(-1));
+        let sum_past_32_bits = eval("States.MathAdd($.a, $.a)", json!({"a": 2_147_483_647})).unwrap();
+        assert_eq!(sum_past_32_bits, json!(4_294_967_294_i64));
+        let failure = eval("States.MathAdd($.a, 1)", json!({"a": 2_147_483_648_i64})).unwrap_err();
         assert_eq!(failure.error, "States.IntrinsicFailure");
+        assert!(failure.cause.contains("States.MathAdd") && failure.cause.contains("2147483648"), "{}", failure.cause);
+        assert!(Call::parse("States.MathAdd(-2147483649, 1)", false).is_err());
     }
 
     #[test]
@@ -610,7 +1018,14 @@ mod tests {
         for (expr, input) in [
             ("States.StringToJson($.s)", json!({"s": "not json"})),
             ("States.ArrayGetItem($.a, 3)", json!({"a": [1]})),
-            ("States.Format('{}', $.o)", json!({"o": {"x": 1}})),
+            ("States.ArrayPartition($.a, $.n)", json!({"a": [1], "n": 0})),
+            ("States.ArrayRange(0, $.n, 1)", json!({"n": 1000})),
+            ("States.Base64Decode($.s)", json!({"s": "/w=="})),
+            ("States.Hash($.s, $.algorithm)", json!({"s": "x", "algorithm": "SHA-224"})),
+            ("States.JsonMerge($.a, $.b, $.deep)", json!({"a": {}, "b": {}, "deep": true})),
+            ("States.JsonMerge($.a, $.b, false)", json!({"a": {}, "b": [1]})),
+            ("States.MathRandom($.start, $.end)", json!({"start": 5, "end": 5})),
+            ("States.StringSplit($.s, ',')", json!({"s": 12})),
             ("States.Format($.t, 1)", json!({"t": "no placeholder"})),
             ("States.ArrayLength($.missing)", json!({})),
         ] {
@@ -620,9 +1035,9 @@ mod tests {
     }
 
     #[test]
-    fn given_unsupported_or_malformed_intrinsics_when_parsed_then_refused_at_load() {
-        let hash = Call::parse("States.Hash($.a, 'SHA-1')", false).unwrap_err();
-        assert!(hash.unsupported && hash.message.contains("States.Hash"), "{}", hash.message);
+    fn given_unknown_or_malformed_intrinsics_when_parsed_then_refused_at_load() {
+        let unknown = Call::parse("States.Sha1($.a)", false).unwrap_err();
+        assert!(!unknown.unsupported && unknown.message.contains("States.Sha1 is not an intrinsic function"));
         for bad in [
             "States.Format('{} {}', $.a)",
             "States.Format('unescaped { brace')",
@@ -641,5 +1056,165 @@ mod tests {
         assert!(Call::parse("States.Array($.a.length())", false).unwrap_err().unsupported);
         assert!(Call::parse("States.Array($$.Task.Token)", false).is_err());
         assert!(Call::parse("States.Array($$.Task.Token)", true).is_ok());
+    }
+
+    #[test]
+    fn given_arrays_and_objects_when_formatted_then_they_are_written_as_step_functions_writes_them() {
+        // LocalStack's rendering of Step Functions' (Java's) list and map text.
+        let input = json!({"list": ["a", 1, null, true, [2.5]], "map": {"Arg1": 1, "Arg2": [], "Arg3": {"k": "v"}}});
+        let out = eval("States.Format('{} and {}', $.list, $.map)", input).unwrap();
+        assert_eq!(out, json!("[a, 1, null, true, [2.5]] and {Arg1=1, Arg2=[], Arg3={k=v}}"));
+        assert_eq!(
+            eval("States.Format('{}|{}|{}', $.n, $.b, $.z)", json!({"n": null, "b": false, "z": 3.5})).unwrap(),
+            json!("null|false|3.5")
+        );
+    }
+
+    #[test]
+    fn given_blank_and_negative_zero_strings_when_parsed_as_json_then_they_read_as_aws_reads_them() {
+        for (text, expected) in [
+            ("", json!(null)),
+            (" ", json!(null)),
+            ("\n\t", json!(null)),
+            ("-0", json!(0)),
+            ("[-0, -0.0, \"-0\", -0e0, -1.5e1]", json!([0, -0.0, "-0", -0.0, -15.0])),
+            ("{\"a\\\"-0\": -0}", json!({"a\"-0": 0})),
+        ] {
+            let out = eval("States.StringToJson($.s)", json!({"s": text}));
+            assert_eq!(out.as_ref().ok(), Some(&expected), "{text:?} gave {out:?}");
+        }
+        let minus_zero_float = eval("States.StringToJson('-0.0')", json!({})).unwrap();
+        assert_eq!(minus_zero_float.to_string(), "-0.0");
+    }
+
+    #[test]
+    fn given_a_seed_when_math_random_runs_twice_then_the_number_is_the_same_and_the_end_is_excluded() {
+        let first = eval("States.MathRandom(1, 1000000, $.seed)", json!({"seed": 42})).unwrap();
+        let again = eval("States.MathRandom(1, 1000000, 42)", json!({})).unwrap();
+        assert_eq!(first, again);
+        let other_seed = eval("States.MathRandom(1, 1000000, -42)", json!({})).unwrap();
+        assert_ne!(first, other_seed);
+        // AWS: start inclusive, end exclusive; the only number from 7 to 8 is 7.
+        for _ in 0..20 {
+            assert_eq!(eval("States.MathRandom(7, 8)", json!({})).unwrap(), json!(7));
+            let n = eval("States.MathRandom(-3, 2.4)", json!({})).unwrap().as_i64().unwrap();
+            assert!((-3..2).contains(&n), "{n}");
+        }
+        let null_seed = eval("States.MathRandom($.a, 9, $.seed)", json!({"a": 1, "seed": null})).unwrap_err();
+        assert!(null_seed.cause.contains("third argument must be a number"), "{}", null_seed.cause);
+    }
+
+    #[test]
+    fn given_ranges_in_every_direction_when_built_then_the_end_is_included_and_1000_items_is_the_limit() {
+        for (expr, expected) in [
+            ("States.ArrayRange(1, 5, 1)", json!([1, 2, 3, 4, 5])),
+            ("States.ArrayRange(-2, 2, 2)", json!([-2, 0, 2])),
+            ("States.ArrayRange(5, 1, -2)", json!([5, 3, 1])),
+            ("States.ArrayRange(3, 3, -1)", json!([3])),
+            ("States.ArrayRange(5, 1, 1)", json!([])),
+            ("States.ArrayRange(1, 10, 4)", json!([1, 5, 9])),
+            ("States.ArrayRange(1.4, 5.6, 2.2)", json!([1, 3, 5])),
+        ] {
+            assert_eq!(eval(expr, json!({})).unwrap(), expected, "{expr}");
+        }
+        assert_eq!(eval("States.ArrayLength(States.ArrayRange(1000, 1, -1))", json!({})).unwrap(), json!(1000));
+        for refused in
+            ["States.ArrayRange(1, 1001, 1)", "States.ArrayRange(1, 10, 0.4)", "States.ArrayRange('a', 5, 1)"]
+        {
+            assert!(Call::parse(refused, false).is_err(), "{refused} should be refused at load");
+        }
+    }
+
+    #[test]
+    fn given_unique_and_contains_when_values_differ_only_in_number_form_then_they_compare_equal() {
+        let input = json!({"a": [1, 1.0, true, "1", {"k": [2]}, {"k": [2.0]}, null, null]});
+        assert_eq!(eval("States.ArrayUnique($.a)", input.clone()).unwrap(), json!([1, true, "1", {"k": [2]}, null]));
+        assert_eq!(eval("States.ArrayContains($.a, 1.0)", input.clone()).unwrap(), json!(true));
+        assert_eq!(
+            eval("States.ArrayContains($.a, $.o)", json!({"a": [{"k": 1}], "o": {"k": 1.0}})).unwrap(),
+            json!(true)
+        );
+        assert_eq!(eval("States.ArrayContains($.a, false)", input).unwrap(), json!(false));
+    }
+
+    #[test]
+    fn given_the_input_limits_when_reached_then_10000_characters_pass_and_10001_fail() {
+        // Characters, not bytes: 10,000 "é" are 20,000 bytes of UTF-8.
+        let at_limit = "é".repeat(10_000);
+        assert!(eval("States.Base64Encode($.s)", json!({"s": at_limit})).is_ok());
+        assert!(eval("States.Hash($.s, 'SHA-256')", json!({"s": at_limit})).is_ok());
+        let encoded_at_limit = eval("States.Base64Encode($.s)", json!({"s": "a".repeat(7_500)})).unwrap();
+        assert_eq!(encoded_at_limit.as_str().map(str::len), Some(10_000));
+        assert_eq!(eval("States.Base64Decode($.e)", json!({"e": encoded_at_limit})).unwrap(), json!("a".repeat(7_500)));
+        let over = "a".repeat(10_001);
+        for expr in ["States.Base64Encode($.s)", "States.Base64Decode($.s)", "States.Hash($.s, 'MD5')"] {
+            let failure = eval(expr, json!({"s": over})).unwrap_err();
+            assert!(failure.cause.contains("10001 characters"), "{expr}: {}", failure.cause);
+        }
+    }
+
+    #[test]
+    fn given_mime_base64_with_line_breaks_or_no_padding_when_decoded_then_the_text_comes_back() {
+        for encoded in ["RGF0YSB0byBlbmNvZGU=", "RGF0YSB0\r\nbyBlbmNvZGU=", "RGF0YSB0byBlbmNvZGU"] {
+            assert_eq!(eval("States.Base64Decode($.e)", json!({"e": encoded})).unwrap(), json!("Data to encode"));
+        }
+    }
+
+    #[test]
+    fn given_an_empty_or_repeated_delimiter_when_split_then_empty_pieces_are_dropped() {
+        assert_eq!(eval("States.StringSplit(',a,,b,', ',')", json!({})).unwrap(), json!(["a", "b"]));
+        assert_eq!(eval("States.StringSplit('abc', '')", json!({})).unwrap(), json!(["a", "b", "c"]));
+        assert_eq!(eval("States.StringSplit('', ',')", json!({})).unwrap(), json!([]));
+    }
+
+    #[test]
+    fn given_literal_arguments_that_can_only_fail_when_parsed_then_refused_at_load() {
+        for bad in [
+            "States.ArrayPartition($.a, 0)",
+            "States.ArrayPartition('abc', 2)",
+            "States.ArrayContains(1, 1)",
+            "States.ArrayUnique('x')",
+            "States.Base64Encode(12)",
+            "States.Base64Decode('not base64 !!! é')",
+            "States.Hash($.a, 'SHA-224')",
+            "States.Hash(1, 'MD5')",
+            "States.JsonMerge($.a, $.b, true)",
+            "States.JsonMerge($.a, $.b)",
+            "States.JsonMerge($.a, 'b', false)",
+            "States.MathRandom(1)",
+            "States.MathRandom(1, 2, 3, 4)",
+            "States.MathRandom(5, 5)",
+            "States.MathRandom($.a, 5, null)",
+            "States.StringSplit($.a, 1)",
+            "States.StringToJson('not json')",
+        ] {
+            let refusal = Call::parse(bad, false).unwrap_err();
+            assert!(!refusal.unsupported, "{bad}: {}", refusal.message);
+        }
+        for good in [
+            "States.ArrayPartition($.a, 1.5)",
+            "States.JsonMerge($.a, $.b, false)",
+            "States.MathRandom($.a, $.b, $.seed)",
+            "States.Hash('x', 'SHA-512')",
+            "States.StringSplit($.a, '')",
+        ] {
+            Call::parse(good, false).unwrap();
+        }
+    }
+
+    #[test]
+    fn given_more_than_ten_nested_functions_when_parsed_then_refused() {
+        let nested = |depth: usize| format!("{}$.a{}", "States.Array(".repeat(depth), ")".repeat(depth));
+        Call::parse(&nested(10), false).unwrap();
+        let refusal = Call::parse(&nested(11), false).unwrap_err();
+        assert!(refusal.message.contains("more than 10"), "{}", refusal.message);
+        // The AWS page's own example, nine functions five deep, has three "{}" but two values after
+        // the template: as printed it can only fail, so it is refused; with two "{}" it runs.
+        let aws_example = "States.Format('{}.{}.{}', States.ArrayGetItem(States.StringSplit(States.ArrayGetItem(States.StringSplit($.ImageRecipe.Arn, '/'), 2), '.'), 0), States.ArrayGetItem(States.StringSplit(States.ArrayGetItem(States.StringSplit($.ImageRecipe.Arn, '/'), 2), '.'), 1))";
+        assert!(Call::parse(aws_example, false).unwrap_err().message.contains("3 placeholder(s)"));
+        let input =
+            json!({"ImageRecipe": {"Arn": "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/my.recipe/1.0.0"}});
+        let out = eval(&aws_example.replacen("{}.{}.{}", "{}.{}", 1), input);
+        assert_eq!(out.unwrap(), json!("1.0"));
     }
 }

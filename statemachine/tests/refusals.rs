@@ -221,23 +221,41 @@ fn given_the_spec_parameters_example_verbatim_when_loaded_then_only_its_day_of_w
 }
 
 #[test]
-fn given_intrinsics_this_executor_lacks_or_malformed_when_loaded_then_refused() {
-    for name in [
+fn given_every_intrinsic_function_when_loaded_then_none_is_refused() {
+    for expression in [
         "States.Hash($.a, 'SHA-1')",
         "States.Base64Encode($.a)",
+        "States.Base64Decode($.a)",
         "States.ArrayPartition($.a, 2)",
+        "States.ArrayContains($.a, 1)",
+        "States.ArrayRange(1, 9, 2)",
+        "States.ArrayUnique($.a)",
+        "States.JsonMerge($.a, $.b, false)",
         "States.MathRandom(1, 9)",
-        "My.Func()",
+        "States.MathRandom(1, 9, 42)",
+        "States.StringSplit($.a, ',')",
     ] {
-        let error = refused(machine_with(json!({"Type": "Pass", "Parameters": {"x.$": name}, "Next": "Done"})));
-        assert_refusal(&error, LoadErrorKind::Unsupported, Some("S"), Some("Parameters.x.$"), "is not supported");
+        let definition = machine_with(json!({"Type": "Pass", "Parameters": {"x.$": expression}, "Next": "Done"}));
+        Definition::from_json(&definition).unwrap_or_else(|e| panic!("{expression} was refused: {e}"));
     }
+    let fail = json!({"StartAt": "S", "States": {"S": {"Type": "Fail", "CausePath": "States.Hash($.a, 'MD5')"}}});
+    Definition::from_json(&fail).unwrap();
+}
+
+#[test]
+fn given_unknown_or_malformed_intrinsics_when_loaded_then_refused_as_invalid() {
+    let unknown = refused(machine_with(json!({"Type": "Pass", "Parameters": {"x.$": "My.Func()"}, "Next": "Done"})));
+    assert_refusal(&unknown, LoadErrorKind::Invalid, Some("S"), Some("Parameters.x.$"), "is not an intrinsic function");
     let arity = refused(machine_with(
         json!({"Type": "Pass", "Parameters": {"x.$": "States.Format('{} and {}', $.a)"}, "Next": "Done"}),
     ));
     assert_refusal(&arity, LoadErrorKind::Invalid, Some("S"), Some("Parameters.x.$"), "placeholder");
-    let fail = refused(machine_with(json!({"Type": "Fail", "CausePath": "States.Hash($.a, 'MD5')"})));
-    assert_refusal(&fail, LoadErrorKind::Unsupported, Some("S"), Some("CausePath"), "States.Hash");
+    let deep_merge = refused(machine_with(json!({"Type": "Fail", "CausePath": "States.JsonMerge($.a, $.b, true)"})));
+    assert_refusal(&deep_merge, LoadErrorKind::Invalid, Some("S"), Some("CausePath"), "shallow merging mode");
+    let too_long = refused(machine_with(
+        json!({"Type": "Pass", "Parameters": {"x.$": "States.ArrayRange(0, 1000, 1)"}, "Next": "Done"}),
+    ));
+    assert_refusal(&too_long, LoadErrorKind::Invalid, Some("S"), Some("Parameters.x.$"), "at most 1000");
 }
 
 #[test]
