@@ -567,7 +567,7 @@ mod tests {
     #[test]
     fn given_context_variables_when_evaluated_then_the_context_object_is_read() {
         let r = rule(json!({"Variable": "$$.Execution.Name", "StringMatches": "order-*"}));
-        assert!(r.eval(&json!({}), &json!({"Execution": {"Name": "order-7"}})).unwrap());
+        assert!(r.eval(&json!({}), &json!({"context": {"Execution": {"Name": "order-7"}}})).unwrap());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! invocations the step asks for.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::definition::{
     Definition, MapState, ParallelState, Reason, State, StateKind, TaskState, Transition, WaitFor, WaitState,
@@ -13,7 +13,8 @@ use crate::definition::{
 };
 use crate::error::{Failure, error_names};
 use crate::history::{EventDetails, HistoryEvent, HistoryEventType};
-use crate::path::kind_of;
+use crate::path::{self, kind_of};
+use crate::payload::Template;
 use crate::store::{BranchRun, Branches, CurrentState, ExecutionRecord, ExecutionStatus, TaskWait, WaitingFor};
 use crate::task::{TaskFailure, TaskOutcome, TaskRequest};
 use crate::timestamp;
@@ -170,6 +171,7 @@ pub(crate) fn new_execution(
         last_event_id: 0,
         last_invocation_id: 0,
         current: None,
+        variables: serde_json::Map::new(),
     };
     let mut step = Step::new(definition, state_machine_name, &mut record, now);
     step.event(
@@ -201,6 +203,24 @@ pub(crate) struct Step<'a> {
     /// The thread being stepped: empty for the execution's own, else the run indexes leading to
     /// a Parallel branch or Map iteration (see [`slot`]).
     path: Vec<usize>,
+    /// Variables the state being completed assigns: they take effect as it completes, so every
+    /// field of a state reads the values the state was entered with.
+    assigned: Option<Map<String, Value>>,
+}
+
+/// What an `Assign` gives for `value` (the state's result, its input, or a Catcher's error output).
+fn evaluate_assign(
+    assign: &Option<Template>,
+    value: &Value,
+    env: &Value,
+) -> Result<Option<Map<String, Value>>, Failure> {
+    match assign {
+        None => Ok(None),
+        Some(template) => match template.eval(value, env)? {
+            Value::Object(bindings) => Ok(Some(bindings)),
+            _ => Ok(None),
+        },
+    }
 }
 
 impl<'a> Step<'a> {
@@ -210,7 +230,7 @@ impl<'a> Step<'a> {
         record: &'a mut ExecutionRecord,
         now: DateTime<Utc>,
     ) -> Self {
-        Step { definition, state_machine_name, record, now, events: Vec::new(), path: Vec::new() }
+        Step { definition, state_machine_name, record, now, events: Vec::new(), path: Vec::new(), assigned: None }
     }
 
     /// The history events the step produced.
@@ -267,7 +287,66 @@ impl<'a> Step<'a> {
         if let Some(token) = task_token {
             context["Task"] = json!({ "Token": token });
         }
-        context
+        path::environment(context, self.visible_variables())
+    }
+
+    /// The variable scopes the thread being stepped sees, outermost first: the execution's, then
+    /// each enclosing branch's or iteration's. A Distributed Map's iterations see none from outside
+    /// (each is a child workflow of its own).
+    fn scopes(&self) -> Vec<&Map<String, Value>> {
+        let mut scopes = vec![&self.record.variables];
+        let mut slot = &self.record.current;
+        for &index in &self.path {
+            let Some(current) = slot.as_ref() else { break };
+            let WaitingFor::Branches(branches) = &current.waiting_for else { break };
+            if matches!(self.definition.state(&current.name).map(|s| &s.kind), Some(StateKind::Map(m)) if m.distributed)
+            {
+                scopes.clear();
+            }
+            let Some(run) = branches.runs.get(index) else { break };
+            scopes.push(&run.variables);
+            slot = &run.current;
+        }
+        scopes
+    }
+
+    fn visible_variables(&self) -> Map<String, Value> {
+        let mut visible = Map::new();
+        for scope in self.scopes() {
+            visible.extend(scope.iter().map(|(name, value)| (name.clone(), value.clone())));
+        }
+        visible
+    }
+
+    /// Writes the variables the completing state assigned into the thread's own scope. A name an
+    /// outer scope holds cannot be assigned from inside a branch or iteration.
+    fn write_assigned(&mut self) -> Result<(), Failure> {
+        let Some(bindings) = self.assigned.take() else { return Ok(()) };
+        let scopes = self.scopes();
+        let outer = &scopes[..scopes.len().saturating_sub(1)];
+        if let Some(name) = bindings.keys().find(|name| outer.iter().any(|scope| scope.contains_key(*name))) {
+            return Err(Failure::runtime(format!(
+                "Cannot assign the variable '{name}': it belongs to an outer scope, which a branch or iteration \
+                 can read but not assign"
+            )));
+        }
+        let scope = match self.path.split_last() {
+            None => &mut self.record.variables,
+            Some((&index, parent)) => {
+                let parent = parent.to_vec();
+                match slot_mut(&mut self.record.current, &parent) {
+                    Some(Some(CurrentState { waiting_for: WaitingFor::Branches(branches), .. })) => {
+                        match branches.runs.get_mut(index) {
+                            Some(run) => &mut run.variables,
+                            None => return Ok(()),
+                        }
+                    }
+                    _ => return Ok(()),
+                }
+            }
+        };
+        scope.extend(bindings);
+        Ok(())
     }
 
     /// The current state's record and definition, or `None` after failing the execution because
@@ -458,12 +537,12 @@ impl<'a> Step<'a> {
                 None => Ok(item),
                 Some(selector) => {
                     let mut context = self.context(None);
-                    context["Map"] = json!({ "Item": { "Index": index, "Value": item } });
+                    context["context"]["Map"] = json!({ "Item": { "Index": index, "Value": item } });
                     selector.eval(&effective, &context)
                 }
             };
             if let Some(branches) = self.branches_mut() {
-                branches.runs.push(BranchRun { current: None, output: None, error: None, cause: None });
+                branches.runs.push(BranchRun::default());
             }
             self.event(
                 HistoryEventType::MapIterationStarted,
@@ -565,9 +644,9 @@ impl<'a> Step<'a> {
                     .collect()
             })
             .unwrap_or_default();
-        let (result_selector, result_path, output_path, transition) = match &state.kind {
-            StateKind::Parallel(p) => (&p.result_selector, &p.result_path, &p.output_path, &p.transition),
-            StateKind::Map(m) => (&m.result_selector, &m.result_path, &m.output_path, &m.transition),
+        let (assign, result_selector, result_path, output_path, transition) = match &state.kind {
+            StateKind::Parallel(p) => (&p.assign, &p.result_selector, &p.result_path, &p.output_path, &p.transition),
+            StateKind::Map(m) => (&m.assign, &m.result_selector, &m.result_path, &m.output_path, &m.transition),
             _ => return,
         };
         match &state.kind {
@@ -580,9 +659,14 @@ impl<'a> Step<'a> {
             _ => self.event(HistoryEventType::ParallelStateSucceeded, EventDetails::default()),
         }
         let context = self.context(None);
+        let outputs = Value::Array(outputs);
+        match evaluate_assign(assign, &outputs, &context) {
+            Ok(assigned) => self.assigned = assigned,
+            Err(failure) => return self.handle_error(failure),
+        }
         let result = match result_selector {
-            None => Value::Array(outputs),
-            Some(template) => match template.eval(&Value::Array(outputs), &context) {
+            None => outputs,
+            Some(template) => match template.eval(&outputs, &context) {
                 Ok(selected) => selected,
                 Err(failure) => return self.handle_error(failure),
             },
@@ -636,11 +720,15 @@ impl<'a> Step<'a> {
                         None => effective,
                     };
                     let result = pass.result.clone().unwrap_or(effective);
+                    let assigned = evaluate_assign(&pass.assign, &result, &context)?;
                     let output = pass.result_path.apply(raw, result)?;
-                    pass.output_path.apply(&output, &context, "OutputPath")
+                    Ok((pass.output_path.apply(&output, &context, "OutputPath")?, assigned))
                 })();
                 match output {
-                    Ok(output) => self.complete_state(state, output, &pass.transition),
+                    Ok((output, assigned)) => {
+                        self.assigned = assigned;
+                        self.complete_state(state, output, &pass.transition);
+                    }
                     Err(failure) => self.fail(failure),
                 }
             }
@@ -648,23 +736,28 @@ impl<'a> Step<'a> {
                 let context = self.context(None);
                 let chosen = (|| {
                     let effective = choice.input_path.apply(raw, &context, "InputPath")?;
-                    let mut target = None;
-                    for (rule, next) in &choice.choices {
-                        if rule.eval(&effective, &context)? {
-                            target = Some(next.clone());
+                    let mut matched = None;
+                    for branch in &choice.choices {
+                        if branch.rule.eval(&effective, &context)? {
+                            matched = Some((branch.next.clone(), &branch.assign));
                             break;
                         }
                     }
-                    let Some(target) = target.or_else(|| choice.default.clone()) else {
+                    let default = || choice.default.clone().map(|default| (default, &choice.assign));
+                    let Some((target, assign)) = matched.or_else(default) else {
                         return Err(Failure::new(
                             error_names::NO_CHOICE_MATCHED,
                             "No Choice Rules matched and no Default is specified",
                         ));
                     };
-                    Ok((choice.output_path.apply(&effective, &context, "OutputPath")?, target))
+                    let assigned = evaluate_assign(assign, &effective, &context)?;
+                    Ok((choice.output_path.apply(&effective, &context, "OutputPath")?, target, assigned))
                 })();
                 match chosen {
-                    Ok((output, target)) => self.complete_state(state, output, &Transition::Next(target)),
+                    Ok((output, target, assigned)) => {
+                        self.assigned = assigned;
+                        self.complete_state(state, output, &Transition::Next(target));
+                    }
                     Err(failure) => self.fail(failure),
                 }
             }
@@ -738,7 +831,7 @@ impl<'a> Step<'a> {
             },
         };
         self.event(HistoryEventType::ParallelStateStarted, EventDetails::default());
-        let runs = vec![BranchRun { current: None, output: None, error: None, cause: None }; parallel.branches.len()];
+        let runs = vec![BranchRun::default(); parallel.branches.len()];
         self.set_waiting(WaitingFor::Branches(Box::new(Branches { items: Vec::new(), runs })));
         for (index, start_at) in parallel.branches.iter().enumerate() {
             self.path.push(index);
@@ -844,6 +937,10 @@ impl<'a> Step<'a> {
         let context = self.context(None);
         let effective = current.effective_input.clone().unwrap_or_else(|| current.raw_input.clone());
         let definition = self.definition;
+        match evaluate_assign(&wait.assign, &effective, &context) {
+            Ok(assigned) => self.assigned = assigned,
+            Err(failure) => return self.fail(failure),
+        }
         match wait.output_path.apply(&effective, &context, "OutputPath") {
             Ok(output) => {
                 if let Some(state) = definition.state(&current.name) {
@@ -1022,6 +1119,10 @@ impl<'a> Step<'a> {
         );
         let Some((current, state)) = self.current() else { return };
         let context = self.context(None);
+        match evaluate_assign(&task.assign, &result, &context) {
+            Ok(assigned) => self.assigned = assigned,
+            Err(failure) => return self.handle_error(failure),
+        }
         let result = match &task.result_selector {
             None => result,
             Some(template) => match template.eval(&result, &context) {
@@ -1068,6 +1169,8 @@ impl<'a> Step<'a> {
     /// The current Task, Parallel or Map state reported `failure`: retry it, catch it, or fail
     /// the thread (the execution, or the branch or iteration it is in).
     fn handle_error(&mut self, failure: Failure) {
+        // What the state would have assigned, had it succeeded.
+        self.assigned = None;
         if failure.error == error_names::RUNTIME {
             return self.fail(failure);
         }
@@ -1101,6 +1204,10 @@ impl<'a> Step<'a> {
         }
         if let Some(catcher) = catch.iter().find(|c| error_matches(&c.error_equals, &failure.error)) {
             let error_output = json!({ "Error": failure.error, "Cause": failure.cause });
+            match evaluate_assign(&catcher.assign, &error_output, &self.context(None)) {
+                Ok(assigned) => self.assigned = assigned,
+                Err(failure) => return self.fail(failure),
+            }
             match catcher.result_path.apply(&current.raw_input, error_output) {
                 Ok(output) => self.complete_state(state, output, &Transition::Next(catcher.next.clone())),
                 Err(result_path_failure) => self.fail(Failure::runtime(format!(
@@ -1115,6 +1222,9 @@ impl<'a> Step<'a> {
 
     /// Emits the exit event of the current state and follows `transition`.
     fn complete_state(&mut self, state: &State, output: Value, transition: &Transition) {
+        if let Err(failure) = self.write_assigned() {
+            return self.fail(failure);
+        }
         let name = self.thread().map(|c| c.name.clone()).unwrap_or_default();
         if let Some(exited) = HistoryEventType::exited(state.kind.type_name()) {
             self.event(
@@ -1172,6 +1282,7 @@ impl<'a> Step<'a> {
 
     /// Fails the thread: the execution, or the branch or iteration being stepped.
     fn fail_with(&mut self, error: Option<String>, cause: Option<String>) {
+        self.assigned = None;
         if !self.path.is_empty() {
             return self
                 .finish_run(Err(Failure { error: error.unwrap_or_default(), cause: cause.unwrap_or_default() }));

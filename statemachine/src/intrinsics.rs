@@ -914,7 +914,7 @@ mod tests {
     use super::*;
 
     fn eval(expr: &str, input: Value) -> Result<Value, Failure> {
-        Call::parse(expr, false).unwrap().eval(&input, &json!({"Execution": {"Name": "e-1"}}))
+        Call::parse(expr, false).unwrap().eval(&input, &json!({"context": {"Execution": {"Name": "e-1"}}}))
     }
 
     #[test]

@@ -140,10 +140,7 @@ impl JsonPath {
     /// an array of every match of an indefinite one; `None` when Step Functions reports the path as
     /// not found.
     pub(crate) fn select(&self, data: &Value, context: &Value) -> Option<Value> {
-        let start = match self.root {
-            Root::Data => data,
-            Root::Context => context,
-        };
+        let start = crate::path::start_of(self.root, data, context);
         let upstream = (0..=self.tokens.len())
             .scan(true, |all, i| {
                 let before = *all;
@@ -187,12 +184,19 @@ fn token_definite(tokens: &[Token], i: usize) -> bool {
 pub(crate) fn parse_tokens(text: &str) -> Result<(Root, Vec<Token>), Refusal> {
     let (root, skip) = if text.starts_with("$$") {
         (Root::Context, 2)
+    } else if text.starts_with('$') && text[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        (Root::Variables, 1)
     } else if text.starts_with('$') {
         (Root::Data, 1)
     } else {
         return Err(Refusal::invalid(format!("path {text:?} must begin with \"$\"")));
     };
-    let mut parser = Parser { text, chars: text.chars().collect(), pos: skip };
+    let mut chars: Vec<char> = text.chars().collect();
+    if root == Root::Variables {
+        // `$order.id` reads as `.order.id` within the variables: the name is the first step.
+        chars.insert(1, '.');
+    }
+    let mut parser = Parser { text, chars, pos: skip };
     let tokens = parser.tokens(false)?;
     Ok((root, tokens))
 }
@@ -1106,7 +1110,7 @@ mod tests {
     fn given_context_paths_when_checked_then_the_leading_names_must_be_provided() {
         assert!(JsonPath::parse("$$.Execution.Input.items[*].id").unwrap().check_context(false).is_ok());
         assert!(JsonPath::parse("$$.DayOfWeek[*]").unwrap().check_context(false).is_err());
-        let context = json!({"Execution": {"Input": {"items": [{"id": 1}, {"id": 2}]}}});
+        let context = json!({"context": {"Execution": {"Input": {"items": [{"id": 1}, {"id": 2}]}}}});
         let path = JsonPath::parse("$$.Execution.Input.items[*].id").unwrap();
         assert_eq!(path.select(&json!({}), &context), Some(json!([1, 2])));
     }

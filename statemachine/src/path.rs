@@ -18,6 +18,25 @@ pub(crate) enum Root {
     Data,
     /// The context object: a path starting with `$$`.
     Context,
+    /// The workflow variables in scope: a path starting with `$name` (the name is its first step).
+    Variables,
+}
+
+/// Where a path with `root` starts: `data`, or, in `env` (what the engine gives paths to read:
+/// `{"context": {…}, "variables": {…}}`, see [`environment`]), the context object or the variables.
+pub(crate) fn start_of<'a>(root: Root, data: &'a Value, env: &'a Value) -> &'a Value {
+    static NOTHING: Value = Value::Null;
+    match root {
+        Root::Data => data,
+        Root::Context => env.get("context").unwrap_or(&NOTHING),
+        Root::Variables => env.get("variables").unwrap_or(&NOTHING),
+    }
+}
+
+/// What paths read besides their data: the context object (`$$`) and the workflow variables in
+/// scope (`$name`).
+pub(crate) fn environment(context: Value, variables: Map<String, Value>) -> Value {
+    serde_json::json!({ "context": context, "variables": variables })
 }
 
 /// One step of a path.
@@ -63,8 +82,16 @@ impl RefPath {
     /// Parses a path that must address the data, not the context object (`ResultPath`).
     pub(crate) fn parse_data(text: &str) -> Result<RefPath, Refusal> {
         let path = RefPath::parse(text)?;
-        if path.root == Root::Context {
-            return Err(Refusal::invalid(format!("path {text:?} must not address the context object (\"$$\")")));
+        match path.root {
+            Root::Data => {}
+            Root::Context => {
+                return Err(Refusal::invalid(format!("path {text:?} must not address the context object (\"$$\")")));
+            }
+            Root::Variables => {
+                return Err(Refusal::invalid(format!(
+                    "path {text:?} must address the data (\"$\"); variables are set with Assign"
+                )));
+            }
         }
         Ok(path)
     }
@@ -74,12 +101,9 @@ impl RefPath {
         self.root == Root::Data && self.segments.is_empty()
     }
 
-    /// The value the path selects in `data` (or in `context`, for `$$` paths), if any.
-    pub(crate) fn resolve<'a>(&self, data: &'a Value, context: &'a Value) -> Option<&'a Value> {
-        let mut current = match self.root {
-            Root::Data => data,
-            Root::Context => context,
-        };
+    /// The value the path selects in `data` (or in `env`, for `$$` and `$name` paths), if any.
+    pub(crate) fn resolve<'a>(&self, data: &'a Value, env: &'a Value) -> Option<&'a Value> {
+        let mut current = start_of(self.root, data, env);
         for segment in &self.segments {
             current = match segment {
                 Segment::Field(name) => current.as_object()?.get(name)?,
@@ -276,7 +300,7 @@ mod tests {
             assert!(refusal.unsupported, "{path}");
             assert!(refusal.message.contains(feature), "{path}: {}", refusal.message);
         }
-        for invalid in ["a.b", "$.", "$.a.", "$a", "$[", "$['a'", "$.a\\"] {
+        for invalid in ["a.b", "$.", "$.a.", "$1", "$[", "$['a'", "$.a\\"] {
             assert!(!RefPath::parse(invalid).unwrap_err().unsupported, "{invalid}");
         }
     }

@@ -9,7 +9,6 @@ use serde_json::{Map, Value};
 use crate::error::{Failure, Refusal};
 use crate::intrinsics::Call;
 use crate::jsonpath::JsonPath;
-use crate::path::Root;
 
 /// A compiled payload template.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,7 +62,7 @@ impl Template {
             }
             Template::Path { path, field } => path.select(input, context).ok_or_else(|| {
                 // Step Functions' wording; its `States.Runtime` cannot be retried or caught.
-                let searched = if path.root() == Root::Context { context } else { input };
+                let searched = crate::path::start_of(path.root(), input, context);
                 Failure::runtime(format!(
                     "The JSONPath '{path}' specified for the field '{field}' could not be found in the input '{}'",
                     serde_json::to_string(searched).unwrap_or_default()
@@ -167,7 +166,7 @@ mod tests {
         )
         .unwrap();
         let input = json!({"flagged": 7, "vals": [0, 10, 20, 30, 40, 50]});
-        let context = json!({"Execution": {"Name": "TUESDAY"}});
+        let context = json!({"context": {"Execution": {"Name": "TUESDAY"}}});
         // When / Then: the spec's expected output
         assert_eq!(
             template.eval(&input, &context).unwrap(),
@@ -248,7 +247,7 @@ mod tests {
         assert_eq!(template.eval(&json!({}), &json!({})).unwrap_err().error, "States.Runtime");
         // A context path names the context object as the input.
         let template = Template::compile(&json!({"x.$": "$$.Execution.Input.missing"}), false).unwrap();
-        let failure = template.eval(&json!({}), &json!({"Execution": {"Input": {}}})).unwrap_err();
+        let failure = template.eval(&json!({}), &json!({"context": {"Execution": {"Input": {}}}})).unwrap_err();
         assert!(failure.cause.ends_with(r#"in the input '{"Execution":{"Input":{}}}'"#), "{}", failure.cause);
     }
 

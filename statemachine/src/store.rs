@@ -90,6 +90,9 @@ pub struct ExecutionRecord {
     pub last_invocation_id: u64,
     /// The state the execution is in, while RUNNING.
     pub current: Option<CurrentState>,
+    /// The workflow variables of the top-level scope (`Assign`), by name.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub variables: serde_json::Map<String, Value>,
 }
 
 /// The state a running execution is in.
@@ -147,7 +150,7 @@ pub struct Branches {
 }
 
 /// One branch or iteration: the state it is in while it runs, then its output or its error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BranchRun {
     /// The state the run is in, while it runs.
@@ -161,6 +164,9 @@ pub struct BranchRun {
     /// Its cause, once it has failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// The variables assigned inside it (its own scope: the outer ones are read, never written).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub variables: serde_json::Map<String, Value>,
 }
 
 impl BranchRun {

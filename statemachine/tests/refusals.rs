@@ -101,7 +101,6 @@ fn given_jsonata_variable_and_unknown_fields_when_loaded_then_each_is_refused_by
     for (state, field, words) in [
         (json!({"Type": "Task", "Resource": "r", "Arguments": {}, "Next": "Done"}), "Arguments", "JSONata fields"),
         (json!({"Type": "Pass", "Output": {}, "Next": "Done"}), "Output", "JSONata fields"),
-        (json!({"Type": "Pass", "Assign": {"x": 1}, "Next": "Done"}), "Assign", "variables"),
         (json!({"Type": "Task", "Resource": "r", "Credentials": {}, "Next": "Done"}), "Credentials", "Credentials"),
         (
             json!({"Type": "Task", "Resource": "r", "TimeoutSecondsPath": "$.t", "Next": "Done"}),
@@ -315,8 +314,8 @@ fn given_invalid_retry_catch_and_timeouts_when_loaded_then_refused_at_the_exact_
         let error = refused(task(extra.clone()));
         assert_refusal(&error, LoadErrorKind::Invalid, Some("S"), Some(field), words);
     }
-    let assign = refused(task(json!({"Catch": [{"ErrorEquals": ["E"], "Next": "Done", "Assign": {}}]})));
-    assert_refusal(&assign, LoadErrorKind::Unsupported, Some("S"), Some("Catch[0].Assign"), "variables");
+    let assign = refused(task(json!({"Catch": [{"ErrorEquals": ["E"], "Next": "Done", "Assign": {"1st": 1}}]})));
+    assert_refusal(&assign, LoadErrorKind::Invalid, Some("S"), Some("Catch[0].Assign"), "not a variable name");
     // MaxAttempts 0 is legal.
     Definition::from_json(&task(json!({"Retry": [{"ErrorEquals": ["E"], "MaxAttempts": 0}]}))).unwrap();
 }
@@ -400,4 +399,27 @@ fn given_a_missing_substitution_when_loaded_then_refused_naming_the_placeholder(
     // Loading without substitutions keeps the placeholder text, which is not an error by itself
     // (a Resource may be any string); listing placeholders is how callers check.
     assert!(Definition::load(TEMPLATE).is_ok());
+}
+
+#[test]
+fn given_bad_assignments_when_loaded_then_each_is_refused_at_its_field() {
+    for (state, field, words) in [
+        (json!({"Type": "Pass", "Assign": [1], "Next": "Done"}), "Assign", "must be an object"),
+        (json!({"Type": "Pass", "Assign": {"has-dash": 1}, "Next": "Done"}), "Assign", "not a variable name"),
+        (json!({"Type": "Pass", "Assign": {"states": 1}, "Next": "Done"}), "Assign", "reserved"),
+        (json!({"Type": "Succeed", "Assign": {"x": 1}}), "Assign", "may not assign variables"),
+        (
+            json!({"Type": "Choice", "Choices": [{"Variable": "$.a", "IsPresent": true, "Next": "Done",
+                "Assign": {"x.$": "$.a["}}], "Default": "Done"}),
+            "Choices[0].Assign.x.$",
+            "",
+        ),
+    ] {
+        let error = refused(machine_with(state));
+        assert_eq!(error.kind, LoadErrorKind::Invalid, "{error}");
+        assert_refusal(&error, LoadErrorKind::Invalid, Some("S"), Some(field), words);
+    }
+    // And a variable is never a place to write a result to
+    let error = refused(machine_with(json!({"Type": "Pass", "ResultPath": "$x", "Next": "Done"})));
+    assert_refusal(&error, LoadErrorKind::Invalid, Some("S"), Some("ResultPath"), "variables are set with Assign");
 }

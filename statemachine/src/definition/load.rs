@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde_json::{Map, Value};
 
 use super::model::{
-    Catcher, ChoiceState, Definition, FailState, IoPath, MapState, ParallelState, PassState, Reason, ResultPath,
-    Retrier, State, StateKind, SucceedState, TaskState, ToleratedFailure, Transition, WaitFor, WaitState,
+    Catcher, ChoiceBranch, ChoiceState, Definition, FailState, IoPath, MapState, ParallelState, PassState, Reason,
+    ResultPath, Retrier, State, StateKind, SucceedState, TaskState, ToleratedFailure, Transition, WaitFor, WaitState,
 };
 use crate::choice;
 use crate::error::{LoadError, LoadErrorKind, Refusal, error_names};
@@ -92,8 +92,9 @@ const ASL_STATE_FIELDS: &[&str] = &[
 
 fn allowed_fields(type_name: &str) -> &'static [&'static str] {
     match type_name {
-        "Pass" => &["InputPath", "OutputPath", "Parameters", "ResultPath", "Result", "Next", "End"],
+        "Pass" => &["Assign", "InputPath", "OutputPath", "Parameters", "ResultPath", "Result", "Next", "End"],
         "Task" => &[
+            "Assign",
             "InputPath",
             "OutputPath",
             "Parameters",
@@ -107,11 +108,22 @@ fn allowed_fields(type_name: &str) -> &'static [&'static str] {
             "TimeoutSeconds",
             "HeartbeatSeconds",
         ],
-        "Choice" => &["InputPath", "OutputPath", "Choices", "Default"],
-        "Wait" => &["InputPath", "OutputPath", "Seconds", "SecondsPath", "Timestamp", "TimestampPath", "Next", "End"],
+        "Choice" => &["Assign", "InputPath", "OutputPath", "Choices", "Default"],
+        "Wait" => &[
+            "Assign",
+            "InputPath",
+            "OutputPath",
+            "Seconds",
+            "SecondsPath",
+            "Timestamp",
+            "TimestampPath",
+            "Next",
+            "End",
+        ],
         "Succeed" => &["InputPath", "OutputPath"],
         "Fail" => &["Error", "Cause", "ErrorPath", "CausePath"],
         "Parallel" => &[
+            "Assign",
             "InputPath",
             "OutputPath",
             "Parameters",
@@ -124,6 +136,7 @@ fn allowed_fields(type_name: &str) -> &'static [&'static str] {
             "Catch",
         ],
         "Map" => &[
+            "Assign",
             "InputPath",
             "OutputPath",
             "ItemsPath",
@@ -158,7 +171,7 @@ fn unsupported(state: Option<&str>, field: Option<&str>, message: impl Into<Stri
 fn refuse_field(state: &str, type_name: &str, field: &str) -> LoadError {
     let at = Some(field);
     match field {
-        "Assign" => unsupported(Some(state), at, "state machine variables (\"Assign\") are not supported"),
+        "Assign" => invalid(Some(state), at, format!("a {type_name} state may not assign variables")),
         "Arguments" | "Output" => unsupported(
             Some(state),
             at,
@@ -269,6 +282,33 @@ impl<'a> Fields<'a> {
             }
             Some(_) => Err(self.invalid(key, "must be a reference path (a string) or null")),
         }
+    }
+
+    /// `Assign`: an object whose keys (without a trailing `.$`) are variable names, evaluated like
+    /// a payload template.
+    fn assign(&self) -> Result<Option<Template>, LoadError> {
+        let Some(value) = self.map.get("Assign") else { return Ok(None) };
+        let Value::Object(bindings) = value else {
+            return Err(self.invalid("Assign", "must be an object of variable names and values"));
+        };
+        for key in bindings.keys() {
+            let name = key.strip_suffix(".$").unwrap_or(key);
+            let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && name.chars().count() <= 80;
+            if !valid {
+                return Err(self.invalid(
+                    "Assign",
+                    format!(
+                        "{name:?} is not a variable name: a letter or _, then letters, digits or _, up to 80 characters"
+                    ),
+                ));
+            }
+            if name == "states" {
+                return Err(self.invalid("Assign", "\"states\" is a reserved variable name"));
+            }
+        }
+        self.template("Assign", false)
     }
 
     fn template(&self, key: &str, task_token: bool) -> Result<Option<Template>, LoadError> {
@@ -476,6 +516,7 @@ fn load_state(name: &str, value: &Value, all: &mut BTreeMap<String, State>) -> R
     let fields = Fields { state: name, prefix: String::new(), map };
     let kind = match type_name {
         "Pass" => StateKind::Pass(PassState {
+            assign: fields.assign()?,
             input_path: fields.io_path("InputPath")?,
             parameters: fields.template("Parameters", false)?,
             result: fields.get("Result").cloned(),
@@ -536,6 +577,7 @@ fn load_parallel(fields: &Fields<'_>, all: &mut BTreeMap<String, State>) -> Resu
         .collect::<Result<_, _>>()?;
     let (retry, catch) = load_retry_and_catch(fields)?;
     Ok(ParallelState {
+        assign: fields.assign()?,
         input_path: fields.io_path("InputPath")?,
         parameters: fields.template("Parameters", false)?,
         branches,
@@ -627,6 +669,7 @@ fn load_map(fields: &Fields<'_>, all: &mut BTreeMap<String, State>) -> Result<Ma
     }
     let (retry, catch) = load_retry_and_catch(fields)?;
     Ok(MapState {
+        assign: fields.assign()?,
         input_path: fields.io_path("InputPath")?,
         items_path,
         item_selector,
@@ -658,6 +701,7 @@ fn load_task(fields: &Fields<'_>) -> Result<TaskState, LoadError> {
     }
     let (retry, catch) = load_retry_and_catch(fields)?;
     Ok(TaskState {
+        assign: fields.assign()?,
         resource: resource.to_owned(),
         wait_for_task_token,
         input_path: fields.io_path("InputPath")?,
@@ -733,7 +777,8 @@ fn load_retrier(state: &str, index: usize, value: &Value, last: bool) -> Result<
 }
 
 fn load_catcher(state: &str, index: usize, value: &Value, last: bool) -> Result<Catcher, LoadError> {
-    let fields = sub_object(state, format!("Catch[{index}]."), value, &["ErrorEquals", "Next", "ResultPath"])?;
+    let fields =
+        sub_object(state, format!("Catch[{index}]."), value, &["ErrorEquals", "Next", "ResultPath", "Assign"])?;
     let error_equals = fields.error_equals("ErrorEquals")?;
     if error_equals.iter().any(|e| e == error_names::ALL) && !last {
         return Err(fields.invalid("ErrorEquals", "a Catcher with \"States.ALL\" must be the last one"));
@@ -742,6 +787,7 @@ fn load_catcher(state: &str, index: usize, value: &Value, last: bool) -> Result<
         error_equals,
         next: fields.required_string("Next")?.to_owned(),
         result_path: fields.result_path("ResultPath")?,
+        assign: fields.assign()?,
     })
 }
 
@@ -756,15 +802,26 @@ fn load_choice(fields: &Fields<'_>) -> Result<ChoiceState, LoadError> {
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            choice::compile_top(item, &format!("Choices[{i}]"))
-                .map_err(|r| r.refusal.at(Some(fields.state), &r.location))
+            // A top-level rule's Assign is the branch's, not part of the rule.
+            let mut rule = item.clone();
+            let assign = match rule.as_object_mut().and_then(|map| map.remove("Assign")) {
+                None => None,
+                Some(value) => {
+                    let map = Map::from_iter([("Assign".to_owned(), value)]);
+                    Fields { state: fields.state, prefix: format!("Choices[{i}]."), map: &map }.assign()?
+                }
+            };
+            let (rule, next) = choice::compile_top(&rule, &format!("Choices[{i}]"))
+                .map_err(|r| r.refusal.at(Some(fields.state), &r.location))?;
+            Ok(ChoiceBranch { rule, next, assign })
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, LoadError>>()?;
     Ok(ChoiceState {
         input_path: fields.io_path("InputPath")?,
         output_path: fields.io_path("OutputPath")?,
         choices,
         default: fields.string("Default")?.map(str::to_owned),
+        assign: fields.assign()?,
     })
 }
 
@@ -798,6 +855,7 @@ fn load_wait(fields: &Fields<'_>) -> Result<WaitState, LoadError> {
         }
     };
     Ok(WaitState {
+        assign: fields.assign()?,
         input_path: fields.io_path("InputPath")?,
         output_path: fields.io_path("OutputPath")?,
         wait,
@@ -847,7 +905,7 @@ fn transitions_of(state: &State) -> Vec<(String, String)> {
                 .choices
                 .iter()
                 .enumerate()
-                .map(|(i, (_, next))| (format!("Choices[{i}].Next"), next.clone()))
+                .map(|(i, branch)| (format!("Choices[{i}].Next"), branch.next.clone()))
                 .collect();
             if let Some(default) = &s.default {
                 targets.push(("Default".to_owned(), default.clone()));

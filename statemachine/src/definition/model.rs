@@ -170,6 +170,7 @@ impl ResultPath {
 
 #[derive(Debug, Clone)]
 pub(crate) struct PassState {
+    pub assign: Option<Template>,
     pub input_path: IoPath,
     pub parameters: Option<Template>,
     pub result: Option<Value>,
@@ -180,6 +181,7 @@ pub(crate) struct PassState {
 
 #[derive(Debug, Clone)]
 pub(crate) struct TaskState {
+    pub assign: Option<Template>,
     pub resource: String,
     pub wait_for_task_token: bool,
     pub input_path: IoPath,
@@ -198,8 +200,18 @@ pub(crate) struct TaskState {
 pub(crate) struct ChoiceState {
     pub input_path: IoPath,
     pub output_path: IoPath,
-    pub choices: Vec<(Rule, String)>,
+    pub choices: Vec<ChoiceBranch>,
     pub default: Option<String>,
+    /// Assigned when no rule matches and the `Default` is taken.
+    pub assign: Option<Template>,
+}
+
+/// A top-level Choice rule: when it matches, its `Assign` and where it goes.
+#[derive(Debug, Clone)]
+pub(crate) struct ChoiceBranch {
+    pub rule: Rule,
+    pub next: String,
+    pub assign: Option<Template>,
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +224,7 @@ pub(crate) enum WaitFor {
 
 #[derive(Debug, Clone)]
 pub(crate) struct WaitState {
+    pub assign: Option<Template>,
     pub input_path: IoPath,
     pub output_path: IoPath,
     pub wait: WaitFor,
@@ -228,6 +241,7 @@ pub(crate) struct SucceedState {
 /// definition's map) run on the same input, and its result is the array of their outputs.
 #[derive(Debug, Clone)]
 pub(crate) struct ParallelState {
+    pub assign: Option<Template>,
     pub input_path: IoPath,
     pub parameters: Option<Template>,
     pub branches: Vec<String>,
@@ -252,6 +266,7 @@ pub(crate) struct ToleratedFailure {
 /// array of the iterations' outputs, in item order.
 #[derive(Debug, Clone)]
 pub(crate) struct MapState {
+    pub assign: Option<Template>,
     pub input_path: IoPath,
     pub items_path: Option<RefPath>,
     /// `ItemSelector` (or the older `Parameters`): each iteration's input, with `$$.Map.Item`.
@@ -299,6 +314,7 @@ pub(crate) struct Catcher {
     pub error_equals: Vec<String>,
     pub next: String,
     pub result_path: ResultPath,
+    pub assign: Option<Template>,
 }
 
 /// Whether an error named `error` is matched by an `ErrorEquals` list. `States.ALL` matches every
