@@ -19,6 +19,29 @@ use crate::store::{BranchRun, Branches, CurrentState, ExecutionRecord, Execution
 use crate::task::{TaskFailure, TaskOutcome, TaskRequest};
 use crate::timestamp;
 
+/// Step Functions' limit on a state's output: 256 KiB of JSON text.
+const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// The length of `value` as JSON text, counted without building the text.
+fn json_size(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
+/// The prefix AWS gives the cause of a runtime error, naming the state and its entered event.
+const RUNTIME_CAUSE_PREFIX: &str = "An error occurred while executing the state";
+
 /// The largest number of seconds a wait or retry interval may last.
 const MAX_WAIT_SECONDS: f64 = 99_999_999.0;
 
@@ -144,11 +167,17 @@ pub(crate) enum Callback {
 /// waiting still writes its history every so many states, instead of only in memory.
 pub(crate) const STEPS_PER_WRITE: usize = 256;
 
+/// The state machine an execution belongs to, as its context object shows it.
+pub(crate) struct Machine<'a> {
+    pub arn: &'a str,
+    pub name: &'a str,
+    pub role_arn: Option<&'a str>,
+}
+
 /// Builds the record and first history events of a new execution, entered into its StartAt state.
 pub(crate) fn new_execution(
     definition: &Definition,
-    state_machine_arn: &str,
-    state_machine_name: &str,
+    machine: &Machine<'_>,
     execution_arn: String,
     name: String,
     input: Value,
@@ -157,7 +186,7 @@ pub(crate) fn new_execution(
     let timeout_at = definition.timeout_seconds().and_then(|s| seconds_after(now, s as f64));
     let mut record = ExecutionRecord {
         execution_arn,
-        state_machine_arn: state_machine_arn.to_owned(),
+        state_machine_arn: machine.arn.to_owned(),
         name,
         status: ExecutionStatus::Running,
         input: input.clone(),
@@ -171,9 +200,10 @@ pub(crate) fn new_execution(
         last_event_id: 0,
         last_invocation_id: 0,
         current: None,
+        role_arn: machine.role_arn.map(str::to_owned),
         variables: serde_json::Map::new(),
     };
-    let mut step = Step::new(definition, state_machine_name, &mut record, now);
+    let mut step = Step::new(definition, machine.name, &mut record, now);
     step.event(
         HistoryEventType::ExecutionStarted,
         EventDetails { input: Some(input.clone()), ..EventDetails::default() },
@@ -280,10 +310,22 @@ impl<'a> Step<'a> {
                 "Input": record.input,
                 "Name": record.name,
                 "StartTime": timestamp::format(record.start_date),
+                "RedriveCount": 0,
             },
-            "State": {"EnteredTime": timestamp::format(entered), "Name": name, "RetryCount": retries},
+            "State": {"EnteredTime": timestamp::format(entered), "Name": name},
             "StateMachine": {"Id": record.state_machine_arn, "Name": self.state_machine_name},
         });
+        if let Some(role_arn) = &record.role_arn {
+            context["Execution"]["RoleArn"] = json!(role_arn);
+        }
+        // Only states that can retry show their retry count, as in AWS.
+        let retries_shown = self
+            .thread()
+            .and_then(|c| self.definition.state(&c.name))
+            .is_some_and(|state| matches!(state.kind, StateKind::Task(_) | StateKind::Parallel(_) | StateKind::Map(_)));
+        if retries_shown {
+            context["State"]["RetryCount"] = json!(retries);
+        }
         if let Some(token) = task_token {
             context["Task"] = json!({ "Token": token });
         }
@@ -930,6 +972,13 @@ impl<'a> Step<'a> {
             },
         };
         let until = until.ok_or_else(|| Failure::runtime("the wait ends beyond the representable time"))?;
+        // Step Functions bounds a timestamp's wait as it bounds Seconds (99,999,999 s).
+        if (until - from).num_milliseconds() as f64 > MAX_WAIT_SECONDS * 1000.0 {
+            return Err(Failure::runtime(format!(
+                "The Wait state's timestamp {} is more than {MAX_WAIT_SECONDS} seconds away",
+                timestamp::format(until)
+            )));
+        }
         Ok((effective, until))
     }
 
@@ -1222,10 +1271,19 @@ impl<'a> Step<'a> {
 
     /// Emits the exit event of the current state and follows `transition`.
     fn complete_state(&mut self, state: &State, output: Value, transition: &Transition) {
+        let name = self.thread().map(|c| c.name.clone()).unwrap_or_default();
+        if json_size(&output) >= MAX_PAYLOAD_BYTES {
+            return self.fail(Failure::new(
+                error_names::DATA_LIMIT_EXCEEDED,
+                format!(
+                    "The state/task '{name}' returned a result with a size exceeding the maximum number of bytes \
+                     service limit."
+                ),
+            ));
+        }
         if let Err(failure) = self.write_assigned() {
             return self.fail(failure);
         }
-        let name = self.thread().map(|c| c.name.clone()).unwrap_or_default();
         if let Some(exited) = HistoryEventType::exited(state.kind.type_name()) {
             self.event(
                 exited,
@@ -1256,6 +1314,7 @@ impl<'a> Step<'a> {
         *thread = Some(CurrentState {
             name: name.to_owned(),
             entered_time: self.now,
+            entered_event_id: self.record.last_event_id + 1,
             raw_input: input.clone(),
             effective_input: None,
             retry_count: 0,
@@ -1281,8 +1340,17 @@ impl<'a> Step<'a> {
     }
 
     /// Fails the thread: the execution, or the branch or iteration being stepped.
-    fn fail_with(&mut self, error: Option<String>, cause: Option<String>) {
+    fn fail_with(&mut self, error: Option<String>, mut cause: Option<String>) {
         self.assigned = None;
+        if error.as_deref() == Some(error_names::RUNTIME)
+            && let (Some(text), Some(current)) = (&cause, self.thread())
+            && !text.starts_with(RUNTIME_CAUSE_PREFIX)
+        {
+            cause = Some(format!(
+                "{RUNTIME_CAUSE_PREFIX} '{}' (entered at the event id #{}). {text}",
+                current.name, current.entered_event_id
+            ));
+        }
         if !self.path.is_empty() {
             return self
                 .finish_run(Err(Failure { error: error.unwrap_or_default(), cause: cause.unwrap_or_default() }));

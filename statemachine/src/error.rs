@@ -32,6 +32,8 @@ pub mod error_names {
     /// A failure that cannot be retried or caught (a bad `InputPath`/`OutputPath`, a Wait state's
     /// path not giving a number or timestamp, a task invoker breaking its contract, …).
     pub const RUNTIME: &str = "States.Runtime";
+    /// A state's output was larger than Step Functions' 256 KiB payload limit.
+    pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
     /// A Distributed Map had more failed iterations than its `ToleratedFailure…` fields allow.
     pub const EXCEED_TOLERATED_FAILURE_THRESHOLD: &str = "States.ExceedToleratedFailureThreshold";
 }

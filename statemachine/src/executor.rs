@@ -18,7 +18,9 @@ use tokio::task::JoinHandle;
 use crate::arn::{ExecutionArn, StateMachineArn, validate_name};
 use crate::clock::{Clock, SystemClock};
 use crate::definition::Definition;
-use crate::engine::{Action, Callback, Invocation, Step, execution_of_token, is_well_formed_token, new_execution};
+use crate::engine::{
+    Action, Callback, Invocation, Machine, Step, execution_of_token, is_well_formed_token, new_execution,
+};
 use crate::error::{ExecutorError, StoreError, error_names};
 use crate::history::HistoryEvent;
 use crate::store::{CreateOutcome, ExecutionRecord, ExecutionStatus, ExecutionStore};
@@ -122,6 +124,7 @@ pub struct ExecutorBuilder {
     store: Arc<dyn ExecutionStore>,
     clock: Arc<dyn Clock>,
     options: ExecutorOptions,
+    role_arn: Option<String>,
 }
 
 impl ExecutorBuilder {
@@ -129,6 +132,13 @@ impl ExecutorBuilder {
     /// [`ManualClock`](crate::ManualClock) in tests).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The IAM role the state machine runs as, shown to executions as `$$.Execution.RoleArn` (as
+    /// Step Functions shows the state machine's role); without one that path selects nothing.
+    pub fn role_arn(mut self, role_arn: impl Into<String>) -> Self {
+        self.role_arn = Some(role_arn.into());
         self
     }
 
@@ -150,6 +160,7 @@ impl ExecutorBuilder {
                 store: self.store,
                 clock: self.clock,
                 options: self.options,
+                role_arn: self.role_arn,
                 locks: Mutex::default(),
                 wakeups: Mutex::default(),
                 in_flight: Mutex::default(),
@@ -178,6 +189,8 @@ struct Inner {
     store: Arc<dyn ExecutionStore>,
     clock: Arc<dyn Clock>,
     options: ExecutorOptions,
+    /// The IAM role executions run as (`$$.Execution.RoleArn`), if given.
+    role_arn: Option<String>,
     /// One lock per execution while something holds or awaits it, serialising everything that
     /// changes it (an execution waiting for a callback has none: see [`ExecutionLock`]).
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -320,6 +333,7 @@ impl Executor {
             store,
             clock: Arc::new(SystemClock),
             options: ExecutorOptions::default(),
+            role_arn: None,
         }
     }
 
@@ -387,8 +401,11 @@ impl Executor {
         }
         let (record, events) = new_execution(
             &self.inner.definition,
-            &self.inner.machine_arn,
-            self.inner.machine.name(),
+            &Machine {
+                arn: &self.inner.machine_arn,
+                name: self.inner.machine.name(),
+                role_arn: self.inner.role_arn.as_deref(),
+            },
             execution_arn,
             name.to_owned(),
             input,

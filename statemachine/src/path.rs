@@ -153,7 +153,8 @@ pub(crate) fn check_context_fields(
     let unknown = || {
         Refusal::unsupported(format!(
             "context path {text:?} addresses a field this executor does not provide \
-             (available: $$.Execution.Id/Input/Name/StartTime, $$.State.EnteredTime/Name/RetryCount, \
+             (available: $$.Execution.Id/Input/Name/StartTime/RoleArn/RedriveCount, \
+             $$.State.EnteredTime/Name/RetryCount, \
              $$.StateMachine.Id/Name, $$.Map.Item.Index/Value in a Map's ItemSelector, and $$.Task.Token \
              in a .waitForTaskToken Task's Parameters)"
         ))
@@ -162,7 +163,7 @@ pub(crate) fn check_context_fields(
         [] => Ok(()),
         [Some("Execution")] | [Some("State")] | [Some("StateMachine")] => Ok(()),
         [Some("Execution"), Some("Input"), ..] => Ok(()),
-        [Some("Execution"), Some("Id" | "Name" | "StartTime")] => Ok(()),
+        [Some("Execution"), Some("Id" | "Name" | "StartTime" | "RoleArn" | "RedriveCount")] => Ok(()),
         [Some("State"), Some("EnteredTime" | "Name" | "RetryCount")] => Ok(()),
         [Some("StateMachine"), Some("Id" | "Name")] => Ok(()),
         [Some("Task")] | [Some("Task"), Some("Token")] => {
@@ -349,6 +350,7 @@ mod tests {
         assert!(check("$$.Map.Item.Value.sku", false).is_ok());
         assert!(check("$$.Map.Item.Index", false).is_ok());
         assert!(check("$$.Map.Items", false).unwrap_err().unsupported);
-        assert!(check("$$.Execution.RoleArn", false).is_err());
+        assert!(check("$$.Execution.RoleArn", false).is_ok());
+        assert!(check("$$.Execution.Owner", false).is_err());
     }
 }

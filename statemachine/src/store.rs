@@ -90,6 +90,10 @@ pub struct ExecutionRecord {
     pub last_invocation_id: u64,
     /// The state the execution is in, while RUNNING.
     pub current: Option<CurrentState>,
+    /// The IAM role the state machine runs as (`$$.Execution.RoleArn`), when the executor was
+    /// given one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
     /// The workflow variables of the top-level scope (`Assign`), by name.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub variables: serde_json::Map<String, Value>,
@@ -103,6 +107,9 @@ pub struct CurrentState {
     pub name: String,
     /// When the state was entered (`$$.State.EnteredTime`).
     pub entered_time: DateTime<Utc>,
+    /// The id of the history event that entered it (AWS names it in runtime errors' causes).
+    #[serde(default)]
+    pub entered_event_id: u64,
     /// The state's raw input (what `ResultPath` combines the result with).
     pub raw_input: Value,
     /// The effective input once computed (a Task's parameters, a Wait's input after InputPath).

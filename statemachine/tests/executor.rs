@@ -627,7 +627,7 @@ async fn given_context_paths_when_a_state_reads_them_then_they_describe_the_exec
             "P": {"Type": "Pass", "End": true, "Parameters": {
                 "id.$": "$$.Execution.Id", "name.$": "$$.Execution.Name", "start.$": "$$.Execution.StartTime",
                 "input.$": "$$.Execution.Input", "inputField.$": "$$.Execution.Input.order",
-                "state.$": "$$.State.Name", "entered.$": "$$.State.EnteredTime", "retries.$": "$$.State.RetryCount",
+                "state.$": "$$.State.Name", "entered.$": "$$.State.EnteredTime", "redrives.$": "$$.Execution.RedriveCount",
                 "machine.$": "$$.StateMachine.Id", "machineName.$": "$$.StateMachine.Name"}}}}),
         no_tasks,
     );
@@ -643,7 +643,7 @@ async fn given_context_paths_when_a_state_reads_them_then_they_describe_the_exec
             "inputField": "o-1",
             "state": "P",
             "entered": "2024-01-01T00:00:03.000Z",
-            "retries": 0,
+            "redrives": 0,
             "machine": "arn:aws:states:us-east-1:123456789012:stateMachine:test-machine",
             "machineName": "test-machine"
         }))

@@ -104,7 +104,7 @@ async fn given_a_parameters_path_that_selects_nothing_when_a_catcher_exists_then
     assert_eq!(
         done.cause.as_deref(),
         Some(
-            r#"The JSONPath '$.order.id' specified for the field 'id.$' could not be found in the input '{"flagged":false}'"#
+            r#"An error occurred while executing the state 'T' (entered at the event id #2). The JSONPath '$.order.id' specified for the field 'id.$' could not be found in the input '{"flagged":false}'"#
         )
     );
     assert!(h.invoker.requests().is_empty());
@@ -118,5 +118,9 @@ async fn given_an_indefinite_path_whose_definite_start_is_missing_when_run_then_
     let done = h.run("start", json!({"lines": [{"a": 1}]})).await;
     // Then
     assert_eq!(done.error.as_deref(), Some("States.Runtime"));
-    assert!(done.cause.unwrap().starts_with("The JSONPath '$.missing[*]' specified for the field 'x.$'"));
+    assert!(
+        done.cause
+            .unwrap()
+            .contains("(entered at the event id #2). The JSONPath '$.missing[*]' specified for the field 'x.$'")
+    );
 }
