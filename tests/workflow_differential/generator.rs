@@ -12,10 +12,8 @@
 //! shape ([`Generator::input`]: fields named after their usual type, sometimes missing or of another
 //! type), and paths, rules and intrinsic arguments are drawn against that shape.
 //!
-//! Features the engine does not load yet (Parallel, Map, `Assign`, the other intrinsic functions)
-//! have arms too: today the engine refuses those definitions at load and the test counts them by
-//! reason; once the engine loads them they are compared like the rest, with nothing to switch on. A
-//! new feature is a new arm.
+//! Parallel, Map, `Assign` and every intrinsic function have arms; a definition the engine refuses
+//! at load is counted by reason, not compared. A new feature is a new arm.
 
 use std::collections::BTreeSet;
 
@@ -173,11 +171,13 @@ struct Generator {
     rng: SplitMix64,
     states: Map<String, Value>,
     features: BTreeSet<String>,
+    /// Whether a state before this one assigns the variable `saved`.
+    assigned: bool,
 }
 
 impl Generator {
     fn new(rng: SplitMix64) -> Self {
-        Generator { rng, states: Map::new(), features: BTreeSet::new() }
+        Generator { rng, states: Map::new(), features: BTreeSet::new(), assigned: false }
     }
 
     fn case(&mut self, index: usize) -> Case {
@@ -216,9 +216,8 @@ impl Generator {
             25..55 => self.pass_with_parameters(),
             55..80 => return self.choice(name, next),
             80..88 => self.wait(),
-            // Not loaded by the engine yet: refused at load and counted, compared once it loads them.
-            88..92 => self.parallel(),
-            92..96 => self.map(),
+            88..92 => self.parallel(name),
+            92..96 => self.map(name),
             _ => self.assign(),
         };
         self.maybe_input_and_output_paths(&mut state);
@@ -336,7 +335,7 @@ impl Generator {
                 ("States.ArrayGetItem", vec![array, index])
             }
             86..90 => ("States.UUID", vec![]),
-            // Intrinsic functions the engine does not load yet.
+            // The other intrinsic functions.
             _ => {
                 let (name, args) = *self.rng.pick(&[
                     ("States.Hash", &["$.str", "'SHA-256'"][..]),
@@ -555,34 +554,44 @@ impl Generator {
         wait
     }
 
-    /// Not loaded by the engine yet.
-    fn parallel(&mut self) -> Value {
+    /// A Parallel state of two one-state branches. State names are unique across the whole state
+    /// machine, branches included (the States Language), so the branches' states are named after the
+    /// Parallel state.
+    fn parallel(&mut self, name: &str) -> Value {
         self.feature("parallel");
-        let branch =
-            |result: Value| json!({"StartAt": "B", "States": {"B": {"Type": "Pass", "Result": result, "End": true}}});
-        let branches = vec![branch(self.value(1)), branch(self.value(1))];
+        let branch = |state: String, result: Value| json!({"StartAt": state, "States": {state: {"Type": "Pass", "Result": result, "End": true}}});
+        let branches = vec![branch(format!("{name}_B0"), self.value(1)), branch(format!("{name}_B1"), self.value(1))];
         json!({"Type": "Parallel", "Branches": branches, "ResultPath": "$.parallel"})
     }
 
-    /// Not loaded by the engine yet.
-    fn map(&mut self) -> Value {
+    /// An inline Map over `$.list`; its item state is named after the Map state (names are unique
+    /// across the whole state machine).
+    fn map(&mut self, name: &str) -> Value {
         self.feature("map");
+        let item = format!("{name}_Item");
         json!({
             "Type": "Map",
             "ItemsPath": "$.list",
             "ItemProcessor": {
                 "ProcessorConfig": {"Mode": "INLINE"},
-                "StartAt": "Item",
-                "States": {"Item": {"Type": "Pass", "Parameters": {"item.$": "$"}, "End": true}},
+                "StartAt": item,
+                "States": {item: {"Type": "Pass", "Parameters": {"item.$": "$"}, "End": true}},
             },
             "ResultPath": "$.mapped",
         })
     }
 
-    /// Not loaded by the engine yet: variables.
+    /// Workflow variables: `$.str` assigned to `saved`. A state's fields see the variables as they
+    /// were when it was entered, so only a state after the first assigning one reads `$saved` back
+    /// (into `$.restored`); reading it in the first would fail on both sides every time.
     fn assign(&mut self) -> Value {
         self.feature("assign");
-        json!({"Type": "Pass", "Assign": {"saved.$": "$.str"}, "Parameters": {"restored.$": "$saved"}, "ResultPath": "$.restored"})
+        if std::mem::replace(&mut self.assigned, true) {
+            self.feature("assign.read");
+            json!({"Type": "Pass", "Assign": {"saved.$": "$.str"}, "Parameters": {"restored.$": "$saved"}, "ResultPath": "$.restored"})
+        } else {
+            json!({"Type": "Pass", "Assign": {"saved.$": "$.str"}})
+        }
     }
 
     /// The chain's last state.
