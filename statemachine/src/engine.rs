@@ -22,6 +22,39 @@ use crate::timestamp;
 /// Step Functions' limit on a state's output: 256 KiB of JSON text.
 const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
+/// Whether `value` as JSON text may reach `limit` bytes: a walk that bounds the text's length from
+/// above (every string as if each character were escaped, every number at its longest) settles
+/// it for all but values near the limit, which are measured exactly. Serialising every state's
+/// output to measure it would double the cost of a simple state.
+fn may_exceed(value: &Value, limit: usize) -> bool {
+    fn bound(value: &Value, total: &mut usize, limit: usize) {
+        if *total >= limit {
+            return;
+        }
+        *total += match value {
+            Value::Null | Value::Bool(_) => 5,
+            Value::Number(_) => 24,
+            Value::String(text) => text.len() * 6 + 2,
+            Value::Array(items) => {
+                for item in items {
+                    bound(item, total, limit);
+                }
+                items.len() + 2
+            }
+            Value::Object(fields) => {
+                for (name, item) in fields {
+                    *total += name.len() * 6 + 3;
+                    bound(item, total, limit);
+                }
+                fields.len() + 2
+            }
+        };
+    }
+    let mut total = 0;
+    bound(value, &mut total, limit);
+    total >= limit && json_size(value) >= limit
+}
+
 /// The length of `value` as JSON text, counted without building the text.
 fn json_size(value: &Value) -> usize {
     struct Count(usize);
@@ -304,28 +337,40 @@ impl<'a> Step<'a> {
             Some(c) => (c.name.as_str(), c.entered_time, c.retry_count),
             None => ("", self.now, 0),
         };
-        let mut context = json!({
-            "Execution": {
-                "Id": record.execution_arn,
-                "Input": record.input,
-                "Name": record.name,
-                "StartTime": timestamp::format(record.start_date),
-                "RedriveCount": 0,
-            },
-            "State": {"EnteredTime": timestamp::format(entered), "Name": name},
-            "StateMachine": {"Id": record.state_machine_arn, "Name": self.state_machine_name},
-        });
+        // Built field by field: `json!` would copy the execution's input by serialising it.
+        let object = |fields: Vec<(&str, Value)>| {
+            Value::Object(fields.into_iter().map(|(name, value)| (name.to_owned(), value)).collect())
+        };
+        let mut execution = vec![
+            ("Id", Value::String(record.execution_arn.clone())),
+            ("Input", record.input.clone()),
+            ("Name", Value::String(record.name.clone())),
+            ("StartTime", Value::String(timestamp::format(record.start_date))),
+            ("RedriveCount", Value::from(0)),
+        ];
         if let Some(role_arn) = &record.role_arn {
-            context["Execution"]["RoleArn"] = json!(role_arn);
+            execution.push(("RoleArn", Value::String(role_arn.clone())));
         }
+        let mut state = vec![("EnteredTime", Value::String(timestamp::format(entered))), ("Name", Value::from(name))];
         // Only states that can retry show their retry count, as in AWS.
         let retries_shown = self
             .thread()
             .and_then(|c| self.definition.state(&c.name))
             .is_some_and(|state| matches!(state.kind, StateKind::Task(_) | StateKind::Parallel(_) | StateKind::Map(_)));
         if retries_shown {
-            context["State"]["RetryCount"] = json!(retries);
+            state.push(("RetryCount", Value::from(retries)));
         }
+        let mut context = object(vec![
+            ("Execution", object(execution)),
+            ("State", object(state)),
+            (
+                "StateMachine",
+                object(vec![
+                    ("Id", Value::String(record.state_machine_arn.clone())),
+                    ("Name", Value::from(self.state_machine_name)),
+                ]),
+            ),
+        ]);
         if let Some(token) = task_token {
             context["Task"] = json!({ "Token": token });
         }
@@ -353,6 +398,9 @@ impl<'a> Step<'a> {
     }
 
     fn visible_variables(&self) -> Map<String, Value> {
+        if self.path.is_empty() {
+            return self.record.variables.clone();
+        }
         let mut visible = Map::new();
         for scope in self.scopes() {
             visible.extend(scope.iter().map(|(name, value)| (name.clone(), value.clone())));
@@ -444,7 +492,8 @@ impl<'a> Step<'a> {
         self.path.clear();
         let mut invocations = Vec::new();
         if self.advance_thread(in_flight, &mut invocations) {
-            // A task just scheduled is found again, not yet invoked, by the next step.
+            // A task scheduled beside other progress is found again, not yet invoked, by the next
+            // step.
             Action::Continue
         } else if invocations.is_empty() {
             Action::Idle
@@ -463,10 +512,14 @@ impl<'a> Step<'a> {
         let events_before = self.record.last_event_id;
         let Some((current, state)) = self.current() else { return self.record.last_event_id != events_before };
         match &current.waiting_for {
-            WaitingFor::Nothing => {
-                self.run_state(&current, state);
-                true
-            }
+            WaitingFor::Nothing => match self.run_state(&current, state) {
+                // A task just scheduled is invoked once the step is saved.
+                Action::Invoke(scheduled) => {
+                    invocations.extend(scheduled);
+                    false
+                }
+                _ => true,
+            },
             WaitingFor::Timer { until } => {
                 if self.now < *until {
                     return false;
@@ -588,7 +641,11 @@ impl<'a> Step<'a> {
             }
             self.event(
                 HistoryEventType::MapIterationStarted,
-                EventDetails { name: Some(name.to_owned()), index: Some(index as u64), ..EventDetails::default() },
+                EventDetails {
+                    name: Some(name.to_owned()),
+                    index: u32::try_from(index).ok(),
+                    ..EventDetails::default()
+                },
             );
             self.path.push(index);
             match input {
@@ -646,7 +703,11 @@ impl<'a> Step<'a> {
             for index in aborted {
                 self.event(
                     HistoryEventType::MapIterationAborted,
-                    EventDetails { name: Some(name.clone()), index: Some(index as u64), ..EventDetails::default() },
+                    EventDetails {
+                        name: Some(name.clone()),
+                        index: u32::try_from(index).ok(),
+                        ..EventDetails::default()
+                    },
                 );
             }
         }
@@ -745,7 +806,7 @@ impl<'a> Step<'a> {
                 if succeeded { HistoryEventType::MapIterationSucceeded } else { HistoryEventType::MapIterationFailed };
             self.event(
                 event_type,
-                EventDetails { name: Some(name), index: Some(index as u64), ..EventDetails::default() },
+                EventDetails { name: Some(name), index: u32::try_from(index).ok(), ..EventDetails::default() },
             );
         }
     }
@@ -911,7 +972,7 @@ impl<'a> Step<'a> {
         };
         self.event(
             HistoryEventType::MapStateStarted,
-            EventDetails { length: Some(items.len() as u64), ..EventDetails::default() },
+            EventDetails { length: u32::try_from(items.len()).ok(), ..EventDetails::default() },
         );
         if map.distributed {
             self.event(HistoryEventType::MapRunStarted, EventDetails::default());
@@ -1040,8 +1101,8 @@ impl<'a> Step<'a> {
             EventDetails {
                 resource: Some(task.resource.clone()),
                 parameters: Some(parameters.clone()),
-                timeout_in_seconds: task.timeout_seconds,
-                heartbeat_in_seconds: task.heartbeat_seconds,
+                timeout_in_seconds: task.timeout_seconds.and_then(|s| u32::try_from(s).ok()),
+                heartbeat_in_seconds: task.heartbeat_seconds.and_then(|s| u32::try_from(s).ok()),
                 ..EventDetails::default()
             },
         );
@@ -1272,7 +1333,7 @@ impl<'a> Step<'a> {
     /// Emits the exit event of the current state and follows `transition`.
     fn complete_state(&mut self, state: &State, output: Value, transition: &Transition) {
         let name = self.thread().map(|c| c.name.clone()).unwrap_or_default();
-        if json_size(&output) >= MAX_PAYLOAD_BYTES {
+        if may_exceed(&output, MAX_PAYLOAD_BYTES) {
             return self.fail(Failure::new(
                 error_names::DATA_LIMIT_EXCEEDED,
                 format!(

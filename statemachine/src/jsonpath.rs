@@ -141,6 +141,11 @@ impl JsonPath {
     /// not found.
     pub(crate) fn select(&self, data: &Value, context: &Value) -> Option<Value> {
         let start = crate::path::start_of(self.root, data, context);
+        // Most paths in payload templates are plain names and indexes: walk them by reference and
+        // copy only what they select.
+        if let Some(plain) = self.select_plain(start) {
+            return plain.cloned();
+        }
         let upstream = (0..=self.tokens.len())
             .scan(true, |all, i| {
                 let before = *all;
@@ -152,6 +157,22 @@ impl JsonPath {
         let mut out = Vec::new();
         eval.eval(0, start, &mut out).ok()?;
         if self.is_definite() { out.pop() } else { Some(Value::Array(out)) }
+    }
+
+    /// For a path of names and non-negative indexes only, what it selects (`Some(None)`: nothing);
+    /// `None` for any other path.
+    fn select_plain<'v>(&self, start: &'v Value) -> Option<Option<&'v Value>> {
+        let mut current = Some(start);
+        for token in &self.tokens {
+            current = match token {
+                Token::Name(name) => current.and_then(|node| node.as_object()?.get(name)),
+                Token::Index(index) if *index >= 0 => {
+                    current.and_then(|node| node.as_array()?.get(usize::try_from(*index).ok()?))
+                }
+                _ => return None,
+            };
+        }
+        Some(current)
     }
 
     /// Checks a `$$` path's leading field names against the context object the executor provides.

@@ -36,7 +36,11 @@ pub(crate) fn start_of<'a>(root: Root, data: &'a Value, env: &'a Value) -> &'a V
 /// What paths read besides their data: the context object (`$$`) and the workflow variables in
 /// scope (`$name`).
 pub(crate) fn environment(context: Value, variables: Map<String, Value>) -> Value {
-    serde_json::json!({ "context": context, "variables": variables })
+    // Moved in, not copied: `json!` would serialise both values into new ones.
+    let mut environment = Map::new();
+    environment.insert("context".to_owned(), context);
+    environment.insert("variables".to_owned(), Value::Object(variables));
+    Value::Object(environment)
 }
 
 /// One step of a path.
