@@ -72,6 +72,14 @@ fn json_size(value: &Value) -> usize {
     count.0
 }
 
+/// A value as a cause quotes it: a string as its text, anything else as JSON.
+fn plain_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// The prefix AWS gives the cause of a runtime error, naming the state and its entered event.
 const RUNTIME_CAUSE_PREFIX: &str = "An error occurred while executing the state";
 
@@ -778,7 +786,7 @@ impl<'a> Step<'a> {
             Ok(output) => output,
             Err(failure) => return self.handle_error(failure),
         };
-        match output_path.apply(&output, &context, "OutputPath") {
+        match output_path.apply(&output, &context) {
             Ok(output) => self.complete_state(state, output, transition),
             Err(failure) => self.fail(failure),
         }
@@ -817,7 +825,7 @@ impl<'a> Step<'a> {
             StateKind::Pass(pass) => {
                 let context = self.context(None);
                 let output = (|| {
-                    let effective = pass.input_path.apply(raw, &context, "InputPath")?;
+                    let effective = pass.input_path.apply(raw, &context)?;
                     let effective = match &pass.parameters {
                         Some(template) => template.eval(&effective, &context)?,
                         None => effective,
@@ -825,7 +833,7 @@ impl<'a> Step<'a> {
                     let result = pass.result.clone().unwrap_or(effective);
                     let assigned = evaluate_assign(&pass.assign, &result, &context)?;
                     let output = pass.result_path.apply(raw, result)?;
-                    Ok((pass.output_path.apply(&output, &context, "OutputPath")?, assigned))
+                    Ok((pass.output_path.apply(&output, &context)?, assigned))
                 })();
                 match output {
                     Ok((output, assigned)) => {
@@ -838,7 +846,7 @@ impl<'a> Step<'a> {
             StateKind::Choice(choice) => {
                 let context = self.context(None);
                 let chosen = (|| {
-                    let effective = choice.input_path.apply(raw, &context, "InputPath")?;
+                    let effective = choice.input_path.apply(raw, &context)?;
                     let mut matched = None;
                     for branch in &choice.choices {
                         if branch.rule.eval(&effective, &context)? {
@@ -854,7 +862,7 @@ impl<'a> Step<'a> {
                         ));
                     };
                     let assigned = evaluate_assign(assign, &effective, &context)?;
-                    Ok((choice.output_path.apply(&effective, &context, "OutputPath")?, target, assigned))
+                    Ok((choice.output_path.apply(&effective, &context)?, target, assigned))
                 })();
                 match chosen {
                     Ok((output, target, assigned)) => {
@@ -880,8 +888,8 @@ impl<'a> Step<'a> {
                 let context = self.context(None);
                 let output = succeed
                     .input_path
-                    .apply(raw, &context, "InputPath")
-                    .and_then(|effective| succeed.output_path.apply(&effective, &context, "OutputPath"));
+                    .apply(raw, &context)
+                    .and_then(|effective| succeed.output_path.apply(&effective, &context));
                 match output {
                     Ok(output) => self.complete_state(state, output, &Transition::End),
                     Err(failure) => self.fail(failure),
@@ -922,7 +930,7 @@ impl<'a> Step<'a> {
     /// Enters a Parallel state's branches, each with the state's effective input.
     fn start_branches(&mut self, current: &CurrentState, parallel: &ParallelState) {
         let context = self.context(None);
-        let effective = match parallel.input_path.apply(&current.raw_input, &context, "InputPath") {
+        let effective = match parallel.input_path.apply(&current.raw_input, &context) {
             Ok(effective) => effective,
             Err(failure) => return self.fail(failure),
         };
@@ -946,7 +954,7 @@ impl<'a> Step<'a> {
     /// Starts a Map state: selects its items; the iterations start as the state is stepped.
     fn start_map(&mut self, current: &CurrentState, map: &MapState) {
         let context = self.context(None);
-        let effective = match map.input_path.apply(&current.raw_input, &context, "InputPath") {
+        let effective = match map.input_path.apply(&current.raw_input, &context) {
             Ok(effective) => effective,
             Err(failure) => return self.fail(failure),
         };
@@ -989,7 +997,7 @@ impl<'a> Step<'a> {
         wait: &WaitState,
         context: &Value,
     ) -> Result<(Value, DateTime<Utc>), Failure> {
-        let effective = wait.input_path.apply(&current.raw_input, context, "InputPath")?;
+        let effective = wait.input_path.apply(&current.raw_input, context)?;
         let from = current.entered_time;
         let until = match &wait.wait {
             WaitFor::Seconds(seconds) => seconds_after(from, *seconds as f64),
@@ -998,36 +1006,45 @@ impl<'a> Step<'a> {
                 Some(Value::Number(n)) if n.as_u64().is_some_and(|s| (s as f64) <= MAX_WAIT_SECONDS) => {
                     seconds_after(from, n.as_u64().unwrap_or_default() as f64)
                 }
+                // Step Functions' wording for each case.
+                Some(Value::Number(n)) if n.as_i64().is_some_and(|s| s < 0) => {
+                    return Err(Failure::runtime(format!(
+                        "The SecondsPath parameter references a negative value: {path} == {n}"
+                    )));
+                }
+                Some(Value::Number(n)) if n.as_u64().is_some() => {
+                    return Err(Failure::runtime(format!(
+                        "The SecondsPath parameter references {n} seconds, more than the {MAX_WAIT_SECONDS} a wait may last"
+                    )));
+                }
                 Some(other) => {
                     return Err(Failure::runtime(format!(
-                        "The SecondsPath '{path}' gave {}, not a non-negative integer of at most {MAX_WAIT_SECONDS} seconds",
-                        other
+                        "The SecondsPath parameter cannot be parsed as a long value: {path} == {}",
+                        plain_text(other)
                     )));
                 }
                 None => {
                     return Err(Failure::runtime(format!(
-                        "Invalid path '{path}': the SecondsPath references a field not present in the input"
+                        "The SecondsPath parameter does not reference an input value: {path}"
                     )));
                 }
             },
             WaitFor::TimestampPath(path) => match path.resolve(&effective, context) {
-                Some(Value::String(text)) => match timestamp::parse(text) {
-                    Some(at) => Some(at.with_timezone(&Utc)),
-                    None => {
-                        return Err(Failure::runtime(format!(
-                            "The TimestampPath '{path}' gave {text:?}, not an RFC 3339 timestamp"
-                        )));
-                    }
-                },
+                Some(Value::String(text)) if timestamp::parse(text).is_some() => {
+                    timestamp::parse(text).map(|at| at.with_timezone(&Utc))
+                }
                 Some(other) => {
                     return Err(Failure::runtime(format!(
-                        "The TimestampPath '{path}' gave {}, not a timestamp",
-                        kind_of(other)
+                        "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time \
+                         format string: {path} == {}",
+                        plain_text(other)
                     )));
                 }
                 None => {
                     return Err(Failure::runtime(format!(
-                        "Invalid path '{path}': the TimestampPath references a field not present in the input"
+                        "The JSONPath '{path}' specified for the field 'TimestampPath' could not be found in the input \
+                         '{}'",
+                        serde_json::to_string(&effective).unwrap_or_default()
                     )));
                 }
             },
@@ -1051,7 +1068,7 @@ impl<'a> Step<'a> {
             Ok(assigned) => self.assigned = assigned,
             Err(failure) => return self.fail(failure),
         }
-        match wait.output_path.apply(&effective, &context, "OutputPath") {
+        match wait.output_path.apply(&effective, &context) {
             Ok(output) => {
                 if let Some(state) = definition.state(&current.name) {
                     self.complete_state(state, output, &wait.transition);
@@ -1066,7 +1083,7 @@ impl<'a> Step<'a> {
             if self.path.is_empty() { new_task_token() } else { new_nested_task_token(&self.record.execution_arn) }
         });
         let context = self.context(token.as_deref());
-        let effective = match task.input_path.apply(&current.raw_input, &context, "InputPath") {
+        let effective = match task.input_path.apply(&current.raw_input, &context) {
             Ok(effective) => effective,
             Err(failure) => {
                 self.fail(failure);
@@ -1244,7 +1261,7 @@ impl<'a> Step<'a> {
             Ok(output) => output,
             Err(failure) => return self.handle_error(failure),
         };
-        match task.output_path.apply(&output, &context, "OutputPath") {
+        match task.output_path.apply(&output, &context) {
             Ok(output) => self.complete_state(state, output, &task.transition),
             Err(failure) => self.fail(failure),
         }

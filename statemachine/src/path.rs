@@ -100,6 +100,21 @@ impl RefPath {
         Ok(path)
     }
 
+    /// The path as Jayway JsonPath prints it in its errors: `$['order']['items'][0]`.
+    pub(crate) fn jayway(&self) -> String {
+        let mut text = String::from(match self.root {
+            Root::Context => "$$",
+            Root::Data | Root::Variables => "$",
+        });
+        for segment in &self.segments {
+            match segment {
+                Segment::Field(name) => text.push_str(&format!("['{name}']")),
+                Segment::Index(index) => text.push_str(&format!("[{index}]")),
+            }
+        }
+        text
+    }
+
     /// Whether this is `$` (the whole data).
     pub(crate) fn is_whole_data(&self) -> bool {
         self.root == Root::Data && self.segments.is_empty()

@@ -86,3 +86,48 @@ async fn given_a_wait_timestamp_further_away_than_step_functions_waits_when_reac
     // And a timestamp within the bound waits
     assert_eq!(h.run("near", json!({"until": "2026-01-01T00:00:00Z"})).await.status, ExecutionStatus::Running);
 }
+
+#[tokio::test]
+async fn given_paths_that_select_nothing_or_the_wrong_thing_when_run_then_the_causes_are_worded_as_step_functions_words_them()
+ {
+    let run = |definition: serde_json::Value, input: serde_json::Value| async move {
+        let h = Harness::new(definition, no_tasks);
+        let done = h.run("worded", input).await;
+        assert_eq!(done.error.as_deref(), Some("States.Runtime"));
+        let cause = done.cause.unwrap();
+        let prefix = "An error occurred while executing the state 'S' (entered at the event id #2). ";
+        assert!(cause.starts_with(prefix), "{cause}");
+        cause[prefix.len()..].to_owned()
+    };
+    let wait =
+        |field: &str, path: &str| json!({"StartAt": "S", "States": {"S": {"Type": "Wait", field: path, "End": true}}});
+    assert_eq!(
+        run(
+            json!({"StartAt": "S", "States": {"S": {"Type": "Pass", "InputPath": "$.order.lines[2]", "End": true}}}),
+            json!({})
+        )
+        .await,
+        "Invalid path '$.order.lines[2]' : No results for path: $['order']['lines'][2]"
+    );
+    assert_eq!(
+        run(wait("SecondsPath", "$.delay"), json!({})).await,
+        "The SecondsPath parameter does not reference an input value: $.delay"
+    );
+    assert_eq!(
+        run(wait("SecondsPath", "$.delay"), json!({"delay": -5})).await,
+        "The SecondsPath parameter references a negative value: $.delay == -5"
+    );
+    assert_eq!(
+        run(wait("SecondsPath", "$.delay"), json!({"delay": "soon"})).await,
+        "The SecondsPath parameter cannot be parsed as a long value: $.delay == soon"
+    );
+    assert_eq!(
+        run(wait("TimestampPath", "$.at"), json!({"at": "tomorrow"})).await,
+        "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: \
+         $.at == tomorrow"
+    );
+    assert_eq!(
+        run(wait("TimestampPath", "$.at"), json!({"x": 1})).await,
+        r#"The JSONPath '$.at' specified for the field 'TimestampPath' could not be found in the input '{"x":1}'"#
+    );
+}

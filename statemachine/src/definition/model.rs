@@ -134,14 +134,13 @@ pub(crate) enum IoPath {
 }
 
 impl IoPath {
-    pub(crate) fn apply(&self, value: &Value, context: &Value, field: &str) -> Result<Value, Failure> {
+    pub(crate) fn apply(&self, value: &Value, context: &Value) -> Result<Value, Failure> {
         match self {
             IoPath::Whole => Ok(value.clone()),
             IoPath::Empty => Ok(json!({})),
+            // Step Functions' wording, with the path as Jayway JsonPath (which it uses) prints it.
             IoPath::Path(path) => path.resolve(value, context).cloned().ok_or_else(|| {
-                Failure::runtime(format!(
-                    "Invalid path '{path}' : the {field} references a field not present in the value it is applied to"
-                ))
+                Failure::runtime(format!("Invalid path '{path}' : No results for path: {}", path.jayway()))
             }),
         }
     }
