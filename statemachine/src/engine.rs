@@ -755,11 +755,6 @@ impl<'a> Step<'a> {
                     .collect()
             })
             .unwrap_or_default();
-        let (assign, result_selector, result_path, output_path, transition) = match &state.kind {
-            StateKind::Parallel(p) => (&p.assign, &p.result_selector, &p.result_path, &p.output_path, &p.transition),
-            StateKind::Map(m) => (&m.assign, &m.result_selector, &m.result_path, &m.output_path, &m.transition),
-            _ => return,
-        };
         match &state.kind {
             StateKind::Map(map) => {
                 if map.distributed {
@@ -769,25 +764,31 @@ impl<'a> Step<'a> {
             }
             _ => self.event(HistoryEventType::ParallelStateSucceeded, EventDetails::default()),
         }
+        self.complete_with_result(state, &current, Value::Array(outputs));
+    }
+
+    /// Completes a Task, Parallel or Map state with its `result`, as its [`ResultHandling`] says:
+    /// assign variables from it, select from it, place it in the raw input, filter the output.
+    fn complete_with_result(&mut self, state: &State, current: &CurrentState, result: Value) {
+        let Some(handling) = state.kind.result_handling() else { return };
         let context = self.context(None);
-        let outputs = Value::Array(outputs);
-        match evaluate_assign(assign, &outputs, &context) {
+        match evaluate_assign(&handling.assign, &result, &context) {
             Ok(assigned) => self.assigned = assigned,
             Err(failure) => return self.handle_error(failure),
         }
-        let result = match result_selector {
-            None => outputs,
-            Some(template) => match template.eval(&outputs, &context) {
+        let result = match &handling.result_selector {
+            None => result,
+            Some(template) => match template.eval(&result, &context) {
                 Ok(selected) => selected,
                 Err(failure) => return self.handle_error(failure),
             },
         };
-        let output = match result_path.apply(&current.raw_input, result) {
+        let output = match handling.result_path.apply(&current.raw_input, result) {
             Ok(output) => output,
             Err(failure) => return self.handle_error(failure),
         };
-        match output_path.apply(&output, &context) {
-            Ok(output) => self.complete_state(state, output, transition),
+        match handling.output_path.apply(&output, &context) {
+            Ok(output) => self.complete_state(state, output, &handling.transition),
             Err(failure) => self.fail(failure),
         }
     }
@@ -958,23 +959,18 @@ impl<'a> Step<'a> {
             Ok(effective) => effective,
             Err(failure) => return self.fail(failure),
         };
-        let items = match &map.items_path {
-            None => Some(&effective),
-            Some(path) => path.resolve(&effective, &context),
-        };
-        let items = match items {
+        let path = &map.items_path;
+        let items = match path.resolve(&effective, &context) {
             Some(Value::Array(items)) => items.clone(),
             Some(other) => {
                 return self.fail(Failure::runtime(format!(
-                    "Invalid path '{}': the ItemsPath selects {}, not an array",
-                    map.items_path.as_ref().map_or_else(|| "$".to_owned(), ToString::to_string),
+                    "Invalid path '{path}': the ItemsPath selects {}, not an array",
                     kind_of(other)
                 )));
             }
             None => {
                 return self.fail(Failure::runtime(format!(
-                    "Invalid path '{}': the ItemsPath references a field not present in the input",
-                    map.items_path.as_ref().map_or_else(|| "$".to_owned(), ToString::to_string),
+                    "Invalid path '{path}': the ItemsPath references a field not present in the input"
                 )));
             }
         };
@@ -1245,26 +1241,7 @@ impl<'a> Step<'a> {
             },
         );
         let Some((current, state)) = self.current() else { return };
-        let context = self.context(None);
-        match evaluate_assign(&task.assign, &result, &context) {
-            Ok(assigned) => self.assigned = assigned,
-            Err(failure) => return self.handle_error(failure),
-        }
-        let result = match &task.result_selector {
-            None => result,
-            Some(template) => match template.eval(&result, &context) {
-                Ok(selected) => selected,
-                Err(failure) => return self.handle_error(failure),
-            },
-        };
-        let output = match task.result_path.apply(&current.raw_input, result) {
-            Ok(output) => output,
-            Err(failure) => return self.handle_error(failure),
-        };
-        match task.output_path.apply(&output, &context) {
-            Ok(output) => self.complete_state(state, output, &task.transition),
-            Err(failure) => self.fail(failure),
-        }
+        self.complete_with_result(state, &current, result);
     }
 
     fn task_failed(&mut self, task: &TaskState, error: String, cause: String) {

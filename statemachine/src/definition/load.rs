@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 
 use super::model::{
     Catcher, ChoiceBranch, ChoiceState, Definition, FailState, IoPath, MapState, ParallelState, PassState, Reason,
-    ResultPath, Retrier, State, StateKind, SucceedState, TaskState, ToleratedFailure, Transition, WaitFor, WaitState,
+    ResultHandling, ResultPath, Retrier, State, StateKind, SucceedState, TaskState, ToleratedFailure, Transition,
+    WaitFor, WaitState,
 };
 use crate::choice;
 use crate::error::{LoadError, LoadErrorKind, Refusal, error_names};
@@ -541,26 +542,42 @@ fn load_state(name: &str, value: &Value, all: &mut BTreeMap<String, State>) -> R
     Ok(State { kind })
 }
 
+/// The result and error handling of a Task, Parallel or Map state.
+fn load_result_handling(fields: &Fields<'_>) -> Result<ResultHandling, LoadError> {
+    let (retry, catch) = load_retry_and_catch(fields)?;
+    Ok(ResultHandling {
+        assign: fields.assign()?,
+        result_selector: fields.template("ResultSelector", false)?,
+        result_path: fields.result_path("ResultPath")?,
+        output_path: fields.io_path("OutputPath")?,
+        retry,
+        catch,
+        transition: fields.transition()?,
+    })
+}
+
 fn load_retry_and_catch(fields: &Fields<'_>) -> Result<(Vec<Retrier>, Vec<Catcher>), LoadError> {
-    let retry = match fields.get("Retry") {
-        None => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| load_retrier(fields.state, i, item, i + 1 == items.len()))
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(fields.invalid("Retry", "must be an array of Retriers")),
-    };
-    let catch = match fields.get("Catch") {
-        None => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| load_catcher(fields.state, i, item, i + 1 == items.len()))
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(fields.invalid("Catch", "must be an array of Catchers")),
-    };
-    Ok((retry, catch))
+    Ok((
+        load_list(fields, "Retry", "must be an array of Retriers", load_retrier)?,
+        load_list(fields, "Catch", "must be an array of Catchers", load_catcher)?,
+    ))
+}
+
+/// The array field `key` (absent: empty), each element loaded with `load(state, index, value,
+/// is_last)`.
+fn load_list<T>(
+    fields: &Fields<'_>,
+    key: &str,
+    not_an_array: &str,
+    load: fn(&str, usize, &Value, bool) -> Result<T, LoadError>,
+) -> Result<Vec<T>, LoadError> {
+    match fields.get(key) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) => {
+            items.iter().enumerate().map(|(i, item)| load(fields.state, i, item, i + 1 == items.len())).collect()
+        }
+        Some(_) => Err(fields.invalid(key, not_an_array)),
+    }
 }
 
 fn load_parallel(fields: &Fields<'_>, all: &mut BTreeMap<String, State>) -> Result<ParallelState, LoadError> {
@@ -575,18 +592,12 @@ fn load_parallel(fields: &Fields<'_>, all: &mut BTreeMap<String, State>) -> Resu
         .enumerate()
         .map(|(i, branch)| load_nested_machine(fields.state, &format!("Branches[{i}]"), branch, &[], all))
         .collect::<Result<_, _>>()?;
-    let (retry, catch) = load_retry_and_catch(fields)?;
+    let result = load_result_handling(fields)?;
     Ok(ParallelState {
-        assign: fields.assign()?,
         input_path: fields.io_path("InputPath")?,
         parameters: fields.template("Parameters", false)?,
         branches,
-        result_selector: fields.template("ResultSelector", false)?,
-        result_path: fields.result_path("ResultPath")?,
-        output_path: fields.io_path("OutputPath")?,
-        retry,
-        catch,
-        transition: fields.transition()?,
+        result,
     })
 }
 
@@ -638,11 +649,11 @@ fn load_map(fields: &Fields<'_>, all: &mut BTreeMap<String, State>) -> Result<Ma
         (None, _) => fields.template("Parameters", false)?,
     };
     let items_path = match fields.get("ItemsPath") {
-        None => None,
+        None => RefPath::parse("$").map_err(|r| fields.refusal("ItemsPath", r))?,
         Some(Value::String(text)) => {
             let path = RefPath::parse(text).map_err(|r| fields.refusal("ItemsPath", r))?;
             path.check_context(false).map_err(|r| fields.refusal("ItemsPath", r))?;
-            Some(path)
+            path
         }
         Some(_) => return Err(fields.invalid("ItemsPath", "must be a reference path (a string)")),
     };
@@ -667,9 +678,8 @@ fn load_map(fields: &Fields<'_>, all: &mut BTreeMap<String, State>) -> Result<Ma
     {
         return Err(fields.invalid("Label", "must be up to 40 characters, without whitespace or special characters"));
     }
-    let (retry, catch) = load_retry_and_catch(fields)?;
+    let result = load_result_handling(fields)?;
     Ok(MapState {
-        assign: fields.assign()?,
         input_path: fields.io_path("InputPath")?,
         items_path,
         item_selector,
@@ -677,12 +687,7 @@ fn load_map(fields: &Fields<'_>, all: &mut BTreeMap<String, State>) -> Result<Ma
         max_concurrency: fields.integer("MaxConcurrency", 0, u64::from(u32::MAX))?.unwrap_or(0),
         distributed,
         tolerated: ToleratedFailure { count: tolerated_count, percentage: tolerated_percentage },
-        result_selector: fields.template("ResultSelector", false)?,
-        result_path: fields.result_path("ResultPath")?,
-        output_path: fields.io_path("OutputPath")?,
-        retry,
-        catch,
-        transition: fields.transition()?,
+        result,
     })
 }
 
@@ -699,21 +704,15 @@ fn load_task(fields: &Fields<'_>) -> Result<TaskState, LoadError> {
     {
         return Err(fields.invalid("HeartbeatSeconds", "must be smaller than TimeoutSeconds"));
     }
-    let (retry, catch) = load_retry_and_catch(fields)?;
+    let result = load_result_handling(fields)?;
     Ok(TaskState {
-        assign: fields.assign()?,
         resource: resource.to_owned(),
         wait_for_task_token,
         input_path: fields.io_path("InputPath")?,
         parameters: fields.template("Parameters", wait_for_task_token)?,
-        result_selector: fields.template("ResultSelector", false)?,
-        result_path: fields.result_path("ResultPath")?,
-        output_path: fields.io_path("OutputPath")?,
-        retry,
-        catch,
         timeout_seconds,
         heartbeat_seconds,
-        transition: fields.transition()?,
+        result,
     })
 }
 
@@ -897,9 +896,9 @@ fn transitions_of(state: &State) -> Vec<(String, String)> {
     match &state.kind {
         StateKind::Pass(s) => next_of(&s.transition),
         StateKind::Wait(s) => next_of(&s.transition),
-        StateKind::Task(s) => with_catchers(&s.transition),
-        StateKind::Parallel(s) => with_catchers(&s.transition),
-        StateKind::Map(s) => with_catchers(&s.transition),
+        StateKind::Task(s) => with_catchers(&s.result.transition),
+        StateKind::Parallel(s) => with_catchers(&s.result.transition),
+        StateKind::Map(s) => with_catchers(&s.result.transition),
         StateKind::Choice(s) => {
             let mut targets: Vec<(String, String)> = s
                 .choices

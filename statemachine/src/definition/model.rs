@@ -105,14 +105,19 @@ impl StateKind {
         }
     }
 
+    /// What a Task, Parallel or Map state does with its result and errors.
+    pub(crate) fn result_handling(&self) -> Option<&ResultHandling> {
+        match self {
+            StateKind::Task(task) => Some(&task.result),
+            StateKind::Parallel(parallel) => Some(&parallel.result),
+            StateKind::Map(map) => Some(&map.result),
+            _ => None,
+        }
+    }
+
     /// The state's Retriers and Catchers (only Task, Parallel and Map states have any).
     pub(crate) fn error_handling(&self) -> (&[Retrier], &[Catcher]) {
-        match self {
-            StateKind::Task(task) => (&task.retry, &task.catch),
-            StateKind::Parallel(parallel) => (&parallel.retry, &parallel.catch),
-            StateKind::Map(map) => (&map.retry, &map.catch),
-            _ => (&[], &[]),
-        }
+        self.result_handling().map_or((&[], &[]), |handling| (&handling.retry, &handling.catch))
     }
 }
 
@@ -178,21 +183,28 @@ pub(crate) struct PassState {
     pub transition: Transition,
 }
 
+/// What a Task, Parallel or Map state does with its result (assign variables from it, select
+/// from it, place it in the input, filter the output, go on) and with its errors (retry, catch).
 #[derive(Debug, Clone)]
-pub(crate) struct TaskState {
+pub(crate) struct ResultHandling {
     pub assign: Option<Template>,
-    pub resource: String,
-    pub wait_for_task_token: bool,
-    pub input_path: IoPath,
-    pub parameters: Option<Template>,
     pub result_selector: Option<Template>,
     pub result_path: ResultPath,
     pub output_path: IoPath,
     pub retry: Vec<Retrier>,
     pub catch: Vec<Catcher>,
+    pub transition: Transition,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TaskState {
+    pub resource: String,
+    pub wait_for_task_token: bool,
+    pub input_path: IoPath,
+    pub parameters: Option<Template>,
     pub timeout_seconds: Option<u64>,
     pub heartbeat_seconds: Option<u64>,
-    pub transition: Transition,
+    pub result: ResultHandling,
 }
 
 #[derive(Debug, Clone)]
@@ -240,16 +252,10 @@ pub(crate) struct SucceedState {
 /// definition's map) run on the same input, and its result is the array of their outputs.
 #[derive(Debug, Clone)]
 pub(crate) struct ParallelState {
-    pub assign: Option<Template>,
     pub input_path: IoPath,
     pub parameters: Option<Template>,
     pub branches: Vec<String>,
-    pub result_selector: Option<Template>,
-    pub result_path: ResultPath,
-    pub output_path: IoPath,
-    pub retry: Vec<Retrier>,
-    pub catch: Vec<Catcher>,
-    pub transition: Transition,
+    pub result: ResultHandling,
 }
 
 /// How many iterations of a Map may fail before the Map does (Distributed mode only; inline Maps
@@ -265,9 +271,9 @@ pub(crate) struct ToleratedFailure {
 /// array of the iterations' outputs, in item order.
 #[derive(Debug, Clone)]
 pub(crate) struct MapState {
-    pub assign: Option<Template>,
     pub input_path: IoPath,
-    pub items_path: Option<RefPath>,
+    /// `ItemsPath` (`$` by default).
+    pub items_path: RefPath,
     /// `ItemSelector` (or the older `Parameters`): each iteration's input, with `$$.Map.Item`.
     pub item_selector: Option<Template>,
     pub processor: String,
@@ -276,12 +282,7 @@ pub(crate) struct MapState {
     /// Run, and failures up to `tolerated` are tolerated.
     pub distributed: bool,
     pub tolerated: ToleratedFailure,
-    pub result_selector: Option<Template>,
-    pub result_path: ResultPath,
-    pub output_path: IoPath,
-    pub retry: Vec<Retrier>,
-    pub catch: Vec<Catcher>,
-    pub transition: Transition,
+    pub result: ResultHandling,
 }
 
 /// A Fail state's `Error` or `Cause`: literal, path, or intrinsic function.
