@@ -570,7 +570,12 @@ impl<'a> Step<'a> {
                         // Scheduled but not running here: just scheduled, or the process stopped
                         // during the invocation.
                         invocations.push(Invocation {
-                            request: Box::new(self.request(task, &current, wait)),
+                            request: Box::new(self.request(
+                                task,
+                                &current,
+                                current.effective_input.clone().unwrap_or(Value::Null),
+                                wait,
+                            )),
                             invocation_id: wait.invocation_id,
                         });
                     }
@@ -1105,15 +1110,16 @@ impl<'a> Step<'a> {
             timeout_at: task.timeout_seconds.and_then(|s| seconds_after(self.now, s as f64)),
             heartbeat_at: task.heartbeat_seconds.and_then(|s| seconds_after(self.now, s as f64)),
         };
+        let request = self.request(task, current, parameters.clone(), &wait);
         if let Some(current) = self.thread_mut() {
             current.effective_input = Some(parameters.clone());
-            current.waiting_for = WaitingFor::Task(wait.clone());
+            current.waiting_for = WaitingFor::Task(wait);
         }
         self.event(
             HistoryEventType::TaskScheduled,
             EventDetails {
                 resource: Some(task.resource.clone()),
-                parameters: Some(parameters.clone()),
+                parameters: Some(parameters),
                 timeout_in_seconds: task.timeout_seconds.and_then(|s| u32::try_from(s).ok()),
                 heartbeat_in_seconds: task.heartbeat_seconds.and_then(|s| u32::try_from(s).ok()),
                 ..EventDetails::default()
@@ -1123,15 +1129,14 @@ impl<'a> Step<'a> {
             HistoryEventType::TaskStarted,
             EventDetails { resource: Some(task.resource.clone()), ..EventDetails::default() },
         );
-        let mut current = current.clone();
-        current.effective_input = Some(parameters);
-        Action::Invoke(vec![Invocation { request: Box::new(self.request(task, &current, &wait)), invocation_id }])
+        Action::Invoke(vec![Invocation { request: Box::new(request), invocation_id }])
     }
 
-    fn request(&self, task: &TaskState, current: &CurrentState, wait: &TaskWait) -> TaskRequest {
+    /// The request invoking `task` with `parameters` for the thread in `current`.
+    fn request(&self, task: &TaskState, current: &CurrentState, parameters: Value, wait: &TaskWait) -> TaskRequest {
         TaskRequest {
             resource: task.resource.clone(),
-            parameters: current.effective_input.clone().unwrap_or(Value::Null),
+            parameters,
             execution_arn: self.record.execution_arn.clone(),
             execution_name: self.record.name.clone(),
             state_machine_arn: self.record.state_machine_arn.clone(),

@@ -1,13 +1,14 @@
 //! The embedded workflow engine's execution store: the `statemachine` crate's [`ExecutionStore`] on
-//! SQLite. One row per execution (its record as compressed JSON, with status, version and current
-//! task token as columns for look-ups) and its history in pages of up to [`EVENTS_PER_PAGE`] events;
-//! every save checks the version and appends the step's events to the last page in the same write.
+//! SQLite. One row per execution (its record as JSON, compressed from the execution's first step on,
+//! with status, version and current task token as columns for look-ups) and its history in pages of
+//! up to [`EVENTS_PER_PAGE`] events; every save checks the version and appends the step's events to
+//! the last page in the same write.
 
 use std::cell::RefCell;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::types::ValueRef;
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, Transaction, params};
 use statemachine::{CreateOutcome, ExecutionRecord, ExecutionStatus, ExecutionStore, HistoryEvent, StoreError};
 
@@ -113,12 +114,7 @@ fn append_events(tx: &Transaction<'_>, arn: &str, events: &[(u64, String)]) -> R
         Some((first, last, lines)) if (last - first + 1) as usize + events.len() <= EVENTS_PER_PAGE => (first, lines?),
         _ => (*first_new as i64, Vec::new()),
     };
-    for (_, event) in events {
-        if !lines.is_empty() {
-            lines.push(b'\n');
-        }
-        lines.extend_from_slice(event.as_bytes());
-    }
+    push_lines(&mut lines, events);
     execute_cached(
         tx,
         "INSERT OR REPLACE INTO execution_history_pages (execution_arn, first_event, last_event, events)
@@ -183,25 +179,47 @@ pub(super) fn fill_in_next_wakeups(tx: &Transaction<'_>) -> Result<(), ports::St
 /// Stores a new execution with its first events, as [`ExecutionStore::create_execution`] does, in
 /// the write `tx` (which may write other things too).
 pub(super) fn insert_execution(tx: &Transaction<'_>, row: ExecutionRow) -> Result<CreateOutcome, ports::StoreError> {
-    let ExecutionRow { arn, machine, status, stopped_at, next_wakeup, version, token, packed, events } = row;
-    let existing = query_row_cached(tx, "SELECT record FROM executions WHERE execution_arn = ?1", [&arn], |row| {
-        Ok(read_record(row.get_ref(0)?))
-    })
-    .optional()
-    .map_err(sql)?;
-    if let Some(existing) = existing {
-        return Ok(CreateOutcome::AlreadyExists(Box::new(existing?)));
-    }
-    execute_cached(
+    let ExecutionRow { arn, machine, status, stopped_at, next_wakeup, version, token, record, events } = row;
+    let inserted = execute_cached(
         tx,
         "INSERT INTO executions (execution_arn, state_machine_arn, status, version, task_token, record,
                                  stopped_at, next_wakeup)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![arn, machine, status, version, token, packed, stopped_at, next_wakeup],
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (execution_arn) DO NOTHING",
+        params![arn, machine, status, version, token, record, stopped_at, next_wakeup],
     )
     .map_err(sql)?;
-    append_events(tx, &arn, &events)?;
+    if inserted == 0 {
+        let existing = query_row_cached(tx, "SELECT record FROM executions WHERE execution_arn = ?1", [&arn], |row| {
+            Ok(read_record(row.get_ref(0)?))
+        })
+        .map_err(sql)??;
+        return Ok(CreateOutcome::AlreadyExists(Box::new(existing)));
+    }
+    // A new execution has no page yet: its first is written whole, as it came.
+    let (Some((first, _)), Some((last, _))) = (events.first(), events.last()) else {
+        return Ok(CreateOutcome::Created);
+    };
+    let mut lines = Vec::with_capacity(events.iter().map(|(_, event)| event.len() + 1).sum());
+    push_lines(&mut lines, &events);
+    execute_cached(
+        tx,
+        "INSERT OR REPLACE INTO execution_history_pages (execution_arn, first_event, last_event, events)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![arn, *first as i64, *last as i64, ToSqlOutput::Borrowed(ValueRef::Text(&lines))],
+    )
+    .map_err(sql)?;
     Ok(CreateOutcome::Created)
+}
+
+/// Adds events to a page's JSON lines.
+fn push_lines(lines: &mut Vec<u8>, events: &[(u64, String)]) {
+    for (_, event) in events {
+        if !lines.is_empty() {
+            lines.push(b'\n');
+        }
+        lines.extend_from_slice(event.as_bytes());
+    }
 }
 
 /// An execution as its row holds it, with the history events to append, ready to move to the
@@ -216,13 +234,31 @@ pub(super) struct ExecutionRow {
     next_wakeup: Option<i64>,
     version: i64,
     token: Option<String>,
-    /// The record's compressed JSON.
-    packed: Vec<u8>,
+    /// The record's JSON: compressed (a BLOB), or as it is (TEXT) when new.
+    record: rusqlite::types::Value,
     events: Vec<(u64, String)>,
 }
 
 impl ExecutionRow {
+    /// A saved execution: its record compressed.
     pub(super) fn new(record: &ExecutionRecord, events: &[HistoryEvent]) -> Result<Self, StoreError> {
+        let packed = pack(to_json(record).map_err(from_port)?.as_bytes()).map_err(from_port)?;
+        ExecutionRow::with_record(record, rusqlite::types::Value::Blob(packed), events)
+    }
+
+    /// A new execution: its record and first page stored as they are, uncompressed. A start is
+    /// often on a client's request (an order's create), and its record and page are rewritten,
+    /// compressed, at the execution's next step, so compressing them here would be paid twice.
+    pub(super) fn new_execution(record: &ExecutionRecord, events: &[HistoryEvent]) -> Result<Self, StoreError> {
+        let json = to_json(record).map_err(from_port)?;
+        ExecutionRow::with_record(record, rusqlite::types::Value::Text(json), events)
+    }
+
+    fn with_record(
+        record: &ExecutionRecord,
+        stored: rusqlite::types::Value,
+        events: &[HistoryEvent],
+    ) -> Result<Self, StoreError> {
         Ok(ExecutionRow {
             arn: record.execution_arn.clone(),
             machine: record.state_machine_arn.clone(),
@@ -231,7 +267,7 @@ impl ExecutionRow {
             next_wakeup: wakeup_millis(record),
             version: record.version as i64,
             token: record.task_token().map(str::to_owned),
-            packed: pack(to_json(record).map_err(from_port)?.as_bytes()).map_err(from_port)?,
+            record: stored,
             events: events
                 .iter()
                 .map(|event| Ok((event.id, to_json(event)?)))
@@ -248,7 +284,7 @@ impl ExecutionStore for Database {
         record: &ExecutionRecord,
         events: &[HistoryEvent],
     ) -> Result<CreateOutcome, StoreError> {
-        let row = ExecutionRow::new(record, events)?;
+        let row = ExecutionRow::new_execution(record, events)?;
         self.write(move |tx| insert_execution(tx, row)).await.map_err(from_port)
     }
 
@@ -270,7 +306,7 @@ impl ExecutionStore for Database {
         expected_version: u64,
         events: &[HistoryEvent],
     ) -> Result<(), StoreError> {
-        let ExecutionRow { arn, status, stopped_at, next_wakeup, version, token, packed, events, .. } =
+        let ExecutionRow { arn, status, stopped_at, next_wakeup, version, token, record, events, .. } =
             ExecutionRow::new(record, events)?;
         self.write(move |tx| {
             let stored: Option<i64> =
@@ -291,7 +327,7 @@ impl ExecutionStore for Database {
                 "UPDATE executions SET status = ?1, version = ?2, task_token = ?3, record = ?4, stopped_at = ?6,
                                        next_wakeup = ?7
                      WHERE execution_arn = ?5",
-                params![status, version, token, packed, arn, stopped_at, next_wakeup],
+                params![status, version, token, record, arn, stopped_at, next_wakeup],
             )
             .map_err(sql)?;
             append_events(tx, &arn, &events)?;
@@ -456,6 +492,56 @@ mod tests {
             file.query_row("SELECT record FROM executions WHERE execution_arn = ?1", [&arn], |row| row.get(0)).unwrap();
         let status: Value = from_json(&zstd::decode_all(&record[..]).unwrap()).unwrap();
         assert_eq!(status["status"], "SUCCEEDED");
+    }
+
+    #[tokio::test]
+    async fn given_a_new_execution_then_it_is_stored_as_it_came_and_compressed_from_its_next_step_on() {
+        let (_dir, database, file) = opened();
+        let arn = StateMachineArn::new("us-east-1", "123456789012", "Pages").unwrap();
+        let executor = Executor::new(task_chain(2), arn, Arc::new(Immediate), Arc::new(database.clone()));
+        let types = |execution_arn: &str| -> (String, String) {
+            let record = file
+                .query_row("SELECT typeof(record) FROM executions WHERE execution_arn = ?1", [execution_arn], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            let page = file
+                .query_row(
+                    "SELECT typeof(events) FROM execution_history_pages WHERE execution_arn = ?1",
+                    [execution_arn],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            (record, page)
+        };
+
+        // When an execution is prepared and stored, as a create request stores one, and not run yet
+        let prepared = executor.prepare_start("fresh", json!({"order_id": "fresh"})).unwrap();
+        let arn = prepared.record.execution_arn.clone();
+        assert_eq!(
+            database.create_execution(&prepared.record, &prepared.events).await.unwrap(),
+            CreateOutcome::Created
+        );
+
+        // Then its record and its first page are plain JSON, and read back as stored
+        assert_eq!(types(&arn), ("text".to_owned(), "text".to_owned()));
+        assert_eq!(database.load_execution(&arn).await.unwrap().as_ref(), Some(&prepared.record));
+        assert_eq!(database.load_history(&arn).await.unwrap(), prepared.events);
+        // And storing it again finds the first one
+        assert!(matches!(
+            database.create_execution(&prepared.record, &prepared.events).await.unwrap(),
+            CreateOutcome::AlreadyExists(existing) if *existing == prepared.record
+        ));
+
+        // When it runs to its end
+        executor.run_stored(prepared);
+        executor.run_until_idle().await.unwrap();
+
+        // Then both are compressed, and the history reads back whole
+        assert_eq!(types(&arn), ("blob".to_owned(), "blob".to_owned()));
+        let history = executor.get_execution_history(&arn).await.unwrap();
+        assert_eq!(history.first().unwrap().event_type.as_str(), "ExecutionStarted");
+        assert_eq!(history.last().unwrap().event_type.as_str(), "ExecutionSucceeded");
     }
 
     #[tokio::test]

@@ -56,7 +56,7 @@ impl OrderWithWorkflow for EmbeddedOrderIntake {
     ) -> Result<CreateOutcome, StoreError> {
         let executor = self.workflow.executor();
         let prepared = executor.prepare_start(execution_name, execution_input.clone()).map_err(cannot_start)?;
-        let row = ExecutionRow::new(&prepared.record, &prepared.events).map_err(cannot_start)?;
+        let row = ExecutionRow::new_execution(&prepared.record, &prepared.events).map_err(cannot_start)?;
         let (order, idempotency, input) = (order.clone(), idempotency.cloned(), execution_input.clone());
         let (outcome, started) = self
             .database
@@ -99,7 +99,7 @@ impl OrderWithWorkflow for EmbeddedOrderIntake {
             })
             .await?;
         if started {
-            executor.run_stored(&prepared);
+            executor.run_stored(prepared);
         }
         Ok(outcome)
     }
