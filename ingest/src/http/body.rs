@@ -486,7 +486,8 @@ impl StockChangeBody {
         };
         // Negative, fractional, too large or not a number: the range check's refusal, in its words.
         let stock = check_stock(stock.unwrap_or(u64::MAX))?;
-        match fields.keys().next() {
+        // The first by name: see `reject_unknown_fields` in orders-core.
+        match fields.keys().min() {
             Some(unknown) => Err(ValidationError::invalid(unknown.clone(), "is not a known field")),
             None => Ok(stock),
         }
@@ -584,7 +585,8 @@ fn why_refused(mut fields: Map<String, Value>, refusal: &serde_json::Error) -> V
         None => {}
         Some(_) => return ValidationError::invalid("reason", "must be a string"),
     }
-    match fields.keys().next() {
+    // The first by name: see `reject_unknown_fields` in orders-core.
+    match fields.keys().min() {
         Some(unknown) => ValidationError::invalid(unknown.clone(), "is not a known field"),
         None => ValidationError::Body(format!("Invalid body: {refusal}")),
     }
