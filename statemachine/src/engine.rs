@@ -8,8 +8,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::definition::{
-    Condition, Definition, MapState, ParallelState, Payload, Reason, Seconds, State, StateKind, TaskState, Transition,
-    WaitFor, WaitState, error_matches,
+    Condition, Definition, EnvReads, MapState, ParallelState, Payload, Reason, Seconds, State, StateKind, TaskState,
+    Transition, WaitFor, WaitState, error_matches,
 };
 use crate::error::{Failure, error_names};
 use crate::history::{EventDetails, HistoryEvent, HistoryEventType};
@@ -356,7 +356,31 @@ impl<'a> Step<'a> {
         }
     }
 
+    /// What `state`'s fields read besides their data (see [`Step::context`]), or null when they
+    /// read nothing of it: building it copies the execution's input.
+    fn env_of(&self, state: &State, task_token: Option<&str>) -> Value {
+        match state.reads {
+            EnvReads::Nothing => Value::Null,
+            EnvReads::AllButInput => self.context_holding(task_token, false),
+            EnvReads::Everything => self.context_holding(task_token, true),
+        }
+    }
+
+    /// [`Step::env_of`] the state named `name`.
+    fn env_named(&self, name: &str, task_token: Option<&str>) -> Value {
+        match self.definition.state(name) {
+            Some(state) => self.env_of(state, task_token),
+            None => self.context(task_token),
+        }
+    }
+
     fn context(&self, task_token: Option<&str>) -> Value {
+        self.context_holding(task_token, true)
+    }
+
+    /// The context object (with the execution's input when `with_input`) and the variables in
+    /// scope, as [`path::environment`] holds them.
+    fn context_holding(&self, task_token: Option<&str>, with_input: bool) -> Value {
         let record = &*self.record;
         let (name, entered, retries) = match self.thread() {
             Some(c) => (c.name.as_str(), c.entered_time, c.retry_count),
@@ -368,11 +392,13 @@ impl<'a> Step<'a> {
         };
         let mut execution = vec![
             ("Id", Value::String(record.execution_arn.clone())),
-            ("Input", record.input.clone()),
             ("Name", Value::String(record.name.clone())),
             ("StartTime", Value::String(timestamp::format(record.start_date))),
             ("RedriveCount", Value::from(0)),
         ];
+        if with_input {
+            execution.insert(1, ("Input", record.input.clone()));
+        }
         if let Some(role_arn) = &record.role_arn {
             execution.push(("RoleArn", Value::String(role_arn.clone())));
         }
@@ -656,7 +682,7 @@ impl<'a> Step<'a> {
             let input = match &map.item_selector {
                 None => Ok(item),
                 Some(selector) => {
-                    let mut context = self.context(None);
+                    let mut context = self.env_named(name, None);
                     // Items come from the state's input: AWS's `Source` for them is STATE_DATA.
                     context["context"]["Map"] =
                         json!({ "Item": { "Index": index, "Value": item, "Source": "STATE_DATA" } });
@@ -791,7 +817,7 @@ impl<'a> Step<'a> {
     /// assign variables from it, select from it, place it in the raw input, filter the output.
     fn complete_with_result(&mut self, state: &State, current: &CurrentState, result: Value) {
         let Some(handling) = state.kind.result_handling() else { return };
-        let context = self.context(None);
+        let context = self.env_of(state, None);
         let scope = Scope::new(&current.raw_input, &context).with_result(&result);
         match evaluate_assign(&handling.assign, &result, &scope) {
             Ok(assigned) => self.assigned = assigned,
@@ -851,7 +877,7 @@ impl<'a> Step<'a> {
         let raw = &current.raw_input;
         match &state.kind {
             StateKind::Pass(pass) => {
-                let context = self.context(None);
+                let context = self.env_of(state, None);
                 let scope = Scope::new(raw, &context);
                 let output = (|| {
                     let effective = pass.input_path.apply(raw, &context)?;
@@ -876,7 +902,7 @@ impl<'a> Step<'a> {
                 }
             }
             StateKind::Choice(choice) => {
-                let context = self.context(None);
+                let context = self.env_of(state, None);
                 let scope = Scope::new(raw, &context);
                 let chosen = (|| {
                     let effective = choice.input_path.apply(raw, &context)?;
@@ -917,7 +943,7 @@ impl<'a> Step<'a> {
                 }
             }
             StateKind::Wait(wait) => {
-                let context = self.context(None);
+                let context = self.env_of(state, None);
                 match self.wait_deadline(current, wait, &context) {
                     Ok((effective, until)) => {
                         if let Some(current) = self.thread_mut() {
@@ -929,7 +955,7 @@ impl<'a> Step<'a> {
                 }
             }
             StateKind::Succeed(succeed) => {
-                let context = self.context(None);
+                let context = self.env_of(state, None);
                 let output = match &succeed.output {
                     Some(output) => output.eval(&Scope::new(raw, &context)),
                     None => succeed
@@ -943,7 +969,7 @@ impl<'a> Step<'a> {
                 }
             }
             StateKind::Fail(fail) => {
-                let context = self.context(None);
+                let context = self.env_of(state, None);
                 let scope = Scope::new(raw, &context);
                 let resolve = |reason: &Option<Reason>, field: &str| -> Result<Option<String>, Failure> {
                     let value = match reason {
@@ -981,7 +1007,7 @@ impl<'a> Step<'a> {
 
     /// Enters a Parallel state's branches, each with the state's effective input.
     fn start_branches(&mut self, current: &CurrentState, parallel: &ParallelState) {
-        let context = self.context(None);
+        let context = self.env_named(&current.name, None);
         let effective = match parallel.input_path.apply(&current.raw_input, &context) {
             Ok(effective) => effective,
             Err(failure) => return self.fail(failure),
@@ -1005,7 +1031,7 @@ impl<'a> Step<'a> {
 
     /// Starts a Map state: selects its items; the iterations start as the state is stepped.
     fn start_map(&mut self, current: &CurrentState, map: &MapState) {
-        let context = self.context(None);
+        let context = self.env_named(&current.name, None);
         let effective = match map.input_path.apply(&current.raw_input, &context) {
             Ok(effective) => effective,
             Err(failure) => return self.fail(failure),
@@ -1139,7 +1165,7 @@ impl<'a> Step<'a> {
     }
 
     fn finish_wait(&mut self, current: &CurrentState, wait: &WaitState) {
-        let context = self.context(None);
+        let context = self.env_named(&current.name, None);
         let scope = Scope::new(&current.raw_input, &context);
         let effective = current.effective_input.clone().unwrap_or_else(|| current.raw_input.clone());
         let definition = self.definition;
@@ -1165,7 +1191,7 @@ impl<'a> Step<'a> {
         let token = task.wait_for_task_token.then(|| {
             if self.path.is_empty() { new_task_token() } else { new_nested_task_token(&self.record.execution_arn) }
         });
-        let context = self.context(token.as_deref());
+        let context = self.env_named(&current.name, token.as_deref());
         let effective = match task.input_path.apply(&current.raw_input, &context) {
             Ok(effective) => effective,
             Err(failure) => {
@@ -1429,7 +1455,7 @@ impl<'a> Step<'a> {
         }
         if let Some(catcher) = catch.iter().find(|c| error_matches(&c.error_equals, &failure.error)) {
             let error_output = json!({ "Error": failure.error, "Cause": failure.cause });
-            let context = self.context(None);
+            let context = self.env_of(state, None);
             let scope = Scope::new(&current.raw_input, &context).with_error_output(&error_output);
             match evaluate_assign(&catcher.assign, &error_output, &scope) {
                 Ok(assigned) => self.assigned = assigned,

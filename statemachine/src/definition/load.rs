@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde_json::{Map, Value};
 
 use super::model::{
-    Catcher, ChoiceBranch, ChoiceState, Condition, Definition, FailState, IoPath, MapState, ParallelState, PassState,
-    Payload, Reason, ResultHandling, ResultPath, Retrier, Seconds, State, StateKind, SucceedState, TaskState,
-    ToleratedFailure, Transition, WaitFor, WaitState,
+    Catcher, ChoiceBranch, ChoiceState, Condition, Definition, EnvReads, FailState, IoPath, MapState, ParallelState,
+    PassState, Payload, Reason, ResultHandling, ResultPath, Retrier, Seconds, State, StateKind, SucceedState,
+    TaskState, ToleratedFailure, Transition, WaitFor, WaitState,
 };
 use crate::choice;
 use crate::error::{LoadError, LoadErrorKind, Refusal, error_names};
@@ -741,7 +741,41 @@ fn load_state(
             cause: load_reason(&fields, "Cause", "CausePath")?,
         }),
     };
-    Ok(State { kind })
+    let reads = match language {
+        Language::Jsonata => EnvReads::Everything,
+        Language::JsonPath => env_reads(value),
+    };
+    Ok(State { kind, reads })
+}
+
+/// What a JSONPath state may read besides its data, from what its JSON's strings mention: `$$`
+/// (the context object) and `$name` (a variable), and whether a `$$` may reach the execution's
+/// input (every one but a path into another field of the context object). A literal string that
+/// mentions one only makes the engine build what nothing reads.
+fn env_reads(value: &Value) -> EnvReads {
+    /// Beginnings of context paths that cannot reach `$$.Execution.Input` and always select
+    /// something (a path into `$$.Map.Item.Value`, or `$$.Execution.RoleArn` without a role, can
+    /// select nothing, and that failure's cause quotes the whole context object).
+    const AWAY_FROM_INPUT: &[&str] =
+        &[".State", ".Task", ".Execution.Id", ".Execution.Name", ".Execution.StartTime", ".Execution.RedriveCount"];
+    match value {
+        Value::String(text) => text
+            .match_indices('$')
+            .map(|(at, _)| {
+                let rest = &text[at + 1..];
+                match rest.strip_prefix('$') {
+                    Some(path) if AWAY_FROM_INPUT.iter().any(|away| path.starts_with(away)) => EnvReads::AllButInput,
+                    Some(_) => EnvReads::Everything,
+                    None if rest.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') => EnvReads::AllButInput,
+                    None => EnvReads::Nothing,
+                }
+            })
+            .max()
+            .unwrap_or(EnvReads::Nothing),
+        Value::Array(items) => items.iter().map(env_reads).max().unwrap_or(EnvReads::Nothing),
+        Value::Object(fields) => fields.values().map(env_reads).max().unwrap_or(EnvReads::Nothing),
+        Value::Null | Value::Bool(_) | Value::Number(_) => EnvReads::Nothing,
+    }
 }
 
 /// The result and error handling of a Task, Parallel or Map state.
@@ -1258,4 +1292,40 @@ fn check_graph(start_at: &str, states: &BTreeMap<String, State>) -> Result<(), L
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn given_states_mentioning_context_paths_and_variables_when_loaded_then_what_they_read_is_known() {
+        for (state, reads) in [
+            (
+                json!({"Type": "Pass", "End": true, "InputPath": "$.a", "Parameters": {"b.$": "$.b[?(@.c)]"}}),
+                EnvReads::Nothing,
+            ),
+            (json!({"Type": "Pass", "End": true, "Result": "costs $5"}), EnvReads::Nothing),
+            (json!({"Type": "Pass", "End": true, "Parameters": {"n.$": "$$.Execution.Name"}}), EnvReads::AllButInput),
+            (
+                json!({"Type": "Pass", "End": true, "Parameters": {"t.$": "States.Format('{}', $$.State.EnteredTime)"}}),
+                EnvReads::AllButInput,
+            ),
+            (json!({"Type": "Pass", "End": true, "Parameters": {"v.$": "$total"}}), EnvReads::AllButInput),
+            (
+                json!({"Type": "Pass", "End": true, "Parameters": {"i.$": "$$.Execution.Input.order"}}),
+                EnvReads::Everything,
+            ),
+            (json!({"Type": "Pass", "End": true, "Parameters": {"e.$": "$$.Execution"}}), EnvReads::Everything),
+            (json!({"Type": "Pass", "End": true, "Parameters": {"c.$": "$$"}}), EnvReads::Everything),
+            (json!({"Type": "Pass", "End": true, "QueryLanguage": "JSONata", "Output": 1}), EnvReads::Everything),
+        ] {
+            let loaded = load_state("S", &state, Language::JsonPath, &mut BTreeMap::new()).unwrap();
+            assert_eq!(loaded.reads, reads, "{state}");
+        }
+    }
 }

@@ -6,6 +6,6 @@ mod model;
 
 pub use model::Definition;
 pub(crate) use model::{
-    Condition, MapState, ParallelState, Payload, Reason, Seconds, State, StateKind, TaskState, Transition, WaitFor,
-    WaitState, error_matches,
+    Condition, EnvReads, MapState, ParallelState, Payload, Reason, Seconds, State, StateKind, TaskState, Transition,
+    WaitFor, WaitState, error_matches,
 };

@@ -84,6 +84,21 @@ impl Definition {
 #[derive(Debug, Clone)]
 pub(crate) struct State {
     pub kind: StateKind,
+    /// What its fields may read besides their data: the engine builds only that (the context
+    /// object holds a copy of the execution's input).
+    pub reads: EnvReads,
+}
+
+/// What a state's fields may read besides their data, as its definition shows (a superset), from
+/// least to most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum EnvReads {
+    /// Neither the context object nor a variable.
+    Nothing,
+    /// The context object and variables, but not `$$.Execution.Input`.
+    AllButInput,
+    /// Anything (JSONata states: `$states.context` may be read whole).
+    Everything,
 }
 
 #[derive(Debug, Clone)]
