@@ -496,6 +496,22 @@ async fn given_expressions_that_fail_when_run_then_query_evaluation_error_with_a
         cause.contains("field 'Seconds' returned an unexpected result: the field takes an integer from 0 to 99999999"),
         "{cause}"
     );
+    // The page's "Type incompatibility": TimeoutSeconds from an expression giving a string
+    let task = jsonata_machine(
+        "Init",
+        json!({
+        "Init": {"Type": "Pass", "Assign": {"timeout": "soon"}, "Next": "Task"},
+        "Task": {"Type": "Task", "Resource": ECHO, "TimeoutSeconds": "{% $timeout %}", "End": true}}),
+    );
+    let (error, cause) = failure_of(task, json!({})).await;
+    assert_eq!(error, "States.QueryEvaluationError");
+    assert!(
+        cause.ends_with(
+            "The JSONata expression '$timeout' specified for the field 'TimeoutSeconds' returned an unexpected result: \
+             the field takes an integer from 1 to 99999999, not a string (\"soon\")"
+        ),
+        "{cause}"
+    );
 }
 
 #[tokio::test]
