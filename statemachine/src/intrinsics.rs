@@ -577,8 +577,8 @@ fn without_integer_negative_zero(text: &str) -> Cow<'_, str> {
 /// A value as ArrayContains and ArrayUnique compare it: numbers by their value (`1` and `1.0` are
 /// equal, as in LocalStack's Python), while a boolean never equals a number (Python's
 /// `True == 1` is not what JSON means); objects with their keys sorted, so that ArrayUnique's text
-/// of an object does not depend on the order its keys were written in (serde_json keeps that
-/// order: see docs/ARCHITECTURE.md on `preserve_order`).
+/// of an object never depends on the order its keys were written in, whatever serde_json's
+/// features (docs/ARCHITECTURE.md, `vendor/jsonata-core`).
 fn comparable(value: &Value) -> Cow<'_, Value> {
     match value {
         Value::Number(number) if number.is_f64() => match number.as_f64() {

@@ -177,9 +177,7 @@ fn take_string(object: &mut Map<String, Value>, key: &str, field: &str) -> Resul
 }
 
 fn reject_unknown_fields(rest: &Map<String, Value>, prefix: &str) -> Result<(), ValidationError> {
-    // The first by name, as ever: a map's own order is the document's, disturbed by the removals of
-    // the known fields (serde_json keeps document order with `preserve_order`, which JSONata needs).
-    match rest.keys().min() {
+    match rest.keys().next() {
         Some(key) => Err(ValidationError::invalid(format!("{prefix}{key}"), "is not a known field")),
         None => Ok(()),
     }
@@ -311,10 +309,9 @@ mod tests {
 
     #[test]
     fn fingerprint_of_a_request_is_the_one_stored_before_json_objects_kept_document_order() {
-        // Idempotency records store the fingerprint, so it must not change between versions. It is
+        // Idempotency records store the fingerprint, so it must not change between versions: it is
         // the SHA-256 of the typed request's JSON (fields in declaration order), never of a parsed
-        // `Value`, whose key order changed when serde_json's `preserve_order` came in with JSONata
-        // (docs/ARCHITECTURE.md).
+        // `Value`, whose key order depends on serde_json's features (docs/ARCHITECTURE.md).
         let order =
             NewOrder::from_json_bytes(br#"{"items":[{"quantity":1,"product_id":"P"}],"customer_id":"C"}"#).unwrap();
         assert_eq!(order.fingerprint(), "00d5ab6763c4ae944e312d2d9de64c1717bb1496fa397301d721abe2dc494186");

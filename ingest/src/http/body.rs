@@ -486,8 +486,7 @@ impl StockChangeBody {
         };
         // Negative, fractional, too large or not a number: the range check's refusal, in its words.
         let stock = check_stock(stock.unwrap_or(u64::MAX))?;
-        // The first by name: see `reject_unknown_fields` in orders-core.
-        match fields.keys().min() {
+        match fields.keys().next() {
             Some(unknown) => Err(ValidationError::invalid(unknown.clone(), "is not a known field")),
             None => Ok(stock),
         }
@@ -585,8 +584,7 @@ fn why_refused(mut fields: Map<String, Value>, refusal: &serde_json::Error) -> V
         None => {}
         Some(_) => return ValidationError::invalid("reason", "must be a string"),
     }
-    // The first by name: see `reject_unknown_fields` in orders-core.
-    match fields.keys().min() {
+    match fields.keys().next() {
         Some(unknown) => ValidationError::invalid(unknown.clone(), "is not a known field"),
         None => ValidationError::Body(format!("Invalid body: {refusal}")),
     }

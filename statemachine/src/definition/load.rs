@@ -1008,16 +1008,18 @@ fn sub_object<'a>(
         return Err(invalid(Some(state), Some(prefix.trim_end_matches('.')), "must be an object"));
     };
     let fields = Fields { state, prefix, map, language };
-    for key in map.keys() {
-        if allowed.contains(&key.as_str()) || key == "Comment" {
-            continue;
-        }
-        let field = fields.field(key);
-        return Err(other_language_field(state, key, &field, language).unwrap_or_else(|| {
-            unsupported(Some(state), Some(&field), format!("unknown or unsupported field \"{key}\""))
-        }));
+    let mut unknown = map.keys().filter(|key| !allowed.contains(&key.as_str()) && *key != "Comment");
+    // A field of the other query language is the likelier mistake: it is named before one unknown.
+    if let Some(error) = unknown.clone().find_map(|key| other_language_field(state, key, &fields.field(key), language))
+    {
+        return Err(error);
     }
-    Ok(fields)
+    match unknown.next() {
+        Some(key) => {
+            Err(unsupported(Some(state), Some(&fields.field(key)), format!("unknown or unsupported field \"{key}\"")))
+        }
+        None => Ok(fields),
+    }
 }
 
 fn load_retrier(
