@@ -1,4 +1,5 @@
-//! Choice rules (JSONPath flavour): compiling `Variable` + comparison operator rules and their
+//! Choice rules of JSONPath states (a JSONata state's rules are `Condition` expressions, see
+//! [`crate::jsonata`]): compiling `Variable` + comparison operator rules and their
 //! `And`/`Or`/`Not` combinations, with load-time checks (exactly one operator, literal types,
 //! `Next` only at the top level, valid timestamps and `StringMatches` escapes), and evaluating them
 //! against a Choice state's effective input.
@@ -121,10 +122,16 @@ fn compile(value: &Value, location: &str, top_level: bool) -> Result<Rule, RuleR
             "Variable" => {}
             "And" | "Or" | "Not" => operators.push(key.as_str()),
             "Assign" => {
-                return Err(at(key, Refusal::unsupported("variables (\"Assign\") are not supported")));
+                return Err(at(key, Refusal::invalid("only a top-level Choice rule may assign variables")));
             }
             "Condition" | "Output" => {
-                return Err(at(key, Refusal::unsupported("JSONata fields are not supported")));
+                return Err(at(
+                    key,
+                    Refusal::invalid(format!(
+                        "The QueryLanguage is set to 'JSONPath', but field '{key}' is only supported for the 'JSONata' \
+                         QueryLanguage"
+                    )),
+                ));
             }
             other if operator_kind(other).is_some() => operators.push(other),
             other => {
@@ -584,7 +591,7 @@ mod tests {
         let r = refused(json!({"Variable": "$.a", "TimestampEquals": "2016-03-14", "Next": "X"}));
         assert!(r.refusal.message.contains("timestamp"));
         let r = refused(json!({"Condition": "{% true %}", "Next": "X"}));
-        assert!(r.refusal.unsupported);
+        assert!(r.refusal.message.contains("only supported for the 'JSONata' QueryLanguage"));
         let r = refused(json!({"Variable": "$.a", "StringMatches": "bad\\escape", "Next": "X"}));
         assert!(r.refusal.message.contains("escape"));
         let r = refused(json!({"And": [], "Next": "X"}));

@@ -8,13 +8,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::definition::{
-    Definition, MapState, ParallelState, Reason, State, StateKind, TaskState, Transition, WaitFor, WaitState,
-    error_matches,
+    Condition, Definition, EnvReads, MapState, ParallelState, Payload, Reason, Seconds, State, StateKind, TaskState,
+    Transition, WaitFor, WaitState, error_matches,
 };
 use crate::error::{Failure, error_names};
 use crate::history::{EventDetails, HistoryEvent, HistoryEventType};
+use crate::jsonata::{self, Scope};
 use crate::path::{self, kind_of};
-use crate::payload::Template;
 use crate::store::{BranchRun, Branches, CurrentState, ExecutionRecord, ExecutionStatus, TaskWait, WaitingFor};
 use crate::task::{TaskFailure, TaskOutcome, TaskRequest};
 use crate::timestamp;
@@ -247,7 +247,7 @@ pub(crate) fn new_execution(
     let mut step = Step::new(definition, machine.name, &mut record, now);
     step.event(
         HistoryEventType::ExecutionStarted,
-        EventDetails { input: Some(input.clone()), ..EventDetails::default() },
+        EventDetails { input: Some(Box::new(input.clone())), ..EventDetails::default() },
     );
     step.enter_state(definition.start_at(), input);
     // The start runs in memory up to its first task, wait or end, so that the execution's first
@@ -279,19 +279,36 @@ pub(crate) struct Step<'a> {
     assigned: Option<Map<String, Value>>,
 }
 
-/// What an `Assign` gives for `value` (the state's result, its input, or a Catcher's error output).
+/// What an `Assign` gives: a JSONPath one reads `value` (the state's result, its input, or a
+/// Catcher's error output), a JSONata one `scope`.
 fn evaluate_assign(
-    assign: &Option<Template>,
+    assign: &Option<Payload>,
     value: &Value,
-    env: &Value,
+    scope: &Scope<'_>,
 ) -> Result<Option<Map<String, Value>>, Failure> {
     match assign {
         None => Ok(None),
-        Some(template) => match template.eval(value, env)? {
+        Some(payload) => match payload.eval(value, scope)? {
             Value::Object(bindings) => Ok(Some(bindings)),
             _ => Ok(None),
         },
     }
+}
+
+/// A Task's `TimeoutSeconds` or `HeartbeatSeconds`: what an expression gave as the task started
+/// (`resolved`), else the number in the definition.
+fn task_seconds(setting: &Option<Seconds>, resolved: Option<u64>) -> Option<u64> {
+    resolved.or_else(|| setting.as_ref().and_then(Seconds::literal))
+}
+
+/// The number of seconds a JSONata expression gave for a field taking `min..=max`.
+fn expression_seconds(expression: &jsonata::Expression, scope: &Scope<'_>, min: u64, max: u64) -> Result<u64, Failure> {
+    let value = scope.eval(expression)?;
+    value
+        .as_u64()
+        .or_else(|| value.as_f64().filter(|x| x.fract() == 0.0 && *x >= 0.0 && *x < 1.0e15).map(|x| x as u64))
+        .filter(|seconds| (min..=max).contains(seconds))
+        .ok_or_else(|| expression.wrong_value(&format!("an integer from {min} to {max}"), &value))
 }
 
 impl<'a> Step<'a> {
@@ -339,7 +356,31 @@ impl<'a> Step<'a> {
         }
     }
 
+    /// What `state`'s fields read besides their data (see [`Step::context`]), or null when they
+    /// read nothing of it: building it copies the execution's input.
+    fn env_of(&self, state: &State, task_token: Option<&str>) -> Value {
+        match state.reads {
+            EnvReads::Nothing => Value::Null,
+            EnvReads::AllButInput => self.context_holding(task_token, false),
+            EnvReads::Everything => self.context_holding(task_token, true),
+        }
+    }
+
+    /// [`Step::env_of`] the state named `name`.
+    fn env_named(&self, name: &str, task_token: Option<&str>) -> Value {
+        match self.definition.state(name) {
+            Some(state) => self.env_of(state, task_token),
+            None => self.context(task_token),
+        }
+    }
+
     fn context(&self, task_token: Option<&str>) -> Value {
+        self.context_holding(task_token, true)
+    }
+
+    /// The context object (with the execution's input when `with_input`) and the variables in
+    /// scope, as [`path::environment`] holds them.
+    fn context_holding(&self, task_token: Option<&str>, with_input: bool) -> Value {
         let record = &*self.record;
         let (name, entered, retries) = match self.thread() {
             Some(c) => (c.name.as_str(), c.entered_time, c.retry_count),
@@ -351,11 +392,13 @@ impl<'a> Step<'a> {
         };
         let mut execution = vec![
             ("Id", Value::String(record.execution_arn.clone())),
-            ("Input", record.input.clone()),
             ("Name", Value::String(record.name.clone())),
             ("StartTime", Value::String(timestamp::format(record.start_date))),
             ("RedriveCount", Value::from(0)),
         ];
+        if with_input {
+            execution.insert(1, ("Input", record.input.clone()));
+        }
         if let Some(role_arn) = &record.role_arn {
             execution.push(("RoleArn", Value::String(role_arn.clone())));
         }
@@ -554,14 +597,14 @@ impl<'a> Step<'a> {
                 if wait.timeout_at.is_some_and(|t| self.now >= t) {
                     let cause = format!(
                         "The task ran longer than its TimeoutSeconds ({})",
-                        task.timeout_seconds.unwrap_or_default()
+                        task_seconds(&task.timeout_seconds, wait.timeout_seconds).unwrap_or_default()
                     );
                     self.task_timed_out(task, Failure::new(error_names::TIMEOUT, cause));
                     true
                 } else if wait.heartbeat_at.is_some_and(|t| self.now >= t) {
                     let cause = format!(
                         "No heartbeat was received within HeartbeatSeconds ({})",
-                        task.heartbeat_seconds.unwrap_or_default()
+                        task_seconds(&task.heartbeat_seconds, wait.heartbeat_seconds).unwrap_or_default()
                     );
                     self.task_timed_out(task, Failure::new(error_names::HEARTBEAT_TIMEOUT, cause));
                     true
@@ -644,9 +687,12 @@ impl<'a> Step<'a> {
             let input = match &map.item_selector {
                 None => Ok(item),
                 Some(selector) => {
-                    let mut context = self.context(None);
-                    context["context"]["Map"] = json!({ "Item": { "Index": index, "Value": item } });
-                    selector.eval(&effective, &context)
+                    let mut context = self.env_named(name, None);
+                    // Items come from the state's input: AWS's `Source` for them is STATE_DATA.
+                    context["context"]["Map"] =
+                        json!({ "Item": { "Index": index, "Value": item, "Source": "STATE_DATA" } });
+                    let raw_input = self.thread().map(|c| &c.raw_input).unwrap_or(&Value::Null);
+                    selector.eval(&effective, &Scope::new(raw_input, &context))
                 }
             };
             if let Some(branches) = self.branches_mut() {
@@ -776,10 +822,17 @@ impl<'a> Step<'a> {
     /// assign variables from it, select from it, place it in the raw input, filter the output.
     fn complete_with_result(&mut self, state: &State, current: &CurrentState, result: Value) {
         let Some(handling) = state.kind.result_handling() else { return };
-        let context = self.context(None);
-        match evaluate_assign(&handling.assign, &result, &context) {
+        let context = self.env_of(state, None);
+        let scope = Scope::new(&current.raw_input, &context).with_result(&result);
+        match evaluate_assign(&handling.assign, &result, &scope) {
             Ok(assigned) => self.assigned = assigned,
             Err(failure) => return self.handle_error(failure),
+        }
+        if let Some(output) = &handling.output {
+            return match output.eval(&scope) {
+                Ok(output) => self.complete_state(state, output, &handling.transition),
+                Err(failure) => self.handle_error(failure),
+            };
         }
         let result = match &handling.result_selector {
             None => result,
@@ -829,7 +882,8 @@ impl<'a> Step<'a> {
         let raw = &current.raw_input;
         match &state.kind {
             StateKind::Pass(pass) => {
-                let context = self.context(None);
+                let context = self.env_of(state, None);
+                let scope = Scope::new(raw, &context);
                 let output = (|| {
                     let effective = pass.input_path.apply(raw, &context)?;
                     let effective = match &pass.parameters {
@@ -837,7 +891,10 @@ impl<'a> Step<'a> {
                         None => effective,
                     };
                     let result = pass.result.clone().unwrap_or(effective);
-                    let assigned = evaluate_assign(&pass.assign, &result, &context)?;
+                    let assigned = evaluate_assign(&pass.assign, &result, &scope)?;
+                    if let Some(output) = &pass.output {
+                        return Ok((output.eval(&scope)?, assigned));
+                    }
                     let output = pass.result_path.apply(raw, result)?;
                     Ok((pass.output_path.apply(&output, &context)?, assigned))
                 })();
@@ -850,25 +907,37 @@ impl<'a> Step<'a> {
                 }
             }
             StateKind::Choice(choice) => {
-                let context = self.context(None);
+                let context = self.env_of(state, None);
+                let scope = Scope::new(raw, &context);
                 let chosen = (|| {
                     let effective = choice.input_path.apply(raw, &context)?;
                     let mut matched = None;
                     for branch in &choice.choices {
-                        if branch.rule.eval(&effective, &context)? {
-                            matched = Some((branch.next.clone(), &branch.assign));
+                        let holds = match &branch.condition {
+                            Condition::Rule(rule) => rule.eval(&effective, &context)?,
+                            Condition::Jsonata(condition) => match condition.eval(&scope)? {
+                                Value::Bool(holds) => holds,
+                                other => return Err(condition.wrong_value("Condition", "a boolean", &other)),
+                            },
+                        };
+                        if holds {
+                            matched = Some((branch.next.clone(), &branch.assign, branch.output.as_ref()));
                             break;
                         }
                     }
-                    let default = || choice.default.clone().map(|default| (default, &choice.assign));
-                    let Some((target, assign)) = matched.or_else(default) else {
+                    let default = || choice.default.clone().map(|default| (default, &choice.assign, None));
+                    let Some((target, assign, output)) = matched.or_else(default) else {
                         return Err(Failure::new(
                             error_names::NO_CHOICE_MATCHED,
                             "No Choice Rules matched and no Default is specified",
                         ));
                     };
-                    let assigned = evaluate_assign(assign, &effective, &context)?;
-                    Ok((choice.output_path.apply(&effective, &context)?, target, assigned))
+                    let assigned = evaluate_assign(assign, &effective, &scope)?;
+                    let output = match output.or(choice.output.as_ref()) {
+                        Some(output) => output.eval(&scope)?,
+                        None => choice.output_path.apply(&effective, &context)?,
+                    };
+                    Ok((output, target, assigned))
                 })();
                 match chosen {
                     Ok((output, target, assigned)) => {
@@ -879,7 +948,7 @@ impl<'a> Step<'a> {
                 }
             }
             StateKind::Wait(wait) => {
-                let context = self.context(None);
+                let context = self.env_of(state, None);
                 match self.wait_deadline(current, wait, &context) {
                     Ok((effective, until)) => {
                         if let Some(current) = self.thread_mut() {
@@ -891,18 +960,22 @@ impl<'a> Step<'a> {
                 }
             }
             StateKind::Succeed(succeed) => {
-                let context = self.context(None);
-                let output = succeed
-                    .input_path
-                    .apply(raw, &context)
-                    .and_then(|effective| succeed.output_path.apply(&effective, &context));
+                let context = self.env_of(state, None);
+                let output = match &succeed.output {
+                    Some(output) => output.eval(&Scope::new(raw, &context)),
+                    None => succeed
+                        .input_path
+                        .apply(raw, &context)
+                        .and_then(|effective| succeed.output_path.apply(&effective, &context)),
+                };
                 match output {
                     Ok(output) => self.complete_state(state, output, &Transition::End),
                     Err(failure) => self.fail(failure),
                 }
             }
             StateKind::Fail(fail) => {
-                let context = self.context(None);
+                let context = self.env_of(state, None);
+                let scope = Scope::new(raw, &context);
                 let resolve = |reason: &Option<Reason>, field: &str| -> Result<Option<String>, Failure> {
                     let value = match reason {
                         None => return Ok(None),
@@ -913,6 +986,10 @@ impl<'a> Step<'a> {
                             ))
                         })?,
                         Some(Reason::Intrinsic(call)) => call.eval(raw, &context)?,
+                        Some(Reason::Expression(expression)) => match scope.eval(expression)? {
+                            Value::String(text) => return Ok(Some(text)),
+                            other => return Err(expression.wrong_value("a string", &other)),
+                        },
                     };
                     match value {
                         Value::String(text) => Ok(Some(text)),
@@ -935,14 +1012,14 @@ impl<'a> Step<'a> {
 
     /// Enters a Parallel state's branches, each with the state's effective input.
     fn start_branches(&mut self, current: &CurrentState, parallel: &ParallelState) {
-        let context = self.context(None);
+        let context = self.env_named(&current.name, None);
         let effective = match parallel.input_path.apply(&current.raw_input, &context) {
             Ok(effective) => effective,
             Err(failure) => return self.fail(failure),
         };
         let input = match &parallel.parameters {
             None => effective,
-            Some(template) => match template.eval(&effective, &context) {
+            Some(payload) => match payload.eval(&effective, &Scope::new(&current.raw_input, &context)) {
                 Ok(parameters) => parameters,
                 Err(failure) => return self.handle_error(failure),
             },
@@ -959,13 +1036,26 @@ impl<'a> Step<'a> {
 
     /// Starts a Map state: selects its items; the iterations start as the state is stepped.
     fn start_map(&mut self, current: &CurrentState, map: &MapState) {
-        let context = self.context(None);
+        let context = self.env_named(&current.name, None);
         let effective = match map.input_path.apply(&current.raw_input, &context) {
             Ok(effective) => effective,
             Err(failure) => return self.fail(failure),
         };
         let path = &map.items_path;
-        let items = match path.resolve(&effective, &context) {
+        let selected = match &map.items {
+            None => path.resolve(&effective, &context).map(std::borrow::Cow::Borrowed),
+            Some(items) => match items.eval(&Scope::new(&current.raw_input, &context)) {
+                Ok(Value::Array(items)) => Some(std::borrow::Cow::Owned(Value::Array(items))),
+                Ok(Value::Object(_)) => {
+                    return self.fail(Failure::runtime(
+                        "The Items field gives an object: iterating over an object's key-value pairs is not supported",
+                    ));
+                }
+                Ok(other) => return self.handle_error(items.wrong_value("Items", "an array", &other)),
+                Err(failure) => return self.handle_error(failure),
+            },
+        };
+        let items = match selected.as_deref() {
             Some(Value::Array(items)) => items.clone(),
             Some(other) => {
                 return self.fail(Failure::runtime(format!(
@@ -1003,6 +1093,24 @@ impl<'a> Step<'a> {
         let until = match &wait.wait {
             WaitFor::Seconds(seconds) => seconds_after(from, *seconds as f64),
             WaitFor::Timestamp(at) => Some(at.with_timezone(&Utc)),
+            WaitFor::SecondsExpression(expression) => {
+                let scope = Scope::new(&current.raw_input, context);
+                let seconds = expression_seconds(expression, &scope, 0, MAX_WAIT_SECONDS as u64)?;
+                seconds_after(from, seconds as f64)
+            }
+            WaitFor::TimestampExpression(expression) => {
+                match Scope::new(&current.raw_input, context).eval(expression)? {
+                    Value::String(text) if timestamp::parse(&text).is_some() => {
+                        timestamp::parse(&text).map(|at| at.with_timezone(&Utc))
+                    }
+                    other => {
+                        return Err(expression.wrong_value(
+                            "an RFC 3339 timestamp with an uppercase T and Z, e.g. \"2016-03-14T01:59:00Z\"",
+                            &other,
+                        ));
+                    }
+                }
+            }
             WaitFor::SecondsPath(path) => match path.resolve(&effective, context) {
                 Some(Value::Number(n)) if n.as_u64().is_some_and(|s| (s as f64) <= MAX_WAIT_SECONDS) => {
                     seconds_after(from, n.as_u64().unwrap_or_default() as f64)
@@ -1062,14 +1170,19 @@ impl<'a> Step<'a> {
     }
 
     fn finish_wait(&mut self, current: &CurrentState, wait: &WaitState) {
-        let context = self.context(None);
+        let context = self.env_named(&current.name, None);
+        let scope = Scope::new(&current.raw_input, &context);
         let effective = current.effective_input.clone().unwrap_or_else(|| current.raw_input.clone());
         let definition = self.definition;
-        match evaluate_assign(&wait.assign, &effective, &context) {
+        match evaluate_assign(&wait.assign, &effective, &scope) {
             Ok(assigned) => self.assigned = assigned,
             Err(failure) => return self.fail(failure),
         }
-        match wait.output_path.apply(&effective, &context) {
+        let output = match &wait.output {
+            Some(output) => output.eval(&scope),
+            None => wait.output_path.apply(&effective, &context),
+        };
+        match output {
             Ok(output) => {
                 if let Some(state) = definition.state(&current.name) {
                     self.complete_state(state, output, &wait.transition);
@@ -1083,7 +1196,7 @@ impl<'a> Step<'a> {
         let token = task.wait_for_task_token.then(|| {
             if self.path.is_empty() { new_task_token() } else { new_nested_task_token(&self.record.execution_arn) }
         });
-        let context = self.context(token.as_deref());
+        let context = self.env_named(&current.name, token.as_deref());
         let effective = match task.input_path.apply(&current.raw_input, &context) {
             Ok(effective) => effective,
             Err(failure) => {
@@ -1091,24 +1204,31 @@ impl<'a> Step<'a> {
                 return Action::Continue;
             }
         };
+        let scope = Scope::new(&current.raw_input, &context);
         let parameters = match &task.parameters {
-            None => effective,
-            Some(template) => match template.eval(&effective, &context) {
-                Ok(parameters) => parameters,
-                Err(failure) => {
-                    self.handle_error(failure);
-                    return Action::Continue;
-                }
-            },
+            None => Ok(effective),
+            Some(payload) => payload.eval(&effective, &scope),
+        };
+        let timeouts = parameters.and_then(|parameters| Ok((parameters, self.task_timeouts(task, &scope)?)));
+        let (parameters, (timeout_seconds, heartbeat_seconds)) = match timeouts {
+            Ok(evaluated) => evaluated,
+            Err(failure) => {
+                self.handle_error(failure);
+                return Action::Continue;
+            }
         };
         self.record.last_invocation_id += 1;
         let invocation_id = self.record.last_invocation_id;
+        let timeout = task_seconds(&task.timeout_seconds, timeout_seconds);
+        let heartbeat = task_seconds(&task.heartbeat_seconds, heartbeat_seconds);
         let wait = TaskWait {
             invocation_id,
             task_token: token,
             invoked: false,
-            timeout_at: task.timeout_seconds.and_then(|s| seconds_after(self.now, s as f64)),
-            heartbeat_at: task.heartbeat_seconds.and_then(|s| seconds_after(self.now, s as f64)),
+            timeout_at: timeout.and_then(|s| seconds_after(self.now, s as f64)),
+            heartbeat_at: heartbeat.and_then(|s| seconds_after(self.now, s as f64)),
+            timeout_seconds,
+            heartbeat_seconds,
         };
         let request = self.request(task, current, parameters.clone(), &wait);
         if let Some(current) = self.thread_mut() {
@@ -1119,9 +1239,9 @@ impl<'a> Step<'a> {
             HistoryEventType::TaskScheduled,
             EventDetails {
                 resource: Some(task.resource.clone()),
-                parameters: Some(parameters),
-                timeout_in_seconds: task.timeout_seconds.and_then(|s| u32::try_from(s).ok()),
-                heartbeat_in_seconds: task.heartbeat_seconds.and_then(|s| u32::try_from(s).ok()),
+                parameters: Some(Box::new(parameters)),
+                timeout_in_seconds: timeout.and_then(|s| u32::try_from(s).ok()),
+                heartbeat_in_seconds: heartbeat.and_then(|s| u32::try_from(s).ok()),
                 ..EventDetails::default()
             },
         );
@@ -1130,6 +1250,32 @@ impl<'a> Step<'a> {
             EventDetails { resource: Some(task.resource.clone()), ..EventDetails::default() },
         );
         Action::Invoke(vec![Invocation { request: Box::new(request), invocation_id }])
+    }
+
+    /// The `TimeoutSeconds` and `HeartbeatSeconds` JSONata expressions give as a task starts
+    /// (`None` for one given as a number, or not given). The heartbeat must stay below the
+    /// timeout, as the definition's numbers must.
+    fn task_timeouts(&self, task: &TaskState, scope: &Scope<'_>) -> Result<(Option<u64>, Option<u64>), Failure> {
+        let evaluate = |setting: &Option<Seconds>| match setting {
+            Some(Seconds::Expression(expression)) => {
+                expression_seconds(expression, scope, 1, MAX_WAIT_SECONDS as u64).map(Some)
+            }
+            _ => Ok(None),
+        };
+        let (timeout, heartbeat) = (evaluate(&task.timeout_seconds)?, evaluate(&task.heartbeat_seconds)?);
+        if let (Some(timeout_seconds), Some(heartbeat_seconds)) =
+            (task_seconds(&task.timeout_seconds, timeout), task_seconds(&task.heartbeat_seconds, heartbeat))
+            && heartbeat_seconds >= timeout_seconds
+        {
+            return Err(Failure::new(
+                error_names::QUERY_EVALUATION_ERROR,
+                format!(
+                    "The HeartbeatSeconds ({heartbeat_seconds}) must be smaller than the TimeoutSeconds \
+                     ({timeout_seconds})"
+                ),
+            ));
+        }
+        Ok((timeout, heartbeat))
     }
 
     /// The request invoking `task` with `parameters` for the thread in `current`.
@@ -1143,8 +1289,8 @@ impl<'a> Step<'a> {
             state_name: current.name.clone(),
             task_token: wait.task_token.clone(),
             retry_count: current.retry_count,
-            timeout_seconds: task.timeout_seconds,
-            heartbeat_seconds: task.heartbeat_seconds,
+            timeout_seconds: task_seconds(&task.timeout_seconds, wait.timeout_seconds),
+            heartbeat_seconds: task_seconds(&task.heartbeat_seconds, wait.heartbeat_seconds),
         }
     }
 
@@ -1217,7 +1363,7 @@ impl<'a> Step<'a> {
             Callback::Success(output) => self.task_succeeded(task, output),
             Callback::Failure { error, cause } => self.task_failed(task, error, cause),
             Callback::Heartbeat => {
-                if let Some(seconds) = task.heartbeat_seconds {
+                if let Some(seconds) = task_seconds(&task.heartbeat_seconds, wait.heartbeat_seconds) {
                     let heartbeat_at = seconds_after(self.now, seconds as f64);
                     self.set_waiting(WaitingFor::Task(TaskWait { heartbeat_at, ..wait }));
                 }
@@ -1241,7 +1387,7 @@ impl<'a> Step<'a> {
             HistoryEventType::TaskSucceeded,
             EventDetails {
                 resource: Some(task.resource.clone()),
-                output: Some(result.clone()),
+                output: Some(Box::new(result.clone())),
                 ..EventDetails::default()
             },
         );
@@ -1280,6 +1426,7 @@ impl<'a> Step<'a> {
     fn handle_error(&mut self, failure: Failure) {
         // What the state would have assigned, had it succeeded.
         self.assigned = None;
+        let failure = self.located(failure);
         if failure.error == error_names::RUNTIME {
             return self.fail(failure);
         }
@@ -1313,9 +1460,17 @@ impl<'a> Step<'a> {
         }
         if let Some(catcher) = catch.iter().find(|c| error_matches(&c.error_equals, &failure.error)) {
             let error_output = json!({ "Error": failure.error, "Cause": failure.cause });
-            match evaluate_assign(&catcher.assign, &error_output, &self.context(None)) {
+            let context = self.env_of(state, None);
+            let scope = Scope::new(&current.raw_input, &context).with_error_output(&error_output);
+            match evaluate_assign(&catcher.assign, &error_output, &scope) {
                 Ok(assigned) => self.assigned = assigned,
                 Err(failure) => return self.fail(failure),
+            }
+            if let Some(output) = &catcher.output {
+                return match output.eval(&scope) {
+                    Ok(output) => self.complete_state(state, output, &Transition::Next(catcher.next.clone())),
+                    Err(failure) => self.fail(failure),
+                };
             }
             match catcher.result_path.apply(&current.raw_input, error_output) {
                 Ok(output) => self.complete_state(state, output, &Transition::Next(catcher.next.clone())),
@@ -1347,7 +1502,7 @@ impl<'a> Step<'a> {
         if let Some(exited) = HistoryEventType::exited(state.kind.type_name()) {
             self.event(
                 exited,
-                EventDetails { name: Some(name), output: Some(output.clone()), ..EventDetails::default() },
+                EventDetails { name: Some(name), output: Some(Box::new(output.clone())), ..EventDetails::default() },
             );
         }
         match transition {
@@ -1357,7 +1512,7 @@ impl<'a> Step<'a> {
                 self.record.output = Some(output.clone());
                 self.event(
                     HistoryEventType::ExecutionSucceeded,
-                    EventDetails { output: Some(output), ..EventDetails::default() },
+                    EventDetails { output: Some(Box::new(output)), ..EventDetails::default() },
                 );
             }
             Transition::Next(next) => self.enter_state(next, output),
@@ -1383,7 +1538,7 @@ impl<'a> Step<'a> {
         });
         self.event(
             HistoryEventType::entered(state.kind.type_name()),
-            EventDetails { name: Some(name.to_owned()), input: Some(input), ..EventDetails::default() },
+            EventDetails { name: Some(name.to_owned()), input: Some(Box::new(input)), ..EventDetails::default() },
         );
     }
 
@@ -1396,7 +1551,23 @@ impl<'a> Step<'a> {
     }
 
     fn fail(&mut self, failure: Failure) {
+        let failure = self.located(failure);
         self.fail_with(Some(failure.error), Some(failure.cause));
+    }
+
+    /// A JSONata evaluation failure's cause, begun as AWS begins it: naming the state and the event
+    /// that entered it (as a runtime error's is, in [`Step::fail_with`]).
+    fn located(&self, mut failure: Failure) -> Failure {
+        if failure.error == error_names::QUERY_EVALUATION_ERROR
+            && !failure.cause.starts_with(RUNTIME_CAUSE_PREFIX)
+            && let Some(current) = self.thread()
+        {
+            failure.cause = format!(
+                "{RUNTIME_CAUSE_PREFIX} '{}' (entered at the event id #{}). {}",
+                current.name, current.entered_event_id, failure.cause
+            );
+        }
+        failure
     }
 
     /// Fails the thread: the execution, or the branch or iteration being stepped.

@@ -32,6 +32,9 @@ pub mod error_names {
     /// A failure that cannot be retried or caught (a bad `InputPath`/`OutputPath`, a Wait state's
     /// path not giving a number or timestamp, a task invoker breaking its contract, …).
     pub const RUNTIME: &str = "States.Runtime";
+    /// A JSONata expression failed, returned nothing, or gave a value its field does not take. Like
+    /// any error but [`RUNTIME`], a Retrier or Catcher may handle it.
+    pub const QUERY_EVALUATION_ERROR: &str = "States.QueryEvaluationError";
     /// A state's output was larger than Step Functions' 256 KiB payload limit.
     pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
     /// A Distributed Map had more failed iterations than its `ToleratedFailure…` fields allow.
@@ -45,8 +48,8 @@ pub enum LoadErrorKind {
     Json,
     /// A `${Name}` placeholder has no substitution (or substitutions loop).
     Substitution,
-    /// Valid ASL, but a feature this executor does not implement (Parallel, Map, JSONata,
-    /// variables, JSONPath filters, …).
+    /// Valid ASL, but a feature this executor does not implement (reading a Map's items from S3,
+    /// JSONPath functions, …).
     Unsupported,
     /// Not valid ASL (missing or mistyped field, unknown state, unreachable state, …).
     Invalid,

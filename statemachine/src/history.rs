@@ -141,9 +141,11 @@ impl fmt::Display for HistoryEventType {
 /// The details of an event; which fields are set depends on the type (as in Step Functions'
 /// `…EventDetails` objects, with inputs and outputs as JSON values rather than strings).
 ///
-/// Its counts are `u32` (Step Functions' limits fit: 99,999,999 seconds, Map items) so that four
-/// events, what a short execution writes, take no more than 1 KiB, which the allocator serves from
-/// its per-thread cache: one word more each made such an execution a third slower.
+/// Its counts are `u32` (Step Functions' limits fit: 99,999,999 seconds, Map items) and its JSON
+/// values boxed so that four events, what a short execution writes, take no more than 1 KiB, which
+/// the allocator serves from its per-thread cache: one word more each made such an execution a
+/// third slower. (A `Value` is 80 bytes since serde_json keeps object keys in document order, a
+/// feature JSONata needs; see docs/ARCHITECTURE.md.)
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventDetails {
@@ -152,10 +154,10 @@ pub struct EventDetails {
     pub name: Option<String>,
     /// The input (execution started, state entered).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input: Option<Value>,
+    pub input: Option<Box<Value>>,
     /// The output (state exited, task succeeded, execution succeeded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<Value>,
+    pub output: Option<Box<Value>>,
     /// The error name (failures, timeouts, aborts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -167,7 +169,7 @@ pub struct EventDetails {
     pub resource: Option<String>,
     /// The effective parameters the task was scheduled with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parameters: Option<Value>,
+    pub parameters: Option<Box<Value>>,
     /// The task's `TimeoutSeconds`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_in_seconds: Option<u32>,

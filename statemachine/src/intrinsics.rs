@@ -261,14 +261,21 @@ fn evaluate(func: Func, args: &[Value]) -> Result<Value, String> {
         Func::ArrayPartition => {
             let items = array_arg(arg(0), 0)?;
             let size = chunk_size(arg(1), 1)?;
-            Ok(Value::Array(items.chunks(size).map(|chunk| Value::Array(chunk.to_vec())).collect()))
+            Ok(partition(items, size))
         }
         Func::ArrayContains => {
             let items = array_arg(arg(0), 0)?;
             let wanted = comparable(arg(1));
             Ok(Value::Bool(items.iter().any(|item| comparable(item) == wanted)))
         }
-        Func::ArrayRange => array_range(integer_arg(arg(0), 0)?, integer_arg(arg(1), 1)?, range_step(arg(2), 2)?),
+        Func::ArrayRange => {
+            let (start, end, step) = (integer_arg(arg(0), 0)?, integer_arg(arg(1), 1)?, range_step(arg(2), 2)?);
+            let count = range_length(start, end, step);
+            if count > MAX_RANGE_ITEMS {
+                return Err(format!("the range has {count} items; at most {MAX_RANGE_ITEMS} are allowed"));
+            }
+            Ok(Value::Array(range(start, end, step)))
+        }
         Func::ArrayGetItem => {
             let items = array_arg(arg(0), 0)?;
             let index = array_index(arg(1), 1)?;
@@ -308,7 +315,7 @@ fn evaluate(func: Func, args: &[Value]) -> Result<Value, String> {
         }
         Func::MathAdd => Ok(Value::from(math_add_operand(arg(0), 0)? + math_add_operand(arg(1), 1)?)),
         Func::StringSplit => Ok(string_split(string_arg(arg(0), 0)?, string_arg(arg(1), 1)?)),
-        Func::Uuid => Ok(Value::String(uuid::Uuid::new_v4().to_string())),
+        Func::Uuid => Ok(Value::String(uuid())),
     }
 }
 
@@ -470,17 +477,41 @@ impl HashAlgorithm {
 }
 
 fn hash_algorithm(value: &Value, position: usize) -> Result<HashAlgorithm, String> {
-    // The names exactly as AWS lists them (LocalStack too): "sha-256" is unknown.
-    match string_arg(value, position)? {
-        "MD5" => Ok(HashAlgorithm::Md5),
-        "SHA-1" => Ok(HashAlgorithm::Sha1),
-        "SHA-256" => Ok(HashAlgorithm::Sha256),
-        "SHA-384" => Ok(HashAlgorithm::Sha384),
-        "SHA-512" => Ok(HashAlgorithm::Sha512),
-        other => {
-            Err(format!("unknown hash algorithm {other:?}; the algorithms are MD5, SHA-1, SHA-256, SHA-384, SHA-512"))
+    let name = string_arg(value, position)?;
+    HashAlgorithm::named(name).ok_or_else(|| {
+        format!("unknown hash algorithm {name:?}; the algorithms are MD5, SHA-1, SHA-256, SHA-384, SHA-512")
+    })
+}
+
+impl HashAlgorithm {
+    /// The names exactly as AWS lists them (LocalStack too): "sha-256" is unknown.
+    fn named(name: &str) -> Option<HashAlgorithm> {
+        match name {
+            "MD5" => Some(HashAlgorithm::Md5),
+            "SHA-1" => Some(HashAlgorithm::Sha1),
+            "SHA-256" => Some(HashAlgorithm::Sha256),
+            "SHA-384" => Some(HashAlgorithm::Sha384),
+            "SHA-512" => Some(HashAlgorithm::Sha512),
+            _ => None,
         }
     }
+}
+
+/// The lowercase hex digest of `text` (its UTF-8 bytes) by the algorithm AWS names `algorithm`
+/// (`States.Hash`, JSONata's `$hash`); `None` for an algorithm AWS does not list.
+pub(crate) fn hash_hex(text: &str, algorithm: &str) -> Option<String> {
+    HashAlgorithm::named(algorithm).map(|algorithm| algorithm.hex_digest(text.as_bytes()))
+}
+
+/// `items` in chunks of `size` (at least 1), the last one holding what is left
+/// (`States.ArrayPartition`, JSONata's `$partition`).
+pub(crate) fn partition(items: &[Value], size: usize) -> Value {
+    Value::Array(items.chunks(size.max(1)).map(|chunk| Value::Array(chunk.to_vec())).collect())
+}
+
+/// A version 4 UUID (`States.UUID`, JSONata's `$uuid`).
+pub(crate) fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 fn lower_hex(bytes: &[u8]) -> String {
@@ -504,7 +535,7 @@ fn base64_bytes(text: &str) -> Result<Vec<u8>, String> {
 
 /// AWS: "The interpreter applies a JSON parser". Blank text gives null, as LocalStack's does (the
 /// AWS page does not say); `-0` gives 0, as Java's and Python's parsers read it.
-fn string_to_json(text: &str) -> Result<Value, String> {
+pub(crate) fn string_to_json(text: &str) -> Result<Value, String> {
     if text.trim().is_empty() {
         return Ok(Value::Null);
     }
@@ -545,7 +576,9 @@ fn without_integer_negative_zero(text: &str) -> Cow<'_, str> {
 
 /// A value as ArrayContains and ArrayUnique compare it: numbers by their value (`1` and `1.0` are
 /// equal, as in LocalStack's Python), while a boolean never equals a number (Python's
-/// `True == 1` is not what JSON means).
+/// `True == 1` is not what JSON means); objects with their keys sorted, so that ArrayUnique's text
+/// of an object never depends on the order its keys were written in, whatever serde_json's
+/// features (docs/ARCHITECTURE.md, `vendor/jsonata-core`).
 fn comparable(value: &Value) -> Cow<'_, Value> {
     match value {
         Value::Number(number) if number.is_f64() => match number.as_f64() {
@@ -555,29 +588,37 @@ fn comparable(value: &Value) -> Cow<'_, Value> {
         Value::Array(items) => {
             Cow::Owned(Value::Array(items.iter().map(|item| comparable(item).into_owned()).collect()))
         }
-        Value::Object(object) => Cow::Owned(Value::Object(
-            object.iter().map(|(key, item)| (key.clone(), comparable(item).into_owned())).collect(),
-        )),
+        Value::Object(object) => {
+            let mut fields: Vec<(&String, &Value)> = object.iter().collect();
+            fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            Cow::Owned(Value::Object(
+                fields.into_iter().map(|(key, item)| (key.clone(), comparable(item).into_owned())).collect(),
+            ))
+        }
         _ => Cow::Borrowed(value),
     }
 }
 
-/// From `start` to `end` inclusive by `step`, which may be negative; a step away from `end` gives
-/// an empty array, `start == end` a single item.
-fn array_range(start: i64, end: i64, step: i64) -> Result<Value, String> {
+/// How many items [`range`] gives: `start == end` gives one, a step away from `end` none. `step`
+/// is not 0.
+pub(crate) fn range_length(start: i64, end: i64, step: i64) -> i128 {
     let span = i128::from(end) - i128::from(start);
-    let count = if span == 0 {
+    if span == 0 {
         1
     } else if (span > 0) == (step > 0) {
         span / i128::from(step) + 1
     } else {
         0
-    };
-    if count > MAX_RANGE_ITEMS {
-        return Err(format!("the range has {count} items; at most {MAX_RANGE_ITEMS} are allowed"));
     }
+}
+
+/// From `start` to `end` inclusive by `step` (not 0), which may be negative (`States.ArrayRange`,
+/// JSONata's `$range`); callers bound [`range_length`] first.
+pub(crate) fn range(start: i64, end: i64, step: i64) -> Vec<Value> {
     // Every item lies between start and end, so it fits an i64.
-    Ok(Value::Array((0..count).map(|k| Value::from((i128::from(start) + k * i128::from(step)) as i64)).collect()))
+    (0..range_length(start, end, step))
+        .map(|k| Value::from((i128::from(start) + k * i128::from(step)) as i64))
+        .collect()
 }
 
 /// AWS: "a random number between the specified start number (inclusive) and end number
@@ -588,12 +629,22 @@ fn math_random(start: i64, end: i64, seed: Option<i64>) -> Result<Value, String>
     if start >= end {
         return Err(format!("the end ({end}) must be greater than the start ({start}): the end is exclusive"));
     }
-    let number = match seed {
-        // Any integer is a seed: its bits, reinterpreted.
-        Some(seed) => rand::rngs::StdRng::seed_from_u64(seed as u64).random_range(start..end),
-        None => rand::rng().random_range(start..end),
-    };
-    Ok(Value::from(number))
+    Ok(Value::from(with_rng(seed, |rng| rng.random_range(start..end))))
+}
+
+/// A number from 0 (included) to 1 (excluded), the same for the same seed (JSONata's `$random`
+/// in Step Functions). The number a seed gives is this executor's, not AWS's.
+pub(crate) fn random_fraction(seed: Option<i64>) -> f64 {
+    with_rng(seed, |rng| rng.random::<f64>())
+}
+
+/// Runs `draw` on a generator seeded with `seed` (any integer: its bits, reinterpreted), or on the
+/// thread's generator.
+fn with_rng<T>(seed: Option<i64>, draw: impl FnOnce(&mut dyn rand::RngCore) -> T) -> T {
+    match seed {
+        Some(seed) => draw(&mut rand::rngs::StdRng::seed_from_u64(seed as u64)),
+        None => draw(&mut rand::rng()),
+    }
 }
 
 /// AWS: the second argument holds the delimiting characters, each of which splits (`".+,="`);
@@ -1123,6 +1174,14 @@ mod tests {
         {
             assert!(Call::parse(refused, false).is_err(), "{refused} should be refused at load");
         }
+    }
+
+    #[test]
+    fn given_objects_written_with_their_keys_in_another_order_when_made_unique_then_they_are_one() {
+        // serde_json keeps keys in document order, so the two objects' texts differ.
+        let input = serde_json::from_str::<Value>(r#"{"xs": [{"a": 1, "b": 2}, {"b": 2, "a": 1}, {"a": 2}]}"#).unwrap();
+        assert_eq!(eval("States.ArrayUnique($.xs)", input.clone()).unwrap(), json!([{"a": 1, "b": 2}, {"a": 2}]));
+        assert_eq!(eval("States.ArrayContains($.xs, $.xs[1])", input).unwrap(), json!(true));
     }
 
     #[test]

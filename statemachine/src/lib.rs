@@ -29,6 +29,7 @@ mod error;
 mod executor;
 mod history;
 mod intrinsics;
+mod jsonata;
 mod jsonpath;
 mod memory;
 mod path;

@@ -174,7 +174,7 @@ pub(crate) fn check_context_fields(
             "context path {text:?} addresses a field this executor does not provide \
              (available: $$.Execution.Id/Input/Name/StartTime/RoleArn/RedriveCount, \
              $$.State.EnteredTime/Name/RetryCount, \
-             $$.StateMachine.Id/Name, $$.Map.Item.Index/Value in a Map's ItemSelector, and $$.Task.Token \
+             $$.StateMachine.Id/Name, $$.Map.Item.Index/Value/Source in a Map's ItemSelector, and $$.Task.Token \
              in a .waitForTaskToken Task's Parameters)"
         ))
     };
@@ -197,7 +197,9 @@ pub(crate) fn check_context_fields(
         }
         // Present in a Map state's ItemSelector; elsewhere the path selects nothing, as in AWS.
         [Some("Map")] | [Some("Map"), Some("Item")] => Ok(()),
-        [Some("Map"), Some("Item"), Some("Index")] | [Some("Map"), Some("Item"), Some("Value"), ..] => Ok(()),
+        [Some("Map"), Some("Item"), Some("Index" | "Source")] | [Some("Map"), Some("Item"), Some("Value"), ..] => {
+            Ok(())
+        }
         _ => Err(unknown()),
     }
 }

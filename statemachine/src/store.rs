@@ -213,6 +213,13 @@ pub struct TaskWait {
     pub timeout_at: Option<DateTime<Utc>>,
     /// When `HeartbeatSeconds` runs out (moved on by each heartbeat).
     pub heartbeat_at: Option<DateTime<Utc>>,
+    /// The state's `TimeoutSeconds` when a JSONata expression gave it as the task started (a
+    /// number written in the definition is read from there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+    /// The state's `HeartbeatSeconds` when a JSONata expression gave it, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_seconds: Option<u64>,
 }
 
 impl ExecutionRecord {

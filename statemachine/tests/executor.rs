@@ -606,13 +606,13 @@ async fn given_a_task_machine_when_it_succeeds_then_the_history_has_the_step_fun
         assert_eq!((event.id, event.previous_event_id), (i as u64 + 1, i as u64));
         assert_eq!(event.timestamp, t0());
     }
-    assert_eq!(history[0].details.input, Some(json!({"sku": "A"})));
+    assert_eq!(history[0].details.input.as_deref(), Some(&json!({"sku": "A"})));
     assert_eq!(history[1].details.name.as_deref(), Some("Reserve"));
     assert_eq!(history[2].details.resource.as_deref(), Some("arn:aws:lambda:us-east-1:1:function:reserve"));
-    assert_eq!(history[2].details.parameters, Some(json!({"sku": "A"})));
+    assert_eq!(history[2].details.parameters.as_deref(), Some(&json!({"sku": "A"})));
     assert_eq!(history[2].details.timeout_in_seconds, Some(20));
-    assert_eq!(history[4].details.output, Some(json!({"reserved": true})));
-    assert_eq!(history[6].details.output, Some(json!({"reserved": true})));
+    assert_eq!(history[4].details.output.as_deref(), Some(&json!({"reserved": true})));
+    assert_eq!(history[6].details.output.as_deref(), Some(&json!({"reserved": true})));
     let serialised = serde_json::to_value(&history[2]).unwrap();
     assert_eq!(serialised["type"], json!("TaskScheduled"));
     assert_eq!(serialised["previousEventId"], json!(2));

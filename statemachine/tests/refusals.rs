@@ -86,21 +86,64 @@ fn given_a_map_reading_items_from_s3_when_loaded_then_refused_as_not_supported()
 }
 
 #[test]
-fn given_jsonata_when_loaded_then_refused_at_the_top_level_or_state() {
-    let top = refused(json!({"QueryLanguage": "JSONata", "StartAt": "S", "States": {"S": {"Type": "Succeed"}}}));
-    assert_refusal(&top, LoadErrorKind::Unsupported, None, Some("QueryLanguage"), "JSONata is not supported");
-    let state = refused(machine_with(json!({"Type": "Pass", "QueryLanguage": "JSONata", "Next": "Done"})));
-    assert_refusal(&state, LoadErrorKind::Unsupported, Some("S"), Some("QueryLanguage"), "JSONata");
-    // Saying JSONPath explicitly is fine.
+fn given_fields_of_the_other_query_language_when_loaded_then_refused_with_step_functions_message() {
+    // JSONata fields in a JSONPath state, and JSONPath fields in a JSONata one (AWS: "it is invalid
+    // to use path-based fields when using JSONata as your top level workflow or state query
+    // language").
+    for (state, field, language, other) in [
+        (json!({"Type": "Task", "Resource": "r", "Arguments": {}, "Next": "Done"}), "Arguments", "JSONPath", "JSONata"),
+        (json!({"Type": "Pass", "Output": {}, "Next": "Done"}), "Output", "JSONPath", "JSONata"),
+        (
+            json!({"Type": "Pass", "QueryLanguage": "JSONata", "InputPath": "$.a", "Next": "Done"}),
+            "InputPath",
+            "JSONata",
+            "JSONPath",
+        ),
+        (
+            json!({"Type": "Pass", "QueryLanguage": "JSONata", "Result": 1, "Next": "Done"}),
+            "Result",
+            "JSONata",
+            "JSONPath",
+        ),
+        (
+            json!({"Type": "Task", "QueryLanguage": "JSONata", "Resource": "r", "Parameters": {}, "Next": "Done"}),
+            "Parameters",
+            "JSONata",
+            "JSONPath",
+        ),
+    ] {
+        let error = refused(machine_with(state));
+        let said = format!(
+            "The QueryLanguage is set to '{language}', but field '{field}' is only supported for the '{other}' \
+             QueryLanguage"
+        );
+        assert_refusal(&error, LoadErrorKind::Invalid, Some("S"), Some(field), &said);
+    }
+    // A JSONata state machine's state may not say JSONPath; saying JSONPath explicitly elsewhere is fine.
+    let back = refused(json!({"QueryLanguage": "JSONata", "StartAt": "S",
+        "States": {"S": {"Type": "Succeed", "QueryLanguage": "JSONPath"}}}));
+    assert_refusal(
+        &back,
+        LoadErrorKind::Invalid,
+        Some("S"),
+        Some("QueryLanguage"),
+        "'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine",
+    );
+    let unknown = refused(json!({"QueryLanguage": "JsonPath", "StartAt": "S", "States": {"S": {"Type": "Succeed"}}}));
+    assert_refusal(
+        &unknown,
+        LoadErrorKind::Invalid,
+        None,
+        Some("QueryLanguage"),
+        "must be \"JSONPath\" or \"JSONata\"",
+    );
     Definition::from_json(&json!({"QueryLanguage": "JSONPath", "StartAt": "S", "States": {"S": {"Type": "Succeed"}}}))
         .unwrap();
 }
 
 #[test]
-fn given_jsonata_variable_and_unknown_fields_when_loaded_then_each_is_refused_by_name() {
+fn given_credentials_path_timeouts_and_unknown_fields_when_loaded_then_each_is_refused_by_name() {
     for (state, field, words) in [
-        (json!({"Type": "Task", "Resource": "r", "Arguments": {}, "Next": "Done"}), "Arguments", "JSONata fields"),
-        (json!({"Type": "Pass", "Output": {}, "Next": "Done"}), "Output", "JSONata fields"),
         (json!({"Type": "Task", "Resource": "r", "Credentials": {}, "Next": "Done"}), "Credentials", "Credentials"),
         (
             json!({"Type": "Task", "Resource": "r", "TimeoutSecondsPath": "$.t", "Next": "Done"}),

@@ -92,7 +92,7 @@ async fn given_null_paths_when_run_then_input_is_discarded_result_is_discarded_o
         history
             .iter()
             .find(|e| e.details.name.as_deref() == Some(name) && e.event_type.as_str().ends_with("StateExited"))
-            .and_then(|e| e.details.output.clone())
+            .and_then(|e| e.details.output.as_deref().cloned())
             .unwrap()
     };
     assert_eq!(h.invoker.requests()[0].parameters, json!({}));

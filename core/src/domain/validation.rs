@@ -306,4 +306,14 @@ mod tests {
         assert_eq!(a.fingerprint(), b.fingerprint());
         assert_ne!(a.fingerprint(), c.fingerprint());
     }
+
+    #[test]
+    fn fingerprint_of_a_request_is_the_one_stored_before_json_objects_kept_document_order() {
+        // Idempotency records store the fingerprint, so it must not change between versions: it is
+        // the SHA-256 of the typed request's JSON (fields in declaration order), never of a parsed
+        // `Value`, whose key order depends on serde_json's features (docs/ARCHITECTURE.md).
+        let order =
+            NewOrder::from_json_bytes(br#"{"items":[{"quantity":1,"product_id":"P"}],"customer_id":"C"}"#).unwrap();
+        assert_eq!(order.fingerprint(), "00d5ab6763c4ae944e312d2d9de64c1717bb1496fa397301d721abe2dc494186");
+    }
 }

@@ -2,19 +2,24 @@
 //! `DefinitionSubstitutions`), validating it, and compiling it into the typed model the engine
 //! runs. Everything this executor does not implement is refused here, with an error naming the
 //! state and field, so that a definition that loads is one that runs as Step Functions would run it.
+//!
+//! Each state is read in its query language (its own `QueryLanguage`, else the state machine's):
+//! a field of the other language is refused with Step Functions' message, and a JSONata state's
+//! expressions are compiled and checked here (see [`crate::jsonata`]).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde_json::{Map, Value};
 
 use super::model::{
-    Catcher, ChoiceBranch, ChoiceState, Definition, FailState, IoPath, MapState, ParallelState, PassState, Reason,
-    ResultHandling, ResultPath, Retrier, State, StateKind, SucceedState, TaskState, ToleratedFailure, Transition,
-    WaitFor, WaitState,
+    Catcher, ChoiceBranch, ChoiceState, Condition, Definition, EnvReads, FailState, IoPath, MapState, ParallelState,
+    PassState, Payload, Reason, ResultHandling, ResultPath, Retrier, Seconds, State, StateKind, SucceedState,
+    TaskState, ToleratedFailure, Transition, WaitFor, WaitState,
 };
 use crate::choice;
 use crate::error::{LoadError, LoadErrorKind, Refusal, error_names};
 use crate::intrinsics::Call;
+use crate::jsonata::{self, Expression, Field, FieldRefusal, Reads};
 use crate::path::RefPath;
 use crate::payload::Template;
 use crate::substitution;
@@ -91,7 +96,107 @@ const ASL_STATE_FIELDS: &[&str] = &[
     "Label",
 ];
 
-fn allowed_fields(type_name: &str) -> &'static [&'static str] {
+/// The query language of a state (or, at the top level, of the state machine's states by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Language {
+    JsonPath,
+    Jsonata,
+}
+
+impl Language {
+    fn name(self) -> &'static str {
+        match self {
+            Language::JsonPath => "JSONPath",
+            Language::Jsonata => "JSONata",
+        }
+    }
+}
+
+/// Fields only JSONata states have.
+const JSONATA_FIELDS: &[&str] = &["Arguments", "Output", "Items", "Condition"];
+
+/// Fields only JSONPath states have: AWS, "`InputPath`, `Parameters`, `ResultSelector`,
+/// `ResultPath`, `OutputPath`, and other JSONPath fields are only supported in JSONPath", the
+/// other ones being every `…Path` field and a Pass state's `Result`.
+const JSONPATH_FIELDS: &[&str] = &[
+    "InputPath",
+    "OutputPath",
+    "Parameters",
+    "ResultSelector",
+    "ResultPath",
+    "Result",
+    "ItemsPath",
+    "SecondsPath",
+    "TimestampPath",
+    "ErrorPath",
+    "CausePath",
+    "TimeoutSecondsPath",
+    "HeartbeatSecondsPath",
+    "MaxConcurrencyPath",
+    "ToleratedFailureCountPath",
+    "ToleratedFailurePercentagePath",
+    "Variable",
+];
+
+/// The refusal of a field `key` (at `field`: `Catch[0].ResultPath`) of the other query
+/// language, worded as Step Functions words it.
+fn other_language_field(state: &str, key: &str, field: &str, language: Language) -> Option<LoadError> {
+    let other = match language {
+        Language::JsonPath if JSONATA_FIELDS.contains(&key) => Language::Jsonata,
+        Language::Jsonata if JSONPATH_FIELDS.contains(&key) => Language::JsonPath,
+        _ => return None,
+    };
+    Some(invalid(
+        Some(state),
+        Some(field),
+        format!(
+            "The QueryLanguage is set to '{}', but field '{key}' is only supported for the '{}' QueryLanguage",
+            language.name(),
+            other.name()
+        ),
+    ))
+}
+
+fn allowed_fields(type_name: &str, language: Language) -> &'static [&'static str] {
+    if language == Language::Jsonata {
+        return match type_name {
+            "Pass" => &["Assign", "Output", "Next", "End"],
+            "Task" => &[
+                "Assign",
+                "Arguments",
+                "Output",
+                "Resource",
+                "Next",
+                "End",
+                "Retry",
+                "Catch",
+                "TimeoutSeconds",
+                "HeartbeatSeconds",
+            ],
+            "Choice" => &["Assign", "Output", "Choices", "Default"],
+            "Wait" => &["Assign", "Output", "Seconds", "Timestamp", "Next", "End"],
+            "Succeed" => &["Output"],
+            "Fail" => &["Error", "Cause"],
+            "Parallel" => &["Assign", "Arguments", "Output", "Branches", "Next", "End", "Retry", "Catch"],
+            "Map" => &[
+                "Assign",
+                "Output",
+                "Items",
+                "ItemSelector",
+                "ItemProcessor",
+                "Iterator",
+                "MaxConcurrency",
+                "ToleratedFailureCount",
+                "ToleratedFailurePercentage",
+                "Label",
+                "Next",
+                "End",
+                "Retry",
+                "Catch",
+            ],
+            _ => &[],
+        };
+    }
     match type_name {
         "Pass" => &["Assign", "InputPath", "OutputPath", "Parameters", "ResultPath", "Result", "Next", "End"],
         "Task" => &[
@@ -169,15 +274,13 @@ fn unsupported(state: Option<&str>, field: Option<&str>, message: impl Into<Stri
 }
 
 /// The refusal for a field a state of this type may not have.
-fn refuse_field(state: &str, type_name: &str, field: &str) -> LoadError {
+fn refuse_field(state: &str, type_name: &str, field: &str, language: Language) -> LoadError {
+    if let Some(refusal) = other_language_field(state, field, field, language) {
+        return refusal;
+    }
     let at = Some(field);
     match field {
         "Assign" => invalid(Some(state), at, format!("a {type_name} state may not assign variables")),
-        "Arguments" | "Output" => unsupported(
-            Some(state),
-            at,
-            "JSONata fields (\"Arguments\", \"Output\") are not supported; only JSONPath states are",
-        ),
         "Credentials" => unsupported(Some(state), at, "cross-account \"Credentials\" are not supported"),
         "TimeoutSecondsPath" | "HeartbeatSecondsPath" => unsupported(
             Some(state),
@@ -196,7 +299,6 @@ fn refuse_field(state: &str, type_name: &str, field: &str) -> LoadError {
         "MaxConcurrencyPath" | "ToleratedFailureCountPath" | "ToleratedFailurePercentagePath" if type_name == "Map" => {
             unsupported(Some(state), at, "Map settings taken from the input are not supported; give them as numbers")
         }
-        "Items" if type_name == "Map" => unsupported(Some(state), at, "\"Items\" is a JSONata field; use ItemsPath"),
         known if ASL_STATE_FIELDS.contains(&known) => {
             invalid(Some(state), at, format!("a {type_name} state may not have the field \"{known}\""))
         }
@@ -204,12 +306,10 @@ fn refuse_field(state: &str, type_name: &str, field: &str) -> LoadError {
     }
 }
 
-fn check_query_language(state: Option<&str>, value: &Value) -> Result<(), LoadError> {
+fn query_language(state: Option<&str>, value: &Value) -> Result<Language, LoadError> {
     match value.as_str() {
-        Some("JSONPath") => Ok(()),
-        Some("JSONata") => {
-            Err(unsupported(state, Some("QueryLanguage"), "JSONata is not supported; only JSONPath (the default) is"))
-        }
+        Some("JSONPath") => Ok(Language::JsonPath),
+        Some("JSONata") => Ok(Language::Jsonata),
         _ => Err(invalid(state, Some("QueryLanguage"), "must be \"JSONPath\" or \"JSONata\"")),
     }
 }
@@ -220,6 +320,7 @@ struct Fields<'a> {
     state: &'a str,
     prefix: String,
     map: &'a Map<String, Value>,
+    language: Language,
 }
 
 impl<'a> Fields<'a> {
@@ -227,8 +328,57 @@ impl<'a> Fields<'a> {
         format!("{}{key}", self.prefix)
     }
 
+    /// The field `key` as a JSONata expression names it.
+    fn jsonata_field(&self, key: &str) -> Field {
+        match self.prefix.strip_suffix('.') {
+            Some(prefix) if !prefix.is_empty() => Field::new(prefix).key(key),
+            _ => Field::new(key),
+        }
+    }
+
+    fn jsonata_refusal(&self, refused: FieldRefusal) -> LoadError {
+        refused.refusal.at(Some(self.state), &refused.field)
+    }
+
+    fn jsonata(&self) -> bool {
+        self.language == Language::Jsonata
+    }
+
+    /// A JSONata field holding any JSON value (`Output`).
+    fn jsonata_template(&self, key: &str, reads: Reads) -> Result<Option<jsonata::Template>, LoadError> {
+        let Some(value) = self.map.get(key) else { return Ok(None) };
+        jsonata::Template::compile(value, &self.jsonata_field(key), reads)
+            .map(Some)
+            .map_err(|r| self.jsonata_refusal(r))
+    }
+
+    /// A JSONata field that is an object or a single expression (`Arguments`, `ItemSelector`).
+    fn jsonata_object(&self, key: &str, reads: Reads) -> Result<Option<jsonata::Template>, LoadError> {
+        let template = self.jsonata_template(key, reads)?;
+        match &template {
+            None | Some(jsonata::Template::Expression(_)) => Ok(template),
+            Some(_) if self.map.get(key).is_some_and(Value::is_object) => Ok(template),
+            Some(_) => Err(self.invalid(key, "must be a JSON object or a JSONata expression")),
+        }
+    }
+
+    /// The JSONata expression a string field holds, if it holds one.
+    fn expression(&self, key: &str, reads: Reads) -> Result<Option<Expression>, LoadError> {
+        let Some(Value::String(text)) = self.map.get(key).filter(|_| self.jsonata()) else { return Ok(None) };
+        match Expression::text_of(text).map_err(|r| self.refusal(key, r))? {
+            Some(inner) => Expression::compile(inner, &self.jsonata_field(key), reads)
+                .map(Some)
+                .map_err(|r| self.jsonata_refusal(r)),
+            None => Ok(None),
+        }
+    }
+
     fn invalid(&self, key: &str, message: impl Into<String>) -> LoadError {
         invalid(Some(self.state), Some(&self.field(key)), message)
+    }
+
+    fn unsupported(&self, key: &str, message: impl Into<String>) -> LoadError {
+        unsupported(Some(self.state), Some(&self.field(key)), message)
     }
 
     fn refusal(&self, key: &str, refusal: Refusal) -> LoadError {
@@ -285,15 +435,17 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// `Assign`: an object whose keys (without a trailing `.$`) are variable names, evaluated like
-    /// a payload template.
-    fn assign(&self) -> Result<Option<Template>, LoadError> {
+    /// `Assign`: an object whose keys are variable names (in JSONPath without a trailing `.$`),
+    /// evaluated like a payload template (a JSONata template in a JSONata state, reading what
+    /// `reads` says).
+    fn assign(&self, reads: Reads) -> Result<Option<Payload>, LoadError> {
         let Some(value) = self.map.get("Assign") else { return Ok(None) };
         let Value::Object(bindings) = value else {
             return Err(self.invalid("Assign", "must be an object of variable names and values"));
         };
         for key in bindings.keys() {
-            let name = key.strip_suffix(".$").unwrap_or(key);
+            // JSONPath marks a value to evaluate with `.$`; JSONata keys are the names themselves.
+            let name = if self.jsonata() { key.as_str() } else { key.strip_suffix(".$").unwrap_or(key) };
             let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 && name.chars().count() <= 80;
@@ -309,7 +461,32 @@ impl<'a> Fields<'a> {
                 return Err(self.invalid("Assign", "\"states\" is a reserved variable name"));
             }
         }
-        self.template("Assign", false)
+        if self.jsonata() {
+            return Ok(self.jsonata_template("Assign", reads)?.map(Payload::Jsonata));
+        }
+        Ok(self.template("Assign", false)?.map(Payload::Path))
+    }
+
+    /// `Parameters` (JSONPath) or `Arguments` (JSONata): the payload a Task or Parallel state
+    /// hands on.
+    fn payload(&self, task_token: bool) -> Result<Option<Payload>, LoadError> {
+        if self.jsonata() {
+            return Ok(self.jsonata_object("Arguments", Reads::default())?.map(Payload::Jsonata));
+        }
+        Ok(self.template("Parameters", task_token)?.map(Payload::Path))
+    }
+
+    /// JSONata's `Output`.
+    fn output(&self, reads: Reads) -> Result<Option<jsonata::Template>, LoadError> {
+        self.jsonata_template("Output", reads)
+    }
+
+    /// A Task's `TimeoutSeconds` or `HeartbeatSeconds`: a number, or in JSONata an expression.
+    fn seconds(&self, key: &str) -> Result<Option<Seconds>, LoadError> {
+        if let Some(expression) = self.expression(key, Reads::default())? {
+            return Ok(Some(Seconds::Expression(expression)));
+        }
+        Ok(self.integer(key, 1, MAX_SECONDS)?.map(Seconds::Literal))
     }
 
     fn template(&self, key: &str, task_token: bool) -> Result<Option<Template>, LoadError> {
@@ -367,9 +544,10 @@ fn load(value: &Value) -> Result<Definition, LoadError> {
             return Err(unsupported(None, Some(key), message));
         }
     }
-    if let Some(language) = top.get("QueryLanguage") {
-        check_query_language(None, language)?;
-    }
+    let language = match top.get("QueryLanguage") {
+        None => Language::JsonPath,
+        Some(value) => query_language(None, value)?,
+    };
     match top.get("Version") {
         None => {}
         Some(Value::String(v)) if v == "1.0" => {}
@@ -401,18 +579,20 @@ fn load(value: &Value) -> Result<Definition, LoadError> {
         },
     };
     let mut states = BTreeMap::new();
-    load_machine(None, top, &start_at, &mut states)?;
+    load_machine(None, top, &start_at, language, &mut states)?;
     Ok(Definition { comment, start_at, timeout_seconds, states, source: value.clone() })
 }
 
 /// Loads the `States` of a state machine, a Parallel branch or a Map's item processor (`within`
 /// names the state and field holding it) into `all`, and checks its graph: transitions stay
 /// within it, and every state is reachable from its `StartAt`. State names are unique across
-/// the whole definition, as the States Language requires.
+/// the whole definition, as the States Language requires. `language` is the state machine's query
+/// language, which a state without its own `QueryLanguage` uses, at any depth.
 fn load_machine(
     within: Option<(&str, &str)>,
     map: &Map<String, Value>,
     start_at: &str,
+    language: Language,
     all: &mut BTreeMap<String, State>,
 ) -> Result<(), LoadError> {
     let (state, field) = within.map_or((None, String::new()), |(s, f)| (Some(s), format!("{f}.")));
@@ -424,7 +604,7 @@ fn load_machine(
     }
     let mut states = BTreeMap::new();
     for (name, state_value) in state_values {
-        states.insert(name.clone(), load_state(name, state_value, all)?);
+        states.insert(name.clone(), load_state(name, state_value, language, all)?);
     }
     check_graph(start_at, &states).map_err(|error| match within {
         // A missing StartAt is the branch's, not the definition's.
@@ -453,6 +633,7 @@ fn load_nested_machine(
     field: &str,
     value: &Value,
     allowed: &[&str],
+    language: Language,
     all: &mut BTreeMap<String, State>,
 ) -> Result<String, LoadError> {
     let Value::Object(map) = value else {
@@ -471,11 +652,17 @@ fn load_nested_machine(
         Some(Value::String(s)) => s.clone(),
         _ => return Err(invalid(Some(state), Some(&format!("{field}.StartAt")), "is required: a state name")),
     };
-    load_machine(Some((state, field)), map, &start_at, all)?;
+    load_machine(Some((state, field)), map, &start_at, language, all)?;
     Ok(start_at)
 }
 
-fn load_state(name: &str, value: &Value, all: &mut BTreeMap<String, State>) -> Result<State, LoadError> {
+/// Loads one state; `machine_language` is the state machine's query language.
+fn load_state(
+    name: &str,
+    value: &Value,
+    machine_language: Language,
+    all: &mut BTreeMap<String, State>,
+) -> Result<State, LoadError> {
     let state = Some(name);
     if name.is_empty() || name.chars().count() > 80 {
         return Err(invalid(state, None, "a state name must be 1 to 80 characters"));
@@ -500,56 +687,107 @@ fn load_state(name: &str, value: &Value, all: &mut BTreeMap<String, State>) -> R
             ));
         }
     }
-    let allowed = allowed_fields(type_name);
+    let language = match map.get("QueryLanguage") {
+        None => machine_language,
+        Some(value) => match query_language(state, value)? {
+            // AWS: a JSONata state machine cannot be taken back to JSONPath one state at a time.
+            Language::JsonPath if machine_language == Language::Jsonata => {
+                return Err(invalid(
+                    state,
+                    Some("QueryLanguage"),
+                    "'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine",
+                ));
+            }
+            language => language,
+        },
+    };
+    let allowed = allowed_fields(type_name, language);
     for key in map.keys() {
         match key.as_str() {
-            "Type" => {}
+            "Type" | "QueryLanguage" => {}
             "Comment" => {
                 if !map[key].is_string() {
                     return Err(invalid(state, Some("Comment"), "must be a string"));
                 }
             }
-            "QueryLanguage" => check_query_language(state, &map[key])?,
             other if allowed.contains(&other) => {}
-            other => return Err(refuse_field(name, type_name, other)),
+            other => return Err(refuse_field(name, type_name, other, language)),
         }
     }
-    let fields = Fields { state: name, prefix: String::new(), map };
+    let fields = Fields { state: name, prefix: String::new(), map, language };
     let kind = match type_name {
         "Pass" => StateKind::Pass(PassState {
-            assign: fields.assign()?,
+            assign: fields.assign(Reads::default())?,
             input_path: fields.io_path("InputPath")?,
             parameters: fields.template("Parameters", false)?,
             result: fields.get("Result").cloned(),
             result_path: fields.result_path("ResultPath")?,
             output_path: fields.io_path("OutputPath")?,
+            output: fields.output(Reads::default())?,
             transition: fields.transition()?,
         }),
         "Task" => StateKind::Task(Box::new(load_task(&fields)?)),
         "Choice" => StateKind::Choice(load_choice(&fields)?),
-        "Parallel" => StateKind::Parallel(Box::new(load_parallel(&fields, all)?)),
-        "Map" => StateKind::Map(Box::new(load_map(&fields, all)?)),
+        "Parallel" => StateKind::Parallel(Box::new(load_parallel(&fields, machine_language, all)?)),
+        "Map" => StateKind::Map(Box::new(load_map(&fields, machine_language, all)?)),
         "Wait" => StateKind::Wait(load_wait(&fields)?),
         "Succeed" => StateKind::Succeed(SucceedState {
             input_path: fields.io_path("InputPath")?,
             output_path: fields.io_path("OutputPath")?,
+            output: fields.output(Reads::default())?,
         }),
         _ => StateKind::Fail(FailState {
             error: load_reason(&fields, "Error", "ErrorPath")?,
             cause: load_reason(&fields, "Cause", "CausePath")?,
         }),
     };
-    Ok(State { kind })
+    let reads = match language {
+        Language::Jsonata => EnvReads::Everything,
+        Language::JsonPath => env_reads(value),
+    };
+    Ok(State { kind, reads })
+}
+
+/// What a JSONPath state may read besides its data, from what its JSON's strings mention: `$$`
+/// (the context object) and `$name` (a variable), and whether a `$$` may reach the execution's
+/// input (every one but a path into another field of the context object). A literal string that
+/// mentions one only makes the engine build what nothing reads.
+fn env_reads(value: &Value) -> EnvReads {
+    /// Beginnings of context paths that cannot reach `$$.Execution.Input` and always select
+    /// something (a path into `$$.Map.Item.Value`, or `$$.Execution.RoleArn` without a role, can
+    /// select nothing, and that failure's cause quotes the whole context object).
+    const AWAY_FROM_INPUT: &[&str] =
+        &[".State", ".Task", ".Execution.Id", ".Execution.Name", ".Execution.StartTime", ".Execution.RedriveCount"];
+    match value {
+        Value::String(text) => text
+            .match_indices('$')
+            .map(|(at, _)| {
+                let rest = &text[at + 1..];
+                match rest.strip_prefix('$') {
+                    Some(path) if AWAY_FROM_INPUT.iter().any(|away| path.starts_with(away)) => EnvReads::AllButInput,
+                    Some(_) => EnvReads::Everything,
+                    None if rest.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') => EnvReads::AllButInput,
+                    None => EnvReads::Nothing,
+                }
+            })
+            .max()
+            .unwrap_or(EnvReads::Nothing),
+        Value::Array(items) => items.iter().map(env_reads).max().unwrap_or(EnvReads::Nothing),
+        Value::Object(fields) => fields.values().map(env_reads).max().unwrap_or(EnvReads::Nothing),
+        Value::Null | Value::Bool(_) | Value::Number(_) => EnvReads::Nothing,
+    }
 }
 
 /// The result and error handling of a Task, Parallel or Map state.
 fn load_result_handling(fields: &Fields<'_>) -> Result<ResultHandling, LoadError> {
     let (retry, catch) = load_retry_and_catch(fields)?;
+    let reads_result = Reads { result: true, error_output: false };
     Ok(ResultHandling {
-        assign: fields.assign()?,
+        assign: fields.assign(reads_result)?,
         result_selector: fields.template("ResultSelector", false)?,
         result_path: fields.result_path("ResultPath")?,
         output_path: fields.io_path("OutputPath")?,
+        output: fields.output(reads_result)?,
         retry,
         catch,
         transition: fields.transition()?,
@@ -558,29 +796,36 @@ fn load_result_handling(fields: &Fields<'_>) -> Result<ResultHandling, LoadError
 
 fn load_retry_and_catch(fields: &Fields<'_>) -> Result<(Vec<Retrier>, Vec<Catcher>), LoadError> {
     Ok((
-        load_list(fields, "Retry", "must be an array of Retriers", load_retrier)?,
-        load_list(fields, "Catch", "must be an array of Catchers", load_catcher)?,
+        load_list(fields, "Retry", "must be an array of Retriers", &|i, item, last| {
+            load_retrier(fields.state, i, item, last, fields.language)
+        })?,
+        load_list(fields, "Catch", "must be an array of Catchers", &|i, item, last| {
+            load_catcher(fields.state, i, item, last, fields.language)
+        })?,
     ))
 }
 
-/// The array field `key` (absent: empty), each element loaded with `load(state, index, value,
-/// is_last)`.
+/// The array field `key` (absent: empty), each element loaded with `load(index, value, is_last)`.
 fn load_list<T>(
     fields: &Fields<'_>,
     key: &str,
     not_an_array: &str,
-    load: fn(&str, usize, &Value, bool) -> Result<T, LoadError>,
+    load: &dyn Fn(usize, &Value, bool) -> Result<T, LoadError>,
 ) -> Result<Vec<T>, LoadError> {
     match fields.get(key) {
         None => Ok(Vec::new()),
         Some(Value::Array(items)) => {
-            items.iter().enumerate().map(|(i, item)| load(fields.state, i, item, i + 1 == items.len())).collect()
+            items.iter().enumerate().map(|(i, item)| load(i, item, i + 1 == items.len())).collect()
         }
         Some(_) => Err(fields.invalid(key, not_an_array)),
     }
 }
 
-fn load_parallel(fields: &Fields<'_>, all: &mut BTreeMap<String, State>) -> Result<ParallelState, LoadError> {
+fn load_parallel(
+    fields: &Fields<'_>,
+    machine_language: Language,
+    all: &mut BTreeMap<String, State>,
+) -> Result<ParallelState, LoadError> {
     let Some(Value::Array(branch_values)) = fields.get("Branches") else {
         return Err(fields.invalid("Branches", "is required: a non-empty array of branches"));
     };
@@ -590,18 +835,19 @@ fn load_parallel(fields: &Fields<'_>, all: &mut BTreeMap<String, State>) -> Resu
     let branches = branch_values
         .iter()
         .enumerate()
-        .map(|(i, branch)| load_nested_machine(fields.state, &format!("Branches[{i}]"), branch, &[], all))
+        .map(|(i, branch)| {
+            load_nested_machine(fields.state, &format!("Branches[{i}]"), branch, &[], machine_language, all)
+        })
         .collect::<Result<_, _>>()?;
     let result = load_result_handling(fields)?;
-    Ok(ParallelState {
-        input_path: fields.io_path("InputPath")?,
-        parameters: fields.template("Parameters", false)?,
-        branches,
-        result,
-    })
+    Ok(ParallelState { input_path: fields.io_path("InputPath")?, parameters: fields.payload(false)?, branches, result })
 }
 
-fn load_map(fields: &Fields<'_>, all: &mut BTreeMap<String, State>) -> Result<MapState, LoadError> {
+fn load_map(
+    fields: &Fields<'_>,
+    machine_language: Language,
+    all: &mut BTreeMap<String, State>,
+) -> Result<MapState, LoadError> {
     let (processor_field, processor_value) = match (fields.get("ItemProcessor"), fields.get("Iterator")) {
         (Some(_), Some(_)) => {
             return Err(fields.invalid("Iterator", "a Map state has ItemProcessor or the older Iterator, not both"));
@@ -618,6 +864,7 @@ fn load_map(fields: &Fields<'_>, all: &mut BTreeMap<String, State>) -> Result<Ma
                 format!("{processor_field}.ProcessorConfig."),
                 config,
                 &["Mode", "ExecutionType"],
+                fields.language,
             )?;
             let distributed = match config.string("Mode")? {
                 None | Some("INLINE") => false,
@@ -640,14 +887,46 @@ fn load_map(fields: &Fields<'_>, all: &mut BTreeMap<String, State>) -> Result<Ma
             distributed
         }
     };
-    let processor = load_nested_machine(fields.state, processor_field, processor_value, &["ProcessorConfig"], all)?;
+    let processor = load_nested_machine(
+        fields.state,
+        processor_field,
+        processor_value,
+        &["ProcessorConfig"],
+        machine_language,
+        all,
+    )?;
     let item_selector = match (fields.get("ItemSelector"), fields.get("Parameters")) {
         (Some(_), Some(_)) => {
             return Err(fields.invalid("Parameters", "a Map state has ItemSelector or the older Parameters, not both"));
         }
-        (Some(_), None) => fields.template("ItemSelector", false)?,
-        (None, _) => fields.template("Parameters", false)?,
+        (Some(_), None) if fields.jsonata() => {
+            fields.jsonata_object("ItemSelector", Reads::default())?.map(Payload::Jsonata)
+        }
+        (Some(_), None) => fields.template("ItemSelector", false)?.map(Payload::Path),
+        (None, _) => fields.template("Parameters", false)?.map(Payload::Path),
     };
+    let items = match fields.get("Items") {
+        None => None,
+        Some(Value::Object(_)) => {
+            return Err(fields.unsupported(
+                "Items",
+                "iterating over an object's key-value pairs is not supported; give Items an array",
+            ));
+        }
+        Some(Value::Array(_) | Value::String(_)) => fields.jsonata_template("Items", Reads::default())?,
+        Some(_) => return Err(fields.invalid("Items", "must be an array or a JSONata expression")),
+    };
+    if let Some(jsonata::Template::Literal(Value::String(_))) = items {
+        return Err(fields.invalid("Items", "must be an array or a JSONata expression"));
+    }
+    for key in ["MaxConcurrency", "ToleratedFailureCount", "ToleratedFailurePercentage"] {
+        if fields.expression(key, Reads::default())?.is_some() {
+            return Err(fields.unsupported(
+                key,
+                "Map settings given as JSONata expressions are not supported; give them as numbers",
+            ));
+        }
+    }
     let items_path = match fields.get("ItemsPath") {
         None => RefPath::parse("$").map_err(|r| fields.refusal("ItemsPath", r))?,
         Some(Value::String(text)) => {
@@ -682,6 +961,7 @@ fn load_map(fields: &Fields<'_>, all: &mut BTreeMap<String, State>) -> Result<Ma
     Ok(MapState {
         input_path: fields.io_path("InputPath")?,
         items_path,
+        items,
         item_selector,
         processor,
         max_concurrency: fields.integer("MaxConcurrency", 0, u64::from(u32::MAX))?.unwrap_or(0),
@@ -697,9 +977,10 @@ fn load_task(fields: &Fields<'_>) -> Result<TaskState, LoadError> {
         return Err(fields.invalid("Resource", "must not be empty"));
     }
     let wait_for_task_token = resource.ends_with(".waitForTaskToken");
-    let timeout_seconds = fields.integer("TimeoutSeconds", 1, MAX_SECONDS)?;
-    let heartbeat_seconds = fields.integer("HeartbeatSeconds", 1, MAX_SECONDS)?;
-    if let (Some(timeout), Some(heartbeat)) = (timeout_seconds, heartbeat_seconds)
+    let timeout_seconds = fields.seconds("TimeoutSeconds")?;
+    let heartbeat_seconds = fields.seconds("HeartbeatSeconds")?;
+    if let (Some(timeout), Some(heartbeat)) =
+        (timeout_seconds.as_ref().and_then(Seconds::literal), heartbeat_seconds.as_ref().and_then(Seconds::literal))
         && heartbeat >= timeout
     {
         return Err(fields.invalid("HeartbeatSeconds", "must be smaller than TimeoutSeconds"));
@@ -709,43 +990,51 @@ fn load_task(fields: &Fields<'_>) -> Result<TaskState, LoadError> {
         resource: resource.to_owned(),
         wait_for_task_token,
         input_path: fields.io_path("InputPath")?,
-        parameters: fields.template("Parameters", wait_for_task_token)?,
+        parameters: fields.payload(wait_for_task_token)?,
         timeout_seconds,
         heartbeat_seconds,
         result,
     })
 }
 
-fn sub_object<'a>(state: &'a str, prefix: String, value: &'a Value, allowed: &[&str]) -> Result<Fields<'a>, LoadError> {
+fn sub_object<'a>(
+    state: &'a str,
+    prefix: String,
+    value: &'a Value,
+    allowed: &[&str],
+    language: Language,
+) -> Result<Fields<'a>, LoadError> {
     let Value::Object(map) = value else {
         return Err(invalid(Some(state), Some(prefix.trim_end_matches('.')), "must be an object"));
     };
-    let fields = Fields { state, prefix, map };
-    for key in map.keys() {
-        if allowed.contains(&key.as_str()) || key == "Comment" {
-            continue;
-        }
-        return Err(match key.as_str() {
-            "Assign" => unsupported(
-                Some(state),
-                Some(&fields.field(key)),
-                "state machine variables (\"Assign\") are not supported",
-            ),
-            "Output" => unsupported(Some(state), Some(&fields.field(key)), "JSONata fields are not supported"),
-            other => {
-                unsupported(Some(state), Some(&fields.field(key)), format!("unknown or unsupported field \"{other}\""))
-            }
-        });
+    let fields = Fields { state, prefix, map, language };
+    let mut unknown = map.keys().filter(|key| !allowed.contains(&key.as_str()) && *key != "Comment");
+    // A field of the other query language is the likelier mistake: it is named before one unknown.
+    if let Some(error) = unknown.clone().find_map(|key| other_language_field(state, key, &fields.field(key), language))
+    {
+        return Err(error);
     }
-    Ok(fields)
+    match unknown.next() {
+        Some(key) => {
+            Err(unsupported(Some(state), Some(&fields.field(key)), format!("unknown or unsupported field \"{key}\"")))
+        }
+        None => Ok(fields),
+    }
 }
 
-fn load_retrier(state: &str, index: usize, value: &Value, last: bool) -> Result<Retrier, LoadError> {
+fn load_retrier(
+    state: &str,
+    index: usize,
+    value: &Value,
+    last: bool,
+    language: Language,
+) -> Result<Retrier, LoadError> {
     let fields = sub_object(
         state,
         format!("Retry[{index}]."),
         value,
         &["ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy"],
+        language,
     )?;
     let error_equals = fields.error_equals("ErrorEquals")?;
     if error_equals.iter().any(|e| e == error_names::ALL) && !last {
@@ -775,18 +1064,29 @@ fn load_retrier(state: &str, index: usize, value: &Value, last: bool) -> Result<
     })
 }
 
-fn load_catcher(state: &str, index: usize, value: &Value, last: bool) -> Result<Catcher, LoadError> {
-    let fields =
-        sub_object(state, format!("Catch[{index}]."), value, &["ErrorEquals", "Next", "ResultPath", "Assign"])?;
+fn load_catcher(
+    state: &str,
+    index: usize,
+    value: &Value,
+    last: bool,
+    language: Language,
+) -> Result<Catcher, LoadError> {
+    let allowed: &[&str] = match language {
+        Language::JsonPath => &["ErrorEquals", "Next", "ResultPath", "Assign"],
+        Language::Jsonata => &["ErrorEquals", "Next", "Output", "Assign"],
+    };
+    let fields = sub_object(state, format!("Catch[{index}]."), value, allowed, language)?;
     let error_equals = fields.error_equals("ErrorEquals")?;
     if error_equals.iter().any(|e| e == error_names::ALL) && !last {
         return Err(fields.invalid("ErrorEquals", "a Catcher with \"States.ALL\" must be the last one"));
     }
+    let reads_error_output = Reads { result: false, error_output: true };
     Ok(Catcher {
         error_equals,
         next: fields.required_string("Next")?.to_owned(),
         result_path: fields.result_path("ResultPath")?,
-        assign: fields.assign()?,
+        assign: fields.assign(reads_error_output)?,
+        output: fields.output(reads_error_output)?,
     })
 }
 
@@ -800,19 +1100,9 @@ fn load_choice(fields: &Fields<'_>) -> Result<ChoiceState, LoadError> {
     let choices = items
         .iter()
         .enumerate()
-        .map(|(i, item)| {
-            // A top-level rule's Assign is the branch's, not part of the rule.
-            let mut rule = item.clone();
-            let assign = match rule.as_object_mut().and_then(|map| map.remove("Assign")) {
-                None => None,
-                Some(value) => {
-                    let map = Map::from_iter([("Assign".to_owned(), value)]);
-                    Fields { state: fields.state, prefix: format!("Choices[{i}]."), map: &map }.assign()?
-                }
-            };
-            let (rule, next) = choice::compile_top(&rule, &format!("Choices[{i}]"))
-                .map_err(|r| r.refusal.at(Some(fields.state), &r.location))?;
-            Ok(ChoiceBranch { rule, next, assign })
+        .map(|(i, item)| match fields.language {
+            Language::JsonPath => load_path_rule(fields, i, item),
+            Language::Jsonata => load_jsonata_rule(fields, i, item),
         })
         .collect::<Result<_, LoadError>>()?;
     Ok(ChoiceState {
@@ -820,7 +1110,52 @@ fn load_choice(fields: &Fields<'_>) -> Result<ChoiceState, LoadError> {
         output_path: fields.io_path("OutputPath")?,
         choices,
         default: fields.string("Default")?.map(str::to_owned),
-        assign: fields.assign()?,
+        assign: fields.assign(Reads::default())?,
+        output: fields.output(Reads::default())?,
+    })
+}
+
+/// A top-level JSONPath Choice rule: its comparison (or `And`/`Or`/`Not`), its `Next`, its `Assign`.
+fn load_path_rule(fields: &Fields<'_>, index: usize, item: &Value) -> Result<ChoiceBranch, LoadError> {
+    // A top-level rule's Assign is the branch's, not part of the rule.
+    let mut rule = item.clone();
+    let assign = match rule.as_object_mut().and_then(|map| map.remove("Assign")) {
+        None => None,
+        Some(value) => {
+            let map = Map::from_iter([("Assign".to_owned(), value)]);
+            Fields { state: fields.state, prefix: format!("Choices[{index}]."), map: &map, language: fields.language }
+                .assign(Reads::default())?
+        }
+    };
+    let (rule, next) = choice::compile_top(&rule, &format!("Choices[{index}]"))
+        .map_err(|r| r.refusal.at(Some(fields.state), &r.location))?;
+    Ok(ChoiceBranch { condition: Condition::Rule(rule), next, assign, output: None })
+}
+
+/// A JSONata Choice rule: a `Condition` (an expression giving a boolean, or a boolean), `Next`,
+/// and the `Assign` and `Output` that apply when it matches.
+fn load_jsonata_rule(fields: &Fields<'_>, index: usize, item: &Value) -> Result<ChoiceBranch, LoadError> {
+    let rule = sub_object(
+        fields.state,
+        format!("Choices[{index}]."),
+        item,
+        &["Condition", "Next", "Assign", "Output"],
+        fields.language,
+    )?;
+    let condition = match rule.get("Condition") {
+        None => return Err(rule.invalid("Condition", "is required: a JSONata expression giving true or false")),
+        Some(Value::Bool(_)) => rule.jsonata_template("Condition", Reads::default())?,
+        Some(Value::String(_)) => match rule.expression("Condition", Reads::default())? {
+            Some(expression) => Some(jsonata::Template::Expression(expression)),
+            None => return Err(rule.invalid("Condition", "must be a JSONata expression (\"{% … %}\") or a boolean")),
+        },
+        Some(_) => return Err(rule.invalid("Condition", "must be a JSONata expression (\"{% … %}\") or a boolean")),
+    };
+    Ok(ChoiceBranch {
+        condition: Condition::Jsonata(condition.unwrap_or(jsonata::Template::Literal(Value::Bool(false)))),
+        next: rule.required_string("Next")?.to_owned(),
+        assign: rule.assign(Reads::default())?,
+        output: rule.output(Reads::default())?,
     })
 }
 
@@ -830,6 +1165,15 @@ fn load_wait(fields: &Fields<'_>) -> Result<WaitState, LoadError> {
         .filter(|k| fields.get(k).is_some())
         .collect();
     let wait = match given[..] {
+        [key @ ("Seconds" | "Timestamp")] if fields.expression(key, Reads::default())?.is_some() => {
+            let expression =
+                fields.expression(key, Reads::default())?.ok_or_else(|| fields.invalid(key, "is required"))?;
+            if key == "Seconds" {
+                WaitFor::SecondsExpression(expression)
+            } else {
+                WaitFor::TimestampExpression(expression)
+            }
+        }
         ["Seconds"] => WaitFor::Seconds(fields.integer("Seconds", 0, MAX_SECONDS)?.unwrap_or(0)),
         ["Timestamp"] => {
             let text = fields.required_string("Timestamp")?;
@@ -854,15 +1198,19 @@ fn load_wait(fields: &Fields<'_>) -> Result<WaitState, LoadError> {
         }
     };
     Ok(WaitState {
-        assign: fields.assign()?,
+        assign: fields.assign(Reads::default())?,
         input_path: fields.io_path("InputPath")?,
         output_path: fields.io_path("OutputPath")?,
         wait,
+        output: fields.output(Reads::default())?,
         transition: fields.transition()?,
     })
 }
 
 fn load_reason(fields: &Fields<'_>, literal: &str, path_key: &str) -> Result<Option<Reason>, LoadError> {
+    if let Some(expression) = fields.expression(literal, Reads::default())? {
+        return Ok(Some(Reason::Expression(expression)));
+    }
     match (fields.string(literal)?, fields.string(path_key)?) {
         (Some(_), Some(_)) => {
             Err(fields.invalid(path_key, format!("a Fail state must not have both {literal} and {path_key}")))
@@ -946,4 +1294,40 @@ fn check_graph(start_at: &str, states: &BTreeMap<String, State>) -> Result<(), L
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn given_states_mentioning_context_paths_and_variables_when_loaded_then_what_they_read_is_known() {
+        for (state, reads) in [
+            (
+                json!({"Type": "Pass", "End": true, "InputPath": "$.a", "Parameters": {"b.$": "$.b[?(@.c)]"}}),
+                EnvReads::Nothing,
+            ),
+            (json!({"Type": "Pass", "End": true, "Result": "costs $5"}), EnvReads::Nothing),
+            (json!({"Type": "Pass", "End": true, "Parameters": {"n.$": "$$.Execution.Name"}}), EnvReads::AllButInput),
+            (
+                json!({"Type": "Pass", "End": true, "Parameters": {"t.$": "States.Format('{}', $$.State.EnteredTime)"}}),
+                EnvReads::AllButInput,
+            ),
+            (json!({"Type": "Pass", "End": true, "Parameters": {"v.$": "$total"}}), EnvReads::AllButInput),
+            (
+                json!({"Type": "Pass", "End": true, "Parameters": {"i.$": "$$.Execution.Input.order"}}),
+                EnvReads::Everything,
+            ),
+            (json!({"Type": "Pass", "End": true, "Parameters": {"e.$": "$$.Execution"}}), EnvReads::Everything),
+            (json!({"Type": "Pass", "End": true, "Parameters": {"c.$": "$$"}}), EnvReads::Everything),
+            (json!({"Type": "Pass", "End": true, "QueryLanguage": "JSONata", "Output": 1}), EnvReads::Everything),
+        ] {
+            let loaded = load_state("S", &state, Language::JsonPath, &mut BTreeMap::new()).unwrap();
+            assert_eq!(loaded.reads, reads, "{state}");
+        }
+    }
 }

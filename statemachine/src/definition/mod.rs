@@ -6,5 +6,6 @@ mod model;
 
 pub use model::Definition;
 pub(crate) use model::{
-    MapState, ParallelState, Reason, State, StateKind, TaskState, Transition, WaitFor, WaitState, error_matches,
+    Condition, EnvReads, MapState, ParallelState, Payload, Reason, Seconds, State, StateKind, TaskState, Transition,
+    WaitFor, WaitState, error_matches,
 };

@@ -1,6 +1,13 @@
 //! The typed model of a loaded definition, what the engine runs: the definition and its states,
-//! each state's fields compiled (paths, payload templates, choice rules, wait times, reasons),
-//! transitions, retriers and catchers, and how an `ErrorEquals` list matches an error.
+//! each state's fields compiled (paths, payload templates, choice rules, wait times, reasons,
+//! JSONata templates and expressions), transitions, retriers and catchers, and how an
+//! `ErrorEquals` list matches an error.
+//!
+//! A JSONata state is modelled as a JSONPath state whose JSONPath fields all have their defaults
+//! (each passes its value on unchanged), with its JSONata fields beside them: `output` replaces
+//! what `ResultPath` and `OutputPath` would make, an `Assign` or a payload is a [`Payload`] in
+//! either language, a Choice rule a [`Condition`]. A state written in JSONPath has none of these,
+//! so it runs the code it ran before JSONata was supported.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,6 +17,7 @@ use serde_json::{Value, json};
 use crate::choice::Rule;
 use crate::error::{Failure, error_names};
 use crate::intrinsics::Call;
+use crate::jsonata::{self, Scope};
 use crate::path::RefPath;
 use crate::payload::Template;
 
@@ -76,6 +84,21 @@ impl Definition {
 #[derive(Debug, Clone)]
 pub(crate) struct State {
     pub kind: StateKind,
+    /// What its fields may read besides their data: the engine builds only that (the context
+    /// object holds a copy of the execution's input).
+    pub reads: EnvReads,
+}
+
+/// What a state's fields may read besides their data, as its definition shows (a superset), from
+/// least to most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum EnvReads {
+    /// Neither the context object nor a variable.
+    Nothing,
+    /// The context object and variables, but not `$$.Execution.Input`.
+    AllButInput,
+    /// Anything (JSONata states: `$states.context` may be read whole).
+    Everything,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +141,27 @@ impl StateKind {
     /// The state's Retriers and Catchers (only Task, Parallel and Map states have any).
     pub(crate) fn error_handling(&self) -> (&[Retrier], &[Catcher]) {
         self.result_handling().map_or((&[], &[]), |handling| (&handling.retry, &handling.catch))
+    }
+}
+
+/// A payload in its state's query language: an `Assign`, a Task's or Parallel's `Parameters` or
+/// `Arguments`, a Map's `ItemSelector`.
+#[derive(Debug, Clone)]
+pub(crate) enum Payload {
+    /// A JSONPath payload template, reading `data` and the context object and variables.
+    Path(Template),
+    /// A JSONata template, reading `$states` and the variables.
+    Jsonata(jsonata::Template),
+}
+
+impl Payload {
+    /// The payload: a JSONPath template's from `data`, a JSONata template's from `scope` (whose
+    /// environment both read).
+    pub(crate) fn eval(&self, data: &Value, scope: &Scope<'_>) -> Result<Value, Failure> {
+        match self {
+            Payload::Path(template) => template.eval(data, scope.env()),
+            Payload::Jsonata(template) => template.eval(scope),
+        }
     }
 }
 
@@ -174,12 +218,14 @@ impl ResultPath {
 
 #[derive(Debug, Clone)]
 pub(crate) struct PassState {
-    pub assign: Option<Template>,
+    pub assign: Option<Payload>,
     pub input_path: IoPath,
     pub parameters: Option<Template>,
     pub result: Option<Value>,
     pub result_path: ResultPath,
     pub output_path: IoPath,
+    /// JSONata's `Output`.
+    pub output: Option<jsonata::Template>,
     pub transition: Transition,
 }
 
@@ -187,10 +233,12 @@ pub(crate) struct PassState {
 /// from it, place it in the input, filter the output, go on) and with its errors (retry, catch).
 #[derive(Debug, Clone)]
 pub(crate) struct ResultHandling {
-    pub assign: Option<Template>,
+    pub assign: Option<Payload>,
     pub result_selector: Option<Template>,
     pub result_path: ResultPath,
     pub output_path: IoPath,
+    /// JSONata's `Output`, reading `$states.result`.
+    pub output: Option<jsonata::Template>,
     pub retry: Vec<Retrier>,
     pub catch: Vec<Catcher>,
     pub transition: Transition,
@@ -201,10 +249,29 @@ pub(crate) struct TaskState {
     pub resource: String,
     pub wait_for_task_token: bool,
     pub input_path: IoPath,
-    pub parameters: Option<Template>,
-    pub timeout_seconds: Option<u64>,
-    pub heartbeat_seconds: Option<u64>,
+    /// `Parameters`, or JSONata's `Arguments`.
+    pub parameters: Option<Payload>,
+    pub timeout_seconds: Option<Seconds>,
+    pub heartbeat_seconds: Option<Seconds>,
     pub result: ResultHandling,
+}
+
+/// A Task's `TimeoutSeconds` or `HeartbeatSeconds`: a number, or (JSONata) an expression
+/// evaluated as the task starts.
+#[derive(Debug, Clone)]
+pub(crate) enum Seconds {
+    Literal(u64),
+    Expression(jsonata::Expression),
+}
+
+impl Seconds {
+    /// The number of seconds, if given as one.
+    pub(crate) fn literal(&self) -> Option<u64> {
+        match self {
+            Seconds::Literal(seconds) => Some(*seconds),
+            Seconds::Expression(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -214,15 +281,27 @@ pub(crate) struct ChoiceState {
     pub choices: Vec<ChoiceBranch>,
     pub default: Option<String>,
     /// Assigned when no rule matches and the `Default` is taken.
-    pub assign: Option<Template>,
+    pub assign: Option<Payload>,
+    /// JSONata's `Output`, unless the matching rule has its own.
+    pub output: Option<jsonata::Template>,
 }
 
-/// A top-level Choice rule: when it matches, its `Assign` and where it goes.
+/// A top-level Choice rule: when it matches, its `Assign` (and, in JSONata, `Output`) and where
+/// it goes.
 #[derive(Debug, Clone)]
 pub(crate) struct ChoiceBranch {
-    pub rule: Rule,
+    pub condition: Condition,
     pub next: String,
-    pub assign: Option<Template>,
+    pub assign: Option<Payload>,
+    pub output: Option<jsonata::Template>,
+}
+
+/// When a Choice rule matches: a JSONPath rule, or a JSONata `Condition` (an expression giving a
+/// boolean, or a boolean).
+#[derive(Debug, Clone)]
+pub(crate) enum Condition {
+    Rule(Rule),
+    Jsonata(jsonata::Template),
 }
 
 #[derive(Debug, Clone)]
@@ -231,14 +310,19 @@ pub(crate) enum WaitFor {
     SecondsPath(RefPath),
     Timestamp(DateTime<FixedOffset>),
     TimestampPath(RefPath),
+    /// JSONata's `Seconds` as an expression.
+    SecondsExpression(jsonata::Expression),
+    /// JSONata's `Timestamp` as an expression.
+    TimestampExpression(jsonata::Expression),
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct WaitState {
-    pub assign: Option<Template>,
+    pub assign: Option<Payload>,
     pub input_path: IoPath,
     pub output_path: IoPath,
     pub wait: WaitFor,
+    pub output: Option<jsonata::Template>,
     pub transition: Transition,
 }
 
@@ -246,6 +330,7 @@ pub(crate) struct WaitState {
 pub(crate) struct SucceedState {
     pub input_path: IoPath,
     pub output_path: IoPath,
+    pub output: Option<jsonata::Template>,
 }
 
 /// A Parallel state: its branches (each named by its `StartAt`; their states are in the
@@ -253,7 +338,8 @@ pub(crate) struct SucceedState {
 #[derive(Debug, Clone)]
 pub(crate) struct ParallelState {
     pub input_path: IoPath,
-    pub parameters: Option<Template>,
+    /// `Parameters`, or JSONata's `Arguments`.
+    pub parameters: Option<Payload>,
     pub branches: Vec<String>,
     pub result: ResultHandling,
 }
@@ -274,8 +360,10 @@ pub(crate) struct MapState {
     pub input_path: IoPath,
     /// `ItemsPath` (`$` by default).
     pub items_path: RefPath,
+    /// JSONata's `Items`, in place of `ItemsPath`.
+    pub items: Option<jsonata::Template>,
     /// `ItemSelector` (or the older `Parameters`): each iteration's input, with `$$.Map.Item`.
-    pub item_selector: Option<Template>,
+    pub item_selector: Option<Payload>,
     pub processor: String,
     pub max_concurrency: u64,
     /// `ProcessorConfig.Mode` is `DISTRIBUTED`: each iteration is a child workflow run in a Map
@@ -285,12 +373,13 @@ pub(crate) struct MapState {
     pub result: ResultHandling,
 }
 
-/// A Fail state's `Error` or `Cause`: literal, path, or intrinsic function.
+/// A Fail state's `Error` or `Cause`: literal, path, intrinsic function, or JSONata expression.
 #[derive(Debug, Clone)]
 pub(crate) enum Reason {
     Literal(String),
     Path(RefPath),
     Intrinsic(Call),
+    Expression(jsonata::Expression),
 }
 
 #[derive(Debug, Clone)]
@@ -314,7 +403,9 @@ pub(crate) struct Catcher {
     pub error_equals: Vec<String>,
     pub next: String,
     pub result_path: ResultPath,
-    pub assign: Option<Template>,
+    pub assign: Option<Payload>,
+    /// JSONata's `Output`, reading `$states.errorOutput`.
+    pub output: Option<jsonata::Template>,
 }
 
 /// Whether an error named `error` is matched by an `ErrorEquals` list. `States.ALL` matches every
