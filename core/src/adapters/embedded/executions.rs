@@ -115,11 +115,22 @@ fn append_events(tx: &Transaction<'_>, arn: &str, events: &[(u64, String)]) -> R
         _ => (*first_new as i64, Vec::new()),
     };
     push_lines(&mut lines, events);
+    put_page(tx, arn, first_event, last_new as i64, pack(&lines)?)
+}
+
+/// Writes a history page: its events' JSON lines, compressed (a BLOB) or as they are (TEXT).
+fn put_page(
+    tx: &Transaction<'_>,
+    arn: &str,
+    first_event: i64,
+    last_event: i64,
+    lines: impl rusqlite::ToSql,
+) -> Result<(), ports::StoreError> {
     execute_cached(
         tx,
         "INSERT OR REPLACE INTO execution_history_pages (execution_arn, first_event, last_event, events)
          VALUES (?1, ?2, ?3, ?4)",
-        params![arn, first_event, last_new as i64, pack(&lines)?],
+        params![arn, first_event, last_event, lines],
     )
     .map_err(sql)?;
     Ok(())
@@ -202,13 +213,7 @@ pub(super) fn insert_execution(tx: &Transaction<'_>, row: ExecutionRow) -> Resul
     };
     let mut lines = Vec::with_capacity(events.iter().map(|(_, event)| event.len() + 1).sum());
     push_lines(&mut lines, &events);
-    execute_cached(
-        tx,
-        "INSERT OR REPLACE INTO execution_history_pages (execution_arn, first_event, last_event, events)
-         VALUES (?1, ?2, ?3, ?4)",
-        params![arn, *first as i64, *last as i64, ToSqlOutput::Borrowed(ValueRef::Text(&lines))],
-    )
-    .map_err(sql)?;
+    put_page(tx, &arn, *first as i64, *last as i64, ToSqlOutput::Borrowed(ValueRef::Text(&lines)))?;
     Ok(CreateOutcome::Created)
 }
 
