@@ -921,18 +921,30 @@ impl<'a> Step<'a> {
                             },
                         };
                         if holds {
-                            matched = Some((branch.next.clone(), &branch.assign, branch.output.as_ref()));
+                            matched = Some((branch.next.clone(), Some(&branch.assign), branch.output.as_ref()));
                             break;
                         }
                     }
-                    let default = || choice.default.clone().map(|default| (default, &choice.assign, None));
-                    let Some((target, assign, output)) = matched.or_else(default) else {
+                    let default = || choice.default.clone().map(|default| (default, None, None));
+                    let Some((target, rule_assign, output)) = matched.or_else(default) else {
                         return Err(Failure::new(
                             error_names::NO_CHOICE_MATCHED,
                             "No Choice Rules matched and no Default is specified",
                         ));
                     };
-                    let assigned = evaluate_assign(assign, &effective, &scope)?;
+                    // The state's own Assign applies whichever way the state goes (AWS's Choice
+                    // page); a matched rule's Assign is applied after it, so its value wins for a
+                    // name both assign (as AWS records it: LocalStack's
+                    // test_assign_base.py::test_assign_in_choice[CONDITION_TRUE]).
+                    let mut assigned = evaluate_assign(&choice.assign, &effective, &scope)?;
+                    if let Some(rule_assign) = rule_assign
+                        && let Some(rule_bindings) = evaluate_assign(rule_assign, &effective, &scope)?
+                    {
+                        match &mut assigned {
+                            Some(bindings) => bindings.extend(rule_bindings),
+                            None => assigned = Some(rule_bindings),
+                        }
+                    }
                     let output = match output.or(choice.output.as_ref()) {
                         Some(output) => output.eval(&scope)?,
                         None => choice.output_path.apply(&effective, &context)?,

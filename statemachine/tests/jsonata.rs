@@ -283,18 +283,29 @@ async fn given_a_catcher_with_output_and_assign_when_it_catches_then_it_reads_th
 }
 
 #[tokio::test]
-async fn given_choice_rules_with_their_own_assign_and_output_when_one_matches_then_its_own_apply() {
+async fn given_choice_rules_with_their_own_assign_and_output_when_one_matches_then_its_own_apply_after_the_states_assign()
+ {
     let definition = jsonata_machine(
         "Route",
         json!({
-        "Route": {"Type": "Choice", "Default": "Show", "Assign": {"route": "default"}, "Output": {"via": "state"},
+        "Route": {"Type": "Choice", "Default": "Show", "Assign": {"route": "default", "vip": "{% $states.input.vip %}"},
+            "Output": {"via": "state"},
             "Choices": [
                 {"Condition": "{% $states.input.vip %}", "Next": "Show", "Assign": {"route": "vip"}, "Output": {"via": "rule"}},
                 {"Condition": false, "Next": "Show"}]},
-        "Show": {"Type": "Pass", "Output": {"via": "{% $states.input.via %}", "route": "{% $route %}"}, "End": true}}),
+        "Show": {"Type": "Pass", "Output": {"via": "{% $states.input.via %}", "route": "{% $route %}", "vip": "{% $vip %}"},
+            "End": true}}),
     );
-    assert_eq!(output_of(definition.clone(), json!({"vip": true})).await, json!({"via": "rule", "route": "vip"}));
-    assert_eq!(output_of(definition, json!({"vip": false})).await, json!({"via": "state", "route": "default"}));
+    // The state's Assign applies whichever way the state goes, the matched rule's after it (see
+    // variables.rs for the sources): `vip` comes from the state's, `route` from the rule's.
+    assert_eq!(
+        output_of(definition.clone(), json!({"vip": true})).await,
+        json!({"via": "rule", "route": "vip", "vip": true})
+    );
+    assert_eq!(
+        output_of(definition, json!({"vip": false})).await,
+        json!({"via": "state", "route": "default", "vip": false})
+    );
 }
 
 #[tokio::test]
