@@ -722,9 +722,8 @@ impl<'a> Step<'a> {
     fn failure_of_runs(&self, state: &State) -> Option<Failure> {
         let branches = self.branches()?;
         let mut failed = branches.runs.iter().filter(|run| run.is_finished() && run.output.is_none());
-        let run_failure = |run: &BranchRun| Failure {
-            error: run.error.clone().unwrap_or_default(),
-            cause: run.cause.clone().unwrap_or_default(),
+        let run_failure = |run: &BranchRun| {
+            Failure::new(run.error.as_deref().unwrap_or_default(), run.cause.clone().unwrap_or_default())
         };
         match &state.kind {
             StateKind::Map(map) if map.distributed => {
@@ -1058,17 +1057,22 @@ impl<'a> Step<'a> {
             None => path.resolve(&effective, &context).map(std::borrow::Cow::Borrowed),
             Some(items) => match items.eval(&Scope::new(&current.raw_input, &context)) {
                 Ok(Value::Array(items)) => Some(std::borrow::Cow::Owned(Value::Array(items))),
-                Ok(Value::Object(_)) => {
-                    return self.fail(Failure::runtime(
-                        "The Items field gives an object: iterating over an object's key-value pairs is not supported",
-                    ));
-                }
-                Ok(other) => return self.handle_error(items.wrong_value("Items", "an array", &other)),
-                Err(failure) => return self.handle_error(failure),
+                // An object too: AWS's executions recorded by LocalStack
+                // (test_map_state_items_variable_sampling[object]) fail, where its ItemsPath page
+                // says an object's key-value pairs are iterated (see statemachine/README.md).
+                Ok(other) => return self.items_failed(items.not_an_array(&other)),
+                Err(failure) => return self.items_failed(failure),
             },
         };
         let items = match selected.as_deref() {
             Some(Value::Array(items)) => items.clone(),
+            // A JSONata Map without Items iterates over its input (test_map_state_items_input_types).
+            Some(other) if map.jsonata => {
+                return self.items_failed(Failure::evaluation(
+                    format!("Map state input must be an array but was: {other}"),
+                    None,
+                ));
+            }
             Some(other) => {
                 return self.fail(Failure::runtime(format!(
                     "Invalid path '{path}': the ItemsPath selects {}, not an array",
@@ -1092,6 +1096,14 @@ impl<'a> Step<'a> {
             current.effective_input = Some(effective);
             current.waiting_for = WaitingFor::Branches(Box::new(Branches { items, runs: Vec::new() }));
         }
+    }
+
+    /// A JSONata Map whose items could not be had: as AWS records it, the evaluation failure
+    /// (`EvaluationFailed`) and then `MapStateFailed`, before Retriers and Catchers see it.
+    fn items_failed(&mut self, failure: Failure) {
+        let failure = self.located(failure);
+        self.event(HistoryEventType::MapStateFailed, EventDetails::default());
+        self.handle_error(failure);
     }
 
     fn wait_deadline(
@@ -1417,7 +1429,7 @@ impl<'a> Step<'a> {
                 ..EventDetails::default()
             },
         );
-        self.handle_error(Failure { error, cause });
+        self.handle_error(Failure { error, cause, evaluation: None });
     }
 
     fn task_timed_out(&mut self, task: &TaskState, failure: Failure) {
@@ -1568,8 +1580,11 @@ impl<'a> Step<'a> {
     }
 
     /// A JSONata evaluation failure's cause, begun as AWS begins it: naming the state and the event
-    /// that entered it (as a runtime error's is, in [`Step::fail_with`]).
-    fn located(&self, mut failure: Failure) -> Failure {
+    /// that entered it (as a runtime error's is, in [`Step::fail_with`]). A failed evaluation is
+    /// also written as AWS writes it, once, before anything handles it: an `EvaluationFailed`
+    /// event with the state, error, cause and field (LocalStack's snapshots recorded against AWS,
+    /// e.g. test_base_scenarios.snapshot.json, test_map_state_items_variable_sampling[object]).
+    fn located(&mut self, mut failure: Failure) -> Failure {
         if failure.error == error_names::QUERY_EVALUATION_ERROR
             && !failure.cause.starts_with(RUNTIME_CAUSE_PREFIX)
             && let Some(current) = self.thread()
@@ -1577,6 +1592,19 @@ impl<'a> Step<'a> {
             failure.cause = format!(
                 "{RUNTIME_CAUSE_PREFIX} '{}' (entered at the event id #{}). {}",
                 current.name, current.entered_event_id, failure.cause
+            );
+        }
+        if let Some(evaluation) = failure.evaluation.take() {
+            let state = self.thread().map(|current| current.name.as_str().into());
+            self.event(
+                HistoryEventType::EvaluationFailed,
+                EventDetails {
+                    state,
+                    error: Some(failure.error.clone()),
+                    cause: Some(failure.cause.clone()),
+                    location: evaluation.location.map(|location| (*location).into()),
+                    ..EventDetails::default()
+                },
             );
         }
         failure
@@ -1595,8 +1623,11 @@ impl<'a> Step<'a> {
             ));
         }
         if !self.path.is_empty() {
-            return self
-                .finish_run(Err(Failure { error: error.unwrap_or_default(), cause: cause.unwrap_or_default() }));
+            return self.finish_run(Err(Failure {
+                error: error.unwrap_or_default(),
+                cause: cause.unwrap_or_default(),
+                evaluation: None,
+            }));
         }
         self.finish(ExecutionStatus::Failed, error.clone(), cause.clone());
         self.event(HistoryEventType::ExecutionFailed, EventDetails { error, cause, ..EventDetails::default() });

@@ -362,6 +362,9 @@ pub(crate) struct MapState {
     pub items_path: RefPath,
     /// JSONata's `Items`, in place of `ItemsPath`.
     pub items: Option<jsonata::Template>,
+    /// The state is a JSONata one: items that are not an array fail it with
+    /// `States.QueryEvaluationError`, as AWS fails it.
+    pub jsonata: bool,
     /// `ItemSelector` (or the older `Parameters`): each iteration's input, with `$$.Map.Item`.
     pub item_selector: Option<Payload>,
     pub processor: String,
