@@ -86,6 +86,12 @@ const RUNTIME_CAUSE_PREFIX: &str = "An error occurred while executing the state"
 /// The largest number of seconds a wait or retry interval may last.
 const MAX_WAIT_SECONDS: f64 = 99_999_999.0;
 
+/// The longest a Wait state's timestamp may be ahead, in seconds: AWS waited for a timestamp
+/// 24,855 days ahead and failed one 24,856 days ahead with "Wait state delay is too long."
+/// (LocalStack's test_wait.snapshot.json, recorded against AWS:
+/// test_timestamp_too_far_in_future_boundary[24855] and [24856]); 2^31 - 1 seconds lies between.
+const MAX_TIMESTAMP_DELAY_SECONDS: i64 = i32::MAX as i64;
+
 const TOKEN_PREFIX: &str = "smtt1-";
 
 /// A new task token: unguessable (a v4 UUID's 122 random bits, besides a v7's 74), and
@@ -991,9 +997,15 @@ impl<'a> Step<'a> {
                     let value = match reason {
                         None => return Ok(None),
                         Some(Reason::Literal(text)) => return Ok(Some(text.clone())),
+                        // AWS's wording (LocalStack's snapshots recorded against AWS:
+                        // test_base_scenarios.snapshot.json, test_invalid_jsonpath[…ERRORPATH] and
+                        // [ST.INVALID_JSONPATH_IN_CAUSEPATH]), the input quoted as a Parameters
+                        // path's failure quotes it.
                         Some(Reason::Path(path)) => path.resolve(raw, &context).cloned().ok_or_else(|| {
                             Failure::runtime(format!(
-                                "Invalid path '{path}': the {field} references a field not present in the input"
+                                "The JSONPath '{path}' specified for the field '{field}' could not be found in the \
+                                 input '{}'",
+                                serde_json::to_string(path.start(raw, &context)).unwrap_or_default()
                             ))
                         })?,
                         Some(Reason::Intrinsic(call)) => call.eval(raw, &context)?,
@@ -1124,9 +1136,18 @@ impl<'a> Step<'a> {
             }
             WaitFor::TimestampExpression(expression) => {
                 match Scope::new(&current.raw_input, context).eval(expression)? {
-                    Value::String(text) if timestamp::parse(&text).is_some() => {
-                        timestamp::parse(&text).map(|at| at.with_timezone(&Utc))
-                    }
+                    Value::String(text) => match timestamp::parse(&text) {
+                        Some(at) => Some(at.with_timezone(&Utc)),
+                        // AWS's wording, with the field as location (LocalStack's
+                        // test_base_scenarios.snapshot.json, recorded against AWS:
+                        // test_wait_timestamp_jsonata[NO_Z] and the others of that test).
+                        None => {
+                            return Err(expression.failure_in_field(format_args!(
+                                "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time \
+                                 format string: {text}"
+                            )));
+                        }
+                    },
                     other => {
                         return Err(expression.wrong_value(
                             "an RFC 3339 timestamp with an uppercase T and Z, e.g. \"2016-03-14T01:59:00Z\"",
@@ -1183,12 +1204,8 @@ impl<'a> Step<'a> {
             },
         };
         let until = until.ok_or_else(|| Failure::runtime("the wait ends beyond the representable time"))?;
-        // Step Functions bounds a timestamp's wait as it bounds Seconds (99,999,999 s).
-        if (until - from).num_milliseconds() as f64 > MAX_WAIT_SECONDS * 1000.0 {
-            return Err(Failure::runtime(format!(
-                "The Wait state's timestamp {} is more than {MAX_WAIT_SECONDS} seconds away",
-                timestamp::format(until)
-            )));
+        if (until - from).num_seconds() > MAX_TIMESTAMP_DELAY_SECONDS {
+            return Err(Failure::runtime("Wait state delay is too long."));
         }
         Ok((effective, until))
     }
@@ -1291,12 +1308,20 @@ impl<'a> Step<'a> {
             (task_seconds(&task.timeout_seconds, timeout), task_seconds(&task.heartbeat_seconds, heartbeat))
             && heartbeat_seconds >= timeout_seconds
         {
-            return Err(Failure::new(
-                error_names::QUERY_EVALUATION_ERROR,
+            // A JSONata failure like the others, so it writes EvaluationFailed; its location is the
+            // field whose expression gave the value the rule refuses: HeartbeatSeconds if it is
+            // one, else TimeoutSeconds (one of them is, or the load would have refused the pair).
+            let location =
+                [&task.heartbeat_seconds, &task.timeout_seconds].into_iter().find_map(|setting| match setting {
+                    Some(Seconds::Expression(expression)) => Some(expression.field().clone()),
+                    _ => None,
+                });
+            return Err(Failure::evaluation(
                 format!(
                     "The HeartbeatSeconds ({heartbeat_seconds}) must be smaller than the TimeoutSeconds \
                      ({timeout_seconds})"
                 ),
+                location,
             ));
         }
         Ok((timeout, heartbeat))

@@ -131,6 +131,18 @@ impl Expression {
         )
     }
 
+    /// The field the expression is written in, as AWS names it in a failure's location
+    /// (`Output/result`, `HeartbeatSeconds`).
+    pub(crate) fn field(&self) -> &Arc<str> {
+        &self.field
+    }
+
+    /// A failure of this expression's field worded without the expression (AWS words some so,
+    /// e.g. a Wait's `Timestamp` that is no timestamp), still located at the field.
+    pub(crate) fn failure_in_field(&self, cause: impl std::fmt::Display) -> Failure {
+        Failure::evaluation(cause.to_string(), Some(self.field.clone()))
+    }
+
     /// The failure for a value its field does not take (`expected`: "a boolean", "an integer
     /// from 0 to 99999999", …).
     pub(crate) fn wrong_value(&self, expected: &str, value: &Value) -> Failure {
@@ -309,7 +321,11 @@ impl<'a> Scope<'a> {
         })?;
         match from_jvalue(&result, 0) {
             Ok(Some(value)) => Ok(value),
-            Ok(None) => Err(expression.failure("returned nothing (undefined).")),
+            Ok(None) if matches!(result, JValue::Undefined) => Err(expression.failure("returned nothing (undefined).")),
+            // A function (or regex) is no JSON value: AWS's wording (LocalStack's
+            // test_base_scenarios.snapshot.json, recorded against AWS:
+            // test_map_state_items_eval_jsonata_fail[function]).
+            Ok(None) => Err(expression.failure("returned an unsupported result type.")),
             Err(TooDeep) => {
                 Err(expression
                     .failure(format_args!("returned a value nested more than {MAX_RESULT_DEPTH} levels deep.")))

@@ -817,3 +817,39 @@ async fn given_an_expression_that_fails_when_run_then_an_evaluation_failed_event
     assert_eq!(types[first - 1], "TaskStateEntered", "{types:?}");
     assert_eq!(types[types.len() - 3..], ["TaskStateExited", "PassStateEntered", "ExecutionFailed"], "{types:?}");
 }
+
+#[tokio::test]
+async fn given_a_heartbeat_not_below_the_timeout_when_the_task_starts_then_evaluation_failed_names_the_field() {
+    // Refused as any failed expression is: States.QueryEvaluationError, which a Retrier or
+    // Catcher may handle, and an EvaluationFailed event at the field whose expression gave the
+    // refused value, before anything handles it (AWS words no cause for this: the text is ours).
+    let ship = |timeout: Value, heartbeat: Value| {
+        jsonata_machine(
+            "Ship",
+            json!({"Ship": {"Type": "Task", "Resource": TOKEN, "End": true, "TimeoutSeconds": timeout,
+                "HeartbeatSeconds": heartbeat, "Arguments": {"token": "{% $states.context.Task.Token %}"}}}),
+        )
+    };
+    let cause = "An error occurred while executing the state 'Ship' (entered at the event id #2). The \
+                 HeartbeatSeconds (5) must be smaller than the TimeoutSeconds (5)";
+    for (definition, location) in [
+        (ship(json!("{% $states.input.timeout %}"), json!("{% $states.input.timeout %}")), "HeartbeatSeconds"),
+        (ship(json!(5), json!("{% $states.input.timeout %}")), "HeartbeatSeconds"),
+        (ship(json!("{% $states.input.timeout %}"), json!(5)), "TimeoutSeconds"),
+    ] {
+        let h = Harness::new(definition, tasks);
+        let done = h.run("equal", json!({"timeout": 5})).await;
+        assert_eq!(
+            (done.error.as_deref(), done.cause.as_deref()),
+            (Some("States.QueryEvaluationError"), Some(cause)),
+            "{location}"
+        );
+        assert_eq!(
+            h.history_types("equal").await,
+            ["ExecutionStarted", "TaskStateEntered", "EvaluationFailed", "ExecutionFailed"]
+        );
+        let expected =
+            ("Ship".to_owned(), "States.QueryEvaluationError".to_owned(), cause.to_owned(), Some(location.to_owned()));
+        assert_eq!(evaluation_failures(&h, "equal").await, [expected]);
+    }
+}

@@ -189,7 +189,7 @@ impl IoPath {
             IoPath::Empty => Ok(json!({})),
             // Step Functions' wording, with the path as Jayway JsonPath (which it uses) prints it.
             IoPath::Path(path) => path.resolve(value, context).cloned().ok_or_else(|| {
-                Failure::runtime(format!("Invalid path '{path}' : No results for path: {}", path.jayway()))
+                Failure::runtime(format!("Invalid path '{path}' : {}", path.no_results(value, context)))
             }),
         }
     }
