@@ -86,6 +86,12 @@ const RUNTIME_CAUSE_PREFIX: &str = "An error occurred while executing the state"
 /// The largest number of seconds a wait or retry interval may last.
 const MAX_WAIT_SECONDS: f64 = 99_999_999.0;
 
+/// The longest a Wait state's timestamp may be ahead, in seconds: AWS waited for a timestamp
+/// 24,855 days ahead and failed one 24,856 days ahead with "Wait state delay is too long."
+/// (LocalStack's test_wait.snapshot.json, recorded against AWS:
+/// test_timestamp_too_far_in_future_boundary[24855] and [24856]); 2^31 - 1 seconds lies between.
+const MAX_TIMESTAMP_DELAY_SECONDS: i64 = i32::MAX as i64;
+
 const TOKEN_PREFIX: &str = "smtt1-";
 
 /// A new task token: unguessable (a v4 UUID's 122 random bits, besides a v7's 74), and
@@ -722,9 +728,8 @@ impl<'a> Step<'a> {
     fn failure_of_runs(&self, state: &State) -> Option<Failure> {
         let branches = self.branches()?;
         let mut failed = branches.runs.iter().filter(|run| run.is_finished() && run.output.is_none());
-        let run_failure = |run: &BranchRun| Failure {
-            error: run.error.clone().unwrap_or_default(),
-            cause: run.cause.clone().unwrap_or_default(),
+        let run_failure = |run: &BranchRun| {
+            Failure::new(run.error.as_deref().unwrap_or_default(), run.cause.clone().unwrap_or_default())
         };
         match &state.kind {
             StateKind::Map(map) if map.distributed => {
@@ -921,18 +926,30 @@ impl<'a> Step<'a> {
                             },
                         };
                         if holds {
-                            matched = Some((branch.next.clone(), &branch.assign, branch.output.as_ref()));
+                            matched = Some((branch.next.clone(), Some(&branch.assign), branch.output.as_ref()));
                             break;
                         }
                     }
-                    let default = || choice.default.clone().map(|default| (default, &choice.assign, None));
-                    let Some((target, assign, output)) = matched.or_else(default) else {
+                    let default = || choice.default.clone().map(|default| (default, None, None));
+                    let Some((target, rule_assign, output)) = matched.or_else(default) else {
                         return Err(Failure::new(
                             error_names::NO_CHOICE_MATCHED,
                             "No Choice Rules matched and no Default is specified",
                         ));
                     };
-                    let assigned = evaluate_assign(assign, &effective, &scope)?;
+                    // The state's own Assign applies whichever way the state goes (AWS's Choice
+                    // page); a matched rule's Assign is applied after it, so its value wins for a
+                    // name both assign (as AWS records it: LocalStack's
+                    // test_assign_base.py::test_assign_in_choice[CONDITION_TRUE]).
+                    let mut assigned = evaluate_assign(&choice.assign, &effective, &scope)?;
+                    if let Some(rule_assign) = rule_assign
+                        && let Some(rule_bindings) = evaluate_assign(rule_assign, &effective, &scope)?
+                    {
+                        match &mut assigned {
+                            Some(bindings) => bindings.extend(rule_bindings),
+                            None => assigned = Some(rule_bindings),
+                        }
+                    }
                     let output = match output.or(choice.output.as_ref()) {
                         Some(output) => output.eval(&scope)?,
                         None => choice.output_path.apply(&effective, &context)?,
@@ -980,9 +997,15 @@ impl<'a> Step<'a> {
                     let value = match reason {
                         None => return Ok(None),
                         Some(Reason::Literal(text)) => return Ok(Some(text.clone())),
+                        // AWS's wording (LocalStack's snapshots recorded against AWS:
+                        // test_base_scenarios.snapshot.json, test_invalid_jsonpath[…ERRORPATH] and
+                        // [ST.INVALID_JSONPATH_IN_CAUSEPATH]), the input quoted as a Parameters
+                        // path's failure quotes it.
                         Some(Reason::Path(path)) => path.resolve(raw, &context).cloned().ok_or_else(|| {
                             Failure::runtime(format!(
-                                "Invalid path '{path}': the {field} references a field not present in the input"
+                                "The JSONPath '{path}' specified for the field '{field}' could not be found in the \
+                                 input '{}'",
+                                serde_json::to_string(path.start(raw, &context)).unwrap_or_default()
                             ))
                         })?,
                         Some(Reason::Intrinsic(call)) => call.eval(raw, &context)?,
@@ -1046,17 +1069,22 @@ impl<'a> Step<'a> {
             None => path.resolve(&effective, &context).map(std::borrow::Cow::Borrowed),
             Some(items) => match items.eval(&Scope::new(&current.raw_input, &context)) {
                 Ok(Value::Array(items)) => Some(std::borrow::Cow::Owned(Value::Array(items))),
-                Ok(Value::Object(_)) => {
-                    return self.fail(Failure::runtime(
-                        "The Items field gives an object: iterating over an object's key-value pairs is not supported",
-                    ));
-                }
-                Ok(other) => return self.handle_error(items.wrong_value("Items", "an array", &other)),
-                Err(failure) => return self.handle_error(failure),
+                // An object too: AWS's executions recorded by LocalStack
+                // (test_map_state_items_variable_sampling[object]) fail, where its ItemsPath page
+                // says an object's key-value pairs are iterated (see statemachine/README.md).
+                Ok(other) => return self.items_failed(items.not_an_array(&other)),
+                Err(failure) => return self.items_failed(failure),
             },
         };
         let items = match selected.as_deref() {
             Some(Value::Array(items)) => items.clone(),
+            // A JSONata Map without Items iterates over its input (test_map_state_items_input_types).
+            Some(other) if map.jsonata => {
+                return self.items_failed(Failure::evaluation(
+                    format!("Map state input must be an array but was: {other}"),
+                    None,
+                ));
+            }
             Some(other) => {
                 return self.fail(Failure::runtime(format!(
                     "Invalid path '{path}': the ItemsPath selects {}, not an array",
@@ -1082,6 +1110,14 @@ impl<'a> Step<'a> {
         }
     }
 
+    /// A JSONata Map whose items could not be had: as AWS records it, the evaluation failure
+    /// (`EvaluationFailed`) and then `MapStateFailed`, before Retriers and Catchers see it.
+    fn items_failed(&mut self, failure: Failure) {
+        let failure = self.located(failure);
+        self.event(HistoryEventType::MapStateFailed, EventDetails::default());
+        self.handle_error(failure);
+    }
+
     fn wait_deadline(
         &self,
         current: &CurrentState,
@@ -1100,9 +1136,18 @@ impl<'a> Step<'a> {
             }
             WaitFor::TimestampExpression(expression) => {
                 match Scope::new(&current.raw_input, context).eval(expression)? {
-                    Value::String(text) if timestamp::parse(&text).is_some() => {
-                        timestamp::parse(&text).map(|at| at.with_timezone(&Utc))
-                    }
+                    Value::String(text) => match timestamp::parse(&text) {
+                        Some(at) => Some(at.with_timezone(&Utc)),
+                        // AWS's wording, with the field as location (LocalStack's
+                        // test_base_scenarios.snapshot.json, recorded against AWS:
+                        // test_wait_timestamp_jsonata[NO_Z] and the others of that test).
+                        None => {
+                            return Err(expression.failure_in_field(format_args!(
+                                "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time \
+                                 format string: {text}"
+                            )));
+                        }
+                    },
                     other => {
                         return Err(expression.wrong_value(
                             "an RFC 3339 timestamp with an uppercase T and Z, e.g. \"2016-03-14T01:59:00Z\"",
@@ -1159,12 +1204,8 @@ impl<'a> Step<'a> {
             },
         };
         let until = until.ok_or_else(|| Failure::runtime("the wait ends beyond the representable time"))?;
-        // Step Functions bounds a timestamp's wait as it bounds Seconds (99,999,999 s).
-        if (until - from).num_milliseconds() as f64 > MAX_WAIT_SECONDS * 1000.0 {
-            return Err(Failure::runtime(format!(
-                "The Wait state's timestamp {} is more than {MAX_WAIT_SECONDS} seconds away",
-                timestamp::format(until)
-            )));
+        if (until - from).num_seconds() > MAX_TIMESTAMP_DELAY_SECONDS {
+            return Err(Failure::runtime("Wait state delay is too long."));
         }
         Ok((effective, until))
     }
@@ -1267,12 +1308,20 @@ impl<'a> Step<'a> {
             (task_seconds(&task.timeout_seconds, timeout), task_seconds(&task.heartbeat_seconds, heartbeat))
             && heartbeat_seconds >= timeout_seconds
         {
-            return Err(Failure::new(
-                error_names::QUERY_EVALUATION_ERROR,
+            // A JSONata failure like the others, so it writes EvaluationFailed; its location is the
+            // field whose expression gave the value the rule refuses: HeartbeatSeconds if it is
+            // one, else TimeoutSeconds (one of them is, or the load would have refused the pair).
+            let location =
+                [&task.heartbeat_seconds, &task.timeout_seconds].into_iter().find_map(|setting| match setting {
+                    Some(Seconds::Expression(expression)) => Some(expression.field().clone()),
+                    _ => None,
+                });
+            return Err(Failure::evaluation(
                 format!(
                     "The HeartbeatSeconds ({heartbeat_seconds}) must be smaller than the TimeoutSeconds \
                      ({timeout_seconds})"
                 ),
+                location,
             ));
         }
         Ok((timeout, heartbeat))
@@ -1405,7 +1454,7 @@ impl<'a> Step<'a> {
                 ..EventDetails::default()
             },
         );
-        self.handle_error(Failure { error, cause });
+        self.handle_error(Failure { error, cause, evaluation: None });
     }
 
     fn task_timed_out(&mut self, task: &TaskState, failure: Failure) {
@@ -1556,8 +1605,11 @@ impl<'a> Step<'a> {
     }
 
     /// A JSONata evaluation failure's cause, begun as AWS begins it: naming the state and the event
-    /// that entered it (as a runtime error's is, in [`Step::fail_with`]).
-    fn located(&self, mut failure: Failure) -> Failure {
+    /// that entered it (as a runtime error's is, in [`Step::fail_with`]). A failed evaluation is
+    /// also written as AWS writes it, once, before anything handles it: an `EvaluationFailed`
+    /// event with the state, error, cause and field (LocalStack's snapshots recorded against AWS,
+    /// e.g. test_base_scenarios.snapshot.json, test_map_state_items_variable_sampling[object]).
+    fn located(&mut self, mut failure: Failure) -> Failure {
         if failure.error == error_names::QUERY_EVALUATION_ERROR
             && !failure.cause.starts_with(RUNTIME_CAUSE_PREFIX)
             && let Some(current) = self.thread()
@@ -1565,6 +1617,19 @@ impl<'a> Step<'a> {
             failure.cause = format!(
                 "{RUNTIME_CAUSE_PREFIX} '{}' (entered at the event id #{}). {}",
                 current.name, current.entered_event_id, failure.cause
+            );
+        }
+        if let Some(evaluation) = failure.evaluation.take() {
+            let state = self.thread().map(|current| current.name.as_str().into());
+            self.event(
+                HistoryEventType::EvaluationFailed,
+                EventDetails {
+                    state,
+                    error: Some(failure.error.clone()),
+                    cause: Some(failure.cause.clone()),
+                    location: evaluation.location.map(|location| (*location).into()),
+                    ..EventDetails::default()
+                },
             );
         }
         failure
@@ -1583,8 +1648,11 @@ impl<'a> Step<'a> {
             ));
         }
         if !self.path.is_empty() {
-            return self
-                .finish_run(Err(Failure { error: error.unwrap_or_default(), cause: cause.unwrap_or_default() }));
+            return self.finish_run(Err(Failure {
+                error: error.unwrap_or_default(),
+                cause: cause.unwrap_or_default(),
+                evaluation: None,
+            }));
         }
         self.finish(ExecutionStatus::Failed, error.clone(), cause.clone());
         self.event(HistoryEventType::ExecutionFailed, EventDetails { error, cause, ..EventDetails::default() });

@@ -3,6 +3,7 @@
 //! and the predefined ASL error names ([`error_names`]).
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::store::ExecutionStatus;
 
@@ -128,11 +129,31 @@ impl Refusal {
 pub(crate) struct Failure {
     pub error: String,
     pub cause: String,
+    /// Set when a JSONata evaluation failed: the state then writes an `EvaluationFailed` event
+    /// (once; the engine takes it as it writes the event).
+    pub evaluation: Option<Evaluation>,
+}
+
+/// Where a JSONata evaluation failed, as AWS's `EvaluationFailedEventDetails.location` names it:
+/// the field (`Output/result`, `Items`), or none when the state's input as a whole was the
+/// wrong kind (a Map without `Items` given a non-array input).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Evaluation {
+    pub location: Option<Arc<str>>,
 }
 
 impl Failure {
     pub(crate) fn new(error: &str, cause: impl Into<String>) -> Self {
-        Failure { error: error.to_owned(), cause: cause.into() }
+        Failure { error: error.to_owned(), cause: cause.into(), evaluation: None }
+    }
+
+    /// A `States.QueryEvaluationError` raised evaluating the field `location`.
+    pub(crate) fn evaluation(cause: impl Into<String>, location: Option<Arc<str>>) -> Self {
+        Failure {
+            error: error_names::QUERY_EVALUATION_ERROR.to_owned(),
+            cause: cause.into(),
+            evaluation: Some(Evaluation { location }),
+        }
     }
 
     pub(crate) fn runtime(cause: impl Into<String>) -> Self {

@@ -53,6 +53,7 @@ pub enum HistoryEventType {
     TaskSucceeded,
     TaskFailed,
     TaskTimedOut,
+    EvaluationFailed,
 }
 
 impl HistoryEventType {
@@ -100,6 +101,7 @@ impl HistoryEventType {
             HistoryEventType::TaskSucceeded => "TaskSucceeded",
             HistoryEventType::TaskFailed => "TaskFailed",
             HistoryEventType::TaskTimedOut => "TaskTimedOut",
+            HistoryEventType::EvaluationFailed => "EvaluationFailed",
         }
     }
 
@@ -182,6 +184,13 @@ pub struct EventDetails {
     /// How many items the Map iterates over (`MapStateStarted`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length: Option<u32>,
+    /// The state whose JSONata expression failed (`EvaluationFailed`). Boxed `str`s, two words
+    /// each, as only that event carries them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<Box<str>>,
+    /// The field whose expression failed (`EvaluationFailed`), e.g. `Output/result` or `Items`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Box<str>>,
 }
 
 /// One event of an execution's history.

@@ -16,7 +16,7 @@ use jsonata_core::evaluator::{Context, Evaluator, EvaluatorError, EvaluatorOptio
 use jsonata_core::value::{JValue, with_stack};
 use serde_json::{Map, Number, Value};
 
-use crate::error::{Failure, Refusal, error_names};
+use crate::error::{Failure, Refusal};
 use crate::intrinsics;
 use crate::path::kind_of;
 
@@ -125,16 +125,40 @@ impl Expression {
     }
 
     fn failure(&self, what: impl std::fmt::Display) -> Failure {
-        Failure::new(
-            error_names::QUERY_EVALUATION_ERROR,
+        Failure::evaluation(
             format!("The JSONata expression '{}' specified for the field '{}' {what}", self.text, self.field),
+            Some(self.field.clone()),
         )
+    }
+
+    /// The field the expression is written in, as AWS names it in a failure's location
+    /// (`Output/result`, `HeartbeatSeconds`).
+    pub(crate) fn field(&self) -> &Arc<str> {
+        &self.field
+    }
+
+    /// A failure of this expression's field worded without the expression (AWS words some so,
+    /// e.g. a Wait's `Timestamp` that is no timestamp), still located at the field.
+    pub(crate) fn failure_in_field(&self, cause: impl std::fmt::Display) -> Failure {
+        Failure::evaluation(cause.to_string(), Some(self.field.clone()))
     }
 
     /// The failure for a value its field does not take (`expected`: "a boolean", "an integer
     /// from 0 to 99999999", …).
     pub(crate) fn wrong_value(&self, expected: &str, value: &Value) -> Failure {
         self.failure(format_args!("returned an unexpected result: the field takes {expected}, not {}", describe(value)))
+    }
+}
+
+/// A value's JSON type, as AWS's causes name it (`'number'`, `'object'`, …).
+pub(crate) fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
     }
 }
 
@@ -216,14 +240,27 @@ impl Template {
         })
     }
 
+    /// A Map's `Items` giving something other than an array, worded as AWS words it (LocalStack's
+    /// snapshots recorded against AWS: test_base_scenarios.snapshot.json,
+    /// test_map_state_items_eval_jsonata_fail and test_map_state_items_variable_sampling).
+    pub(crate) fn not_an_array(&self, value: &Value) -> Failure {
+        match self {
+            Template::Expression(expression) => expression.failure(format_args!(
+                "returned an unexpected result type. Expected 'array', but was '{}' for value: {value}",
+                json_type(value)
+            )),
+            _ => self.wrong_value("Items", "an array", value),
+        }
+    }
+
     /// The failure for a value the field does not take; a literal's kind is checked at load, so
     /// it is an expression's (or, for an object or array, the field's own).
     pub(crate) fn wrong_value(&self, field: &str, expected: &str, value: &Value) -> Failure {
         match self {
             Template::Expression(expression) => expression.wrong_value(expected, value),
-            _ => Failure::new(
-                error_names::QUERY_EVALUATION_ERROR,
+            _ => Failure::evaluation(
                 format!("The field '{field}' takes {expected}, not {}", describe(value)),
+                Some(field.into()),
             ),
         }
     }
@@ -284,7 +321,11 @@ impl<'a> Scope<'a> {
         })?;
         match from_jvalue(&result, 0) {
             Ok(Some(value)) => Ok(value),
-            Ok(None) => Err(expression.failure("returned nothing (undefined).")),
+            Ok(None) if matches!(result, JValue::Undefined) => Err(expression.failure("returned nothing (undefined).")),
+            // A function (or regex) is no JSON value: AWS's wording (LocalStack's
+            // test_base_scenarios.snapshot.json, recorded against AWS:
+            // test_map_state_items_eval_jsonata_fail[function]).
+            Ok(None) => Err(expression.failure("returned an unsupported result type.")),
             Err(TooDeep) => {
                 Err(expression
                     .failure(format_args!("returned a value nested more than {MAX_RESULT_DEPTH} levels deep.")))

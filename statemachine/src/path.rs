@@ -100,19 +100,54 @@ impl RefPath {
         Ok(path)
     }
 
-    /// The path as Jayway JsonPath prints it in its errors: `$['order']['items'][0]`.
-    pub(crate) fn jayway(&self) -> String {
+    /// The path's first `steps` steps as Jayway JsonPath prints a path in its errors:
+    /// `$['order']['items'][0]`.
+    fn jayway(&self, steps: usize) -> String {
         let mut text = String::from(match self.root {
             Root::Context => "$$",
             Root::Data | Root::Variables => "$",
         });
-        for segment in &self.segments {
+        for segment in &self.segments[..steps] {
             match segment {
                 Segment::Field(name) => text.push_str(&format!("['{name}']")),
                 Segment::Index(index) => text.push_str(&format!("[{index}]")),
             }
         }
         text
+    }
+
+    /// What the path starts from in `data` or `env` (see [`start_of`]).
+    pub(crate) fn start<'a>(&self, data: &'a Value, env: &'a Value) -> &'a Value {
+        start_of(self.root, data, env)
+    }
+
+    /// Why the path selects nothing in `data`, as Jayway JsonPath (which Step Functions uses)
+    /// words it: a field missing from an object before the last step is "Missing property in path
+    /// $['a']" (the path up to that field); anything else is "No results for path: $['a']['b']"
+    /// (the whole path). Called only once [`RefPath::resolve`] found nothing, so it costs nothing
+    /// on a path that selects a value.
+    pub(crate) fn no_results(&self, data: &Value, env: &Value) -> String {
+        let mut current = start_of(self.root, data, env);
+        for (position, segment) in self.segments.iter().enumerate() {
+            let next = match segment {
+                Segment::Field(name) => match current.as_object() {
+                    Some(object) => match object.get(name) {
+                        Some(next) => Some(next),
+                        None if position + 1 < self.segments.len() => {
+                            return format!("Missing property in path {}", self.jayway(position + 1));
+                        }
+                        None => None,
+                    },
+                    None => None,
+                },
+                Segment::Index(index) => current.as_array().and_then(|array| array.get(*index)),
+            };
+            match next {
+                Some(next) => current = next,
+                None => break,
+            }
+        }
+        format!("No results for path: {}", self.jayway(self.segments.len()))
     }
 
     /// Whether this is `$` (the whole data).

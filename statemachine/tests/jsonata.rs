@@ -283,18 +283,29 @@ async fn given_a_catcher_with_output_and_assign_when_it_catches_then_it_reads_th
 }
 
 #[tokio::test]
-async fn given_choice_rules_with_their_own_assign_and_output_when_one_matches_then_its_own_apply() {
+async fn given_choice_rules_with_their_own_assign_and_output_when_one_matches_then_its_own_apply_after_the_states_assign()
+ {
     let definition = jsonata_machine(
         "Route",
         json!({
-        "Route": {"Type": "Choice", "Default": "Show", "Assign": {"route": "default"}, "Output": {"via": "state"},
+        "Route": {"Type": "Choice", "Default": "Show", "Assign": {"route": "default", "vip": "{% $states.input.vip %}"},
+            "Output": {"via": "state"},
             "Choices": [
                 {"Condition": "{% $states.input.vip %}", "Next": "Show", "Assign": {"route": "vip"}, "Output": {"via": "rule"}},
                 {"Condition": false, "Next": "Show"}]},
-        "Show": {"Type": "Pass", "Output": {"via": "{% $states.input.via %}", "route": "{% $route %}"}, "End": true}}),
+        "Show": {"Type": "Pass", "Output": {"via": "{% $states.input.via %}", "route": "{% $route %}", "vip": "{% $vip %}"},
+            "End": true}}),
     );
-    assert_eq!(output_of(definition.clone(), json!({"vip": true})).await, json!({"via": "rule", "route": "vip"}));
-    assert_eq!(output_of(definition, json!({"vip": false})).await, json!({"via": "state", "route": "default"}));
+    // The state's Assign applies whichever way the state goes, the matched rule's after it (see
+    // variables.rs for the sources): `vip` comes from the state's, `route` from the rule's.
+    assert_eq!(
+        output_of(definition.clone(), json!({"vip": true})).await,
+        json!({"via": "rule", "route": "vip", "vip": true})
+    );
+    assert_eq!(
+        output_of(definition, json!({"vip": false})).await,
+        json!({"via": "state", "route": "default", "vip": false})
+    );
 }
 
 #[tokio::test]
@@ -670,4 +681,175 @@ fn given_definitions_aws_refuses_when_loaded_then_refused_naming_the_state_and_f
         "End": true, "Branches": [{"StartAt": "B", "States": {"B": {"Type": "Pass", "Output": 1, "End": true}}}]}}}))
         .unwrap_err();
     assert_eq!((nested.state.as_deref(), nested.field.as_deref()), (Some("B"), Some("Output")), "{nested}");
+}
+
+/// The `EvaluationFailed` events of an execution's history: (state, error, cause, location).
+async fn evaluation_failures(h: &Harness, name: &str) -> Vec<(String, String, String, Option<String>)> {
+    h.history(name)
+        .await
+        .into_iter()
+        .filter(|e| e.event_type.to_string() == "EvaluationFailed")
+        .map(|e| {
+            let d = e.details;
+            (d.state.unwrap().into(), d.error.unwrap(), d.cause.unwrap(), d.location.map(String::from))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn given_a_map_whose_items_are_not_an_array_when_run_then_it_fails_as_aws_records_it() {
+    // AWS's executions as LocalStack recorded them (tests/aws/services/stepfunctions/v2/scenarios/
+    // test_base_scenarios.snapshot.json of localstack/localstack): test_map_state_items_variable_sampling
+    // (Items "{% $ItemsVar %}") and test_map_state_items_input_types (no Items, the input a
+    // non-array) for a number, a string, a boolean, an object and null. An object fails too,
+    // where the ItemsPath page says its key-value pairs are iterated.
+    let processor = json!({"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Pass", "States": {"Pass": {"Type": "Pass", "End": true}}});
+    let sampling = |value: Value| {
+        jsonata_machine(
+            "Start",
+            json!({
+            "Start": {"Type": "Pass", "Assign": {"ItemsVar": value}, "Next": "MapIterateState"},
+            "MapIterateState": {"Type": "Map", "MaxConcurrency": 1, "Items": "{% $ItemsVar %}", "ItemProcessor": processor, "End": true}}),
+        )
+    };
+    let input_types = jsonata_machine(
+        "Start",
+        json!({
+        "Start": {"Type": "Pass", "Output": "{% $states.input.items %}", "Next": "MapIterateState"},
+        "MapIterateState": {"Type": "Map", "MaxConcurrency": 1, "ItemProcessor": processor, "End": true}}),
+    );
+    let prefix = "An error occurred while executing the state 'MapIterateState' (entered at the event id #4). ";
+    for (value, kind, text) in [
+        (json!(1), "number", "1"),
+        (json!("string"), "string", "\"string\""),
+        (json!(true), "boolean", "true"),
+        (json!({"foo": "bar"}), "object", "{\"foo\":\"bar\"}"),
+        (json!(null), "null", "null"),
+    ] {
+        let expected = format!(
+            "{prefix}The JSONata expression '$ItemsVar' specified for the field 'Items' returned an unexpected result \
+             type. Expected 'array', but was '{kind}' for value: {text}"
+        );
+        let h = Harness::new(sampling(value.clone()), tasks);
+        let done = h.run("sampling", json!({})).await;
+        assert_eq!(
+            (done.error.as_deref(), done.cause.as_deref()),
+            (Some("States.QueryEvaluationError"), Some(&*expected))
+        );
+        let types = h.history_types("sampling").await;
+        assert_eq!(types[4..], ["EvaluationFailed", "MapStateFailed", "ExecutionFailed"], "{types:?}");
+        let failures = evaluation_failures(&h, "sampling").await;
+        let location = Some("Items".to_owned());
+        assert_eq!(
+            failures,
+            [("MapIterateState".to_owned(), "States.QueryEvaluationError".to_owned(), expected, location)]
+        );
+
+        let expected = format!("{prefix}Map state input must be an array but was: {text}");
+        let h = Harness::new(input_types.clone(), tasks);
+        let done = h.run("input", json!({"items": value})).await;
+        assert_eq!(
+            (done.error.as_deref(), done.cause.as_deref()),
+            (Some("States.QueryEvaluationError"), Some(&*expected))
+        );
+        assert_eq!(h.history_types("input").await[4..], ["EvaluationFailed", "MapStateFailed", "ExecutionFailed"]);
+        // This one names no field
+        let failures = evaluation_failures(&h, "input").await;
+        assert_eq!(
+            failures,
+            [("MapIterateState".to_owned(), "States.QueryEvaluationError".to_owned(), expected, None)]
+        );
+    }
+}
+
+#[tokio::test]
+async fn given_an_expression_that_fails_when_run_then_an_evaluation_failed_event_names_the_state_and_field() {
+    // As AWS records it (LocalStack's test_base_evaluate_expressions/test_undefined_reference
+    // snapshots, e.g. BASE_UNDEFINED_OUTPUT_FIELD): the state entered, EvaluationFailed with the
+    // state, error, cause and field ("Output/result"), then the execution's failure.
+    let h = Harness::new(
+        jsonata_machine(
+            "State0",
+            json!({"State0": {"Type": "Pass", "Output": {"result": "{% $doesNotExist %}"}, "End": true}}),
+        ),
+        tasks,
+    );
+    let done = h.run("undefined", json!({})).await;
+    assert_eq!(
+        h.history_types("undefined").await,
+        ["ExecutionStarted", "PassStateEntered", "EvaluationFailed", "ExecutionFailed"]
+    );
+    let cause = "An error occurred while executing the state 'State0' (entered at the event id #2). The JSONata \
+                 expression '$doesNotExist' specified for the field 'Output/result' returned nothing (undefined).";
+    assert_eq!(done.cause.as_deref(), Some(cause));
+    let failures = evaluation_failures(&h, "undefined").await;
+    let expected = (
+        "State0".to_owned(),
+        "States.QueryEvaluationError".to_owned(),
+        cause.to_owned(),
+        Some("Output/result".to_owned()),
+    );
+    assert_eq!(failures, [expected]);
+
+    // Handled by a Retrier and then a Catcher, each attempt's failure is written (LocalStack's
+    // interpreter writes it before the Retriers and Catchers see the error; no recording of
+    // AWS shows a handled one), and a JSONPath state's failure writes none.
+    let h = Harness::new(
+        json!({"StartAt": "Quote", "States": {
+            "Quote": {"QueryLanguage": "JSONata", "Type": "Task", "Resource": PRICE, "Arguments": {"sku": "{% $states.input.sku %}"},
+                "Retry": [{"ErrorEquals": ["States.QueryEvaluationError"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Missing"}], "End": true},
+            "Missing": {"Type": "Pass", "InputPath": "$.absent", "End": true}}}),
+        tasks,
+    );
+    h.executor.start_execution("caught", json!({})).await.unwrap();
+    h.executor.run_until_idle().await.unwrap();
+    h.advance(1.0).await;
+    let done = h.describe("caught").await;
+    assert_eq!(done.error.as_deref(), Some("States.Runtime"), "{done:?}");
+    let failures = evaluation_failures(&h, "caught").await;
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert!(
+        failures.iter().all(|(state, _, _, location)| state == "Quote" && location.as_deref() == Some("Arguments/sku"))
+    );
+    let types = h.history_types("caught").await;
+    let first = types.iter().position(|t| t == "EvaluationFailed").unwrap();
+    assert_eq!(types[first - 1], "TaskStateEntered", "{types:?}");
+    assert_eq!(types[types.len() - 3..], ["TaskStateExited", "PassStateEntered", "ExecutionFailed"], "{types:?}");
+}
+
+#[tokio::test]
+async fn given_a_heartbeat_not_below_the_timeout_when_the_task_starts_then_evaluation_failed_names_the_field() {
+    // Refused as any failed expression is: States.QueryEvaluationError, which a Retrier or
+    // Catcher may handle, and an EvaluationFailed event at the field whose expression gave the
+    // refused value, before anything handles it (AWS words no cause for this: the text is ours).
+    let ship = |timeout: Value, heartbeat: Value| {
+        jsonata_machine(
+            "Ship",
+            json!({"Ship": {"Type": "Task", "Resource": TOKEN, "End": true, "TimeoutSeconds": timeout,
+                "HeartbeatSeconds": heartbeat, "Arguments": {"token": "{% $states.context.Task.Token %}"}}}),
+        )
+    };
+    let cause = "An error occurred while executing the state 'Ship' (entered at the event id #2). The \
+                 HeartbeatSeconds (5) must be smaller than the TimeoutSeconds (5)";
+    for (definition, location) in [
+        (ship(json!("{% $states.input.timeout %}"), json!("{% $states.input.timeout %}")), "HeartbeatSeconds"),
+        (ship(json!(5), json!("{% $states.input.timeout %}")), "HeartbeatSeconds"),
+        (ship(json!("{% $states.input.timeout %}"), json!(5)), "TimeoutSeconds"),
+    ] {
+        let h = Harness::new(definition, tasks);
+        let done = h.run("equal", json!({"timeout": 5})).await;
+        assert_eq!(
+            (done.error.as_deref(), done.cause.as_deref()),
+            (Some("States.QueryEvaluationError"), Some(cause)),
+            "{location}"
+        );
+        assert_eq!(
+            h.history_types("equal").await,
+            ["ExecutionStarted", "TaskStateEntered", "EvaluationFailed", "ExecutionFailed"]
+        );
+        let expected =
+            ("Ship".to_owned(), "States.QueryEvaluationError".to_owned(), cause.to_owned(), Some(location.to_owned()));
+        assert_eq!(evaluation_failures(&h, "equal").await, [expected]);
+    }
 }

@@ -60,16 +60,24 @@ async fn given_a_state_that_reassigns_when_it_runs_then_its_assign_and_fields_re
 }
 
 #[tokio::test]
-async fn given_a_choice_when_a_rule_or_the_default_is_taken_then_that_ones_assign_applies() {
+async fn given_a_choice_when_a_rule_or_the_default_is_taken_then_the_states_assign_applies_and_a_rules_wins() {
+    // AWS's Choice page: a rule's Assign applies "when this specific choice rule matches", and the
+    // state-level Assign "applies regardless of which choice rule matches"
+    // (https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html). For a name both
+    // assign, the matched rule's value is the one AWS keeps: LocalStack's snapshot recorded
+    // against AWS, tests/aws/services/stepfunctions/v2/assign/test_assign_base.snapshot.json,
+    // test_assign_in_choice[CONDITION_TRUE], assigns only "Condition assignment".
     let h = Harness::new(
         json!({"StartAt": "Route", "States": {
-            "Route": {"Type": "Choice", "Default": "Show", "Assign": {"route": "default"},
-                "Choices": [{"Variable": "$.vip", "BooleanEquals": true, "Next": "Show", "Assign": {"route": "vip", "who.$": "$.name"}}]},
-            "Show": {"Type": "Pass", "Parameters": {"route.$": "$route"}, "End": true}}}),
+            "Route": {"Type": "Choice", "Default": "Show", "Assign": {"route": "default", "seen.$": "$.name"},
+                "Choices": [{"Variable": "$.vip", "BooleanEquals": true, "Next": "Show", "Assign": {"route": "vip"}}]},
+            "Show": {"Type": "Pass", "Parameters": {"route.$": "$route", "seen.$": "$seen"}, "End": true}}}),
         no_tasks,
     );
-    assert_eq!(h.run("vip", json!({"vip": true, "name": "Ada"})).await.output.unwrap(), json!({"route": "vip"}));
-    assert_eq!(h.run("plain", json!({"vip": false})).await.output.unwrap(), json!({"route": "default"}));
+    let vip = h.run("vip", json!({"vip": true, "name": "Ada"})).await.output.unwrap();
+    assert_eq!(vip, json!({"route": "vip", "seen": "Ada"}));
+    let plain = h.run("plain", json!({"vip": false, "name": "Bob"})).await.output.unwrap();
+    assert_eq!(plain, json!({"route": "default", "seen": "Bob"}));
 }
 
 #[tokio::test]

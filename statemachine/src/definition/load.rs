@@ -962,6 +962,7 @@ fn load_map(
         input_path: fields.io_path("InputPath")?,
         items_path,
         items,
+        jsonata: fields.jsonata(),
         item_selector,
         processor,
         max_concurrency: fields.integer("MaxConcurrency", 0, u64::from(u32::MAX))?.unwrap_or(0),

@@ -189,7 +189,7 @@ impl IoPath {
             IoPath::Empty => Ok(json!({})),
             // Step Functions' wording, with the path as Jayway JsonPath (which it uses) prints it.
             IoPath::Path(path) => path.resolve(value, context).cloned().ok_or_else(|| {
-                Failure::runtime(format!("Invalid path '{path}' : No results for path: {}", path.jayway()))
+                Failure::runtime(format!("Invalid path '{path}' : {}", path.no_results(value, context)))
             }),
         }
     }
@@ -362,6 +362,9 @@ pub(crate) struct MapState {
     pub items_path: RefPath,
     /// JSONata's `Items`, in place of `ItemsPath`.
     pub items: Option<jsonata::Template>,
+    /// The state is a JSONata one: items that are not an array fail it with
+    /// `States.QueryEvaluationError`, as AWS fails it.
+    pub jsonata: bool,
     /// `ItemSelector` (or the older `Parameters`): each iteration's input, with `$$.Map.Item`.
     pub item_selector: Option<Payload>,
     pub processor: String,

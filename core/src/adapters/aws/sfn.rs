@@ -199,28 +199,35 @@ impl WorkflowEngine for StepFunctionsEngine {
                 }
                 Err(e) => return Err(workflow_error(e)),
             };
-            for event in page.events() {
-                let state = event
-                    .state_entered_event_details()
-                    .map(|d| d.name().to_owned())
-                    .or_else(|| event.state_exited_event_details().map(|d| d.name().to_owned()));
-                let error = event
-                    .execution_failed_event_details()
-                    .and_then(|d| d.error().map(str::to_owned))
-                    .or_else(|| event.task_failed_event_details().and_then(|d| d.error().map(str::to_owned)));
-                entries.push(HistoryEntry {
-                    id: event.id() as u64,
-                    timestamp: date(event.timestamp()),
-                    event_type: event.r#type().as_str().to_owned(),
-                    state,
-                    error,
-                });
-            }
+            entries.extend(page.events().iter().map(history_entry));
             token = page.next_token;
             if token.is_none() {
                 return Ok(entries);
             }
         }
+    }
+}
+
+/// A Step Functions event as a history entry. State events name their state in
+/// `state{Entered,Exited}EventDetails.name`; an `EvaluationFailed` event (a JSONata expression that
+/// failed) in `evaluationFailedEventDetails.state`, with its error, as the embedded engine's does.
+fn history_entry(event: &aws_sdk_sfn::types::HistoryEvent) -> HistoryEntry {
+    let state = event
+        .state_entered_event_details()
+        .map(|d| d.name().to_owned())
+        .or_else(|| event.state_exited_event_details().map(|d| d.name().to_owned()))
+        .or_else(|| event.evaluation_failed_event_details().map(|d| d.state().to_owned()));
+    let error = event
+        .execution_failed_event_details()
+        .and_then(|d| d.error().map(str::to_owned))
+        .or_else(|| event.task_failed_event_details().and_then(|d| d.error().map(str::to_owned)))
+        .or_else(|| event.evaluation_failed_event_details().and_then(|d| d.error().map(str::to_owned)));
+    HistoryEntry {
+        id: event.id() as u64,
+        timestamp: date(event.timestamp()),
+        event_type: event.r#type().as_str().to_owned(),
+        state,
+        error,
     }
 }
 
@@ -247,5 +254,34 @@ impl TaskCallbacks for StepFunctionsCallbacks {
             .await
             .map(|_| ())
             .map_err(callback_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_sfn::primitives::DateTime as SfnDateTime;
+    use aws_sdk_sfn::types::{EvaluationFailedEventDetails, HistoryEvent, HistoryEventType};
+
+    use super::*;
+
+    #[test]
+    fn given_an_evaluation_failed_event_when_listed_then_the_entry_shows_its_state_and_error() {
+        let details = EvaluationFailedEventDetails::builder()
+            .state("Quote")
+            .error("States.QueryEvaluationError")
+            .location("Arguments/sku")
+            .build()
+            .expect("state is set");
+        let event = HistoryEvent::builder()
+            .id(3)
+            .timestamp(SfnDateTime::from_millis(1_704_067_200_000))
+            .r#type(HistoryEventType::EvaluationFailed)
+            .evaluation_failed_event_details(details)
+            .build()
+            .expect("id, timestamp and type are set");
+        let entry = history_entry(&event);
+        assert_eq!(entry.event_type, "EvaluationFailed");
+        assert_eq!(entry.state.as_deref(), Some("Quote"));
+        assert_eq!(entry.error.as_deref(), Some("States.QueryEvaluationError"));
     }
 }

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use serde_json::Value;
-use statemachine::{DriverHandle, Executor, ExecutorError};
+use statemachine::{DriverHandle, Executor, ExecutorError, HistoryEvent};
 
 use crate::ports::{
     CallbackError, ExecutionArn, ExecutionDescription, HistoryEntry, StartedExecution, TaskCallbacks, WorkflowEngine,
@@ -101,22 +101,26 @@ impl WorkflowEngine for EmbeddedWorkflow {
 
     async fn history(&self, arn: &ExecutionArn) -> Result<Vec<HistoryEntry>, WorkflowError> {
         match self.executor.get_execution_history(arn.as_str()).await {
-            Ok(events) => Ok(events
-                .into_iter()
-                .map(|event| HistoryEntry {
-                    id: event.id,
-                    timestamp: event.timestamp,
-                    event_type: serde_json::to_value(event.event_type)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
-                    state: event.details.name,
-                    error: event.details.error,
-                })
-                .collect()),
+            Ok(events) => Ok(events.into_iter().map(history_entry).collect()),
             Err(ExecutorError::ExecutionDoesNotExist(_) | ExecutorError::WrongStateMachine { .. }) => Ok(Vec::new()),
             Err(other) => Err(engine_error(other)),
         }
+    }
+}
+
+/// An engine event as a history entry. A state event names its state in `name`; an
+/// `EvaluationFailed` event (a JSONata expression that failed) in `state`, as AWS's
+/// `evaluationFailedEventDetails` does, so both are read.
+fn history_entry(event: HistoryEvent) -> HistoryEntry {
+    HistoryEntry {
+        id: event.id,
+        timestamp: event.timestamp,
+        event_type: serde_json::to_value(event.event_type)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        state: event.details.name.or_else(|| event.details.state.map(String::from)),
+        error: event.details.error,
     }
 }
 
@@ -136,5 +140,41 @@ impl TaskCallbacks for EmbeddedWorkflow {
 
     async fn send_task_failure(&self, task_token: &str, error: &str, cause: &str) -> Result<(), CallbackError> {
         self.executor.send_task_failure(task_token, error, cause).await.map_err(callback_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use statemachine::{EventDetails, HistoryEventType};
+
+    use super::*;
+
+    fn event(event_type: HistoryEventType, details: EventDetails) -> HistoryEvent {
+        let timestamp = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).single().unwrap_or_default();
+        HistoryEvent { id: 3, previous_event_id: 2, timestamp, event_type, details }
+    }
+
+    #[test]
+    fn given_an_evaluation_failed_event_when_listed_then_the_entry_shows_its_state_and_error() {
+        let failed = event(
+            HistoryEventType::EvaluationFailed,
+            EventDetails {
+                state: Some("Quote".into()),
+                error: Some("States.QueryEvaluationError".to_owned()),
+                location: Some("Arguments/sku".into()),
+                ..EventDetails::default()
+            },
+        );
+        let entry = history_entry(failed);
+        assert_eq!(entry.event_type, "EvaluationFailed");
+        assert_eq!(entry.state.as_deref(), Some("Quote"));
+        assert_eq!(entry.error.as_deref(), Some("States.QueryEvaluationError"));
+        // And a state event still names its state from `name`
+        let entered = event(
+            HistoryEventType::TaskStateEntered,
+            EventDetails { name: Some("Quote".to_owned()), ..EventDetails::default() },
+        );
+        assert_eq!(history_entry(entered).state.as_deref(), Some("Quote"));
     }
 }
