@@ -13,6 +13,17 @@ use statemachine::{
     Definition, ExecutionStatus, Executor, InMemoryStore, ManualClock, TaskFailure, TaskOutcome, TaskRequest,
 };
 
+/// The timestamps AWS refused in LocalStack's test_wait_timestamp_path and
+/// test_wait_timestamp_jsonata (test_base_scenarios.snapshot.json): [INVALID_DATE], [INVALID_TIME],
+/// [INVALID_ISO], [NO_T] and [NO_Z].
+const MALFORMED_TIMESTAMPS: [&str; 5] = [
+    "2016-13-05T21:29:29Z",
+    "2016-12-05T25:29:29Z",
+    "05-12-2016T21:29:29Z",
+    "2016-12-05 21:29:29Z",
+    "2016-12-05T21:29:29",
+];
+
 #[tokio::test]
 async fn given_a_state_whose_output_passes_256_kib_when_it_completes_then_states_data_limit_exceeded() {
     let h = Harness::new(
@@ -274,13 +285,7 @@ async fn given_the_runtime_failures_aws_recorded_when_run_then_error_and_cause_a
     let mut rows = rows;
     // test_base_scenarios.snapshot.json, test_wait_timestamp_path[INVALID_DATE], [INVALID_TIME],
     // [INVALID_ISO], [NO_T] and [NO_Z]
-    for value in [
-        "2016-13-05T21:29:29Z",
-        "2016-12-05T25:29:29Z",
-        "05-12-2016T21:29:29Z",
-        "2016-12-05 21:29:29Z",
-        "2016-12-05T21:29:29",
-    ] {
+    for value in MALFORMED_TIMESTAMPS {
         rows.push(("timestamppath", wait_until.clone(), json!({"TimestampValue": value}),
             at("WaitUntil", 2, &format!("The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: $.TimestampValue == {value}"))));
     }
@@ -303,13 +308,7 @@ async fn given_the_jsonata_failures_aws_recorded_when_run_then_error_cause_and_e
     let mut rows = Vec::new();
     // test_base_scenarios.snapshot.json, test_wait_timestamp_jsonata[INVALID_DATE], [INVALID_TIME],
     // [INVALID_ISO], [NO_T] and [NO_Z]: EvaluationFailed at location 'Timestamp'
-    for value in [
-        "2016-13-05T21:29:29Z",
-        "2016-12-05T25:29:29Z",
-        "05-12-2016T21:29:29Z",
-        "2016-12-05 21:29:29Z",
-        "2016-12-05T21:29:29",
-    ] {
+    for value in MALFORMED_TIMESTAMPS {
         rows.push((wait.clone(), json!({"TimestampValue": value}), "WaitState", "Timestamp",
             at("WaitState", &format!("The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {value}"))));
     }

@@ -129,8 +129,9 @@ fn prepare_page(
     arn: &str,
     events: &[(u64, String)],
 ) -> Result<Option<PreparedPage>, ports::StoreError> {
-    let Some((first_new, _)) = events.first() else { return Ok(None) };
-    let last_new = events.last().map_or(*first_new, |(id, _)| *id);
+    if events.is_empty() {
+        return Ok(None);
+    }
     let last_page = query_row_cached(
         conn,
         "SELECT first_event, last_event, events FROM execution_history_pages
@@ -141,12 +142,31 @@ fn prepare_page(
     .optional()
     .map_err(sql)?;
     let built_on = last_page.as_ref().map(|(first, last, _)| (*first, *last));
-    let (first_event, mut lines) = match last_page {
-        Some((first, last, lines)) if (last - first + 1) as usize + events.len() <= EVENTS_PER_PAGE => (first, lines?),
-        _ => (*first_new as i64, Vec::new()),
+    let (first_event, lines) = match last_page {
+        Some((first, last, lines)) if (last - first + 1) as usize + events.len() <= EVENTS_PER_PAGE => {
+            (Some(first), lines?)
+        }
+        _ => (None, Vec::new()),
     };
+    page_with(built_on, first_event, lines, events)
+}
+
+/// `events` appended to a page's JSON `lines`, packed: a page beginning at `first_event`, or a new
+/// one beginning with them (`lines` empty). `None` for no events.
+fn page_with(
+    built_on: Option<(i64, i64)>,
+    first_event: Option<i64>,
+    mut lines: Vec<u8>,
+    events: &[(u64, String)],
+) -> Result<Option<PreparedPage>, ports::StoreError> {
+    let (Some((first_new, _)), Some((last_new, _))) = (events.first(), events.last()) else { return Ok(None) };
     push_lines(&mut lines, events);
-    Ok(Some(PreparedPage { built_on, first_event, last_event: last_new as i64, packed: pack(&lines)? }))
+    Ok(Some(PreparedPage {
+        built_on,
+        first_event: first_event.unwrap_or(*first_new as i64),
+        last_event: *last_new as i64,
+        packed: pack(&lines)?,
+    }))
 }
 
 /// Stores a step's events in the write `tx`: the page prepared before the write if the execution's
@@ -300,16 +320,7 @@ impl ExecutionRow {
     /// smaller (2 KB per execution instead of 800 B).
     pub(super) fn new_execution(record: &ExecutionRecord, events: &[HistoryEvent]) -> Result<Self, StoreError> {
         let mut row = ExecutionRow::new(record, events)?;
-        if let (Some((first, _)), Some((last, _))) = (row.events.first(), row.events.last()) {
-            let mut lines = Vec::with_capacity(row.events.iter().map(|(_, event)| event.len() + 1).sum());
-            push_lines(&mut lines, &row.events);
-            row.first_page = Some(PreparedPage {
-                built_on: None,
-                first_event: *first as i64,
-                last_event: *last as i64,
-                packed: pack(&lines).map_err(from_port)?,
-            });
-        }
+        row.first_page = page_with(None, None, Vec::new(), &row.events).map_err(from_port)?;
         Ok(row)
     }
 
