@@ -6,12 +6,8 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use orders_core::adapters::embedded::lower_thread_priority;
 use tokio::runtime::{Handle, Runtime};
-
-/// The pipeline threads' nice value: under contention the kernel gives them about a tenth of the
-/// time of the request threads (CFS weights 110 against 1024); with the cores free they get all
-/// of it.
-pub const PIPELINE_NICE: i32 = 10;
 
 /// How long stopping waits for the pipeline's tasks still running (each can be repeated: a task
 /// cut short is resumed or redelivered at the next start).
@@ -23,12 +19,13 @@ pub struct Background {
 }
 
 impl Background {
-    /// Starts a runtime of `threads` worker threads, each at [`PIPELINE_NICE`].
+    /// Starts a runtime of `threads` worker threads, each at the pipeline's priority
+    /// ([`orders_core::adapters::embedded::PIPELINE_NICE`]).
     pub fn start(threads: usize) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("pipeline")
-            .on_thread_start(lower_priority)
+            .on_thread_start(lower_thread_priority)
             .enable_all()
             .build()
             .context("cannot start the pipeline's runtime")?;
@@ -57,24 +54,10 @@ impl Drop for Background {
     }
 }
 
-/// Lowers the calling thread's priority. On Linux a nice value is a thread's own; elsewhere it
-/// would be the whole process's, so it is left alone there.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // A thread starts at its creator's value; one already lower stays as it is.
-        let current = rustix::process::getpriority_process(None).unwrap_or_default();
-        if current < PIPELINE_NICE
-            && let Err(error) = rustix::process::setpriority_process(None, PIPELINE_NICE)
-        {
-            tracing::warn!(%error, "cannot lower the pipeline thread's priority; it runs at the requests' priority");
-        }
-    }
-}
-
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+    use orders_core::adapters::embedded::PIPELINE_NICE;
 
     #[tokio::test]
     async fn given_the_background_runtime_then_its_threads_run_below_the_callers_priority() {

@@ -10,6 +10,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(target_os = "linux")]
+use orders_core::adapters::embedded::PIPELINE_NICE;
 use orders_core::adapters::embedded::{Database, EmbeddedQueues, FolderBackupStore, QueueSettings};
 use orders_core::domain::{OrderId, OrderStatus};
 use orders_core::ports::{
@@ -175,6 +177,34 @@ async fn backups_written_at_the_same_time_share_their_syncs() {
     // And they took fewer syncs than two each (the file before its link, the link)
     assert!(store.syncs_made() < 2 * 64, "{} syncs for 64 objects", store.syncs_made());
     assert!(store.syncs_made() >= 2, "at least the files' and the links' syncs");
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn backups_are_written_by_a_thread_at_the_pipelines_priority() {
+    // Given a backup store
+    let dir = tempfile::tempdir().unwrap();
+    let store = FolderBackupStore::new(dir.path().join("backups"));
+    // When it writes an object
+    let key = BackupKey::Version { order_id: OrderId::generate(), version: 1 };
+    assert_eq!(store.put_if_absent(&key, b"{}").await.unwrap(), BackupWrite::Written);
+    // Then the process has a backup writer thread, and every such thread runs below the requests'
+    // priority (other tests of this binary may have theirs running too)
+    let writers: Vec<i32> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| {
+            let task = task.ok()?.path();
+            let name = std::fs::read_to_string(task.join("comm")).ok()?;
+            (name.trim() == "backup-writer").then(|| {
+                let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+                // The fields after the name, which is in parentheses: the nice value is the 19th.
+                let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+                after_name.split(' ').nth(16).unwrap().parse().unwrap()
+            })
+        })
+        .collect();
+    assert!(!writers.is_empty(), "no backup-writer thread");
+    assert!(writers.iter().all(|nice| *nice >= PIPELINE_NICE), "nice values {writers:?}");
 }
 
 async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {

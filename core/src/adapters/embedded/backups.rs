@@ -2,38 +2,64 @@
 //! object is written to a temporary file, made durable, then linked into place only if the name is
 //! free, so a repeated job never overwrites and a crash never leaves a half-written backup.
 //!
-//! Durable in groups: on Linux, the objects being written at the same time share their syncs. Each
-//! writer writes its temporary file and asks for a sync; one file-system sync (`syncfs`) then makes
-//! every file written before it durable, for all the writers waiting. The same after the links. An
-//! order's first version was five `fsync`s (the file, its folder, the new folder in its parent),
-//! each a synchronous inode write and a disk flush, and a sixth of an import's CPU time. The
-//! trade-off: `syncfs` also writes back whatever else on that file system is waiting to be written,
-//! so a process writing gigabytes beside the data folder makes backups slower (a backup taking more
-//! than its budget goes to the backup queue: `ChangeReactions`). Elsewhere each file and folder is
-//! synced on its own.
+//! One thread writes them, in rounds: it takes every write waiting (up to [`ROUND_LIMIT`]), writes
+//! their temporary files, makes them all durable with one sync, and links them; the next round's
+//! sync makes the links durable. On Linux each sync is one file-system sync (`syncfs`): an order's first
+//! version written on its own was five `fsync`s (the file, its folder, the new folder in its
+//! parent), each a synchronous inode write and a disk flush, and a sixth of an import's CPU time.
+//! A writer thread of its own, rather than each write on the runtime's blocking pool waiting for a
+//! shared sync: under load the pool grew to about 90 threads parked on that sync, which together
+//! outweighed the request threads at the scheduler however low their priority. The thread runs at
+//! the pipeline's priority ([`super::PIPELINE_NICE`]), starts at the first write and ends with the
+//! last handle to the store.
+//!
+//! The trade-off of `syncfs`: it also writes back whatever else on that file system is waiting to
+//! be written, so a process writing gigabytes beside the data folder makes backups slower (a backup
+//! taking more than its budget goes to the backup queue: `ChangeReactions`). Elsewhere each file
+//! and folder is synced on its own.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-#[cfg(target_os = "linux")]
-use std::sync::OnceLock;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
 use async_trait::async_trait;
+use tokio::sync::oneshot;
 
 use crate::domain::OrderId;
 use crate::ports::{BackupError, BackupKey, BackupStore, BackupWrite};
+
+/// The most writes one round takes: enough for a stream round's backups, few enough that the
+/// first of them is not kept waiting long for the last one's file.
+const ROUND_LIMIT: usize = 256;
 
 /// A backup store in a folder.
 #[derive(Debug, Clone)]
 pub struct FolderBackupStore {
     root: PathBuf,
-    syncs: Arc<GroupSync>,
+    writer: Arc<Writer>,
+}
+
+/// The handle to the writer thread, started at the first write; the thread ends when this is
+/// dropped (its queue closes).
+#[derive(Debug, Default)]
+struct Writer {
+    queue: Mutex<Option<mpsc::Sender<Put>>>,
+    syncs: Arc<AtomicU64>,
+}
+
+/// One write for the writer thread, and where its answer goes.
+#[derive(Debug)]
+struct Put {
+    path: PathBuf,
+    body: Vec<u8>,
+    answer: oneshot::Sender<Result<BackupWrite, BackupError>>,
 }
 
 impl FolderBackupStore {
     /// Backups under `root` (created when needed).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        FolderBackupStore { root: root.into(), syncs: Arc::default() }
+        FolderBackupStore { root: root.into(), writer: Arc::default() }
     }
 
     /// The folder.
@@ -41,19 +67,168 @@ impl FolderBackupStore {
         &self.root
     }
 
-    /// How many syncs the store has made so far (each covering every writer waiting for it).
+    /// How many syncs the store has made so far (each covering every write of its round).
     pub fn syncs_made(&self) -> u64 {
-        self.syncs.state().rounds
+        self.writer.syncs.load(Ordering::Relaxed)
+    }
+
+    /// Hands a write to the writer thread, starting it if it is not running.
+    fn submit(&self, put: Put) -> Result<(), BackupError> {
+        let mut queue = self.writer.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A send fails only if the thread is gone (it cannot end while the queue is open, unless it
+        // panicked outside a round): then another starts.
+        let put = match queue.as_ref() {
+            Some(sender) => match sender.send(put) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::SendError(put)) => put,
+            },
+            None => put,
+        };
+        let (sender, receiver) = mpsc::channel();
+        let (root, syncs) = (self.root.clone(), Arc::clone(&self.writer.syncs));
+        std::thread::Builder::new()
+            .name("backup-writer".to_owned())
+            .spawn(move || {
+                super::lower_thread_priority();
+                write_rounds(&root, &receiver, &syncs);
+            })
+            .map_err(|e| BackupError::Unavailable(format!("cannot start the backup writer: {e}")))?;
+        sender.send(put).map_err(|_| BackupError::Internal("the backup writer ended at its start".to_owned()))?;
+        *queue = Some(sender);
+        Ok(())
     }
 }
 
-fn io_error(what: &str, path: &Path, error: std::io::Error) -> BackupError {
+fn io_error(what: &str, path: &Path, error: impl std::fmt::Display) -> BackupError {
     BackupError::Unavailable(format!("{what} {}: {error}", path.display()))
 }
 
-fn put_blocking(root: &Path, syncs: &GroupSync, path: &Path, body: &[u8]) -> Result<BackupWrite, BackupError> {
+/// The writer thread, until the queue closes. Each round takes every write waiting, writes their
+/// temporary files and makes them durable with one sync, which also makes durable the names linked
+/// in the round before (whose writes are answered then); then it links this round's objects. So a
+/// round costs one sync, not two, and a write waits for two rounds. With nothing waiting, the
+/// round's links get their sync at once.
+fn write_rounds(root: &Path, queue: &mpsc::Receiver<Put>, syncs: &AtomicU64) {
+    let mut file_system = FileSystem::new(root);
+    let mut linked: Option<Round> = None;
+    loop {
+        let mut puts = Vec::new();
+        if linked.is_none() {
+            match queue.recv() {
+                Ok(first) => puts.push(first),
+                Err(mpsc::RecvError) => return,
+            }
+        }
+        while puts.len() < ROUND_LIMIT
+            && let Ok(put) = queue.try_recv()
+        {
+            puts.push(put);
+        }
+        let before = linked.take();
+        let round =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write_round(&mut file_system, before, puts)));
+        // A round that panicked is dropped with its answers: its callers see an error, and their
+        // jobs come back and find what was written.
+        linked = round.unwrap_or(None);
+        syncs.store(file_system.syncs, Ordering::Relaxed);
+    }
+}
+
+/// A round's writes, linked (or answered already), waiting for the sync of their names.
+struct Round {
+    puts: Vec<Put>,
+    results: Vec<Result<BackupWrite, BackupError>>,
+    folders: Vec<PathBuf>,
+}
+
+impl Round {
+    fn answer(self) {
+        for (put, result) in self.puts.into_iter().zip(self.results) {
+            // A caller that stopped waiting finds its object written when it asks again.
+            let _ = put.answer.send(result);
+        }
+    }
+}
+
+/// One round: stages `puts`, syncs (covering `before`'s links too), answers `before`, links the
+/// staged objects. The round to answer next, if any.
+fn write_round(file_system: &mut FileSystem, before: Option<Round>, puts: Vec<Put>) -> Option<Round> {
+    let mut results: Vec<Option<Result<BackupWrite, BackupError>>> = puts.iter().map(|_| None).collect();
+    let mut staged = Vec::with_capacity(puts.len());
+    for (index, put) in puts.iter().enumerate() {
+        match stage(index, &put.path, &put.body) {
+            Ok(Some(object)) => staged.push(object),
+            Ok(None) => results[index] = Some(Ok(BackupWrite::AlreadyPresent)),
+            Err(error) => results[index] = Some(Err(error)),
+        }
+    }
+    // The objects, and new folders' entries in their parents (or a power loss could take a folder,
+    // and the synced object in it, away), on disk before any object gets its name.
+    let earlier_folders = before.as_ref().map_or(&[][..], |round| &round.folders[..]);
+    let (synced, links_synced) = file_system.sync(&staged, earlier_folders);
+    if let Some(before) = before {
+        if let Err(error) = links_synced {
+            // The objects are complete under their names; only a name may not survive a power
+            // loss, and then its job writes it again.
+            tracing::warn!(objects = before.folders.len(), %error, "backups written but their folders not synced");
+        }
+        before.answer();
+    }
+    let mut folders = Vec::new();
+    for (object, synced) in staged.into_iter().zip(synced) {
+        let result = match synced {
+            Err(error) => Err(io_error("cannot sync", &object.temporary, error)),
+            // A hard link fails if the name exists: two writes of one version leave exactly one
+            // object.
+            Ok(()) => match std::fs::hard_link(&object.temporary, &object.path) {
+                Ok(()) => {
+                    folders.push(object.folder.clone());
+                    Ok(BackupWrite::Written)
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(BackupWrite::AlreadyPresent),
+                Err(error) => Err(io_error("cannot link", &object.path, error)),
+            },
+        };
+        drop(object.file);
+        let _ = std::fs::remove_file(&object.temporary);
+        results[object.index] = Some(result);
+    }
+    let results = results
+        .into_iter()
+        .map(|result| {
+            result.unwrap_or_else(|| Err(BackupError::Internal("a backup write was left unanswered".to_owned())))
+        })
+        .collect();
+    let round = Round { puts, results, folders };
+    match (round.puts.is_empty(), round.folders.is_empty()) {
+        (true, _) => None,
+        // Nothing linked: nothing to sync, the answers go now.
+        (false, true) => {
+            round.answer();
+            None
+        }
+        (false, false) => Some(round),
+    }
+}
+
+/// An object's temporary file, written and waiting for its sync and its link.
+struct Staged {
+    index: usize,
+    path: PathBuf,
+    folder: PathBuf,
+    temporary: PathBuf,
+    file: std::fs::File,
+    /// Whether its folder was created for it (where files are synced one by one, the folder's
+    /// entry in its parent then needs a sync of its own).
+    #[cfg_attr(target_os = "linux", expect(dead_code, reason = "syncfs covers the folder's entry"))]
+    new_folder: bool,
+}
+
+/// Writes an object's temporary file in its folder (created if needed); `None` if the object
+/// exists already.
+fn stage(index: usize, path: &Path, body: &[u8]) -> Result<Option<Staged>, BackupError> {
     if path.exists() {
-        return Ok(BackupWrite::AlreadyPresent);
+        return Ok(None);
     }
     let folder = path.parent().ok_or_else(|| BackupError::Internal(format!("{} has no folder", path.display())))?;
     let new_folder = !folder.is_dir();
@@ -61,151 +236,100 @@ fn put_blocking(root: &Path, syncs: &GroupSync, path: &Path, body: &[u8]) -> Res
         std::fs::create_dir_all(folder).map_err(|e| io_error("cannot create", folder, e))?;
     }
     let temporary = folder.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
-    let written = (|| {
-        let mut file = std::fs::File::create_new(&temporary)?;
-        file.write_all(body)?;
-        // The object, and a new folder's entry in its parent (or a power loss could take the
-        // folder, and the synced object in it, away), on disk before the object gets its name.
-        syncs.sync(root, || {
-            file.sync_all()?;
-            match folder.parent() {
-                Some(parent) if new_folder => sync_folder(parent),
-                _ => Ok(()),
-            }
-        })
-    })();
-    if let Err(error) = written {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(io_error("cannot write", &temporary, error));
-    }
-    // A hard link fails if the name exists: two jobs racing on one version leave exactly one object.
-    let linked = std::fs::hard_link(&temporary, path);
-    let _ = std::fs::remove_file(&temporary);
-    match linked {
-        Ok(()) => {
-            if let Err(error) = syncs.sync(root, || sync_folder(folder)) {
-                // The object is complete under its name; only its name may not survive a power
-                // loss, and then the job writes it again.
-                tracing::warn!(object = %path.display(), %error, "backup written but its folder not synced");
-            }
-            Ok(BackupWrite::Written)
+    let written = std::fs::File::create_new(&temporary).and_then(|mut file| file.write_all(body).map(|()| file));
+    match written {
+        Ok(file) => {
+            Ok(Some(Staged { index, path: path.to_owned(), folder: folder.to_owned(), temporary, file, new_folder }))
         }
-        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(BackupWrite::AlreadyPresent),
-        Err(error) => Err(io_error("cannot link", path, error)),
+        Err(error) => {
+            let _ = std::fs::remove_file(&temporary);
+            Err(io_error("cannot write", &temporary, error))
+        }
     }
 }
 
 /// Makes a folder's entries durable (the names linked or created in it).
+#[cfg_attr(target_os = "linux", expect(dead_code, reason = "syncfs covers every folder"))]
 fn sync_folder(folder: &Path) -> std::io::Result<()> {
     std::fs::File::open(folder)?.sync_all()
 }
 
-/// Syncs shared by the writers waiting at the same time: each writer takes a ticket, and one sync
-/// of the whole file system, started after a ticket was taken, covers it. Whoever finds no sync
-/// under way runs the next one, for every ticket taken by then.
-#[derive(Debug, Default)]
-struct GroupSync {
-    state: Mutex<SyncState>,
-    finished: Condvar,
-    /// The backup root, open for as long as the store lives: `syncfs` reports, on a descriptor,
+/// How the writer makes its writes durable: on Linux one sync of the file system holding the
+/// backups (`syncfs`) for a whole round, elsewhere each file and folder on its own.
+struct FileSystem {
+    root: PathBuf,
+    /// The backup root, open for as long as the writer runs: `syncfs` reports, on a descriptor,
     /// every write-back error since that descriptor's previous call, so one descriptor sees them all.
     #[cfg(target_os = "linux")]
-    root: OnceLock<std::fs::File>,
-}
-
-#[derive(Debug, Default)]
-struct SyncState {
-    /// Tickets taken.
-    taken: u64,
-    /// Every ticket up to this one is covered by a finished sync.
-    covered: u64,
-    /// Whether a sync is under way.
-    syncing: bool,
+    opened: Option<std::fs::File>,
     /// Syncs made.
-    rounds: u64,
-    /// The latest failed syncs: (first ticket covered, last ticket covered, the error).
-    failures: std::collections::VecDeque<(u64, u64, String)>,
+    syncs: u64,
 }
 
-/// Failed syncs remembered for the writers still to wake up; a writer whose sync is older than
-/// all of them counts its sync as failed.
-const FAILURES_KEPT: usize = 16;
-
-impl GroupSync {
-    fn state(&self) -> std::sync::MutexGuard<'_, SyncState> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Makes everything this thread wrote before the call durable: where `syncfs` is missing, by
-    /// `alone` (the file's and folders' own syncs).
-    #[cfg(not(target_os = "linux"))]
-    fn sync(&self, _root: &Path, alone: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
-        alone()
-    }
-
-    /// Makes everything this thread wrote before the call durable, by a sync of the file system
-    /// under `root` shared with the other writers waiting (`alone` is for systems without one).
-    #[cfg(target_os = "linux")]
-    fn sync(&self, root: &Path, _alone: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
-        let mut state = self.state();
-        state.taken += 1;
-        let ticket = state.taken;
-        loop {
-            if state.covered >= ticket {
-                return match state.failures.iter().find(|(first, last, _)| (*first..=*last).contains(&ticket)) {
-                    Some((_, _, error)) => Err(std::io::Error::other(error.clone())),
-                    None if state.failures.len() == FAILURES_KEPT
-                        && state.failures.front().is_some_and(|(first, _, _)| ticket < *first) =>
-                    {
-                        Err(std::io::Error::other("the sync covering this write failed"))
-                    }
-                    None => Ok(()),
-                };
-            }
-            if state.syncing {
-                state = self.finished.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner);
-                continue;
-            }
-            state.syncing = true;
-            let (first, last) = (state.covered + 1, state.taken);
-            drop(state);
-            let synced = self.sync_file_system(root);
-            state = self.state();
-            state.syncing = false;
-            state.covered = last;
-            state.rounds += 1;
-            if let Err(error) = synced {
-                if state.failures.len() == FAILURES_KEPT {
-                    state.failures.pop_front();
-                }
-                state.failures.push_back((first, last, error.to_string()));
-            }
-            self.finished.notify_all();
+impl FileSystem {
+    fn new(root: &Path) -> Self {
+        FileSystem {
+            root: root.to_owned(),
+            #[cfg(target_os = "linux")]
+            opened: None,
+            syncs: 0,
         }
     }
 
+    /// Makes the staged files (and new folders' entries in their parents) durable, one result
+    /// each, and the names linked in `linked_folders`.
     #[cfg(target_os = "linux")]
-    fn sync_file_system(&self, root: &Path) -> std::io::Result<()> {
-        let root = match self.root.get() {
-            Some(root) => root,
-            None => {
-                let opened = std::fs::File::open(root)?;
-                self.root.get_or_init(|| opened)
-            }
-        };
-        rustix::fs::syncfs(root).map_err(std::io::Error::from)
+    fn sync(
+        &mut self,
+        staged: &[Staged],
+        linked_folders: &[PathBuf],
+    ) -> (Vec<Result<(), String>>, std::io::Result<()>) {
+        if staged.is_empty() && linked_folders.is_empty() {
+            return (Vec::new(), Ok(()));
+        }
+        self.syncs += 1;
+        let synced = match &mut self.opened {
+            Some(opened) => Ok(&*opened),
+            empty => std::fs::File::open(&self.root).map(|opened| &*empty.insert(opened)),
+        }
+        .and_then(|opened| rustix::fs::syncfs(opened).map_err(std::io::Error::from));
+        let each = staged.iter().map(|_| synced.as_ref().map(|_| ()).map_err(ToString::to_string)).collect();
+        (each, synced)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn sync(
+        &mut self,
+        staged: &[Staged],
+        linked_folders: &[PathBuf],
+    ) -> (Vec<Result<(), String>>, std::io::Result<()>) {
+        let each = staged
+            .iter()
+            .map(|object| {
+                self.syncs += 1;
+                object.file.sync_all()?;
+                match object.folder.parent() {
+                    Some(parent) if object.new_folder => sync_folder(parent),
+                    _ => Ok(()),
+                }
+            })
+            .map(|synced: std::io::Result<()>| synced.map_err(|e| e.to_string()))
+            .collect();
+        let unique: std::collections::BTreeSet<&PathBuf> = linked_folders.iter().collect();
+        let links = unique.into_iter().try_for_each(|folder| {
+            self.syncs += 1;
+            sync_folder(folder)
+        });
+        (each, links)
     }
 }
 
 #[async_trait]
 impl BackupStore for FolderBackupStore {
     async fn put_if_absent(&self, key: &BackupKey, body: &[u8]) -> Result<BackupWrite, BackupError> {
-        let path = self.root.join(key.object_key());
-        let body = body.to_vec();
-        let (root, syncs) = (self.root.clone(), Arc::clone(&self.syncs));
-        tokio::task::spawn_blocking(move || put_blocking(&root, &syncs, &path, &body))
-            .await
-            .map_err(|e| BackupError::Internal(format!("backup task failed: {e}")))?
+        let (answer, answered) = oneshot::channel();
+        self.submit(Put { path: self.root.join(key.object_key()), body: body.to_vec(), answer })?;
+        answered.await.map_err(|_| BackupError::Internal("the backup writer stopped before answering".to_owned()))?
     }
 
     async fn order_ids(&self) -> Result<Vec<OrderId>, BackupError> {
