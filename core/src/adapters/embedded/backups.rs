@@ -156,7 +156,7 @@ fn write_round(file_system: &mut FileSystem, before: Option<Round>, puts: Vec<Pu
     let mut results: Vec<Option<Result<BackupWrite, BackupError>>> = puts.iter().map(|_| None).collect();
     let mut staged = Vec::with_capacity(puts.len());
     for (index, put) in puts.iter().enumerate() {
-        match stage(index, &put.path, &put.body) {
+        match stage(index, &put.path, &put.body, &mut file_system.unnamed_files) {
             Ok(Some(object)) => staged.push(object),
             Ok(None) => results[index] = Some(Ok(BackupWrite::AlreadyPresent)),
             Err(error) => results[index] = Some(Err(error)),
@@ -177,10 +177,10 @@ fn write_round(file_system: &mut FileSystem, before: Option<Round>, puts: Vec<Pu
     let mut folders = Vec::new();
     for (object, synced) in staged.into_iter().zip(synced) {
         let result = match synced {
-            Err(error) => Err(io_error("cannot sync", &object.temporary, error)),
+            Err(error) => Err(io_error("cannot sync", &object.path, error)),
             // A hard link fails if the name exists: two writes of one version leave exactly one
             // object.
-            Ok(()) => match std::fs::hard_link(&object.temporary, &object.path) {
+            Ok(()) => match object.link() {
                 Ok(()) => {
                     folders.push(object.folder.clone());
                     Ok(BackupWrite::Written)
@@ -189,9 +189,8 @@ fn write_round(file_system: &mut FileSystem, before: Option<Round>, puts: Vec<Pu
                 Err(error) => Err(io_error("cannot link", &object.path, error)),
             },
         };
-        drop(object.file);
-        let _ = std::fs::remove_file(&object.temporary);
         results[object.index] = Some(result);
+        object.discard_temporary();
     }
     let results = results
         .into_iter()
@@ -216,7 +215,9 @@ struct Staged {
     index: usize,
     path: PathBuf,
     folder: PathBuf,
-    temporary: PathBuf,
+    /// The temporary file's name; none for a file made without one (`O_TMPFILE`), which the
+    /// kernel removes if it is never linked, so a crash leaves nothing behind.
+    temporary: Option<PathBuf>,
     file: std::fs::File,
     /// Whether its folder was created for it (where files are synced one by one, the folder's
     /// entry in its parent then needs a sync of its own).
@@ -224,9 +225,28 @@ struct Staged {
     new_folder: bool,
 }
 
+impl Staged {
+    /// Gives the object its name; fails if the name is taken.
+    fn link(&self) -> std::io::Result<()> {
+        match &self.temporary {
+            Some(temporary) => std::fs::hard_link(temporary, &self.path),
+            None => link_unnamed(&self.file, &self.path),
+        }
+    }
+
+    /// Closes the temporary file and removes its name (the object keeps its own).
+    fn discard_temporary(self) {
+        drop(self.file);
+        if let Some(temporary) = &self.temporary {
+            let _ = std::fs::remove_file(temporary);
+        }
+    }
+}
+
 /// Writes an object's temporary file in its folder (created if needed); `None` if the object
-/// exists already.
-fn stage(index: usize, path: &Path, body: &[u8]) -> Result<Option<Staged>, BackupError> {
+/// exists already. Without a name where the system can (`unnamed_files`, turned off for good if
+/// the file system refuses), else under a `.tmp-` name.
+fn stage(index: usize, path: &Path, body: &[u8], unnamed_files: &mut bool) -> Result<Option<Staged>, BackupError> {
     if path.exists() {
         return Ok(None);
     }
@@ -235,17 +255,67 @@ fn stage(index: usize, path: &Path, body: &[u8]) -> Result<Option<Staged>, Backu
     if new_folder {
         std::fs::create_dir_all(folder).map_err(|e| io_error("cannot create", folder, e))?;
     }
-    let temporary = folder.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
-    let written = std::fs::File::create_new(&temporary).and_then(|mut file| file.write_all(body).map(|()| file));
+    let unnamed =
+        if *unnamed_files { create_unnamed(folder).map_err(|e| io_error("cannot write in", folder, e))? } else { None };
+    *unnamed_files &= unnamed.is_some();
+    let (temporary, created) = match unnamed {
+        Some(file) => (None, Ok(file)),
+        None => {
+            let temporary = folder.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+            let created = std::fs::File::create_new(&temporary);
+            (Some(temporary), created)
+        }
+    };
+    let written = created.and_then(|mut file| file.write_all(body).map(|()| file));
     match written {
         Ok(file) => {
             Ok(Some(Staged { index, path: path.to_owned(), folder: folder.to_owned(), temporary, file, new_folder }))
         }
         Err(error) => {
-            let _ = std::fs::remove_file(&temporary);
-            Err(io_error("cannot write", &temporary, error))
+            if let Some(temporary) = &temporary {
+                let _ = std::fs::remove_file(temporary);
+            }
+            Err(io_error("cannot write", path, error))
         }
     }
+}
+
+/// A file in `folder` without a name (`O_TMPFILE`); `None` where the file system has none. Its
+/// name comes at its link, through `/proc/self/fd` (linking by descriptor alone needs a privilege).
+#[cfg(target_os = "linux")]
+fn create_unnamed(folder: &Path) -> std::io::Result<Option<std::fs::File>> {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::io::Errno;
+    match rustix::fs::open(folder, OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC, Mode::from_raw_mode(0o666)) {
+        Ok(fd) => Ok(Some(std::fs::File::from(fd))),
+        // The file system (or an older kernel) has no unnamed files.
+        Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn create_unnamed(_folder: &Path) -> std::io::Result<Option<std::fs::File>> {
+    Ok(None)
+}
+
+#[cfg(target_os = "linux")]
+fn link_unnamed(file: &std::fs::File, path: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let by_descriptor = format!("/proc/self/fd/{}", file.as_raw_fd());
+    rustix::fs::linkat(
+        rustix::fs::CWD,
+        by_descriptor.as_str(),
+        rustix::fs::CWD,
+        path,
+        rustix::fs::AtFlags::SYMLINK_FOLLOW,
+    )
+    .map_err(std::io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn link_unnamed(_file: &std::fs::File, path: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::other(format!("{} has no temporary file to link", path.display())))
 }
 
 /// Makes a folder's entries durable (the names linked or created in it).
@@ -264,6 +334,9 @@ struct FileSystem {
     opened: Option<std::fs::File>,
     /// Syncs made.
     syncs: u64,
+    /// Whether temporary files are made without a name: where the system has them, and a file
+    /// can be linked by its descriptor (`/proc` mounted).
+    unnamed_files: bool,
 }
 
 impl FileSystem {
@@ -273,6 +346,7 @@ impl FileSystem {
             #[cfg(target_os = "linux")]
             opened: None,
             syncs: 0,
+            unnamed_files: cfg!(target_os = "linux") && Path::new("/proc/self/fd").is_dir(),
         }
     }
 
@@ -366,6 +440,57 @@ impl BackupStore for FolderBackupStore {
             Ok(bytes) => Ok(Some(bytes)),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(io_error("cannot read", &path, error)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Answer = oneshot::Receiver<Result<BackupWrite, BackupError>>;
+
+    fn put(root: &Path, key: &BackupKey, body: &str) -> (Put, Answer) {
+        let (answer, answered) = oneshot::channel();
+        (Put { path: root.join(key.object_key()), body: body.as_bytes().to_vec(), answer }, answered)
+    }
+
+    fn answer(mut answered: Answer) -> BackupWrite {
+        answered.try_recv().expect("answered").expect("written")
+    }
+
+    #[test]
+    fn given_named_or_unnamed_temporary_files_when_a_round_writes_then_each_object_is_whole_and_nothing_else_is_left() {
+        for unnamed in [false, true] {
+            // Given a store's writer, with or without unnamed temporary files
+            let dir = tempfile::tempdir().expect("a scratch folder");
+            let root = dir.path();
+            let mut file_system = FileSystem::new(root);
+            file_system.unnamed_files &= unnamed;
+            let (first, second) = (OrderId::generate(), OrderId::generate());
+            let key = BackupKey::Version { order_id: first, version: 1 };
+            let other = BackupKey::Tombstone { order_id: second };
+            // When a round takes two writes of one object and one of another
+            let (a, mut a_answer) = put(root, &key, "first");
+            let (b, b_answer) = put(root, &key, "second");
+            let (c, c_answer) = put(root, &other, "gone");
+            let linked = write_round(&mut file_system, None, vec![a, b, c]);
+            // Then nothing is answered before the sync of their names, which the next round makes
+            assert!(a_answer.try_recv().is_err(), "answered before its name was synced");
+            assert!(write_round(&mut file_system, linked, Vec::new()).is_none());
+            assert_eq!(answer(a_answer), BackupWrite::Written);
+            assert_eq!(answer(b_answer), BackupWrite::AlreadyPresent);
+            assert_eq!(answer(c_answer), BackupWrite::Written);
+            // And each folder holds its one object, whole, and no temporary file
+            assert_eq!(std::fs::read(root.join(key.object_key())).expect("the object"), b"first");
+            assert_eq!(std::fs::read(root.join(other.object_key())).expect("the other object"), b"gone");
+            for order in [first, second] {
+                assert_eq!(
+                    std::fs::read_dir(root.join("orders").join(order.to_string())).expect("its folder").count(),
+                    1
+                );
+            }
+            assert_eq!(file_system.unnamed_files, unnamed && cfg!(target_os = "linux"), "unnamed files: {unnamed}");
         }
     }
 }
