@@ -90,7 +90,7 @@ impl FolderBackupStore {
             .name("backup-writer".to_owned())
             .spawn(move || {
                 super::lower_thread_priority();
-                write_rounds(&root, &receiver, &syncs);
+                write_rounds(FileSystem::new(&root, syncs), &receiver);
             })
             .map_err(|e| BackupError::Unavailable(format!("cannot start the backup writer: {e}")))?;
         sender.send(put).map_err(|_| BackupError::Internal("the backup writer ended at its start".to_owned()))?;
@@ -108,8 +108,7 @@ fn io_error(what: &str, path: &Path, error: impl std::fmt::Display) -> BackupErr
 /// in the round before (whose writes are answered then); then it links this round's objects. So a
 /// round costs one sync, not two, and a write waits for two rounds. With nothing waiting, the
 /// round's links get their sync at once.
-fn write_rounds(root: &Path, queue: &mpsc::Receiver<Put>, syncs: &AtomicU64) {
-    let mut file_system = FileSystem::new(root);
+fn write_rounds(mut file_system: FileSystem, queue: &mpsc::Receiver<Put>) {
     let mut linked: Option<Round> = None;
     loop {
         let mut puts = Vec::new();
@@ -130,7 +129,6 @@ fn write_rounds(root: &Path, queue: &mpsc::Receiver<Put>, syncs: &AtomicU64) {
         // A round that panicked is dropped with its answers: its callers see an error, and their
         // jobs come back and find what was written.
         linked = round.unwrap_or(None);
-        syncs.store(file_system.syncs, Ordering::Relaxed);
     }
 }
 
@@ -332,22 +330,26 @@ struct FileSystem {
     /// every write-back error since that descriptor's previous call, so one descriptor sees them all.
     #[cfg(target_os = "linux")]
     opened: Option<std::fs::File>,
-    /// Syncs made.
-    syncs: u64,
+    /// Syncs made (the store's count, read by [`FolderBackupStore::syncs_made`]).
+    syncs: Arc<AtomicU64>,
     /// Whether temporary files are made without a name: where the system has them, and a file
     /// can be linked by its descriptor (`/proc` mounted).
     unnamed_files: bool,
 }
 
 impl FileSystem {
-    fn new(root: &Path) -> Self {
+    fn new(root: &Path, syncs: Arc<AtomicU64>) -> Self {
         FileSystem {
             root: root.to_owned(),
             #[cfg(target_os = "linux")]
             opened: None,
-            syncs: 0,
+            syncs,
             unnamed_files: cfg!(target_os = "linux") && Path::new("/proc/self/fd").is_dir(),
         }
+    }
+
+    fn count_sync(&self) {
+        self.syncs.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Makes the staged files (and new folders' entries in their parents) durable, one result
@@ -361,7 +363,7 @@ impl FileSystem {
         if staged.is_empty() && linked_folders.is_empty() {
             return (Vec::new(), Ok(()));
         }
-        self.syncs += 1;
+        self.count_sync();
         let synced = match &mut self.opened {
             Some(opened) => Ok(&*opened),
             empty => std::fs::File::open(&self.root).map(|opened| &*empty.insert(opened)),
@@ -380,7 +382,7 @@ impl FileSystem {
         let each = staged
             .iter()
             .map(|object| {
-                self.syncs += 1;
+                self.count_sync();
                 object.file.sync_all()?;
                 match object.folder.parent() {
                     Some(parent) if object.new_folder => sync_folder(parent),
@@ -391,7 +393,7 @@ impl FileSystem {
             .collect();
         let unique: std::collections::BTreeSet<&PathBuf> = linked_folders.iter().collect();
         let links = unique.into_iter().try_for_each(|folder| {
-            self.syncs += 1;
+            self.count_sync();
             sync_folder(folder)
         });
         (each, links)
@@ -465,7 +467,7 @@ mod tests {
             // Given a store's writer, with or without unnamed temporary files
             let dir = tempfile::tempdir().expect("a scratch folder");
             let root = dir.path();
-            let mut file_system = FileSystem::new(root);
+            let mut file_system = FileSystem::new(root, Arc::default());
             file_system.unnamed_files &= unnamed;
             let (first, second) = (OrderId::generate(), OrderId::generate());
             let key = BackupKey::Version { order_id: first, version: 1 };
