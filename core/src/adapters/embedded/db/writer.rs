@@ -95,19 +95,41 @@ thread_local! {
     static LOG_FRAMES_LIMIT: std::cell::Cell<i64> = const { std::cell::Cell::new(i64::MAX) };
 }
 
+/// How long the writer waits, past the log's limit, for the checkpoint lock before it leaves the
+/// restart to its next commit: another process's checkpoint copying a long log holds it that long.
+const RESTART_WAIT: Duration = Duration::from_secs(1);
+
 /// Called by SQLite after each of the writer's commits with the frames now in the log. The
 /// checkpointer keeps the log short while it gets a core; starved of one (two cores, every thread
 /// busy), it falls behind and the log would grow with every commit. Past
 /// [`LOG_LIMIT_OVER_RESTART`] times its restart point the writer restarts the log itself, between
-/// two groups, so the log stays bounded however the threads are scheduled. Never an error: the
-/// group has committed, and a checkpoint that cannot finish now is tried again at the next commit.
+/// two groups, so the log stays bounded however the threads are scheduled.
+///
+/// A checkpoint takes the file's checkpoint lock without SQLite's busy handler: while the
+/// checkpointer is inside its own copy, the restart fails at once. The checkpointer may be holding
+/// it without a core, so the writer sleeps between tries (giving it one) for up to
+/// [`RESTART_WAIT`]. Readers still inside the log are waited for by the busy handler. Never an
+/// error: the group has committed, and a restart that cannot happen now is tried at the next commit.
 fn restart_overlong_log(log: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
-    if i64::from(frames) > LOG_FRAMES_LIMIT.get()
-        && let Err(error) = log.checkpoint_v2(rusqlite::hooks::CheckpointMode::RESTART)
-    {
-        tracing::warn!(%error, frames, "the log is past its limit and cannot start over yet");
+    if i64::from(frames) <= LOG_FRAMES_LIMIT.get() {
+        return Ok(());
     }
-    Ok(())
+    let deadline = Instant::now() + RESTART_WAIT;
+    loop {
+        match log.checkpoint_v2(rusqlite::hooks::CheckpointMode::RESTART) {
+            Ok(_) => return Ok(()),
+            Err(error)
+                if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(error) => {
+                tracing::warn!(%error, frames, "the log is past its limit and cannot start over yet");
+                return Ok(());
+            }
+        }
+    }
 }
 
 /// Starts the thread that copies the write-ahead log into the database file (a passive checkpoint)
