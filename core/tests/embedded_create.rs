@@ -72,3 +72,56 @@ async fn an_order_that_cannot_be_written_leaves_no_execution_behind() {
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(executions(&dir), 0);
 }
+
+fn fulfilment_messages(dir: &tempfile::TempDir) -> Vec<serde_json::Value> {
+    let file = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    let mut stmt = file.prepare("SELECT body FROM queue_messages WHERE queue = 'fulfilment'").unwrap();
+    stmt.query_map([], |row| row.get::<_, String>(0))
+        .unwrap()
+        .map(|body| serde_json::from_str(&body.unwrap()).unwrap())
+        .collect()
+}
+
+// One thread: nothing the create spawns runs before the queue is read, so what is read there is
+// what the create's own write stored.
+#[tokio::test]
+async fn a_created_orders_first_task_is_sent_and_submitted_in_the_create_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = system(&dir).await;
+    // When an order is created (nothing drives the workflow afterwards: the pipeline is not running)
+    let created = system.ports.order_service().create_order(request(None)).await.unwrap();
+    // Then, as the create returns, the order is on the fulfilment queue with its task's token, and
+    // the execution's history says the task was submitted
+    let messages = fulfilment_messages(&dir);
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["order_id"], created.order_id.to_string());
+    let history = system.workflow.executor().get_execution_history(&created.execution_arn).await.unwrap();
+    let kinds: Vec<String> = history.iter().map(|event| event.event_type.to_string()).collect();
+    assert_eq!(
+        kinds,
+        ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSubmitted"],
+        "{history:?}"
+    );
+    assert!(system.database.get_order(created.order_id).await.unwrap().is_some());
+    assert!(messages[0]["task_token"].as_str().is_some_and(|token| !token.is_empty()), "{messages:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_message_that_cannot_be_sent_leaves_no_execution_and_the_order_unstarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = system(&dir).await;
+    // Given a queue that refuses messages (as a full disk or a constraint would)
+    let file = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    file.execute_batch(
+        "CREATE TRIGGER refuse_messages BEFORE INSERT ON queue_messages
+         BEGIN SELECT RAISE(FAIL, 'injected fault: no room for messages'); END;",
+    )
+    .unwrap();
+    // When a client creates an order
+    let created = system.ports.order_service().create_order(request(None)).await.unwrap();
+    // Then the order is kept, but neither its execution nor a message half of one: its change
+    // record starts the workflow once the queue takes messages again
+    assert!(system.database.get_order(created.order_id).await.unwrap().is_some());
+    assert_eq!(executions(&dir), 0);
+    assert!(fulfilment_messages(&dir).is_empty());
+}

@@ -196,7 +196,7 @@ pub(crate) enum Action {
 }
 
 /// A task invocation to make.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Invocation {
     pub request: Box<TaskRequest>,
     pub invocation_id: u64,
@@ -229,7 +229,7 @@ pub(crate) fn new_execution(
     name: String,
     input: Value,
     now: DateTime<Utc>,
-) -> (ExecutionRecord, Vec<HistoryEvent>) {
+) -> (ExecutionRecord, Vec<HistoryEvent>, Action) {
     let timeout_at = definition.timeout_seconds().and_then(|s| seconds_after(now, s as f64));
     let mut record = ExecutionRecord {
         execution_arn,
@@ -260,9 +260,9 @@ pub(crate) fn new_execution(
     // write holds all of it. Nothing before that point reaches outside the engine, so a crash
     // before the write loses a start that never answered, and one after it replays nothing: a task
     // scheduled but not yet invoked is invoked when the execution is driven or resumed.
-    step.advance_to_durable_point(&|_| false);
+    let action = step.advance_to_durable_point(&|_| false);
     let events = step.into_events();
-    (record, events)
+    (record, events, action)
 }
 
 fn seconds_after(at: DateTime<Utc>, seconds: f64) -> Option<DateTime<Utc>> {

@@ -69,6 +69,20 @@ pub struct PreparedExecution {
     pub record: ExecutionRecord,
     /// Its first history events.
     pub events: Vec<HistoryEvent>,
+    /// The one task the start stopped at, scheduled and not yet invoked.
+    first_task: Option<Invocation>,
+    /// Whether that task was invoked in the start's own write and now waits for its callback:
+    /// nothing is left to do until the callback, a timer or a stop.
+    waiting_for_callback: bool,
+}
+
+impl PreparedExecution {
+    /// The task the start stopped at, when it stopped at exactly one, scheduled and not yet
+    /// invoked: a store that can invoke it in the same transaction as the execution's own write
+    /// does so and records the outcome with [`Executor::invoked_with_start`].
+    pub fn task_to_invoke(&self) -> Option<&TaskRequest> {
+        self.first_task.as_ref().map(|task| &*task.request)
+    }
 }
 
 /// What [`Executor::describe_execution`] returns.
@@ -399,7 +413,7 @@ impl Executor {
         if execution_arn.parse::<ExecutionArn>().is_err() {
             return Err(ExecutorError::InvalidArn(execution_arn));
         }
-        let (record, events) = new_execution(
+        let (record, events, action) = new_execution(
             &self.inner.definition,
             &Machine {
                 arn: &self.inner.machine_arn,
@@ -411,7 +425,33 @@ impl Executor {
             input,
             self.now(),
         );
-        Ok(PreparedExecution { record, events })
+        let first_task = match action {
+            Action::Invoke(mut invocations) if invocations.len() == 1 => invocations.pop(),
+            _ => None,
+        };
+        Ok(PreparedExecution { record, events, first_task, waiting_for_callback: false })
+    }
+
+    /// Applies to `prepared` the outcome of its first task ([`PreparedExecution::task_to_invoke`]),
+    /// invoked by its caller inside the very write that stores the execution: the start, the task's
+    /// effect (a queue message, say) and `TaskSubmitted` are then one atomic write, where otherwise
+    /// the execution's first step would be a write of its own after the start. Step Functions
+    /// records the same events; here no crash can come between them. False (and nothing applied)
+    /// when there is no such task.
+    pub fn invoked_with_start(
+        &self,
+        prepared: &mut PreparedExecution,
+        outcome: Result<TaskOutcome, TaskFailure>,
+    ) -> bool {
+        let Some(task) = prepared.first_task.take() else { return false };
+        let awaiting = matches!(outcome, Ok(TaskOutcome::AwaitingCallback));
+        let mut step = Step::new(&self.inner.definition, self.inner.machine.name(), &mut prepared.record, self.now());
+        if !step.apply_invocation(task.invocation_id, outcome) {
+            return false;
+        }
+        prepared.events.extend(step.into_events());
+        prepared.waiting_for_callback = awaiting && prepared.record.status == ExecutionStatus::Running;
+        true
     }
 
     /// Runs, in the background, an execution from [`Executor::prepare_start`] that its caller has
@@ -422,7 +462,11 @@ impl Executor {
         tracing::debug!(execution_arn = %record.execution_arn, "execution started");
         self.after_save(&record);
         let started = StartedExecution { execution_arn: record.execution_arn.clone(), start_date: record.start_date };
-        self.spawn_drive_from(record.execution_arn.clone(), Some(record));
+        // An execution whose first task was invoked in its start's write and waits for its callback
+        // has nothing to do until then: a drive would step it only to find that out.
+        if !prepared.waiting_for_callback {
+            self.spawn_drive_from(record.execution_arn.clone(), Some(record));
+        }
         started
     }
 

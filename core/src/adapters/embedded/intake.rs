@@ -3,13 +3,17 @@
 //! create instead of two, and no execution without its order (a create refused as a repeat, or
 //! lost to a crash, starts nothing).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde_json::Value;
-use statemachine::CreateOutcome as ExecutionCreated;
+use statemachine::{CreateOutcome as ExecutionCreated, TaskOutcome};
 
 use super::db::{Database, execute_cached, sql_error};
 use super::executions::{ExecutionRow, insert_execution};
 use super::orders::{earlier_create, insert_new_order};
+use super::queues::insert_message;
+use super::tasks::EmbeddedTasks;
 use super::workflow::EmbeddedWorkflow;
 use crate::domain::Order;
 use crate::ports::{CreateOutcome, IdempotencyRecord, ListingPlace, OrderWithWorkflow, StoreError};
@@ -19,13 +23,16 @@ use crate::ports::{CreateOutcome, IdempotencyRecord, ListingPlace, OrderWithWork
 pub struct EmbeddedOrderIntake {
     database: Database,
     workflow: EmbeddedWorkflow,
+    tasks: Arc<EmbeddedTasks>,
 }
 
 impl EmbeddedOrderIntake {
     /// Writes orders into `database` and starts their executions on `workflow`, whose executions
-    /// are kept in the same database.
-    pub fn new(database: Database, workflow: EmbeddedWorkflow) -> Self {
-        EmbeddedOrderIntake { database, workflow }
+    /// are kept in the same database, as are the queues of `tasks` (the workflow's task resources):
+    /// an execution's first task, when it sends to one of them and waits for its callback, is sent
+    /// in the same write.
+    pub fn new(database: Database, workflow: EmbeddedWorkflow, tasks: Arc<EmbeddedTasks>) -> Self {
+        EmbeddedOrderIntake { database, workflow, tasks }
     }
 }
 
@@ -55,7 +62,13 @@ impl OrderWithWorkflow for EmbeddedOrderIntake {
         execution_input: &Value,
     ) -> Result<CreateOutcome, StoreError> {
         let executor = self.workflow.executor();
-        let prepared = executor.prepare_start(execution_name, execution_input.clone()).map_err(cannot_start)?;
+        let mut prepared = executor.prepare_start(execution_name, execution_input.clone()).map_err(cannot_start)?;
+        // The first task's message (the order handed to fulfilment) goes into this write too, and
+        // the execution is stored as having submitted it: its first step is then no write of its
+        // own. Were the write to fail or find the execution already there, neither is kept.
+        let first_message = prepared.task_to_invoke().and_then(|request| self.tasks.message_sent_with_start(request));
+        let first_message =
+            first_message.filter(|_| executor.invoked_with_start(&mut prepared, Ok(TaskOutcome::AwaitingCallback)));
         let row = ExecutionRow::new_execution(&prepared.record, &prepared.events).map_err(cannot_start)?;
         let (order, idempotency, input) = (order.clone(), idempotency.cloned(), execution_input.clone());
         let (outcome, started) = self
@@ -69,7 +82,10 @@ impl OrderWithWorkflow for EmbeddedOrderIntake {
                 // record starts it later.
                 execute_cached(tx, "SAVEPOINT start_execution", []).map_err(sql_error)?;
                 let start = match insert_execution(tx, row) {
-                    Ok(ExecutionCreated::Created) => Ok(Start::New),
+                    Ok(ExecutionCreated::Created) => match &first_message {
+                        Some((queue, message)) => insert_message(tx, *queue, message).map(|_| Start::New).map_err(|e| e.to_string()),
+                        None => Ok(Start::New),
+                    },
                     // Started before by this name with this input (an operator's start, say): it is
                     // this order's, and already running or done.
                     Ok(ExecutionCreated::AlreadyExists(existing)) if existing.input == input => Ok(Start::Existing),

@@ -59,27 +59,28 @@ fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
+/// Puts `message` on `queue` inside the caller's transaction, visible at once; returns its id.
+pub(super) fn insert_message(
+    tx: &rusqlite::Connection,
+    queue: QueueName,
+    message: &OutgoingMessage,
+) -> Result<String, StoreError> {
+    let message_id = uuid::Uuid::new_v4().to_string();
+    let attributes = serde_json::to_string(&message.attributes).map_err(|e| StoreError::Internal(e.to_string()))?;
+    execute_cached(
+        tx,
+        "INSERT INTO queue_messages (queue, message_id, body, attributes, sent_at, visible_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![queue.as_str(), message_id, message.body, attributes, now_ms()],
+    )
+    .map_err(sql_error)?;
+    Ok(message_id)
+}
+
 #[async_trait]
 impl MessageQueue for EmbeddedQueues {
     async fn send(&self, queue: QueueName, message: OutgoingMessage) -> Result<String, QueueError> {
-        let message_id = uuid::Uuid::new_v4().to_string();
-        let id = message_id.clone();
-        let attributes = serde_json::to_string(&message.attributes).map_err(|e| QueueError::Internal(e.to_string()))?;
-        self.database
-            .write(move |tx| {
-                let now = now_ms();
-                execute_cached(
-                    tx,
-                    "INSERT INTO queue_messages (queue, message_id, body, attributes, sent_at, visible_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                    params![queue.as_str(), id, message.body, attributes, now],
-                )
-                .map_err(sql_error)?;
-                Ok(())
-            })
-            .await
-            .map_err(queue_error)?;
-        Ok(message_id)
+        self.database.write(move |tx| insert_message(tx, queue, &message)).await.map_err(queue_error)
     }
 
     async fn receive(&self, queue: QueueName, max_messages: usize) -> Result<Vec<ReceivedMessage>, QueueError> {

@@ -148,7 +148,8 @@ impl EmbeddedTasks {
         }
     }
 
-    async fn send_message(&self, parameters: &Value) -> Result<String, TaskFailure> {
+    /// The queue and the message a `sendMessage` task's parameters name.
+    fn message(&self, parameters: &Value) -> Result<(QueueName, OutgoingMessage), TaskFailure> {
         let url = parameters["QueueUrl"].as_str().unwrap_or_default();
         let queue = *self.queue_urls.get(url).ok_or_else(|| TaskFailure {
             error: "SQS.QueueDoesNotExistException".into(),
@@ -158,7 +159,23 @@ impl EmbeddedTasks {
             Value::String(text) => text.clone(),
             other => other.to_string(),
         };
-        self.queues.send(queue, OutgoingMessage { body, attributes: BTreeMap::new() }).await.map_err(|error| {
+        Ok((queue, OutgoingMessage { body, attributes: BTreeMap::new() }))
+    }
+
+    /// The message that invoking `request` would send, when `request` is a `.waitForTaskToken` send
+    /// to a queue of this stack: for the embedded intake, which keeps these queues in the same
+    /// database as the executions, and so sends it in the start's own write
+    /// ([`statemachine::Executor::invoked_with_start`]).
+    pub fn message_sent_with_start(&self, request: &TaskRequest) -> Option<(QueueName, OutgoingMessage)> {
+        if request.resource != SEND_MESSAGE_AND_WAIT {
+            return None;
+        }
+        self.message(&request.parameters).ok()
+    }
+
+    async fn send_message(&self, parameters: &Value) -> Result<String, TaskFailure> {
+        let (queue, message) = self.message(parameters)?;
+        self.queues.send(queue, message).await.map_err(|error| {
             let name = match error {
                 QueueError::Unavailable(_) => "SQS.InternalError",
                 QueueError::Internal(_) => "States.TaskFailed",
