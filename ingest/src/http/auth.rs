@@ -5,6 +5,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use subtle::{Choice, ConstantTimeEq};
 
 use super::AppState;
@@ -93,7 +94,7 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 }
 
 /// Middleware: 403 `{"message":"Forbidden"}` unless the request carries an accepted key.
-pub async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn require_api_key(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let accepted =
         request.headers().get(API_KEY_HEADER).is_some_and(|presented| state.keys.accepts(presented.as_bytes()));
     if accepted { next.run(request).await } else { ApiError::Forbidden.into_response() }

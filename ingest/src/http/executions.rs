@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use std::sync::Arc;
 
 use super::AppState;
 use super::body::ExecutionBody;
@@ -23,7 +24,7 @@ use super::extract::ExecutionArnPath;
     )
 )]
 pub async fn describe_execution(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ExecutionArnPath(arn): ExecutionArnPath,
 ) -> Result<Json<ExecutionBody>, ApiError> {
     Ok(Json(state.service.describe_execution(&arn).await?.into()))

@@ -26,7 +26,7 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
         ForbiddenResponse,
     )
 )]
-pub async fn render(State(state): State<AppState>) -> Response {
+pub async fn render(State(state): State<Arc<AppState>>) -> Response {
     match &state.metrics {
         Some(render) => ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], render()).into_response(),
         None => ApiError::RouteNotFound.into_response(),

@@ -62,6 +62,9 @@ pub struct AppState {
 /// (unknown routes and methods included), bodies capped at [`MAX_BODY_BYTES`], a request id on every
 /// request and response, panics turned into the seed's 500 body.
 pub fn router(state: AppState) -> Router {
+    // Shared behind one Arc: axum hands each handler (and the key check) a clone of the state per
+    // request, which for the state itself was a dozen reference counts up and down.
+    let state = Arc::new(state);
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let routes = Router::new()
         .route("/orders", post(orders::create_order).get(orders::list_orders))

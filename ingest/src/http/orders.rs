@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orders_core::application::CreateOrder;
 use orders_core::domain::{NewOrder, Order, ValidationError};
+use std::sync::Arc;
 
 use super::AppState;
 use super::body::{
@@ -50,7 +51,7 @@ pub const IDEMPOTENT_REPLAYED_HEADER: &str = "idempotent-replayed";
     )
 )]
 pub async fn create_order(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
@@ -93,7 +94,7 @@ pub async fn create_order(
     )
 )]
 pub async fn list_orders(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     QueryParameters(parameters): QueryParameters,
 ) -> Result<Json<OrderListBody>, ApiError> {
     let query = ListQuery::from_parameters(parameters)
@@ -120,7 +121,7 @@ pub async fn list_orders(
         StorageFailureResponses,
     )
 )]
-pub async fn get_order(State(state): State<AppState>, OrderIdPath(id): OrderIdPath) -> Result<Response, ApiError> {
+pub async fn get_order(State(state): State<Arc<AppState>>, OrderIdPath(id): OrderIdPath) -> Result<Response, ApiError> {
     let order = state.service.get_order(id).await?;
     Ok(order_response(StatusCode::OK, order))
 }
@@ -154,7 +155,7 @@ pub async fn get_order(State(state): State<AppState>, OrderIdPath(id): OrderIdPa
     )
 )]
 pub async fn update_status(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     OrderIdPath(id): OrderIdPath,
     headers: HeaderMap,
     JsonBytes(body): JsonBytes,
@@ -185,7 +186,7 @@ pub async fn update_status(
     )
 )]
 pub async fn delete_order(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     OrderIdPath(id): OrderIdPath,
     headers: HeaderMap,
 ) -> Result<Json<OrderDeletedBody>, ApiError> {
@@ -208,7 +209,7 @@ pub async fn delete_order(
     )
 )]
 pub async fn start_workflow(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     OrderIdPath(id): OrderIdPath,
 ) -> Result<(StatusCode, Json<WorkflowStartedBody>), ApiError> {
     let started = state.service.start_workflow(id).await?;

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orders_core::domain::CatalogEntry;
+use std::sync::Arc;
 
 use super::AppState;
 use super::body::{ProductBody, ProductListBody, ProductListQuery, StockChangeBody};
@@ -27,7 +28,7 @@ use super::extract::{JsonBytes, ProductIdPath, QueryParameters, etag, if_match_p
     )
 )]
 pub async fn list_products(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     QueryParameters(parameters): QueryParameters,
 ) -> Result<Json<ProductListBody>, ApiError> {
     let query = ProductListQuery::from_parameters(parameters)
@@ -57,7 +58,7 @@ pub async fn list_products(
     )
 )]
 pub async fn get_product(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ProductIdPath(product_id): ProductIdPath,
 ) -> Result<Response, ApiError> {
     let entry = state.products.get_product(&product_id).await?;
@@ -93,7 +94,7 @@ pub async fn get_product(
     )
 )]
 pub async fn set_stock(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ProductIdPath(product_id): ProductIdPath,
     headers: HeaderMap,
     JsonBytes(body): JsonBytes,

@@ -107,7 +107,7 @@ impl OrderStore for Database {
     }
 
     async fn get_order(&self, order_id: OrderId) -> Result<Option<Order>, StoreError> {
-        self.read_by_key(|tx| load_order(tx, order_id).map(|found| found.map(|(_, image)| image.order)))
+        self.read_one_statement(|conn| load_order(conn, order_id).map(|found| found.map(|(_, image)| image.order)))
     }
 
     async fn list_orders(&self, request: &ListRequest) -> Result<OrderPage, StoreError> {

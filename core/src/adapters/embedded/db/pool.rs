@@ -133,20 +133,37 @@ impl Database {
         &self,
         work: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        // The thread's own connection to this file when it has one (or can open one), else a
-        // pooled one (a read inside another read on the same thread, say).
-        let mut work = Some(work);
+        self.point_read(|conn| read_in_snapshot(conn, work))
+    }
+
+    /// As [`Database::read_by_key`], for a read that is one statement: SQLite runs a statement
+    /// outside a transaction in a snapshot of its own, taken and released by the statement, so
+    /// `BEGIN` and `COMMIT` around it would only add two statements (`GET /orders/{id}`).
+    pub(crate) fn read_one_statement<T>(
+        &self,
+        statement: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.point_read(statement)
+    }
+
+    /// Runs `read` on the thread's own connection to this file when it has one (or can open one),
+    /// else on a pooled one (a read inside another read on the same thread, say).
+    fn point_read<T>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut read = Some(read);
         let on_own = POINT_READERS
             .try_with(|readers| {
                 let mut readers = readers.try_borrow_mut().ok()?;
                 let conn = self.point_reader(&mut readers)?;
-                Some(read_in_snapshot(conn, work.take()?))
+                Some(read.take()?(conn))
             })
             .ok()
             .flatten();
-        match (on_own, work) {
+        match (on_own, read) {
             (Some(result), _) => result,
-            (None, Some(work)) => read_in_snapshot(&*self.pool.get().map_err(pool_error)?, work),
+            (None, Some(read)) => read(&*self.pool.get().map_err(pool_error)?),
             (None, None) => Err(StoreError::Internal("a point read ran without an answer".to_owned())),
         }
     }
