@@ -436,20 +436,22 @@ impl Executor {
     /// invoked by its caller inside the very write that stores the execution: the start, the task's
     /// effect (a queue message, say) and `TaskSubmitted` are then one atomic write, where otherwise
     /// the execution's first step would be a write of its own after the start. Step Functions
-    /// records the same events; here no crash can come between them. False (and nothing applied)
-    /// when there is no such task.
+    /// records the same events; here no crash can come between them. False, with nothing applied
+    /// and the task still to invoke, when there is no such task or the engine refuses the outcome
+    /// (the execution is no longer waiting on it): its first drive then invokes it.
     pub fn invoked_with_start(
         &self,
         prepared: &mut PreparedExecution,
         outcome: Result<TaskOutcome, TaskFailure>,
     ) -> bool {
-        let Some(task) = prepared.first_task.take() else { return false };
+        let Some(invocation_id) = prepared.first_task.as_ref().map(|task| task.invocation_id) else { return false };
         let awaiting = matches!(outcome, Ok(TaskOutcome::AwaitingCallback));
         let mut step = Step::new(&self.inner.definition, self.inner.machine.name(), &mut prepared.record, self.now());
-        if !step.apply_invocation(task.invocation_id, outcome) {
+        if !step.apply_invocation(invocation_id, outcome) {
             return false;
         }
         prepared.events.extend(step.into_events());
+        prepared.first_task = None;
         prepared.waiting_for_callback = awaiting && prepared.record.status == ExecutionStatus::Running;
         true
     }

@@ -836,3 +836,52 @@ fn given_the_executor_type_then_it_is_send_sync_and_clone() {
     fn check<T: Send + Sync + Clone + 'static>() {}
     check::<Executor>();
 }
+
+/// Prepares `name`, invokes its first task in the caller's own "write" (here: noting the request),
+/// records the outcome, stores the execution and runs it, as the embedded order intake does.
+async fn start_with_invocation(h: &Harness, name: &str, input: Value) -> (TaskRequest, bool) {
+    let mut prepared = h.executor.prepare_start(name, input).unwrap();
+    let request = prepared.task_to_invoke().cloned().unwrap();
+    let applied = h.executor.invoked_with_start(&mut prepared, Ok(TaskOutcome::AwaitingCallback));
+    h.store.create_execution(&prepared.record, &prepared.events).await.unwrap();
+    h.executor.run_stored(prepared);
+    h.executor.run_until_idle().await.unwrap();
+    (request, applied)
+}
+
+#[tokio::test]
+async fn given_a_first_task_invoked_in_the_start_when_its_callback_comes_then_the_execution_completes_without_the_invoker()
+ {
+    // Given a start whose first task was invoked by the caller in the start's own write
+    let h = Harness::new(approval_machine(json!({})), |_| panic!("the invoker must not be called"));
+    let (request, applied) = start_with_invocation(&h, "order-2", json!({"order": "o-2"})).await;
+    // Then the stored history already says the task was submitted, and nothing invoked it again
+    assert!(applied);
+    assert_eq!(
+        h.history_types("order-2").await,
+        ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSubmitted"]
+    );
+    assert!(h.invoker.requests().is_empty());
+    // When the application calls back with the token the caller sent
+    let token = request.task_token.unwrap();
+    h.executor.send_task_success(&token, json!({"approved": true})).await.unwrap();
+    h.executor.run_until_idle().await.unwrap();
+    // Then the execution completes with it
+    let done = h.describe("order-2").await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded);
+    assert_eq!(done.output, Some(json!({"order": "o-2", "approval": {"approved": true}})));
+}
+
+#[tokio::test]
+async fn given_a_first_task_invoked_in_the_start_when_no_callback_comes_then_its_timeout_still_fires() {
+    // Given a task with a timeout, invoked in the start's own write (so no drive ran after it)
+    let h = Harness::new(approval_machine(json!({"TimeoutSeconds": 30})), |_| panic!("the invoker must not be called"));
+    start_with_invocation(&h, "order-3", json!({"order": "o-3"})).await;
+    h.advance(29.0).await;
+    assert_eq!(h.describe("order-3").await.status, ExecutionStatus::Running);
+    // When its deadline passes
+    h.advance(2.0).await;
+    // Then the task times out, as one invoked by a drive would
+    let done = h.describe("order-3").await;
+    assert_eq!((done.status, done.error.as_deref()), (ExecutionStatus::Failed, Some("States.Timeout")));
+}

@@ -83,7 +83,9 @@ impl OrderWithWorkflow for EmbeddedOrderIntake {
                 execute_cached(tx, "SAVEPOINT start_execution", []).map_err(sql_error)?;
                 let start = match insert_execution(tx, row) {
                     Ok(ExecutionCreated::Created) => match &first_message {
-                        Some((queue, message)) => insert_message(tx, *queue, message).map(|_| Start::New).map_err(|e| e.to_string()),
+                        Some((queue, message)) => insert_message(tx, *queue, message)
+                            .map(|_| Start::New)
+                            .map_err(|error| error.to_string()),
                         None => Ok(Start::New),
                     },
                     // Started before by this name with this input (an operator's start, say): it is

@@ -54,7 +54,7 @@ pub(super) fn start(
     // The checkpointer copies the log into the file; the writer only appends to the log, unless
     // the checkpointer falls far behind (`restart_overlong_log`).
     connection.pragma_update(None, "wal_autocheckpoint", 0).map_err(super::sql_error)?;
-    connection.wal_hook(Some(restart_overlong_log));
+    connection.wal_hook(Some(note_log_length));
     let (writer, jobs) = mpsc::channel::<QueuedWrite>();
     std::thread::Builder::new()
         .name("sqlite-writer".to_owned())
@@ -93,40 +93,61 @@ thread_local! {
     /// Frames past which the writer thread restarts the log itself (SQLite's write-ahead-log hook is
     /// a plain function, so its limit lives with the thread that commits).
     static LOG_FRAMES_LIMIT: std::cell::Cell<i64> = const { std::cell::Cell::new(i64::MAX) };
+    /// Whether the writer's last commit left the log past [`LOG_FRAMES_LIMIT`].
+    static LOG_OVERLONG: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// How long the writer waits, past the log's limit, for the checkpoint lock before it leaves the
-/// restart to its next commit: another process's checkpoint copying a long log holds it that long.
+/// How long the writer waits, past the log's limit, for the checkpoint lock before it gives up
+/// until [`RESTART_WAIT`] later: another process's checkpoint copying a long log holds it that long.
 const RESTART_WAIT: Duration = Duration::from_secs(1);
 
-/// Called by SQLite after each of the writer's commits with the frames now in the log. The
-/// checkpointer keeps the log short while it gets a core; starved of one (two cores, every thread
-/// busy), it falls behind and the log would grow with every commit. Past
-/// [`LOG_LIMIT_OVER_RESTART`] times its restart point the writer restarts the log itself, between
-/// two groups, so the log stays bounded however the threads are scheduled.
+/// Called by SQLite after each of the writer's commits with the frames now in the log: notes
+/// whether the log is past its limit. The checkpointer keeps the log short while it gets a core;
+/// starved of one (two cores, every thread busy), it falls behind and the log would grow with every
+/// commit. Past [`LOG_LIMIT_OVER_RESTART`] times its restart point the writer restarts the log
+/// itself, between two groups ([`restart_overlong_log`], once the group is answered), so the log
+/// stays bounded however the threads are scheduled. Never an error: the group has committed.
+fn note_log_length(_log: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
+    LOG_OVERLONG.set(i64::from(frames) > LOG_FRAMES_LIMIT.get());
+    Ok(())
+}
+
+/// Restarts the log when the last commit left it past its limit, unless a restart gave up less than
+/// [`RESTART_WAIT`] ago (`gave_up_at`).
 ///
 /// A checkpoint takes the file's checkpoint lock without SQLite's busy handler: while the
 /// checkpointer is inside its own copy, the restart fails at once. The checkpointer may be holding
 /// it without a core, so the writer sleeps between tries (giving it one) for up to
-/// [`RESTART_WAIT`]. Readers still inside the log are waited for by the busy handler. Never an
-/// error: the group has committed, and a restart that cannot happen now is tried at the next commit.
-fn restart_overlong_log(log: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
-    if i64::from(frames) <= LOG_FRAMES_LIMIT.get() {
-        return Ok(());
+/// [`RESTART_WAIT`]; readers still inside the log are waited for by the busy handler. This runs
+/// after the group's answers have gone out, so only the writes queued behind wait for it.
+fn restart_overlong_log(connection: &rusqlite::Connection, gave_up_at: &mut Option<Instant>) {
+    if !LOG_OVERLONG.get() || gave_up_at.is_some_and(|at| at.elapsed() < RESTART_WAIT) {
+        return;
     }
-    let deadline = Instant::now() + RESTART_WAIT;
+    let started = Instant::now();
     loop {
-        match log.checkpoint_v2(rusqlite::hooks::CheckpointMode::RESTART) {
-            Ok(_) => return Ok(()),
-            Err(error)
-                if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
-                    && Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(1));
+        // The pragma answers (busy, frames in the log, frames copied): busy when the checkpoint
+        // lock or a reader kept it from finishing.
+        let busy = connection.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| row.get::<_, i64>(0));
+        match busy {
+            Ok(0) => {
+                LOG_OVERLONG.set(false);
+                *gave_up_at = None;
+                return;
+            }
+            Ok(_) if started.elapsed() < RESTART_WAIT => std::thread::sleep(Duration::from_millis(1)),
+            Ok(_) => {
+                tracing::warn!(
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    "the log is past its limit and cannot start over yet"
+                );
+                *gave_up_at = Some(Instant::now());
+                return;
             }
             Err(error) => {
-                tracing::warn!(%error, frames, "the log is past its limit and cannot start over yet");
-                return Ok(());
+                tracing::warn!(%error, "the log is past its limit and cannot start over yet");
+                *gave_up_at = Some(Instant::now());
+                return;
             }
         }
     }
@@ -277,6 +298,7 @@ fn write_groups(
     checkpoints: &mpsc::SyncSender<()>,
 ) {
     let mut busy_since: Option<Instant> = None;
+    let mut restart_gave_up_at: Option<Instant> = None;
     let mut waiting = WaitingWrites::default();
     loop {
         if waiting.is_empty() {
@@ -313,6 +335,7 @@ fn write_groups(
             continue;
         }
         write_group(&mut connection, group);
+        restart_overlong_log(&connection, &mut restart_gave_up_at);
         // Full means a checkpoint is already due.
         let _ = checkpoints.try_send(());
     }
