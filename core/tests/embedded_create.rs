@@ -37,6 +37,16 @@ fn executions(dir: &tempfile::TempDir) -> i64 {
     file.query_row("SELECT COUNT(*) FROM executions", [], |row| row.get(0)).unwrap()
 }
 
+/// Makes every insert into `table` fail, as a fault in the file would.
+fn refuse_inserts(dir: &tempfile::TempDir, table: &str) {
+    let file = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    file.execute_batch(&format!(
+        "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table}
+         BEGIN SELECT RAISE(FAIL, 'injected fault: no room in {table}'); END;"
+    ))
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_created_order_has_its_execution_and_a_repeat_starts_none() {
     let dir = tempfile::tempdir().unwrap();
@@ -60,12 +70,7 @@ async fn an_order_that_cannot_be_written_leaves_no_execution_behind() {
     let dir = tempfile::tempdir().unwrap();
     let system = system(&dir).await;
     // Given orders that cannot be written (as a constraint the order breaks would refuse it)
-    let file = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
-    file.execute_batch(
-        "CREATE TRIGGER refuse_orders BEFORE INSERT ON orders
-         BEGIN SELECT RAISE(FAIL, 'injected fault: no room for orders'); END;",
-    )
-    .unwrap();
+    refuse_inserts(&dir, "orders");
     // When a client creates an order
     let refused = system.ports.order_service().create_order(request(None)).await;
     // Then the create fails, and its execution was not started either
@@ -111,12 +116,7 @@ async fn a_first_message_that_cannot_be_sent_leaves_no_execution_and_the_order_u
     let dir = tempfile::tempdir().unwrap();
     let system = system(&dir).await;
     // Given a queue that refuses messages (as a full disk or a constraint would)
-    let file = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
-    file.execute_batch(
-        "CREATE TRIGGER refuse_messages BEFORE INSERT ON queue_messages
-         BEGIN SELECT RAISE(FAIL, 'injected fault: no room for messages'); END;",
-    )
-    .unwrap();
+    refuse_inserts(&dir, "queue_messages");
     // When a client creates an order
     let created = system.ports.order_service().create_order(request(None)).await.unwrap();
     // Then the order is kept, but neither its execution nor a message half of one: its change

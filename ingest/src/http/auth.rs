@@ -1,11 +1,12 @@
 //! The `x-api-key` check in front of every route. Keys are kept only as SHA-256 digests and a
 //! presented key is compared with every accepted digest in constant time.
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
 use subtle::{Choice, ConstantTimeEq};
 
 use super::AppState;

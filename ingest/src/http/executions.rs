@@ -1,8 +1,9 @@
 //! `GET /executions/{execution_arn}`: a workflow execution's status, dates, output or error.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
-use std::sync::Arc;
 
 use super::AppState;
 use super::body::ExecutionBody;

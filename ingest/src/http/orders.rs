@@ -1,12 +1,13 @@
 //! The order routes: create, list, get, change status, delete, start the workflow.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orders_core::application::CreateOrder;
 use orders_core::domain::{NewOrder, Order, ValidationError};
-use std::sync::Arc;
 
 use super::AppState;
 use super::body::{

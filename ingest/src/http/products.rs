@@ -4,12 +4,13 @@
 //! of `GET /orders` has the same one), which `ProductIdPath` enforces: what the document calls a
 //! valid id reaches the look-up, anything else is a 400.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orders_core::domain::CatalogEntry;
-use std::sync::Arc;
 
 use super::AppState;
 use super::body::{ProductBody, ProductListBody, ProductListQuery, StockChangeBody};

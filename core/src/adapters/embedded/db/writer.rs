@@ -136,16 +136,12 @@ fn restart_overlong_log(connection: &rusqlite::Connection, gave_up_at: &mut Opti
                 return;
             }
             Ok(_) if started.elapsed() < RESTART_WAIT => std::thread::sleep(Duration::from_millis(1)),
-            Ok(_) => {
+            gave_up => {
                 tracing::warn!(
+                    error = gave_up.err().map(|error| error.to_string()),
                     waited_ms = started.elapsed().as_millis() as u64,
                     "the log is past its limit and cannot start over yet"
                 );
-                *gave_up_at = Some(Instant::now());
-                return;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "the log is past its limit and cannot start over yet");
                 *gave_up_at = Some(Instant::now());
                 return;
             }
