@@ -13,7 +13,7 @@ use super::stock::consume_reservation;
 use crate::adapters::listing::{self, scope};
 use crate::domain::order::rfc3339;
 use crate::domain::status_change::check_version;
-use crate::domain::{Money, NewStatus, Order, OrderId, OrderItem, OrderStatus, OrderSummary, StatusChange};
+use crate::domain::{Money, NewStatus, Order, OrderId, OrderStatus, OrderSummary, StatusChange};
 use crate::ports::{
     CatalogStore, ChangeKind, CreateLookup, CreateLookups, CreateOutcome, IdempotencyBinding, IdempotencyRecord,
     ListFilter, ListRequest, ListingPlace, OrderBackup, OrderImage, OrderPage, OrderStore, PagePosition,
@@ -57,9 +57,22 @@ pub(super) fn insert_new_order(
 /// Sequence numbers per counting block, as SQLite integers.
 const BUCKET: i64 = listing::BUCKET as i64;
 
-const ORDER_COLUMNS: &str = "order_id, customer_id, status, total_cents, version, created_at, updated_at, \
-                             execution_arn, items, awaiting_status, task_token, idempotency_key, \
-                             idempotency_fingerprint, idempotency_expires_at, failure_reason, correlation_id";
+/// An order as the API shows it (columns 1 to 11 after `seq`; [`shown_order`] reads them).
+macro_rules! shown_columns {
+    () => {
+        "seq, order_id, customer_id, status, total_cents, version, created_at, updated_at, execution_arn, items, \
+         failure_reason, correlation_id"
+    };
+}
+/// A whole order record by id: what the API shows, then columns 12 to 16 ([`read_order`]).
+const LOAD_ORDER: &str = concat!(
+    "SELECT ",
+    shown_columns!(),
+    ", awaiting_status, task_token, idempotency_key, idempotency_fingerprint, idempotency_expires_at \
+     FROM orders WHERE order_id = ?1"
+);
+/// Only what the API shows of an order, by id.
+const SHOW_ORDER: &str = concat!("SELECT ", shown_columns!(), " FROM orders WHERE order_id = ?1");
 const SUMMARY_COLUMNS: &str = "seq, order_id, customer_id, status, total_cents, created_at";
 
 #[async_trait]
@@ -107,7 +120,7 @@ impl OrderStore for Database {
     }
 
     async fn get_order(&self, order_id: OrderId) -> Result<Option<Order>, StoreError> {
-        self.read_one_statement(|conn| load_order(conn, order_id).map(|found| found.map(|(_, image)| image.order)))
+        self.read_one_statement(|conn| order_row(conn, SHOW_ORDER, order_id, |row| Ok(shown_order(row)))?.transpose())
     }
 
     async fn list_orders(&self, request: &ListRequest) -> Result<OrderPage, StoreError> {
@@ -408,27 +421,35 @@ pub(super) fn load_order(
     tx: &rusqlite::Connection,
     order_id: OrderId,
 ) -> Result<Option<(i64, OrderImage)>, StoreError> {
-    let sql = format!("SELECT seq, {ORDER_COLUMNS} FROM orders WHERE order_id = ?1");
-    query_row_cached(tx, &sql, [order_id.to_string()], |row| Ok((row.get::<_, i64>(0)?, read_order(row))))
-        .optional()
-        .map_err(sql_error)?
+    order_row(tx, LOAD_ORDER, order_id, |row| Ok((row.get::<_, i64>(0)?, read_order(row))))?
         .map(|(seq, order)| order.map(|order| (seq, order)))
         .transpose()
 }
 
-/// Reads the order columns starting at column 1 (column 0 is seq).
+/// Runs `sql`, a one-row query on `order_id = ?1`, for this order (its id written on the stack).
+fn order_row<T>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    order_id: OrderId,
+    read: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>, StoreError> {
+    let mut id = uuid::Uuid::encode_buffer();
+    let id: &str = order_id.as_uuid().hyphenated().encode_lower(&mut id);
+    query_row_cached(conn, sql, [id], read).optional().map_err(sql_error)
+}
+
+/// Reads a whole order record ([`LOAD_ORDER`]'s columns; column 0 is seq).
 fn read_order(row: &Row<'_>) -> Result<OrderImage, StoreError> {
-    let text = |i: usize| row.get::<_, String>(i).map_err(sql_error);
-    let items: Vec<OrderItem> = serde_json::from_str(&text(9)?).map_err(|e| corrupt("items", e))?;
-    let awaiting_status: Option<String> = row.get(10).map_err(sql_error)?;
-    let task_token: Option<String> = row.get(11).map_err(sql_error)?;
+    let order = shown_order(row)?;
+    let awaiting_status: Option<String> = row.get(12).map_err(sql_error)?;
+    let task_token: Option<String> = row.get(13).map_err(sql_error)?;
     let awaiting = match (awaiting_status, task_token) {
         (Some(status), Some(task_token)) => {
             Some(StatusWait { status: status.parse().map_err(|e| corrupt("awaiting_status", e))?, task_token })
         }
         _ => None,
     };
-    let idempotency = match (row.get::<_, Option<String>>(12), row.get::<_, Option<String>>(13), row.get(14)) {
+    let idempotency = match (row.get::<_, Option<String>>(14), row.get::<_, Option<String>>(15), row.get(16)) {
         (Ok(Some(key)), Ok(Some(fingerprint)), Ok(Some(expires_at))) => Some(IdempotencyBinding {
             key,
             fingerprint,
@@ -437,20 +458,26 @@ fn read_order(row: &Row<'_>) -> Result<OrderImage, StoreError> {
         (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => return Err(sql_error(error)),
         _ => None,
     };
-    let order = Order {
-        order_id: parse_order_id(&text(1)?)?,
-        customer_id: text(2)?,
+    Ok(OrderImage { order, awaiting, idempotency, stock_consumed: false, workflow_started: false })
+}
+
+/// Reads the order as the API shows it (columns 1 to 11 of [`LOAD_ORDER`] and [`SHOW_ORDER`]),
+/// borrowing the text columns where only a parsed value is kept.
+fn shown_order(row: &Row<'_>) -> Result<Order, StoreError> {
+    let text = |i: usize| row.get_ref(i).and_then(|value| Ok(value.as_str()?)).map_err(sql_error);
+    Ok(Order {
+        order_id: parse_order_id(text(1)?)?,
+        customer_id: text(2)?.to_owned(),
         status: text(3)?.parse().map_err(|e| corrupt("status", e))?,
         total_amount: Money::from_cents(row.get(4).map_err(sql_error)?),
         version: u64::try_from(row.get::<_, i64>(5).map_err(sql_error)?).map_err(|e| corrupt("version", e))?,
-        created_at: parse_time(&text(6)?)?,
-        updated_at: parse_time(&text(7)?)?,
+        created_at: parse_time(text(6)?)?,
+        updated_at: parse_time(text(7)?)?,
         execution_arn: row.get(8).map_err(sql_error)?,
-        failure_reason: row.get(15).map_err(sql_error)?,
-        correlation_id: row.get(16).map_err(sql_error)?,
-        items,
-    };
-    Ok(OrderImage { order, awaiting, idempotency, stock_consumed: false, workflow_started: false })
+        items: serde_json::from_str(text(9)?).map_err(|e| corrupt("items", e))?,
+        failure_reason: row.get(10).map_err(sql_error)?,
+        correlation_id: row.get(11).map_err(sql_error)?,
+    })
 }
 
 fn read_summary(row: &Row<'_>) -> Result<(i64, OrderSummary), StoreError> {
