@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use statemachine::{Definition, Executor, StateMachineArn};
+use statemachine::{Definition, StateMachineArn};
 
 use crate::adapters::embedded::{
     BACKUP_FOLDER, DATABASE_FILE, Database, EmbeddedConfig, EmbeddedGauges, EmbeddedOrderIntake, EmbeddedQueues,
@@ -144,13 +144,12 @@ pub async fn wire_embedded(config: &EmbeddedConfig) -> Result<EmbeddedSystem, St
 
     let definition = Definition::load_with_substitutions(ORDER_PROCESSING_DEFINITION, &definition_substitutions())?;
     let queue_urls = [QueueName::Fulfilment].into_iter().map(|q| (queue_url(q), q)).collect();
-    let tasks = Arc::new(EmbeddedTasks::new(Arc::new(database.clone()), queues.clone(), ORDERS_TABLE, queue_urls));
+    let tasks = Arc::new(EmbeddedTasks::new(queues.clone(), ORDERS_TABLE, queue_urls));
     tasks.check(&definition)?;
     let location = &config.location;
     let machine = StateMachineArn::new(&location.region, &location.account_id, &location.state_machine)
         .map_err(|e| StackError::Arn(e.to_string()))?;
-    let executor = Executor::builder(definition, machine, tasks.clone(), Arc::new(database.clone())).build();
-    let workflow = EmbeddedWorkflow::new(executor);
+    let workflow = EmbeddedWorkflow::new(definition, machine, tasks);
 
     let ports = Ports {
         orders: Arc::new(database.clone()),
@@ -162,7 +161,7 @@ pub async fn wire_embedded(config: &EmbeddedConfig) -> Result<EmbeddedSystem, St
         queues,
         backups: Arc::new(FolderBackupStore::new(backup_root.clone())),
         hand_off: None,
-        order_with_workflow: Some(Arc::new(EmbeddedOrderIntake::new(database.clone(), workflow.clone(), tasks))),
+        order_with_workflow: Some(Arc::new(EmbeddedOrderIntake::new(workflow.clone()))),
         gauges: Arc::new(EmbeddedGauges::new(database.clone())),
         changes: Some(Arc::new(database.clone())),
     };

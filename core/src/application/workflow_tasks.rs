@@ -29,8 +29,8 @@ use serde_json::json;
 use super::StepError;
 use super::messages::WorkflowTask;
 use crate::domain::{
-    FailureReason, HAND_OFF_DEADLINE, NewStatus, ORDER_WRITE_GRACE, Order, OrderId, OrderStatus, OrderStopped,
-    ProcessingFailure, ReserveOutcome, SettleOutcome, StockLine,
+    FailureReason, HAND_OFF_DEADLINE, ORDER_WRITE_GRACE, Order, OrderId, OrderStatus, OrderStopped, ProcessingFailure,
+    ReserveOutcome, SettleOutcome, StockLine,
 };
 use crate::metrics::HandOffOutcome;
 use crate::ports::{
@@ -330,8 +330,10 @@ impl WorkflowTasks {
                 let cause = failure.cause();
                 tracing::info!(%order_id, error = failure.error_name(), %cause, "order cannot be processed");
                 let reason = FailureReason::from_cause(&cause);
-                let failed = NewStatus { status: OrderStatus::Failed, reason: Some(reason) };
-                match self.orders.transition(order_id, &[OrderStatus::Pending, OrderStatus::Processing], failed).await {
+                // The wait leaves the order with it: this answer, not the change's `OrderFailed`,
+                // is the one the execution ends with.
+                let in_progress = [OrderStatus::Pending, OrderStatus::Processing];
+                match self.orders.fail_processing(order_id, &in_progress, reason).await {
                     Ok(update) if update.changed => crate::metrics::order_failed((&failure).into()),
                     // Already stopped by someone else (or gone): the task still fails with the cause.
                     Ok(_) | Err(StoreError::ConditionFailed { .. } | StoreError::NotFound(_)) => {}

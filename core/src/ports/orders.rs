@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 #[cfg(doc)]
 use super::ChangeImages;
 use super::{OrderBackup, StatusWait};
-use crate::domain::{IllegalTransition, NewStatus, Order, OrderId, OrderStatus, OrderSummary, ProductCatalog};
+use crate::domain::{
+    FailureReason, IllegalTransition, NewStatus, Order, OrderId, OrderStatus, OrderSummary, ProductCatalog,
+};
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
@@ -298,6 +300,18 @@ pub trait OrderStore: Send + Sync {
         order_id: OrderId,
         from: &[OrderStatus],
         to: NewStatus,
+    ) -> Result<StatusUpdate, StoreError>;
+
+    /// The order's processing failed for good (no stock, the merchant refused it): moves it from
+    /// one of `from` to failed with `reason`, as [`Self::transition`] does, and takes the workflow's
+    /// wait off it in the same write. The caller answers that wait itself with the failure's own
+    /// error; left on the order, the change would also end it, as `OrderFailed`, and whichever
+    /// answer came first would be the execution's error.
+    async fn fail_processing(
+        &self,
+        order_id: OrderId,
+        from: &[OrderStatus],
+        reason: FailureReason,
     ) -> Result<StatusUpdate, StoreError>;
 
     /// Keeps on the order the task token of a workflow waiting for it to reach `wait.status`

@@ -18,7 +18,8 @@ use orders_core::adapters::aws::setup::{self, SetupOptions};
 use orders_core::adapters::aws::{AwsClients, AwsResources, S3BackupStore};
 use orders_core::adapters::embedded::{EmbeddedConfig, ORDER_PROCESSING_DEFINITION, QueueSettings, WorkflowLocation};
 use orders_core::ports::{
-    BackupStore, CatalogStore, CreateLookups, MessageQueue, OrderStore, StockLedger, TaskCallbacks, WorkflowEngine,
+    BackupStore, CatalogStore, ChangeFeed, CreateLookups, MessageQueue, OrderStore, StockLedger, TaskCallbacks,
+    WorkflowEngine,
 };
 use orders_core::wiring::{wire_aws, wire_embedded};
 
@@ -39,6 +40,9 @@ pub struct Ports {
     /// Whether a Catch's `$.error` carries the `Cause` a SendTaskFailure gave (moto 5.2.5 keeps
     /// only the error name; Step Functions and the embedded engine keep both).
     pub caught_errors_keep_their_cause: bool,
+    /// The change feed, where the backend reads it itself (embedded; on AWS it is the table's
+    /// stream, read by the SDK).
+    pub changes: Option<Arc<dyn ChangeFeed>>,
     _alive: Box<dyn Any + Send>,
 }
 
@@ -62,6 +66,7 @@ async fn embedded() -> Ports {
         workflow: ports.workflow,
         callbacks: ports.callbacks,
         caught_errors_keep_their_cause: true,
+        changes: ports.changes,
         _alive: Box::new((dir, driver)),
     }
 }
@@ -90,6 +95,7 @@ async fn aws(moto: moto::Moto) -> Ports {
         workflow: ports.workflow,
         callbacks: ports.callbacks,
         caught_errors_keep_their_cause: false,
+        changes: None,
         _alive: Box::new(moto),
     }
 }
@@ -123,6 +129,7 @@ conformance!(
     listing_pages_cursors_filters_and_totals,
     orders_are_listed_at_the_places_their_lookups_found_even_when_creates_race,
     status_waits_are_kept_on_existing_orders_only,
+    a_failed_processing_fails_the_order_with_its_reason_and_no_wait,
     the_catalog_is_replaced_whole_and_prices_known_products,
     queues_hide_received_messages_and_delete_them,
     a_batch_delete_removes_the_messages_it_names_and_skips_stale_handles,

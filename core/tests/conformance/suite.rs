@@ -207,6 +207,40 @@ pub async fn status_waits_are_kept_on_existing_orders_only(ports: &Ports) {
     assert!(matches!(ports.orders.await_status(OrderId::generate(), wait).await, Err(StoreError::NotFound(_))));
 }
 
+pub async fn a_failed_processing_fails_the_order_with_its_reason_and_no_wait(ports: &Ports) {
+    // Given an order in processing whose workflow waits for it to ship
+    let order = new_order("CUST001");
+    let id = order.order_id;
+    ports.orders.create_order(&order, None).await.unwrap();
+    ports.orders.transition(id, &[OrderStatus::Pending], OrderStatus::Processing.into()).await.unwrap();
+    let wait = StatusWait { status: OrderStatus::Shipped, task_token: "token-1".into() };
+    ports.orders.await_status(id, wait).await.unwrap();
+    // When its processing fails for good
+    let reason = FailureReason::from_cause("fulfilment refused: HTTP 422");
+    let in_progress = [OrderStatus::Pending, OrderStatus::Processing];
+    let failed = ports.orders.fail_processing(id, &in_progress, reason.clone()).await.unwrap();
+    // Then the order is failed with the reason, one version on
+    assert!(failed.changed);
+    assert_eq!((failed.order.status, failed.order.version), (OrderStatus::Failed, 3));
+    let stored = ports.orders.get_order(id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.failure_reason.as_deref()), (OrderStatus::Failed, Some(reason.as_str())));
+    // And the wait is gone with it: the change carries none for the stream to answer
+    if let Some(changes) = &ports.changes {
+        let last = changes.changes_after(0, 100).await.unwrap().pop().unwrap();
+        assert_eq!(last.old.unwrap().awaiting.map(|w| w.task_token).as_deref(), Some("token-1"));
+        assert_eq!(last.new.unwrap().awaiting, None);
+    }
+    // And a second failure, or one of a missing order, is refused as a transition is
+    assert!(matches!(
+        ports.orders.fail_processing(id, &in_progress, reason.clone()).await,
+        Err(StoreError::ConditionFailed { current: OrderStatus::Failed })
+    ));
+    assert!(matches!(
+        ports.orders.fail_processing(OrderId::generate(), &in_progress, reason).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
 pub async fn the_catalog_is_replaced_whole_and_prices_known_products(ports: &Ports) {
     ports.catalog.replace_catalog(&ProductCatalog::demo()).await.unwrap();
     let found = ports.catalog.products(&["PROD001", "NOPE"]).await.unwrap();

@@ -3,17 +3,14 @@
 //! create instead of two, and no execution without its order (a create refused as a repeat, or
 //! lost to a crash, starts nothing).
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use serde_json::Value;
 use statemachine::{CreateOutcome as ExecutionCreated, TaskOutcome};
 
-use super::db::{Database, execute_cached, sql_error};
+use super::db::{execute_cached, sql_error};
 use super::executions::{ExecutionRow, insert_execution};
 use super::orders::{earlier_create, insert_new_order};
 use super::queues::insert_message;
-use super::tasks::EmbeddedTasks;
 use super::workflow::EmbeddedWorkflow;
 use crate::domain::Order;
 use crate::ports::{CreateOutcome, IdempotencyRecord, ListingPlace, OrderWithWorkflow, StoreError};
@@ -21,18 +18,15 @@ use crate::ports::{CreateOutcome, IdempotencyRecord, ListingPlace, OrderWithWork
 /// Creates orders together with their workflow executions.
 #[derive(Clone)]
 pub struct EmbeddedOrderIntake {
-    database: Database,
     workflow: EmbeddedWorkflow,
-    tasks: Arc<EmbeddedTasks>,
 }
 
 impl EmbeddedOrderIntake {
-    /// Writes orders into `database` and starts their executions on `workflow`, whose executions
-    /// are kept in the same database, as are the queues of `tasks` (the workflow's task resources):
-    /// an execution's first task, when it sends to one of them and waits for its callback, is sent
-    /// in the same write.
-    pub fn new(database: Database, workflow: EmbeddedWorkflow, tasks: Arc<EmbeddedTasks>) -> Self {
-        EmbeddedOrderIntake { database, workflow, tasks }
+    /// Writes orders into the database of `workflow`'s executions and tasks, and starts their
+    /// executions in the same write: an execution's first task, when it sends to one of the queues
+    /// and waits for its callback, is sent in that write too.
+    pub fn new(workflow: EmbeddedWorkflow) -> Self {
+        EmbeddedOrderIntake { workflow }
     }
 }
 
@@ -66,13 +60,16 @@ impl OrderWithWorkflow for EmbeddedOrderIntake {
         // The first task's message (the order handed to fulfilment) goes into this write too, and
         // the execution is stored as having submitted it: its first step is then no write of its
         // own. Were the write to fail or find the execution already there, neither is kept.
-        let first_message = prepared.task_to_invoke().and_then(|request| self.tasks.message_sent_with_start(request));
+        let first_message =
+            prepared.task_to_invoke().and_then(|request| self.workflow.tasks().message_sent_with_start(request));
         let first_message =
             first_message.filter(|_| executor.invoked_with_start(&mut prepared, Ok(TaskOutcome::AwaitingCallback)));
         let row = ExecutionRow::new_execution(&prepared.record, &prepared.events).map_err(cannot_start)?;
         let (order, idempotency, input) = (order.clone(), idempotency.cloned(), execution_input.clone());
         let (outcome, started) = self
-            .database
+            .workflow
+            .tasks()
+            .database()
             .write(move |tx| {
                 if let Some(first) = earlier_create(tx, idempotency.as_ref())? {
                     return Ok((first, false));

@@ -13,7 +13,7 @@ use super::stock::consume_reservation;
 use crate::adapters::listing::{self, scope};
 use crate::domain::order::rfc3339;
 use crate::domain::status_change::check_version;
-use crate::domain::{Money, NewStatus, Order, OrderId, OrderStatus, OrderSummary, StatusChange};
+use crate::domain::{FailureReason, Money, NewStatus, Order, OrderId, OrderStatus, OrderSummary, StatusChange};
 use crate::ports::{
     CatalogStore, ChangeKind, CreateLookup, CreateLookups, CreateOutcome, IdempotencyBinding, IdempotencyRecord,
     ListFilter, ListRequest, ListingPlace, OrderBackup, OrderImage, OrderPage, OrderStore, PagePosition,
@@ -188,6 +188,29 @@ impl OrderStore for Database {
             }
             let order = change_status(tx, seq, image, to, false)?;
             Ok(StatusUpdate { order, changed: true })
+        })
+        .await
+    }
+
+    async fn fail_processing(
+        &self,
+        order_id: OrderId,
+        from: &[OrderStatus],
+        reason: FailureReason,
+    ) -> Result<StatusUpdate, StoreError> {
+        let from = from.to_vec();
+        self.write(move |tx| {
+            let (seq, before) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
+            if !from.contains(&before.order.status) {
+                return Err(StoreError::ConditionFailed { current: before.order.status });
+            }
+            let to = NewStatus { status: OrderStatus::Failed, reason: Some(reason) };
+            let after = OrderImage { order: before.order.moved_to(to), awaiting: None, ..before.clone() };
+            set_status(tx, seq, &before, &after.order)?;
+            execute_cached(tx, "UPDATE orders SET awaiting_status = NULL, task_token = NULL WHERE seq = ?1", [seq])
+                .map_err(sql_error)?;
+            record_change(tx, ChangeKind::Modify, Some(&before), Some(&after))?;
+            Ok(StatusUpdate { order: after.order, changed: true })
         })
         .await
     }
@@ -464,7 +487,13 @@ fn read_order(row: &Row<'_>) -> Result<OrderImage, StoreError> {
 /// Reads the order as the API shows it (columns 1 to 11 of [`LOAD_ORDER`] and [`SHOW_ORDER`]),
 /// borrowing the text columns where only a parsed value is kept.
 fn shown_order(row: &Row<'_>) -> Result<Order, StoreError> {
-    let text = |i: usize| row.get_ref(i).and_then(|value| Ok(value.as_str()?)).map_err(sql_error);
+    let text = |i: usize| {
+        row.get_ref(i)
+            .and_then(|value| {
+                value.as_str().map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, value.data_type(), Box::new(e)))
+            })
+            .map_err(sql_error)
+    };
     Ok(Order {
         order_id: parse_order_id(text(1)?)?,
         customer_id: text(2)?.to_owned(),

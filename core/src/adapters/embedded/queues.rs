@@ -43,6 +43,11 @@ impl EmbeddedQueues {
         EmbeddedQueues { database, settings: settings.into_iter().collect() }
     }
 
+    /// The database the messages are kept in.
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
     fn settings(&self, queue: QueueName) -> QueueSettings {
         self.settings.get(&queue).copied().unwrap_or_default()
     }

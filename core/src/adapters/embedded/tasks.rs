@@ -17,6 +17,8 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use statemachine::{Definition, TaskFailure, TaskInvoker, TaskOutcome, TaskRequest};
 
+use super::db::Database;
+use super::queues::EmbeddedQueues;
 use crate::domain::{FailureReason, NewStatus, OrderId, OrderStatus};
 use crate::ports::{MessageQueue, OrderStore, OutgoingMessage, QueueError, QueueName, StoreError};
 
@@ -40,22 +42,27 @@ pub struct UnsupportedTask {
 
 /// Runs the workflow's tasks on the order store and the queues.
 pub struct EmbeddedTasks {
-    orders: Arc<dyn OrderStore>,
-    queues: Arc<dyn MessageQueue>,
+    queues: Arc<EmbeddedQueues>,
     orders_table: String,
     queue_urls: BTreeMap<String, QueueName>,
 }
 
 impl EmbeddedTasks {
-    /// Tasks on `orders` (known to the definition as `orders_table`) and `queues` (known by the URLs
-    /// in `queue_urls`).
+    /// Tasks on the orders and the queues of the database `queues` keep their messages in (the
+    /// orders known to the definition as `orders_table`, the queues by the URLs in `queue_urls`).
+    /// One database for both is what lets a create send its execution's first message in its own
+    /// write ([`Self::message_sent_with_start`]).
     pub fn new(
-        orders: Arc<dyn OrderStore>,
-        queues: Arc<dyn MessageQueue>,
+        queues: Arc<EmbeddedQueues>,
         orders_table: impl Into<String>,
         queue_urls: BTreeMap<String, QueueName>,
     ) -> Self {
-        EmbeddedTasks { orders, queues, orders_table: orders_table.into(), queue_urls }
+        EmbeddedTasks { queues, orders_table: orders_table.into(), queue_urls }
+    }
+
+    /// The database holding the orders and the queues the tasks act on.
+    pub fn database(&self) -> &Database {
+        self.queues.database()
     }
 
     /// Refuses a definition with a Task this engine would not run exactly as AWS does.
@@ -135,7 +142,7 @@ impl EmbeddedTasks {
             )),
             _ => None,
         };
-        match self.orders.transition(order_id, &from, NewStatus { status: to, reason }).await {
+        match self.database().transition(order_id, &from, NewStatus { status: to, reason }).await {
             Ok(_) => Ok(TaskOutcome::Completed(json!({}))),
             Err(StoreError::ConditionFailed { .. } | StoreError::NotFound(_)) => Err(TaskFailure {
                 error: "DynamoDB.ConditionalCheckFailedException".into(),

@@ -5,7 +5,11 @@
 
 use async_trait::async_trait;
 use serde_json::Value;
-use statemachine::{DriverHandle, Executor, ExecutorError, HistoryEvent};
+use std::sync::Arc;
+
+use statemachine::{Definition, DriverHandle, Executor, ExecutorError, HistoryEvent, StateMachineArn};
+
+use super::tasks::EmbeddedTasks;
 
 use crate::ports::{
     CallbackError, ExecutionArn, ExecutionDescription, HistoryEntry, StartedExecution, TaskCallbacks, WorkflowEngine,
@@ -16,12 +20,22 @@ use crate::ports::{
 #[derive(Clone)]
 pub struct EmbeddedWorkflow {
     executor: Executor,
+    tasks: Arc<EmbeddedTasks>,
 }
 
 impl EmbeddedWorkflow {
-    /// The engine driving `executor`.
-    pub fn new(executor: Executor) -> Self {
-        EmbeddedWorkflow { executor }
+    /// The engine running `definition` (known as `state_machine`) with `tasks`, its executions
+    /// kept in the tasks' database: the orders, their executions and the queues are in one file,
+    /// which is what lets a create write all three at once ([`super::EmbeddedOrderIntake`]).
+    pub fn new(definition: Definition, state_machine: StateMachineArn, tasks: Arc<EmbeddedTasks>) -> Self {
+        let store = Arc::new(tasks.database().clone());
+        let executor = Executor::builder(definition, state_machine, tasks.clone(), store).build();
+        EmbeddedWorkflow { executor, tasks }
+    }
+
+    /// The task resources the executions run.
+    pub fn tasks(&self) -> &EmbeddedTasks {
+        &self.tasks
     }
 
     /// The executor (history, stop, deterministic driving in tests).

@@ -26,7 +26,7 @@ use crate::adapters::dynamodb_item;
 use crate::adapters::listing::SEP;
 use crate::domain::order::{now_millis, rfc3339};
 use crate::domain::status_change::check_version;
-use crate::domain::{NewStatus, Order, OrderId, OrderStatus, StatusChange, StockLine};
+use crate::domain::{FailureReason, NewStatus, Order, OrderId, OrderStatus, StatusChange, StockLine};
 use crate::ports::{
     CatalogStore, CreateLookup, CreateLookups, CreateOutcome, IdempotencyRecord, ListRequest, ListingPlace,
     OrderBackup, OrderImage, OrderPage, OrderStore, RestoreOutcome, StatusUpdate, StatusWait, StoreError,
@@ -49,6 +49,13 @@ pub(super) struct Stored {
 /// The attribute in which an order's item notes the lines its reservation holds.
 const RESERVED_LINES: &str = "reserved_lines";
 
+/// Whether a status change keeps the workflow's wait on the order or takes it off.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WaitAfter {
+    Kept,
+    Removed,
+}
+
 impl DynamoDbStore {
     pub(super) async fn load(&self, order_id: OrderId) -> Result<Option<Stored>, StoreError> {
         let output = self
@@ -69,6 +76,19 @@ impl DynamoDbStore {
         self.write_status_consuming(current, to, None).await
     }
 
+    /// [`Self::write_status`] of a failure, taking the workflow's wait off the order.
+    async fn write_failure(&self, current: &Stored, reason: FailureReason) -> Result<Option<Order>, StoreError> {
+        let to = NewStatus { status: OrderStatus::Failed, reason: Some(reason) };
+        let (order, items) = self.status_items(current, to, None, WaitAfter::Removed)?;
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(Some(order)),
+            Err(error) => match cancelled_conditions(&error) {
+                Some(failed) if failed.first() == Some(&true) => Ok(None),
+                _ => Err(transaction_error(error)),
+            },
+        }
+    }
+
     /// [`Self::write_status`], and with `consumed`, the lines its reservation holds, the delivery's
     /// consumption in the same transaction: the reservation record from reserved to consumed, the
     /// products' reserved units taken out, the order marked `stock_consumed`. A reservation no
@@ -82,7 +102,7 @@ impl DynamoDbStore {
     ) -> Result<Option<Order>, StoreError> {
         let mut consumed = consumed;
         loop {
-            let (order, items) = self.status_items(current, to.clone(), consumed)?;
+            let (order, items) = self.status_items(current, to.clone(), consumed, WaitAfter::Kept)?;
             match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
                 Ok(_) => return Ok(Some(order)),
                 Err(error) => match cancelled_conditions(&error) {
@@ -94,15 +114,21 @@ impl DynamoDbStore {
         }
     }
 
+    /// The items of a status change: the order (conditional on its version), its counters, and
+    /// with `consumed` the delivery's consumption.
     fn status_items(
         &self,
         current: &Stored,
         to: NewStatus,
         consumed: Option<&[StockLine]>,
+        wait: WaitAfter,
     ) -> Result<(Order, Vec<TransactWriteItem>), StoreError> {
         let order = current.image.order.moved_to(to);
         let mut set = Vec::new();
         let mut remove = Vec::new();
+        if wait == WaitAfter::Removed {
+            remove.extend(["awaiting_status", "task_token"]);
+        }
         let mut values = Vec::new();
         match &order.failure_reason {
             Some(reason) => {
@@ -458,6 +484,24 @@ impl OrderStore for DynamoDbStore {
                 return Err(StoreError::ConditionFailed { current: current.image.order.status });
             }
             if let Some(updated) = self.write_status(&current, to.clone()).await? {
+                return Ok(StatusUpdate { order: updated, changed: true });
+            }
+        }
+        Err(StoreError::Unavailable(format!("order {order_id} kept changing; retry")))
+    }
+
+    async fn fail_processing(
+        &self,
+        order_id: OrderId,
+        from: &[OrderStatus],
+        reason: FailureReason,
+    ) -> Result<StatusUpdate, StoreError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let current = self.load(order_id).await?.ok_or(StoreError::NotFound(order_id))?;
+            if !from.contains(&current.image.order.status) {
+                return Err(StoreError::ConditionFailed { current: current.image.order.status });
+            }
+            if let Some(updated) = self.write_failure(&current, reason.clone()).await? {
                 return Ok(StatusUpdate { order: updated, changed: true });
             }
         }
