@@ -40,10 +40,36 @@ pub struct Ports {
     /// Whether a Catch's `$.error` carries the `Cause` a SendTaskFailure gave (moto 5.2.5 keeps
     /// only the error name; Step Functions and the embedded engine keep both).
     pub caught_errors_keep_their_cause: bool,
-    /// The change feed, where the backend reads it itself (embedded; on AWS it is the table's
-    /// stream, read by the SDK).
-    pub changes: Option<Arc<dyn ChangeFeed>>,
+    /// Where a scenario reads the workflow's wait stored on an order, which no port shows.
+    pub stored_waits: StoredWaits,
     _alive: Box<dyn Any + Send>,
+}
+
+/// The workflow's wait as stored on an order: the last change's image (embedded), the item itself
+/// (DynamoDB).
+pub enum StoredWaits {
+    Feed(Arc<dyn ChangeFeed>),
+    Table { client: aws_sdk_dynamodb::Client, table: String },
+}
+
+impl StoredWaits {
+    /// The task token stored on the order, if any.
+    pub async fn task_token(&self, order_id: orders_core::domain::OrderId) -> Option<String> {
+        match self {
+            StoredWaits::Feed(changes) => {
+                let changes = changes.changes_after(0, 10_000).await.unwrap();
+                let last = changes.iter().rev().find(|change| {
+                    change.new.as_ref().or(change.old.as_ref()).is_some_and(|image| image.order.order_id == order_id)
+                });
+                last.and_then(|change| change.new.as_ref()?.awaiting.as_ref()).map(|wait| wait.task_token.clone())
+            }
+            StoredWaits::Table { client, table } => {
+                let key = aws_sdk_dynamodb::types::AttributeValue::S(order_id.to_string());
+                let item = client.get_item().table_name(table).key("order_id", key).send().await.unwrap().item;
+                item.and_then(|item| item.get("task_token")?.as_s().ok().cloned())
+            }
+        }
+    }
 }
 
 async fn embedded() -> Ports {
@@ -66,7 +92,7 @@ async fn embedded() -> Ports {
         workflow: ports.workflow,
         callbacks: ports.callbacks,
         caught_errors_keep_their_cause: true,
-        changes: ports.changes,
+        stored_waits: StoredWaits::Feed(ports.changes.expect("the embedded default reads its own change feed")),
         _alive: Box::new((dir, driver)),
     }
 }
@@ -84,6 +110,7 @@ async fn aws(moto: moto::Moto) -> Ports {
     // One key per listing page, so that listing backups crosses pages with a few objects.
     let backups =
         Arc::new(S3BackupStore::new(clients.s3.clone(), resources.backup_bucket.clone()).listing_page_size(1));
+    let stored_waits = StoredWaits::Table { client: clients.dynamodb.clone(), table: resources.orders_table.clone() };
     let ports = wire_aws(clients, resources).ports;
     Ports {
         orders: ports.orders,
@@ -95,7 +122,7 @@ async fn aws(moto: moto::Moto) -> Ports {
         workflow: ports.workflow,
         callbacks: ports.callbacks,
         caught_errors_keep_their_cause: false,
-        changes: None,
+        stored_waits,
         _alive: Box::new(moto),
     }
 }
