@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use orders_cli::config::{CatalogCommand, Cli, Command};
+use orders_core::adapters::embedded::{allow_read_leases, end_read_leases};
 
 /// mimalloc instead of the C library's allocator: every request and every pipeline step allocates
 /// and frees dozens of small blocks across threads; with mimalloc a durable `POST` costs less
@@ -11,8 +12,25 @@ use orders_cli::config::{CatalogCommand, Cli, Command};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // The request threads' point reads share short read transactions ("read leases",
+    // docs/ARCHITECTURE.md), which a thread ends whenever it goes idle. Set at unpark, which only
+    // the runtime's workers do: a blocking-pool thread has no park hook to end its lease with.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_unpark(allow_read_leases)
+        .on_thread_park(end_read_leases)
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(error) => {
+            eprintln!("orders: error: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     let cli = Cli::parse();
     orders_cli::telemetry::init(cli.log_format);
     let result = match cli.command {

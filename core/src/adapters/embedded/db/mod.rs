@@ -1,7 +1,7 @@
 //! The SQLite database: one file in WAL mode (safe across processes), read through a pool of
 //! connections (`pool`), written by one thread that group-commits the writes arriving together
-//! (`writer`), its schema brought up to date when it opens (`migrations`); and the helpers the
-//! adapters run their SQL with.
+//! (`writer`), its schema brought up to date when it opens (`migrations`); the read leases of the
+//! request threads (`pool`); and the helpers the adapters run their SQL with.
 
 mod migrations;
 mod pool;
@@ -14,6 +14,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::ErrorCode;
 
 use self::pool::pool_error;
+pub use self::pool::{READ_LEASE, allow_read_leases, end_read_leases};
 use self::writer::QueuedWrite;
 use crate::ports::StoreError;
 
@@ -329,6 +330,100 @@ mod tests {
         kept.read_by_key(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_error)).expect("a read");
         // Then only its connection is left
         assert_eq!(count(), 1);
+    }
+
+    fn count_products(database: &Database) -> i64 {
+        database
+            .read_one_statement(|conn| {
+                conn.query_row("SELECT COUNT(*) FROM catalog", [], |row| row.get(0)).map_err(sql_error)
+            })
+            .expect("a read")
+    }
+
+    /// Whether this thread's point-read connection to `database` is inside a read transaction.
+    fn holds_a_snapshot(database: &Database) -> bool {
+        pool::POINT_READERS
+            .with(|readers| readers.borrow().iter().any(|reader| reader.is_for(database) && !reader.is_idle()))
+    }
+
+    #[tokio::test]
+    async fn given_a_thread_with_read_leases_when_this_process_commits_then_its_next_read_sees_the_write() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let database = Database::open(&dir.path().join("orders.db")).expect("the database opens");
+        // Given a thread whose point reads share a lease
+        allow_read_leases();
+        assert_eq!(count_products(&database), 0);
+        assert!(holds_a_snapshot(&database), "the read left its lease open for the next one");
+        for n in 1..=50 {
+            // When this process commits a write (and answers it)
+            insert_product(&database, n, false).await.expect("a write");
+            // Then the very next read sees it, and every write before it
+            assert_eq!(count_products(&database), n as i64);
+            assert_eq!(
+                database
+                    .read_by_key(|conn| {
+                        conn.query_row("SELECT COUNT(*) FROM catalog", [], |row| row.get::<_, i64>(0))
+                            .map_err(sql_error)
+                    })
+                    .expect("a read"),
+                n as i64
+            );
+        }
+        // And when the thread goes idle, its lease ends
+        end_read_leases();
+        assert!(!holds_a_snapshot(&database));
+    }
+
+    #[tokio::test]
+    async fn given_a_read_lease_when_another_process_commits_then_reads_see_it_once_the_lease_is_over() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("orders.db");
+        let database = Database::open(&path).expect("the database opens");
+        allow_read_leases();
+        assert_eq!(count_products(&database), 0);
+        // When another process (a connection of its own, outside this process's writers) commits
+        let other = rusqlite::Connection::open(&path).expect("another connection");
+        other
+            .execute("INSERT INTO catalog (product_id, name, unit_price_cents) VALUES ('elsewhere', 'p', 1)", [])
+            .expect("its insert");
+        // Then a read once the lease's time is over sees it
+        std::thread::sleep(READ_LEASE + Duration::from_millis(1));
+        assert_eq!(count_products(&database), 1);
+    }
+
+    #[test]
+    fn given_a_runtime_whose_workers_end_their_leases_when_idle_then_an_idle_server_lets_the_log_restart() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("orders.db");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .on_thread_unpark(allow_read_leases)
+            .on_thread_park(end_read_leases)
+            .build()
+            .expect("a runtime");
+        let database = Database::open(&path).expect("the database opens");
+        runtime.block_on(async {
+            // Given writes in the log and a read on the runtime's worker, taking a lease there
+            for n in 0..20 {
+                insert_product(&database, n, false).await.expect("a write");
+            }
+            // (a worker takes leases from its first wake-up on)
+            tokio::task::yield_now().await;
+            let reader = database.clone();
+            let read = tokio::spawn(async move { count_products(&reader) });
+            assert_eq!(read.await.expect("the read ends"), 20);
+            // When the server goes idle, then a checkpoint that must wait for every reader to leave
+            // the log (what restarts it) finishes: no lease is left holding a snapshot
+            let checkpointer = rusqlite::Connection::open(&path).expect("a connection");
+            orders_testkit::eventually("a checkpoint that restarts the log", async || {
+                let (busy, _, _): (i64, i64, i64) = checkpointer
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                    .expect("the checkpoint runs");
+                busy == 0
+            })
+            .await;
+        });
     }
 
     #[tokio::test]

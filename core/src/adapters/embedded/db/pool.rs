@@ -1,15 +1,63 @@
 //! The connections to the file: the pool every read and the writer take theirs from (WAL mode,
-//! durable commits, memory-mapped reads, a statement cache each), and the read transactions.
+//! durable commits, memory-mapped reads, a statement cache each), the read transactions, and the
+//! read leases of the request threads.
+//!
+//! **Read leases.** A read transaction in WAL mode takes a read lock in the `-shm` file (an `fcntl`
+//! under a mutex every connection of the process shares) and releases it at its end: on two request
+//! threads that was about a seventh of a `GET /orders/{id}`'s CPU time, half of it waiting for the
+//! other thread's hold of the mutex. On a thread that allows them ([`allow_read_leases`]: the HTTP
+//! server's), point reads share one read transaction, a lease, for up to [`READ_LEASE`]. A lease ends
+//! before the next read once any writer of this process has committed since it began ([`COMMITS`],
+//! counted after each commit and before its callers are answered), so a read always sees every
+//! write this process has answered; a write committed by another process (an operator command) is
+//! seen once the lease ends, at most [`READ_LEASE`] later. A lease also ends when its thread goes
+//! idle ([`end_read_leases`], from the runtime's park hook), so an idle server holds no snapshot
+//! that would keep a checkpoint from finishing.
 
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Transaction, TransactionBehavior};
 
 use super::{Database, execute_cached, sql_error};
 use crate::ports::StoreError;
+
+/// The longest a lease serves reads: how late a read may see another process's commit.
+pub const READ_LEASE: Duration = Duration::from_millis(1);
+
+/// Commits made by this process's writers (every database), counted once each has committed and
+/// before its writes are answered.
+pub(super) static COMMITS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a commit of this process (see [`COMMITS`]).
+pub(super) fn count_commit() {
+    COMMITS.fetch_add(1, Ordering::Release);
+}
+
+thread_local! {
+    /// Whether this thread's point reads take leases ([`allow_read_leases`]).
+    static LEASES_ALLOWED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Lets this thread's point reads share a read transaction for up to [`READ_LEASE`] (see the
+/// module doc). Only for a thread whose idle moments end its leases: a Tokio runtime's worker with
+/// [`end_read_leases`] as its park hook.
+pub fn allow_read_leases() {
+    LEASES_ALLOWED.set(true);
+}
+
+/// Ends this thread's read leases, if it holds any: for a runtime's park hook.
+pub fn end_read_leases() {
+    let _ = POINT_READERS.try_with(|readers| {
+        if let Ok(mut readers) = readers.try_borrow_mut() {
+            readers.iter_mut().for_each(PointReader::end_lease);
+        }
+    });
+}
 
 /// Prepared statements kept per connection (the adapters use about 50 distinct ones).
 const STATEMENT_CACHE: usize = 128;
@@ -133,7 +181,7 @@ impl Database {
         &self,
         work: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.point_read(|conn| read_in_snapshot(conn, work))
+        self.point_read(Snapshot::OwnTransaction, work)
     }
 
     /// As [`Database::read_by_key`], for a read that is one statement: SQLite runs a statement
@@ -143,34 +191,37 @@ impl Database {
         &self,
         statement: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.point_read(statement)
+        self.point_read(Snapshot::Statement, statement)
     }
 
     /// Runs `read` on the thread's own connection to this file when it has one (or can open one),
-    /// else on a pooled one (a read inside another read on the same thread, say).
+    /// else on a pooled one (a read inside another read on the same thread, say): in the thread's
+    /// lease where it takes leases, else in a snapshot of its own (`snapshot`).
     fn point_read<T>(
         &self,
+        snapshot: Snapshot,
         read: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut read = Some(read);
         let on_own = POINT_READERS
             .try_with(|readers| {
                 let mut readers = readers.try_borrow_mut().ok()?;
-                let conn = self.point_reader(&mut readers)?;
-                Some(read.take()?(conn))
+                let reader = self.point_reader(&mut readers)?;
+                let read = read.take()?;
+                Some(if LEASES_ALLOWED.get() { reader.read_leased(read) } else { snapshot.read(&reader.conn, read) })
             })
             .ok()
             .flatten();
         match (on_own, read) {
             (Some(result), _) => result,
-            (None, Some(read)) => read(&*self.pool.get().map_err(pool_error)?),
+            (None, Some(read)) => snapshot.read(&*self.pool.get().map_err(pool_error)?, read),
             (None, None) => Err(StoreError::Internal("a point read ran without an answer".to_owned())),
         }
     }
 
     /// This thread's point-read connection to the file, opened on first use; connections to
     /// databases since dropped are closed on the way.
-    fn point_reader<'r>(&self, readers: &'r mut Vec<PointReader>) -> Option<&'r rusqlite::Connection> {
+    fn point_reader<'r>(&self, readers: &'r mut Vec<PointReader>) -> Option<&'r mut PointReader> {
         readers.retain(|reader| reader.database.strong_count() > 0);
         let index =
             match readers.iter().position(|reader| std::ptr::eq(reader.database.as_ptr(), Arc::as_ptr(&self.file))) {
@@ -178,11 +229,34 @@ impl Database {
                 None => {
                     let mut conn = connect_existing(&self.file).ok()?;
                     configure(&mut conn).ok()?;
-                    readers.push(PointReader { database: Arc::downgrade(&self.file), conn });
+                    readers.push(PointReader { database: Arc::downgrade(&self.file), conn, lease: None });
                     readers.len() - 1
                 }
             };
-        Some(&readers[index].conn)
+        readers.get_mut(index)
+    }
+}
+
+/// How a point read outside a lease gets its snapshot.
+#[derive(Clone, Copy)]
+enum Snapshot {
+    /// A read transaction around the whole read (several statements, one snapshot).
+    OwnTransaction,
+    /// The statement's own: SQLite runs a statement outside a transaction in a snapshot of its
+    /// own.
+    Statement,
+}
+
+impl Snapshot {
+    fn read<T>(
+        self,
+        conn: &rusqlite::Connection,
+        read: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match self {
+            Snapshot::OwnTransaction => read_in_snapshot(conn, read),
+            Snapshot::Statement => read(conn),
+        }
     }
 }
 
@@ -203,6 +277,62 @@ fn read_in_snapshot<T>(
 pub(super) struct PointReader {
     database: std::sync::Weak<std::path::PathBuf>,
     conn: rusqlite::Connection,
+    /// The read transaction the thread's reads share, while it lasts.
+    lease: Option<Lease>,
+}
+
+/// An open read transaction shared by a thread's point reads.
+struct Lease {
+    /// When it began (before its snapshot was taken).
+    since: Instant,
+    /// [`COMMITS`] before its snapshot was taken.
+    commits: u64,
+}
+
+impl PointReader {
+    /// Runs `read` in the thread's lease, beginning a new one when there is none, it is older than
+    /// [`READ_LEASE`], or a commit of this process came after it. A read that fails ends it.
+    fn read_leased<T>(
+        &mut self,
+        read: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        // Counted before the snapshot is taken: a commit counted later ends the lease, even one
+        // the snapshot already holds.
+        let commits = COMMITS.load(Ordering::Acquire);
+        let current =
+            self.lease.as_ref().is_some_and(|lease| lease.commits == commits && lease.since.elapsed() < READ_LEASE)
+                && !self.conn.is_autocommit();
+        if !current {
+            self.end_lease();
+            execute_cached(&self.conn, "BEGIN", []).map_err(sql_error)?;
+            self.lease = Some(Lease { since: Instant::now(), commits });
+        }
+        let result = read(&self.conn);
+        if result.is_err() {
+            self.end_lease();
+        }
+        result
+    }
+
+    /// Whether this is the connection to `database`'s file.
+    #[cfg(test)]
+    pub(super) fn is_for(&self, database: &Database) -> bool {
+        std::ptr::eq(self.database.as_ptr(), Arc::as_ptr(&database.file))
+    }
+
+    /// Whether the connection is outside any transaction.
+    #[cfg(test)]
+    pub(super) fn is_idle(&self) -> bool {
+        self.conn.is_autocommit()
+    }
+
+    /// Ends the lease, if there is one.
+    fn end_lease(&mut self) {
+        if self.lease.take().is_some() && !self.conn.is_autocommit() {
+            // A read changed nothing: rolling back only ends the snapshot.
+            let _ = execute_cached(&self.conn, "ROLLBACK", []);
+        }
+    }
 }
 
 thread_local! {

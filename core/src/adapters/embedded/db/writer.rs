@@ -404,6 +404,8 @@ fn write_group(connection: &mut rusqlite::Connection, group: Vec<WriteJob>) {
         Some(error) => Err(error),
         None => tx.commit(),
     };
+    // Before any answer: a caller's next read must not be served from a lease older than its write.
+    super::pool::count_commit();
     for answer in answers {
         answer(committed.as_ref().map(|_| ()));
     }
