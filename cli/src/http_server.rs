@@ -43,7 +43,7 @@ use hyper_util::rt::TokioIo;
 use orders_ingest::http::{BodyReadTimeout, REQUEST_ID_HEADER, new_request_id};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
@@ -225,8 +225,12 @@ async fn serve_connection(
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
     let mut asked_to_stop = false;
+    let mut timer = Box::pin(tokio::time::sleep(limits.idle_timeout));
     loop {
         tokio::select! {
+            // In this order: every change of the connection's phase happens while the connection is
+            // polled, so the timeouts, polled right after it, see each change without a wake-up.
+            biased;
             result = connection.as_mut() => {
                 if let Err(error) = result {
                     tracing::debug!(%peer, %error, "connection ended with an error");
@@ -237,7 +241,7 @@ async fn serve_connection(
                 asked_to_stop = true;
                 connection.as_mut().graceful_shutdown();
             }
-            reason = activity.expired(&limits) => {
+            reason = std::future::poll_fn(|cx| activity.poll_expired(&limits, timer.as_mut(), cx)) => {
                 tracing::debug!(%peer, reason, "closing the connection");
                 return;
             }
@@ -248,7 +252,6 @@ async fn serve_connection(
 /// Where a connection is in its request cycle, for the header-read and idle timeouts.
 struct Activity {
     state: Mutex<ActivityState>,
-    changed: Notify,
 }
 
 struct ActivityState {
@@ -269,7 +272,7 @@ enum Phase {
 impl Activity {
     fn new() -> Self {
         let now = Instant::now();
-        Activity { state: Mutex::new(ActivityState { phase: Phase::Head(now), last_io: now }), changed: Notify::new() }
+        Activity { state: Mutex::new(ActivityState { phase: Phase::Head(now), last_io: now }) }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, ActivityState> {
@@ -278,7 +281,6 @@ impl Activity {
 
     fn set_phase(&self, phase: Phase) {
         self.state().phase = phase;
-        self.changed.notify_one();
     }
 
     fn read(&self, bytes: usize) {
@@ -291,8 +293,6 @@ impl Activity {
         if let Phase::Idle(_) = state.phase {
             // The first byte of the next request: its head is now on the clock.
             state.phase = Phase::Head(now);
-            drop(state);
-            self.changed.notify_one();
         }
     }
 
@@ -310,11 +310,20 @@ impl Activity {
         self.set_phase(Phase::Idle(Instant::now()));
     }
 
-    /// Resolves, naming the timeout, once the connection has overrun one.
-    async fn expired(&self, limits: &Limits) -> &'static str {
+    /// Ready, naming the timeout, once the connection has overrun one. `timer` is armed no later
+    /// than the current deadline; a deadline that moves later (every request moves it) leaves it
+    /// armed, and when it fires early it is armed again: a timer entry is set once per deadline
+    /// that comes nearer, not at every request. During a request, which has no deadline, the timer
+    /// looks again after an idle timeout: the idle deadline after it is never earlier.
+    fn poll_expired(
+        &self,
+        limits: &Limits,
+        mut timer: Pin<&mut tokio::time::Sleep>,
+        cx: &mut Context<'_>,
+    ) -> Poll<&'static str> {
         loop {
-            let changed = self.changed.notified();
-            let deadline = {
+            let now = Instant::now();
+            let at = {
                 let state = self.state();
                 match state.phase {
                     Phase::Head(since) => Some((since + limits.header_read_timeout, "header read timeout")),
@@ -322,16 +331,15 @@ impl Activity {
                     Phase::Request => None,
                 }
             };
-            match deadline {
-                Some((at, reason)) if at <= Instant::now() => return reason,
-                Some((at, _)) => {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(at) => {}
-                        () = changed => {}
-                    }
-                }
-                None => changed.await,
+            let next_look = match at {
+                Some((at, reason)) if at <= now => return Poll::Ready(reason),
+                Some((at, _)) => at,
+                None => now + limits.idle_timeout,
+            };
+            if next_look < timer.deadline() || timer.is_elapsed() {
+                timer.as_mut().reset(next_look);
             }
+            ready!(timer.as_mut().poll(cx));
         }
     }
 }

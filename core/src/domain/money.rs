@@ -44,11 +44,43 @@ impl Money {
     }
 }
 
+/// Room for any amount as a decimal: a sign, 20 digits, the point and two decimals.
+const DECIMAL_BYTES: usize = 24;
+
+impl Money {
+    /// The amount as a decimal with two fraction digits (`-3.05`), written into `buffer`: every
+    /// order shown carries several amounts, and this is what each costs (no formatter, no
+    /// allocation).
+    fn decimal(self, buffer: &mut [u8; DECIMAL_BYTES]) -> &str {
+        let mut rest = self.0.unsigned_abs();
+        let mut at = buffer.len();
+        let mut put = |byte: u8| {
+            at -= 1;
+            buffer[at] = byte;
+        };
+        let cents = rest % 100;
+        rest /= 100;
+        put(b'0' + (cents % 10) as u8);
+        put(b'0' + (cents / 10) as u8);
+        put(b'.');
+        loop {
+            put(b'0' + (rest % 10) as u8);
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        if self.0 < 0 {
+            put(b'-');
+        }
+        // Only ASCII digits, a point and a sign were written.
+        std::str::from_utf8(&buffer[at..]).unwrap_or_default()
+    }
+}
+
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
-        let abs = self.0.unsigned_abs();
-        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+        f.write_str(self.decimal(&mut [0; DECIMAL_BYTES]))
     }
 }
 
@@ -75,8 +107,10 @@ impl FromStr for Money {
 
 impl Serialize for Money {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // A raw JSON number keeps the two decimals (`12.00`) that an f64 would drop.
-        let raw = RawValue::from_string(self.to_string()).map_err(S::Error::custom)?;
+        // A raw JSON number keeps the two decimals (`12.00`) that an f64 would drop; borrowed from
+        // the stack, it costs no allocation.
+        let mut buffer = [0; DECIMAL_BYTES];
+        let raw: &RawValue = serde_json::from_str(self.decimal(&mut buffer)).map_err(S::Error::custom)?;
         raw.serialize(serializer)
     }
 }
@@ -139,6 +173,15 @@ mod tests {
         assert_eq!(Money::from_cents(1200).to_string(), "12.00");
         assert_eq!(Money::from_cents(5).to_string(), "0.05");
         assert_eq!(serde_json::to_string(&Money::from_cents(1200)).unwrap(), "12.00");
+        assert_eq!(Money::from_cents(0).to_string(), "0.00");
+        assert_eq!(Money::from_cents(-305).to_string(), "-3.05");
+        assert_eq!(Money::from_cents(i64::MAX).to_string(), "92233720368547758.07");
+        assert_eq!(Money::from_cents(i64::MIN).to_string(), "-92233720368547758.08");
+        for cents in (-100_000..100_000).chain((0..1000).map(|i| i * 7_919_993_117)) {
+            let abs = i64::unsigned_abs(cents);
+            let sign = if cents < 0 { "-" } else { "" };
+            assert_eq!(Money(cents).to_string(), format!("{sign}{}.{:02}", abs / 100, abs % 100));
+        }
     }
 
     #[test]
