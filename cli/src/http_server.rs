@@ -40,6 +40,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
+use orders_core::adapters::embedded::end_expired_read_leases;
 use orders_ingest::http::{BodyReadTimeout, REQUEST_ID_HEADER, new_request_id};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -105,7 +106,14 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
         };
         match connections.clone().try_acquire_owned() {
             Ok(permit) => {
-                tokio::spawn(serve_connection(stream, peer, app.clone(), limits, stopping.clone(), permit));
+                tokio::spawn(ending_expired_read_leases(serve_connection(
+                    stream,
+                    peer,
+                    app.clone(),
+                    limits,
+                    stopping.clone(),
+                    permit,
+                )));
             }
             Err(_) => {
                 let open = limits.max_connections as usize - connections.available_permits();
@@ -131,6 +139,19 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
     let _ = stop.send(true);
     // Every connection holds one permit until it is closed.
     let _all_closed = connections.acquire_many(limits.max_connections).await;
+}
+
+/// `task`, ending the worker's read leases that are past their time after each of its polls: a
+/// worker busy with requests that do not read would otherwise neither read again nor park, the
+/// two other moments a lease ends (docs/ARCHITECTURE.md, "Read leases").
+async fn ending_expired_read_leases<F: Future>(task: F) -> F::Output {
+    let mut task = std::pin::pin!(task);
+    std::future::poll_fn(|cx| {
+        let polled = task.as_mut().poll(cx);
+        end_expired_read_leases();
+        polled
+    })
+    .await
 }
 
 /// Errors of `accept` that concern one connection only (its client gave up), not the server.

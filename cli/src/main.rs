@@ -13,16 +13,19 @@ use orders_core::adapters::embedded::{allow_read_leases, end_read_leases};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    // The request threads' point reads share short read transactions ("read leases",
-    // docs/ARCHITECTURE.md), which a thread ends whenever it goes idle. Set at unpark, which only
-    // the runtime's workers do: a blocking-pool thread has no park hook to end its lease with.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .on_thread_unpark(allow_read_leases)
-        .on_thread_park(end_read_leases)
-        .build();
-    match runtime {
-        Ok(runtime) => runtime.block_on(run()),
+    let cli = Cli::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Command::Serve(_) = cli.command {
+        // The request threads' point reads share short read transactions ("read leases",
+        // docs/ARCHITECTURE.md), which a worker ends whenever it goes idle. Set at unpark, which
+        // only the runtime's workers do: a blocking-pool thread has no park hook to end its lease
+        // with. Only for the server: an operator command may keep a worker busy for long without
+        // reading, holding its snapshot open beside the server.
+        runtime.on_thread_unpark(allow_read_leases).on_thread_park(end_read_leases);
+    }
+    match runtime.build() {
+        Ok(runtime) => runtime.block_on(run(cli)),
         Err(error) => {
             eprintln!("orders: error: cannot start the async runtime: {error}");
             ExitCode::FAILURE
@@ -30,8 +33,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run() -> ExitCode {
-    let cli = Cli::parse();
+async fn run(cli: Cli) -> ExitCode {
     orders_cli::telemetry::init(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => orders_cli::serve::run(args).await,

@@ -17,7 +17,7 @@ mod tasks;
 mod workflow;
 
 pub use backups::FolderBackupStore;
-pub use db::{Database, READ_LEASE, allow_read_leases, end_read_leases};
+pub use db::{Database, READ_LEASE, allow_read_leases, end_expired_read_leases, end_read_leases};
 pub use intake::EmbeddedOrderIntake;
 pub use priority::{PIPELINE_NICE, lower_thread_priority};
 pub use queues::{EmbeddedQueues, QueueSettings};

@@ -14,7 +14,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::ErrorCode;
 
 use self::pool::pool_error;
-pub use self::pool::{READ_LEASE, allow_read_leases, end_read_leases};
+pub use self::pool::{READ_LEASE, allow_read_leases, end_expired_read_leases, end_read_leases};
 use self::writer::QueuedWrite;
 use crate::ports::StoreError;
 
@@ -388,6 +388,44 @@ mod tests {
             .expect("its insert");
         // Then a read once the lease's time is over sees it
         std::thread::sleep(READ_LEASE + Duration::from_millis(1));
+        assert_eq!(count_products(&database), 1);
+    }
+
+    #[tokio::test]
+    async fn given_a_lease_past_its_time_when_a_task_poll_ends_then_the_lease_ends() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let database = Database::open(&dir.path().join("orders.db")).expect("the database opens");
+        allow_read_leases();
+        // Given a lease, past its time on a thread that neither reads again nor parks
+        assert_eq!(count_products(&database), 0);
+        assert!(holds_a_snapshot(&database));
+        std::thread::sleep(READ_LEASE);
+        // When a task's poll ends on that thread
+        end_expired_read_leases();
+        // Then the lease is over
+        assert!(!holds_a_snapshot(&database));
+    }
+
+    #[test]
+    fn given_a_point_read_connection_left_inside_a_transaction_then_later_reads_do_not_use_it() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("orders.db");
+        let database = Database::open(&path).expect("the database opens");
+        // Given this thread's connection left inside a read transaction it could not end (no lease
+        // holds it)
+        assert_eq!(count_products(&database), 0);
+        pool::POINT_READERS.with(|readers| {
+            let readers = readers.borrow();
+            let reader = readers.iter().find(|reader| reader.is_for(&database)).expect("the thread's connection");
+            reader.begin_a_stray_snapshot();
+        });
+        assert!(holds_a_snapshot(&database));
+        // When another connection commits
+        rusqlite::Connection::open(&path)
+            .expect("another connection")
+            .execute("INSERT INTO catalog (product_id, name, unit_price_cents) VALUES ('p', 'p', 1)", [])
+            .expect("its insert");
+        // Then the next read is not answered from the old snapshot
         assert_eq!(count_products(&database), 1);
     }
 

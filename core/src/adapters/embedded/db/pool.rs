@@ -12,7 +12,8 @@
 //! write this process has answered; a write committed by another process (an operator command) is
 //! seen once the lease ends, at most [`READ_LEASE`] later. A lease also ends when its thread goes
 //! idle ([`end_read_leases`], from the runtime's park hook), so an idle server holds no snapshot
-//! that would keep a checkpoint from finishing.
+//! that would keep a checkpoint from finishing, and after the poll of a request's task once it is
+//! past its time ([`end_expired_read_leases`]), so a busy one holds none for longer than that.
 
 use std::cell::Cell;
 use std::path::Path;
@@ -52,9 +53,25 @@ pub fn allow_read_leases() {
 
 /// Ends this thread's read leases, if it holds any: for a runtime's park hook.
 pub fn end_read_leases() {
+    each_lease(|_| true);
+}
+
+/// Ends this thread's leases older than [`READ_LEASE`]: for after each poll of a task that may
+/// have read, so that a worker kept busy without reading (it never parks) does not hold a snapshot
+/// past its time.
+pub fn end_expired_read_leases() {
+    each_lease(|lease| lease.since.elapsed() >= READ_LEASE);
+}
+
+/// Ends this thread's leases that `ends` picks.
+fn each_lease(ends: impl Fn(&Lease) -> bool) {
     let _ = POINT_READERS.try_with(|readers| {
         if let Ok(mut readers) = readers.try_borrow_mut() {
-            readers.iter_mut().for_each(PointReader::end_lease);
+            for reader in readers.iter_mut() {
+                if reader.lease.as_ref().is_some_and(&ends) {
+                    reader.end_lease();
+                }
+            }
         }
     });
 }
@@ -222,7 +239,7 @@ impl Database {
     /// This thread's point-read connection to the file, opened on first use; connections to
     /// databases since dropped are closed on the way.
     fn point_reader<'r>(&self, readers: &'r mut Vec<PointReader>) -> Option<&'r mut PointReader> {
-        readers.retain(|reader| reader.database.strong_count() > 0);
+        readers.retain(|reader| reader.database.strong_count() > 0 && reader.is_usable());
         let index =
             match readers.iter().position(|reader| std::ptr::eq(reader.database.as_ptr(), Arc::as_ptr(&self.file))) {
                 Some(index) => index,
@@ -320,6 +337,12 @@ impl PointReader {
         std::ptr::eq(self.database.as_ptr(), Arc::as_ptr(&database.file))
     }
 
+    /// Opens a read transaction no lease holds, as a failed `ROLLBACK` would leave one.
+    #[cfg(test)]
+    pub(super) fn begin_a_stray_snapshot(&self) {
+        self.conn.execute_batch("BEGIN; SELECT COUNT(*) FROM catalog;").expect("a snapshot");
+    }
+
     /// Whether the connection is outside any transaction.
     #[cfg(test)]
     pub(super) fn is_idle(&self) -> bool {
@@ -328,10 +351,18 @@ impl PointReader {
 
     /// Ends the lease, if there is one.
     fn end_lease(&mut self) {
-        if self.lease.take().is_some() && !self.conn.is_autocommit() {
-            // A read changed nothing: rolling back only ends the snapshot.
+        self.lease = None;
+        if !self.conn.is_autocommit() {
+            // A read changed nothing: rolling back only ends the snapshot. Should it fail, the
+            // connection is dropped at the thread's next point read (`point_reader`).
             let _ = execute_cached(&self.conn, "ROLLBACK", []);
         }
+    }
+
+    /// Whether the connection can serve the next read: it is inside a transaction only while a
+    /// lease holds one (a snapshot that could not be ended must not answer later reads).
+    fn is_usable(&self) -> bool {
+        self.lease.is_some() || self.conn.is_autocommit()
     }
 }
 
