@@ -6,5 +6,5 @@ pub mod aws;
 pub mod dynamodb_item;
 pub mod embedded;
 pub mod listing;
-mod status_change;
+pub(crate) mod status_change;
 pub mod webhook;

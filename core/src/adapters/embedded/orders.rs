@@ -11,6 +11,7 @@ use super::changes::record_change;
 use super::db::{Database, execute_cached, query_row_cached, sql_error};
 use super::stock::consume_reservation;
 use crate::adapters::listing::{self, scope};
+use crate::adapters::status_change::WaitAfter;
 use crate::domain::order::rfc3339;
 use crate::domain::status_change::check_version;
 use crate::domain::{FailureReason, Money, NewStatus, Order, OrderId, OrderStatus, OrderSummary, StatusChange};
@@ -181,15 +182,7 @@ impl OrderStore for Database {
         to: NewStatus,
     ) -> Result<StatusUpdate, StoreError> {
         let from = from.to_vec();
-        self.write(move |tx| {
-            let (seq, image) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
-            if !from.contains(&image.order.status) {
-                return Err(StoreError::ConditionFailed { current: image.order.status });
-            }
-            let order = change_status(tx, seq, image, to, false)?;
-            Ok(StatusUpdate { order, changed: true })
-        })
-        .await
+        self.write(move |tx| transition_from(tx, order_id, &from, to, WaitAfter::Kept)).await
     }
 
     async fn fail_processing(
@@ -199,20 +192,8 @@ impl OrderStore for Database {
         reason: FailureReason,
     ) -> Result<StatusUpdate, StoreError> {
         let from = from.to_vec();
-        self.write(move |tx| {
-            let (seq, before) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
-            if !from.contains(&before.order.status) {
-                return Err(StoreError::ConditionFailed { current: before.order.status });
-            }
-            let to = NewStatus { status: OrderStatus::Failed, reason: Some(reason) };
-            let after = OrderImage { order: before.order.moved_to(to), awaiting: None, ..before.clone() };
-            set_status(tx, seq, &before, &after.order)?;
-            execute_cached(tx, "UPDATE orders SET awaiting_status = NULL, task_token = NULL WHERE seq = ?1", [seq])
-                .map_err(sql_error)?;
-            record_change(tx, ChangeKind::Modify, Some(&before), Some(&after))?;
-            Ok(StatusUpdate { order: after.order, changed: true })
-        })
-        .await
+        let to = NewStatus { status: OrderStatus::Failed, reason: Some(reason) };
+        self.write(move |tx| transition_from(tx, order_id, &from, to, WaitAfter::Removed)).await
     }
 
     async fn restore(&self, backup: &OrderBackup) -> Result<RestoreOutcome, StoreError> {
@@ -278,6 +259,33 @@ impl OrderStore for Database {
 
 /// Writes a status change (version + 1), keeps the counts right and records the change (saying
 /// whether it consumed the order's stock in the same transaction).
+/// A status change allowed only from `from`, keeping the workflow's wait on the order or taking it
+/// off (its token and the status it awaits), in the same write.
+fn transition_from(
+    tx: &Transaction<'_>,
+    order_id: OrderId,
+    from: &[OrderStatus],
+    to: NewStatus,
+    wait: WaitAfter,
+) -> Result<StatusUpdate, StoreError> {
+    let (seq, before) = load_order(tx, order_id)?.ok_or(StoreError::NotFound(order_id))?;
+    if !from.contains(&before.order.status) {
+        return Err(StoreError::ConditionFailed { current: before.order.status });
+    }
+    let order = match wait {
+        WaitAfter::Kept => change_status(tx, seq, before, to, false)?,
+        WaitAfter::Removed => {
+            let after = OrderImage { order: before.order.moved_to(to), awaiting: None, ..before.clone() };
+            set_status(tx, seq, &before, &after.order)?;
+            execute_cached(tx, "UPDATE orders SET awaiting_status = NULL, task_token = NULL WHERE seq = ?1", [seq])
+                .map_err(sql_error)?;
+            record_change(tx, ChangeKind::Modify, Some(&before), Some(&after))?;
+            after.order
+        }
+    };
+    Ok(StatusUpdate { order, changed: true })
+}
+
 fn change_status(
     tx: &Transaction<'_>,
     seq: i64,

@@ -24,6 +24,7 @@ use super::{
 };
 use crate::adapters::dynamodb_item;
 use crate::adapters::listing::SEP;
+use crate::adapters::status_change::WaitAfter;
 use crate::domain::order::{now_millis, rfc3339};
 use crate::domain::status_change::check_version;
 use crate::domain::{FailureReason, NewStatus, Order, OrderId, OrderStatus, StatusChange, StockLine};
@@ -49,13 +50,6 @@ pub(super) struct Stored {
 /// The attribute in which an order's item notes the lines its reservation holds.
 const RESERVED_LINES: &str = "reserved_lines";
 
-/// Whether a status change keeps the workflow's wait on the order or takes it off.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum WaitAfter {
-    Kept,
-    Removed,
-}
-
 impl DynamoDbStore {
     pub(super) async fn load(&self, order_id: OrderId) -> Result<Option<Stored>, StoreError> {
         let output = self
@@ -72,21 +66,34 @@ impl DynamoDbStore {
 
     /// Writes a status change made from `current` (conditional on its version) with its counters.
     /// `Ok(None)` when another writer changed the order first.
-    pub(super) async fn write_status(&self, current: &Stored, to: NewStatus) -> Result<Option<Order>, StoreError> {
-        self.write_status_consuming(current, to, None).await
+    /// `wait` says whether the workflow's wait stays on the order.
+    pub(super) async fn write_status(
+        &self,
+        current: &Stored,
+        to: NewStatus,
+        wait: WaitAfter,
+    ) -> Result<Option<Order>, StoreError> {
+        self.write_status_consuming(current, to, None, wait).await
     }
 
-    /// [`Self::write_status`] of a failure, taking the workflow's wait off the order.
-    async fn write_failure(&self, current: &Stored, reason: FailureReason) -> Result<Option<Order>, StoreError> {
-        let to = NewStatus { status: OrderStatus::Failed, reason: Some(reason) };
-        let (order, items) = self.status_items(current, to, None, WaitAfter::Removed)?;
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(Some(order)),
-            Err(error) => match cancelled_conditions(&error) {
-                Some(failed) if failed.first() == Some(&true) => Ok(None),
-                _ => Err(transaction_error(error)),
-            },
+    /// A status change allowed only from `from`, retried when another writer came first.
+    async fn transition_from(
+        &self,
+        order_id: OrderId,
+        from: &[OrderStatus],
+        to: NewStatus,
+        wait: WaitAfter,
+    ) -> Result<StatusUpdate, StoreError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let current = self.load(order_id).await?.ok_or(StoreError::NotFound(order_id))?;
+            if !from.contains(&current.image.order.status) {
+                return Err(StoreError::ConditionFailed { current: current.image.order.status });
+            }
+            if let Some(updated) = self.write_status(&current, to.clone(), wait).await? {
+                return Ok(StatusUpdate { order: updated, changed: true });
+            }
         }
+        Err(StoreError::Unavailable(format!("order {order_id} kept changing; retry")))
     }
 
     /// [`Self::write_status`], and with `consumed`, the lines its reservation holds, the delivery's
@@ -99,10 +106,11 @@ impl DynamoDbStore {
         current: &Stored,
         to: NewStatus,
         consumed: Option<&[StockLine]>,
+        wait: WaitAfter,
     ) -> Result<Option<Order>, StoreError> {
         let mut consumed = consumed;
         loop {
-            let (order, items) = self.status_items(current, to.clone(), consumed, WaitAfter::Kept)?;
+            let (order, items) = self.status_items(current, to.clone(), consumed, wait)?;
             match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
                 Ok(_) => return Ok(Some(order)),
                 Err(error) => match cancelled_conditions(&error) {
@@ -427,7 +435,9 @@ impl OrderStore for DynamoDbStore {
                     // A delivery consumes what the order's processing noted it holds, in the same
                     // transaction; without a note (more lines than fit), the change reactions do.
                     let consumed = current.reserved_lines.as_deref().filter(|_| change.consumes_stock());
-                    if let Some(updated) = self.write_status_consuming(&current, to.clone(), consumed).await? {
+                    if let Some(updated) =
+                        self.write_status_consuming(&current, to.clone(), consumed, WaitAfter::Kept).await?
+                    {
                         return Ok(StatusUpdate { order: updated, changed: true });
                     }
                 }
@@ -478,16 +488,7 @@ impl OrderStore for DynamoDbStore {
         from: &[OrderStatus],
         to: NewStatus,
     ) -> Result<StatusUpdate, StoreError> {
-        for _ in 0..WRITE_ATTEMPTS {
-            let current = self.load(order_id).await?.ok_or(StoreError::NotFound(order_id))?;
-            if !from.contains(&current.image.order.status) {
-                return Err(StoreError::ConditionFailed { current: current.image.order.status });
-            }
-            if let Some(updated) = self.write_status(&current, to.clone()).await? {
-                return Ok(StatusUpdate { order: updated, changed: true });
-            }
-        }
-        Err(StoreError::Unavailable(format!("order {order_id} kept changing; retry")))
+        self.transition_from(order_id, from, to, WaitAfter::Kept).await
     }
 
     async fn fail_processing(
@@ -496,16 +497,8 @@ impl OrderStore for DynamoDbStore {
         from: &[OrderStatus],
         reason: FailureReason,
     ) -> Result<StatusUpdate, StoreError> {
-        for _ in 0..WRITE_ATTEMPTS {
-            let current = self.load(order_id).await?.ok_or(StoreError::NotFound(order_id))?;
-            if !from.contains(&current.image.order.status) {
-                return Err(StoreError::ConditionFailed { current: current.image.order.status });
-            }
-            if let Some(updated) = self.write_failure(&current, reason.clone()).await? {
-                return Ok(StatusUpdate { order: updated, changed: true });
-            }
-        }
-        Err(StoreError::Unavailable(format!("order {order_id} kept changing; retry")))
+        let to = NewStatus { status: OrderStatus::Failed, reason: Some(reason) };
+        self.transition_from(order_id, from, to, WaitAfter::Removed).await
     }
 
     async fn await_status(&self, order_id: OrderId, wait: StatusWait) -> Result<(), StoreError> {
