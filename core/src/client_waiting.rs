@@ -6,13 +6,16 @@
 
 use std::future::Future;
 
+use tokio::task::futures::TaskLocalFuture;
+
 tokio::task_local! {
     static CLIENT_WAITING: ();
 }
 
-/// Runs `work` (a client's request) marked as awaited by a client.
-pub async fn client_waiting<F: Future>(work: F) -> F::Output {
-    CLIENT_WAITING.scope((), work).await
+/// Runs `work` (a client's request) marked as awaited by a client. A named future rather than an
+/// `async fn`'s, so that a layer can wrap every request's future in it without boxing.
+pub fn client_waiting<F: Future>(work: F) -> TaskLocalFuture<(), F> {
+    CLIENT_WAITING.scope((), work)
 }
 
 /// Whether the current task runs a client's request.

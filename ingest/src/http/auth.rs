@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::body::Body;
+use axum::http::Request;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
+use tower_http::validate_request::ValidateRequest;
 
-use super::AppState;
 use super::error::ApiError;
 
 /// The header clients put their key in.
@@ -94,11 +94,20 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// Middleware: 403 `{"message":"Forbidden"}` unless the request carries an accepted key.
-pub async fn require_api_key(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let accepted =
-        request.headers().get(API_KEY_HEADER).is_some_and(|presented| state.keys.accepts(presented.as_bytes()));
-    if accepted { next.run(request).await } else { ApiError::Forbidden.into_response() }
+/// The check in front of every route (`tower_http`'s `ValidateRequestHeaderLayer::custom`): 403
+/// `{"message":"Forbidden"}` unless the request carries an accepted key. A typed layer rather than
+/// axum's `from_fn`, which boxes the rest of the stack and its future for every request.
+#[derive(Clone)]
+pub struct RequireApiKey(pub Arc<ApiKeys>);
+
+impl<B> ValidateRequest<B> for RequireApiKey {
+    type ResponseBody = Body;
+
+    fn validate(&mut self, request: &mut Request<B>) -> Result<(), Response> {
+        let accepted =
+            request.headers().get(API_KEY_HEADER).is_some_and(|presented| self.0.accepts(presented.as_bytes()));
+        if accepted { Ok(()) } else { Err(ApiError::Forbidden.into_response()) }
+    }
 }
 
 #[cfg(test)]

@@ -21,10 +21,11 @@ use axum::http::{HeaderName, Request};
 use axum::routing::{get, post, put};
 use orders_core::application::{OrderService, Products};
 use tower::ServiceBuilder;
-use tower::util::MapRequestLayer;
+use tower::util::{MapFutureLayer, MapRequestLayer};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::trace::TraceLayer;
+use tower_http::validate_request::ValidateRequestHeaderLayer;
 use tracing::info_span;
 
 pub use auth::{ApiKeys, InvalidApiKey, MIN_KEY_CHARS};
@@ -105,10 +106,8 @@ pub fn router(state: AppState) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(CatchPanicLayer::custom(error::panic_response))
-                .layer(axum::middleware::from_fn(|request, next: axum::middleware::Next| {
-                    orders_core::client_waiting::client_waiting(next.run(request))
-                }))
-                .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_api_key))
+                .layer(MapFutureLayer::new(orders_core::client_waiting::client_waiting))
+                .layer(ValidateRequestHeaderLayer::custom(auth::RequireApiKey(state.keys.clone())))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
         .with_state(state)
