@@ -276,8 +276,13 @@ async fn given_full_jitter_when_retrying_then_each_delay_is_random_within_the_in
         let name = format!("jitter-{i}");
         h.run(&name, json!({})).await;
         let record = h.store.load_execution(&h.executor.execution_arn(&name)).await.unwrap().unwrap();
-        let WaitingFor::RetryInterval { until } = record.current.unwrap().waiting_for else { panic!("not retrying") };
-        delays.push((until - t0()).num_milliseconds());
+        // A delay drawn as 0 is no wait at all: the retry has run, and failed, already.
+        let delay = match record.current.map(|current| current.waiting_for) {
+            Some(WaitingFor::RetryInterval { until }) => (until - t0()).num_milliseconds(),
+            None if record.status == ExecutionStatus::Failed => 0,
+            other => panic!("not retrying: {other:?}"),
+        };
+        delays.push(delay);
     }
     assert!(delays.iter().all(|d| (0..=10_000).contains(d)), "{delays:?}");
     assert!(delays.iter().any(|d| *d != 10_000), "{delays:?}");
