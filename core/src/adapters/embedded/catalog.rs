@@ -88,7 +88,7 @@ impl CatalogStore for Database {
                 params![stock, product_id],
             )
             .map_err(sql_error)?;
-            entry(tx, &product_id)?.ok_or(StoreError::ProductNotFound(product_id))
+            entry(tx, &product_id)?.ok_or_else(|| StoreError::ProductNotFound(product_id.clone()))
         })
         .await
     }

@@ -177,16 +177,17 @@ fn page_with(
 fn append_events(
     tx: &Transaction<'_>,
     arn: &str,
-    prepared: Option<PreparedPage>,
+    prepared: Option<&PreparedPage>,
     events: &[(u64, String)],
 ) -> Result<(), ports::StoreError> {
-    let page = match prepared {
-        Some(page) if last_page_bounds(tx, arn)? == page.built_on => Some(page),
-        _ => prepare_page(tx, arn, events)?,
-    };
-    match page {
-        Some(page) => put_page(tx, arn, page.first_event, page.last_event, page.packed),
-        None => Ok(()),
+    match prepared {
+        Some(page) if last_page_bounds(tx, arn)? == page.built_on => {
+            put_page(tx, arn, page.first_event, page.last_event, &page.packed)
+        }
+        _ => match prepare_page(tx, arn, events)? {
+            Some(page) => put_page(tx, arn, page.first_event, page.last_event, page.packed),
+            None => Ok(()),
+        },
     }
 }
 
@@ -262,7 +263,7 @@ pub(super) fn fill_in_next_wakeups(tx: &Transaction<'_>) -> Result<(), ports::St
 
 /// Stores a new execution with its first events, as [`ExecutionStore::create_execution`] does, in
 /// the write `tx` (which may write other things too).
-pub(super) fn insert_execution(tx: &Transaction<'_>, row: ExecutionRow) -> Result<CreateOutcome, ports::StoreError> {
+pub(super) fn insert_execution(tx: &Transaction<'_>, row: &ExecutionRow) -> Result<CreateOutcome, ports::StoreError> {
     let ExecutionRow { arn, machine, status, stopped_at, next_wakeup, version, token, record, first_page, .. } = row;
     let inserted = execute_cached(
         tx,
@@ -274,7 +275,7 @@ pub(super) fn insert_execution(tx: &Transaction<'_>, row: ExecutionRow) -> Resul
     )
     .map_err(sql)?;
     if inserted == 0 {
-        let existing = query_row_cached(tx, "SELECT record FROM executions WHERE execution_arn = ?1", [&arn], |row| {
+        let existing = query_row_cached(tx, "SELECT record FROM executions WHERE execution_arn = ?1", [arn], |row| {
             Ok(read_record(row.get_ref(0)?))
         })
         .map_err(sql)??;
@@ -282,9 +283,17 @@ pub(super) fn insert_execution(tx: &Transaction<'_>, row: ExecutionRow) -> Resul
     }
     // A new execution has no page yet: its first, packed before the write, is stored as it is.
     if let Some(page) = first_page {
-        put_page(tx, &arn, page.first_event, page.last_event, page.packed)?;
+        put_page(tx, arn, page.first_event, page.last_event, &page.packed)?;
     }
     Ok(CreateOutcome::Created)
+}
+
+/// Removes an execution that the transaction has just inserted, with its history: what undoes a
+/// start whose next write failed, without a savepoint (the writer runs without them).
+pub(super) fn remove_new_execution(tx: &Transaction<'_>, arn: &str) -> Result<(), ports::StoreError> {
+    execute_cached(tx, "DELETE FROM execution_history_pages WHERE execution_arn = ?1", [arn]).map_err(sql)?;
+    execute_cached(tx, "DELETE FROM executions WHERE execution_arn = ?1", [arn]).map_err(sql)?;
+    Ok(())
 }
 
 /// Adds events to a page's JSON lines.
@@ -317,6 +326,11 @@ pub(super) struct ExecutionRow {
 }
 
 impl ExecutionRow {
+    /// The execution's ARN.
+    pub(super) fn arn(&self) -> &str {
+        &self.arn
+    }
+
     /// A new execution, its record and first page compressed here, before the write: on the
     /// caller's thread (a create request's), not the writer's. Stored as plain JSON instead and
     /// compressed at the next step, a record left its table's pages half empty once rewritten
@@ -356,7 +370,7 @@ impl ExecutionStore for Database {
         events: &[HistoryEvent],
     ) -> Result<CreateOutcome, StoreError> {
         let row = ExecutionRow::new_execution(record, events)?;
-        self.write(move |tx| insert_execution(tx, row)).await.map_err(from_port)
+        self.write(move |tx| insert_execution(tx, &row)).await.map_err(from_port)
     }
 
     async fn load_execution(&self, execution_arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
@@ -389,9 +403,9 @@ impl ExecutionStore for Database {
                 .optional()
                 .map_err(sql)?;
             match stored {
-                None => return Ok(Err(StoreError::NotFound(arn))),
+                None => return Ok(Err(StoreError::NotFound(arn.clone()))),
                 Some(stored) if stored != expected_version as i64 => {
-                    return Ok(Err(StoreError::VersionConflict { execution_arn: arn, expected_version }));
+                    return Ok(Err(StoreError::VersionConflict { execution_arn: arn.clone(), expected_version }));
                 }
                 Some(_) => {}
             }
@@ -403,7 +417,7 @@ impl ExecutionStore for Database {
                 params![status, version, token, record, arn, stopped_at, next_wakeup],
             )
             .map_err(sql)?;
-            append_events(tx, &arn, page, &events)?;
+            append_events(tx, &arn, page.as_ref(), &events)?;
             Ok(Ok(()))
         })
         .await
@@ -648,7 +662,7 @@ mod tests {
         tx.commit().unwrap();
         // And this write then stores event 5 with the page built before
         let tx = file.transaction().unwrap();
-        append_events(&tx, "a", Some(prepared), &[line(5)]).unwrap();
+        append_events(&tx, "a", Some(&prepared), &[line(5)]).unwrap();
         tx.commit().unwrap();
 
         // Then the page is built again on what is stored: nothing written in between is lost
@@ -656,7 +670,7 @@ mod tests {
         // And a page built on the last page as it is is stored as it was built
         let prepared = prepare_page(&file, "a", &[line(6)]).unwrap();
         let tx = file.transaction().unwrap();
-        append_events(&tx, "a", prepared, &[line(6)]).unwrap();
+        append_events(&tx, "a", prepared.as_ref(), &[line(6)]).unwrap();
         tx.commit().unwrap();
         assert_eq!(stored(&file)[0].1, 6);
     }

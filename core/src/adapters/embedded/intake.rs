@@ -7,13 +7,14 @@ use async_trait::async_trait;
 use serde_json::Value;
 use statemachine::{CreateOutcome as ExecutionCreated, TaskOutcome};
 
-use super::db::{execute_cached, sql_error};
-use super::executions::{ExecutionRow, insert_execution};
+use super::executions::{ExecutionRow, insert_execution, remove_new_execution};
 use super::orders::{earlier_create, insert_new_order};
 use super::queues::insert_message;
 use super::workflow::EmbeddedWorkflow;
 use crate::domain::Order;
-use crate::ports::{CreateOutcome, IdempotencyRecord, ListingPlace, OrderWithWorkflow, StoreError};
+use crate::ports::{
+    CreateOutcome, IdempotencyRecord, ListingPlace, OrderWithWorkflow, OutgoingMessage, QueueName, StoreError,
+};
 
 /// Creates orders together with their workflow executions.
 #[derive(Clone)]
@@ -39,6 +40,44 @@ enum Start {
     Existing,
     /// Not stored: the order's change record starts it.
     Failed,
+}
+
+/// Stores the execution's start, and its first task's message when there is one. A start that
+/// cannot be stored (an execution of that name with another input, as when Step Functions refuses
+/// a start, or a message the queue refuses) leaves nothing of itself behind and is `Ok(Err(why))`:
+/// the order is then written unstarted, and its change record starts it later. `Err` only when
+/// what it wrote cannot be removed again, which fails the whole create.
+fn start_execution(
+    tx: &rusqlite::Transaction<'_>,
+    row: &ExecutionRow,
+    first_message: Option<&(QueueName, OutgoingMessage)>,
+    input: &Value,
+) -> Result<Result<Start, String>, StoreError> {
+    let changes_before = tx.total_changes();
+    let refused = |why: String| {
+        // Rows changed: the execution's row went in (a conflicting name changes none) before its
+        // page or its message failed. It is this write's own, and goes again.
+        if tx.total_changes() != changes_before {
+            remove_new_execution(tx, row.arn())?;
+        }
+        Ok(Err(why))
+    };
+    match insert_execution(tx, row) {
+        Ok(ExecutionCreated::Created) => match first_message {
+            Some((queue, message)) => match insert_message(tx, *queue, message) {
+                Ok(_) => Ok(Ok(Start::New)),
+                Err(error) => refused(error.to_string()),
+            },
+            None => Ok(Ok(Start::New)),
+        },
+        // Started before by this name with this input (an operator's start, say): it is this
+        // order's, and already running or done.
+        Ok(ExecutionCreated::AlreadyExists(existing)) if existing.input == *input => Ok(Ok(Start::Existing)),
+        Ok(ExecutionCreated::AlreadyExists(existing)) => {
+            refused(format!("an execution named {} exists with another input", existing.name))
+        }
+        Err(error) => refused(error.to_string()),
+    }
 }
 
 fn cannot_start(error: impl std::fmt::Display) -> StoreError {
@@ -74,42 +113,17 @@ impl OrderWithWorkflow for EmbeddedOrderIntake {
                 if let Some(first) = earlier_create(tx, idempotency.as_ref())? {
                     return Ok((first, false));
                 }
-                // The start in a savepoint of its own: should it fail, the order is written all the
-                // same, noted unstarted, as when Step Functions refuses a start, and its change
-                // record starts it later.
-                execute_cached(tx, "SAVEPOINT start_execution", []).map_err(sql_error)?;
-                let start = match insert_execution(tx, row) {
-                    Ok(ExecutionCreated::Created) => match &first_message {
-                        Some((queue, message)) => insert_message(tx, *queue, message)
-                            .map(|_| Start::New)
-                            .map_err(|error| error.to_string()),
-                        None => Ok(Start::New),
-                    },
-                    // Started before by this name with this input (an operator's start, say): it is
-                    // this order's, and already running or done.
-                    Ok(ExecutionCreated::AlreadyExists(existing)) if existing.input == input => Ok(Start::Existing),
-                    Ok(ExecutionCreated::AlreadyExists(existing)) => {
-                        Err(format!("an execution named {} exists with another input", existing.name))
-                    }
-                    Err(error) => Err(error.to_string()),
-                };
-                let start = match start {
-                    Ok(start) => {
-                        execute_cached(tx, "RELEASE start_execution", []).map_err(sql_error)?;
-                        start
-                    }
+                let start = match start_execution(tx, &row, first_message.as_ref(), &input)? {
+                    Ok(start) => start,
                     Err(error) => {
                         tracing::warn!(
                             order_id = %order.order_id, %error,
                             "could not start the order's workflow yet; its change record starts it once the engine answers"
                         );
-                        execute_cached(tx, "ROLLBACK TO start_execution", [])
-                            .and_then(|_| execute_cached(tx, "RELEASE start_execution", []))
-                            .map_err(sql_error)?;
                         Start::Failed
                     }
                 };
-                insert_new_order(tx, order, idempotency, start != Start::Failed)?;
+                insert_new_order(tx, order.clone(), idempotency.clone(), start != Start::Failed)?;
                 Ok((CreateOutcome::Created, start == Start::New))
             })
             .await?;

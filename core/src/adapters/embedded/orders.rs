@@ -114,7 +114,7 @@ impl OrderStore for Database {
             if let Some(first) = earlier_create(tx, idempotency.as_ref())? {
                 return Ok(first);
             }
-            insert_new_order(tx, order, idempotency, workflow_started)?;
+            insert_new_order(tx, order.clone(), idempotency.clone(), workflow_started)?;
             Ok(CreateOutcome::Created)
         })
         .await
@@ -145,7 +145,7 @@ impl OrderStore for Database {
                     if consumed {
                         consume_reservation(tx, order_id)?;
                     }
-                    let order = change_status(tx, seq, image, to, consumed)?;
+                    let order = change_status(tx, seq, image, to.clone(), consumed)?;
                     Ok(StatusUpdate { order, changed: true })
                 }
             }
@@ -182,7 +182,7 @@ impl OrderStore for Database {
         to: NewStatus,
     ) -> Result<StatusUpdate, StoreError> {
         let from = from.to_vec();
-        self.write(move |tx| transition_from(tx, order_id, &from, to, WaitAfter::Kept)).await
+        self.write(move |tx| transition_from(tx, order_id, &from, to.clone(), WaitAfter::Kept)).await
     }
 
     async fn fail_processing(
@@ -193,7 +193,7 @@ impl OrderStore for Database {
     ) -> Result<StatusUpdate, StoreError> {
         let from = from.to_vec();
         let to = NewStatus { status: OrderStatus::Failed, reason: Some(reason) };
-        self.write(move |tx| transition_from(tx, order_id, &from, to, WaitAfter::Removed)).await
+        self.write(move |tx| transition_from(tx, order_id, &from, to.clone(), WaitAfter::Removed)).await
     }
 
     async fn restore(&self, backup: &OrderBackup) -> Result<RestoreOutcome, StoreError> {
@@ -250,7 +250,7 @@ impl OrderStore for Database {
                 params![wait.status.as_str(), wait.task_token, seq],
             )
             .map_err(sql_error)?;
-            let after = OrderImage { awaiting: Some(wait), ..before.clone() };
+            let after = OrderImage { awaiting: Some(wait.clone()), ..before.clone() };
             record_change(tx, ChangeKind::Modify, Some(&before), Some(&after))
         })
         .await

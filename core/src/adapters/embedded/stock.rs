@@ -54,9 +54,10 @@ impl StockLedger for Database {
                 },
             };
             Ok(match outcome {
-                ReserveOutcome::Reserved { lines } => {
-                    ProcessingStart::Started { order: start_processing(tx, seq, before, wait)?, reserved: lines }
-                }
+                ReserveOutcome::Reserved { lines } => ProcessingStart::Started {
+                    order: start_processing(tx, seq, before, wait.clone())?,
+                    reserved: lines,
+                },
                 ReserveOutcome::OutOfStock(refusal) => ProcessingStart::OutOfStock(refusal),
                 ReserveOutcome::Settled(state) => ProcessingStart::Settled(state),
             })

@@ -136,9 +136,10 @@ fn configure(conn: &mut rusqlite::Connection) -> rusqlite::Result<()> {
     // FULL: once a commit returns, it survives a crash of the machine, not only of the process.
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
     limit_log_size(conn)?;
-    // Temporary data in memory: above all the savepoint journal of a group commit, which holds
-    // the first copy of every page each write in the group changes. In a file (SQLite spills
-    // it there past 64 KiB) its writes were a fifth of the writer thread's time.
+    // Temporary data in memory: above all the savepoint journal of a group run again after a
+    // write failed (each write then in a savepoint, whose journal holds the first copy of every
+    // page it changes). In a file (SQLite spills it there past 64 KiB) its writes were a fifth of
+    // the writer thread's time when every group ran that way.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // Reads through a memory map of the file: pages come from the OS page cache, shared by
     // every connection, without a read(2) and a copy each (what random listing pages of a

@@ -1,7 +1,16 @@
-//! The writes: one thread that runs the writes waiting together in one transaction, each in its
-//! own savepoint, and commits them with one fsync; a second thread that copies the write-ahead log
-//! into the database file behind it (checkpoints); and the guard that stops writing once the file
-//! it opened is deleted or replaced on disk.
+//! The writes: one thread that runs the writes waiting together in one transaction and commits
+//! them with one fsync; a second thread that copies the write-ahead log into the database file
+//! behind it (checkpoints); and the guard that stops writing once the file it opened is deleted or
+//! replaced on disk.
+//!
+//! A write that fails must leave no trace while the others of its group commit. Most fail on a
+//! check, before they change a row (a status that does not allow the move, an order that is gone),
+//! and leave nothing to undo. A group runs first without savepoints: a savepoint around each write
+//! copied every page the write touched that the group had already changed (the tail pages of every
+//! table, for every write) into SQLite's sub-journal, about a sixth of the writer's time. Only
+//! when a write fails after changing rows is the transaction rolled back and the group run again,
+//! that write left out and each of the others in a savepoint of its own, so one run more is the
+//! most a group ever costs.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -22,25 +31,58 @@ const MAX_GROUP: usize = 256;
 /// rather than for a full group, and the background still moves on.
 const BACKGROUND_BESIDE_CLIENTS: usize = 8;
 
-/// A write waiting for the writer thread. Given the group's transaction, it runs and returns
-/// whether it failed (its changes are then rolled back alone) and how to answer once the group
-/// commits; given the error that keeps the group from running, it answers with it at once.
-pub(super) type WriteJob = Box<dyn FnOnce(Result<&Transaction<'_>, &rusqlite::Error>) -> Option<JobDone> + Send>;
+/// A write waiting for the writer thread.
+pub(super) trait Write: Send {
+    /// Runs the write in the group's transaction and keeps its outcome; true when it failed. It may
+    /// run again (the group run once more without another write), and then keeps the new outcome.
+    fn run(&mut self, tx: &Transaction<'_>) -> bool;
+    /// Answers its caller once the group's commit has succeeded or failed.
+    fn answer(self: Box<Self>, committed: Result<(), &rusqlite::Error>);
+    /// Answers its caller with the error that kept the group from running.
+    fn refuse(self: Box<Self>, error: &rusqlite::Error);
+}
 
 /// A write in the writer's queue, and whether a client waits for it.
 pub(super) struct QueuedWrite {
-    job: WriteJob,
+    write: Box<dyn Write>,
     client_waiting: bool,
 }
 
-/// A write that ran: whether it failed, and its answer, given the group's commit result.
-pub(super) struct JobDone {
-    failed: bool,
-    answer: Answer,
+/// The work of a [`Database::write`] call, its last outcome and where the answer goes.
+struct Job<T, F> {
+    work: F,
+    outcome: Option<Result<T, StoreError>>,
+    reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
 }
 
-/// Sends a write's result to its caller once the group's commit has succeeded or failed.
-type Answer = Box<dyn FnOnce(Result<(), &rusqlite::Error>) + Send>;
+impl<T, F> Write for Job<T, F>
+where
+    T: Send + 'static,
+    F: FnMut(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+{
+    fn run(&mut self, tx: &Transaction<'_>) -> bool {
+        let outcome = catch_unwind(AssertUnwindSafe(|| (self.work)(tx)))
+            .unwrap_or_else(|_| Err(StoreError::Internal("a database write panicked".to_owned())));
+        let failed = outcome.is_err();
+        self.outcome = Some(outcome);
+        failed
+    }
+
+    fn answer(self: Box<Self>, committed: Result<(), &rusqlite::Error>) {
+        let outcome =
+            self.outcome.unwrap_or_else(|| Err(StoreError::Internal("a database write did not run".to_owned())));
+        let result = match committed {
+            Ok(()) => outcome,
+            Err(error) => outcome.and(Err(commit_error(error))),
+        };
+        // The caller may have gone (a dropped request): nothing to answer then.
+        let _ = self.reply.send(result);
+    }
+
+    fn refuse(self: Box<Self>, error: &rusqlite::Error) {
+        let _ = self.reply.send(Err(commit_error(error)));
+    }
+}
 
 /// Starts the writer thread on `connection`, the writer of the file at `path`, and its checkpointer
 /// (restarting the log past `restart_log_after_frames`): the sender of its queue of writes.
@@ -194,37 +236,18 @@ impl Database {
     /// kept when it succeeds and undone when it fails, and it returns only once they are on disk.
     ///
     /// Writes go to one writer thread, which runs the writes waiting together (up to
-    /// [`MAX_GROUP`]) in one transaction, each inside its own savepoint, and commits them with one
-    /// fsync: concurrent writers share the disk's flush instead of queueing for one each.
+    /// [`MAX_GROUP`]) in one transaction and commits them with one fsync: concurrent writers share
+    /// the disk's flush instead of queueing for one each. `work` may run more than once, each time
+    /// in a transaction where its earlier run left no trace (see the module's note): it must not
+    /// act outside the database.
     pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: WriteJob = Box::new(move |tx| {
-            let tx = match tx {
-                Ok(tx) => tx,
-                Err(error) => {
-                    let _ = reply.send(Err(commit_error(error)));
-                    return None;
-                }
-            };
-            let outcome = catch_unwind(AssertUnwindSafe(|| work(tx)))
-                .unwrap_or_else(|_| Err(StoreError::Internal("a database write panicked".to_owned())));
-            Some(JobDone {
-                failed: outcome.is_err(),
-                answer: Box::new(move |committed| {
-                    let result = match committed {
-                        Ok(()) => outcome,
-                        Err(error) => outcome.and(Err(commit_error(error))),
-                    };
-                    // The caller may have gone (a dropped request): nothing to answer then.
-                    let _ = reply.send(result);
-                }),
-            })
-        });
-        let queued = QueuedWrite { job, client_waiting: crate::client_waiting::is_client_waiting() };
+        let write = Box::new(Job { work, outcome: None, reply });
+        let queued = QueuedWrite { write, client_waiting: crate::client_waiting::is_client_waiting() };
         self.writer.send(queued).map_err(|_| StoreError::Internal("the database writer has stopped".to_owned()))?;
         answer.await.map_err(|_| StoreError::Internal("the database writer dropped a write".to_owned()))?
     }
@@ -325,8 +348,8 @@ fn write_groups(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
                 Some(reason.to_owned()),
             );
-            for job in group {
-                job(Err(&error));
+            for write in group {
+                write.refuse(&error);
             }
             continue;
         }
@@ -340,13 +363,17 @@ fn write_groups(
 /// The writes taken from the queue and not yet run, clients' apart from the background's.
 #[derive(Default)]
 struct WaitingWrites {
-    clients: std::collections::VecDeque<WriteJob>,
-    background: std::collections::VecDeque<WriteJob>,
+    clients: std::collections::VecDeque<Box<dyn Write>>,
+    background: std::collections::VecDeque<Box<dyn Write>>,
 }
 
 impl WaitingWrites {
     fn push(&mut self, queued: QueuedWrite) {
-        if queued.client_waiting { self.clients.push_back(queued.job) } else { self.background.push_back(queued.job) }
+        if queued.client_waiting {
+            self.clients.push_back(queued.write)
+        } else {
+            self.background.push_back(queued.write)
+        }
     }
 
     fn is_empty(&self) -> bool {
@@ -355,7 +382,7 @@ impl WaitingWrites {
 
     /// The next group: clients' writes first, each queue in arrival order; beside clients' writes,
     /// at most [`BACKGROUND_BESIDE_CLIENTS`] background ones.
-    fn next_group(&mut self) -> Vec<WriteJob> {
+    fn next_group(&mut self) -> Vec<Box<dyn Write>> {
         let clients = self.clients.len().min(MAX_GROUP);
         let room = MAX_GROUP - clients;
         let background =
@@ -364,51 +391,79 @@ impl WaitingWrites {
     }
 }
 
-/// One group commit. A write that fails is rolled back to its savepoint and the others go on; if
-/// the transaction itself cannot begin or commit, every write of the group gets that error.
-fn write_group(connection: &mut rusqlite::Connection, group: Vec<WriteJob>) {
-    let tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(error) => {
-            for job in group {
-                job(Err(&error));
+/// One group commit. A write that fails without changing a row leaves nothing to undo; one that
+/// fails after changing rows sends the group round once more, without it and each write in a
+/// savepoint of its own. If the transaction itself cannot begin or commit, every write of the group
+/// gets that error.
+fn write_group(connection: &mut rusqlite::Connection, mut group: Vec<Box<dyn Write>>) {
+    let mut left_out = Vec::new();
+    let mut savepoints = false;
+    let committed = loop {
+        let tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(error) => {
+                for write in group.into_iter().chain(left_out) {
+                    write.refuse(&error);
+                }
+                return;
             }
-            return;
-        }
-    };
-    let mut answers = Vec::with_capacity(group.len());
-    let mut broken: Option<rusqlite::Error> = None;
-    for job in group {
-        if let Some(error) = &broken {
-            job(Err(error));
-            continue;
-        }
-        if let Err(error) = execute_cached(&tx, "SAVEPOINT write", []) {
-            job(Err(&error));
-            broken = Some(error);
-            continue;
-        }
-        let Some(done) = job(Ok(&tx)) else { continue };
-        let closed = if done.failed {
-            execute_cached(&tx, "ROLLBACK TO write", []).and_then(|_| execute_cached(&tx, "RELEASE write", []))
-        } else {
-            execute_cached(&tx, "RELEASE write", [])
         };
-        answers.push(done.answer);
-        if let Err(error) = closed {
-            broken = Some(error);
+        let ran = if savepoints { run_in_savepoints(&tx, &mut group) } else { run_until_undo_needed(&tx, &mut group) };
+        match ran {
+            Ran::All => break tx.commit(),
+            // Dropping the transaction rolls the whole group back.
+            Ran::Broken(error) => break Err(error),
+            Ran::FailedAfterChanges(at) => {
+                drop(tx);
+                left_out.push(group.remove(at));
+                savepoints = true;
+            }
         }
-    }
-    let committed = match broken {
-        // Dropping the transaction rolls the whole group back.
-        Some(error) => Err(error),
-        None => tx.commit(),
     };
     // Before any answer: a caller's next read must not be served from a lease older than its write.
     super::pool::count_commit();
-    for answer in answers {
-        answer(committed.as_ref().map(|_| ()));
+    for write in group.into_iter().chain(left_out) {
+        write.answer(committed.as_ref().map(|_| ()));
     }
+}
+
+/// How a run of a group's writes ended.
+enum Ran {
+    /// Every write ran; those that failed left nothing behind.
+    All,
+    /// The write at this index failed after changing rows: the run stopped there.
+    FailedAfterChanges(usize),
+    /// The transaction cannot go on.
+    Broken(rusqlite::Error),
+}
+
+/// Runs the writes one after the other, with no savepoint, until one fails after changing rows.
+fn run_until_undo_needed(tx: &Transaction<'_>, group: &mut [Box<dyn Write>]) -> Ran {
+    for (at, write) in group.iter_mut().enumerate() {
+        let changes_before = tx.total_changes();
+        if write.run(tx) && tx.total_changes() != changes_before {
+            return Ran::FailedAfterChanges(at);
+        }
+    }
+    Ran::All
+}
+
+/// Runs each write in a savepoint of its own, rolled back alone when the write fails.
+fn run_in_savepoints(tx: &Transaction<'_>, group: &mut [Box<dyn Write>]) -> Ran {
+    for write in group.iter_mut() {
+        if let Err(error) = execute_cached(tx, "SAVEPOINT write", []) {
+            return Ran::Broken(error);
+        }
+        let closed = if write.run(tx) {
+            execute_cached(tx, "ROLLBACK TO write", []).and_then(|_| execute_cached(tx, "RELEASE write", []))
+        } else {
+            execute_cached(tx, "RELEASE write", [])
+        };
+        if let Err(error) = closed {
+            return Ran::Broken(error);
+        }
+    }
+    Ran::All
 }
 
 #[cfg(test)]
@@ -418,20 +473,32 @@ mod tests {
 
     use super::*;
 
-    /// A write that notes `id` in `ran` when run.
-    fn write(id: usize, ran: &Arc<Mutex<Vec<usize>>>, client_waiting: bool) -> QueuedWrite {
-        let ran = ran.clone();
-        let job: WriteJob = Box::new(move |_| {
-            ran.lock().unwrap_or_else(|e| e.into_inner()).push(id);
-            None
-        });
-        QueuedWrite { job, client_waiting }
+    /// A write that notes its id when answered.
+    struct Noting {
+        id: usize,
+        ran: Arc<Mutex<Vec<usize>>>,
     }
 
-    fn run(group: Vec<WriteJob>) {
+    impl Write for Noting {
+        fn run(&mut self, _tx: &Transaction<'_>) -> bool {
+            false
+        }
+        fn answer(self: Box<Self>, _committed: Result<(), &rusqlite::Error>) {
+            self.ran.lock().unwrap_or_else(|e| e.into_inner()).push(self.id);
+        }
+        fn refuse(self: Box<Self>, _error: &rusqlite::Error) {
+            self.ran.lock().unwrap_or_else(|e| e.into_inner()).push(self.id);
+        }
+    }
+
+    fn write(id: usize, ran: &Arc<Mutex<Vec<usize>>>, client_waiting: bool) -> QueuedWrite {
+        QueuedWrite { write: Box::new(Noting { id, ran: ran.clone() }), client_waiting }
+    }
+
+    fn run(group: Vec<Box<dyn Write>>) {
         let error = rusqlite::Error::InvalidQuery;
-        for job in group {
-            job(Err(&error));
+        for write in group {
+            write.refuse(&error);
         }
     }
 
@@ -460,6 +527,110 @@ mod tests {
         );
         run(waiting.next_group());
         assert!(waiting.is_empty());
+    }
+
+    /// What a scripted write does in the group's transaction.
+    #[derive(Clone, Copy)]
+    enum Script {
+        /// Inserts its row.
+        Insert,
+        /// Fails on a check, before changing anything.
+        RefuseFirst,
+        /// Inserts its row, then fails.
+        FailAfterInsert,
+        /// Inserts its row, then panics.
+        PanicAfterInsert,
+    }
+
+    /// Where a scripted write's answer comes.
+    type Answer = tokio::sync::oneshot::Receiver<Result<i64, StoreError>>;
+
+    /// A write scripted to insert row `id` into table `t`; returns its answer and how many times it ran.
+    fn scripted(id: i64, script: Script) -> (Box<dyn Write>, Answer, Arc<Mutex<usize>>) {
+        let runs = Arc::new(Mutex::new(0));
+        let counted = runs.clone();
+        let work = move |tx: &Transaction<'_>| {
+            *counted.lock().unwrap() += 1;
+            if let Script::RefuseFirst = script {
+                return Err(StoreError::NotFound(crate::domain::OrderId::generate()));
+            }
+            tx.execute("INSERT INTO t (id) VALUES (?1)", [id]).map_err(super::super::sql_error)?;
+            match script {
+                Script::FailAfterInsert => Err(StoreError::Internal("failed after its insert".into())),
+                Script::PanicAfterInsert => panic!("panicked after its insert"),
+                _ => Ok(id),
+            }
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        (Box::new(Job { work, outcome: None, reply }), answer, runs)
+    }
+
+    /// Runs one group of scripted writes on a fresh database; returns each write's answer (its id,
+    /// or None when it failed), how many times each ran, and the ids stored afterwards.
+    fn run_group(scripts: &[Script]) -> (Vec<Option<i64>>, Vec<usize>, Vec<i64>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut connection = rusqlite::Connection::open(dir.path().join("w.sqlite3")).unwrap();
+        connection.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY)").unwrap();
+        let (mut group, mut answers, mut runs) = (Vec::new(), Vec::new(), Vec::new());
+        for (id, script) in scripts.iter().enumerate() {
+            let (write, answer, ran) = scripted(id as i64, *script);
+            group.push(write);
+            answers.push(answer);
+            runs.push(ran);
+        }
+        write_group(&mut connection, group);
+        let answers = answers.into_iter().map(|mut answer| answer.try_recv().unwrap().ok()).collect();
+        let runs = runs.iter().map(|ran| *ran.lock().unwrap()).collect();
+        let stored = connection
+            .prepare("SELECT id FROM t ORDER BY id")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        (answers, runs, stored)
+    }
+
+    #[test]
+    fn a_write_refused_before_it_changes_anything_costs_the_group_no_second_run() {
+        // Given a group whose second write fails on a check, before changing a row
+        // When the group commits
+        let (answers, runs, stored) = run_group(&[Script::Insert, Script::RefuseFirst, Script::Insert]);
+        // Then the others are stored and answered, and every write ran once
+        assert_eq!(answers, [Some(0), None, Some(2)]);
+        assert_eq!(runs, [1, 1, 1]);
+        assert_eq!(stored, [0, 2]);
+    }
+
+    #[test]
+    fn a_write_that_fails_after_changing_rows_leaves_no_trace_and_the_rest_of_its_group_commits() {
+        // Given a group whose second write inserts its row, then fails
+        // When the group commits
+        let (answers, runs, stored) = run_group(&[Script::Insert, Script::FailAfterInsert, Script::Insert]);
+        // Then its row is not stored, the others are, and the group ran once more without it
+        assert_eq!(answers, [Some(0), None, Some(2)]);
+        assert_eq!(stored, [0, 2]);
+        assert_eq!(runs, [2, 1, 1]);
+    }
+
+    #[test]
+    fn after_a_first_undo_every_write_that_fails_is_undone_alone_in_the_same_run() {
+        // Given a group with three writes failing after their inserts, one of them panicking
+        let scripts = [
+            Script::Insert,
+            Script::FailAfterInsert,
+            Script::Insert,
+            Script::PanicAfterInsert,
+            Script::FailAfterInsert,
+            Script::Insert,
+        ];
+        // When the group commits
+        let (answers, runs, stored) = run_group(&scripts);
+        // Then only the writes that succeeded are stored, and only the write before the first
+        // failure ran twice: the second run undoes each failure alone
+        assert_eq!(answers, [Some(0), None, Some(2), None, None, Some(5)]);
+        assert_eq!(stored, [0, 2, 5]);
+        assert_eq!(runs, [2, 1, 1, 1, 1, 1]);
     }
 
     #[tokio::test]
