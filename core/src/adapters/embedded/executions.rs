@@ -290,9 +290,16 @@ pub(super) fn insert_execution(tx: &Transaction<'_>, row: &ExecutionRow) -> Resu
 
 /// Removes an execution that the transaction has just inserted, with its history: what undoes a
 /// start whose next write failed, without a savepoint (the writer runs without them).
-pub(super) fn remove_new_execution(tx: &Transaction<'_>, arn: &str) -> Result<(), ports::StoreError> {
-    execute_cached(tx, "DELETE FROM execution_history_pages WHERE execution_arn = ?1", [arn]).map_err(sql)?;
-    execute_cached(tx, "DELETE FROM executions WHERE execution_arn = ?1", [arn]).map_err(sql)?;
+pub(super) fn remove_new_execution(tx: &Transaction<'_>, row: &ExecutionRow) -> Result<(), ports::StoreError> {
+    if let Some(page) = &row.first_page {
+        execute_cached(
+            tx,
+            "DELETE FROM execution_history_pages WHERE execution_arn = ?1 AND first_event = ?2",
+            params![row.arn, page.first_event],
+        )
+        .map_err(sql)?;
+    }
+    execute_cached(tx, "DELETE FROM executions WHERE execution_arn = ?1", [&row.arn]).map_err(sql)?;
     Ok(())
 }
 
@@ -326,11 +333,6 @@ pub(super) struct ExecutionRow {
 }
 
 impl ExecutionRow {
-    /// The execution's ARN.
-    pub(super) fn arn(&self) -> &str {
-        &self.arn
-    }
-
     /// A new execution, its record and first page compressed here, before the write: on the
     /// caller's thread (a create request's), not the writer's. Stored as plain JSON instead and
     /// compressed at the next step, a record left its table's pages half empty once rewritten

@@ -55,10 +55,15 @@ fn start_execution(
 ) -> Result<Result<Start, String>, StoreError> {
     let changes_before = tx.total_changes();
     let refused = |why: String| {
+        // SQLite rolled the whole transaction back (an I/O error, a full disk): nothing to write
+        // the order into; the create fails with its group.
+        if tx.is_autocommit() {
+            return Err(cannot_start(why));
+        }
         // Rows changed: the execution's row went in (a conflicting name changes none) before its
         // page or its message failed. It is this write's own, and goes again.
         if tx.total_changes() != changes_before {
-            remove_new_execution(tx, row.arn())?;
+            remove_new_execution(tx, row)?;
         }
         Ok(Err(why))
     };

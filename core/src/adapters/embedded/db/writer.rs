@@ -69,11 +69,12 @@ where
     }
 
     fn answer(self: Box<Self>, committed: Result<(), &rusqlite::Error>) {
-        let outcome =
-            self.outcome.unwrap_or_else(|| Err(StoreError::Internal("a database write did not run".to_owned())));
-        let result = match committed {
-            Ok(()) => outcome,
-            Err(error) => outcome.and(Err(commit_error(error))),
+        let result = match (self.outcome, committed) {
+            (Some(outcome), Ok(())) => outcome,
+            (Some(outcome), Err(error)) => outcome.and(Err(commit_error(error))),
+            // Not reached by a second run that broke off: the error that broke it.
+            (None, Err(error)) => Err(commit_error(error)),
+            (None, Ok(())) => Err(StoreError::Internal("a database write did not run".to_owned())),
         };
         // The caller may have gone (a dropped request): nothing to answer then.
         let _ = self.reply.send(result);
@@ -97,6 +98,11 @@ pub(super) fn start(
     // the checkpointer falls far behind (`restart_overlong_log`).
     connection.pragma_update(None, "wal_autocheckpoint", 0).map_err(super::sql_error)?;
     connection.wal_hook(Some(note_log_length));
+    // No commit but the group's own: after an I/O error, a full disk or an interrupt SQLite may
+    // roll the group's transaction back by itself and return to committing each statement alone,
+    // and a write that went on after such an error would then commit its rest piecemeal. The hook
+    // turns every such commit back into a rollback.
+    connection.commit_hook(Some(|| !COMMITTING.get())).map_err(super::sql_error)?;
     let (writer, jobs) = mpsc::channel::<QueuedWrite>();
     std::thread::Builder::new()
         .name("sqlite-writer".to_owned())
@@ -137,6 +143,9 @@ thread_local! {
     static LOG_FRAMES_LIMIT: std::cell::Cell<i64> = const { std::cell::Cell::new(i64::MAX) };
     /// Whether the writer's last commit left the log past [`LOG_FRAMES_LIMIT`].
     static LOG_OVERLONG: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Set only while the writer commits a group: any other commit on its connection is refused
+    /// (its commit hook).
+    static COMMITTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// How long the writer waits, past the log's limit, for the checkpoint lock before it gives up
@@ -410,7 +419,12 @@ fn write_group(connection: &mut rusqlite::Connection, mut group: Vec<Box<dyn Wri
         };
         let ran = if savepoints { run_in_savepoints(&tx, &mut group) } else { run_until_undo_needed(&tx, &mut group) };
         match ran {
-            Ran::All => break tx.commit(),
+            Ran::All => {
+                COMMITTING.set(true);
+                let committed = tx.commit();
+                COMMITTING.set(false);
+                break committed;
+            }
             // Dropping the transaction rolls the whole group back.
             Ran::Broken(error) => break Err(error),
             Ran::FailedAfterChanges(at) => {
@@ -441,11 +455,27 @@ enum Ran {
 fn run_until_undo_needed(tx: &Transaction<'_>, group: &mut [Box<dyn Write>]) -> Ran {
     for (at, write) in group.iter_mut().enumerate() {
         let changes_before = tx.total_changes();
-        if write.run(tx) && tx.total_changes() != changes_before {
+        let failed = write.run(tx);
+        if let Some(gone) = transaction_gone(tx) {
+            return gone;
+        }
+        if failed && tx.total_changes() != changes_before {
             return Ran::FailedAfterChanges(at);
         }
     }
     Ran::All
+}
+
+/// [`Ran::Broken`] when SQLite has rolled the group's transaction back by itself, which it does
+/// after some errors (I/O, a full disk, an interrupt) whichever write met them: every write of the
+/// group then fails, and none is kept.
+fn transaction_gone(tx: &Transaction<'_>) -> Option<Ran> {
+    tx.is_autocommit().then(|| {
+        Ran::Broken(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+            Some("SQLite rolled the group's transaction back after an error in one of its writes".to_owned()),
+        ))
+    })
 }
 
 /// Runs each write in a savepoint of its own, rolled back alone when the write fails.
@@ -454,7 +484,11 @@ fn run_in_savepoints(tx: &Transaction<'_>, group: &mut [Box<dyn Write>]) -> Ran 
         if let Err(error) = execute_cached(tx, "SAVEPOINT write", []) {
             return Ran::Broken(error);
         }
-        let closed = if write.run(tx) {
+        let failed = write.run(tx);
+        if let Some(gone) = transaction_gone(tx) {
+            return gone;
+        }
+        let closed = if failed {
             execute_cached(tx, "ROLLBACK TO write", []).and_then(|_| execute_cached(tx, "RELEASE write", []))
         } else {
             execute_cached(tx, "RELEASE write", [])
@@ -540,6 +574,9 @@ mod tests {
         FailAfterInsert,
         /// Inserts its row, then panics.
         PanicAfterInsert,
+        /// Is interrupted in its insert (SQLite then rolls the whole transaction back), and goes
+        /// on as if it had not been: inserts row `id + 100` and succeeds.
+        InterruptedAndGoesOn,
     }
 
     /// Where a scripted write's answer comes.
@@ -553,6 +590,14 @@ mod tests {
             *counted.lock().unwrap() += 1;
             if let Script::RefuseFirst = script {
                 return Err(StoreError::NotFound(crate::domain::OrderId::generate()));
+            }
+            if let Script::InterruptedAndGoesOn = script {
+                tx.progress_handler(1, Some(|| true)).unwrap();
+                let interrupted = tx.execute("INSERT INTO t (id) VALUES (?1)", [id]);
+                tx.progress_handler(1, None::<fn() -> bool>).unwrap();
+                assert!(interrupted.is_err());
+                let _ = tx.execute("INSERT INTO t (id) VALUES (?1)", [id + 100]);
+                return Ok(id);
             }
             tx.execute("INSERT INTO t (id) VALUES (?1)", [id]).map_err(super::super::sql_error)?;
             match script {
@@ -571,6 +616,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut connection = rusqlite::Connection::open(dir.path().join("w.sqlite3")).unwrap();
         connection.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY)").unwrap();
+        connection.commit_hook(Some(|| !COMMITTING.get())).unwrap();
         let (mut group, mut answers, mut runs) = (Vec::new(), Vec::new(), Vec::new());
         for (id, script) in scripts.iter().enumerate() {
             let (write, answer, ran) = scripted(id as i64, *script);
@@ -631,6 +677,19 @@ mod tests {
         assert_eq!(answers, [Some(0), None, Some(2), None, None, Some(5)]);
         assert_eq!(stored, [0, 2, 5]);
         assert_eq!(runs, [2, 1, 1, 1, 1, 1]);
+    }
+
+    #[test]
+    fn a_write_after_which_sqlite_rolled_the_transaction_back_fails_its_whole_group_and_commits_nothing_alone() {
+        // Given a group whose second write is interrupted (SQLite then rolls the group's
+        // transaction back by itself) and goes on writing as if nothing had happened
+        let scripts = [Script::Insert, Script::InterruptedAndGoesOn, Script::Insert];
+        // When the group commits
+        let (answers, _runs, stored) = run_group(&scripts);
+        // Then every write of the group fails, and nothing is stored: not the first write's row,
+        // not the row written after the rollback (which would have committed on its own)
+        assert_eq!(answers, [None, None, None]);
+        assert_eq!(stored, Vec::<i64>::new());
     }
 
     #[tokio::test]
