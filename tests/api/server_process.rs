@@ -1,5 +1,10 @@
-//! The `orders serve` process: data survives a restart; Ctrl-C and SIGTERM stop it cleanly.
+//! The `orders serve` process: data survives a restart; Ctrl-C and SIGTERM stop it cleanly; a
+//! quiet server leaves the file's log for other processes to empty.
 
+use std::time::Duration;
+
+use orders_core::adapters::embedded::DATABASE_FILE;
+use orders_testkit::eventually_within;
 use reqwest::StatusCode;
 
 use crate::common::Server;
@@ -50,4 +55,34 @@ async fn a_bad_catalog_file_stops_the_start_with_a_clear_message() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("unit_price: must be more than 0"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_quiet_server_holds_no_read_snapshot_so_another_process_can_empty_the_log() {
+    // Given a server that has written and then answered reads (its request threads share a read
+    // snapshot between reads, which keeps the log from being emptied while it lasts)
+    let server = Server::start().await;
+    let order = server.create_processing("CUST001").await;
+    for _ in 0..50 {
+        assert_eq!(server.get_json(&format!("/orders/{order}")).await.0, StatusCode::OK);
+    }
+    // When it goes quiet and another process checkpoints the file, emptying the log
+    let file = server.data_dir().join(DATABASE_FILE);
+    // Within seconds: a snapshot its worker kept while idle would last until the connection's idle
+    // timeout (60 s). (Without the runtime's park hook this fails only when the last read's lease
+    // is still under its millisecond as its task's poll ends; else that poll ends it.)
+    let within = Duration::from_secs(10);
+    eventually_within(within, "another process's truncating checkpoint to find no reader in the log", async || {
+        let connection = rusqlite::Connection::open(&file).unwrap();
+        connection.busy_timeout(Duration::from_millis(200)).unwrap();
+        // The pragma answers (busy, frames in the log, frames copied): busy while a reader holds
+        // a snapshot inside the log.
+        let busy: i64 = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0)).unwrap();
+        if busy == 0 { Ok(()) } else { Err(busy) }
+    })
+    .await;
+    // Then the log is empty: the idle request threads let their snapshots go
+    let mut log = file.clone().into_os_string();
+    log.push("-wal");
+    assert_eq!(std::fs::metadata(&log).map(|m| m.len()).unwrap_or_default(), 0);
 }
