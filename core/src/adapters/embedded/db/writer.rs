@@ -98,11 +98,7 @@ pub(super) fn start(
     // the checkpointer falls far behind (`restart_overlong_log`).
     connection.pragma_update(None, "wal_autocheckpoint", 0).map_err(super::sql_error)?;
     connection.wal_hook(Some(note_log_length));
-    // No commit but the group's own: after an I/O error, a full disk or an interrupt SQLite may
-    // roll the group's transaction back by itself and return to committing each statement alone,
-    // and a write that went on after such an error would then commit its rest piecemeal. The hook
-    // turns every such commit back into a rollback.
-    connection.commit_hook(Some(|| !COMMITTING.get())).map_err(super::sql_error)?;
+    refuse_commits_but_the_groups(&connection).map_err(super::sql_error)?;
     let (writer, jobs) = mpsc::channel::<QueuedWrite>();
     std::thread::Builder::new()
         .name("sqlite-writer".to_owned())
@@ -146,6 +142,14 @@ thread_local! {
     /// Set only while the writer commits a group: any other commit on its connection is refused
     /// (its commit hook).
     static COMMITTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Makes the writer's connection refuse every commit but a group's own ([`COMMITTING`]): after an
+/// I/O error, a full disk or an interrupt SQLite may roll the group's transaction back by itself
+/// and return to committing each statement alone, and a write that went on after such an error
+/// would then commit its rest piecemeal. The hook turns every such commit back into a rollback.
+fn refuse_commits_but_the_groups(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
+    connection.commit_hook(Some(|| !COMMITTING.get()))
 }
 
 /// How long the writer waits, past the log's limit, for the checkpoint lock before it gives up
@@ -616,7 +620,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut connection = rusqlite::Connection::open(dir.path().join("w.sqlite3")).unwrap();
         connection.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY)").unwrap();
-        connection.commit_hook(Some(|| !COMMITTING.get())).unwrap();
+        refuse_commits_but_the_groups(&connection).unwrap();
         let (mut group, mut answers, mut runs) = (Vec::new(), Vec::new(), Vec::new());
         for (id, script) in scripts.iter().enumerate() {
             let (write, answer, ran) = scripted(id as i64, *script);
