@@ -60,6 +60,31 @@ async fn a_received_message_is_hidden_until_its_visibility_timeout_then_comes_ba
 }
 
 #[tokio::test]
+async fn message_ids_and_receipt_handles_sort_in_the_order_they_were_made() {
+    // Given messages sent one after another
+    let (_dir, db) = database();
+    let queues = queues(&db, 60_000, 5);
+    let mut sent = Vec::new();
+    for n in 0..50 {
+        sent.push(queues.send(QueueName::Backup, message(&format!("job-{n}"))).await.unwrap());
+    }
+    // When they are received in batches, one receive after another
+    let mut handles = Vec::new();
+    for _ in 0..5 {
+        handles.extend(queues.receive(QueueName::Backup, 10).await.unwrap().into_iter().map(|m| m.receipt_handle));
+    }
+    // Then their ids, and the receipt handles the receives gave them, sort as they were made: both
+    // unique indexes grow at their right edge instead of taking each entry on a random leaf.
+    assert_eq!(handles.len(), 50);
+    let mut sorted = sent.clone();
+    sorted.sort();
+    assert_eq!(sorted, sent);
+    let mut sorted = handles.clone();
+    sorted.sort();
+    assert_eq!(sorted, handles);
+}
+
+#[tokio::test]
 async fn a_message_never_deleted_moves_to_the_dead_letter_queue_after_max_receive_count() {
     let (_dir, db) = database();
     let queues = queues(&db, 50, 3);
