@@ -17,16 +17,16 @@ use std::sync::Arc;
 use statemachine::{Definition, StateMachineArn};
 
 use crate::adapters::embedded::{
-    BACKUP_FOLDER, DATABASE_FILE, Database, EmbeddedConfig, EmbeddedGauges, EmbeddedOrderIntake, EmbeddedQueues,
-    EmbeddedTasks, EmbeddedWorkflow, FolderBackupStore, ORDER_PROCESSING_DEFINITION, ORDERS_TABLE, StackError,
+    BACKUP_FOLDER, DATABASE_FILE, Database, EmbeddedConfig, EmbeddedGauges, EmbeddedQueues, EmbeddedTasks,
+    EmbeddedWorkflow, FolderBackupStore, ORDER_PROCESSING_DEFINITION, ORDERS_TABLE, StackError,
     definition_substitutions, queue_url,
 };
 use crate::adapters::webhook::{WebhookConfig, WebhookHandOff};
-use crate::application::{Backups, ChangeReactions, OrderService, WorkflowTasks};
+use crate::application::{Backups, ChangeReactions, OrderService, WorkflowStart, WorkflowTasks};
 use crate::domain::ProductCatalog;
 use crate::ports::{
     BackupStore, CatalogStore, ChangeFeed, CreateLookups, FulfilmentHandOff, HandOffError, MessageQueue, OrderStore,
-    OrderWithWorkflow, PipelineGauges, QueueName, StockLedger, StoreError, TaskCallbacks, WorkflowEngine,
+    PipelineGauges, QueueName, StockLedger, StoreError, TaskCallbacks, WorkflowEngine,
 };
 
 /// Every port of one way of running.
@@ -51,10 +51,9 @@ pub struct Ports {
     /// Where orders are handed off for fulfilment; `None`: no webhook configured, processing is the
     /// reservation alone ([`Ports::with_fulfilment_webhook`]).
     pub hand_off: Option<Arc<dyn FulfilmentHandOff>>,
-    /// Where one write can hold a new order and the start of its workflow execution (the embedded
-    /// default, whose orders and executions share a database); `None`: the execution is started
-    /// first and the order written after.
-    pub order_with_workflow: Option<Arc<dyn OrderWithWorkflow>>,
+    /// When a new order's workflow execution starts: before the order is written (Step Functions),
+    /// or from its change record (the embedded default, whose change feed is the system's own).
+    pub workflow_start: WorkflowStart,
     /// The figures of the pipeline's health only the backend can read (`orders status`).
     pub gauges: Arc<dyn PipelineGauges>,
     /// The order change feed, where the system reads it itself (the embedded outbox); on AWS the
@@ -65,11 +64,8 @@ pub struct Ports {
 impl Ports {
     /// The order use cases over these ports.
     pub fn order_service(&self) -> OrderService {
-        let service = OrderService::new(self.orders.clone(), self.create_lookups.clone(), self.workflow.clone());
-        match &self.order_with_workflow {
-            Some(order_with_workflow) => service.creating_with(order_with_workflow.clone()),
-            None => service,
-        }
+        OrderService::new(self.orders.clone(), self.create_lookups.clone(), self.workflow.clone())
+            .starting_workflows(self.workflow_start)
     }
 
     /// The catalog use cases (products with their stock) over these ports.
@@ -161,7 +157,7 @@ pub async fn wire_embedded(config: &EmbeddedConfig) -> Result<EmbeddedSystem, St
         queues,
         backups: Arc::new(FolderBackupStore::new(backup_root.clone())),
         hand_off: None,
-        order_with_workflow: Some(Arc::new(EmbeddedOrderIntake::new(workflow.clone()))),
+        workflow_start: WorkflowStart::FromChangeFeed,
         gauges: Arc::new(EmbeddedGauges::new(database.clone())),
         changes: Some(Arc::new(database.clone())),
     };
@@ -175,7 +171,7 @@ pub use aws::{AwsSystem, wire_aws, wire_lambda};
 mod aws {
     use std::sync::Arc;
 
-    use super::Ports;
+    use super::{Ports, WorkflowStart};
     use crate::adapters::aws::{
         AwsClients, AwsGauges, AwsResources, DynamoDbStore, FunctionConfig, MetricsReader, S3BackupStore, SqsQueues,
         StepFunctionsCallbacks, StepFunctionsEngine,
@@ -205,7 +201,7 @@ mod aws {
             queues: Arc::new(SqsQueues::new(clients.sqs.clone(), resources.queue_urls.clone())),
             backups: Arc::new(S3BackupStore::new(clients.s3.clone(), resources.backup_bucket.clone())),
             hand_off: None,
-            order_with_workflow: None,
+            workflow_start: WorkflowStart::BeforeWrite,
             gauges: Arc::new(AwsGauges::new(
                 clients.sqs.clone(),
                 resources.queue_urls.clone(),

@@ -1,13 +1,14 @@
-//! The embedded default's create: the order and the start of its workflow execution are one write,
-//! so neither is ever stored without the other, and a repeat starts nothing.
+//! The embedded default's create writes the order and its change record; the change starts the
+//! order's workflow execution (in one write with its first task's message), and a client asking
+//! for the execution before that finds it started. A repeat starts no second one.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::time::Duration;
 
 use orders_core::adapters::embedded::{DATABASE_FILE, EmbeddedConfig, QueueSettings, WorkflowLocation};
-use orders_core::application::CreateOrder;
-use orders_core::domain::{NewOrder, NewOrderItem};
+use orders_core::application::{CreateOrder, OrderError, ensure_order_workflow};
+use orders_core::domain::{NewOrder, NewOrderItem, OrderId, OrderStatus};
 use orders_core::ports::{ExecutionArn, ExecutionStatus, OrderStore};
 use orders_core::wiring::{EmbeddedSystem, wire_embedded};
 
@@ -48,21 +49,47 @@ fn refuse_inserts(dir: &tempfile::TempDir, table: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_created_order_has_its_execution_and_a_repeat_starts_none() {
+async fn a_created_orders_execution_is_there_when_the_client_asks_and_a_repeat_starts_no_second_one() {
     let dir = tempfile::tempdir().unwrap();
     let system = system(&dir).await;
     let service = system.ports.order_service();
-    // When an order is created with a key, and the same request comes again
+    // When an order is created with a key (nothing reads the change feed: the pipeline is not
+    // running, so its change record has not started the execution yet)
     let created = service.create_order(request(Some("key-1"))).await.unwrap();
+    assert!(system.database.get_order(created.order_id).await.unwrap().is_some());
+    assert_eq!(executions(&dir), 0);
+    // Then the client asking for the execution the create named finds it running
+    let arn: ExecutionArn = created.execution_arn.parse().unwrap();
+    let execution = service.describe_execution(&arn).await.unwrap();
+    assert_eq!((execution.status, execution.name.as_str()), (ExecutionStatus::Running, &*created.order_id.to_string()));
+    // And the same request again answers the first order, with no second execution
     let repeated = service.create_order(request(Some("key-1"))).await.unwrap();
-    // Then the repeat answers the first order, and one execution exists: the order's, running
     assert!(repeated.replayed);
     assert_eq!((repeated.order_id, &repeated.execution_arn), (created.order_id, &created.execution_arn));
     assert_eq!(executions(&dir), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_execution_arn_of_no_pending_order_is_not_found_and_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = system(&dir).await;
+    let service = system.ports.order_service();
+    // Given an order created and cancelled before its change record started its execution
+    let created = service.create_order(request(None)).await.unwrap();
+    service.update_status(created.order_id, OrderStatus::Cancelled.into(), None).await.unwrap();
+    // When a client asks for its execution, and for one of an order that never was
     let arn: ExecutionArn = created.execution_arn.parse().unwrap();
-    let execution = system.ports.workflow.describe_execution(&arn).await.unwrap().unwrap();
-    assert_eq!(execution.status, ExecutionStatus::Running);
-    assert!(system.database.get_order(created.order_id).await.unwrap().is_some());
+    let unknown = system.ports.workflow.execution_arn(&OrderId::generate().to_string());
+    // Then neither is found, and nothing started
+    assert!(matches!(service.describe_execution(&arn).await, Err(OrderError::ExecutionNotFound)));
+    assert!(matches!(service.describe_execution(&unknown).await, Err(OrderError::ExecutionNotFound)));
+    assert_eq!(executions(&dir), 0);
+}
+
+/// Undoes [`refuse_inserts`].
+fn allow_inserts(dir: &tempfile::TempDir, table: &str) {
+    let file = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    file.execute_batch(&format!("DROP TRIGGER refuse_{table}")).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -87,15 +114,19 @@ fn fulfilment_messages(dir: &tempfile::TempDir) -> Vec<serde_json::Value> {
         .collect()
 }
 
-// One thread: nothing the create spawns runs before the queue is read, so what is read there is
-// what the create's own write stored.
+// One thread: nothing the start spawns runs before the queue is read, so what is read there is
+// what the start's own write stored.
 #[tokio::test]
-async fn a_created_orders_first_task_is_sent_and_submitted_in_the_create_itself() {
+async fn an_orders_start_sends_and_submits_its_first_task_in_its_own_write() {
     let dir = tempfile::tempdir().unwrap();
     let system = system(&dir).await;
-    // When an order is created (nothing drives the workflow afterwards: the pipeline is not running)
+    // Given a created order (nothing drives the workflow afterwards: the pipeline is not running)
     let created = system.ports.order_service().create_order(request(None)).await.unwrap();
-    // Then, as the create returns, the order is on the fulfilment queue with its task's token, and
+    assert!(fulfilment_messages(&dir).is_empty());
+    // When its execution starts (as its change record's reaction starts it)
+    let order = system.database.get_order(created.order_id).await.unwrap().unwrap();
+    ensure_order_workflow(system.ports.workflow.as_ref(), &order).await.unwrap();
+    // Then, as the start returns, the order is on the fulfilment queue with its task's token, and
     // the execution's history says the task was submitted
     let messages = fulfilment_messages(&dir);
     assert_eq!(messages.len(), 1, "{messages:?}");
@@ -107,21 +138,26 @@ async fn a_created_orders_first_task_is_sent_and_submitted_in_the_create_itself(
         ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSubmitted"],
         "{history:?}"
     );
-    assert!(system.database.get_order(created.order_id).await.unwrap().is_some());
     assert!(messages[0]["task_token"].as_str().is_some_and(|token| !token.is_empty()), "{messages:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_first_message_that_cannot_be_sent_leaves_no_execution_and_the_order_unstarted() {
+async fn a_first_message_that_cannot_be_sent_leaves_no_execution_and_the_start_goes_again_later() {
     let dir = tempfile::tempdir().unwrap();
     let system = system(&dir).await;
+    let created = system.ports.order_service().create_order(request(None)).await.unwrap();
+    let order = system.database.get_order(created.order_id).await.unwrap().unwrap();
     // Given a queue that refuses messages (as a full disk or a constraint would)
     refuse_inserts(&dir, "queue_messages");
-    // When a client creates an order
-    let created = system.ports.order_service().create_order(request(None)).await.unwrap();
-    // Then the order is kept, but neither its execution nor a message half of one: its change
-    // record starts the workflow once the queue takes messages again
-    assert!(system.database.get_order(created.order_id).await.unwrap().is_some());
+    // When the order's execution starts
+    let refused = ensure_order_workflow(system.ports.workflow.as_ref(), &order).await;
+    // Then the start fails whole: neither the execution nor a message half of one is kept
+    assert!(refused.is_err(), "{refused:?}");
     assert_eq!(executions(&dir), 0);
     assert!(fulfilment_messages(&dir).is_empty());
+    // And once the queue takes messages again, the start (its change record's, delivered again)
+    // stores both
+    allow_inserts(&dir, "queue_messages");
+    ensure_order_workflow(system.ports.workflow.as_ref(), &order).await.unwrap();
+    assert_eq!((executions(&dir), fulfilment_messages(&dir).len()), (1, 1));
 }

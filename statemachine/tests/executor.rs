@@ -843,7 +843,7 @@ fn given_the_executor_type_then_it_is_send_sync_and_clone() {
 }
 
 /// Prepares `name`, invokes its first task in the caller's own "write" (here: noting the request),
-/// records the outcome, stores the execution and runs it, as the embedded order intake does.
+/// records the outcome, stores the execution and runs it, as the embedded workflow's start does.
 async fn start_with_invocation(h: &Harness, name: &str, input: Value) -> (TaskRequest, bool) {
     let mut prepared = h.executor.prepare_start(name, input).unwrap();
     let request = prepared.task_to_invoke().cloned().unwrap();

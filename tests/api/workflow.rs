@@ -37,9 +37,14 @@ async fn creating_an_order_starts_a_real_execution_that_can_be_described() {
 
 #[tokio::test]
 async fn triggering_the_workflow_again_returns_the_same_execution() {
+    // Given an order whose workflow runs (its execution, asked for, is there)
     let server = Server::start().await;
     let created = body_json(server.create(&crate::common::seed_order()).await).await;
     let order_id = created["order_id"].as_str().unwrap();
+    let arn = created["execution_arn"].as_str().unwrap();
+    let (status, _) = server.get_json(&format!("/executions/{}", encoded(arn))).await;
+    assert_eq!(status, StatusCode::OK);
+    // When the client triggers it again, then it gets the same execution back
     let response = server.request(Method::POST, &format!("/orders/{order_id}/workflow")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(

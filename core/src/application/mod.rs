@@ -31,7 +31,7 @@ pub use import::{ImportOutcome, OrderImport, REFERENCE_LIFETIME_DAYS};
 pub use messages::{BackupJob, ProcessInput, WorkflowTask};
 pub use orders::{
     CreateOrder, DEFAULT_LIMIT, ListOrders, MAX_IDEMPOTENCY_KEY_CHARS, MAX_LIMIT, OrderCreated, OrderError,
-    OrderListing, OrderService, ensure_order_workflow, execution_input, start_order_workflow,
+    OrderListing, OrderService, WorkflowStart, ensure_order_workflow, execution_input, start_order_workflow,
 };
 pub use products::{ProductListing, Products};
 pub use status::{PipelineHealth, PipelineStatus, StatusError};

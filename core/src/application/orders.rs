@@ -17,8 +17,7 @@ use crate::domain::{
 };
 use crate::ports::{
     CreateLookups, CreateOutcome, ExecutionArn, ExecutionDescription, IdempotencyRecord, ListFilter, ListRequest,
-    ListingPlace, OrderStore, OrderWithWorkflow, PagePosition, StartedExecution, StatusUpdate, StoreError,
-    WorkflowEngine, WorkflowError,
+    ListingPlace, OrderStore, PagePosition, StartedExecution, StatusUpdate, StoreError, WorkflowEngine, WorkflowError,
 };
 
 /// Default page size of a listing.
@@ -202,9 +201,23 @@ pub struct OrderService {
     orders: Arc<dyn OrderStore>,
     lookups: Arc<dyn CreateLookups>,
     workflow: Arc<dyn WorkflowEngine>,
-    /// Where one write can hold a new order and its execution's start (the embedded default).
-    order_with_workflow: Option<Arc<dyn OrderWithWorkflow>>,
+    workflow_start: WorkflowStart,
     idempotency_ttl: Duration,
+}
+
+/// When a new order's workflow execution starts. Either way the create answers with the
+/// execution's ARN (named by the order id), the execution runs once, and a client asking for it
+/// finds it ([`OrderService::describe_execution`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorkflowStart {
+    /// Started before the order is written, the order noting it (Step Functions beside DynamoDB:
+    /// the order's change then has no start to make). A start that fails leaves it to the change.
+    #[default]
+    BeforeWrite,
+    /// Started by the reaction to the order's change record (written in the create's commit, an
+    /// outbox), in batches, behind the requests: the embedded default, where a start on the
+    /// request's path was half of a create's CPU time (docs/BENCHMARKS.md).
+    FromChangeFeed,
 }
 
 impl OrderService {
@@ -214,13 +227,18 @@ impl OrderService {
         lookups: Arc<dyn CreateLookups>,
         workflow: Arc<dyn WorkflowEngine>,
     ) -> Self {
-        OrderService { orders, lookups, workflow, order_with_workflow: None, idempotency_ttl: Duration::hours(24) }
+        OrderService {
+            orders,
+            lookups,
+            workflow,
+            workflow_start: WorkflowStart::default(),
+            idempotency_ttl: Duration::hours(24),
+        }
     }
 
-    /// The same service, writing each new order and its execution's start in one write through
-    /// `order_with_workflow`.
-    pub fn creating_with(mut self, order_with_workflow: Arc<dyn OrderWithWorkflow>) -> Self {
-        self.order_with_workflow = Some(order_with_workflow);
+    /// The same service, starting new orders' workflows as `start` says.
+    pub fn starting_workflows(mut self, start: WorkflowStart) -> Self {
+        self.workflow_start = start;
         self
     }
 
@@ -267,14 +285,9 @@ impl OrderService {
             execution_arn: execution_arn.clone(),
             expires_at: now + request.key_lifetime.unwrap_or(self.idempotency_ttl),
         });
-        let written = match &self.order_with_workflow {
-            Some(order_with_workflow) => {
-                let (name, input) = (order_id.to_string(), execution_input(&order));
-                order_with_workflow
-                    .create_order_and_start_workflow(&order, record.as_ref(), place, &name, &input)
-                    .await?
-            }
-            None => self.start_then_write(&order, record.as_ref(), place).await?,
+        let written = match self.workflow_start {
+            WorkflowStart::BeforeWrite => self.start_then_write(&order, record.as_ref(), place).await?,
+            WorkflowStart::FromChangeFeed => self.orders.create_order_at(&order, record.as_ref(), place, false).await?,
         };
         match written {
             CreateOutcome::Replayed(first) => return self.replay(first, &fingerprint).await,
@@ -423,9 +436,34 @@ impl OrderService {
         Ok(start_order_workflow(self.workflow.as_ref(), &order).await?)
     }
 
-    /// Describes a workflow execution.
+    /// Describes a workflow execution. A pending order's execution not started yet (its change
+    /// record starts it, [`WorkflowStart::FromChangeFeed`], or its start failed) is started now: a
+    /// create answered with the execution's ARN, so the client may ask for it at once.
     pub async fn describe_execution(&self, arn: &ExecutionArn) -> Result<ExecutionDescription, OrderError> {
+        if let Some(found) = self.workflow.describe_execution(arn).await? {
+            return Ok(found);
+        }
+        let Some(order) = self.order_awaiting_its_start(arn).await? else {
+            return Err(OrderError::ExecutionNotFound);
+        };
+        // A start that fails now is made again by the order's change record; until then the
+        // execution is not there.
+        if let Err(error) = ensure_order_workflow(self.workflow.as_ref(), &order).await {
+            warn!(order_id = %order.order_id, %error, "could not start the order's workflow when asked for it");
+            return Err(OrderError::ExecutionNotFound);
+        }
         self.workflow.describe_execution(arn).await?.ok_or(OrderError::ExecutionNotFound)
+    }
+
+    /// The order whose execution `arn` is, when the order is pending: only a pending order may
+    /// still lack its execution (one restored from backups after data loss must not run its
+    /// workflow a second time).
+    async fn order_awaiting_its_start(&self, arn: &ExecutionArn) -> Result<Option<Order>, OrderError> {
+        let Ok(order_id) = arn.name().parse::<OrderId>() else { return Ok(None) };
+        let order = self.orders.get_order(order_id).await?;
+        Ok(order.filter(|order| {
+            order.status == OrderStatus::Pending && order.execution_arn.as_deref() == Some(arn.as_str())
+        }))
     }
 }
 

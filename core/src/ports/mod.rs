@@ -22,7 +22,7 @@ pub use changes::{ChangeFeed, ChangeImages, ChangeKind, OrderChange, OrderImage,
 pub use fulfilment::{FulfilmentHandOff, HandOffError, HandedOff};
 pub use orders::{
     CreateLookup, CreateLookups, CreateOutcome, IdempotencyBinding, IdempotencyRecord, ListFilter, ListRequest,
-    ListingPlace, OrderPage, OrderStore, OrderWithWorkflow, PagePosition, RestoreOutcome, StatusUpdate, StoreError,
+    ListingPlace, OrderPage, OrderStore, PagePosition, RestoreOutcome, StatusUpdate, StoreError,
 };
 pub use queues::{
     MAX_BATCH, MAX_RECEIVE_WAIT, MessageQueue, OutgoingMessage, QueueError, QueueName, RECEIVE_RETRY, ReceivedMessage,

@@ -222,26 +222,6 @@ pub trait CreateLookups: Send + Sync {
     ) -> Result<CreateLookup, StoreError>;
 }
 
-/// Writes a new order and starts its workflow execution in one atomic write: where the orders and
-/// the workflow's executions are kept in one database (the embedded default), a create then costs
-/// one commit instead of two, and an order can no longer exist without its execution, nor an
-/// execution without its order. Where they are two services (DynamoDB and Step Functions), there is
-/// no such write: the use case starts the execution and then writes the order.
-#[async_trait]
-pub trait OrderWithWorkflow: Send + Sync {
-    /// As [`OrderStore::create_order_at`], and in the same write the workflow execution named
-    /// `execution_name` is started with `execution_input` (the order notes it as started). When a
-    /// live record for the same key exists, neither is written.
-    async fn create_order_and_start_workflow(
-        &self,
-        order: &Order,
-        idempotency: Option<&IdempotencyRecord>,
-        place: ListingPlace,
-        execution_name: &str,
-        execution_input: &serde_json::Value,
-    ) -> Result<CreateOutcome, StoreError>;
-}
-
 /// Order storage: what the order use cases need.
 #[async_trait]
 pub trait OrderStore: Send + Sync {

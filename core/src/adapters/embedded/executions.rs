@@ -288,21 +288,6 @@ pub(super) fn insert_execution(tx: &Transaction<'_>, row: &ExecutionRow) -> Resu
     Ok(CreateOutcome::Created)
 }
 
-/// Removes an execution that the transaction has just inserted, with its history: what undoes a
-/// start whose next write failed, without a savepoint (the writer runs without them).
-pub(super) fn remove_new_execution(tx: &Transaction<'_>, row: &ExecutionRow) -> Result<(), ports::StoreError> {
-    if let Some(page) = &row.first_page {
-        execute_cached(
-            tx,
-            "DELETE FROM execution_history_pages WHERE execution_arn = ?1 AND first_event = ?2",
-            params![row.arn, page.first_event],
-        )
-        .map_err(sql)?;
-    }
-    execute_cached(tx, "DELETE FROM executions WHERE execution_arn = ?1", [&row.arn]).map_err(sql)?;
-    Ok(())
-}
-
 /// Adds events to a page's JSON lines.
 fn push_lines(lines: &mut Vec<u8>, events: &[(u64, String)]) {
     for (_, event) in events {
@@ -334,7 +319,7 @@ pub(super) struct ExecutionRow {
 
 impl ExecutionRow {
     /// A new execution, its record and first page compressed here, before the write: on the
-    /// caller's thread (a create request's), not the writer's. Stored as plain JSON instead and
+    /// caller's thread (the change feed's), not the writer's. Stored as plain JSON instead and
     /// compressed at the next step, a record left its table's pages half empty once rewritten
     /// smaller (2 KB per execution instead of 800 B).
     pub(super) fn new_execution(record: &ExecutionRecord, events: &[HistoryEvent]) -> Result<Self, StoreError> {

@@ -6,7 +6,6 @@ mod catalog;
 mod changes;
 mod db;
 mod executions;
-mod intake;
 mod orders;
 mod priority;
 mod queues;
@@ -18,7 +17,6 @@ mod workflow;
 
 pub use backups::FolderBackupStore;
 pub use db::{Database, READ_LEASE, allow_read_leases, end_expired_read_leases, end_read_leases};
-pub use intake::EmbeddedOrderIntake;
 pub use priority::{PIPELINE_NICE, lower_thread_priority};
 pub use queues::{EmbeddedQueues, QueueSettings};
 pub use retention::{Pruned, Retention};

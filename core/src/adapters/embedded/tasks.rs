@@ -170,7 +170,7 @@ impl EmbeddedTasks {
     }
 
     /// The message that invoking `request` would send, when `request` is a `.waitForTaskToken` send
-    /// to a queue of this stack: for the embedded intake, which keeps these queues in the same
+    /// to a queue of this stack: for the embedded workflow, which keeps these queues in the same
     /// database as the executions, and so sends it in the start's own write
     /// ([`statemachine::Executor::invoked_with_start`]).
     pub fn message_sent_with_start(&self, request: &TaskRequest) -> Option<(QueueName, OutgoingMessage)> {

@@ -7,13 +7,18 @@ use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::Arc;
 
-use statemachine::{Definition, DriverHandle, Executor, ExecutorError, HistoryEvent, StateMachineArn};
+use statemachine::{
+    CreateOutcome as ExecutionCreated, Definition, DriverHandle, Executor, ExecutorError, HistoryEvent,
+    StateMachineArn, TaskOutcome,
+};
 
+use super::executions::{ExecutionRow, insert_execution};
+use super::queues::insert_message;
 use super::tasks::EmbeddedTasks;
 
 use crate::ports::{
-    CallbackError, ExecutionArn, ExecutionDescription, HistoryEntry, StartedExecution, TaskCallbacks, WorkflowEngine,
-    WorkflowError,
+    CallbackError, ExecutionArn, ExecutionDescription, HistoryEntry, StartedExecution, StoreError, TaskCallbacks,
+    WorkflowEngine, WorkflowError,
 };
 
 /// The order workflow, run in-process.
@@ -25,8 +30,8 @@ pub struct EmbeddedWorkflow {
 
 impl EmbeddedWorkflow {
     /// The engine running `definition` (known as `state_machine`) with `tasks`, its executions
-    /// kept in the tasks' database: the orders, their executions and the queues are in one file,
-    /// which is what lets a create write all three at once ([`super::EmbeddedOrderIntake`]).
+    /// kept in the tasks' database: an execution and its first task's message are then stored in
+    /// one write.
     pub fn new(definition: Definition, state_machine: StateMachineArn, tasks: Arc<EmbeddedTasks>) -> Self {
         let store = Arc::new(tasks.database().clone());
         let executor = Executor::builder(definition, state_machine, tasks.clone(), store).build();
@@ -54,6 +59,13 @@ impl EmbeddedWorkflow {
     }
 }
 
+fn store_error(error: StoreError) -> WorkflowError {
+    match error {
+        StoreError::Unavailable(message) => WorkflowError::Unavailable(message),
+        other => WorkflowError::Internal(other.to_string()),
+    }
+}
+
 fn engine_error(error: ExecutorError) -> WorkflowError {
     match error {
         ExecutorError::Store(error) => WorkflowError::Unavailable(error.to_string()),
@@ -71,26 +83,38 @@ impl WorkflowEngine for EmbeddedWorkflow {
 
     async fn start_execution(&self, name: &str, input: &Value) -> Result<StartedExecution, WorkflowError> {
         let arn = self.execution_arn(name);
-        // Step Functions answers a repeated start of a running execution as if it had started it;
-        // look first, so callers learn whether anything new ran.
-        match self.executor.describe_execution(arn.as_str()).await {
-            Ok(existing) if &existing.input == input => {
-                return Ok(StartedExecution { execution_arn: arn, newly_started: false });
+        let mut prepared = self.executor.prepare_start(name, input.clone()).map_err(engine_error)?;
+        // The first task's message (the order handed to fulfilment) goes into the start's write,
+        // and the execution is stored as having sent it: its first step is then no write of its
+        // own. Were the write to fail or find the execution already there, neither is kept.
+        let first_message = prepared.task_to_invoke().and_then(|request| self.tasks.message_sent_with_start(request));
+        let first_message = first_message
+            .filter(|_| self.executor.invoked_with_start(&mut prepared, Ok(TaskOutcome::AwaitingCallback)));
+        let row = ExecutionRow::new_execution(&prepared.record, &prepared.events)
+            .map_err(|error| WorkflowError::Internal(error.to_string()))?;
+        let created = self
+            .tasks
+            .database()
+            .write(move |tx| {
+                let created = insert_execution(tx, &row)?;
+                if let (ExecutionCreated::Created, Some((queue, message))) = (&created, &first_message) {
+                    insert_message(tx, *queue, message)?;
+                }
+                Ok(created)
+            })
+            .await
+            .map_err(store_error)?;
+        match created {
+            ExecutionCreated::Created => {
+                self.executor.run_stored(prepared);
+                Ok(StartedExecution { execution_arn: arn, newly_started: true })
             }
-            Ok(_) => return Err(WorkflowError::AlreadyExists(name.to_owned())),
-            Err(ExecutorError::ExecutionDoesNotExist(_)) => {}
-            Err(other) => return Err(engine_error(other)),
-        }
-        match self.executor.start_execution(name, input.clone()).await {
-            Ok(_) => Ok(StartedExecution { execution_arn: arn, newly_started: true }),
-            // The same name with the same input: this order's execution exists (running or ended).
-            Err(ExecutorError::ExecutionAlreadyExists { same_input: true, .. }) => {
+            // Step Functions answers a repeated start of an execution (running or ended) with the
+            // same input as if it had started it.
+            ExecutionCreated::AlreadyExists(existing) if existing.input == *input => {
                 Ok(StartedExecution { execution_arn: arn, newly_started: false })
             }
-            Err(ExecutorError::ExecutionAlreadyExists { same_input: false, .. }) => {
-                Err(WorkflowError::AlreadyExists(name.to_owned()))
-            }
-            Err(other) => Err(engine_error(other)),
+            ExecutionCreated::AlreadyExists(_) => Err(WorkflowError::AlreadyExists(name.to_owned())),
         }
     }
 
