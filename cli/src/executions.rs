@@ -58,7 +58,10 @@ pub async fn run(order_or_arn: String, target: TargetArgs, output: OutputFormat)
             .map_err(|e| anyhow::anyhow!("{order_or_arn:?} is neither an order id nor an execution ARN ({e})"))?,
     };
     let Some(execution) = backend.workflow.describe_execution(&arn).await? else {
-        bail!("no execution {arn}");
+        bail!(
+            "no execution {arn} (a pending order's starts from its change record, behind the stream's lag: \
+             `orders status`; `POST /orders/ORDER_ID/workflow` starts it at once)"
+        );
     };
     let history = backend.workflow.history(&arn).await?;
     let mut entered: Option<&str> = None;

@@ -74,15 +74,24 @@ async fn an_execution_arn_of_no_pending_order_is_not_found_and_starts_nothing() 
     let dir = tempfile::tempdir().unwrap();
     let system = system(&dir).await;
     let service = system.ports.order_service();
-    // Given an order created and cancelled before its change record started its execution
+    // Given an order created and cancelled before its change record started its execution, and a
+    // pending one
     let created = service.create_order(request(None)).await.unwrap();
     service.update_status(created.order_id, OrderStatus::Cancelled.into(), None).await.unwrap();
-    // When a client asks for its execution, and for one of an order that never was
+    let pending = service.create_order(request(None)).await.unwrap();
+    // When a client asks for the cancelled one's execution, for one of an order that never was, and
+    // for one named by the pending order under another state machine
     let arn: ExecutionArn = created.execution_arn.parse().unwrap();
     let unknown = system.ports.workflow.execution_arn(&OrderId::generate().to_string());
-    // Then neither is found, and nothing started
-    assert!(matches!(service.describe_execution(&arn).await, Err(OrderError::ExecutionNotFound)));
-    assert!(matches!(service.describe_execution(&unknown).await, Err(OrderError::ExecutionNotFound)));
+    let elsewhere = ExecutionArn::for_execution(
+        "arn:aws:states:us-east-1:123456789012:stateMachine:Elsewhere",
+        &pending.order_id.to_string(),
+    )
+    .unwrap();
+    // Then none is found, and nothing started
+    for asked in [&arn, &unknown, &elsewhere] {
+        assert!(matches!(service.describe_execution(asked).await, Err(OrderError::ExecutionNotFound)), "{asked}");
+    }
     assert_eq!(executions(&dir), 0);
 }
 

@@ -1,8 +1,9 @@
 //! The reactions to an order change, one change at a time in commit order (the change stream keeps
 //! each order's changes in order):
 //!
-//! - a new pending order whose create could not start its workflow execution (the order notes
-//!   whether it did) gets it started here (idempotent by name);
+//! - a new pending order whose workflow execution its create did not start (the embedded default
+//!   never does, [`WorkflowStart::FromChangeFeed`](super::WorkflowStart); on AWS when the start
+//!   failed; the order notes whether it did) gets it started here (idempotent by name);
 //! - every new version is backed up, and a deletion gets its tombstone: written here through the
 //!   [`Backups::keep`] use case (one request per version), and only when that write fails sent as a
 //!   job to the backup queue, whose worker retries it (and whose DLQ keeps what keeps failing); a

@@ -242,10 +242,10 @@ impl OrderService {
         self
     }
 
-    /// Creates an order: validates and prices it, starts its workflow execution named by the order
-    /// id, then writes it (with its Idempotency-Key record, in one atomic write); where one write can
-    /// hold both, the start and the order are that one write. A repeated request with the same key
-    /// and the same body returns the first result and creates nothing.
+    /// Creates an order: validates and prices it, and writes it (with its Idempotency-Key record, in
+    /// one atomic write); its workflow execution, named by the order id, starts before the write or
+    /// from the order's change record ([`WorkflowStart`]). A repeated request with the same key and
+    /// the same body returns the first result and creates nothing.
     pub async fn create_order(&self, request: CreateOrder) -> Result<OrderCreated, OrderError> {
         let fingerprint = request.order.fingerprint();
         if let Some(key) = &request.idempotency_key {
@@ -447,19 +447,26 @@ impl OrderService {
             return Err(OrderError::ExecutionNotFound);
         };
         // A start that fails now is made again by the order's change record; until then the
-        // execution is not there.
-        if let Err(error) = ensure_order_workflow(self.workflow.as_ref(), &order).await {
-            warn!(order_id = %order.order_id, %error, "could not start the order's workflow when asked for it");
-            return Err(OrderError::ExecutionNotFound);
+        // execution is not there. An engine out of reach says so (503), not that it is missing.
+        match ensure_order_workflow(self.workflow.as_ref(), &order).await {
+            Ok(()) => {}
+            Err(error @ WorkflowError::Unavailable(_)) => return Err(error.into()),
+            Err(error) => {
+                warn!(order_id = %order.order_id, %error, "could not start the order's workflow when asked for it");
+                return Err(OrderError::ExecutionNotFound);
+            }
         }
         self.workflow.describe_execution(arn).await?.ok_or(OrderError::ExecutionNotFound)
     }
 
-    /// The order whose execution `arn` is, when the order is pending: only a pending order may
-    /// still lack its execution (one restored from backups after data loss must not run its
-    /// workflow a second time).
+    /// The order whose execution `arn` is, when the order is pending and `arn` is the one its
+    /// create named and this engine would start: only a pending order may still lack its
+    /// execution.
     async fn order_awaiting_its_start(&self, arn: &ExecutionArn) -> Result<Option<Order>, OrderError> {
         let Ok(order_id) = arn.name().parse::<OrderId>() else { return Ok(None) };
+        if self.workflow.execution_arn(arn.name()) != *arn {
+            return Ok(None);
+        }
         let order = self.orders.get_order(order_id).await?;
         Ok(order.filter(|order| {
             order.status == OrderStatus::Pending && order.execution_arn.as_deref() == Some(arn.as_str())

@@ -154,7 +154,7 @@ impl WorkflowTasks {
     /// reactions when the order is delivered or stops; here only when processing cannot go on.
     /// Passing trouble with the hand-off is retried through the queue; past
     /// [`HAND_OFF_DEADLINE`] from `entered_at`, the order fails instead. An order not stored yet
-    /// (its create starts the workflow before writing it) is waited for, up to
+    /// (on AWS its create starts the workflow before writing it) is waited for, up to
     /// [`ORDER_WRITE_GRACE`] from `entered_at`; past that it never will be, and the workflow ends.
     async fn process(
         &self,

@@ -82,8 +82,8 @@ impl ProcessingEntry {
 /// How long an order may wait for its hand-off to the merchant's fulfilment before it fails.
 pub const HAND_OFF_DEADLINE: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
-/// How long an order's processing waits for the order to be stored, from the workflow asking: its
-/// create starts the workflow first and writes the order after. A create's write lands within the
+/// How long an order's processing waits for the order to be stored, from the workflow asking: on
+/// AWS its create starts the workflow first and writes the order after. A create's write lands within the
 /// API's own time limit (15 s on Lambda) or never; past this, the order was never stored (the
 /// create failed after the start, or was a repeat) and its workflow ends.
 pub const ORDER_WRITE_GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);

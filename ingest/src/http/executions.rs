@@ -10,7 +10,9 @@ use super::body::ExecutionBody;
 use super::error::{ApiError, ErrorBody, ForbiddenResponse, StorageFailureResponses};
 use super::extract::ExecutionArnPath;
 
-/// Describe a workflow execution. Pass the ARN URL-encoded (`arn%3Aaws%3Astates%3A…`).
+/// Describe a workflow execution. Pass the ARN URL-encoded (`arn%3Aaws%3Astates%3A…`). A pending
+/// order's execution not started yet (it starts from the order's change record) is started first, so
+/// the ARN a create returned always answers.
 #[utoipa::path(
     get, path = "/executions/{execution_arn}", tag = "workflow",
     params(("execution_arn" = String, Path,

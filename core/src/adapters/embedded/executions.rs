@@ -591,7 +591,7 @@ mod tests {
             (record, page)
         };
 
-        // When an execution is prepared and stored, as a create request stores one, and not run yet
+        // When an execution is prepared and stored, as an order's start stores one, and not run yet
         let prepared = executor.prepare_start("fresh", json!({"order_id": "fresh"})).unwrap();
         let arn = prepared.record.execution_arn.clone();
         assert_eq!(

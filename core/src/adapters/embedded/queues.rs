@@ -128,8 +128,8 @@ impl MessageQueue for EmbeddedQueues {
                         tracing::warn!(queue = %queue, %message_id, receive_count, "message moved to the dead-letter queue");
                         continue;
                     }
-                    // Time-ordered for the same reason as message ids (its unique index); the
-                    // randomly seeded counter and random tail still make it hard to guess.
+                    // Time-ordered for the same reason as message ids (its unique index). Handles
+                    // never leave the process, which is all that needs to tell them apart.
                     let receipt_handle = uuid::Uuid::now_v7().to_string();
                     let visible_at = now + settings.visibility_timeout.as_millis() as i64;
                     execute_cached(tx,

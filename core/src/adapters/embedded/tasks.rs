@@ -50,7 +50,7 @@ pub struct EmbeddedTasks {
 impl EmbeddedTasks {
     /// Tasks on the orders and the queues of the database `queues` keep their messages in (the
     /// orders known to the definition as `orders_table`, the queues by the URLs in `queue_urls`).
-    /// One database for both is what lets a create send its execution's first message in its own
+    /// One database for both is what lets an execution's start send its first message in its own
     /// write ([`Self::message_sent_with_start`]).
     pub fn new(
         queues: Arc<EmbeddedQueues>,

@@ -83,6 +83,17 @@ impl WorkflowEngine for EmbeddedWorkflow {
 
     async fn start_execution(&self, name: &str, input: &Value) -> Result<StartedExecution, WorkflowError> {
         let arn = self.execution_arn(name);
+        // Step Functions answers a repeated start of an execution (running or ended) with the same
+        // input as if it had started it. Looking first (a read) spares a repeat (a change record
+        // delivered again, a replayed request) the start's preparation and a write.
+        match self.executor.describe_execution(arn.as_str()).await {
+            Ok(existing) if &existing.input == input => {
+                return Ok(StartedExecution { execution_arn: arn, newly_started: false });
+            }
+            Ok(_) => return Err(WorkflowError::AlreadyExists(name.to_owned())),
+            Err(ExecutorError::ExecutionDoesNotExist(_)) => {}
+            Err(other) => return Err(engine_error(other)),
+        }
         let mut prepared = self.executor.prepare_start(name, input.clone()).map_err(engine_error)?;
         // The first task's message (the order handed to fulfilment) goes into the start's write,
         // and the execution is stored as having sent it: its first step is then no write of its
@@ -109,8 +120,7 @@ impl WorkflowEngine for EmbeddedWorkflow {
                 self.executor.run_stored(prepared);
                 Ok(StartedExecution { execution_arn: arn, newly_started: true })
             }
-            // Step Functions answers a repeated start of an execution (running or ended) with the
-            // same input as if it had started it.
+            // Started in between (the change feed and a client asking, together).
             ExecutionCreated::AlreadyExists(existing) if existing.input == *input => {
                 Ok(StartedExecution { execution_arn: arn, newly_started: false })
             }
