@@ -170,3 +170,35 @@ async fn a_first_message_that_cannot_be_sent_leaves_no_execution_and_the_start_g
     ensure_order_workflow(system.ports.workflow.as_ref(), &order).await.unwrap();
     assert_eq!((executions(&dir), fulfilment_messages(&dir).len()), (1, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clients_asking_and_the_change_feed_starting_at_once_make_one_execution() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = system(&dir).await;
+    let service = system.ports.order_service();
+    // Given a created order whose change record has not started its execution yet
+    let created = service.create_order(request(None)).await.unwrap();
+    let order = system.database.get_order(created.order_id).await.unwrap().unwrap();
+    let arn: ExecutionArn = created.execution_arn.parse().unwrap();
+    // When clients ask for its execution while the change feed's reaction starts it, all at once
+    let mut racing = tokio::task::JoinSet::new();
+    for n in 0..16 {
+        let (service, workflow, order, arn) =
+            (service.clone(), system.ports.workflow.clone(), order.clone(), arn.clone());
+        racing.spawn(async move {
+            if n % 2 == 0 {
+                service.describe_execution(&arn).await.map(|execution| execution.status).map_err(|e| e.to_string())
+            } else {
+                ensure_order_workflow(workflow.as_ref(), &order)
+                    .await
+                    .map(|()| ExecutionStatus::Running)
+                    .map_err(|e| e.to_string())
+            }
+        });
+    }
+    // Then every one of them finds it running, and there is one execution with one message
+    while let Some(outcome) = racing.join_next().await {
+        assert_eq!(outcome.unwrap(), Ok(ExecutionStatus::Running));
+    }
+    assert_eq!((executions(&dir), fulfilment_messages(&dir).len()), (1, 1));
+}
