@@ -319,7 +319,7 @@ pub(super) struct ExecutionRow {
 
 impl ExecutionRow {
     /// A new execution, its record and first page compressed here, before the write: on the
-    /// caller's thread (the change feed's), not the writer's. Stored as plain JSON instead and
+    /// starter's thread (the change feed's, or a request's asking for it), not the writer's. Stored as plain JSON instead and
     /// compressed at the next step, a record left its table's pages half empty once rewritten
     /// smaller (2 KB per execution instead of 800 B).
     pub(super) fn new_execution(record: &ExecutionRecord, events: &[HistoryEvent]) -> Result<Self, StoreError> {
